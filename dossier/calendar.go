@@ -1,0 +1,262 @@
+package dossier
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Zone is Vietnam's time (UTC+7, no daylight saving). It is a fixed zone so
+// that the binary needs no time-zone database.
+var Zone = time.FixedZone("ICT", 7*3600)
+
+// Date is a civil date, without time or zone.
+type Date struct {
+	Year  int
+	Month time.Month
+	Day   int
+}
+
+// DateOf returns the civil date of t in loc.
+func DateOf(t time.Time, loc *time.Location) Date {
+	y, m, d := t.In(loc).Date()
+	return Date{y, m, d}
+}
+
+// ParseDate parses YYYY-MM-DD.
+func ParseDate(s string) (Date, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return Date{}, fmt.Errorf("date %q is not YYYY-MM-DD", s)
+	}
+	return DateOf(t, time.UTC), nil
+}
+
+// String formats the date as YYYY-MM-DD.
+func (d Date) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day) }
+
+func (d Date) noon() time.Time { return time.Date(d.Year, d.Month, d.Day, 12, 0, 0, 0, time.UTC) }
+
+// AddDays returns the date n calendar days later (earlier when n < 0).
+func (d Date) AddDays(n int) Date { return DateOf(d.noon().AddDate(0, 0, n), time.UTC) }
+
+// Weekday returns the day of the week.
+func (d Date) Weekday() time.Weekday { return d.noon().Weekday() }
+
+// Before reports whether d is before e.
+func (d Date) Before(e Date) bool { return d.noon().Before(e.noon()) }
+
+// At returns the instant at hh:mm on d in loc.
+func (d Date) At(c Clock, loc *time.Location) time.Time {
+	return time.Date(d.Year, d.Month, d.Day, c.Minutes/60, c.Minutes%60, 0, 0, loc)
+}
+
+// Clock is a time of day, in minutes after midnight.
+type Clock struct{ Minutes int }
+
+// ParseClock parses HH:MM.
+func ParseClock(s string) (Clock, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return Clock{}, fmt.Errorf("time of day %q is not HH:MM", s)
+	}
+	return Clock{t.Hour()*60 + t.Minute()}, nil
+}
+
+// String formats the clock as HH:MM.
+func (c Clock) String() string { return fmt.Sprintf("%02d:%02d", c.Minutes/60, c.Minutes%60) }
+
+// DayKind says what a listed day is.
+type DayKind string
+
+// Kinds of listed days.
+const (
+	// Holiday is a weekday off: a public holiday or a compensatory day off.
+	Holiday DayKind = "holiday"
+	// Workday is a weekend day worked to make up for a day off (làm bù).
+	Workday DayKind = "workday"
+)
+
+// CalendarDay is one day the calendar lists as an exception to the week.
+type CalendarDay struct {
+	Date string  `json:"date"`
+	Kind DayKind `json:"kind"`
+	Name string  `json:"name"`
+	// Note says where the day comes from, or that it is still to be checked.
+	Note string `json:"note,omitempty"`
+}
+
+// CalendarSpec is the province's working calendar as data (JSON): working
+// hours, the afternoon cut-off for receipts, and the days off and worked.
+type CalendarSpec struct {
+	// WorkEnd is when working hours end (HH:MM); due times fall then.
+	WorkEnd string `json:"work_end"`
+	// Cutoff is the time of day after which a receipt counts from the next
+	// working day (HH:MM). Empty means WorkEnd: the texts set no earlier hour.
+	Cutoff string        `json:"cutoff,omitempty"`
+	Days   []CalendarDay `json:"days"`
+}
+
+// Calendar answers which days are working days and computes due dates in
+// working days. Saturdays and Sundays are off unless listed as workdays;
+// listed holidays are off. It is immutable and safe for concurrent use.
+type Calendar struct {
+	loc     *time.Location
+	workEnd Clock
+	cutoff  Clock
+	off     map[Date]string
+	on      map[Date]string
+	spec    CalendarSpec
+}
+
+// NewCalendar validates spec and builds the calendar for Vietnam's time zone.
+func NewCalendar(spec CalendarSpec) (*Calendar, error) {
+	c := &Calendar{loc: Zone, off: map[Date]string{}, on: map[Date]string{}, spec: spec}
+	var err error
+	if spec.WorkEnd == "" {
+		spec.WorkEnd = "17:00"
+		c.spec.WorkEnd = spec.WorkEnd
+	}
+	if c.workEnd, err = ParseClock(spec.WorkEnd); err != nil {
+		return nil, fmt.Errorf("work_end: %w", err)
+	}
+	c.cutoff = c.workEnd
+	if spec.Cutoff != "" {
+		if c.cutoff, err = ParseClock(spec.Cutoff); err != nil {
+			return nil, fmt.Errorf("cutoff: %w", err)
+		}
+		if c.cutoff.Minutes > c.workEnd.Minutes {
+			return nil, fmt.Errorf("cutoff: %s is after work_end %s", spec.Cutoff, spec.WorkEnd)
+		}
+	}
+	for i, day := range spec.Days {
+		d, err := ParseDate(day.Date)
+		if err != nil {
+			return nil, fmt.Errorf("days[%d].date: %w", i, err)
+		}
+		if _, dup := c.off[d]; dup {
+			return nil, fmt.Errorf("days[%d].date: %s is listed twice", i, d)
+		}
+		if _, dup := c.on[d]; dup {
+			return nil, fmt.Errorf("days[%d].date: %s is listed twice", i, d)
+		}
+		weekend := d.Weekday() == time.Saturday || d.Weekday() == time.Sunday
+		switch day.Kind {
+		case Holiday:
+			if weekend {
+				return nil, fmt.Errorf("days[%d]: %s is a %s, already off; list the weekday it moves to", i, d, d.Weekday())
+			}
+			c.off[d] = day.Name
+		case Workday:
+			if !weekend {
+				return nil, fmt.Errorf("days[%d]: %s is a %s, already a working day", i, d, d.Weekday())
+			}
+			c.on[d] = day.Name
+		default:
+			return nil, fmt.Errorf("days[%d].kind: %q is neither %q nor %q", i, day.Kind, Holiday, Workday)
+		}
+	}
+	return c, nil
+}
+
+// ParseCalendar reads a CalendarSpec from JSON and builds the calendar.
+func ParseCalendar(data []byte) (*Calendar, error) {
+	var spec CalendarSpec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("parse calendar: %w", err)
+	}
+	return NewCalendar(spec)
+}
+
+// Spec returns the calendar as data, days sorted by date.
+func (c *Calendar) Spec() CalendarSpec {
+	s := c.spec
+	s.Days = append([]CalendarDay(nil), c.spec.Days...)
+	sort.Slice(s.Days, func(i, j int) bool { return s.Days[i].Date < s.Days[j].Date })
+	return s
+}
+
+// Location returns the calendar's time zone.
+func (c *Calendar) Location() *time.Location { return c.loc }
+
+// IsWorkingDay reports whether d is a working day.
+func (c *Calendar) IsWorkingDay(d Date) bool {
+	if _, ok := c.on[d]; ok {
+		return true
+	}
+	if _, ok := c.off[d]; ok {
+		return false
+	}
+	wd := d.Weekday()
+	return wd != time.Saturday && wd != time.Sunday
+}
+
+// NextWorkingDay returns the first working day after d.
+func (c *Calendar) NextWorkingDay(d Date) Date {
+	for {
+		d = d.AddDays(1)
+		if c.IsWorkingDay(d) {
+			return d
+		}
+	}
+}
+
+// StartDay is the working day a receipt at t counts from: the day itself when
+// it is a working day and t is before the cut-off, else the next working day.
+func (c *Calendar) StartDay(t time.Time) Date {
+	local := t.In(c.loc)
+	d := DateOf(local, c.loc)
+	if c.IsWorkingDay(d) && local.Hour()*60+local.Minute() < c.cutoff.Minutes {
+		return d
+	}
+	return c.NextWorkingDay(d)
+}
+
+// AddWorkingDays returns the n-th working day after d (d itself not counted,
+// as the Civil Code counts periods in days); n = 0 returns d.
+func (c *Calendar) AddWorkingDays(d Date, n int) Date {
+	for ; n > 0; n-- {
+		d = c.NextWorkingDay(d)
+	}
+	return d
+}
+
+// WorkingDaysBetween counts the working days after a up to and including b;
+// 0 when b is not after a.
+func (c *Calendar) WorkingDaysBetween(a, b Date) int {
+	n := 0
+	for d := a.AddDays(1); !b.Before(d); d = d.AddDays(1) {
+		if c.IsWorkingDay(d) {
+			n++
+		}
+	}
+	return n
+}
+
+// EndOfDay returns the end of working hours on d.
+func (c *Calendar) EndOfDay(d Date) time.Time { return d.At(c.workEnd, c.loc) }
+
+// Due returns the due time of a dossier received at t with a processing time
+// of days working days: the end of working hours on the due day.
+func (c *Calendar) Due(t time.Time, days int) time.Time {
+	return c.EndOfDay(c.AddWorkingDays(c.StartDay(t), days))
+}
+
+// Timeliness judges a dossier finished at finished against its due time:
+// before the due day is early, on it on time, after it late. A dossier that
+// needed an apology counts as late whatever the new appointment.
+func (c *Calendar) Timeliness(due, finished time.Time, apologized bool) Timeliness {
+	if apologized {
+		return Late
+	}
+	dd, fd := DateOf(due, c.loc), DateOf(finished, c.loc)
+	switch {
+	case fd.Before(dd):
+		return Early
+	case dd.Before(fd):
+		return Late
+	default:
+		return OnTime
+	}
+}

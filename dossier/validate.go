@@ -1,0 +1,239 @@
+package dossier
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+)
+
+// Violation is one thing wrong with a request: the field (a dotted path such
+// as "applicant.id_number") and what is wrong with it.
+type Violation struct {
+	Field       string
+	Description string
+}
+
+// Violations is a list of what is wrong with a request. As an error it says
+// all of them; the API turns it into field violations.
+type Violations []Violation
+
+// Add records one violation.
+func (v *Violations) Add(field, description string) {
+	*v = append(*v, Violation{Field: field, Description: description})
+}
+
+// Err returns v as an error, or nil when there is none.
+func (v Violations) Err() error {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}
+
+func (v Violations) Error() string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = x.Field + ": " + x.Description
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+// ReceiveInput is what the desk takes in to make a new dossier.
+type ReceiveInput struct {
+	Code        string
+	CommuneCode string
+	Procedure   *Procedure
+	Applicant   *xasov1.Applicant
+	Channel     xasov1.Channel
+	Components  []*xasov1.SubmittedComponent
+	Attachments []*xasov1.AttachmentRef
+	Actor       string
+	Role        Role
+	Time        time.Time
+}
+
+// ValidateApplicant checks the applicant's details; field paths start with prefix.
+func ValidateApplicant(a *xasov1.Applicant, prefix string, v *Violations) {
+	if a == nil {
+		v.Add(prefix, "the applicant is required")
+		return
+	}
+	name := strings.TrimSpace(a.GetFullName())
+	switch {
+	case name == "":
+		v.Add(prefix+".full_name", "the applicant's full name is required")
+	case !utf8.ValidString(name) || len(name) > 200:
+		v.Add(prefix+".full_name", "must be valid UTF-8 of at most 200 bytes")
+	}
+	if id := a.GetIdNumber(); id != "" && !ValidIDNumber(id) {
+		v.Add(prefix+".id_number", "a citizen identity number is 12 digits")
+	}
+	if p := a.GetPhone(); p != "" && !validPhone(p) {
+		v.Add(prefix+".phone", "a phone number is 9 to 11 digits, optionally starting with +84")
+	}
+	if e := a.GetEmail(); e != "" && (len(e) > 254 || !strings.Contains(e, "@") || strings.ContainsAny(e, " \t\r\n")) {
+		v.Add(prefix+".email", "not an e-mail address")
+	}
+	if len(a.GetAddress()) > 500 || !utf8.ValidString(a.GetAddress()) {
+		v.Add(prefix+".address", "must be valid UTF-8 of at most 500 bytes")
+	}
+}
+
+// ValidIDNumber reports whether s is a 12-digit citizen identity number.
+func ValidIDNumber(s string) bool { return len(s) == 12 && digits(s) }
+
+func validPhone(p string) bool {
+	p = strings.TrimPrefix(p, "+84")
+	return len(p) >= 9 && len(p) <= 11 && digits(p)
+}
+
+func digits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// ValidSHA256 reports whether s is a lower-case hex SHA-256.
+func ValidSHA256(s string) bool {
+	if len(s) != 64 || strings.ToLower(s) != s {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// components checks submitted components and attachments against proc (nil:
+// only their form). It returns v as an error when anything is wrong.
+func (v *Violations) components(proc *Procedure, comps []*xasov1.SubmittedComponent, atts []*xasov1.AttachmentRef, field string) error {
+	known := map[string]bool{}
+	for _, c := range proc.GetComponents() {
+		known[c.GetCode()] = true
+	}
+	seen := map[string]bool{}
+	for i, c := range comps {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case c.GetCode() == "":
+			v.Add(f+".code", "the component code is required")
+		case proc != nil && !known[c.GetCode()]:
+			v.Add(f+".code", fmt.Sprintf("procedure %s has no component %q", proc.GetCode(), c.GetCode()))
+		case seen[c.GetCode()]:
+			v.Add(f+".code", fmt.Sprintf("component %q is listed twice", c.GetCode()))
+		}
+		seen[c.GetCode()] = true
+		if !c.GetPaper() && len(c.GetAttachmentSha256()) == 0 {
+			v.Add(f, "a component is handed in on paper or as a scan")
+		}
+		for j, h := range c.GetAttachmentSha256() {
+			if !ValidSHA256(h) {
+				v.Add(fmt.Sprintf("%s.attachment_sha256[%d]", f, j), "not a lower-case hex SHA-256")
+			}
+		}
+	}
+	for i, a := range atts {
+		f := fmt.Sprintf("attachments[%d]", i)
+		if !ValidSHA256(a.GetSha256()) {
+			v.Add(f+".sha256", "not a lower-case hex SHA-256")
+		}
+		if cc := a.GetComponentCode(); cc != "" && proc != nil && !known[cc] {
+			v.Add(f+".component_code", fmt.Sprintf("procedure %s has no component %q", proc.GetCode(), cc))
+		}
+	}
+	return v.Err()
+}
+
+// ReceiveEvent checks what the desk takes in and returns the RECEIVE event that
+// creates the dossier, with its due time. The dossier must be complete: every
+// required component of the procedure handed in.
+func ReceiveEvent(in ReceiveInput, cal *Calendar) (*Event, error) {
+	var v Violations
+	if strings.TrimSpace(in.Actor) == "" {
+		v.Add("actor", "who receives the dossier is required")
+	}
+	if in.Role != Clerk {
+		v.Add("role", "dossiers are received by the desk: role CLERK")
+	}
+	if in.Procedure == nil {
+		v.Add("procedure_code", "the procedure is required")
+	}
+	ValidateApplicant(in.Applicant, "applicant", &v)
+	if in.Channel == xasov1.Channel_CHANNEL_UNSPECIFIED || xasov1.Channel_name[int32(in.Channel)] == "" {
+		v.Add("channel", "IN_PERSON, ONLINE or POSTAL")
+	}
+	_ = v.components(in.Procedure, in.Components, in.Attachments, "components")
+	handed := map[string]bool{}
+	for _, c := range in.Components {
+		handed[c.GetCode()] = true
+	}
+	for _, c := range in.Procedure.GetComponents() {
+		if c.GetRequired() && !handed[c.GetCode()] {
+			v.Add("components", fmt.Sprintf("required component %q (%s) is missing: the desk takes only a complete dossier", c.GetCode(), c.GetName()))
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	p := in.Procedure
+	return &Event{
+		Sequence:    1,
+		Action:      Receive,
+		Actor:       in.Actor,
+		Role:        in.Role,
+		Time:        timestamppb.New(in.Time),
+		State:       Received,
+		DueTime:     timestamppb.New(cal.Due(in.Time, int(p.GetProcessingDays()))),
+		Components:  in.Components,
+		Attachments: in.Attachments,
+		Receipt: &xasov1.Receipt{
+			Code:             in.Code,
+			CommuneCode:      in.CommuneCode,
+			ProcedureCode:    p.GetCode(),
+			ProcedureVersion: p.GetVersion(),
+			ProcedureName:    p.GetName(),
+			ProcessingDays:   p.GetProcessingDays(),
+			SupplementClock:  p.GetSupplementClock(),
+			Applicant:        in.Applicant,
+			Channel:          in.Channel,
+		},
+	}, nil
+}
+
+// ValidateProcedure checks a catalogue entry.
+func ValidateProcedure(p *Procedure) error {
+	var v Violations
+	if p.GetCode() == "" || len(p.GetCode()) > 40 {
+		v.Add("code", "the procedure code is required, at most 40 bytes")
+	}
+	if strings.TrimSpace(p.GetName()) == "" {
+		v.Add("name", "the name is required")
+	}
+	if strings.TrimSpace(p.GetField()) == "" {
+		v.Add("field", "the field (lĩnh vực) is required")
+	}
+	if p.GetProcessingDays() < 0 || p.GetProcessingDays() > 365 {
+		v.Add("processing_days", "0 to 365 working days")
+	}
+	if p.GetFeeVnd() < 0 {
+		v.Add("fee_vnd", "not negative")
+	}
+	if p.GetOnlineLevel() == xasov1.OnlineLevel_ONLINE_LEVEL_UNSPECIFIED {
+		v.Add("online_level", "NONE, PARTIAL or FULL")
+	}
+	seen := map[string]bool{}
+	for i, c := range p.GetComponents() {
+		if c.GetCode() == "" || seen[c.GetCode()] {
+			v.Add(fmt.Sprintf("components[%d].code", i), "required and unique within the procedure")
+		}
+		seen[c.GetCode()] = true
+	}
+	return v.Err()
+}

@@ -1,0 +1,371 @@
+package dossier
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+)
+
+// Short names for the protobuf types the domain works on.
+type (
+	// Dossier is a citizen's dossier.
+	Dossier = xasov1.Dossier
+	// Event is one change of a dossier.
+	Event = xasov1.Event
+	// Procedure is one procedure of the catalogue at one version.
+	Procedure = xasov1.Procedure
+	// State is a workflow state.
+	State = xasov1.State
+	// Action is a workflow action.
+	Action = xasov1.Action
+	// Role is a person's role at the centre.
+	Role = xasov1.Role
+	// Timeliness is early, on time or late.
+	Timeliness = xasov1.Timeliness
+)
+
+// Timeliness values.
+const (
+	Early  = xasov1.Timeliness_TIMELINESS_EARLY
+	OnTime = xasov1.Timeliness_TIMELINESS_ON_TIME
+	Late   = xasov1.Timeliness_TIMELINESS_LATE
+)
+
+// States.
+const (
+	Received           = xasov1.State_STATE_RECEIVED
+	InProcessing       = xasov1.State_STATE_IN_PROCESSING
+	AwaitingSupplement = xasov1.State_STATE_AWAITING_SUPPLEMENT
+	AwaitingApproval   = xasov1.State_STATE_AWAITING_APPROVAL
+	ResultReady        = xasov1.State_STATE_RESULT_READY
+	Returned           = xasov1.State_STATE_RETURNED
+	Refused            = xasov1.State_STATE_REFUSED
+	Withdrawn          = xasov1.State_STATE_WITHDRAWN
+)
+
+// Roles.
+const (
+	Clerk   = xasov1.Role_ROLE_CLERK
+	Officer = xasov1.Role_ROLE_OFFICER
+	Leader  = xasov1.Role_ROLE_LEADER
+)
+
+// Actions.
+const (
+	Receive           = xasov1.Action_ACTION_RECEIVE
+	Assign            = xasov1.Action_ACTION_ASSIGN
+	Forward           = xasov1.Action_ACTION_FORWARD
+	RequestSupplement = xasov1.Action_ACTION_REQUEST_SUPPLEMENT
+	ReceiveSupplement = xasov1.Action_ACTION_RECEIVE_SUPPLEMENT
+	Submit            = xasov1.Action_ACTION_SUBMIT
+	SendBack          = xasov1.Action_ACTION_SEND_BACK
+	Approve           = xasov1.Action_ACTION_APPROVE
+	Refuse            = xasov1.Action_ACTION_REFUSE
+	Return            = xasov1.Action_ACTION_RETURN
+	Withdraw          = xasov1.Action_ACTION_WITHDRAW
+	Apologize         = xasov1.Action_ACTION_APOLOGIZE
+)
+
+// rule is one row of the workflow: from which states an action may be taken,
+// by which roles, what state follows, and what the action must carry.
+type rule struct {
+	from     []State
+	roles    []Role
+	to       State // STATE_UNSPECIFIED: the state does not change
+	reason   bool  // a written reason is required
+	assignee bool  // the new holder is required
+}
+
+// rules is the workflow of the one-stop-shop mechanism (Decree 61/2018 as
+// amended by Decree 107/2021). RECEIVE is not here: it creates the dossier.
+var rules = map[Action]rule{
+	Assign:            {from: []State{Received}, roles: []Role{Clerk}, to: InProcessing, assignee: true},
+	Forward:           {from: []State{InProcessing}, roles: []Role{Officer, Leader}, assignee: true, reason: true},
+	RequestSupplement: {from: []State{InProcessing}, roles: []Role{Officer}, to: AwaitingSupplement, reason: true},
+	ReceiveSupplement: {from: []State{AwaitingSupplement}, roles: []Role{Clerk}, to: InProcessing},
+	Submit:            {from: []State{InProcessing}, roles: []Role{Officer}, to: AwaitingApproval},
+	SendBack:          {from: []State{AwaitingApproval}, roles: []Role{Leader}, to: InProcessing, reason: true},
+	Approve:           {from: []State{AwaitingApproval}, roles: []Role{Leader}, to: ResultReady},
+	Refuse:            {from: []State{InProcessing, AwaitingApproval}, roles: []Role{Leader}, to: Refused, reason: true},
+	Return:            {from: []State{ResultReady, Refused}, roles: []Role{Clerk}},
+	Withdraw:          {from: []State{Received, AwaitingSupplement}, roles: []Role{Clerk}, to: Withdrawn, reason: true},
+	Apologize:         {from: []State{Received, InProcessing, AwaitingSupplement, AwaitingApproval}, roles: []Role{Officer, Leader}, reason: true},
+}
+
+// Actions returns every action that can follow RECEIVE, in enum order.
+func Actions() []Action {
+	var out []Action
+	for a := range rules {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Allowed returns the actions role may take on d now, in enum order.
+func Allowed(d *Dossier, role Role) []Action {
+	var out []Action
+	for _, a := range Actions() {
+		if checkRule(d, a, role) == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// IsFinal reports whether no action can follow s, whoever asks.
+func IsFinal(d *Dossier) bool {
+	for _, a := range Actions() {
+		for _, r := range []Role{Clerk, Officer, Leader} {
+			if checkRule(d, a, r) == nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// IsFinished reports whether the result or the refusal exists, which stops
+// the clock for good; withdrawn dossiers are not finished, they leave the figures.
+func IsFinished(s State) bool {
+	return s == ResultReady || s == Returned || s == Refused
+}
+
+// IsOpen reports whether the legal clock still concerns d: received, not
+// finished and not withdrawn.
+func IsOpen(s State) bool {
+	return s != StateUnspecified && !IsFinished(s) && s != Withdrawn
+}
+
+// StateUnspecified is the zero State.
+const StateUnspecified = xasov1.State_STATE_UNSPECIFIED
+
+// Command is one action a person asks for on a dossier.
+type Command struct {
+	Action       Action
+	Actor        string
+	Role         Role
+	Time         time.Time
+	Reason       string
+	Assignee     string
+	Appointment  time.Time
+	Satisfaction xasov1.Satisfaction
+	Components   []*xasov1.SubmittedComponent
+	Attachments  []*xasov1.AttachmentRef
+}
+
+// TransitionError says why an action cannot follow the dossier's state.
+type TransitionError struct {
+	Action Action
+	State  State
+	Why    string
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("cannot %s a dossier in state %s: %s", ActionName(e.Action), StateName(e.State), e.Why)
+}
+
+// RoleError says that a role may not take an action.
+type RoleError struct {
+	Action Action
+	Role   Role
+	Roles  []Role
+}
+
+func (e *RoleError) Error() string {
+	names := make([]string, len(e.Roles))
+	for i, r := range e.Roles {
+		names[i] = RoleName(r)
+	}
+	return fmt.Sprintf("role %s may not %s; it takes %s", RoleName(e.Role), ActionName(e.Action), strings.Join(names, " or "))
+}
+
+// StateName is the state without its enum prefix, e.g. "IN_PROCESSING".
+func StateName(s State) string { return strings.TrimPrefix(s.String(), "STATE_") }
+
+// ActionName is the action without its enum prefix, e.g. "APPROVE".
+func ActionName(a Action) string { return strings.TrimPrefix(a.String(), "ACTION_") }
+
+// RoleName is the role without its enum prefix, e.g. "CLERK".
+func RoleName(r Role) string { return strings.TrimPrefix(r.String(), "ROLE_") }
+
+func checkRule(d *Dossier, a Action, role Role) error {
+	r, ok := rules[a]
+	if !ok {
+		return &TransitionError{Action: a, State: d.GetState(), Why: "not a workflow action"}
+	}
+	if !slices.Contains(r.from, d.GetState()) {
+		names := make([]string, len(r.from))
+		for i, s := range r.from {
+			names[i] = StateName(s)
+		}
+		return &TransitionError{Action: a, State: d.GetState(), Why: "it needs " + strings.Join(names, " or ")}
+	}
+	if a == Return && d.GetState() == Refused && d.GetReturnedTime() != nil {
+		return &TransitionError{Action: a, State: d.GetState(), Why: "the refusal notice was already returned"}
+	}
+	if !slices.Contains(r.roles, role) {
+		return &RoleError{Action: a, Role: role, Roles: r.roles}
+	}
+	return nil
+}
+
+// Decide checks that cmd may be applied to d and returns the event it makes;
+// it changes nothing. Errors are *TransitionError (the state does not allow
+// it), *RoleError (the role does not) or Violations (the command is malformed).
+func Decide(d *Dossier, cmd Command, cal *Calendar) (*Event, error) {
+	var v Violations
+	if strings.TrimSpace(cmd.Actor) == "" {
+		v.Add("actor", "who acts is required")
+	}
+	r, known := rules[cmd.Action]
+	if !known {
+		v.Add("action", fmt.Sprintf("%s is not a workflow action on an existing dossier", cmd.Action))
+		return nil, v
+	}
+	if r.reason && strings.TrimSpace(cmd.Reason) == "" {
+		v.Add("reason", ActionName(cmd.Action)+" needs a written reason")
+	}
+	if len(cmd.Reason) > 2000 {
+		v.Add("reason", "at most 2000 bytes")
+	}
+	if r.assignee && strings.TrimSpace(cmd.Assignee) == "" {
+		v.Add("assignee", ActionName(cmd.Action)+" needs the person or unit who takes the dossier")
+	}
+	if len(v) > 0 {
+		return nil, v
+	}
+	if err := checkRule(d, cmd.Action, cmd.Role); err != nil {
+		return nil, err
+	}
+
+	ev := &Event{
+		Sequence:     d.GetEventCount() + 1,
+		Action:       cmd.Action,
+		Actor:        cmd.Actor,
+		Role:         cmd.Role,
+		Time:         timestamppb.New(cmd.Time),
+		Reason:       cmd.Reason,
+		State:        d.GetState(),
+		Assignee:     d.GetAssignee(),
+		DueTime:      d.GetDueTime(),
+		Satisfaction: cmd.Satisfaction,
+	}
+	if r.to != StateUnspecified {
+		ev.State = r.to
+	}
+	if r.assignee {
+		ev.Assignee = cmd.Assignee
+	}
+	due := d.GetDueTime().AsTime()
+
+	switch cmd.Action {
+	case ReceiveSupplement:
+		if err := v.components(nil, cmd.Components, cmd.Attachments, "components"); err != nil {
+			return nil, err
+		}
+		ev.Components, ev.Attachments = cmd.Components, cmd.Attachments
+		var newDue time.Time
+		if d.GetSupplementClock() == xasov1.SupplementClock_SUPPLEMENT_CLOCK_RESUME {
+			left := cal.WorkingDaysBetween(cal.StartDay(d.GetPausedTime().AsTime()), DateOf(due, cal.Location()))
+			newDue = cal.Due(cmd.Time, left)
+		} else {
+			newDue = cal.Due(cmd.Time, int(d.GetProcessingDays()))
+		}
+		ev.DueTime = timestamppb.New(newDue)
+	case Apologize:
+		if cmd.Appointment.IsZero() {
+			v.Add("appointment_time", "an apology sets a new appointment")
+			return nil, v
+		}
+		last := due
+		if d.GetAppointmentTime() != nil {
+			last = d.GetAppointmentTime().AsTime()
+		}
+		if !cmd.Appointment.After(last) || !cmd.Appointment.After(cmd.Time) {
+			v.Add("appointment_time", fmt.Sprintf("the new appointment must be after now and after %s", last.In(cal.Location()).Format(time.DateTime)))
+			return nil, v
+		}
+		ev.AppointmentTime = timestamppb.New(cmd.Appointment)
+	case Approve:
+		for i, a := range cmd.Attachments {
+			if !a.GetResult() {
+				v.Add(fmt.Sprintf("attachments[%d].result", i), "what is attached on APPROVE is the signed result")
+			}
+		}
+		if len(v) > 0 {
+			return nil, v
+		}
+		ev.Attachments = cmd.Attachments
+		ev.Timeliness = cal.Timeliness(due, cmd.Time, d.GetApologized())
+	case Refuse:
+		ev.Timeliness = cal.Timeliness(due, cmd.Time, d.GetApologized())
+	case Return:
+		if d.GetState() == ResultReady {
+			ev.State = Returned
+		}
+	}
+	if cmd.Action != Return && cmd.Satisfaction != xasov1.Satisfaction_SATISFACTION_UNSPECIFIED {
+		v.Add("satisfaction", "a rating is given when the result is returned")
+		return nil, v
+	}
+	return ev, nil
+}
+
+// Apply changes d by ev. It does no checking: ev must come from Decide or
+// ReceiveEvent for this dossier (or be replayed from its log).
+func Apply(d *Dossier, ev *Event) {
+	if rc := ev.GetReceipt(); rc != nil {
+		d.Code = rc.GetCode()
+		d.CommuneCode = rc.GetCommuneCode()
+		d.ProcedureCode = rc.GetProcedureCode()
+		d.ProcedureVersion = rc.GetProcedureVersion()
+		d.ProcedureName = rc.GetProcedureName()
+		d.ProcessingDays = rc.GetProcessingDays()
+		d.SupplementClock = rc.GetSupplementClock()
+		d.Applicant = rc.GetApplicant()
+		d.Channel = rc.GetChannel()
+		d.ReceivedTime = ev.GetTime()
+	}
+	d.State = ev.GetState()
+	d.Assignee = ev.GetAssignee()
+	d.DueTime = ev.GetDueTime()
+	d.EventCount = ev.GetSequence()
+	d.UpdateTime = ev.GetTime()
+	d.Components = append(d.Components, ev.GetComponents()...)
+	d.Attachments = append(d.Attachments, ev.GetAttachments()...)
+	switch ev.GetAction() {
+	case RequestSupplement:
+		d.PausedTime = ev.GetTime()
+	case ReceiveSupplement:
+		d.PausedTime = nil
+	case Approve:
+		d.FinishedTime, d.Timeliness = ev.GetTime(), ev.GetTimeliness()
+	case Refuse:
+		d.FinishedTime, d.Timeliness, d.OutcomeReason = ev.GetTime(), ev.GetTimeliness(), ev.GetReason()
+	case Withdraw:
+		d.OutcomeReason = ev.GetReason()
+	case Return:
+		d.ReturnedTime, d.Satisfaction = ev.GetTime(), ev.GetSatisfaction()
+	case Apologize:
+		d.AppointmentTime, d.Apologized = ev.GetAppointmentTime(), true
+	}
+}
+
+// Fold replays a dossier's events, oldest first, into the dossier they make.
+func Fold(events []*Event) *Dossier {
+	d := &Dossier{}
+	for _, ev := range events {
+		Apply(d, ev)
+	}
+	return d
+}
+
+// Clone returns a deep copy of d, so that Apply on it leaves d alone.
+func Clone(d *Dossier) *Dossier { return proto.Clone(d).(*Dossier) }
