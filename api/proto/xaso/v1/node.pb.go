@@ -1184,6 +1184,69 @@ func (x *OutboxRecord) GetPrevHash() []byte {
 	return nil
 }
 
+// AttachmentManifest is how a node stores a file: its reference and the
+// SHA-256 of each fixed-size chunk, so that a transfer can say which chunks
+// it lacks.
+type AttachmentManifest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attachment    *AttachmentRef         `protobuf:"bytes,1,opt,name=attachment,proto3" json:"attachment,omitempty"`
+	ChunkSize     int32                  `protobuf:"varint,2,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
+	ChunkSha256   [][]byte               `protobuf:"bytes,3,rep,name=chunk_sha256,json=chunkSha256,proto3" json:"chunk_sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttachmentManifest) Reset() {
+	*x = AttachmentManifest{}
+	mi := &file_xaso_v1_node_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttachmentManifest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttachmentManifest) ProtoMessage() {}
+
+func (x *AttachmentManifest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_node_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttachmentManifest.ProtoReflect.Descriptor instead.
+func (*AttachmentManifest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AttachmentManifest) GetAttachment() *AttachmentRef {
+	if x != nil {
+		return x.Attachment
+	}
+	return nil
+}
+
+func (x *AttachmentManifest) GetChunkSize() int32 {
+	if x != nil {
+		return x.ChunkSize
+	}
+	return 0
+}
+
+func (x *AttachmentManifest) GetChunkSha256() [][]byte {
+	if x != nil {
+		return x.ChunkSha256
+	}
+	return nil
+}
+
 var File_xaso_v1_node_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_node_proto_rawDesc = "" +
@@ -1275,7 +1338,14 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\fdossier_code\x18\x03 \x01(\tR\vdossierCode\x12$\n" +
 	"\x05event\x18\x04 \x01(\v2\x0e.xaso.v1.EventR\x05event\x12\x12\n" +
 	"\x04hash\x18\x05 \x01(\fR\x04hash\x12\x1b\n" +
-	"\tprev_hash\x18\x06 \x01(\fR\bprevHash2\xe6\x05\n" +
+	"\tprev_hash\x18\x06 \x01(\fR\bprevHash\"\x8e\x01\n" +
+	"\x12AttachmentManifest\x126\n" +
+	"\n" +
+	"attachment\x18\x01 \x01(\v2\x16.xaso.v1.AttachmentRefR\n" +
+	"attachment\x12\x1d\n" +
+	"\n" +
+	"chunk_size\x18\x02 \x01(\x05R\tchunkSize\x12!\n" +
+	"\fchunk_sha256\x18\x03 \x03(\fR\vchunkSha2562\xe6\x05\n" +
 	"\vNodeService\x12Q\n" +
 	"\x0eListProcedures\x12\x1e.xaso.v1.ListProceduresRequest\x1a\x1f.xaso.v1.ListProceduresResponse\x12K\n" +
 	"\fGetProcedure\x12\x1c.xaso.v1.GetProcedureRequest\x1a\x1d.xaso.v1.GetProcedureResponse\x12N\n" +
@@ -1300,7 +1370,7 @@ func file_xaso_v1_node_proto_rawDescGZIP() []byte {
 	return file_xaso_v1_node_proto_rawDescData
 }
 
-var file_xaso_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_xaso_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_xaso_v1_node_proto_goTypes = []any{
 	(*ListProceduresRequest)(nil),     // 0: xaso.v1.ListProceduresRequest
 	(*ListProceduresResponse)(nil),    // 1: xaso.v1.ListProceduresResponse
@@ -1321,63 +1391,65 @@ var file_xaso_v1_node_proto_goTypes = []any{
 	(*GetSyncStatusRequest)(nil),      // 16: xaso.v1.GetSyncStatusRequest
 	(*GetSyncStatusResponse)(nil),     // 17: xaso.v1.GetSyncStatusResponse
 	(*OutboxRecord)(nil),              // 18: xaso.v1.OutboxRecord
-	(*Procedure)(nil),                 // 19: xaso.v1.Procedure
-	(*Applicant)(nil),                 // 20: xaso.v1.Applicant
-	(Channel)(0),                      // 21: xaso.v1.Channel
-	(*SubmittedComponent)(nil),        // 22: xaso.v1.SubmittedComponent
-	(*AttachmentRef)(nil),             // 23: xaso.v1.AttachmentRef
-	(Role)(0),                         // 24: xaso.v1.Role
-	(*Dossier)(nil),                   // 25: xaso.v1.Dossier
-	(Action)(0),                       // 26: xaso.v1.Action
-	(*timestamppb.Timestamp)(nil),     // 27: google.protobuf.Timestamp
-	(Satisfaction)(0),                 // 28: xaso.v1.Satisfaction
-	(*Event)(nil),                     // 29: xaso.v1.Event
+	(*AttachmentManifest)(nil),        // 19: xaso.v1.AttachmentManifest
+	(*Procedure)(nil),                 // 20: xaso.v1.Procedure
+	(*Applicant)(nil),                 // 21: xaso.v1.Applicant
+	(Channel)(0),                      // 22: xaso.v1.Channel
+	(*SubmittedComponent)(nil),        // 23: xaso.v1.SubmittedComponent
+	(*AttachmentRef)(nil),             // 24: xaso.v1.AttachmentRef
+	(Role)(0),                         // 25: xaso.v1.Role
+	(*Dossier)(nil),                   // 26: xaso.v1.Dossier
+	(Action)(0),                       // 27: xaso.v1.Action
+	(*timestamppb.Timestamp)(nil),     // 28: google.protobuf.Timestamp
+	(Satisfaction)(0),                 // 29: xaso.v1.Satisfaction
+	(*Event)(nil),                     // 30: xaso.v1.Event
 }
 var file_xaso_v1_node_proto_depIdxs = []int32{
-	19, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
-	19, // 1: xaso.v1.GetProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	20, // 2: xaso.v1.CreateDossierRequest.applicant:type_name -> xaso.v1.Applicant
-	21, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
-	22, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	23, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	24, // 6: xaso.v1.CreateDossierRequest.role:type_name -> xaso.v1.Role
-	25, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	25, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	25, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
-	26, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
-	24, // 11: xaso.v1.TransitionDossierRequest.role:type_name -> xaso.v1.Role
-	27, // 12: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
-	28, // 13: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
-	22, // 14: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	23, // 15: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	25, // 16: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	23, // 17: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	23, // 18: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	27, // 19: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
-	29, // 20: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
-	0,  // 21: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
-	2,  // 22: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
-	4,  // 23: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
-	6,  // 24: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
-	8,  // 25: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
-	10, // 26: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
-	12, // 27: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
-	14, // 28: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
-	16, // 29: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
-	1,  // 30: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
-	3,  // 31: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
-	5,  // 32: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
-	7,  // 33: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
-	9,  // 34: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
-	11, // 35: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
-	13, // 36: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
-	15, // 37: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
-	17, // 38: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
-	30, // [30:39] is the sub-list for method output_type
-	21, // [21:30] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	20, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	20, // 1: xaso.v1.GetProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	21, // 2: xaso.v1.CreateDossierRequest.applicant:type_name -> xaso.v1.Applicant
+	22, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
+	23, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	24, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	25, // 6: xaso.v1.CreateDossierRequest.role:type_name -> xaso.v1.Role
+	26, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	26, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	26, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
+	27, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
+	25, // 11: xaso.v1.TransitionDossierRequest.role:type_name -> xaso.v1.Role
+	28, // 12: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
+	29, // 13: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
+	23, // 14: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	24, // 15: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	26, // 16: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	24, // 17: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	24, // 18: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	28, // 19: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
+	30, // 20: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
+	24, // 21: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
+	0,  // 22: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
+	2,  // 23: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
+	4,  // 24: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
+	6,  // 25: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
+	8,  // 26: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
+	10, // 27: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
+	12, // 28: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
+	14, // 29: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
+	16, // 30: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
+	1,  // 31: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
+	3,  // 32: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
+	5,  // 33: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
+	7,  // 34: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
+	9,  // 35: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
+	11, // 36: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
+	13, // 37: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
+	15, // 38: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
+	17, // 39: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
+	31, // [31:40] is the sub-list for method output_type
+	22, // [22:31] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_node_proto_init() }
@@ -1392,7 +1464,7 @@ func file_xaso_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_node_proto_rawDesc), len(file_xaso_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

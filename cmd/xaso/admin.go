@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+)
+
+const adminUsage = `usage: xaso admin [--addr HOST:PORT] COMMAND
+
+commands against a commune node:
+  procedures [--query WORDS]     the catalogue as the node has it
+  dossier CODE                   one dossier with its events
+  dossiers [--filter F]          dossiers matching a filter (first page)
+  sync                           how far the node's changes reached central
+`
+
+func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("xaso admin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, adminUsage); fs.PrintDefaults() }
+	addr := fs.String("addr", "127.0.0.1:8080", "the node's address")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for an answer")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("addr: %w", err)
+	}
+	defer conn.Close()
+	api := xasov1.NewNodeServiceClient(conn)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	sub := flag.NewFlagSet("xaso admin "+cmd, flag.ContinueOnError)
+	sub.SetOutput(stderr)
+	var resp proto.Message
+	switch cmd {
+	case "procedures":
+		q := sub.String("query", "", "words to find in the code or name")
+		if err := sub.Parse(rest); err != nil {
+			return err
+		}
+		resp, err = api.ListProcedures(ctx, &xasov1.ListProceduresRequest{Query: *q, PageSize: 500})
+	case "dossier":
+		if err := sub.Parse(rest); err != nil {
+			return err
+		}
+		if sub.NArg() != 1 {
+			fmt.Fprintln(stderr, "usage: xaso admin dossier CODE")
+			return errUsage
+		}
+		resp, err = api.GetDossier(ctx, &xasov1.GetDossierRequest{Code: sub.Arg(0)})
+	case "dossiers":
+		f := sub.String("filter", "", "e.g. 'state = IN_PROCESSING' or 'overdue = true'")
+		n := sub.Int("page-size", 50, "how many")
+		if err := sub.Parse(rest); err != nil {
+			return err
+		}
+		resp, err = api.ListDossiers(ctx, &xasov1.ListDossiersRequest{Filter: *f, PageSize: int32(*n)})
+	case "sync":
+		resp, err = api.GetSyncStatus(ctx, &xasov1.GetSyncStatusRequest{})
+	default:
+		fmt.Fprintf(stderr, "xaso admin: unknown command %q\n", cmd)
+		fs.Usage()
+		return errUsage
+	}
+	if err != nil {
+		return err
+	}
+	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
+	fmt.Fprintln(stdout, string(out))
+	return nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/xaso/xaso/node"
+)
+
+// nodeFlags defines one flag per config key on fs and returns a function
+// that applies the flags given on the command line over cfg.
+func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) error) {
+	configPath = fs.String("config", "", "YAML configuration file; the flags below override its keys")
+	d := node.DefaultConfig()
+	fs.String("listen", d.Listen, "listen: address for gRPC, REST, web pages and metrics")
+	fs.String("data-dir", d.DataDir, "data_dir: directory of the Badger store")
+	fs.String("commune", "", "commune: 5-digit administrative unit code of this commune (required)")
+	fs.String("encryption-key-file", "", "encryption_key_file: AES key (16/24/32 bytes, raw or hex) encrypting the store")
+	fs.String("max-attachment-bytes", strconv.FormatInt(d.MaxAttachmentBytes, 10), "max_attachment_bytes: largest upload")
+	fs.String("calendar-file", "", "calendar_file: working calendar JSON to start from (default: embedded official calendar)")
+	fs.String("catalogue-file", "", "catalogue_file: procedure catalogue JSON to start from (default: embedded sample)")
+	fs.String("log-level", d.LogLevel, "log_level: debug, info, warn or error")
+	apply = func(cfg *node.Config) error {
+		var err error
+		fs.Visit(func(f *flag.Flag) {
+			if err != nil {
+				return
+			}
+			v := f.Value.String()
+			switch f.Name {
+			case "listen":
+				cfg.Listen = v
+			case "data-dir":
+				cfg.DataDir = v
+			case "commune":
+				cfg.Commune = v
+			case "encryption-key-file":
+				cfg.EncryptionKeyFile = v
+			case "max-attachment-bytes":
+				n, perr := strconv.ParseInt(v, 10, 64)
+				if perr != nil {
+					err = fmt.Errorf("max_attachment_bytes: %q is not a number", v)
+				}
+				cfg.MaxAttachmentBytes = n
+			case "calendar-file":
+				cfg.CalendarFile = v
+			case "catalogue-file":
+				cfg.CatalogueFile = v
+			case "log-level":
+				cfg.LogLevel = v
+			}
+		})
+		return err
+	}
+	return configPath, apply
+}
+
+// loadNodeConfig reads the file (when given), applies flags and validates.
+func loadNodeConfig(path string, apply func(*node.Config) error) (node.Config, error) {
+	cfg := node.DefaultConfig()
+	if path != "" {
+		var err error
+		if cfg, err = node.LoadConfig(path); err != nil {
+			return cfg, err
+		}
+	}
+	if err := apply(&cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+func runNode(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("xaso node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path, apply := nodeFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := loadNodeConfig(*path, apply)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	n, err := node.Open(ctx, cfg, log, time.Now)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("node serving", "addr", ln.Addr().String(), "version", versionString())
+	return n.Serve(ctx, ln)
+}
+
+func runCheckConfig(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("xaso check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: xaso check-config FILE")
+		return errUsage
+	}
+	cfg, err := node.LoadConfig(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: node configuration for commune %s is valid\n", fs.Arg(0), cfg.Commune)
+	return nil
+}

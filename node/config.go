@@ -1,0 +1,123 @@
+package node
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/xaso/xaso/dossier"
+)
+
+// Config is a commune node's configuration. The YAML keys are also the
+// command-line flags of `xaso node` (with - for _); flags win over the file.
+type Config struct {
+	// Listen is the address serving gRPC, REST, the web pages and metrics.
+	Listen string `yaml:"listen"`
+	// DataDir holds the Badger store.
+	DataDir string `yaml:"data_dir"`
+	// Commune is the 5-digit administrative unit code of this commune.
+	Commune string `yaml:"commune"`
+	// EncryptionKeyFile, when set, holds the AES key (16, 24 or 32 bytes, raw
+	// or hex) that encrypts the store at rest.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	// MaxAttachmentBytes is the largest file a clerk may upload.
+	MaxAttachmentBytes int64 `yaml:"max_attachment_bytes"`
+	// CalendarFile, when set, is the working calendar (JSON) to start from;
+	// without it the embedded official calendar is used.
+	CalendarFile string `yaml:"calendar_file"`
+	// CatalogueFile, when set, is the procedure catalogue (JSON) to start
+	// from; without it the embedded sample catalogue is used.
+	CatalogueFile string `yaml:"catalogue_file"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+}
+
+// DefaultConfig returns the defaults every key starts from.
+func DefaultConfig() Config {
+	return Config{
+		Listen:             ":8080",
+		DataDir:            "/var/lib/xaso/node",
+		MaxAttachmentBytes: 20 << 20,
+		LogLevel:           "info",
+	}
+}
+
+// LoadConfig reads a YAML file over the defaults. Unknown keys are errors.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate checks every key and names the first that is wrong.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("data_dir: required")
+	}
+	if !dossier.ValidCommuneCode(c.Commune) {
+		return fmt.Errorf("commune: %q is not a 5-digit administrative unit code", c.Commune)
+	}
+	if c.MaxAttachmentBytes < 1<<10 || c.MaxAttachmentBytes > 256<<20 {
+		return fmt.Errorf("max_attachment_bytes: %d is outside 1 KiB to 256 MiB", c.MaxAttachmentBytes)
+	}
+	if c.EncryptionKeyFile != "" {
+		if _, err := ReadKeyFile(c.EncryptionKeyFile); err != nil {
+			return fmt.Errorf("encryption_key_file: %w", err)
+		}
+	}
+	for key, f := range map[string]string{"calendar_file": c.CalendarFile, "catalogue_file": c.CatalogueFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	if c.CalendarFile != "" {
+		data, _ := os.ReadFile(c.CalendarFile)
+		if _, err := dossier.ParseCalendar(data); err != nil {
+			return fmt.Errorf("calendar_file: %w", err)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// ReadKeyFile reads an AES key of 16, 24 or 32 bytes, raw or hex-encoded.
+func ReadKeyFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if k, err := hex.DecodeString(strings.TrimSpace(string(data))); err == nil && validKeyLen(len(k)) {
+		return k, nil
+	}
+	if validKeyLen(len(data)) {
+		return data, nil
+	}
+	return nil, fmt.Errorf("%s holds %d bytes; an AES key is 16, 24 or 32 bytes (raw or hex)", path, len(data))
+}
+
+func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }

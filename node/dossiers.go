@@ -1,0 +1,284 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+)
+
+// idempotencyTTL is how long a create's request id is remembered.
+const idempotencyTTL = 24 * time.Hour
+
+// CreateInput is a dossier to receive, as the API takes it.
+type CreateInput struct {
+	RequestID     string
+	ProcedureCode string
+	Applicant     *xasov1.Applicant
+	Channel       xasov1.Channel
+	Components    []*xasov1.SubmittedComponent
+	Attachments   []*xasov1.AttachmentRef
+	Actor         string
+	Role          dossier.Role
+	Time          time.Time
+}
+
+// Create receives a dossier: it numbers it, computes its due time and writes
+// it with its indexes and its first event in one transaction. A second call
+// with the same RequestID returns the dossier the first one made.
+func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calendar, in CreateInput) (*dossier.Dossier, error) {
+	res, err := s.write(ctx, func(txn *badger.Txn) (*effect, error) {
+		if in.RequestID != "" {
+			code, err := getValue(txn, []byte(prefixIdem+in.RequestID))
+			if err == nil {
+				d := &dossier.Dossier{}
+				if err := getProto(txn, dossierKey(string(code)), d); err != nil {
+					return nil, fmt.Errorf("dossier %s of request %s: %w", code, in.RequestID, err)
+				}
+				return &effect{result: d}, nil
+			}
+			if !errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
+		}
+		proc := &xasov1.Procedure{}
+		err := getProto(txn, procedureKey(in.ProcedureCode), proc)
+		if errors.Is(err, ErrNotFound) || in.ProcedureCode == "" {
+			proc = nil
+		} else if err != nil {
+			return nil, err
+		}
+		// Number the dossier from the day's counter; a crash before commit
+		// hands out no code, so none is ever reused.
+		day := dossier.CodeDay(in.Time)
+		seq := int64(0)
+		if v, err := getValue(txn, []byte(prefixDaySeq+day)); err == nil && len(v) == 8 {
+			seq = int64(be64Decode(v))
+		}
+		seq++
+		code := dossier.FormatCode(commune, in.Time, int(seq))
+		ev, err := dossier.ReceiveEvent(dossier.ReceiveInput{
+			Code: code, CommuneCode: commune, Procedure: proc, Applicant: in.Applicant, Channel: in.Channel,
+			Components: in.Components, Attachments: in.Attachments, Actor: in.Actor, Role: in.Role, Time: in.Time,
+		}, cal)
+		if err != nil {
+			if proc == nil {
+				if v, ok := err.(dossier.Violations); ok {
+					for i := range v {
+						if v[i].Field == "procedure_code" && in.ProcedureCode != "" {
+							v[i].Description = fmt.Sprintf("no procedure %q in this node's catalogue", in.ProcedureCode)
+						}
+					}
+				}
+			}
+			return nil, err
+		}
+		if err := attachmentsExist(txn, in.Attachments, in.Components); err != nil {
+			return nil, err
+		}
+		d := &dossier.Dossier{}
+		dossier.Apply(d, ev)
+		eff := newEffect()
+		if err := writeDossier(eff, s, nil, d, ev); err != nil {
+			return nil, err
+		}
+		eff.set([]byte(prefixDaySeq+day), be64(uint64(seq)))
+		if in.RequestID != "" {
+			eff.sets = append(eff.sets, entry{key: []byte(prefixIdem + in.RequestID), value: []byte(code), ttl: idempotencyTTL})
+		}
+		eff.result = d
+		return eff, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*dossier.Dossier), nil
+}
+
+// Transition applies one workflow action to the dossier code. When
+// expectedEvents is not zero the dossier must have exactly that many events.
+func (s *Store) Transition(ctx context.Context, cal *dossier.Calendar, code string, expectedEvents int64, cmd dossier.Command) (*dossier.Dossier, error) {
+	res, err := s.write(ctx, func(txn *badger.Txn) (*effect, error) {
+		old := &dossier.Dossier{}
+		if err := getProto(txn, dossierKey(code), old); err != nil {
+			return nil, fmt.Errorf("dossier %s: %w", code, err)
+		}
+		if expectedEvents != 0 && expectedEvents != old.GetEventCount() {
+			return nil, &StaleError{Code: code, Want: expectedEvents, Have: old.GetEventCount()}
+		}
+		ev, err := dossier.Decide(old, cmd, cal)
+		if err != nil {
+			return nil, err
+		}
+		if err := attachmentsExist(txn, cmd.Attachments, cmd.Components); err != nil {
+			return nil, err
+		}
+		d := dossier.Clone(old)
+		dossier.Apply(d, ev)
+		eff := newEffect()
+		if err := writeDossier(eff, s, old, d, ev); err != nil {
+			return nil, err
+		}
+		eff.result = d
+		return eff, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*dossier.Dossier), nil
+}
+
+// StaleError says that a dossier changed since the client last read it.
+type StaleError struct {
+	Code       string
+	Want, Have int64
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("dossier %s has %d events, the request expected %d: it changed since it was read", e.Code, e.Have, e.Want)
+}
+
+// clockRuns reports whether the dossier belongs in the due-time index: open,
+// and not waiting for the citizen's supplements.
+func clockRuns(d *dossier.Dossier) bool {
+	return d != nil && dossier.IsOpen(d.GetState()) && d.GetState() != dossier.AwaitingSupplement && d.GetDueTime() != nil
+}
+
+// writeDossier adds to eff the new dossier d (replacing old, nil for a new
+// one), its event, its outbox record and the index changes between them.
+func writeDossier(eff *effect, s *Store, old, d *dossier.Dossier, ev *dossier.Event) error {
+	v, err := proto.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode dossier %s: %w", d.GetCode(), err)
+	}
+	evb, err := proto.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event of %s: %w", d.GetCode(), err)
+	}
+	code := d.GetCode()
+	eff.set(dossierKey(code), v)
+	eff.set(eventKey(code, ev.GetSequence()), evb)
+	eff.events = append(eff.events, outEvent{commune: d.GetCommuneCode(), code: code, event: ev})
+
+	if old == nil {
+		eff.set(timeIndexKey(prefixByReceived, d.GetReceivedTime().AsTime(), code), nil)
+		if id := d.GetApplicant().GetIdNumber(); id != "" {
+			eff.set(cat([]byte(prefixByID), s.idHash(id), []byte("/"+code)), nil)
+		}
+	}
+	if old == nil || old.GetState() != d.GetState() {
+		if old != nil {
+			eff.del(stateIndexKey(old.GetState(), code))
+			eff.count(old.GetState(), -1)
+		}
+		eff.set(stateIndexKey(d.GetState(), code), nil)
+		eff.count(d.GetState(), 1)
+	}
+	oldDue, newDue := clockRuns(old), clockRuns(d)
+	if oldDue && (!newDue || !old.GetDueTime().AsTime().Equal(d.GetDueTime().AsTime())) {
+		eff.del(timeIndexKey(prefixByDue, old.GetDueTime().AsTime(), code))
+	}
+	if newDue {
+		eff.set(timeIndexKey(prefixByDue, d.GetDueTime().AsTime(), code), nil)
+	}
+	return nil
+}
+
+// attachmentsExist checks that every attachment named is stored.
+func attachmentsExist(txn *badger.Txn, atts []*xasov1.AttachmentRef, comps []*xasov1.SubmittedComponent) error {
+	var v dossier.Violations
+	check := func(field, h string) {
+		if !dossier.ValidSHA256(h) {
+			return // the domain names malformed hashes
+		}
+		if _, err := txn.Get(attachmentKey(h)); err != nil {
+			v.Add(field, fmt.Sprintf("no attachment %s is stored: upload it first", h))
+		}
+	}
+	for i, a := range atts {
+		check(fmt.Sprintf("attachments[%d].sha256", i), a.GetSha256())
+	}
+	for i, c := range comps {
+		for j, h := range c.GetAttachmentSha256() {
+			check(fmt.Sprintf("components[%d].attachment_sha256[%d]", i, j), h)
+		}
+	}
+	return v.Err()
+}
+
+// Get returns the dossier code, with its events when withEvents is set.
+func (s *Store) Get(code string, withEvents bool) (*dossier.Dossier, error) {
+	d := &dossier.Dossier{}
+	err := s.view(func(txn *badger.Txn) error {
+		if err := getProto(txn, dossierKey(code), d); err != nil {
+			return err
+		}
+		if withEvents {
+			evs, err := readEvents(txn, code)
+			d.Events = evs
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dossier %s: %w", code, err)
+	}
+	return d, nil
+}
+
+// Events returns the events of a dossier, oldest first.
+func (s *Store) Events(code string) ([]*dossier.Event, error) {
+	var evs []*dossier.Event
+	err := s.view(func(txn *badger.Txn) (err error) {
+		evs, err = readEvents(txn, code)
+		return err
+	})
+	return evs, err
+}
+
+func readEvents(txn *badger.Txn, code string) ([]*dossier.Event, error) {
+	var evs []*dossier.Event
+	prefix := eventPrefix(code)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		ev := &dossier.Event{}
+		if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, ev) }); err != nil {
+			return nil, fmt.Errorf("decode event of %s: %w", code, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+// ReadOutbox returns up to max outbox records from sequence from on.
+func (s *Store) ReadOutbox(from int64, max int) ([]*xasov1.OutboxRecord, error) {
+	var out []*xasov1.OutboxRecord
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixOutbox), PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Seek(outboxKey(from)); it.Valid() && len(out) < max; it.Next() {
+			rec := &xasov1.OutboxRecord{}
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, rec) }); err != nil {
+				return fmt.Errorf("decode outbox record: %w", err)
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func be64Decode(b []byte) uint64 {
+	var n uint64
+	for _, c := range b {
+		n = n<<8 | uint64(c)
+	}
+	return n
+}

@@ -1,0 +1,102 @@
+package node
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/xaso/xaso/dossier"
+)
+
+// The node's on-disk layout. Every key starts with a short prefix naming its
+// table; numbers are big-endian so that keys sort in numeric order. The
+// layout is a contract with the node's own past versions: change it only
+// with a migration.
+//
+//	d/{code}                       dossier (without events)
+//	e/{code}/{seq:8}               event seq of a dossier
+//	o/{seq:8}                      outbox record seq (dense: 1, 2, 3 …)
+//	q/{yymmdd}                     last dossier sequence of that day
+//	k/{request id}                 idempotency key → dossier code (24 h TTL)
+//	p/{procedure}                  current procedure version
+//	v/{procedure}/{version:4}      every procedure version
+//	a/{sha256}                     attachment manifest
+//	c/{chunk sha256}               attachment chunk
+//	x/s/{state:1}/{code}           index: dossiers by state
+//	x/d/{due unix:8}/{code}        index: open dossiers whose clock runs, by due time
+//	x/a/{hmac:16}/{code}           index: dossiers by applicant identity number (keyed hash)
+//	x/r/{received unix:8}/{code}   index: dossiers by receipt time
+//	m/head                         outbox head: last sequence and hash
+//	m/acked                        last sequence central acknowledged
+//	m/count/{state:1}              number of dossiers in each state
+//	m/idkey                        key of the applicant-number hash
+//	m/calendar                     working calendar (JSON)
+const (
+	prefixDossier    = "d/"
+	prefixEvent      = "e/"
+	prefixOutbox     = "o/"
+	prefixDaySeq     = "q/"
+	prefixIdem       = "k/"
+	prefixProcedure  = "p/"
+	prefixProcVer    = "v/"
+	prefixAttachment = "a/"
+	prefixChunk      = "c/"
+	prefixByState    = "x/s/"
+	prefixByDue      = "x/d/"
+	prefixByID       = "x/a/"
+	prefixByReceived = "x/r/"
+	keyHead          = "m/head"
+	keyAcked         = "m/acked"
+	prefixCount      = "m/count/"
+	keyIDKey         = "m/idkey"
+	keyCalendar      = "m/calendar"
+)
+
+func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func cat(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func dossierKey(code string) []byte { return []byte(prefixDossier + code) }
+
+func eventKey(code string, seq int64) []byte {
+	return cat([]byte(prefixEvent+code+"/"), be64(uint64(seq)))
+}
+
+func eventPrefix(code string) []byte { return []byte(prefixEvent + code + "/") }
+
+func outboxKey(seq int64) []byte { return cat([]byte(prefixOutbox), be64(uint64(seq))) }
+
+func countKey(s dossier.State) []byte { return []byte{'m', '/', 'c', 'o', 'u', 'n', 't', '/', byte(s)} }
+
+func stateIndexKey(s dossier.State, code string) []byte {
+	return cat([]byte(prefixByState), []byte{byte(s), '/'}, []byte(code))
+}
+
+func timeIndexKey(prefix string, t time.Time, code string) []byte {
+	return cat([]byte(prefix), be64(uint64(t.Unix())), []byte("/"+code))
+}
+
+func procedureKey(code string) []byte { return []byte(prefixProcedure + code) }
+
+func procVersionKey(code string, v int32) []byte {
+	return cat([]byte(prefixProcVer+code+"/"), binary.BigEndian.AppendUint32(nil, uint32(v)))
+}
+
+// codeFromIndexKey returns the dossier code at the end of an index key.
+func codeFromIndexKey(k []byte) string {
+	for i := len(k) - 1; i >= 0; i-- {
+		if k[i] == '/' {
+			return string(k[i+1:])
+		}
+	}
+	return ""
+}

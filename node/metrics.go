@@ -1,0 +1,80 @@
+package node
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+)
+
+// metrics are the node's Prometheus metrics, on a registry of its own.
+type metrics struct {
+	reg         *prometheus.Registry
+	transitions *prometheus.CounterVec
+	grpcLatency *prometheus.HistogramVec
+	httpLatency *prometheus.HistogramVec
+}
+
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5}
+
+func newMetrics(store *Store, now func() time.Time) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "xaso_node_transitions_total", Help: "Workflow actions applied, by action (RECEIVE creates a dossier).",
+		}, []string{"action"}),
+		grpcLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "xaso_node_grpc_request_duration_seconds", Help: "gRPC request latency by method and status code.", Buckets: latencyBuckets,
+		}, []string{"method", "code"}),
+		httpLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "xaso_node_http_request_duration_seconds", Help: "REST request latency by route and HTTP status.", Buckets: latencyBuckets,
+		}, []string{"route", "status"}),
+	}
+	m.reg.MustRegister(m.transitions, m.grpcLatency, m.httpLatency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&storeCollector{store: store, now: now})
+	return m
+}
+
+func (m *metrics) transition(a dossier.Action) { m.transitions.WithLabelValues(dossier.ActionName(a)).Inc() }
+
+// storeCollector reads the store's figures at scrape time.
+type storeCollector struct {
+	store *Store
+	now   func() time.Time
+}
+
+var (
+	descDossiers = prometheus.NewDesc("xaso_node_dossiers", "Dossiers stored, by state.", []string{"state"}, nil)
+	descOverdue  = prometheus.NewDesc("xaso_node_overdue_dossiers", "Open dossiers past their due time with the clock running.", nil, nil)
+	descOutbox   = prometheus.NewDesc("xaso_node_outbox_pending_events", "Outbox events central has not acknowledged.", nil, nil)
+	descLastSeq  = prometheus.NewDesc("xaso_node_outbox_last_sequence", "Sequence of the last outbox event.", nil, nil)
+	descSize     = prometheus.NewDesc("xaso_node_store_size_bytes", "Bytes of the Badger store on disk.", nil, nil)
+)
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descDossiers, descOverdue, descOutbox, descLastSeq, descSize} {
+		ch <- d
+	}
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := c.store.Counts()
+	for n := range xasov1.State_name {
+		st := dossier.State(n)
+		if st == 0 {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(descDossiers, prometheus.GaugeValue, float64(counts[st]), dossier.StateName(st))
+	}
+	if n, err := c.store.CountOverdue(c.now()); err == nil {
+		ch <- prometheus.MustNewConstMetric(descOverdue, prometheus.GaugeValue, float64(n))
+	}
+	last, acked := c.store.OutboxHead()
+	ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(last-acked))
+	ch <- prometheus.MustNewConstMetric(descLastSeq, prometheus.GaugeValue, float64(last))
+	ch <- prometheus.MustNewConstMetric(descSize, prometheus.GaugeValue, float64(c.store.Size()))
+}

@@ -1,0 +1,126 @@
+// Package node is the commune node: it receives citizens' dossiers at the
+// desk, moves them through the one-stop-shop workflow against the legal
+// clock, and keeps every change in a local Badger store together with an
+// outbox of events for central. It serves gRPC and REST (grpc-gateway) on
+// one port, with Prometheus metrics and health checks, and needs nothing
+// outside the commune to do so: central can be unreachable for days.
+//
+// A node is opened from a Config and served on a listener:
+//
+//	n, err := node.Open(ctx, cfg, logger, time.Now)
+//	defer n.Close()
+//	err = n.Serve(ctx, ln)
+//
+// The package owns the node's on-disk layout (keys.go) and its API; the
+// workflow rules belong to package dossier, not here.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/sample"
+)
+
+// Node is one running commune node.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *Store
+	svc      *service
+	metrics  *metrics
+	calendar atomic.Pointer[dossier.Calendar]
+	ready    atomic.Bool
+}
+
+// Open opens the node's store, seeding the catalogue and the calendar on
+// first start. now is the node's clock (time.Now outside tests).
+func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts := StoreOptions{Dir: cfg.DataDir, Logger: log}
+	if cfg.EncryptionKeyFile != "" {
+		k, err := ReadKeyFile(cfg.EncryptionKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("encryption_key_file: %w", err)
+		}
+		opts.EncryptionKey = k
+	}
+	st, err := OpenStore(opts)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, store: st}
+	if err := n.seed(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.metrics = newMetrics(st, now)
+	n.svc = &service{
+		store: st, commune: cfg.Commune, calendar: n.calendar.Load, now: now,
+		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log,
+	}
+	last, _ := st.OutboxHead()
+	log.Info("node open", "commune", cfg.Commune, "data_dir", cfg.DataDir, "outbox_last", last, "encrypted", opts.EncryptionKey != nil)
+	return n, nil
+}
+
+// seed loads the calendar (storing the configured or embedded one on first
+// start) and stores the catalogue when the node has none.
+func (n *Node) seed(ctx context.Context) error {
+	calJSON, err := n.store.CalendarJSON()
+	if errors.Is(err, ErrNotFound) {
+		calJSON = sample.CalendarJSON()
+		if n.cfg.CalendarFile != "" {
+			if calJSON, err = os.ReadFile(n.cfg.CalendarFile); err != nil {
+				return fmt.Errorf("calendar_file: %w", err)
+			}
+		}
+		if err = n.store.PutCalendarJSON(ctx, calJSON); err != nil {
+			return fmt.Errorf("store calendar: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("load calendar: %w", err)
+	}
+	cal, err := dossier.ParseCalendar(calJSON)
+	if err != nil {
+		return fmt.Errorf("stored calendar: %w", err)
+	}
+	n.calendar.Store(cal)
+
+	procs := sample.Procedures()
+	if n.cfg.CatalogueFile != "" {
+		data, err := os.ReadFile(n.cfg.CatalogueFile)
+		if err != nil {
+			return fmt.Errorf("catalogue_file: %w", err)
+		}
+		var list xasov1.ListProceduresResponse
+		if err := protojson.Unmarshal(data, &list); err != nil {
+			return fmt.Errorf("catalogue_file: %w", err)
+		}
+		procs = list.GetProcedures()
+	}
+	return n.store.SeedCatalogue(ctx, procs)
+}
+
+// Store returns the node's store.
+func (n *Node) Store() *Store { return n.store }
+
+// Calendar returns the working calendar in force.
+func (n *Node) Calendar() *dossier.Calendar { return n.calendar.Load() }
+
+// Server returns the node's API implementation, for in-process clients.
+func (n *Node) Server() xasov1.NodeServiceServer { return n.svc }
+
+// Close closes the store; call it after Serve returned.
+func (n *Node) Close() error { return n.store.Close() }

@@ -1,0 +1,259 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/grpcerr"
+)
+
+// Limits on what one request may carry.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 500
+	maxComponents   = 100
+	maxAttachments  = 100
+	maxRequestIDLen = 128
+)
+
+// service implements xasov1.NodeServiceServer over a Store.
+type service struct {
+	xasov1.UnimplementedNodeServiceServer
+	store    *Store
+	commune  string
+	calendar func() *dossier.Calendar
+	now      func() time.Time
+	maxFile  int64
+	metrics  *metrics
+	log      *slog.Logger
+}
+
+func (s *service) fail(ctx context.Context, err error, what string) error {
+	var stale *StaleError
+	if errors.As(err, &stale) {
+		return status.Error(codes.Aborted, stale.Error())
+	}
+	if errors.Is(err, ErrClosed) {
+		return status.Error(codes.Unavailable, "the node is shutting down")
+	}
+	st := grpcerr.From(err, ErrNotFound, what+" failed")
+	if status.Code(st) == codes.Internal {
+		s.log.ErrorContext(ctx, what, "err", err)
+	}
+	return st
+}
+
+func pageSize(n int32) (int, error) {
+	switch {
+	case n < 0:
+		return 0, grpcerr.Field("page_size", "must not be negative")
+	case n == 0:
+		return defaultPageSize, nil
+	case n > maxPageSize:
+		return maxPageSize, nil
+	}
+	return int(n), nil
+}
+
+// ListProcedures lists the catalogue, a page at a time.
+func (s *service) ListProcedures(ctx context.Context, req *xasov1.ListProceduresRequest) (*xasov1.ListProceduresResponse, error) {
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	offset := 0
+	if t := req.GetPageToken(); t != "" {
+		if offset, err = strconv.Atoi(t); err != nil || offset < 0 {
+			return nil, grpcerr.Field("page_token", "not a token this API gave")
+		}
+	}
+	procs, err := s.store.Procedures(req.GetField(), req.GetQuery())
+	if err != nil {
+		return nil, s.fail(ctx, err, "list procedures")
+	}
+	resp := &xasov1.ListProceduresResponse{}
+	if offset < len(procs) {
+		end := min(offset+size, len(procs))
+		resp.Procedures = procs[offset:end]
+		if end < len(procs) {
+			resp.NextPageToken = strconv.Itoa(end)
+		}
+	}
+	return resp, nil
+}
+
+// GetProcedure returns one procedure.
+func (s *service) GetProcedure(ctx context.Context, req *xasov1.GetProcedureRequest) (*xasov1.GetProcedureResponse, error) {
+	if req.GetCode() == "" {
+		return nil, grpcerr.Field("code", "the procedure code is required")
+	}
+	p, err := s.store.Procedure(req.GetCode())
+	if err != nil {
+		return nil, s.fail(ctx, err, "get procedure")
+	}
+	return &xasov1.GetProcedureResponse{Procedure: p}, nil
+}
+
+// CreateDossier receives a dossier.
+func (s *service) CreateDossier(ctx context.Context, req *xasov1.CreateDossierRequest) (*xasov1.CreateDossierResponse, error) {
+	rid := req.GetRequestId()
+	if rid == "" {
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if v := md.Get("idempotency-key"); len(v) > 0 {
+				rid = v[0]
+			}
+		}
+	}
+	var v dossier.Violations
+	if len(rid) > maxRequestIDLen || strings.ContainsAny(rid, "\x00/") {
+		v.Add("request_id", "at most 128 bytes, no '/'")
+	}
+	if len(req.GetComponents()) > maxComponents {
+		v.Add("components", "at most 100")
+	}
+	if len(req.GetAttachments()) > maxAttachments {
+		v.Add("attachments", "at most 100")
+	}
+	if err := v.Err(); err != nil {
+		return nil, grpcerr.BadRequest(v)
+	}
+	d, err := s.store.Create(ctx, s.commune, s.calendar(), CreateInput{
+		RequestID: rid, ProcedureCode: req.GetProcedureCode(), Applicant: req.GetApplicant(), Channel: req.GetChannel(),
+		Components: req.GetComponents(), Attachments: req.GetAttachments(), Actor: req.GetActor(), Role: req.GetRole(), Time: s.now(),
+	})
+	if err != nil {
+		return nil, s.fail(ctx, err, "create dossier")
+	}
+	s.metrics.transition(dossier.Receive)
+	full, err := s.store.Get(d.GetCode(), true)
+	if err != nil {
+		return nil, s.fail(ctx, err, "read new dossier")
+	}
+	return &xasov1.CreateDossierResponse{Dossier: full}, nil
+}
+
+func checkCode(code string) error {
+	if _, err := dossier.ParseCode(code); err != nil {
+		return grpcerr.Field("code", err.Error())
+	}
+	return nil
+}
+
+// GetDossier returns one dossier with its events.
+func (s *service) GetDossier(ctx context.Context, req *xasov1.GetDossierRequest) (*xasov1.GetDossierResponse, error) {
+	if err := checkCode(req.GetCode()); err != nil {
+		return nil, err
+	}
+	d, err := s.store.Get(req.GetCode(), true)
+	if err != nil {
+		return nil, s.fail(ctx, err, "get dossier")
+	}
+	return &xasov1.GetDossierResponse{Dossier: d}, nil
+}
+
+// ListDossiers lists dossiers matching a filter.
+func (s *service) ListDossiers(ctx context.Context, req *xasov1.ListDossiersRequest) (*xasov1.ListDossiersResponse, error) {
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	f, err := ParseFilter(req.GetFilter())
+	if err != nil {
+		return nil, grpcerr.Field("filter", err.Error())
+	}
+	ds, next, err := s.store.List(f, size, req.GetPageToken(), s.now())
+	if errors.Is(err, ErrBadPageToken) {
+		return nil, grpcerr.Field("page_token", err.Error())
+	}
+	if err != nil {
+		return nil, s.fail(ctx, err, "list dossiers")
+	}
+	return &xasov1.ListDossiersResponse{Dossiers: ds, NextPageToken: next}, nil
+}
+
+// TransitionDossier applies one workflow action.
+func (s *service) TransitionDossier(ctx context.Context, req *xasov1.TransitionDossierRequest) (*xasov1.TransitionDossierResponse, error) {
+	if err := checkCode(req.GetCode()); err != nil {
+		return nil, err
+	}
+	if len(req.GetComponents()) > maxComponents || len(req.GetAttachments()) > maxAttachments {
+		return nil, grpcerr.Field("components", "at most 100 components and 100 attachments")
+	}
+	if req.GetExpectedEventCount() < 0 {
+		return nil, grpcerr.Field("expected_event_count", "must not be negative")
+	}
+	cmd := dossier.Command{
+		Action: req.GetAction(), Actor: req.GetActor(), Role: req.GetRole(), Time: s.now(), Reason: req.GetReason(),
+		Assignee: req.GetAssignee(), Satisfaction: req.GetSatisfaction(), Components: req.GetComponents(), Attachments: req.GetAttachments(),
+	}
+	if req.GetAppointmentTime() != nil {
+		if err := req.GetAppointmentTime().CheckValid(); err != nil {
+			return nil, grpcerr.Field("appointment_time", err.Error())
+		}
+		cmd.Appointment = req.GetAppointmentTime().AsTime()
+	}
+	if _, ok := xasov1.Satisfaction_name[int32(cmd.Satisfaction)]; !ok {
+		return nil, grpcerr.Field("satisfaction", "not a rating")
+	}
+	if _, ok := xasov1.Role_name[int32(cmd.Role)]; !ok || cmd.Role == 0 {
+		return nil, grpcerr.Field("role", "CLERK, OFFICER or LEADER")
+	}
+	d, err := s.store.Transition(ctx, s.calendar(), req.GetCode(), req.GetExpectedEventCount(), cmd)
+	if err != nil {
+		return nil, s.fail(ctx, err, "transition dossier")
+	}
+	s.metrics.transition(cmd.Action)
+	evs, err := s.store.Events(d.GetCode())
+	if err != nil {
+		return nil, s.fail(ctx, err, "read events")
+	}
+	d.Events = evs
+	return &xasov1.TransitionDossierResponse{Dossier: d}, nil
+}
+
+// CreateAttachment stores a file.
+func (s *service) CreateAttachment(ctx context.Context, req *xasov1.CreateAttachmentRequest) (*xasov1.CreateAttachmentResponse, error) {
+	ref, err := s.store.PutAttachment(req.GetFilename(), req.GetContentType(), req.GetContent(), s.maxFile)
+	if err != nil {
+		return nil, s.fail(ctx, err, "store attachment")
+	}
+	return &xasov1.CreateAttachmentResponse{Attachment: ref}, nil
+}
+
+// GetAttachment returns a stored file.
+func (s *service) GetAttachment(ctx context.Context, req *xasov1.GetAttachmentRequest) (*xasov1.GetAttachmentResponse, error) {
+	if !dossier.ValidSHA256(req.GetSha256()) {
+		return nil, grpcerr.Field("sha256", "not a lower-case hex SHA-256")
+	}
+	ref, content, err := s.store.Attachment(req.GetSha256())
+	if err != nil {
+		return nil, s.fail(ctx, err, "get attachment")
+	}
+	return &xasov1.GetAttachmentResponse{Attachment: ref, Content: content}, nil
+}
+
+// GetSyncStatus says how far the outbox reached central.
+func (s *service) GetSyncStatus(ctx context.Context, _ *xasov1.GetSyncStatusRequest) (*xasov1.GetSyncStatusResponse, error) {
+	last, acked := s.store.OutboxHead()
+	resp := &xasov1.GetSyncStatusResponse{LastSequence: last, AckedSequence: acked, PendingEvents: last - acked}
+	pending, err := s.store.OutboxBytes(acked + 1)
+	if err != nil {
+		return nil, s.fail(ctx, err, "sync status")
+	}
+	resp.PendingBytes = pending
+	if t := s.store.LastContact(); !t.IsZero() {
+		resp.LastContactTime = timestamppb.New(t)
+	}
+	return resp, nil
+}

@@ -1,0 +1,287 @@
+package node
+
+import (
+	"context"
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+)
+
+// ErrNotFound is returned when a dossier, procedure or attachment does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrClosed is returned by a store that is closed.
+var ErrClosed = errors.New("store closed")
+
+// StoreOptions configure a Store.
+type StoreOptions struct {
+	// Dir is the Badger directory; created when missing.
+	Dir string
+	// EncryptionKey, 16, 24 or 32 bytes, encrypts the store at rest (AES).
+	EncryptionKey []byte
+	// NoSync skips the fsync on commit. For benchmarks only: an acknowledged
+	// change may be lost in a power cut.
+	NoSync bool
+	// Logger receives Badger's warnings and the store's own events.
+	Logger *slog.Logger
+}
+
+// Store is the node's database: dossiers, their events, the outbox and the
+// indexes, in one Badger database. Every change is one atomic write of the
+// dossier, its indexes and its outbox record; concurrent changes are
+// committed together (group commit) by one writer goroutine, so that the
+// outbox sequence is dense and one fsync serves many clerks.
+type Store struct {
+	db    *badger.DB
+	log   *slog.Logger
+	idKey []byte
+
+	reqs    chan *writeReq
+	stop    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+
+	mu     sync.Mutex // guards the fields below, written by the writer only
+	head   outboxHead
+	acked  int64
+	counts map[dossier.State]int64
+
+	lastContact atomic.Int64 // unix nanoseconds; set by replication
+}
+
+type outboxHead struct {
+	seq  int64
+	hash []byte
+}
+
+// OpenStore opens (or creates) the store in opts.Dir.
+func OpenStore(opts StoreOptions) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	bo := badger.DefaultOptions(opts.Dir).
+		WithSyncWrites(!opts.NoSync).
+		WithLogger(badgerLogger{log}).
+		WithDetectConflicts(false). // one writer goroutine: nothing to conflict with
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBaseTableSize(4 << 20).
+		WithValueLogFileSize(128 << 20).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithNumCompactors(2).
+		WithValueThreshold(1 << 10)
+	if len(opts.EncryptionKey) > 0 {
+		bo = bo.WithEncryptionKey(opts.EncryptionKey).WithEncryptionKeyRotationDuration(30 * 24 * time.Hour)
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
+	}
+	s := &Store{db: db, log: log, reqs: make(chan *writeReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{}), counts: map[dossier.State]int64{}}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+// load reads the outbox head, the counters and the identity-hash key,
+// creating the key on first use.
+func (s *Store) load() error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		v, err := getValue(txn, []byte(keyHead))
+		switch {
+		case err == nil && len(v) == 8+sha256.Size:
+			s.head = outboxHead{seq: int64(binary.BigEndian.Uint64(v)), hash: v[8:]}
+		case err == nil:
+			return fmt.Errorf("load outbox head: %d bytes, want %d", len(v), 8+sha256.Size)
+		case !errors.Is(err, ErrNotFound):
+			return fmt.Errorf("load outbox head: %w", err)
+		default:
+			s.head = outboxHead{hash: make([]byte, sha256.Size)}
+		}
+		if v, err := getValue(txn, []byte(keyAcked)); err == nil && len(v) == 8 {
+			s.acked = int64(binary.BigEndian.Uint64(v))
+		}
+		for st := range xasov1.State_name {
+			if v, err := getValue(txn, countKey(dossier.State(st))); err == nil && len(v) == 8 {
+				s.counts[dossier.State(st)] = int64(binary.BigEndian.Uint64(v))
+			}
+		}
+		s.idKey, err = getValue(txn, []byte(keyIDKey))
+		if errors.Is(err, ErrNotFound) {
+			s.idKey = make([]byte, 32)
+			if _, err := rand.Read(s.idKey); err != nil {
+				return fmt.Errorf("make identity hash key: %w", err)
+			}
+			return txn.Set([]byte(keyIDKey), s.idKey)
+		}
+		return err
+	})
+}
+
+// Close stops the writer, waits for changes under way and closes Badger.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.stop)
+		<-s.stopped
+		err = s.db.Close()
+	})
+	return err
+}
+
+// idHash is the keyed hash of a citizen identity number used in index keys.
+func (s *Store) idHash(id string) []byte {
+	m := hmac.New(sha256.New, s.idKey)
+	m.Write([]byte(id))
+	return m.Sum(nil)[:16]
+}
+
+// Counts returns the number of dossiers in each state.
+func (s *Store) Counts() map[dossier.State]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[dossier.State]int64, len(s.counts))
+	for k, v := range s.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// OutboxHead returns the last outbox sequence and the last one central acknowledged.
+func (s *Store) OutboxHead() (last, acked int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.head.seq, s.acked
+}
+
+// Size returns the bytes on disk (LSM tree and value log).
+func (s *Store) Size() int64 {
+	lsm, vlog := s.db.Size()
+	return lsm + vlog
+}
+
+func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+func getProto(txn *badger.Txn, key []byte, m proto.Message) error {
+	v, err := getValue(txn, key)
+	if err != nil {
+		return err
+	}
+	if err := proto.Unmarshal(v, m); err != nil {
+		return fmt.Errorf("decode %q: %w", key, err)
+	}
+	return nil
+}
+
+// view runs fn in a read-only transaction.
+func (s *Store) view(fn func(txn *badger.Txn) error) error { return s.db.View(fn) }
+
+// badgerLogger sends Badger's log to slog, dropping its chatty info lines.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error("badger: " + fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn("badger: " + fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Infof(string, ...any)        {}
+func (b badgerLogger) Debugf(string, ...any)       {}
+
+// ctxDone returns ctx's error when it is done, else nil.
+func ctxDone(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	default:
+		return nil
+	}
+}
+
+// CountOverdue counts open dossiers whose clock runs and whose due time is
+// before now, reading only keys of the due-time index.
+func (s *Store) CountOverdue(now time.Time) (int, error) {
+	n := 0
+	stop := cat([]byte(prefixByDue), be64(uint64(max(now.Unix(), 0))))
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixByDue)})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && bytes.Compare(it.Item().Key(), stop) < 0; it.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// OutboxBytes sums the encoded size of the outbox records from sequence from on.
+func (s *Store) OutboxBytes(from int64) (int64, error) {
+	var n int64
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixOutbox)})
+		defer it.Close()
+		for it.Seek(outboxKey(from)); it.Valid(); it.Next() {
+			n += it.Item().ValueSize()
+		}
+		return nil
+	})
+	return n, err
+}
+
+// LastContact is when central last answered; zero when it never has.
+func (s *Store) LastContact() time.Time {
+	if n := s.lastContact.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// CalendarJSON returns the stored working calendar.
+func (s *Store) CalendarJSON() ([]byte, error) {
+	var v []byte
+	err := s.view(func(txn *badger.Txn) (err error) {
+		v, err = getValue(txn, []byte(keyCalendar))
+		return err
+	})
+	return v, err
+}
+
+// PutCalendarJSON stores a working calendar after checking it parses.
+func (s *Store) PutCalendarJSON(ctx context.Context, data []byte) error {
+	if _, err := dossier.ParseCalendar(data); err != nil {
+		return err
+	}
+	_, err := s.write(ctx, func(*badger.Txn) (*effect, error) {
+		eff := newEffect()
+		eff.set([]byte(keyCalendar), data)
+		return eff, nil
+	})
+	return err
+}

@@ -1,0 +1,196 @@
+// Package workload simulates the clerks, officers and leaders of a commune
+// centre: it receives dossiers of the catalogue's procedures and moves them
+// through the workflow as real desks do (most returned on time, some sent
+// for supplements, a few refused or withdrawn), through the node's API.
+//
+// It drives demos and load tests; it never touches a store directly.
+package workload
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+)
+
+// Client is the part of the node API the workload uses; both the gRPC
+// client and the in-process server satisfy it.
+type Client interface {
+	ListProcedures(context.Context, *xasov1.ListProceduresRequest) (*xasov1.ListProceduresResponse, error)
+	CreateDossier(context.Context, *xasov1.CreateDossierRequest) (*xasov1.CreateDossierResponse, error)
+	TransitionDossier(context.Context, *xasov1.TransitionDossierRequest) (*xasov1.TransitionDossierResponse, error)
+}
+
+// Clerks is a simulated commune centre.
+type Clerks struct {
+	api   Client
+	rng   *rand.Rand
+	log   *slog.Logger
+	procs []*xasov1.Procedure
+	open  []*xasov1.Dossier
+	// Stats counts what was done.
+	Stats Stats
+}
+
+// Stats counts the workload's calls.
+type Stats struct {
+	Created, Transitions, Refused int
+}
+
+// New returns simulated clerks acting on api, with a seeded random source.
+func New(api Client, seed uint64, log *slog.Logger) *Clerks {
+	return &Clerks{api: api, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), log: log}
+}
+
+var (
+	familyNames = []string{"Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Lò", "Hà", "Giàng", "Sùng"}
+	middleNames = []string{"Văn", "Thị", "Đức", "Minh", "Thu", "Quốc", "Ngọc", "A"}
+	givenNames  = []string{"An", "Bình", "Chi", "Dũng", "Hà", "Hùng", "Lan", "Mai", "Nam", "Phương", "Sơn", "Tú"}
+)
+
+// Step does one thing a desk would do next: receive a new dossier or act on
+// an open one. It returns the error of the API call, if any other than a
+// refusal the workflow explains.
+func (c *Clerks) Step(ctx context.Context) error {
+	if c.procs == nil {
+		resp, err := c.api.ListProcedures(ctx, &xasov1.ListProceduresRequest{PageSize: 500})
+		if err != nil {
+			return fmt.Errorf("list procedures: %w", err)
+		}
+		c.procs = resp.GetProcedures()
+		if len(c.procs) == 0 {
+			return fmt.Errorf("the node has no procedures")
+		}
+	}
+	if len(c.open) == 0 || c.rng.IntN(4) == 0 {
+		return c.receive(ctx)
+	}
+	i := c.rng.IntN(len(c.open))
+	d := c.open[i]
+	req := c.next(d)
+	resp, err := c.api.TransitionDossier(ctx, req)
+	if err != nil {
+		if status.Code(err) == codes.FailedPrecondition || status.Code(err) == codes.Aborted {
+			c.Stats.Refused++
+			c.open = append(c.open[:i], c.open[i+1:]...)
+			return nil
+		}
+		return fmt.Errorf("%s %s: %w", req.GetAction(), d.GetCode(), err)
+	}
+	c.Stats.Transitions++
+	nd := resp.GetDossier()
+	nd.Events = nil
+	switch nd.GetState() {
+	case xasov1.State_STATE_RETURNED, xasov1.State_STATE_WITHDRAWN:
+		c.open = append(c.open[:i], c.open[i+1:]...)
+	case xasov1.State_STATE_REFUSED:
+		if nd.GetReturnedTime() != nil {
+			c.open = append(c.open[:i], c.open[i+1:]...)
+		} else {
+			c.open[i] = nd
+		}
+	default:
+		c.open[i] = nd
+	}
+	return nil
+}
+
+// Run steps until ctx is done, pausing between steps.
+func (c *Clerks) Run(ctx context.Context, pause time.Duration) {
+	t := time.NewTicker(pause)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.Step(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("workload step", "err", err)
+			}
+		}
+	}
+}
+
+func (c *Clerks) person() string {
+	return familyNames[c.rng.IntN(len(familyNames))] + " " + middleNames[c.rng.IntN(len(middleNames))] + " " + givenNames[c.rng.IntN(len(givenNames))]
+}
+
+func (c *Clerks) receive(ctx context.Context) error {
+	p := c.procs[c.rng.IntN(len(c.procs))]
+	var comps []*xasov1.SubmittedComponent
+	for _, comp := range p.GetComponents() {
+		if comp.GetRequired() || c.rng.IntN(2) == 0 {
+			comps = append(comps, &xasov1.SubmittedComponent{Code: comp.GetCode(), Paper: true})
+		}
+	}
+	channel := xasov1.Channel_CHANNEL_IN_PERSON
+	if p.GetOnlineLevel() != xasov1.OnlineLevel_ONLINE_LEVEL_NONE && c.rng.IntN(3) == 0 {
+		channel = xasov1.Channel_CHANNEL_ONLINE
+	}
+	resp, err := c.api.CreateDossier(ctx, &xasov1.CreateDossierRequest{
+		RequestId:     fmt.Sprintf("wl-%016x", c.rng.Uint64()),
+		ProcedureCode: p.GetCode(),
+		Applicant:     &xasov1.Applicant{FullName: c.person(), IdNumber: fmt.Sprintf("0%02d%09d", c.rng.IntN(96)+1, c.rng.IntN(1e9)), Phone: fmt.Sprintf("09%08d", c.rng.IntN(1e8))},
+		Channel:       channel,
+		Components:    comps,
+		Actor:         "motcua.1",
+		Role:          xasov1.Role_ROLE_CLERK,
+	})
+	if err != nil {
+		return fmt.Errorf("receive %s: %w", p.GetCode(), err)
+	}
+	c.Stats.Created++
+	d := resp.GetDossier()
+	d.Events = nil
+	c.open = append(c.open, d)
+	return nil
+}
+
+// next chooses the action a desk would take on d.
+func (c *Clerks) next(d *xasov1.Dossier) *xasov1.TransitionDossierRequest {
+	r := &xasov1.TransitionDossierRequest{Code: d.GetCode(), ExpectedEventCount: d.GetEventCount()}
+	officer := func(a xasov1.Action) { r.Action, r.Actor, r.Role = a, "chuyenvien.1", xasov1.Role_ROLE_OFFICER }
+	leader := func(a xasov1.Action) { r.Action, r.Actor, r.Role = a, "chutich", xasov1.Role_ROLE_LEADER }
+	clerk := func(a xasov1.Action) { r.Action, r.Actor, r.Role = a, "motcua.1", xasov1.Role_ROLE_CLERK }
+	roll := c.rng.IntN(100)
+	switch d.GetState() {
+	case xasov1.State_STATE_RECEIVED:
+		if roll < 3 {
+			clerk(xasov1.Action_ACTION_WITHDRAW)
+			r.Reason = "Công dân rút hồ sơ"
+		} else {
+			clerk(xasov1.Action_ACTION_ASSIGN)
+			r.Assignee = "chuyenvien.1"
+		}
+	case xasov1.State_STATE_IN_PROCESSING:
+		switch {
+		case roll < 10:
+			officer(xasov1.Action_ACTION_REQUEST_SUPPLEMENT)
+			r.Reason = "Thiếu bản sao giấy tờ tùy thân"
+		case roll < 13:
+			leader(xasov1.Action_ACTION_REFUSE)
+			r.Reason = "Không đủ điều kiện theo quy định"
+		default:
+			officer(xasov1.Action_ACTION_SUBMIT)
+		}
+	case xasov1.State_STATE_AWAITING_SUPPLEMENT:
+		clerk(xasov1.Action_ACTION_RECEIVE_SUPPLEMENT)
+	case xasov1.State_STATE_AWAITING_APPROVAL:
+		if roll < 8 {
+			leader(xasov1.Action_ACTION_SEND_BACK)
+			r.Reason = "Đề nghị hoàn thiện dự thảo"
+		} else {
+			leader(xasov1.Action_ACTION_APPROVE)
+		}
+	default: // RESULT_READY, REFUSED
+		clerk(xasov1.Action_ACTION_RETURN)
+		r.Satisfaction = xasov1.Satisfaction(1 + c.rng.IntN(3))
+	}
+	return r
+}
