@@ -25,4 +25,3 @@ func RecordHash(rec *xasov1.OutboxRecord) ([]byte, error) {
 	h.Write(ev)
 	return h.Sum(nil), nil
 }
-

@@ -265,4 +265,3 @@ func (s *Store) plan(f Filter, now time.Time) (prefix, start, stop []byte) {
 		return []byte(prefixDossier), []byte(prefixDossier), nil
 	}
 }
-

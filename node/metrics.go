@@ -39,7 +39,9 @@ func newMetrics(store *Store, now func() time.Time) *metrics {
 	return m
 }
 
-func (m *metrics) transition(a dossier.Action) { m.transitions.WithLabelValues(dossier.ActionName(a)).Inc() }
+func (m *metrics) transition(a dossier.Action) {
+	m.transitions.WithLabelValues(dossier.ActionName(a)).Inc()
+}
 
 // storeCollector reads the store's figures at scrape time.
 type storeCollector struct {

@@ -174,4 +174,3 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 const shutdownGrace = 10 * time.Second
-

@@ -22,7 +22,7 @@ type change func(txn *badger.Txn) (*effect, error)
 type effect struct {
 	sets   []entry
 	dels   [][]byte
-	events []outEvent                // appended to the outbox, in order
+	events []outEvent              // appended to the outbox, in order
 	counts map[dossier.State]int64 // deltas of the per-state counters
 	result any
 }
