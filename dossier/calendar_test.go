@@ -117,3 +117,20 @@ func TestCalendarRejectsBadData(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseCalendar(f *testing.F) {
+	f.Add(string(sample.CalendarJSON()))
+	f.Add(`{"work_end":"16:30","cutoff":"15:00","days":[{"date":"2027-02-08","kind":"holiday"}]}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		cal, err := dossier.ParseCalendar([]byte(s))
+		if err != nil {
+			return
+		}
+		// A valid calendar always finds a working day and keeps due times
+		// at or after the receipt.
+		recv := at("2026-11-23 09:00")
+		if due := cal.Due(recv, 3); due.Before(recv) {
+			t.Fatalf("due %v before receipt", due)
+		}
+	})
+}

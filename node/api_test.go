@@ -128,6 +128,7 @@ func TestRESTBadInputChangesNothing(t *testing.T) {
 		{"malformed identity number", "POST", "/v1/dossiers", func() any { b := birthRequest(); b["applicant"].(map[string]any)["id_number"] = "12ab"; return b }(), 400, []string{"applicant.id_number"}},
 		{"wrong JSON type", "POST", "/v1/dossiers", wrongType, 400, nil},
 		{"unknown JSON field", "POST", "/v1/dossiers", map[string]any{"nonsense": 1}, 400, nil},
+		{"wrong method", "POST", "/v1/dossiers/" + dc, map[string]any{}, 405, nil},
 		{"bad code", "GET", "/v1/dossiers/not-a-code", nil, 400, []string{"code"}},
 		{"unknown dossier", "GET", "/v1/dossiers/09619-261123-0999", nil, 404, nil},
 		{"bad filter", "GET", "/v1/dossiers?filter=colour%3Dred", nil, 400, []string{"filter"}},

@@ -44,7 +44,7 @@ const testCommune = "09619"
 
 // startNode opens a node in a temporary directory and serves it until the
 // test ends. The clock starts on Monday 23 November 2026, 09:00 in Vietnam.
-func startNode(t *testing.T, mutate ...func(*Config)) *testNode {
+func startNode(t testing.TB, mutate ...func(*Config)) *testNode {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Commune = testCommune

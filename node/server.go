@@ -44,6 +44,7 @@ func (n *Node) handler() (http.Handler, error) {
 			return runtime.DefaultHeaderMatcher(h)
 		}),
 		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithMiddlewares(n.httpObserve),
 	)
 	if err := xasov1.RegisterNodeServiceHandlerServer(context.Background(), gw, n.svc); err != nil {
@@ -77,6 +78,15 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 		w = &statusOverride{ResponseWriter: w, code: http.StatusConflict}
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// routingErrorHandler answers a wrong method with 405, where grpc-gateway
+// would say 501 Not Implemented.
+func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	if httpStatus == http.StatusMethodNotAllowed {
+		w = &statusOverride{ResponseWriter: w, code: http.StatusMethodNotAllowed}
+	}
+	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
 }
 
 type statusOverride struct {
