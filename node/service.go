@@ -214,11 +214,6 @@ func (s *service) TransitionDossier(ctx context.Context, req *xasov1.TransitionD
 		return nil, s.fail(ctx, err, "transition dossier")
 	}
 	s.metrics.transition(cmd.Action)
-	evs, err := s.store.Events(d.GetCode())
-	if err != nil {
-		return nil, s.fail(ctx, err, "read events")
-	}
-	d.Events = evs
 	return &xasov1.TransitionDossierResponse{Dossier: d}, nil
 }
 

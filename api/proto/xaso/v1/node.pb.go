@@ -729,7 +729,8 @@ func (x *TransitionDossierRequest) GetExpectedEventCount() int64 {
 	return 0
 }
 
-// TransitionDossierResponse holds the dossier after the action.
+// TransitionDossierResponse holds the dossier after the action, without its
+// events (GetDossier returns them).
 type TransitionDossierResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dossier       *Dossier               `protobuf:"bytes,1,opt,name=dossier,proto3" json:"dossier,omitempty"`

@@ -1,0 +1,253 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/sample"
+)
+
+// BenchmarkDurableTransitions measures workflow actions committed with fsync
+// by 64 concurrent clerks on one store (group commit).
+func BenchmarkDurableTransitions(b *testing.B) {
+	st, err := OpenStore(StoreOptions{Dir: b.TempDir(), Logger: quietLog()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.SeedCatalogue(ctx, sample.Procedures()); err != nil {
+		b.Fatal(err)
+	}
+	cal := sample.Calendar()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone)
+	const clerks = 64
+	codes := make([]string, clerks)
+	for i := range codes {
+		d := createOne(&testing.T{}, st, "Bench", now)
+		if _, err := st.Transition(ctx, cal, d.GetCode(), 0, dossier.Command{Action: dossier.Assign, Role: dossier.Clerk, Actor: "a", Assignee: "b", Time: now}); err != nil {
+			b.Fatal(err)
+		}
+		codes[i] = d.GetCode()
+	}
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range clerks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				cmd := dossier.Command{Action: dossier.Forward, Role: dossier.Officer, Actor: "b", Assignee: "c", Reason: "liên thông", Time: now}
+				if _, err := st.Transition(ctx, cal, codes[c], 0, cmd); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "transitions/s")
+}
+
+// BenchmarkRESTTransitionLatency measures REST transitions with 50
+// concurrent clients on loopback and reports the latency percentiles.
+func BenchmarkRESTTransitionLatency(b *testing.B) {
+	n := startNode(b)
+	const clients = 50
+	codes := make([]string, clients)
+	for i := range codes {
+		resp, err := n.grpc.CreateDossier(context.Background(), &xasov1.CreateDossierRequest{
+			ProcedureCode: "1.004873", Channel: xasov1.Channel_CHANNEL_IN_PERSON, Actor: "a", Role: xasov1.Role_ROLE_CLERK,
+			Applicant: &xasov1.Applicant{FullName: "Bench"}, Components: []*xasov1.SubmittedComponent{{Code: "TK", Paper: true}},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		codes[i] = resp.GetDossier().GetCode()
+		if _, err := n.grpc.TransitionDossier(context.Background(), &xasov1.TransitionDossierRequest{Code: codes[i], Action: xasov1.Action_ACTION_ASSIGN, Actor: "a", Role: xasov1.Role_ROLE_CLERK, Assignee: "b"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	body := []byte(`{"action":"ACTION_FORWARD","actor":"b","role":"ROLE_OFFICER","assignee":"c","reason":"liên thông"}`)
+	lat := make([][]time.Duration, clients)
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				resp, err := client.Post(n.url+"/v1/dossiers/"+codes[c]+":transition", "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+				lat[c] = append(lat[c], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	if len(all) > 0 {
+		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
+	}
+}
+
+// BenchmarkNodeStartup1M builds (once, in $XASO_BENCH_DIR or a temporary
+// directory) a store of 1,000,000 dossiers received over a year, then starts
+// the real `xaso node` binary on it and reports the time to ready and the
+// resident memory after serving reads and a metrics scrape. It runs only
+// when XASO_BENCH_1M=1: the first build of the store takes minutes.
+func BenchmarkNodeStartup1M(b *testing.B) {
+	if os.Getenv("XASO_BENCH_1M") != "1" {
+		b.Skip("set XASO_BENCH_1M=1")
+	}
+	dir := os.Getenv("XASO_BENCH_DIR")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "xaso-bench-1m")
+	}
+	const total = 1_000_000
+	if _, err := os.Stat(filepath.Join(dir, "complete")); err != nil {
+		os.RemoveAll(dir)
+		buildStore(b, dir, total)
+	}
+	bin := filepath.Join(b.TempDir(), "xaso")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/xaso").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	for range b.N {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		addr := ln.Addr().String()
+		ln.Close()
+		t0 := time.Now()
+		cmd := exec.Command(bin, "node", "--data-dir", dir, "--commune", testCommune, "--listen", addr, "--log-level", "error")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			resp, err := http.Get("http://" + addr + "/readyz")
+			if err == nil && resp.StatusCode == 200 {
+				resp.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				b.Fatal("node not ready within 60 s")
+			}
+			time.Sleep(5 * time.Millisecond) // polling for readiness, bounded by the deadline
+		}
+		ready := time.Since(t0)
+		for _, p := range []string{"/v1/dossiers?page_size=100", "/v1/dossiers?filter=state%3DRECEIVED&page_size=100", "/v1/dossiers/09619-260101-0001", "/metrics"} {
+			resp, err := http.Get("http://" + addr + p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		rss := rssBytes(cmd.Process.Pid)
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		b.ReportMetric(ready.Seconds(), "startup-s")
+		b.ReportMetric(float64(rss)/(1<<20), "rss-MB")
+	}
+}
+
+func buildStore(b *testing.B, dir string, total int) {
+	st, err := OpenStore(StoreOptions{Dir: dir, NoSync: true, Logger: quietLog()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := st.SeedCatalogue(ctx, sample.Procedures()); err != nil {
+		b.Fatal(err)
+	}
+	cal := sample.Calendar()
+	procs := sample.Procedures()
+	base := time.Date(2025, 11, 1, 8, 0, 0, 0, dossier.Zone)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(total) {
+					return
+				}
+				p := procs[int(i)%len(procs)]
+				var comps []*xasov1.SubmittedComponent
+				for _, c := range p.GetComponents() {
+					comps = append(comps, &xasov1.SubmittedComponent{Code: c.GetCode(), Paper: true})
+				}
+				at := base.Add(time.Duration(i) * 31 * time.Second)
+				_, err := st.Create(ctx, testCommune, cal, CreateInput{
+					ProcedureCode: p.GetCode(), Channel: xasov1.Channel_CHANNEL_IN_PERSON, Actor: "motcua.1", Role: dossier.Clerk, Time: at,
+					Applicant:  &xasov1.Applicant{FullName: "Nguyễn Văn An " + strconv.Itoa(int(i)), IdNumber: fmt.Sprintf("%012d", i), Phone: "0912345678", Address: "Thôn Đồng Bảng, xã Ba Vì"},
+					Components: comps,
+				})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if i%100_000 == 0 && w == 0 {
+					b.Logf("built %d dossiers", i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "complete"), nil, 0o600)
+}
+
+func rssBytes(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return -1
+}
