@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -59,9 +60,24 @@ func LoadConfig(path string) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
+		return cfg, fmt.Errorf("config %s: %s", path, yamlError(err))
 	}
 	return cfg, nil
+}
+
+var unknownFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// yamlError says a YAML decoding error on one line, in terms of config keys.
+func yamlError(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			msgs[i] = unknownFieldRE.ReplaceAllString(m, "unknown key $1")
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return strings.ReplaceAll(err.Error(), "\n", " ")
 }
 
 // Validate checks every key and names the first that is wrong.

@@ -63,6 +63,10 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 		}
 		seq++
 		code := dossier.FormatCode(commune, in.Time, int(seq))
+		if _, err := txn.Get(dossierKey(code)); err == nil {
+			// The day's counter is behind the dossiers stored: never reuse a code.
+			return nil, fmt.Errorf("dossier code %s is taken although the day counter says %d was the last: %w", code, seq-1, errCorrupt)
+		}
 		ev, err := dossier.ReceiveEvent(dossier.ReceiveInput{
 			Code: code, CommuneCode: commune, Procedure: proc, Applicant: in.Applicant, Channel: in.Channel,
 			Components: in.Components, Attachments: in.Attachments, Actor: in.Actor, Role: in.Role, Time: in.Time,
@@ -230,16 +234,6 @@ func (s *Store) Get(code string, withEvents bool) (*dossier.Dossier, error) {
 		return nil, fmt.Errorf("dossier %s: %w", code, err)
 	}
 	return d, nil
-}
-
-// Events returns the events of a dossier, oldest first.
-func (s *Store) Events(code string) ([]*dossier.Event, error) {
-	var evs []*dossier.Event
-	err := s.view(func(txn *badger.Txn) (err error) {
-		evs, err = readEvents(txn, code)
-		return err
-	})
-	return evs, err
 }
 
 func readEvents(txn *badger.Txn, code string) ([]*dossier.Event, error) {

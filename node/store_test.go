@@ -149,3 +149,31 @@ func TestConfigValidationNamesTheKey(t *testing.T) {
 		t.Fatalf("good config refused: %v %v", err, cfg.Validate())
 	}
 }
+
+func TestCreateNeverReusesACode(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone)
+	st, err := OpenStore(StoreOptions{Dir: dir, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.SeedCatalogue(context.Background(), sample.Procedures()); err != nil {
+		t.Fatal(err)
+	}
+	first := createOne(t, st, "Một", at)
+	// Damage the day counter as a bad restore might.
+	if err := st.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(prefixDaySeq + "261123")) }); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Create(context.Background(), testCommune, sample.Calendar(), CreateInput{
+		ProcedureCode: "1.004873", Channel: xasov1.Channel_CHANNEL_IN_PERSON, Actor: "a", Role: dossier.Clerk, Time: at,
+		Applicant: &xasov1.Applicant{FullName: "Hai"}, Components: []*xasov1.SubmittedComponent{{Code: "TK", Paper: true}},
+	})
+	if err == nil {
+		t.Fatal("created a dossier over an existing code")
+	}
+	if d, _ := st.Get(first.GetCode(), false); d.GetApplicant().GetFullName() != "Một" {
+		t.Fatalf("the first dossier was overwritten: %v", d)
+	}
+}

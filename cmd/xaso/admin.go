@@ -26,15 +26,13 @@ commands against a commune node:
 
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("xaso admin", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, adminUsage); fs.PrintDefaults() }
 	addr := fs.String("addr", "127.0.0.1:8080", "the node's address")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for an answer")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
+		fmt.Fprint(stderr, adminUsage)
 		return errUsage
 	}
 	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -48,17 +46,16 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	sub := flag.NewFlagSet("xaso admin "+cmd, flag.ContinueOnError)
-	sub.SetOutput(stderr)
 	var resp proto.Message
 	switch cmd {
 	case "procedures":
 		q := sub.String("query", "", "words to find in the code or name")
-		if err := sub.Parse(rest); err != nil {
+		if err := parseFlags(sub, rest, stderr); err != nil {
 			return err
 		}
 		resp, err = api.ListProcedures(ctx, &xasov1.ListProceduresRequest{Query: *q, PageSize: 500})
 	case "dossier":
-		if err := sub.Parse(rest); err != nil {
+		if err := parseFlags(sub, rest, stderr); err != nil {
 			return err
 		}
 		if sub.NArg() != 1 {
@@ -69,15 +66,14 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "dossiers":
 		f := sub.String("filter", "", "e.g. 'state = IN_PROCESSING' or 'overdue = true'")
 		n := sub.Int("page-size", 50, "how many")
-		if err := sub.Parse(rest); err != nil {
+		if err := parseFlags(sub, rest, stderr); err != nil {
 			return err
 		}
 		resp, err = api.ListDossiers(ctx, &xasov1.ListDossiersRequest{Filter: *f, PageSize: int32(*n)})
 	case "sync":
 		resp, err = api.GetSyncStatus(ctx, &xasov1.GetSyncStatusRequest{})
 	default:
-		fmt.Fprintf(stderr, "xaso admin: unknown command %q\n", cmd)
-		fs.Usage()
+		fmt.Fprintf(stderr, "xaso admin: unknown command %q\n%s", cmd, adminUsage)
 		return errUsage
 	}
 	if err != nil {

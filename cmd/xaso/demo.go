@@ -19,13 +19,12 @@ import (
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("xaso demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	dir := fs.String("dir", "", "data directory (default: a temporary one, removed on exit)")
 	communes := fs.Int("communes", 5, "number of commune nodes")
 	portBase := fs.Int("port-base", 0, "nodes serve on P+10, P+11, … (default: free ports)")
 	noWorkload := fs.Bool("no-workload", false, "start idle, without simulated clerks")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	prov := sample.SampleProvince()

@@ -97,6 +97,25 @@ func versionString() string {
 	return version
 }
 
+// parseFlags parses args into fs. A bad flag is one line on stderr naming it
+// (errUsage); -h prints the flags and returns flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stderr)
+		fmt.Fprintf(stderr, "usage of %s:\n", fs.Name())
+		fs.PrintDefaults()
+		return err
+	default:
+		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", fs.Name(), err, fs.Name())
+		return errUsage
+	}
+}
+
 // newLogger returns a JSON logger on w at the named level.
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level

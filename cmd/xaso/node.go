@@ -77,9 +77,8 @@ func loadNodeConfig(path string, apply func(*node.Config) error) (node.Config, e
 
 func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("xaso node", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	path, apply := nodeFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -105,8 +104,7 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 
 func runCheckConfig(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("xaso check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

@@ -484,7 +484,10 @@ type ListDossiersRequest struct {
 	// `state = IN_PROCESSING AND due_time < "2026-12-01T00:00:00+07:00"`.
 	// Fields: state (=), overdue (= true), assignee (=), applicant_id_number (=),
 	// procedure_code (=), received_time and due_time (<, <=, >, >=, with an
-	// RFC 3339 time or a YYYY-MM-DD date).
+	// RFC 3339 time or a YYYY-MM-DD date in Vietnam's time). due_time and
+	// overdue concern the dossiers whose clock runs: open and not waiting for
+	// supplements. Results come in the order of the index the filter uses:
+	// by applicant, by state (then code), by due time, by receipt time, or by code.
 	Filter string `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
 	// At most this many (default 50, at most 500).
 	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`

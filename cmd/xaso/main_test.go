@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb syncBuffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestBadConfigNamesTheKey(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("commune: '09619'\nlisten: ':8080'\nlog_level: chatty\n"), 0o600)
+	unknown := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknown, []byte("commune: '09619'\nsync_window: night\n"), 0o600)
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("commune: '09619'\ndata_dir: "+dir+"\n"), 0o600)
+	tests := []struct {
+		args []string
+		code int
+		key  string
+	}{
+		{[]string{"node", "--commune", "12", "--data-dir", dir}, 1, "commune"},
+		{[]string{"node", "--commune", "09619", "--max-attachment-bytes", "lots"}, 1, "max_attachment_bytes"},
+		{[]string{"node", "--config", bad}, 1, "log_level"},
+		{[]string{"node", "--colour", "red"}, 2, "colour"},
+		{[]string{"check-config", unknown}, 1, "sync_window"},
+		{[]string{"check-config", bad}, 1, "log_level"},
+		{[]string{"check-config"}, 2, "usage"},
+		{[]string{"demo", "--communes", "0"}, 1, "communes"},
+		{[]string{"frobnicate"}, 2, "frobnicate"},
+	}
+	for _, tc := range tests {
+		code, _, stderr := runCmd(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.key) {
+			t.Errorf("xaso %v: exit %d, stderr %q; want exit %d naming %q", tc.args, code, stderr, tc.code, tc.key)
+		}
+		if tc.code == 1 && strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("xaso %v: want one line, got %q", tc.args, stderr)
+		}
+	}
+	if code, out, _ := runCmd(t, "check-config", good); code != 0 || !strings.Contains(out, "valid") {
+		t.Errorf("good config: %d %q", code, out)
+	}
+	if code, out, _ := runCmd(t, "version"); code != 0 || !strings.HasPrefix(out, "xaso ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+func TestDemoServesAndStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"demo", "--communes", "2", "--dir", t.TempDir()}, &out, &errb) }()
+
+	urlRE := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
+	deadline := time.Now().Add(20 * time.Second)
+	var urls []string
+	for len(urls) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("demo printed no URLs: %q %q", out.String(), errb.String())
+		}
+		urls = urlRE.FindAllString(out.String(), -1)
+		time.Sleep(20 * time.Millisecond) // polling the output, bounded by the deadline
+	}
+	// The simulated clerks receive dossiers: wait until the first node has some.
+	for {
+		resp, err := http.Get(urls[0] + "/v1/dossiers?page_size=1")
+		if err == nil {
+			var body bytes.Buffer
+			body.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(body.String(), `"code"`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no dossier received by the simulated clerks")
+		}
+		time.Sleep(50 * time.Millisecond) // polling, bounded by the deadline
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(out.String(), "stopped") {
+			t.Fatalf("demo exit %d: %q %q", code, out.String(), errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop after cancel")
+	}
+}
