@@ -26,21 +26,15 @@ import (
 // BenchmarkDurableTransitions measures workflow actions committed with fsync
 // by 64 concurrent clerks on one store (group commit).
 func BenchmarkDurableTransitions(b *testing.B) {
-	st, err := OpenStore(StoreOptions{Dir: b.TempDir(), Logger: quietLog()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st := openSeeded(b, b.TempDir(), nil)
 	defer st.Close()
 	ctx := context.Background()
-	if err := st.SeedCatalogue(ctx, sample.Procedures()); err != nil {
-		b.Fatal(err)
-	}
 	cal := sample.Calendar()
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone)
 	const clerks = 64
 	codes := make([]string, clerks)
 	for i := range codes {
-		d := createOne(&testing.T{}, st, "Bench", now)
+		d := createOne(b, st, "Bench", now)
 		if _, err := st.Transition(ctx, cal, d.GetCode(), 0, dossier.Command{Action: dossier.Assign, Role: dossier.Clerk, Actor: "a", Assignee: "b", Time: now}); err != nil {
 			b.Fatal(err)
 		}

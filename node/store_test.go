@@ -20,7 +20,15 @@ import (
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func createOne(t *testing.T, st *Store, name string, at time.Time) *dossier.Dossier {
+// openSeeded opens a store in dir (encrypted with key, when given) with the
+// sample catalogue; the test closes it.
+func openSeeded(t testing.TB, dir string, key []byte) *Store {
+	t.Helper()
+	st := openSeeded(t, dir, key)
+	return st
+}
+
+func createOne(t testing.TB, st *Store, name string, at time.Time) *dossier.Dossier {
 	t.Helper()
 	d, err := st.Create(context.Background(), testCommune, sample.Calendar(), CreateInput{
 		ProcedureCode: "1.004873", Channel: xasov1.Channel_CHANNEL_IN_PERSON, Actor: "a", Role: dossier.Clerk, Time: at,
@@ -35,18 +43,12 @@ func createOne(t *testing.T, st *Store, name string, at time.Time) *dossier.Doss
 func TestRestartKeepsCountersAndNumbering(t *testing.T) {
 	dir := t.TempDir()
 	at := time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone)
-	st, err := OpenStore(StoreOptions{Dir: dir, Logger: quietLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SeedCatalogue(context.Background(), sample.Procedures()); err != nil {
-		t.Fatal(err)
-	}
+	st := openSeeded(t, dir, nil)
 	first := createOne(t, st, "Một", at)
 	createOne(t, st, "Hai", at)
 	st.Close()
 
-	st, err = OpenStore(StoreOptions{Dir: dir, Logger: quietLog()})
+	st, err := OpenStore(StoreOptions{Dir: dir, Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,13 +68,7 @@ func TestRestartKeepsCountersAndNumbering(t *testing.T) {
 func TestEncryptionAtRest(t *testing.T) {
 	dir := t.TempDir()
 	key, _ := hex.DecodeString(strings.Repeat("5a", 32))
-	st, err := OpenStore(StoreOptions{Dir: dir, EncryptionKey: key, Logger: quietLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SeedCatalogue(context.Background(), sample.Procedures()); err != nil {
-		t.Fatal(err)
-	}
+	st := openSeeded(t, dir, key)
 	createOne(t, st, "Zyxwvutsrq Ponmlkjih", time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone))
 	st.Close()
 
@@ -90,7 +86,7 @@ func TestEncryptionAtRest(t *testing.T) {
 	if _, err := OpenStore(StoreOptions{Dir: dir, EncryptionKey: wrong, Logger: quietLog()}); err == nil {
 		t.Fatal("opened an encrypted store with the wrong key")
 	}
-	st, err = OpenStore(StoreOptions{Dir: dir, EncryptionKey: key, Logger: quietLog()})
+	st, err := OpenStore(StoreOptions{Dir: dir, EncryptionKey: key, Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,20 +149,14 @@ func TestConfigValidationNamesTheKey(t *testing.T) {
 func TestCreateNeverReusesACode(t *testing.T) {
 	dir := t.TempDir()
 	at := time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone)
-	st, err := OpenStore(StoreOptions{Dir: dir, Logger: quietLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openSeeded(t, dir, nil)
 	defer st.Close()
-	if err := st.SeedCatalogue(context.Background(), sample.Procedures()); err != nil {
-		t.Fatal(err)
-	}
 	first := createOne(t, st, "Một", at)
 	// Damage the day counter as a bad restore might.
 	if err := st.db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(prefixDaySeq + "261123")) }); err != nil {
 		t.Fatal(err)
 	}
-	_, err = st.Create(context.Background(), testCommune, sample.Calendar(), CreateInput{
+	_, err := st.Create(context.Background(), testCommune, sample.Calendar(), CreateInput{
 		ProcedureCode: "1.004873", Channel: xasov1.Channel_CHANNEL_IN_PERSON, Actor: "a", Role: dossier.Clerk, Time: at,
 		Applicant: &xasov1.Applicant{FullName: "Hai"}, Components: []*xasov1.SubmittedComponent{{Code: "TK", Paper: true}},
 	})
