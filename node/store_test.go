@@ -24,7 +24,13 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 // sample catalogue; the test closes it.
 func openSeeded(t testing.TB, dir string, key []byte) *Store {
 	t.Helper()
-	st := openSeeded(t, dir, key)
+	st, err := OpenStore(StoreOptions{Dir: dir, EncryptionKey: key, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SeedCatalogue(context.Background(), sample.Procedures()); err != nil {
+		t.Fatal(err)
+	}
 	return st
 }
 
