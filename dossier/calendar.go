@@ -1,6 +1,7 @@
 package dossier
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -163,8 +164,13 @@ func NewCalendar(spec CalendarSpec) (*Calendar, error) {
 // ParseCalendar reads a CalendarSpec from JSON and builds the calendar.
 func ParseCalendar(data []byte) (*Calendar, error) {
 	var spec CalendarSpec
-	if err := json.Unmarshal(data, &spec); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields() // a misspelt key would otherwise be silently ignored
+	if err := dec.Decode(&spec); err != nil {
 		return nil, fmt.Errorf("parse calendar: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("parse calendar: more than one JSON value")
 	}
 	return NewCalendar(spec)
 }

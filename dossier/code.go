@@ -51,3 +51,7 @@ func ParseCode(code string) (ParsedCode, error) {
 
 // ValidCommuneCode reports whether s is a 5-digit administrative unit code.
 func ValidCommuneCode(s string) bool { return len(s) == 5 && digits(s) }
+
+// ReportMonth is the month a time falls in, in Vietnam, as "200601": the
+// month a dossier counts in reports is the month of its receipt.
+func ReportMonth(t time.Time) string { return t.In(Zone).Format("200601") }

@@ -210,8 +210,8 @@ func ReceiveEvent(in ReceiveInput, cal *Calendar) (*Event, error) {
 // ValidateProcedure checks a catalogue entry.
 func ValidateProcedure(p *Procedure) error {
 	var v Violations
-	if p.GetCode() == "" || len(p.GetCode()) > 40 {
-		v.Add("code", "the procedure code is required, at most 40 bytes")
+	if !validProcedureCode(p.GetCode()) {
+		v.Add("code", "the procedure code is required: at most 40 letters, digits, '.', '-' or '_'")
 	}
 	if strings.TrimSpace(p.GetName()) == "" {
 		v.Add("name", "the name is required")
@@ -236,4 +236,16 @@ func ValidateProcedure(p *Procedure) error {
 		seen[c.GetCode()] = true
 	}
 	return v.Err()
+}
+
+func validProcedureCode(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

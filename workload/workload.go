@@ -73,7 +73,7 @@ func (c *Clerks) Step(ctx context.Context) error {
 	}
 	i := c.rng.IntN(len(c.open))
 	d := c.open[i]
-	req := c.next(d)
+	req := nextAction(c.rng, d)
 	resp, err := c.api.TransitionDossier(ctx, req)
 	if err != nil {
 		if status.Code(err) == codes.FailedPrecondition || status.Code(err) == codes.Aborted {
@@ -117,33 +117,41 @@ func (c *Clerks) Run(ctx context.Context, pause time.Duration) {
 	}
 }
 
-func (c *Clerks) person() string {
-	return familyNames[c.rng.IntN(len(familyNames))] + " " + middleNames[c.rng.IntN(len(middleNames))] + " " + givenNames[c.rng.IntN(len(givenNames))]
+func person(rng *rand.Rand) string {
+	return familyNames[rng.IntN(len(familyNames))] + " " + middleNames[rng.IntN(len(middleNames))] + " " + givenNames[rng.IntN(len(givenNames))]
 }
 
-func (c *Clerks) receive(ctx context.Context) error {
-	p := c.procs[c.rng.IntN(len(c.procs))]
+// receiveRequest is what a desk takes in for a new dossier of a random
+// procedure: its required components and some of the others, in person or
+// (a third of the time, where the procedure allows) online.
+func receiveRequest(rng *rand.Rand, procs []*xasov1.Procedure) *xasov1.CreateDossierRequest {
+	p := procs[rng.IntN(len(procs))]
 	var comps []*xasov1.SubmittedComponent
 	for _, comp := range p.GetComponents() {
-		if comp.GetRequired() || c.rng.IntN(2) == 0 {
+		if comp.GetRequired() || rng.IntN(2) == 0 {
 			comps = append(comps, &xasov1.SubmittedComponent{Code: comp.GetCode(), Paper: true})
 		}
 	}
 	channel := xasov1.Channel_CHANNEL_IN_PERSON
-	if p.GetOnlineLevel() != xasov1.OnlineLevel_ONLINE_LEVEL_NONE && c.rng.IntN(3) == 0 {
+	if p.GetOnlineLevel() != xasov1.OnlineLevel_ONLINE_LEVEL_NONE && rng.IntN(3) == 0 {
 		channel = xasov1.Channel_CHANNEL_ONLINE
 	}
-	resp, err := c.api.CreateDossier(ctx, &xasov1.CreateDossierRequest{
-		RequestId:     fmt.Sprintf("wl-%016x", c.rng.Uint64()),
+	return &xasov1.CreateDossierRequest{
+		RequestId:     fmt.Sprintf("wl-%016x", rng.Uint64()),
 		ProcedureCode: p.GetCode(),
-		Applicant:     &xasov1.Applicant{FullName: c.person(), IdNumber: fmt.Sprintf("0%02d%09d", c.rng.IntN(96)+1, c.rng.IntN(1e9)), Phone: fmt.Sprintf("09%08d", c.rng.IntN(1e8))},
+		Applicant:     &xasov1.Applicant{FullName: person(rng), IdNumber: fmt.Sprintf("0%02d%09d", rng.IntN(96)+1, rng.IntN(1e9)), Phone: fmt.Sprintf("09%08d", rng.IntN(1e8))},
 		Channel:       channel,
 		Components:    comps,
 		Actor:         "motcua.1",
 		Role:          xasov1.Role_ROLE_CLERK,
-	})
+	}
+}
+
+func (c *Clerks) receive(ctx context.Context) error {
+	req := receiveRequest(c.rng, c.procs)
+	resp, err := c.api.CreateDossier(ctx, req)
 	if err != nil {
-		return fmt.Errorf("receive %s: %w", p.GetCode(), err)
+		return fmt.Errorf("receive %s: %w", req.GetProcedureCode(), err)
 	}
 	c.Stats.Created++
 	d := resp.GetDossier()
@@ -152,13 +160,13 @@ func (c *Clerks) receive(ctx context.Context) error {
 	return nil
 }
 
-// next chooses the action a desk would take on d.
-func (c *Clerks) next(d *xasov1.Dossier) *xasov1.TransitionDossierRequest {
+// nextAction chooses the action a desk would take on d.
+func nextAction(rng *rand.Rand, d *xasov1.Dossier) *xasov1.TransitionDossierRequest {
 	r := &xasov1.TransitionDossierRequest{Code: d.GetCode(), ExpectedEventCount: d.GetEventCount()}
 	officer := func(a xasov1.Action) { r.Action, r.Actor, r.Role = a, "chuyenvien.1", xasov1.Role_ROLE_OFFICER }
 	leader := func(a xasov1.Action) { r.Action, r.Actor, r.Role = a, "chutich", xasov1.Role_ROLE_LEADER }
 	clerk := func(a xasov1.Action) { r.Action, r.Actor, r.Role = a, "motcua.1", xasov1.Role_ROLE_CLERK }
-	roll := c.rng.IntN(100)
+	roll := rng.IntN(100)
 	switch d.GetState() {
 	case xasov1.State_STATE_RECEIVED:
 		if roll < 3 {
@@ -190,7 +198,7 @@ func (c *Clerks) next(d *xasov1.Dossier) *xasov1.TransitionDossierRequest {
 		}
 	default: // RESULT_READY, REFUSED
 		clerk(xasov1.Action_ACTION_RETURN)
-		r.Satisfaction = xasov1.Satisfaction(1 + c.rng.IntN(3))
+		r.Satisfaction = xasov1.Satisfaction(1 + rng.IntN(3))
 	}
 	return r
 }

@@ -1,0 +1,277 @@
+package central
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+)
+
+// applyEvents applies a node's outbox records in order (see
+// AppendEventsCommand). Each record it takes is written at once, so that
+// the next record of the same dossier sees it.
+func applyEvents(st *stateTxn, cmd *xasov1.CentralCommand, c *xasov1.AppendEventsCommand) *xasov1.CommandResult {
+	var v dossier.Violations
+	if !dossier.ValidCommuneCode(c.GetCommuneCode()) {
+		v.Add("commune_code", "a 5-digit administrative unit code")
+	}
+	if !validName(c.GetNodeId()) {
+		v.Add("node_id", "1 to 64 letters, digits, '.', '-' or '_'")
+	}
+	if len(v) > 0 {
+		return invalid("", v)
+	}
+	if !st.getProto([]byte(prefixCommune+c.GetCommuneCode()), &xasov1.Commune{}) {
+		return refused(codes.FailedPrecondition, "commune %s is not registered", c.GetCommuneCode())
+	}
+	hwKey := []byte(prefixHighWater + c.GetCommuneCode())
+	hw := &xasov1.NodeStream{}
+	if !st.getProto(hwKey, hw) {
+		hw.CommuneCode = c.GetCommuneCode()
+	}
+	res := &xasov1.CommandResult{}
+	for i, rec := range c.GetRecords() {
+		if err := appendRecord(st, hw, rec); err != nil {
+			if err.code == codes.AlreadyExists {
+				res.Duplicates++
+				continue
+			}
+			res.Code, res.Message = int32(err.code), fmt.Sprintf("records[%d] (sequence %d): %s", i, rec.GetSequence(), err.msg)
+			break
+		}
+		res.Accepted++
+	}
+	if res.Accepted > 0 {
+		hw.NodeId, hw.LastTime = c.GetNodeId(), cmd.GetTime()
+		st.setProto(hwKey, hw)
+	}
+	res.NextSequence = hw.GetLastSequence() + 1
+	return res
+}
+
+type recordError struct {
+	code codes.Code
+	msg  string
+}
+
+// appendRecord takes one record if it is exactly the next of the stream
+// and chains on; it advances hw.
+func appendRecord(st *stateTxn, hw *xasov1.NodeStream, rec *xasov1.OutboxRecord) *recordError {
+	seq := rec.GetSequence()
+	recKey := binary.BigEndian.AppendUint64([]byte(prefixRecord+hw.GetCommuneCode()+"/"), uint64(seq))
+	switch {
+	case rec.GetCommuneCode() != hw.GetCommuneCode():
+		return &recordError{codes.PermissionDenied, fmt.Sprintf("belongs to commune %q, not %q", rec.GetCommuneCode(), hw.GetCommuneCode())}
+	case seq <= 0:
+		return &recordError{codes.InvalidArgument, "sequences start at 1"}
+	case seq <= hw.GetLastSequence():
+		held := &xasov1.OutboxRecord{}
+		if st.getProto(recKey, held) && !bytes.Equal(held.GetHash(), rec.GetHash()) {
+			return &recordError{codes.DataLoss, "differs from the record central holds for this sequence"}
+		}
+		return &recordError{code: codes.AlreadyExists}
+	case seq != hw.GetLastSequence()+1:
+		return &recordError{codes.FailedPrecondition, fmt.Sprintf("leaves a gap: send from sequence %d", hw.GetLastSequence()+1)}
+	case !bytes.Equal(rec.GetPrevHash(), hw.GetLastHash()):
+		return &recordError{codes.DataLoss, "does not chain on the previous record's hash"}
+	case rec.GetEvent() == nil || rec.GetDossierCode() == "":
+		return &recordError{codes.InvalidArgument, "a record carries a dossier code and an event"}
+	}
+	h, err := dossier.RecordHash(rec)
+	if err != nil || !bytes.Equal(h, rec.GetHash()) {
+		return &recordError{codes.DataLoss, "its hash does not match its content"}
+	}
+	if e := applyDossierEvent(st, rec); e != nil {
+		return e
+	}
+	st.setProto(recKey, rec)
+	hw.LastSequence, hw.LastHash = seq, rec.GetHash()
+	return nil
+}
+
+// applyDossierEvent folds one event into the dossier central holds and
+// moves the dossier's contribution between report aggregates.
+func applyDossierEvent(st *stateTxn, rec *xasov1.OutboxRecord) *recordError {
+	ev := rec.GetEvent()
+	key := []byte(prefixDossier + rec.GetDossierCode())
+	d := &xasov1.Dossier{}
+	exists := st.getProto(key, d)
+	switch {
+	case ev.GetSequence() != d.GetEventCount()+1:
+		return &recordError{codes.FailedPrecondition, fmt.Sprintf("event %d of dossier %s does not follow its event %d", ev.GetSequence(), rec.GetDossierCode(), d.GetEventCount())}
+	case !exists && (ev.GetReceipt() == nil || ev.GetReceipt().GetCode() != rec.GetDossierCode()):
+		return &recordError{codes.FailedPrecondition, fmt.Sprintf("the first event of dossier %s must be its receipt", rec.GetDossierCode())}
+	case exists && ev.GetReceipt() != nil:
+		return &recordError{codes.FailedPrecondition, fmt.Sprintf("dossier %s was received already", rec.GetDossierCode())}
+	}
+	var before *contribution
+	if exists {
+		before = contributionOf(d)
+	}
+	dossier.Apply(d, ev)
+	after := contributionOf(d)
+	moveContribution(st, before, after)
+
+	if before != nil && before.due != 0 && (after.due != before.due) {
+		st.del(dueKey(before.due, d.GetCode()))
+	}
+	if after.due != 0 && (before == nil || after.due != before.due) {
+		st.set(dueKey(after.due, d.GetCode()), []byte(after.group.String()))
+	}
+	st.setProto(key, d)
+	st.set(binary.BigEndian.AppendUint64([]byte(prefixDossierEv+d.GetCode()+"/"), uint64(ev.GetSequence())), be64(uint64(rec.GetSequence())))
+	return nil
+}
+
+func dueKey(due int64, code string) []byte {
+	return append(binary.BigEndian.AppendUint64([]byte(prefixDue), uint64(due)), code...)
+}
+
+// group is one report group: month of receipt ("200601"), commune and procedure.
+type group struct{ month, commune, procedure string }
+
+func (g group) String() string { return g.month + "/" + g.commune + "/" + g.procedure }
+
+// Aggregates are kept at four levels, each under its own prefix so that a
+// report scans only the level it needs:
+//
+//	g/cp/{month}/{commune}/{procedure}
+//	g/c/{month}/{commune}
+//	g/p/{month}/{procedure}
+//	g/t/{month}
+const (
+	levelPair      = prefixAggregate + "cp/"
+	levelCommune   = prefixAggregate + "c/"
+	levelProcedure = prefixAggregate + "p/"
+	levelProvince  = prefixAggregate + "t/"
+)
+
+// keys are the aggregate rows a dossier of group g counts in.
+func (g group) keys() [4]string {
+	return [4]string{
+		levelPair + g.month + "/" + g.commune + "/" + g.procedure,
+		levelCommune + g.month + "/" + g.commune,
+		levelProcedure + g.month + "/" + g.procedure,
+		levelProvince + g.month,
+	}
+}
+
+// contribution is what one dossier adds to its group.
+type contribution struct {
+	group group
+	agg   *xasov1.Aggregate
+	due   int64 // unix seconds of the due time while open; 0 otherwise
+}
+
+func contributionOf(d *xasov1.Dossier) *contribution {
+	c := &contribution{
+		group: group{dossier.ReportMonth(d.GetReceivedTime().AsTime()), d.GetCommuneCode(), d.GetProcedureCode()},
+		agg:   &xasov1.Aggregate{Received: 1},
+	}
+	a := c.agg
+	if d.GetChannel() == xasov1.Channel_CHANNEL_ONLINE {
+		a.ReceivedOnline = 1
+	}
+	switch {
+	case d.GetState() == xasov1.State_STATE_WITHDRAWN:
+		a.Withdrawn = 1
+	case d.GetFinishedTime() != nil:
+		switch d.GetTimeliness() {
+		case xasov1.Timeliness_TIMELINESS_EARLY:
+			a.FinishedEarly = 1
+		case xasov1.Timeliness_TIMELINESS_LATE:
+			a.FinishedLate = 1
+		default:
+			a.FinishedOnTime = 1
+		}
+	default:
+		a.Pending = 1
+		if d.GetDueTime() != nil {
+			c.due = d.GetDueTime().AsTime().Unix()
+		}
+	}
+	if d.GetState() == xasov1.State_STATE_RETURNED {
+		a.Returned = 1
+	}
+	switch d.GetSatisfaction() {
+	case xasov1.Satisfaction_SATISFACTION_VERY_SATISFIED:
+		a.VerySatisfied = 1
+	case xasov1.Satisfaction_SATISFACTION_SATISFIED:
+		a.Satisfied = 1
+	case xasov1.Satisfaction_SATISFACTION_NOT_SATISFIED:
+		a.NotSatisfied = 1
+	}
+	for _, at := range d.GetAttachments() {
+		if at.GetResult() {
+			a.DigitisedResults = 1
+		} else {
+			a.DigitisedComponents = 1
+		}
+	}
+	for _, sc := range d.GetComponents() {
+		if len(sc.GetAttachmentSha256()) > 0 {
+			a.DigitisedComponents = 1
+		}
+	}
+	return c
+}
+
+// moveContribution takes a dossier's old contribution out of the
+// aggregates and puts its new one in. Most events (assign, submit …)
+// change neither, and write nothing.
+func moveContribution(st *stateTxn, before, after *contribution) {
+	if before != nil && before.group == after.group && proto.Equal(before.agg, after.agg) {
+		return
+	}
+	delta := map[string]*xasov1.Aggregate{}
+	var order []string // deterministic write order
+	add := func(c *contribution, sign int64) {
+		if c == nil {
+			return
+		}
+		for _, g := range c.group.keys() {
+			a, ok := delta[g]
+			if !ok {
+				a = &xasov1.Aggregate{}
+				delta[g] = a
+				order = append(order, g)
+			}
+			addAggregate(a, c.agg, sign)
+		}
+	}
+	add(before, -1)
+	add(after, 1)
+	for _, g := range order {
+		if isZero(delta[g]) {
+			continue
+		}
+		cur := &xasov1.Aggregate{}
+		st.getProto([]byte(g), cur)
+		addAggregate(cur, delta[g], 1)
+		st.setProto([]byte(g), cur)
+	}
+}
+
+// addAggregate adds k × b to a, field by field.
+func addAggregate(a, b *xasov1.Aggregate, k int64) {
+	a.Received += k * b.GetReceived()
+	a.ReceivedOnline += k * b.GetReceivedOnline()
+	a.FinishedEarly += k * b.GetFinishedEarly()
+	a.FinishedOnTime += k * b.GetFinishedOnTime()
+	a.FinishedLate += k * b.GetFinishedLate()
+	a.Pending += k * b.GetPending()
+	a.Withdrawn += k * b.GetWithdrawn()
+	a.Returned += k * b.GetReturned()
+	a.VerySatisfied += k * b.GetVerySatisfied()
+	a.Satisfied += k * b.GetSatisfied()
+	a.NotSatisfied += k * b.GetNotSatisfied()
+	a.DigitisedComponents += k * b.GetDigitisedComponents()
+	a.DigitisedResults += k * b.GetDigitisedResults()
+}
+
+func isZero(a *xasov1.Aggregate) bool { return proto.Equal(a, &xasov1.Aggregate{}) }

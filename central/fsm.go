@@ -1,0 +1,564 @@
+package central
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+)
+
+// Central's state in Badger. The layout is part of the snapshot format.
+//
+//	m/applied                         last Raft index applied (makes replay idempotent)
+//	m/member/{id}                     a member's API address
+//	c/{commune}                       commune
+//	p/{procedure}                     current procedure version
+//	v/{procedure}/{version:4}         every procedure version
+//	k/calendar                        working calendar JSON
+//	a/{index:8}/{position:4}          audit record of each applied operator command
+//	t/{name}                          operator token (hashed secret)
+//	th/{secret sha256}                token name, for authentication
+//	en/{secret sha256}                enrollment token
+//	hw/{commune}                      high-water mark of the commune's event stream
+//	r/{commune}/{sequence:8}          the commune's outbox records, as the node chained them
+//	d/{dossier}                       dossier as its events make it (no events inside)
+//	de/{dossier}/{event:8}            the outbox sequence of each of its events
+//	du/{due unix:8}/{dossier}         open dossiers by due time; value: report group
+//	g/{level}/{yyyymm}/…              report aggregates (see events.go)
+const (
+	keyApplied        = "m/applied"
+	prefixMember      = "m/member/"
+	prefixCommune     = "c/"
+	prefixProcedure   = "p/"
+	prefixProcVer     = "v/"
+	keyCalendar       = "k/calendar"
+	prefixAudit       = "a/"
+	prefixToken       = "t/"
+	prefixTokenSecret = "th/"
+	prefixEnrollment  = "en/"
+	prefixHighWater   = "hw/"
+	prefixRecord      = "r/"
+	prefixDossier     = "d/"
+	prefixDossierEv   = "de/"
+	prefixDue         = "du/"
+	prefixAggregate   = "g/"
+	batchFormat       = 1
+	snapshotMagic     = "XASO-CENTRAL-SNAPSHOT"
+	snapshotVersion   = 1
+	maxSnapshotEntry  = 64 << 20
+	// commitBytes is when ApplyBatch commits and starts a new transaction
+	// (at an entry boundary), well under Badger's transaction limit.
+	commitBytes = 4 << 20
+)
+
+// FSM is central's replicated state machine: it applies batches of commands
+// from the Raft log to a Badger database. Apply is deterministic: no clock,
+// no randomness, no map iteration; times come stamped in the commands.
+type FSM struct {
+	db      *badger.DB
+	log     *slog.Logger
+	applied atomic.Uint64
+	// restores counts snapshots restored since the state was opened.
+	restores atomic.Uint64
+	// observe, when set, is told the size of each applied batch.
+	observe func(entries, commands int)
+}
+
+// OpenFSM opens the state in dir.
+func OpenFSM(dir string, log *slog.Logger) (*FSM, error) {
+	opts := badger.DefaultOptions(dir).
+		WithLogger(nil).
+		WithSyncWrites(false). // the Raft log is the durable record; the FSM is rebuilt from it
+		WithDetectConflicts(false).
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(64 << 20).
+		WithBlockCacheSize(64 << 20).
+		WithIndexCacheSize(32 << 20)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open central state %s: %w", dir, err)
+	}
+	f := &FSM{db: db, log: log}
+	err = db.View(func(txn *badger.Txn) error {
+		v, err := getValue(txn, []byte(keyApplied))
+		if err == nil && len(v) == 8 {
+			f.applied.Store(binary.BigEndian.Uint64(v))
+		}
+		if errors.Is(err, errNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read applied index: %w", err)
+	}
+	return f, nil
+}
+
+// Close closes the state.
+func (f *FSM) Close() error { return f.db.Close() }
+
+// AppliedIndex is the last Raft index applied to the state.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// Size is the state's size on disk in bytes (LSM and value log).
+func (f *FSM) Size() int64 {
+	lsm, vlog := f.db.Size()
+	return lsm + vlog
+}
+
+var errNotFound = errors.New("not found")
+
+func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+func getProto(txn *badger.Txn, key []byte, m proto.Message) error {
+	v, err := getValue(txn, key)
+	if err != nil {
+		return err
+	}
+	return proto.Unmarshal(v, m)
+}
+
+func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func marshal(m proto.Message) []byte {
+	v, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("central state: encode %T: %v", m, err)) // only an invalid UTF-8 string can fail, and inputs are checked
+	}
+	return v
+}
+
+// stateTxn is the write transaction ApplyBatch works in. A failed write
+// means the state can no longer follow the log: it panics, and Raft stops.
+type stateTxn struct {
+	txn   *badger.Txn
+	bytes int
+}
+
+func (s *stateTxn) set(k, v []byte) {
+	if err := s.txn.Set(k, v); err != nil {
+		panic(fmt.Sprintf("central state: write %q: %v", k, err))
+	}
+	s.bytes += len(k) + len(v) + 32
+}
+
+func (s *stateTxn) setProto(k []byte, m proto.Message) { s.set(k, marshal(m)) }
+
+func (s *stateTxn) del(k []byte) {
+	if err := s.txn.Delete(k); err != nil {
+		panic(fmt.Sprintf("central state: delete %q: %v", k, err))
+	}
+	s.bytes += len(k) + 32
+}
+
+// getProto reads k into m; false when k is absent.
+func (s *stateTxn) getProto(k []byte, m proto.Message) bool {
+	err := getProto(s.txn, k, m)
+	if errors.Is(err, errNotFound) {
+		return false
+	}
+	if err != nil {
+		panic(fmt.Sprintf("central state: read %q: %v", k, err))
+	}
+	return true
+}
+
+func (f *FSM) begin() *stateTxn { return &stateTxn{txn: f.db.NewTransaction(true)} }
+
+func (f *FSM) commit(st *stateTxn, applied uint64) {
+	st.set([]byte(keyApplied), be64(applied))
+	if err := st.txn.Commit(); err != nil {
+		panic(fmt.Sprintf("central state: commit at index %d: %v", applied, err))
+	}
+	f.applied.Store(applied)
+}
+
+// Apply applies one log entry (raft.FSM).
+func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies committed log entries (raft.BatchingFSM), in as few
+// Badger transactions as fit; each transaction also records the last index
+// it holds, so that entries replayed after a restart are skipped. Each
+// command entry answers a []*xasov1.CommandResult.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	st := f.begin()
+	defer func() { st.txn.Discard() }()
+	applied := f.applied.Load()
+	commands := 0
+	for i, l := range logs {
+		if l.Type != raft.LogCommand || l.Index <= applied {
+			continue // not a command, or replayed after a restart: already in the state
+		}
+		res := f.applyEntry(st, l)
+		out[i], applied, commands = res, l.Index, commands+len(res)
+		if st.bytes > commitBytes {
+			f.commit(st, applied)
+			st = f.begin()
+		}
+	}
+	f.commit(st, applied)
+	if f.observe != nil {
+		f.observe(len(logs), commands)
+	}
+	return out
+}
+
+// applyEntry applies the commands of one entry, in order, each refused or
+// applied on its own.
+func (f *FSM) applyEntry(st *stateTxn, l *raft.Log) []*xasov1.CommandResult {
+	var batch xasov1.CentralCommandBatch
+	if err := proto.Unmarshal(l.Data, &batch); err != nil || batch.GetFormat() != batchFormat {
+		f.log.Error("undecodable log entry", "index", l.Index, "err", err, "format", batch.GetFormat())
+		return []*xasov1.CommandResult{{Code: int32(codes.Internal), Message: "undecodable log entry", Index: l.Index}}
+	}
+	results := make([]*xasov1.CommandResult, len(batch.GetCommands()))
+	for pos, cmd := range batch.GetCommands() {
+		var res *xasov1.CommandResult
+		switch c := cmd.GetCommand().(type) {
+		case *xasov1.CentralCommand_AppendEvents:
+			// The records are their own audit trail.
+			res = applyEvents(st, cmd, c.AppendEvents)
+		case *xasov1.CentralCommand_ReadFence:
+			res = &xasov1.CommandResult{}
+		default:
+			w := &writes{}
+			res = apply(st, cmd, w)
+			if res.GetCode() == 0 {
+				w.flush(st)
+			}
+			key := append([]byte(prefixAudit), be64(l.Index)...)
+			key = binary.BigEndian.AppendUint32(key, uint32(pos))
+			res.Index = l.Index // the audit record keeps it too
+			st.setProto(key, &xasov1.AuditRecord{Index: l.Index, Command: cmd, Result: res})
+		}
+		res.Index = l.Index
+		results[pos] = res
+	}
+	return results
+}
+
+// writes collects what one command writes, so that a refused one writes nothing.
+type writes struct {
+	keys [][]byte
+	vals [][]byte // nil: delete
+}
+
+func (w *writes) set(k []byte, m proto.Message) {
+	w.keys, w.vals = append(w.keys, k), append(w.vals, marshal(m))
+}
+
+func (w *writes) setRaw(k, v []byte) { w.keys, w.vals = append(w.keys, k), append(w.vals, v) }
+
+func (w *writes) del(k []byte) { w.keys, w.vals = append(w.keys, k), append(w.vals, nil) }
+
+func (w *writes) flush(st *stateTxn) {
+	for i, k := range w.keys {
+		if w.vals[i] == nil {
+			st.del(k)
+		} else {
+			st.set(k, w.vals[i])
+		}
+	}
+}
+
+func refused(c codes.Code, format string, args ...any) *xasov1.CommandResult {
+	return &xasov1.CommandResult{Code: int32(c), Message: fmt.Sprintf(format, args...)}
+}
+
+// invalid refuses a command for bad input, naming each field under prefix.
+func invalid(prefix string, v dossier.Violations) *xasov1.CommandResult {
+	for i := range v {
+		if prefix != "" {
+			v[i].Field = prefix + "." + v[i].Field
+		}
+	}
+	r := refused(codes.InvalidArgument, "%s", v.Error())
+	for _, x := range v {
+		r.Violations = append(r.Violations, &xasov1.FieldViolation{Field: x.Field, Description: x.Description})
+	}
+	return r
+}
+
+func violation(field, description string) dossier.Violations {
+	return dossier.Violations{{Field: field, Description: description}}
+}
+
+// apply checks one operator command against the state and says what it writes.
+func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandResult {
+	switch c := cmd.GetCommand().(type) {
+	case *xasov1.CentralCommand_PutCommune:
+		cm := proto.Clone(c.PutCommune.GetCommune()).(*xasov1.Commune)
+		var v dossier.Violations
+		if !dossier.ValidCommuneCode(cm.GetCode()) {
+			v.Add("code", "a 5-digit administrative unit code")
+		}
+		if strings.TrimSpace(cm.GetName()) == "" || len(cm.GetName()) > 200 || !utf8.ValidString(cm.GetName()) {
+			v.Add("name", "the name is required, at most 200 bytes of UTF-8")
+		}
+		if len(v) > 0 {
+			return invalid("commune", v)
+		}
+		cm.UpdateTime, cm.UpdatedBy = cmd.GetTime(), cmd.GetActor()
+		w.set([]byte(prefixCommune+cm.GetCode()), cm)
+		return &xasov1.CommandResult{}
+	case *xasov1.CentralCommand_PutProcedure:
+		return applyPutProcedure(st, c.PutProcedure, w)
+	case *xasov1.CentralCommand_PutCalendar:
+		if _, err := dossier.ParseCalendar([]byte(c.PutCalendar.GetCalendarJson())); err != nil {
+			return invalid("", violation("calendar_json", err.Error()))
+		}
+		w.setRaw([]byte(keyCalendar), []byte(c.PutCalendar.GetCalendarJson()))
+		return &xasov1.CommandResult{}
+	case *xasov1.CentralCommand_PutOperatorToken:
+		t := proto.Clone(c.PutOperatorToken.GetToken()).(*xasov1.OperatorToken)
+		var v dossier.Violations
+		if !validName(t.GetName()) {
+			v.Add("name", "1 to 64 letters, digits, '.', '-' or '_'")
+		}
+		if t.GetRole() == xasov1.OperatorRole_OPERATOR_ROLE_UNSPECIFIED {
+			v.Add("role", "VIEWER or OPERATOR")
+		}
+		if !dossier.ValidSHA256(t.GetSecretSha256()) {
+			v.Add("secret_sha256", "the SHA-256 of the secret, in hex")
+		}
+		if len(v) == 0 && st.getProto([]byte(prefixToken+t.GetName()), &xasov1.OperatorToken{}) {
+			v.Add("name", fmt.Sprintf("a token named %q exists already", t.GetName()))
+		}
+		if len(v) > 0 {
+			return invalid("token", v)
+		}
+		t.CreateTime, t.CreatedBy = cmd.GetTime(), cmd.GetActor()
+		w.set([]byte(prefixToken+t.GetName()), t)
+		w.setRaw([]byte(prefixTokenSecret+t.GetSecretSha256()), []byte(t.GetName()))
+		return &xasov1.CommandResult{}
+	case *xasov1.CentralCommand_DeleteOperatorToken:
+		t := &xasov1.OperatorToken{}
+		if !st.getProto([]byte(prefixToken+c.DeleteOperatorToken.GetName()), t) {
+			return refused(codes.NotFound, "no token named %q", c.DeleteOperatorToken.GetName())
+		}
+		w.del([]byte(prefixToken + t.GetName()))
+		w.del([]byte(prefixTokenSecret + t.GetSecretSha256()))
+		return &xasov1.CommandResult{}
+	case *xasov1.CentralCommand_IssueEnrollment:
+		t := proto.Clone(c.IssueEnrollment.GetToken()).(*xasov1.EnrollmentToken)
+		var v dossier.Violations
+		if !st.getProto([]byte(prefixCommune+t.GetCommuneCode()), &xasov1.Commune{}) {
+			v.Add("commune_code", fmt.Sprintf("commune %q is not registered", t.GetCommuneCode()))
+		}
+		if !dossier.ValidSHA256(t.GetSecretSha256()) {
+			v.Add("secret_sha256", "the SHA-256 of the secret, in hex")
+		}
+		if !t.GetExpireTime().AsTime().After(cmd.GetTime().AsTime()) {
+			v.Add("expire_time", "after the time of issue")
+		}
+		if len(v) > 0 {
+			return invalid("token", v)
+		}
+		t.CreateTime, t.CreatedBy, t.UsedByNode, t.UseTime = cmd.GetTime(), cmd.GetActor(), "", nil
+		w.set([]byte(prefixEnrollment+t.GetSecretSha256()), t)
+		return &xasov1.CommandResult{}
+	case *xasov1.CentralCommand_UseEnrollment:
+		t := &xasov1.EnrollmentToken{}
+		switch {
+		case !st.getProto([]byte(prefixEnrollment+c.UseEnrollment.GetSecretSha256()), t):
+			return refused(codes.PermissionDenied, "unknown enrollment token")
+		case t.GetUsedByNode() != "":
+			return refused(codes.PermissionDenied, "the enrollment token was used already")
+		case !cmd.GetTime().AsTime().Before(t.GetExpireTime().AsTime()):
+			return refused(codes.PermissionDenied, "the enrollment token expired")
+		case !validName(c.UseEnrollment.GetNodeId()):
+			return invalid("", violation("node_id", "1 to 64 letters, digits, '.', '-' or '_'"))
+		}
+		t.UsedByNode, t.UseTime = c.UseEnrollment.GetNodeId(), cmd.GetTime()
+		w.set([]byte(prefixEnrollment+t.GetSecretSha256()), t)
+		return &xasov1.CommandResult{}
+	case *xasov1.CentralCommand_PutMember:
+		m := c.PutMember.GetMember()
+		if m.GetId() == "" || m.GetApiAddress() == "" {
+			return invalid("member", dossier.Violations{{Field: "id", Description: "required"}, {Field: "api_address", Description: "required"}})
+		}
+		w.set([]byte(prefixMember+m.GetId()), m)
+		return &xasov1.CommandResult{}
+	default:
+		return refused(codes.InvalidArgument, "unknown command")
+	}
+}
+
+func applyPutProcedure(st *stateTxn, c *xasov1.PutProcedureCommand, w *writes) *xasov1.CommandResult {
+	p := proto.Clone(c.GetProcedure()).(*xasov1.Procedure)
+	if p == nil {
+		return invalid("", violation("procedure", "required"))
+	}
+	cur := &xasov1.Procedure{}
+	exists := p.GetCode() != "" && st.getProto([]byte(prefixProcedure+p.GetCode()), cur)
+	p.Version = cur.GetVersion() + 1
+	if err := dossier.ValidateProcedure(p); err != nil {
+		return invalid("procedure", err.(dossier.Violations))
+	}
+	switch ev := c.GetExpectedVersion(); {
+	case ev == -1 && exists:
+		return invalid("", violation("procedure.code", fmt.Sprintf("procedure %s exists already (version %d)", p.GetCode(), cur.GetVersion())))
+	case ev > 0 && ev != cur.GetVersion():
+		return refused(codes.Aborted, "procedure %s is at version %d, not %d", p.GetCode(), cur.GetVersion(), ev)
+	}
+	w.set([]byte(prefixProcedure+p.GetCode()), p)
+	w.set(binary.BigEndian.AppendUint32([]byte(prefixProcVer+p.GetCode()+"/"), uint32(p.GetVersion())), p)
+	return &xasov1.CommandResult{Version: p.GetVersion()}
+}
+
+// validName is a token or node name: 1 to 64 of [A-Za-z0-9._-].
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Snapshot captures the state at the last applied index (raft.FSM). It
+// holds a read transaction, so Persist streams a consistent view while
+// later entries keep being applied.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &snapshot{txn: f.db.NewTransaction(false), index: f.applied.Load()}, nil
+}
+
+type snapshot struct {
+	txn   *badger.Txn
+	index uint64
+}
+
+// Persist writes the snapshot: a header (magic, format version, applied
+// index), then every key and value with their lengths, then the count.
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	err := writeSnapshot(sink, s.txn, s.index)
+	if err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot at %d: %w", s.index, err)
+	}
+	return sink.Close()
+}
+
+// Release ends the snapshot's read transaction.
+func (s *snapshot) Release() { s.txn.Discard() }
+
+func writeSnapshot(w io.Writer, txn *badger.Txn, index uint64) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	hdr := append([]byte(snapshotMagic), byte(snapshotVersion))
+	hdr = binary.BigEndian.AppendUint64(hdr, index)
+	if _, err := bw.Write(hdr); err != nil {
+		return err
+	}
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256})
+	defer it.Close()
+	var n uint64
+	var buf []byte
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		v, err := item.ValueCopy(buf[:0])
+		if err != nil {
+			return err
+		}
+		buf = v
+		k := item.Key()
+		rec := binary.AppendUvarint(nil, uint64(len(k)))
+		rec = binary.AppendUvarint(rec, uint64(len(v)))
+		if _, err := bw.Write(rec); err != nil {
+			return err
+		}
+		if _, err := bw.Write(k); err != nil {
+			return err
+		}
+		if _, err := bw.Write(v); err != nil {
+			return err
+		}
+		n++
+	}
+	// End marker (a zero-length key) and the count.
+	if _, err := bw.Write(binary.AppendUvarint(binary.AppendUvarint(nil, 0), n)); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// Restore replaces the state with a snapshot (raft.FSM).
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 1<<20)
+	hdr := make([]byte, len(snapshotMagic)+1+8)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		return fmt.Errorf("restore: read header: %w", err)
+	}
+	if string(hdr[:len(snapshotMagic)]) != snapshotMagic || hdr[len(snapshotMagic)] != snapshotVersion {
+		return fmt.Errorf("restore: not a version %d central snapshot", snapshotVersion)
+	}
+	index := binary.BigEndian.Uint64(hdr[len(snapshotMagic)+1:])
+	if err := f.db.DropAll(); err != nil {
+		return fmt.Errorf("restore: clear state: %w", err)
+	}
+	wb := f.db.NewWriteBatch()
+	defer wb.Cancel()
+	var n uint64
+	for {
+		kl, err := binary.ReadUvarint(br)
+		if err != nil {
+			return fmt.Errorf("restore: entry %d: %w", n, err)
+		}
+		if kl == 0 {
+			count, err := binary.ReadUvarint(br)
+			if err != nil || count != n {
+				return fmt.Errorf("restore: snapshot holds %d entries, its trailer says %d (%v)", n, count, err)
+			}
+			break
+		}
+		vl, err := binary.ReadUvarint(br)
+		if err != nil || kl > maxSnapshotEntry || vl > maxSnapshotEntry {
+			return fmt.Errorf("restore: entry %d: bad lengths (%v)", n, err)
+		}
+		kv := make([]byte, kl+vl)
+		if _, err := io.ReadFull(br, kv); err != nil {
+			return fmt.Errorf("restore: entry %d: %w", n, err)
+		}
+		if err := wb.Set(kv[:kl], kv[kl:]); err != nil {
+			return fmt.Errorf("restore: entry %d: %w", n, err)
+		}
+		n++
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("restore: write state: %w", err)
+	}
+	f.applied.Store(index)
+	f.restores.Add(1)
+	return nil
+}
+
+// Restores is how many snapshots were restored since the state was opened.
+func (f *FSM) Restores() uint64 { return f.restores.Load() }

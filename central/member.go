@@ -1,0 +1,425 @@
+package central
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+)
+
+// Peer is one voter of the cluster.
+type Peer struct {
+	ID   string
+	Addr string // Raft address, host:port
+}
+
+// MemberConfig configures one member of the central cluster.
+type MemberConfig struct {
+	ID string
+	// RaftListen is the address the Raft transport listens on; RaftAdvertise
+	// the one peers dial (default: RaftListen).
+	RaftListen, RaftAdvertise string
+	DataDir                   string
+	// ServerTLS and ClientTLS authenticate members to each other (mutual TLS).
+	ServerTLS, ClientTLS *tls.Config
+	// Bootstrap is the voter list to start a new cluster with. It is used
+	// only when this member has no Raft state yet: a restarted member never
+	// bootstraps again. Members that join an existing cluster leave it empty.
+	Bootstrap []Peer
+	// Raft timing; zero values take defaults suited to a LAN.
+	HeartbeatTimeout, ElectionTimeout time.Duration
+	// SnapshotThreshold is how many log entries trigger a snapshot.
+	SnapshotThreshold uint64
+	// TrailingLogs is how many entries stay in the log after a snapshot.
+	TrailingLogs uint64
+	// SnapshotInterval is how often Raft checks whether to snapshot.
+	SnapshotInterval time.Duration
+	// LogSegmentBytes is the size of the Raft log's segment files (default
+	// 64 MiB). The log is truncated a whole segment at a time.
+	LogSegmentBytes int
+	Logger       *slog.Logger
+}
+
+// Member is one running member of the central cluster. It owns Raft: no
+// other code calls raft.Apply.
+type Member struct {
+	cfg       MemberConfig
+	log       *slog.Logger
+	raft      *raft.Raft
+	fsm       *FSM
+	wal       *wal.WAL
+	closeLog  func() error
+	transport *raft.NetworkTransport
+	proposals chan *proposal
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// ErrNotLeader is returned for a write proposed to a member that is not the leader.
+var ErrNotLeader = errors.New("not the leader")
+
+// StartMember opens the member's state and log and joins Raft.
+func StartMember(cfg MemberConfig) (*Member, error) {
+	if cfg.RaftAdvertise == "" {
+		cfg.RaftAdvertise = cfg.RaftListen
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("member", cfg.ID)
+	for _, d := range []string{"raft", "state", "snapshots"} {
+		if err := os.MkdirAll(filepath.Join(cfg.DataDir, d), 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	fsm, err := OpenFSM(filepath.Join(cfg.DataDir, "state"), log)
+	if err != nil {
+		return nil, err
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{log}})
+	// raft-wal's Close leaves its metadata database open (and locked): the
+	// member keeps it and closes it after the log.
+	meta := &metadb.BoltMetaDB{}
+	segment := cfg.LogSegmentBytes
+	if segment <= 0 {
+		segment = 64 << 20
+	}
+	w, err := wal.Open(filepath.Join(cfg.DataDir, "raft"), wal.WithLogger(hlog), wal.WithMetaStore(meta), wal.WithSegmentSize(segment))
+	if err != nil {
+		meta.Close()
+		fsm.Close()
+		return nil, fmt.Errorf("open raft log: %w", err)
+	}
+	closeLog := func() error { return errors.Join(w.Close(), meta.Close()) }
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.DataDir, "snapshots"), 2, hlog)
+	if err != nil {
+		closeLog()
+		fsm.Close()
+		return nil, fmt.Errorf("open snapshots: %w", err)
+	}
+	stream, err := newTLSStream(cfg.RaftListen, cfg.RaftAdvertise, cfg.ServerTLS, cfg.ClientTLS)
+	if err != nil {
+		closeLog()
+		fsm.Close()
+		return nil, err
+	}
+	transport := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hlog,
+	})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = hlog
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	if cfg.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+		rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout
+	}
+	if cfg.ElectionTimeout > 0 {
+		rc.ElectionTimeout = cfg.ElectionTimeout
+	}
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	fail := func(err error) (*Member, error) {
+		transport.Close()
+		closeLog()
+		fsm.Close()
+		return nil, err
+	}
+	existing, err := raft.HasExistingState(w, w, snaps)
+	if err != nil {
+		return fail(fmt.Errorf("read raft state: %w", err))
+	}
+	if !existing && len(cfg.Bootstrap) > 0 {
+		var servers []raft.Server
+		for _, p := range cfg.Bootstrap {
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
+		}
+		if err := raft.BootstrapCluster(rc, w, w, snaps, transport, raft.Configuration{Servers: servers}); err != nil {
+			return fail(fmt.Errorf("bootstrap: %w", err))
+		}
+		log.Info("bootstrapped a new cluster", "voters", len(servers))
+	}
+	r, err := raft.NewRaft(rc, fsm, w, w, snaps, transport)
+	if err != nil {
+		return fail(fmt.Errorf("start raft: %w", err))
+	}
+	m := &Member{cfg: cfg, log: log, raft: r, fsm: fsm, wal: w, closeLog: closeLog, transport: transport, proposals: make(chan *proposal, 4096), stop: make(chan struct{})}
+	m.wg.Add(1)
+	go m.propose()
+	return m, nil
+}
+
+// Close leaves Raft (without leaving the cluster) and closes the state.
+func (m *Member) Close() error {
+	var errs []error
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		// Shutting Raft down first fails the futures still pending, so the
+		// proposer's waiters end at once.
+		errs = append(errs, m.raft.Shutdown().Error())
+		m.wg.Wait()
+		errs = append(errs, m.transport.Close(), m.closeLog(), m.fsm.Close())
+	})
+	return errors.Join(errs...)
+}
+
+// ID is the member's Raft ID.
+func (m *Member) ID() string { return m.cfg.ID }
+
+// FSM returns the member's state machine.
+func (m *Member) FSM() *FSM { return m.fsm }
+
+// IsLeader reports whether this member leads now.
+func (m *Member) IsLeader() bool { return m.raft.State() == raft.Leader }
+
+// Leader returns the leader's ID and Raft address, empty when unknown.
+func (m *Member) Leader() (id, addr string) {
+	a, i := m.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// State is the member's Raft state (Leader, Follower, Candidate, Shutdown).
+func (m *Member) State() string { return m.raft.State().String() }
+
+// Stats are Raft's own figures (term, indexes, …).
+func (m *Member) Stats() map[string]string { return m.raft.Stats() }
+
+// Servers returns the cluster's configuration.
+func (m *Member) Servers() ([]raft.Server, error) {
+	f := m.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	return f.Configuration().Servers, nil
+}
+
+// Join adds a voter; only the leader can.
+func (m *Member) Join(ctx context.Context, p Peer) error {
+	return waitFuture(ctx, m.raft.AddVoter(raft.ServerID(p.ID), raft.ServerAddress(p.Addr), 0, 0))
+}
+
+// Remove removes a member; only the leader can.
+func (m *Member) Remove(ctx context.Context, id string) error {
+	return waitFuture(ctx, m.raft.RemoveServer(raft.ServerID(id), 0, 0))
+}
+
+// TransferLeadership hands leadership to another voter.
+func (m *Member) TransferLeadership(ctx context.Context) error {
+	return waitFuture(ctx, m.raft.LeadershipTransfer())
+}
+
+// Snapshot takes a snapshot now.
+func (m *Member) Snapshot(ctx context.Context) error { return waitFuture(ctx, m.raft.Snapshot()) }
+
+// Barrier waits until every entry committed before it is applied here. On
+// the leader that makes the next local read linearizable.
+func (m *Member) Barrier(ctx context.Context) error { return waitFuture(ctx, m.raft.Barrier(0)) }
+
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if errors.Is(err, raft.ErrNotLeader) {
+			return ErrNotLeader
+		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// proposal is one caller's commands waiting to ride a log entry.
+type proposal struct {
+	cmds    []*xasov1.CentralCommand
+	results chan proposalResult
+}
+
+type proposalResult struct {
+	results []*xasov1.CommandResult
+	err     error
+}
+
+const (
+	maxEntryCommands = 1024
+	maxEntryBytes    = 512 << 10
+	maxInFlight      = 16
+)
+
+// Propose stamps the commands with actor and now and commits them through
+// Raft on this member, which must be the leader. It returns one result per
+// command once the entry carrying them is applied here. Commands of many
+// callers share log entries, and several entries are in flight at once.
+func (m *Member) Propose(ctx context.Context, actor string, now time.Time, cmds ...*xasov1.CentralCommand) ([]*xasov1.CommandResult, error) {
+	if !m.IsLeader() {
+		return nil, ErrNotLeader
+	}
+	for _, c := range cmds {
+		c.Actor, c.Time = actor, timestamppb.New(now)
+	}
+	p := &proposal{cmds: cmds, results: make(chan proposalResult, 1)}
+	select {
+	case m.proposals <- p:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-m.stop:
+		return nil, raft.ErrRaftShutdown
+	}
+	select {
+	case r := <-p.results:
+		return r.results, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-m.stop:
+		return nil, fmt.Errorf("member shutting down, outcome unknown: %w", raft.ErrRaftShutdown)
+	}
+}
+
+// propose is the goroutine that packs waiting proposals into log entries.
+func (m *Member) propose() {
+	defer m.wg.Done()
+	inflight := make(chan struct{}, maxInFlight)
+	var waiters sync.WaitGroup
+	defer waiters.Wait()
+	for {
+		var batch []*proposal
+		select {
+		case p := <-m.proposals:
+			batch = append(batch, p)
+		case <-m.stop:
+			return
+		}
+		n, size := len(batch[0].cmds), proto.Size(&xasov1.CentralCommandBatch{Commands: batch[0].cmds})
+	fill:
+		for n < maxEntryCommands && size < maxEntryBytes {
+			select {
+			case p := <-m.proposals:
+				batch = append(batch, p)
+				n += len(p.cmds)
+				size += proto.Size(&xasov1.CentralCommandBatch{Commands: p.cmds})
+			default:
+				break fill
+			}
+		}
+		entry := &xasov1.CentralCommandBatch{Format: batchFormat}
+		for _, p := range batch {
+			entry.Commands = append(entry.Commands, p.cmds...)
+		}
+		data, err := proto.Marshal(entry)
+		if err != nil {
+			for _, p := range batch {
+				p.results <- proposalResult{err: fmt.Errorf("encode entry: %w", err)}
+			}
+			continue
+		}
+		select {
+		case inflight <- struct{}{}:
+		case <-m.stop:
+			for _, p := range batch {
+				p.results <- proposalResult{err: raft.ErrRaftShutdown}
+			}
+			return
+		}
+		f := m.raft.Apply(data, 30*time.Second)
+		waiters.Add(1)
+		go func() {
+			defer waiters.Done()
+			defer func() { <-inflight }()
+			err := f.Error()
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				err = fmt.Errorf("%w: %v", ErrNotLeader, err)
+			}
+			var results []*xasov1.CommandResult
+			if err == nil {
+				results, _ = f.Response().([]*xasov1.CommandResult)
+				if len(results) != len(entry.Commands) {
+					err = fmt.Errorf("entry %d answered %d results for %d commands", f.Index(), len(results), len(entry.Commands))
+				}
+			}
+			off := 0
+			for _, p := range batch {
+				if err != nil {
+					p.results <- proposalResult{err: err}
+					continue
+				}
+				p.results <- proposalResult{results: results[off : off+len(p.cmds)]}
+				off += len(p.cmds)
+			}
+		}()
+	}
+}
+
+// tlsStream is a raft.StreamLayer over mutual TLS.
+type tlsStream struct {
+	net.Listener
+	advertise net.Addr
+	client    *tls.Config
+}
+
+func newTLSStream(listen, advertise string, server, client *tls.Config) (*tlsStream, error) {
+	if server == nil || client == nil {
+		return nil, errors.New("raft transport: TLS configuration required")
+	}
+	ln, err := tls.Listen("tcp", listen, server)
+	if err != nil {
+		return nil, fmt.Errorf("raft transport: listen %s: %w", listen, err)
+	}
+	adv, err := net.ResolveTCPAddr("tcp", advertise)
+	if err != nil || adv.IP == nil || adv.IP.IsUnspecified() {
+		adv = ln.Addr().(*net.TCPAddr)
+	}
+	return &tlsStream{Listener: ln, advertise: adv, client: client}, nil
+}
+
+// Dial opens a TLS connection to a peer (raft.StreamLayer).
+func (s *tlsStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	return tls.DialWithDialer(d, "tcp", string(addr), s.client)
+}
+
+// Addr is the address peers dial (raft.StreamLayer).
+func (s *tlsStream) Addr() net.Addr { return s.advertise }
+
+// slogWriter carries Raft's hclog lines into slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(string(trimNL(p)))
+	return len(p), nil
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+var _ io.Writer = slogWriter{}

@@ -1,0 +1,204 @@
+package central
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+)
+
+// ErrNotFound is returned for a commune or procedure central does not hold.
+var ErrNotFound = errNotFound
+
+// Procedure returns the current version of a procedure.
+func (f *FSM) Procedure(code string) (*xasov1.Procedure, error) {
+	p := &xasov1.Procedure{}
+	err := f.db.View(func(txn *badger.Txn) error { return getProto(txn, []byte(prefixProcedure+code), p) })
+	if err != nil {
+		return nil, fmt.Errorf("procedure %s: %w", code, err)
+	}
+	return p, nil
+}
+
+// Procedures returns the current catalogue, by code.
+func (f *FSM) Procedures() ([]*xasov1.Procedure, error) {
+	return list(f, prefixProcedure, func() *xasov1.Procedure { return &xasov1.Procedure{} })
+}
+
+// Communes returns the registry, by code.
+func (f *FSM) Communes() ([]*xasov1.Commune, error) {
+	return list(f, prefixCommune, func() *xasov1.Commune { return &xasov1.Commune{} })
+}
+
+// Audit returns the audit records, oldest first.
+func (f *FSM) Audit() ([]*xasov1.AuditRecord, error) {
+	return list(f, prefixAudit, func() *xasov1.AuditRecord { return &xasov1.AuditRecord{} })
+}
+
+func list[M proto.Message](f *FSM, prefix string, mk func() M) (out []M, err error) {
+	err = f.db.View(func(txn *badger.Txn) error {
+		out, err = listTxn(txn, prefix, mk)
+		return err
+	})
+	return out, err
+}
+
+// CalendarJSON returns the working calendar central holds, or ErrNotFound.
+func (f *FSM) CalendarJSON() ([]byte, error) {
+	var v []byte
+	err := f.db.View(func(txn *badger.Txn) (err error) {
+		v, err = getValue(txn, []byte(keyCalendar))
+		return err
+	})
+	if errors.Is(err, errNotFound) {
+		return nil, ErrNotFound
+	}
+	return v, err
+}
+
+// ProcedureVersion returns one version of a procedure; 0 is the current one.
+func (f *FSM) ProcedureVersion(code string, version int32) (*xasov1.Procedure, error) {
+	if version == 0 {
+		return f.Procedure(code)
+	}
+	p := &xasov1.Procedure{}
+	key := binary.BigEndian.AppendUint32([]byte(prefixProcVer+code+"/"), uint32(version))
+	if err := f.db.View(func(txn *badger.Txn) error { return getProto(txn, key, p) }); err != nil {
+		return nil, fmt.Errorf("procedure %s version %d: %w", code, version, err)
+	}
+	return p, nil
+}
+
+// Dossier returns a dossier with its events, as the home node sent them.
+func (f *FSM) Dossier(code string) (*xasov1.Dossier, error) {
+	d := &xasov1.Dossier{}
+	err := f.db.View(func(txn *badger.Txn) error {
+		if err := getProto(txn, []byte(prefixDossier+code), d); err != nil {
+			return err
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixDossierEv + code + "/"), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			seq, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			rec := &xasov1.OutboxRecord{}
+			key := append([]byte(prefixRecord+d.GetCommuneCode()+"/"), seq...)
+			if err := getProto(txn, key, rec); err != nil {
+				return fmt.Errorf("event record %x: %w", seq, err)
+			}
+			d.Events = append(d.Events, rec.GetEvent())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dossier %s: %w", code, err)
+	}
+	return d, nil
+}
+
+// NodeStream returns central's high-water mark of a commune's events.
+func (f *FSM) NodeStream(commune string) (*xasov1.NodeStream, error) {
+	hw := &xasov1.NodeStream{}
+	err := f.db.View(func(txn *badger.Txn) error { return getProto(txn, []byte(prefixHighWater+commune), hw) })
+	if errors.Is(err, errNotFound) {
+		return &xasov1.NodeStream{CommuneCode: commune}, nil
+	}
+	return hw, err
+}
+
+// Records returns a commune's outbox records from sequence from on, at most limit.
+func (f *FSM) Records(commune string, from int64, limit int) ([]*xasov1.OutboxRecord, error) {
+	var out []*xasov1.OutboxRecord
+	prefix := []byte(prefixRecord + commune + "/")
+	err := f.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+		defer it.Close()
+		for it.Seek(binary.BigEndian.AppendUint64(prefix, uint64(max(from, 0)))); it.Valid() && len(out) < limit; it.Next() {
+			rec := &xasov1.OutboxRecord{}
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, rec) }); err != nil {
+				return err
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Commune returns one commune of the registry.
+func (f *FSM) Commune(code string) (*xasov1.Commune, error) {
+	c := &xasov1.Commune{}
+	if err := f.db.View(func(txn *badger.Txn) error { return getProto(txn, []byte(prefixCommune+code), c) }); err != nil {
+		return nil, fmt.Errorf("commune %s: %w", code, err)
+	}
+	return c, nil
+}
+
+// TokenBySecretHash returns the operator token whose secret hashes to sum.
+func (f *FSM) TokenBySecretHash(sum string) (*xasov1.OperatorToken, error) {
+	t := &xasov1.OperatorToken{}
+	err := f.db.View(func(txn *badger.Txn) error {
+		name, err := getValue(txn, []byte(prefixTokenSecret+sum))
+		if err != nil {
+			return err
+		}
+		return getProto(txn, []byte(prefixToken+string(name)), t)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Tokens returns the operator tokens, by name.
+func (f *FSM) Tokens() ([]*xasov1.OperatorToken, error) {
+	return list(f, prefixToken, func() *xasov1.OperatorToken { return &xasov1.OperatorToken{} })
+}
+
+// Enrollment returns the enrollment token whose secret hashes to sum.
+func (f *FSM) Enrollment(sum string) (*xasov1.EnrollmentToken, error) {
+	t := &xasov1.EnrollmentToken{}
+	if err := f.db.View(func(txn *badger.Txn) error { return getProto(txn, []byte(prefixEnrollment+sum), t) }); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Members returns what central knows of its members' API addresses.
+func (f *FSM) Members() ([]*xasov1.ClusterMember, error) {
+	return list(f, prefixMember, func() *xasov1.ClusterMember { return &xasov1.ClusterMember{} })
+}
+
+// AuditPage returns up to n audit records after the key after (exclusive;
+// nil for the first page) and the key to continue after, nil at the end.
+func (f *FSM) AuditPage(after []byte, n int) ([]*xasov1.AuditRecord, []byte, error) {
+	var out []*xasov1.AuditRecord
+	var last, next []byte
+	err := f.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixAudit), PrefetchValues: true})
+		defer it.Close()
+		start := []byte(prefixAudit)
+		if len(after) > 0 {
+			start = append(append([]byte(nil), after...), 0)
+		}
+		for it.Seek(start); it.Valid(); it.Next() {
+			if len(out) == n {
+				next = last
+				return nil
+			}
+			r := &xasov1.AuditRecord{}
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, r) }); err != nil {
+				return err
+			}
+			out, last = append(out, r), it.Item().KeyCopy(nil)
+		}
+		return nil
+	})
+	return out, next, err
+}

@@ -1,0 +1,294 @@
+package central
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+)
+
+// ReportQuery chooses the groups of a performance report.
+type ReportQuery struct {
+	// From and To are the first and last month of receipt, "200601".
+	From, To string
+	// Only these communes or procedures; all when empty.
+	Communes, Procedures []string
+	// The dimensions rows are grouped by; none gives one province row.
+	ByMonth, ByCommune, ByProcedure bool
+	// AsOf is when "overdue now" is counted.
+	AsOf time.Time
+}
+
+// maxReportMonths bounds a report's range.
+const maxReportMonths = 120
+
+// Months returns the months of the query's range, oldest first.
+func (q ReportQuery) Months() ([]string, error) {
+	from, err := time.Parse("200601", q.From)
+	if err != nil {
+		return nil, fmt.Errorf("from month %q: want YYYY-MM", q.From)
+	}
+	to, err := time.Parse("200601", q.To)
+	if err != nil {
+		return nil, fmt.Errorf("to month %q: want YYYY-MM", q.To)
+	}
+	var out []string
+	for m := from; !m.After(to); m = m.AddDate(0, 1, 0) {
+		if len(out) == maxReportMonths {
+			return nil, fmt.Errorf("at most %d months in one report", maxReportMonths)
+		}
+		out = append(out, m.Format("200601"))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("from month %s is after to month %s", q.From, q.To)
+	}
+	return out, nil
+}
+
+// Report computes a performance report from the aggregates: it reads the
+// rows of the level the grouping needs (commune × procedure, commune,
+// procedure or province) for each month, so it costs the groups it
+// returns, plus the dossiers overdue now.
+func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
+	months, err := q.Months()
+	if err != nil {
+		return nil, err
+	}
+	byC := q.ByCommune || len(q.Communes) > 0
+	byP := q.ByProcedure || len(q.Procedures) > 0
+	wantC, wantP := set(q.Communes), set(q.Procedures)
+	rows := map[group]*xasov1.PerformanceRow{}
+	row := func(g group) *xasov1.PerformanceRow {
+		out := group{}
+		if q.ByMonth {
+			out.month = g.month
+		}
+		if q.ByCommune {
+			out.commune = g.commune
+		}
+		if q.ByProcedure {
+			out.procedure = g.procedure
+		}
+		r, ok := rows[out]
+		if !ok {
+			r = &xasov1.PerformanceRow{Month: monthLabel(out.month), CommuneCode: out.commune, ProcedureCode: out.procedure, Counts: &xasov1.Aggregate{}}
+			rows[out] = r
+		}
+		return r
+	}
+	err = f.db.View(func(txn *badger.Txn) error {
+		communes := q.Communes
+		if byP && byC && len(communes) == 0 && len(q.Procedures) > 0 {
+			// Every commune for a few procedures: point reads per registered commune.
+			all, err := listTxn(txn, prefixCommune, func() *xasov1.Commune { return &xasov1.Commune{} })
+			if err != nil {
+				return err
+			}
+			for _, c := range all {
+				communes = append(communes, c.GetCode())
+			}
+		}
+		for _, m := range months {
+			var err error
+			switch {
+			case byC && byP && len(communes) > 0 && len(q.Procedures) > 0:
+				for _, c := range communes {
+					for _, p := range q.Procedures {
+						err = pointAggregate(txn, levelPair+m+"/"+c+"/"+p, group{m, c, p}, row)
+						if err != nil {
+							return err
+						}
+					}
+				}
+			case byC && byP && len(communes) > 0:
+				for _, c := range communes {
+					if err = scanAggregates(txn, levelPair+m+"/"+c+"/", func(rest string) group { return group{m, c, rest} }, wantP, row); err != nil {
+						return err
+					}
+				}
+			case byC && byP:
+				err = scanAggregates(txn, levelPair+m+"/", func(rest string) group {
+					c, p, _ := strings.Cut(rest, "/")
+					return group{m, c, p}
+				}, wantP, row)
+			case byC && len(communes) > 0:
+				for _, c := range communes {
+					if err = pointAggregate(txn, levelCommune+m+"/"+c, group{m, c, ""}, row); err != nil {
+						return err
+					}
+				}
+			case byC:
+				err = scanAggregates(txn, levelCommune+m+"/", func(rest string) group { return group{m, rest, ""} }, nil, row)
+			case byP && len(q.Procedures) > 0:
+				for _, p := range q.Procedures {
+					if err = pointAggregate(txn, levelProcedure+m+"/"+p, group{m, "", p}, row); err != nil {
+						return err
+					}
+				}
+			case byP:
+				err = scanAggregates(txn, levelProcedure+m+"/", func(rest string) group { return group{m, "", rest} }, nil, row)
+			default:
+				err = pointAggregate(txn, levelProvince+m, group{m, "", ""}, row)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if err := countOverdue(txn, q, months, wantC, wantP, row); err != nil {
+			return err
+		}
+		return nameRows(txn, rows)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	out := make([]*xasov1.PerformanceRow, 0, len(rows))
+	for _, r := range rows {
+		finishRow(r)
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *xasov1.PerformanceRow) int {
+		return strings.Compare(a.GetMonth()+"/"+a.GetCommuneCode()+"/"+a.GetProcedureCode(), b.GetMonth()+"/"+b.GetCommuneCode()+"/"+b.GetProcedureCode())
+	})
+	return out, nil
+}
+
+func set(xs []string) map[string]bool {
+	if len(xs) == 0 {
+		return nil
+	}
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+// monthLabel turns "202607" into "2026-07".
+func monthLabel(m string) string {
+	if len(m) != 6 {
+		return m
+	}
+	return m[:4] + "-" + m[4:]
+}
+
+func pointAggregate(txn *badger.Txn, key string, g group, row func(group) *xasov1.PerformanceRow) error {
+	a := &xasov1.Aggregate{}
+	err := getProto(txn, []byte(key), a)
+	if err == errNotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	addAggregate(row(g).Counts, a, 1)
+	return nil
+}
+
+func scanAggregates(txn *badger.Txn, prefix string, parse func(rest string) group, wantP map[string]bool, row func(group) *xasov1.PerformanceRow) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true, PrefetchSize: 512})
+	defer it.Close()
+	a := &xasov1.Aggregate{}
+	for it.Rewind(); it.Valid(); it.Next() {
+		g := parse(string(it.Item().Key()[len(prefix):]))
+		if wantP != nil && !wantP[g.procedure] {
+			continue
+		}
+		if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, a) }); err != nil {
+			return err
+		}
+		addAggregate(row(g).Counts, a, 1)
+	}
+	return nil
+}
+
+// countOverdue counts the open dossiers due before q.AsOf into their rows.
+func countOverdue(txn *badger.Txn, q ReportQuery, months []string, wantC, wantP map[string]bool, row func(group) *xasov1.PerformanceRow) error {
+	first, last := months[0], months[len(months)-1]
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixDue), PrefetchValues: true, PrefetchSize: 512})
+	defer it.Close()
+	end := binary.BigEndian.AppendUint64([]byte(prefixDue), uint64(q.AsOf.Unix()))
+	for it.Rewind(); it.Valid() && string(it.Item().Key()) < string(end); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		parts := strings.SplitN(string(v), "/", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		g := group{parts[0], parts[1], parts[2]}
+		if g.month < first || g.month > last || wantC != nil && !wantC[g.commune] || wantP != nil && !wantP[g.procedure] {
+			continue
+		}
+		row(g).OverdueNow++
+	}
+	return nil
+}
+
+// nameRows fills in commune and procedure names.
+func nameRows(txn *badger.Txn, rows map[group]*xasov1.PerformanceRow) error {
+	communes, procs := map[string]string{}, map[string]string{}
+	for g, r := range rows {
+		if g.commune != "" {
+			if _, ok := communes[g.commune]; !ok {
+				c := &xasov1.Commune{}
+				if err := getProto(txn, []byte(prefixCommune+g.commune), c); err != nil && err != errNotFound {
+					return err
+				}
+				communes[g.commune] = c.GetName()
+			}
+			r.CommuneName = communes[g.commune]
+		}
+		if g.procedure != "" {
+			if _, ok := procs[g.procedure]; !ok {
+				p := &xasov1.Procedure{}
+				if err := getProto(txn, []byte(prefixProcedure+g.procedure), p); err != nil && err != errNotFound {
+					return err
+				}
+				procs[g.procedure] = p.GetName()
+			}
+			r.ProcedureName = procs[g.procedure]
+		}
+	}
+	return nil
+}
+
+// finishRow computes a row's indicators from its counts (Decision 766).
+func finishRow(r *xasov1.PerformanceRow) {
+	a := r.GetCounts()
+	ratio := func(n, d int64) float64 {
+		if d == 0 {
+			return 0
+		}
+		return float64(n) / float64(d)
+	}
+	finished := a.GetFinishedEarly() + a.GetFinishedOnTime() + a.GetFinishedLate()
+	rated := a.GetVerySatisfied() + a.GetSatisfied() + a.GetNotSatisfied()
+	r.OnTimeRate = ratio(a.GetFinishedEarly()+a.GetFinishedOnTime(), finished)
+	r.OnlineRate = ratio(a.GetReceivedOnline(), a.GetReceived())
+	r.SatisfactionRate = ratio(a.GetVerySatisfied()+a.GetSatisfied(), rated)
+	r.SatisfactionAverage = ratio(3*a.GetVerySatisfied()+2*a.GetSatisfied()+a.GetNotSatisfied(), rated)
+	r.DigitisedComponentsRate = ratio(a.GetDigitisedComponents(), a.GetReceived())
+	r.DigitisedResultsRate = ratio(a.GetDigitisedResults(), finished)
+}
+
+func listTxn[M proto.Message](txn *badger.Txn, prefix string, mk func() M) ([]M, error) {
+	var out []M
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		m := mk()
+		if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, m) }); err != nil {
+			return nil, fmt.Errorf("decode %q: %w", it.Item().Key(), err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
