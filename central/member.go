@@ -53,7 +53,7 @@ type MemberConfig struct {
 	// LogSegmentBytes is the size of the Raft log's segment files (default
 	// 64 MiB). The log is truncated a whole segment at a time.
 	LogSegmentBytes int
-	Logger       *slog.Logger
+	Logger          *slog.Logger
 }
 
 // Member is one running member of the central cluster. It owns Raft: no
