@@ -1,0 +1,194 @@
+// Package apiserver is the HTTP plumbing the node and central share: one
+// port that serves gRPC (HTTP/2, content type application/grpc) and the
+// REST gateway beside plain handlers, grpc-gateway's error mapping as xaso
+// wants it (a refused action is 409, a wrong method 405), request timing
+// with panics turned into errors, and a graceful serve loop.
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Gateway returns a grpc-gateway mux with xaso's JSON (proto field names)
+// and error mapping, plus opts.
+func Gateway(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
+	base := []runtime.ServeMuxOption{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+	}
+	return runtime.NewServeMux(append(base, opts...)...)
+}
+
+// Split sends gRPC requests to gs and everything else to h.
+func Split(gs *grpc.Server, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			gs.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// errorHandler is grpc-gateway's, but a refused workflow action is 409
+// Conflict rather than 400, so that clients can tell it from bad input.
+func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if status.Code(err) == codes.FailedPrecondition {
+		w = &statusOverride{ResponseWriter: w, code: http.StatusConflict}
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// routingErrorHandler answers a wrong method with 405, where grpc-gateway
+// would say 501 Not Implemented.
+func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	if httpStatus == http.StatusMethodNotAllowed {
+		w = &statusOverride{ResponseWriter: w, code: http.StatusMethodNotAllowed}
+	}
+	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
+}
+
+type statusOverride struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusOverride) WriteHeader(int) { s.ResponseWriter.WriteHeader(s.code) }
+
+// Observer times calls into histograms labelled by method or route and
+// status, and turns a panic in a handler into an Internal error.
+type Observer struct {
+	Log *slog.Logger
+	// GRPC is labelled (method, code); HTTP (route, status).
+	GRPC, HTTP *prometheus.HistogramVec
+}
+
+// Unary is a gRPC interceptor.
+func (o Observer) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			o.Log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
+			resp, err = nil, status.Error(codes.Internal, "internal error")
+		}
+		o.GRPC.WithLabelValues(info.FullMethod, status.Code(err).String()).Observe(time.Since(start).Seconds())
+	}()
+	return h(ctx, req)
+}
+
+// Middleware is a grpc-gateway middleware timing REST calls by route.
+func (o Observer) Middleware(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		route := r.URL.Path
+		if p, ok := runtime.HTTPPattern(r.Context()); ok {
+			route = p.String()
+		}
+		o.time(w, r, route, func(w http.ResponseWriter) { next(w, r, params) })
+	}
+}
+
+// Handler times a plain HTTP handler under route.
+func (o Observer) Handler(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.time(w, r, route, func(w http.ResponseWriter) { h.ServeHTTP(w, r) })
+	})
+}
+
+func (o Observer) time(w http.ResponseWriter, r *http.Request, route string, serve func(http.ResponseWriter)) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	defer func() {
+		if p := recover(); p != nil {
+			o.Log.ErrorContext(r.Context(), "panic in handler", "route", route, "panic", p, "stack", string(debug.Stack()))
+			if !sw.wrote {
+				http.Error(sw, `{"code":13,"message":"internal error"}`, http.StatusInternalServerError)
+			}
+		}
+		o.HTTP.WithLabelValues(r.Method+" "+route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
+	}()
+	serve(sw)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (s *statusWriter) WriteHeader(c int) {
+	s.code, s.wrote = c, true
+	s.ResponseWriter.WriteHeader(c)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+// ShutdownGrace is how long in-flight requests get to finish at shutdown.
+const ShutdownGrace = 10 * time.Second
+
+// Serve serves h on ln until ctx is done, then shuts down gracefully. With
+// tlsConfig it serves HTTPS (HTTP/2 by ALPN); without, HTTP/1.1 and
+// unencrypted HTTP/2. started, when set, is called once serving begins and
+// stopped when it ends.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.Config, log *slog.Logger, started, stopped func()) error {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	if tlsConfig == nil {
+		protocols.SetUnencryptedHTTP2(true)
+	} else {
+		protocols.SetHTTP2(true)
+		tlsConfig = tlsConfig.Clone()
+		tlsConfig.NextProtos = []string{"h2", "http/1.1"}
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	if started != nil {
+		started()
+	}
+	if stopped != nil {
+		defer stopped()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shut down %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
