@@ -2,13 +2,16 @@ package central
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/dgraph-io/badger/v4"
@@ -73,8 +76,40 @@ type FSM struct {
 	applied atomic.Uint64
 	// restores counts snapshots restored since the state was opened.
 	restores atomic.Uint64
-	// observe, when set, is told the size of each applied batch.
-	observe func(entries, commands int)
+	// observe, when set, is told the size of each applied batch and how long it took.
+	observe atomic.Pointer[func(entries, commands int, seconds float64)]
+	// snapshotted, when set, is told each persisted snapshot's size and duration.
+	snapshotted atomic.Pointer[func(bytes int64, seconds float64)]
+
+	mu sync.Mutex
+	// advanced is closed and replaced whenever the applied index moves.
+	advanced chan struct{}
+}
+
+// setApplied records the applied index and wakes those waiting for it.
+func (f *FSM) setApplied(index uint64) {
+	f.applied.Store(index)
+	f.mu.Lock()
+	close(f.advanced)
+	f.advanced = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// WaitApplied waits until the state holds index, or ctx ends.
+func (f *FSM) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		f.mu.Lock()
+		ch := f.advanced
+		f.mu.Unlock()
+		if f.applied.Load() >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %d (applied %d): %w", index, f.applied.Load(), ctx.Err())
+		}
+	}
 }
 
 // OpenFSM opens the state in dir.
@@ -91,7 +126,7 @@ func OpenFSM(dir string, log *slog.Logger) (*FSM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open central state %s: %w", dir, err)
 	}
-	f := &FSM{db: db, log: log}
+	f := &FSM{db: db, log: log, advanced: make(chan struct{})}
 	err = db.View(func(txn *badger.Txn) error {
 		v, err := getValue(txn, []byte(keyApplied))
 		if err == nil && len(v) == 8 {
@@ -194,7 +229,7 @@ func (f *FSM) commit(st *stateTxn, applied uint64) {
 	if err := st.txn.Commit(); err != nil {
 		panic(fmt.Sprintf("central state: commit at index %d: %v", applied, err))
 	}
-	f.applied.Store(applied)
+	f.setApplied(applied)
 }
 
 // Apply applies one log entry (raft.FSM).
@@ -205,6 +240,7 @@ func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // it holds, so that entries replayed after a restart are skipped. Each
 // command entry answers a []*xasov1.CommandResult.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	start := time.Now()
 	out := make([]any, len(logs))
 	st := f.begin()
 	defer func() { st.txn.Discard() }()
@@ -222,8 +258,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		}
 	}
 	f.commit(st, applied)
-	if f.observe != nil {
-		f.observe(len(logs), commands)
+	if obs := f.observe.Load(); obs != nil {
+		(*obs)(len(logs), commands, time.Since(start).Seconds())
 	}
 	return out
 }
@@ -448,23 +484,43 @@ func validName(s string) bool {
 // holds a read transaction, so Persist streams a consistent view while
 // later entries keep being applied.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	return &snapshot{txn: f.db.NewTransaction(false), index: f.applied.Load()}, nil
+	return &snapshot{txn: f.db.NewTransaction(false), index: f.applied.Load(), done: f.snapshotted.Load()}, nil
 }
 
 type snapshot struct {
 	txn   *badger.Txn
 	index uint64
+	done  *func(bytes int64, seconds float64)
 }
 
 // Persist writes the snapshot: a header (magic, format version, applied
 // index), then every key and value with their lengths, then the count.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	err := writeSnapshot(sink, s.txn, s.index)
+	start := time.Now()
+	cw := &countingWriter{w: sink}
+	err := writeSnapshot(cw, s.txn, s.index)
 	if err != nil {
 		sink.Cancel()
 		return fmt.Errorf("persist snapshot at %d: %w", s.index, err)
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("persist snapshot at %d: %w", s.index, err)
+	}
+	if s.done != nil {
+		(*s.done)(cw.n, time.Since(start).Seconds())
+	}
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Release ends the snapshot's read transaction.
@@ -555,7 +611,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("restore: write state: %w", err)
 	}
-	f.applied.Store(index)
+	f.setApplied(index)
 	f.restores.Add(1)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -69,11 +70,21 @@ type Member struct {
 	proposals chan *proposal
 	stop      chan struct{}
 	wg        sync.WaitGroup
+	// leadership carries this member's gains (true) and losses of leadership.
+	leadership    chan bool
+	leaderChanges atomic.Uint64
+	// commitSeconds, when set, is told how long each entry took to commit and apply.
+	commitSeconds atomic.Pointer[func(float64)]
 	closeOnce sync.Once
 }
 
-// ErrNotLeader is returned for a write proposed to a member that is not the leader.
+// ErrNotLeader is returned for a write proposed to a member that is not
+// the leader; nothing was submitted, so the write may be retried elsewhere.
 var ErrNotLeader = errors.New("not the leader")
+
+// ErrOutcomeUnknown is returned when leadership was lost after the write
+// was submitted: it may or may not be committed by the next leader.
+var ErrOutcomeUnknown = errors.New("leadership lost while the write was in flight; its outcome is unknown")
 
 // StartMember opens the member's state and log and joins Raft.
 func StartMember(cfg MemberConfig) (*Member, error) {
@@ -129,6 +140,8 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.Logger = hlog
 	rc.BatchApplyCh = true
+	notify := make(chan bool, 16)
+	rc.NotifyCh = notify
 	rc.MaxAppendEntries = 256
 	if cfg.HeartbeatTimeout > 0 {
 		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
@@ -170,9 +183,11 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 	if err != nil {
 		return fail(fmt.Errorf("start raft: %w", err))
 	}
-	m := &Member{cfg: cfg, log: log, raft: r, fsm: fsm, wal: w, closeLog: closeLog, transport: transport, proposals: make(chan *proposal, 4096), stop: make(chan struct{})}
-	m.wg.Add(1)
+	m := &Member{cfg: cfg, log: log, raft: r, fsm: fsm, wal: w, closeLog: closeLog, transport: transport,
+		proposals: make(chan *proposal, 4096), stop: make(chan struct{}), leadership: make(chan bool, 16)}
+	m.wg.Add(2)
 	go m.propose()
+	go m.watchLeadership(notify)
 	return m, nil
 }
 
@@ -189,6 +204,30 @@ func (m *Member) Close() error {
 	})
 	return errors.Join(errs...)
 }
+
+// watchLeadership counts this member's leadership changes and passes them on.
+func (m *Member) watchLeadership(notify <-chan bool) {
+	defer m.wg.Done()
+	for {
+		select {
+		case isLeader := <-notify:
+			m.leaderChanges.Add(1)
+			m.log.Info("leadership changed", "leader", isLeader)
+			select {
+			case m.leadership <- isLeader:
+			default: // nobody listening; the count is kept
+			}
+		case <-m.stop:
+			return
+		}
+	}
+}
+
+// Leadership reports this member's gains (true) and losses (false) of leadership.
+func (m *Member) Leadership() <-chan bool { return m.leadership }
+
+// LeaderChanges counts the times this member gained or lost leadership.
+func (m *Member) LeaderChanges() uint64 { return m.leaderChanges.Load() }
 
 // ID is the member's Raft ID.
 func (m *Member) ID() string { return m.cfg.ID }
@@ -347,14 +386,18 @@ func (m *Member) propose() {
 			}
 			return
 		}
+		submitted := time.Now()
 		f := m.raft.Apply(data, 30*time.Second)
 		waiters.Add(1)
 		go func() {
 			defer waiters.Done()
 			defer func() { <-inflight }()
 			err := f.Error()
+			if obs := m.commitSeconds.Load(); err == nil && obs != nil {
+				(*obs)(time.Since(submitted).Seconds())
+			}
 			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-				err = fmt.Errorf("%w: %v", ErrNotLeader, err)
+				err = fmt.Errorf("%w (%v)", ErrOutcomeUnknown, err)
 			}
 			var results []*xasov1.CommandResult
 			if err == nil {

@@ -16,12 +16,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -147,4 +149,65 @@ func ClientConfig(p Pair, caPEM []byte) (*tls.Config, error) {
 		return nil, err
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: cas, MinVersion: tls.VersionTLS13}, nil
+}
+
+// EnrollmentToken is what a field engineer types into a new node: the
+// commune it enrolls for, the fingerprint of the CA that node must trust
+// when it first reaches central, and the one-time secret.
+type EnrollmentToken struct {
+	Commune       string
+	CAFingerprint string
+	Secret        string
+}
+
+const enrollPrefix = "xaso-enroll-1"
+
+// String is the token's text: xaso-enroll-1.{commune}.{fingerprint}.{secret}.
+func (t EnrollmentToken) String() string {
+	return enrollPrefix + "." + t.Commune + "." + t.CAFingerprint + "." + t.Secret
+}
+
+// ParseEnrollmentToken reads a token's text.
+func ParseEnrollmentToken(s string) (EnrollmentToken, error) {
+	parts := strings.Split(strings.TrimSpace(s), ".")
+	if len(parts) != 4 || parts[0] != enrollPrefix {
+		return EnrollmentToken{}, errors.New("not an enrollment token (xaso-enroll-1.{commune}.{fingerprint}.{secret})")
+	}
+	t := EnrollmentToken{Commune: parts[1], CAFingerprint: parts[2], Secret: parts[3]}
+	if fp, err := hex.DecodeString(t.CAFingerprint); err != nil || len(fp) != sha256.Size {
+		return EnrollmentToken{}, errors.New("enrollment token: the CA fingerprint is not a SHA-256 in hex")
+	}
+	if len(t.Secret) < 32 {
+		return EnrollmentToken{}, errors.New("enrollment token: the secret is too short")
+	}
+	return t, nil
+}
+
+// NewSecret returns a random secret of 32 bytes, base64url-encoded, and
+// the hex SHA-256 of its text, which is all central keeps.
+func NewSecret() (secret, sum string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("random secret: %w", err)
+	}
+	secret = base64.RawURLEncoding.EncodeToString(b)
+	return secret, SecretSum(secret), nil
+}
+
+// SecretSum is the hex SHA-256 of a secret's text.
+func SecretSum(secret string) string {
+	s := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(s[:])
+}
+
+// APIServerConfig is the TLS configuration of an API that operators reach
+// with tokens and peers with certificates: a client certificate is
+// verified when one is given, not required.
+func APIServerConfig(p Pair, caPEM []byte) (*tls.Config, error) {
+	c, err := ServerConfig(p, caPEM)
+	if err != nil {
+		return nil, err
+	}
+	c.ClientAuth = tls.VerifyClientCertIfGiven
+	return c, nil
 }

@@ -1,0 +1,403 @@
+package central
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/apiserver"
+	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/grpcerr"
+	"github.com/xaso/xaso/pki"
+)
+
+// ServerConfig configures a member's API.
+type ServerConfig struct {
+	Member *Member
+	// APIAddress is where the other members reach this member's API (host:port).
+	APIAddress string
+	// TLS serves the API: the member's certificate; client certificates
+	// are verified when given (members forwarding writes present theirs,
+	// operators use tokens). PeerTLS dials the other members.
+	TLS, PeerTLS *tls.Config
+	// BootstrapTokenSHA256 is the hex SHA-256 of an operator token that is
+	// accepted with the operator role before any token is issued.
+	BootstrapTokenSHA256 string
+	// CAFingerprint goes into enrollment tokens.
+	CAFingerprint string
+	Logger        *slog.Logger
+	// Now is the clock (default time.Now); commands are stamped with it.
+	Now func() time.Time
+}
+
+// Server is a member's CentralService (operators) and CentralPeerService
+// (the other members), over gRPC and REST on one port.
+type Server struct {
+	xasov1.UnimplementedCentralServiceServer
+	cfg     ServerConfig
+	m       *Member
+	fsm     *FSM
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn // by API address
+}
+
+// NewServer builds the API of a running member.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Member == nil || cfg.TLS == nil || cfg.PeerTLS == nil || cfg.APIAddress == "" {
+		return nil, errors.New("central server: member, API address and TLS are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, m: cfg.Member, fsm: cfg.Member.FSM(), log: cfg.Logger, now: cfg.Now, conns: map[string]*grpc.ClientConn{}}
+	s.metrics = newMetrics(s.m)
+	return s, nil
+}
+
+// Registry is the Prometheus registry of the member's metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
+
+// Handler is the member's HTTP handler: gRPC, REST under /v1/, report
+// exports, /metrics, /healthz and /readyz.
+func (s *Server) Handler() (http.Handler, error) {
+	obs := apiserver.Observer{Log: s.log, GRPC: s.metrics.grpcLatency, HTTP: s.metrics.httpLatency}
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(obs.Unary), grpc.MaxRecvMsgSize(16<<20))
+	xasov1.RegisterCentralServiceServer(gs, s)
+	xasov1.RegisterCentralPeerServiceServer(gs, peerService{s: s})
+	gw := apiserver.Gateway(runtime.WithMiddlewares(obs.Middleware))
+	if err := xasov1.RegisterCentralServiceHandlerServer(context.Background(), gw, s); err != nil {
+		return nil, fmt.Errorf("register REST gateway: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", http.MaxBytesHandler(gw, 4<<20))
+	mux.Handle("GET /v1/reports/performance:export", obs.Handler("GET /v1/reports/performance:export", http.HandlerFunc(s.exportReport)))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if id, _ := s.m.Leader(); id == "" {
+			http.Error(w, "no leader known", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return apiserver.Split(gs, mux), nil
+}
+
+// Serve serves the API on ln until ctx is done. While serving, the member
+// records its API address whenever it becomes the leader, so that the
+// others can forward writes to it.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	h, err := s.Handler()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.registerWhenLeader(ctx)
+	}()
+	defer wg.Wait()
+	defer s.closeConns()
+	return apiserver.Serve(ctx, ln, h, s.cfg.TLS, s.log, nil, nil)
+}
+
+func (s *Server) closeConns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for a, c := range s.conns {
+		c.Close()
+		delete(s.conns, a)
+	}
+}
+
+// registerWhenLeader proposes this member's API address each time it
+// becomes the leader (and at once if it leads already).
+func (s *Server) registerWhenLeader(ctx context.Context) {
+	register := func() {
+		for attempt := 0; attempt < 5 && s.m.IsLeader(); attempt++ {
+			ms, err := s.fsm.Members()
+			if err == nil {
+				for _, m := range ms {
+					if m.GetId() == s.m.ID() && m.GetApiAddress() == s.cfg.APIAddress {
+						return
+					}
+				}
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = s.m.Propose(cctx, "member:"+s.m.ID(), s.now(), &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutMember{PutMember: &xasov1.PutMemberCommand{
+				Member: &xasov1.ClusterMember{Id: s.m.ID(), ApiAddress: s.cfg.APIAddress}}}})
+			cancel()
+			if err == nil {
+				return
+			}
+			s.log.Warn("record API address", "err", err)
+		}
+	}
+	register()
+	for {
+		select {
+		case lead := <-s.m.Leadership():
+			if lead {
+				register()
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// peerConn returns a client connection to another member's API.
+func (s *Server) peerConn(addr string) (*grpc.ClientConn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(s.cfg.PeerTLS)))
+	if err != nil {
+		return nil, fmt.Errorf("dial member at %s: %w", addr, err)
+	}
+	s.conns[addr] = c
+	return c, nil
+}
+
+// leaderConn returns a connection to the leader's API.
+func (s *Server) leaderConn() (*grpc.ClientConn, string, error) {
+	id, _ := s.m.Leader()
+	if id == "" {
+		return nil, "", status.Error(codes.Unavailable, "no leader known: the cluster is electing one; retry")
+	}
+	ms, err := s.fsm.Members()
+	if err != nil {
+		return nil, "", status.Errorf(codes.Internal, "read members: %v", err)
+	}
+	for _, m := range ms {
+		if m.GetId() == id {
+			c, err := s.peerConn(m.GetApiAddress())
+			return c, id, err
+		}
+	}
+	return nil, "", status.Errorf(codes.Unavailable, "the leader %s has not recorded its API address yet; retry", id)
+}
+
+// propose commits commands on the leader: here when this member leads,
+// otherwise forwarded to it. Until a leader is known (during an election)
+// it retries, bounded by ctx.
+func (s *Server) propose(ctx context.Context, actor string, cmds ...*xasov1.CentralCommand) ([]*xasov1.CommandResult, error) {
+	backoff := 20 * time.Millisecond
+	for {
+		var res []*xasov1.CommandResult
+		var err error
+		if s.m.IsLeader() {
+			res, err = s.m.Propose(ctx, actor, s.now(), cmds...)
+			switch {
+			case err == nil:
+				return res, nil
+			case errors.Is(err, ErrOutcomeUnknown):
+				return nil, status.Error(codes.Unavailable, err.Error())
+			case !errors.Is(err, ErrNotLeader):
+				return nil, status.Errorf(codes.Unavailable, "propose: %v", err)
+			}
+		} else {
+			var conn *grpc.ClientConn
+			conn, _, err = s.leaderConn()
+			if err == nil {
+				var resp *xasov1.ProposeResponse
+				resp, err = xasov1.NewCentralPeerServiceClient(conn).Propose(ctx, &xasov1.ProposeRequest{Actor: actor, Commands: cmds})
+				if err == nil {
+					return resp.GetResults(), nil
+				}
+			}
+			if status.Code(err) != codes.Unavailable || errors.Is(err, ErrOutcomeUnknown) {
+				return nil, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, status.Errorf(codes.Unavailable, "no leader took the write before the deadline: %v", err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+// write proposes one command and turns a refusal into its status; it waits
+// until this member has applied the entry, so that the caller reads its write.
+func (s *Server) write(ctx context.Context, actor string, cmd *xasov1.CentralCommand) (*xasov1.CommandResult, error) {
+	res, err := s.propose(ctx, actor, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != 1 {
+		return nil, status.Errorf(codes.Internal, "%d results for one command", len(res))
+	}
+	if err := resultErr(res[0]); err != nil {
+		return nil, err
+	}
+	if err := s.fsm.WaitApplied(ctx, res[0].GetIndex()); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
+	return res[0], nil
+}
+
+// resultErr is the status of a refused command.
+func resultErr(r *xasov1.CommandResult) error {
+	if r.GetCode() == 0 {
+		return nil
+	}
+	if codes.Code(r.GetCode()) == codes.InvalidArgument && len(r.GetViolations()) > 0 {
+		var v dossier.Violations
+		for _, x := range r.GetViolations() {
+			v = append(v, dossier.Violation{Field: x.GetField(), Description: x.GetDescription()})
+		}
+		return grpcerr.BadRequest(v)
+	}
+	return status.Error(codes.Code(r.GetCode()), r.GetMessage())
+}
+
+// read makes a read as fresh as asked and says which index it reflects.
+func (s *Server) read(ctx context.Context, c xasov1.ReadConsistency) (*xasov1.ReadInfo, error) {
+	if c == xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE {
+		res, err := s.propose(ctx, "", &xasov1.CentralCommand{Command: &xasov1.CentralCommand_ReadFence{ReadFence: &xasov1.ReadFenceCommand{}}})
+		if err != nil {
+			return nil, err
+		}
+		if err := s.fsm.WaitApplied(ctx, res[0].GetIndex()); err != nil {
+			return nil, status.FromContextError(err).Err()
+		}
+	}
+	return &xasov1.ReadInfo{AppliedIndex: s.fsm.AppliedIndex(), MemberId: s.m.ID()}, nil
+}
+
+// peerService is CentralPeerService: writes forwarded by other members.
+type peerService struct {
+	xasov1.UnimplementedCentralPeerServiceServer
+	s *Server
+}
+
+// Propose commits commands forwarded by another member (mutual TLS: the
+// caller's certificate must name a member of the cluster).
+func (p peerService) Propose(ctx context.Context, req *xasov1.ProposeRequest) (*xasov1.ProposeResponse, error) {
+	s := p.s
+	if err := s.authorizePeer(ctx); err != nil {
+		return nil, err
+	}
+	if !s.m.IsLeader() {
+		return nil, status.Error(codes.Unavailable, "not the leader any more; retry")
+	}
+	res, err := s.m.Propose(ctx, req.GetActor(), s.now(), req.GetCommands()...)
+	switch {
+	case errors.Is(err, ErrNotLeader):
+		return nil, status.Error(codes.Unavailable, "not the leader any more; retry")
+	case err != nil:
+		// ErrOutcomeUnknown and others: the forwarding member must not retry blindly.
+		return nil, status.Error(codes.Aborted, err.Error())
+	}
+	return &xasov1.ProposeResponse{Results: res}, nil
+}
+
+// authorizePeer checks that the caller presented a certificate of the
+// cluster's CA naming one of the cluster's members.
+func (s *Server) authorizePeer(ctx context.Context) error {
+	pr, ok := peer.FromContext(ctx)
+	if !ok {
+		return status.Error(codes.Unauthenticated, "no peer")
+	}
+	ti, ok := pr.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.VerifiedChains) == 0 {
+		return status.Error(codes.Unauthenticated, "members call each other with a verified certificate")
+	}
+	name := ti.State.VerifiedChains[0][0].Subject.CommonName
+	servers, err := s.m.Servers()
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "read configuration: %v", err)
+	}
+	for _, sv := range servers {
+		if string(sv.ID) == name {
+			return nil
+		}
+	}
+	return status.Errorf(codes.PermissionDenied, "%q is not a member of the cluster", name)
+}
+
+// caller is an authenticated operator.
+type caller struct {
+	name string
+	role xasov1.OperatorRole
+}
+
+// authorize checks the operator token in the call's metadata; a write
+// needs the operator role.
+func (s *Server) authorize(ctx context.Context, write bool) (caller, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	var tok string
+	for _, v := range md.Get("authorization") {
+		if len(v) > 7 && (v[:7] == "Bearer " || v[:7] == "bearer ") {
+			tok = v[7:]
+		}
+	}
+	if tok == "" {
+		return caller{}, status.Error(codes.Unauthenticated, "an operator token is required: authorization: Bearer <token>")
+	}
+	sum := pki.SecretSum(tok)
+	var c caller
+	if s.cfg.BootstrapTokenSHA256 != "" && sum == s.cfg.BootstrapTokenSHA256 {
+		c = caller{name: "bootstrap", role: xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR}
+	} else {
+		t, err := s.fsm.TokenBySecretHash(sum)
+		if errors.Is(err, errNotFound) {
+			return caller{}, status.Error(codes.Unauthenticated, "unknown or revoked operator token")
+		}
+		if err != nil {
+			return caller{}, status.Errorf(codes.Internal, "check token: %v", err)
+		}
+		c = caller{name: t.GetName(), role: t.GetRole()}
+	}
+	if write && c.role != xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR {
+		return caller{}, status.Errorf(codes.PermissionDenied, "token %q may only read: writes need the OPERATOR role", c.name)
+	}
+	return c, nil
+}
+
+// toLeader forwards a call to the leader's API with the caller's own
+// token; call runs locally when this member leads (conn nil).
+func (s *Server) toLeader(ctx context.Context) (xasov1.CentralServiceClient, context.Context, error) {
+	if s.m.IsLeader() {
+		return nil, ctx, nil
+	}
+	conn, _, err := s.leaderConn()
+	if err != nil {
+		return nil, nil, err
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	out := metadata.New(nil)
+	out.Set("authorization", md.Get("authorization")...)
+	return xasov1.NewCentralServiceClient(conn), metadata.NewOutgoingContext(ctx, out), nil
+}
