@@ -75,7 +75,7 @@ type Member struct {
 	leaderChanges atomic.Uint64
 	// commitSeconds, when set, is told how long each entry took to commit and apply.
 	commitSeconds atomic.Pointer[func(float64)]
-	closeOnce sync.Once
+	closeOnce     sync.Once
 }
 
 // ErrNotLeader is returned for a write proposed to a member that is not

@@ -121,7 +121,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.registerWhenLeader(ctx)
+		s.registerAddress(ctx)
 	}()
 	defer wg.Wait()
 	defer s.closeConns()
@@ -137,27 +137,40 @@ func (s *Server) closeConns() {
 	}
 }
 
-// registerWhenLeader proposes this member's API address each time it
-// becomes the leader (and at once if it leads already).
-func (s *Server) registerWhenLeader(ctx context.Context) {
-	register := func() {
-		for attempt := 0; attempt < 5 && s.m.IsLeader(); attempt++ {
-			ms, err := s.fsm.Members()
-			if err == nil {
-				for _, m := range ms {
-					if m.GetId() == s.m.ID() && m.GetApiAddress() == s.cfg.APIAddress {
-						return
-					}
-				}
+// registerAddress records this member's API address in the state (through
+// the leader), so that the others can forward writes to it and operators
+// see where every member answers. It retries until it is recorded, and
+// again whenever this member becomes the leader.
+func (s *Server) registerAddress(ctx context.Context) {
+	registered := func() bool {
+		ms, err := s.fsm.Members()
+		if err != nil {
+			return false
+		}
+		for _, m := range ms {
+			if m.GetId() == s.m.ID() && m.GetApiAddress() == s.cfg.APIAddress {
+				return true
 			}
+		}
+		return false
+	}
+	register := func() {
+		backoff := 50 * time.Millisecond
+		for !registered() {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err = s.m.Propose(cctx, "member:"+s.m.ID(), s.now(), &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutMember{PutMember: &xasov1.PutMemberCommand{
+			_, err := s.write(cctx, "member:"+s.m.ID(), &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutMember{PutMember: &xasov1.PutMemberCommand{
 				Member: &xasov1.ClusterMember{Id: s.m.ID(), ApiAddress: s.cfg.APIAddress}}}})
 			cancel()
 			if err == nil {
 				return
 			}
-			s.log.Warn("record API address", "err", err)
+			s.log.Debug("record API address", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
 		}
 	}
 	register()

@@ -1,18 +1,13 @@
 package node
 
 import (
-	"bytes"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"regexp"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/xaso/xaso/configfile"
 	"github.com/xaso/xaso/dossier"
 )
 
@@ -53,31 +48,8 @@ func DefaultConfig() Config {
 // LoadConfig reads a YAML file over the defaults. Unknown keys are errors.
 func LoadConfig(path string) (Config, error) {
 	cfg := DefaultConfig()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return cfg, fmt.Errorf("read config: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, fmt.Errorf("config %s: %s", path, yamlError(err))
-	}
-	return cfg, nil
-}
-
-var unknownFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
-
-// yamlError says a YAML decoding error on one line, in terms of config keys.
-func yamlError(err error) string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs := make([]string, len(te.Errors))
-		for i, m := range te.Errors {
-			msgs[i] = unknownFieldRE.ReplaceAllString(m, "unknown key $1")
-		}
-		return strings.Join(msgs, "; ")
-	}
-	return strings.ReplaceAll(err.Error(), "\n", " ")
+	err := configfile.Load(path, &cfg)
+	return cfg, err
 }
 
 // Validate checks every key and names the first that is wrong.

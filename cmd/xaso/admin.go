@@ -28,12 +28,21 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("xaso admin", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "the node's address")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for an answer")
+	cc := centralConn{
+		addr:      fs.String("central", "127.0.0.1:8443", "a central member's API address"),
+		caFile:    fs.String("ca", "", "the province CA certificate, to trust central"),
+		tokenFile: fs.String("token-file", "", "file holding the operator token (default: $XASO_TOKEN)"),
+		timeout:   timeout,
+	}
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprint(stderr, adminUsage)
+		fmt.Fprint(stderr, adminUsage+"\n"+adminCentralUsage)
 		return errUsage
+	}
+	if isCentralCommand(fs.Arg(0)) {
+		return runAdminCentral(ctx, cc, fs.Arg(0), fs.Args()[1:], stdout, stderr)
 	}
 	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -73,7 +82,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "sync":
 		resp, err = api.GetSyncStatus(ctx, &xasov1.GetSyncStatusRequest{})
 	default:
-		fmt.Fprintf(stderr, "xaso admin: unknown command %q\n%s", cmd, adminUsage)
+		fmt.Fprintf(stderr, "xaso admin: unknown command %q\n%s\n%s", cmd, adminUsage, adminCentralUsage)
 		return errUsage
 	}
 	if err != nil {

@@ -3,6 +3,7 @@
 // for a demo, and the operators' commands.
 //
 //	xaso node --config FILE          one commune node
+//	xaso central --config FILE       one member of the central cluster
 //	xaso demo [--communes N]         the province on one machine
 //	xaso admin [--addr A] COMMAND    operator commands against a node
 //	xaso check-config FILE           validate a node configuration
@@ -31,6 +32,7 @@ const usage = `usage: xaso COMMAND [flags]
 
 commands:
   node          run one commune node (xaso node --help)
+  central       run one member of the central cluster (xaso central --help)
   demo          run the whole province in one process (xaso demo --help)
   admin         operator commands against a node (xaso admin --help)
   check-config  validate a configuration file
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "node":
 		err = runNode(ctx, args[1:], stderr)
+	case "central":
+		err = runCentral(ctx, args[1:], stderr)
 	case "demo":
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "admin":

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/xaso/xaso/central"
 	"github.com/xaso/xaso/node"
 )
 
@@ -104,12 +105,28 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 
 func runCheckConfig(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("xaso check-config", flag.ContinueOnError)
+	kind := fs.String("kind", "node", "node or central")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: xaso check-config FILE")
+		fmt.Fprintln(stderr, "usage: xaso check-config [--kind node|central] FILE")
 		return errUsage
+	}
+	switch *kind {
+	case "node":
+	case "central":
+		cfg, err := central.LoadConfig(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: configuration of central member %s is valid\n", fs.Arg(0), cfg.ID)
+		return nil
+	default:
+		return fmt.Errorf("kind: %q is not node or central", *kind)
 	}
 	cfg, err := node.LoadConfig(fs.Arg(0))
 	if err != nil {

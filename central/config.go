@@ -1,0 +1,215 @@
+package central
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/xaso/xaso/configfile"
+	"github.com/xaso/xaso/pki"
+)
+
+// Config is one central member's configuration (`xaso central --config`).
+// The YAML keys are also the command's flags (with - for _).
+type Config struct {
+	// ID is the member's Raft ID; its certificate's common name must be the same.
+	ID      string `yaml:"id"`
+	DataDir string `yaml:"data_dir"`
+	// RaftListen is where the Raft transport listens; RaftAdvertise where
+	// the other members reach it (default: RaftListen).
+	RaftListen    string `yaml:"raft_listen"`
+	RaftAdvertise string `yaml:"raft_advertise"`
+	// APIListen serves gRPC, REST and metrics over TLS; APIAdvertise is
+	// where the other members reach it (default: APIListen).
+	APIListen    string `yaml:"api_listen"`
+	APIAdvertise string `yaml:"api_advertise"`
+	// Bootstrap lists the voters of a new cluster as id=host:port (Raft
+	// addresses). Used only when this member has no Raft state yet; a
+	// member that joins an existing cluster leaves it empty.
+	Bootstrap []string `yaml:"bootstrap"`
+	// CAFile, CertFile and KeyFile are the province CA's certificate and
+	// this member's certificate and key (PEM).
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// BootstrapTokenFile holds an operator token accepted before any is
+	// issued (the first operator uses it to create the others).
+	BootstrapTokenFile string `yaml:"bootstrap_token_file"`
+	// Raft timing.
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
+	ElectionTimeout  time.Duration `yaml:"election_timeout"`
+	// SnapshotThreshold is how many new entries trigger a snapshot;
+	// TrailingLogs how many stay after one (for followers slightly behind).
+	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
+	TrailingLogs      uint64 `yaml:"trailing_logs"`
+	LogLevel          string `yaml:"log_level"`
+}
+
+// DefaultConfig returns the defaults every key starts from.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:           "/var/lib/xaso/central",
+		RaftListen:        ":7000",
+		APIListen:         ":8443",
+		HeartbeatTimeout:  time.Second,
+		ElectionTimeout:   time.Second,
+		SnapshotThreshold: 8192,
+		TrailingLogs:      10240,
+		LogLevel:          "info",
+	}
+}
+
+// LoadConfig reads a YAML file over the defaults. Unknown keys are errors.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	err := configfile.Load(path, &cfg)
+	return cfg, err
+}
+
+// Peers parses the bootstrap list.
+func (c Config) Peers() ([]Peer, error) {
+	var out []Peer
+	seen := map[string]bool{}
+	for i, b := range c.Bootstrap {
+		id, addr, ok := strings.Cut(b, "=")
+		if _, _, err := net.SplitHostPort(addr); !ok || !validName(id) || err != nil {
+			return nil, fmt.Errorf("bootstrap[%d]: %q is not id=host:port", i, b)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("bootstrap[%d]: %s is listed twice", i, id)
+		}
+		seen[id] = true
+		out = append(out, Peer{ID: id, Addr: addr})
+	}
+	if len(out) > 0 && !seen[c.ID] {
+		return nil, fmt.Errorf("bootstrap: this member (%s) is not in the list", c.ID)
+	}
+	return out, nil
+}
+
+// Validate checks every key and names the first that is wrong.
+func (c Config) Validate() error {
+	if !validName(c.ID) {
+		return fmt.Errorf("id: %q is not 1 to 64 letters, digits, '.', '-' or '_'", c.ID)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("data_dir: required")
+	}
+	for _, kv := range [][2]string{{"raft_listen", c.RaftListen}, {"api_listen", c.APIListen}} {
+		if _, _, err := net.SplitHostPort(kv[1]); err != nil {
+			return fmt.Errorf("%s: %q is not host:port", kv[0], kv[1])
+		}
+	}
+	for _, kv := range [][2]string{{"raft_advertise", c.RaftAdvertise}, {"api_advertise", c.APIAdvertise}} {
+		if kv[1] == "" {
+			continue
+		}
+		if h, _, err := net.SplitHostPort(kv[1]); err != nil || h == "" || net.ParseIP(h) != nil && net.ParseIP(h).IsUnspecified() {
+			return fmt.Errorf("%s: %q is not a host:port the other members can reach", kv[0], kv[1])
+		}
+	}
+	if _, err := c.Peers(); err != nil {
+		return err
+	}
+	if _, err := c.tls(); err != nil {
+		return err
+	}
+	if c.BootstrapTokenFile != "" {
+		if _, err := c.bootstrapTokenSum(); err != nil {
+			return fmt.Errorf("bootstrap_token_file: %w", err)
+		}
+	}
+	if c.HeartbeatTimeout < 50*time.Millisecond || c.ElectionTimeout < c.HeartbeatTimeout {
+		return fmt.Errorf("election_timeout: %v must be at least heartbeat_timeout %v, itself at least 50ms", c.ElectionTimeout, c.HeartbeatTimeout)
+	}
+	if c.TrailingLogs == 0 || c.SnapshotThreshold == 0 {
+		return fmt.Errorf("snapshot_threshold and trailing_logs: both above 0")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// memberTLS is a member's TLS material, loaded.
+type memberTLS struct {
+	pair   pki.Pair
+	caPEM  []byte
+	caFP   string
+	member string // the certificate's common name
+}
+
+func (c Config) tls() (memberTLS, error) {
+	var t memberTLS
+	var err error
+	for _, kf := range [][2]string{{"ca_file", c.CAFile}, {"cert_file", c.CertFile}, {"key_file", c.KeyFile}} {
+		if kf[1] == "" {
+			return t, fmt.Errorf("%s: required (central speaks only TLS)", kf[0])
+		}
+	}
+	if t.caPEM, err = os.ReadFile(c.CAFile); err != nil {
+		return t, fmt.Errorf("ca_file: %w", err)
+	}
+	ca, err := pki.ParseCertificate(t.caPEM)
+	if err != nil {
+		return t, fmt.Errorf("ca_file: %w", err)
+	}
+	t.caFP = pki.Fingerprint(ca)
+	if t.pair.CertPEM, err = os.ReadFile(c.CertFile); err != nil {
+		return t, fmt.Errorf("cert_file: %w", err)
+	}
+	if t.pair.KeyPEM, err = os.ReadFile(c.KeyFile); err != nil {
+		return t, fmt.Errorf("key_file: %w", err)
+	}
+	cert, err := pki.ParseCertificate(t.pair.CertPEM)
+	if err != nil {
+		return t, fmt.Errorf("cert_file: %w", err)
+	}
+	if err := cert.CheckSignatureFrom(ca); err != nil {
+		return t, fmt.Errorf("cert_file: not issued by the CA of ca_file: %w", err)
+	}
+	if cert.Subject.CommonName != c.ID {
+		return t, fmt.Errorf("cert_file: issued to %q, not to this member %q", cert.Subject.CommonName, c.ID)
+	}
+	if _, err := pki.ServerConfig(t.pair, t.caPEM); err != nil {
+		return t, fmt.Errorf("key_file: %w", err)
+	}
+	t.member = cert.Subject.CommonName
+	return t, nil
+}
+
+func (c Config) bootstrapTokenSum() (string, error) {
+	data, err := os.ReadFile(c.BootstrapTokenFile)
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(data))
+	if len(tok) < 32 {
+		return "", fmt.Errorf("the token in %s is shorter than 32 characters", c.BootstrapTokenFile)
+	}
+	return pki.SecretSum(tok), nil
+}
+
+// tlsConfigs are a member's TLS configurations: Raft server and client
+// (mutual), and the API server (client certificates optional).
+type tlsConfigs struct {
+	server, client, api *tls.Config
+}
+
+func (t memberTLS) configs() (tlsConfigs, error) {
+	var c tlsConfigs
+	var err error
+	if c.server, err = pki.ServerConfig(t.pair, t.caPEM); err != nil {
+		return c, err
+	}
+	if c.client, err = pki.ClientConfig(t.pair, t.caPEM); err != nil {
+		return c, err
+	}
+	c.api, err = pki.APIServerConfig(t.pair, t.caPEM)
+	return c, err
+}

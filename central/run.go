@@ -1,0 +1,56 @@
+package central
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+)
+
+// Run runs one member as its configuration says until ctx ends: Raft on
+// raft_listen, the API on api_listen.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	t, err := cfg.tls()
+	if err != nil {
+		return err
+	}
+	raftServer, err := t.configs()
+	if err != nil {
+		return err
+	}
+	peers, _ := cfg.Peers()
+	m, err := StartMember(MemberConfig{
+		ID: cfg.ID, RaftListen: cfg.RaftListen, RaftAdvertise: cfg.RaftAdvertise, DataDir: cfg.DataDir,
+		ServerTLS: raftServer.server, ClientTLS: raftServer.client, Bootstrap: peers,
+		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
+		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ln, err := net.Listen("tcp", cfg.APIListen)
+	if err != nil {
+		return fmt.Errorf("api_listen: %w", err)
+	}
+	adv := cfg.APIAdvertise
+	if adv == "" {
+		adv = ln.Addr().String()
+	}
+	var sum string
+	if cfg.BootstrapTokenFile != "" {
+		if sum, err = cfg.bootstrapTokenSum(); err != nil {
+			return fmt.Errorf("bootstrap_token_file: %w", err)
+		}
+	}
+	s, err := NewServer(ServerConfig{Member: m, APIAddress: adv, TLS: raftServer.api, PeerTLS: raftServer.client,
+		BootstrapTokenSHA256: sum, CAFingerprint: t.caFP, Logger: log})
+	if err != nil {
+		return err
+	}
+	log.Info("central member serving", "id", cfg.ID, "raft", m.transport.LocalAddr(), "api", ln.Addr().String())
+	return s.Serve(ctx, ln)
+}

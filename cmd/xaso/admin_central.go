@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/pki"
+)
+
+const adminCentralUsage = `usage: xaso admin [--central HOST:PORT --ca FILE --token-file FILE] COMMAND
+
+commands against the central cluster (any member; writes reach the leader):
+  cluster status                 members, leader, term, applied index
+  cluster join ID RAFT_ADDR      add a voter
+  cluster remove ID              remove a member
+  cluster transfer-leader        hand leadership to another voter
+  cluster snapshot               snapshot the answering member now
+  communes list                  the communes registry
+  communes put CODE NAME         register or rename a commune
+  token create NAME --role R     an operator token (R: operator or viewer)
+  enroll COMMUNE [--ttl D]       a one-time enrollment token for a commune's node
+
+the province's certificates (offline, on the operator's machine):
+  pki init --dir D               a new CA in D (ca.crt, ca.key)
+  pki issue NAME --dir D --hosts H,…   a certificate for a member or node
+`
+
+// centralFlags are the connection flags of the central commands.
+type centralConn struct {
+	addr, caFile, tokenFile *string
+	timeout                 *time.Duration
+}
+
+func isCentralCommand(cmd string) bool {
+	switch cmd {
+	case "cluster", "communes", "token", "enroll", "pki":
+		return true
+	}
+	return false
+}
+
+func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []string, stdout, stderr io.Writer) error {
+	if cmd == "pki" {
+		return runPKI(rest, stdout, stderr)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *cc.timeout)
+	defer cancel()
+	sub := flag.NewFlagSet("xaso admin "+cmd, flag.ContinueOnError)
+	role := sub.String("role", "", "token create: operator or viewer")
+	ttl := sub.Duration("ttl", 7*24*time.Hour, "enroll: how long the token is valid")
+	args, err := parseInterleaved(sub, rest, stderr)
+	if err != nil {
+		return err
+	}
+	need := func(n int, usage string) error {
+		if len(args) != n {
+			fmt.Fprintln(stderr, "usage: xaso admin "+usage)
+			return errUsage
+		}
+		return nil
+	}
+	api, closeConn, err := dialCentral(cc)
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	ctx, err = withToken(ctx, *cc.tokenFile)
+	if err != nil {
+		return err
+	}
+	var resp proto.Message
+	switch cmd + " " + first(args) {
+	case "cluster status":
+		if err := need(1, "cluster status"); err != nil {
+			return err
+		}
+		resp, err = api.GetCluster(ctx, &xasov1.GetClusterRequest{})
+	case "cluster join":
+		if err := need(3, "cluster join ID RAFT_ADDR"); err != nil {
+			return err
+		}
+		resp, err = api.AddClusterMember(ctx, &xasov1.AddClusterMemberRequest{Id: args[1], RaftAddress: args[2]})
+	case "cluster remove":
+		if err := need(2, "cluster remove ID"); err != nil {
+			return err
+		}
+		resp, err = api.RemoveClusterMember(ctx, &xasov1.RemoveClusterMemberRequest{Id: args[1]})
+	case "cluster transfer-leader":
+		resp, err = api.TransferLeadership(ctx, &xasov1.TransferLeadershipRequest{})
+	case "cluster snapshot":
+		resp, err = api.TakeSnapshot(ctx, &xasov1.TakeSnapshotRequest{})
+	case "communes list":
+		resp, err = api.ListCommunes(ctx, &xasov1.ListCommunesRequest{})
+	case "communes put":
+		if err := need(3, "communes put CODE NAME"); err != nil {
+			return err
+		}
+		resp, err = api.PutCommune(ctx, &xasov1.PutCommuneRequest{Commune: &xasov1.Commune{Code: args[1], Name: args[2]}})
+	case "token create":
+		if err := need(2, "token create NAME --role operator|viewer"); err != nil {
+			return err
+		}
+		r := map[string]xasov1.OperatorRole{"operator": xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR, "viewer": xasov1.OperatorRole_OPERATOR_ROLE_VIEWER}[*role]
+		if r == xasov1.OperatorRole_OPERATOR_ROLE_UNSPECIFIED {
+			return fmt.Errorf("role: %q is not operator or viewer", *role)
+		}
+		resp, err = api.CreateOperatorToken(ctx, &xasov1.CreateOperatorTokenRequest{Name: args[1], Role: r})
+	default:
+		if cmd == "enroll" && len(args) == 1 {
+			resp, err = api.CreateEnrollmentToken(ctx, &xasov1.CreateEnrollmentTokenRequest{CommuneCode: args[0], TtlSeconds: int64(ttl.Seconds())})
+			break
+		}
+		fmt.Fprintf(stderr, "xaso admin: unknown command %q\n%s", strings.TrimSpace(cmd+" "+strings.Join(args, " ")), adminCentralUsage)
+		return errUsage
+	}
+	if err != nil {
+		return err
+	}
+	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
+	fmt.Fprintln(stdout, string(out))
+	return nil
+}
+
+// parseInterleaved parses flags that may follow the words, as in
+// "token create NAME --role viewer", and returns the words.
+func parseInterleaved(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
+	var words []string
+	for {
+		if err := parseFlags(fs, args, stderr); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return words, nil
+		}
+		words, args = append(words, fs.Arg(0)), fs.Args()[1:]
+	}
+}
+
+func first(xs []string) string {
+	if len(xs) == 0 {
+		return ""
+	}
+	return xs[0]
+}
+
+func dialCentral(cc centralConn) (xasov1.CentralServiceClient, func(), error) {
+	if *cc.caFile == "" {
+		return nil, nil, errors.New("ca: the province CA certificate is required to reach central (--ca FILE)")
+	}
+	caPEM, err := os.ReadFile(*cc.caFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, nil, fmt.Errorf("ca: no certificate in %s", *cc.caFile)
+	}
+	if _, _, err := net.SplitHostPort(*cc.addr); err != nil {
+		return nil, nil, fmt.Errorf("central: %q is not host:port", *cc.addr)
+	}
+	conn, err := grpc.NewClient(*cc.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13})))
+	if err != nil {
+		return nil, nil, fmt.Errorf("central: %w", err)
+	}
+	return xasov1.NewCentralServiceClient(conn), func() { conn.Close() }, nil
+}
+
+// withToken adds the operator token from the file, or from XASO_TOKEN.
+func withToken(ctx context.Context, file string) (context.Context, error) {
+	tok := os.Getenv("XASO_TOKEN")
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("token-file: %w", err)
+		}
+		tok = strings.TrimSpace(string(data))
+	}
+	if tok == "" {
+		return nil, errors.New("token-file: an operator token is required (--token-file FILE or XASO_TOKEN)")
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok), nil
+}
+
+func runPKI(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, adminCentralUsage)
+		return errUsage
+	}
+	sub := flag.NewFlagSet("xaso admin pki "+args[0], flag.ContinueOnError)
+	dir := sub.String("dir", ".", "directory of the CA's files")
+	hosts := sub.String("hosts", "", "pki issue: host names and IP addresses the certificate is valid for, comma-separated")
+	days := sub.Int("days", 825, "pki issue: validity in days")
+	words, err := parseInterleaved(sub, args[1:], stderr)
+	if err != nil {
+		return err
+	}
+	caCrt, caKey := filepath.Join(*dir, "ca.crt"), filepath.Join(*dir, "ca.key")
+	switch args[0] {
+	case "init":
+		if _, err := os.Stat(caKey); err == nil {
+			return fmt.Errorf("dir: %s exists already; a CA is made once", caKey)
+		}
+		ca, err := pki.NewCA("xaso province CA", time.Now())
+		if err != nil {
+			return err
+		}
+		key, err := ca.KeyPEM()
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(*dir, 0o700); err != nil {
+			return fmt.Errorf("dir: %w", err)
+		}
+		if err := os.WriteFile(caKey, key, 0o600); err != nil {
+			return fmt.Errorf("dir: %w", err)
+		}
+		if err := os.WriteFile(caCrt, ca.CertPEM, 0o644); err != nil {
+			return fmt.Errorf("dir: %w", err)
+		}
+		fmt.Fprintf(stdout, "CA written to %s (keep ca.key offline); fingerprint %s\n", *dir, pki.Fingerprint(ca.Cert))
+		return nil
+	case "issue":
+		if len(words) != 1 {
+			fmt.Fprintln(stderr, "usage: xaso admin pki issue NAME --dir D --hosts H,…")
+			return errUsage
+		}
+		name := words[0]
+		certPEM, err := os.ReadFile(caCrt)
+		if err != nil {
+			return fmt.Errorf("dir: %w", err)
+		}
+		keyPEM, err := os.ReadFile(caKey)
+		if err != nil {
+			return fmt.Errorf("dir: %w", err)
+		}
+		ca, err := pki.LoadCA(certPEM, keyPEM)
+		if err != nil {
+			return fmt.Errorf("dir: %w", err)
+		}
+		var dns []string
+		var ips []net.IP
+		for _, h := range strings.Split(*hosts, ",") {
+			if h = strings.TrimSpace(h); h == "" {
+				continue
+			}
+			if ip := net.ParseIP(h); ip != nil {
+				ips = append(ips, ip)
+			} else {
+				dns = append(dns, h)
+			}
+		}
+		pair, err := ca.Issue(name, dns, ips, time.Duration(*days)*24*time.Hour, time.Now())
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(*dir, name+".key"), pair.KeyPEM, 0o600); err != nil {
+			return fmt.Errorf("dir: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(*dir, name+".crt"), pair.CertPEM, 0o644); err != nil {
+			return fmt.Errorf("dir: %w", err)
+		}
+		fmt.Fprintf(stdout, "certificate for %s written to %s\n", name, *dir)
+		return nil
+	}
+	fmt.Fprintf(stderr, "xaso admin pki: unknown command %q\n", args[0])
+	return errUsage
+}

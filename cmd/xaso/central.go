@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xaso/xaso/central"
+)
+
+// centralFlags defines one flag per config key of `xaso central` and
+// returns a function applying those given over cfg.
+func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Config) error) {
+	configPath = fs.String("config", "", "YAML configuration file; the flags below override its keys")
+	d := central.DefaultConfig()
+	fs.String("id", "", "id: this member's Raft ID, the common name of its certificate (required)")
+	fs.String("data-dir", d.DataDir, "data_dir: Raft log, snapshots and state")
+	fs.String("raft-listen", d.RaftListen, "raft_listen: address of the Raft transport (mutual TLS)")
+	fs.String("raft-advertise", "", "raft_advertise: Raft address the other members dial (default: raft_listen)")
+	fs.String("api-listen", d.APIListen, "api_listen: address of gRPC, REST and metrics (TLS)")
+	fs.String("api-advertise", "", "api_advertise: API address the other members reach (default: api_listen)")
+	fs.String("bootstrap", "", "bootstrap: voters of a new cluster, id=host:port,… (only used without Raft state)")
+	fs.String("ca-file", "", "ca_file: the province CA certificate (PEM)")
+	fs.String("cert-file", "", "cert_file: this member's certificate (PEM)")
+	fs.String("key-file", "", "key_file: this member's key (PEM)")
+	fs.String("bootstrap-token-file", "", "bootstrap_token_file: an operator token accepted before any is issued")
+	fs.String("heartbeat-timeout", d.HeartbeatTimeout.String(), "heartbeat_timeout: Raft heartbeat timeout")
+	fs.String("election-timeout", d.ElectionTimeout.String(), "election_timeout: Raft election timeout")
+	fs.String("snapshot-threshold", strconv.FormatUint(d.SnapshotThreshold, 10), "snapshot_threshold: new entries that trigger a snapshot")
+	fs.String("trailing-logs", strconv.FormatUint(d.TrailingLogs, 10), "trailing_logs: entries kept after a snapshot")
+	fs.String("log-level", d.LogLevel, "log_level: debug, info, warn or error")
+	apply = func(cfg *central.Config) error {
+		var err error
+		fail := func(key, v, want string) { err = fmt.Errorf("%s: %q is not %s", key, v, want) }
+		fs.Visit(func(f *flag.Flag) {
+			if err != nil {
+				return
+			}
+			v := f.Value.String()
+			switch f.Name {
+			case "id":
+				cfg.ID = v
+			case "data-dir":
+				cfg.DataDir = v
+			case "raft-listen":
+				cfg.RaftListen = v
+			case "raft-advertise":
+				cfg.RaftAdvertise = v
+			case "api-listen":
+				cfg.APIListen = v
+			case "api-advertise":
+				cfg.APIAdvertise = v
+			case "bootstrap":
+				cfg.Bootstrap = nil
+				for _, p := range strings.Split(v, ",") {
+					if p = strings.TrimSpace(p); p != "" {
+						cfg.Bootstrap = append(cfg.Bootstrap, p)
+					}
+				}
+			case "ca-file":
+				cfg.CAFile = v
+			case "cert-file":
+				cfg.CertFile = v
+			case "key-file":
+				cfg.KeyFile = v
+			case "bootstrap-token-file":
+				cfg.BootstrapTokenFile = v
+			case "heartbeat-timeout", "election-timeout":
+				dur, perr := time.ParseDuration(v)
+				if perr != nil {
+					fail(strings.ReplaceAll(f.Name, "-", "_"), v, "a duration like 1s")
+				}
+				if f.Name == "heartbeat-timeout" {
+					cfg.HeartbeatTimeout = dur
+				} else {
+					cfg.ElectionTimeout = dur
+				}
+			case "snapshot-threshold", "trailing-logs":
+				n, perr := strconv.ParseUint(v, 10, 64)
+				if perr != nil {
+					fail(strings.ReplaceAll(f.Name, "-", "_"), v, "a number")
+				}
+				if f.Name == "snapshot-threshold" {
+					cfg.SnapshotThreshold = n
+				} else {
+					cfg.TrailingLogs = n
+				}
+			case "log-level":
+				cfg.LogLevel = v
+			}
+		})
+		return err
+	}
+	return configPath, apply
+}
+
+func runCentral(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("xaso central", flag.ContinueOnError)
+	path, apply := centralFlags(fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg := central.DefaultConfig()
+	if *path != "" {
+		var err error
+		if cfg, err = central.LoadConfig(*path); err != nil {
+			return err
+		}
+	}
+	if err := apply(&cfg); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	return central.Run(ctx, cfg, newLogger(stderr, cfg.LogLevel).With("version", versionString()))
+}

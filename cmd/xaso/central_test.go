@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestCentralClusterFromTheCommandLine makes a CA and certificates with
+// `xaso admin pki`, runs three `xaso central` members, and administers the
+// cluster with `xaso admin`. A restarted member does not bootstrap again.
+func TestCentralClusterFromTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	pkiDir := filepath.Join(dir, "pki")
+	if code, _, errs := runCmd(t, "admin", "pki", "init", "--dir", pkiDir); code != 0 {
+		t.Fatalf("pki init: %s", errs)
+	}
+	if code, _, _ := runCmd(t, "admin", "pki", "init", "--dir", pkiDir); code == 0 {
+		t.Fatal("pki init overwrote a CA")
+	}
+	token := filepath.Join(dir, "token")
+	os.WriteFile(token, []byte("xo_bootstrap-token-for-the-command-line-test\n"), 0o600)
+
+	type member struct{ id, raft, api string }
+	var ms []member
+	var boot []string
+	for i := 1; i <= 3; i++ {
+		m := member{fmt.Sprintf("central-%d", i), freePort(t), freePort(t)}
+		ms = append(ms, m)
+		boot = append(boot, m.id+"="+m.raft)
+		if code, _, errs := runCmd(t, "admin", "pki", "issue", m.id, "--dir", pkiDir, "--hosts", "127.0.0.1,localhost"); code != 0 {
+			t.Fatalf("pki issue: %s", errs)
+		}
+	}
+	args := func(m member) []string {
+		return []string{"central", "--id", m.id, "--data-dir", filepath.Join(dir, m.id), "--raft-listen", m.raft, "--api-listen", m.api,
+			"--bootstrap", strings.Join(boot, ","), "--ca-file", filepath.Join(pkiDir, "ca.crt"),
+			"--cert-file", filepath.Join(pkiDir, m.id+".crt"), "--key-file", filepath.Join(pkiDir, m.id+".key"),
+			"--bootstrap-token-file", token, "--heartbeat-timeout", "300ms", "--election-timeout", "300ms"}
+	}
+	type running struct {
+		cancel context.CancelFunc
+		done   chan int
+		logs   *syncBuffer
+	}
+	start := func(m member) running {
+		ctx, cancel := context.WithCancel(context.Background())
+		r := running{cancel: cancel, done: make(chan int, 1), logs: &syncBuffer{}}
+		go func() { r.done <- run(ctx, args(m), &syncBuffer{}, r.logs) }()
+		return r
+	}
+	procs := map[string]running{}
+	for _, m := range ms {
+		procs[m.id] = start(m)
+	}
+	var stopOnce sync.Once
+	stopAll := func() {
+		stopOnce.Do(func() {
+			for id, p := range procs {
+				p.cancel()
+				if code := <-p.done; code != 0 {
+					t.Errorf("%s exited %d: %s", id, code, p.logs.String())
+				}
+			}
+		})
+	}
+	defer stopAll()
+
+	// protojson varies its spacing on purpose; the checks below read it normalised.
+	spaces := regexp.MustCompile(`":\s+`)
+	admin := func(m member, a ...string) (int, string, string) {
+		code, o, e := runCmd(t, append([]string{"admin", "--central", m.api, "--ca", filepath.Join(pkiDir, "ca.crt"), "--token-file", token}, a...)...)
+		return code, spaces.ReplaceAllString(o, `": `), e
+	}
+	var out string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, o, _ := admin(ms[0], "cluster", "status")
+		if code == 0 && strings.Contains(o, `"leader": true`) && strings.Count(o, `"api_address"`) == 3 {
+			out = o
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no leader with every API address known: %s", o)
+		}
+		time.Sleep(100 * time.Millisecond) // polling for the election, bounded by the deadline
+	}
+	if strings.Count(out, `"suffrage": "Voter"`) != 3 {
+		t.Fatalf("status: %s", out)
+	}
+	// Writes on any member.
+	if code, o, e := admin(ms[1], "communes", "put", "00004", "Phường Ba Đình"); code != 0 {
+		t.Fatalf("communes put: %s %s", o, e)
+	}
+	if code, o, e := admin(ms[2], "token", "create", "bao-cao", "--role", "viewer"); code != 0 || !strings.Contains(o, `"secret": "xo_`) {
+		t.Fatalf("token create: %s %s", o, e)
+	}
+	if code, o, e := admin(ms[2], "enroll", "00004"); code != 0 || !strings.Contains(o, "xaso-enroll-1.00004.") {
+		t.Fatalf("enroll: %s %s", o, e)
+	}
+	if code, _, e := admin(ms[2], "enroll", "99999"); code != 1 || !strings.Contains(e, "commune_code") {
+		t.Fatalf("enroll of an unknown commune: %d %s", code, e)
+	}
+	if code, _, e := admin(ms[0], "token", "create", "x", "--role", "king"); code != 1 || !strings.Contains(e, "role") {
+		t.Fatalf("bad role: %d %s", code, e)
+	}
+	if code, o, e := admin(ms[0], "cluster", "snapshot"); code != 0 {
+		t.Fatalf("snapshot: %s %s", o, e)
+	}
+	if code, o, e := admin(ms[1], "cluster", "transfer-leader"); code != 0 {
+		t.Fatalf("transfer-leader: %s %s", o, e)
+	}
+
+	// A restarted member rejoins without bootstrapping again.
+	p := procs[ms[0].id]
+	p.cancel()
+	if code := <-p.done; code != 0 {
+		t.Fatalf("central-1 exited %d: %s", code, p.logs.String())
+	}
+	procs[ms[0].id] = start(ms[0])
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		code, o, _ := admin(ms[0], "communes", "list")
+		if code == 0 && strings.Contains(o, "Ba Đình") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted member did not serve the registry: %s", o)
+		}
+		time.Sleep(100 * time.Millisecond) // polling for the restart, bounded by the deadline
+	}
+	if strings.Contains(procs[ms[0].id].logs.String(), "bootstrapped a new cluster") {
+		t.Fatal("the restarted member bootstrapped again")
+	}
+	stopAll()
+}
+
+func TestCentralBadConfigNamesTheKey(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "central.yaml")
+	os.WriteFile(bad, []byte("id: central-1\nraft_lisen: ':7000'\n"), 0o600)
+	tests := []struct {
+		args []string
+		key  string
+	}{
+		{[]string{"central", "--id", "central 1"}, "id"},
+		{[]string{"central", "--id", "c1", "--bootstrap", "c1@host"}, "bootstrap"},
+		{[]string{"central", "--id", "c1", "--election-timeout", "soon"}, "election_timeout"},
+		{[]string{"central", "--id", "c1"}, "ca_file"},
+		{[]string{"central", "--config", bad}, "raft_lisen"},
+		{[]string{"check-config", "--kind", "central", bad}, "raft_lisen"},
+	}
+	for _, tc := range tests {
+		code, _, stderr := runCmd(t, tc.args...)
+		if code == 0 || !strings.Contains(stderr, tc.key) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("%v: exit %d, stderr %q; want one line naming %s", tc.args, code, stderr, tc.key)
+		}
+	}
+}
