@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,52 +35,83 @@ const bootstrapToken = "xo_bootstrap-secret-for-tests-only-0123456789"
 // apiCluster is a test cluster whose members serve the API over TLS.
 type apiCluster struct {
 	*testCluster
-	urls   map[string]string // member ID → https://host:port
 	client *http.Client
 	roots  *x509.CertPool
+
+	smu     sync.Mutex
+	urls    map[string]string // member ID → https://host:port
+	servers map[string]func() // member ID → stop its server
 }
 
-func newAPICluster(t *testing.T) *apiCluster {
+func newAPICluster(t *testing.T, tuning ...func(*MemberConfig)) *apiCluster {
 	t.Helper()
-	c := newCluster(t, 3)
+	c := newCluster(t, 3, tuning...)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(c.ca.CertPEM)
-	ac := &apiCluster{testCluster: c, urls: map[string]string{}, roots: roots,
+	ac := &apiCluster{testCluster: c, urls: map[string]string{}, servers: map[string]func(){}, roots: roots,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 3)
 	for _, m := range c.running() {
-		pair, err := c.ca.Issue(m.ID(), []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, time.Hour, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		srvTLS, _ := pki.APIServerConfig(pair, c.ca.CertPEM)
-		peerTLS, _ := pki.ClientConfig(pair, c.ca.CertPEM)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := NewServer(ServerConfig{Member: m, APIAddress: ln.Addr().String(), TLS: srvTLS, PeerTLS: peerTLS,
-			BootstrapTokenSHA256: pki.SecretSum(bootstrapToken), CAFingerprint: pki.Fingerprint(c.ca.Cert),
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ac.urls[m.ID()] = "https://" + ln.Addr().String()
-		go func() {
-			defer func() { done <- struct{}{} }()
-			if err := s.Serve(ctx, ln); err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		}()
+		ac.serve(m)
 	}
 	t.Cleanup(func() {
-		cancel()
-		for range 3 {
-			<-done
+		ac.smu.Lock()
+		defer ac.smu.Unlock()
+		for _, stop := range ac.servers {
+			stop()
 		}
 	})
 	return ac
+}
+
+// serve starts m's API server on a new port.
+func (ac *apiCluster) serve(m *Member) {
+	t := ac.t
+	pair, err := ac.ca.Issue(m.ID(), []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvTLS, _ := pki.APIServerConfig(pair, ac.ca.CertPEM)
+	peerTLS, _ := pki.ClientConfig(pair, ac.ca.CertPEM)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(ServerConfig{Member: m, APIAddress: ln.Addr().String(), TLS: srvTLS, PeerTLS: peerTLS,
+		BootstrapTokenSHA256: pki.SecretSum(bootstrapToken), CAFingerprint: pki.Fingerprint(ac.ca.Cert),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.Serve(ctx, ln); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	ac.smu.Lock()
+	ac.urls[m.ID()] = "https://" + ln.Addr().String()
+	ac.servers[m.ID()] = func() { cancel(); <-done }
+	ac.smu.Unlock()
+}
+
+// url is where a member's API answers now.
+func (ac *apiCluster) url(id string) string {
+	ac.smu.Lock()
+	defer ac.smu.Unlock()
+	return ac.urls[id]
+}
+
+// restart stops a member and its server as a crash would, and starts both again.
+func (ac *apiCluster) restart(id string) {
+	ac.smu.Lock()
+	stop := ac.servers[id]
+	delete(ac.servers, id)
+	ac.smu.Unlock()
+	stop()
+	ac.stop(id)
+	ac.serve(ac.start(Peer{ID: id, Addr: ac.addrOf(id)}, nil))
 }
 
 // follower returns a member that does not lead.
@@ -101,7 +133,7 @@ func (ac *apiCluster) do(member, method, path, token string, body any, out any) 
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, ac.urls[member]+path, rd)
+	req, _ := http.NewRequest(method, ac.url(member)+path, rd)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -257,9 +289,9 @@ func TestAPIWritesOnAnyMemberLinearizableReadsReportsAndExports(t *testing.T) {
 	}
 	// Read on another member, linearizable: it sees the write at once.
 	var other string
-	for id := range ac.urls {
-		if id != f {
-			other = id
+	for _, m := range ac.running() {
+		if m.ID() != f {
+			other = m.ID()
 		}
 	}
 	var list struct {
@@ -330,7 +362,7 @@ func TestAPIWritesOnAnyMemberLinearizableReadsReportsAndExports(t *testing.T) {
 
 	// Exports: CSV and XLSX hold the same rows.
 	get := func(format string) []byte {
-		req, _ := http.NewRequest("GET", ac.urls[f]+"/v1/reports/performance:export?format="+format+"&from_month=2026-01&to_month=2026-12&group_by=commune&group_by=month", nil)
+		req, _ := http.NewRequest("GET", ac.url(f)+"/v1/reports/performance:export?format="+format+"&from_month=2026-01&to_month=2026-12&group_by=commune&group_by=month", nil)
 		req.Header.Set("Authorization", "Bearer "+bootstrapToken)
 		resp, err := ac.client.Do(req)
 		if err != nil || resp.StatusCode != 200 {
@@ -385,7 +417,7 @@ func (a *applierViaMember) propose(t *testing.T, cmds ...*xasov1.CentralCommand)
 func TestAPIClusterAdministrationOverGRPC(t *testing.T) {
 	ac := newAPICluster(t)
 	f := ac.follower()
-	conn, err := grpc.NewClient(strings.TrimPrefix(ac.urls[f.ID()], "https://"), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ac.roots})))
+	conn, err := grpc.NewClient(strings.TrimPrefix(ac.url(f.ID()), "https://"), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ac.roots})))
 	if err != nil {
 		t.Fatal(err)
 	}

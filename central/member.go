@@ -51,6 +51,9 @@ type MemberConfig struct {
 	TrailingLogs uint64
 	// SnapshotInterval is how often Raft checks whether to snapshot.
 	SnapshotInterval time.Duration
+	// Dial, when set, opens the raw connection to a peer's Raft address,
+	// under TLS (tests route it through a link that can be cut or slowed).
+	Dial func(addr string, timeout time.Duration) (net.Conn, error)
 	// LogSegmentBytes is the size of the Raft log's segment files (default
 	// 64 MiB). The log is truncated a whole segment at a time.
 	LogSegmentBytes int
@@ -126,7 +129,7 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 		fsm.Close()
 		return nil, fmt.Errorf("open snapshots: %w", err)
 	}
-	stream, err := newTLSStream(cfg.RaftListen, cfg.RaftAdvertise, cfg.ServerTLS, cfg.ClientTLS)
+	stream, err := newTLSStream(cfg.RaftListen, cfg.RaftAdvertise, cfg.ServerTLS, cfg.ClientTLS, cfg.Dial)
 	if err != nil {
 		closeLog()
 		fsm.Close()
@@ -424,9 +427,10 @@ type tlsStream struct {
 	net.Listener
 	advertise net.Addr
 	client    *tls.Config
+	dial      func(addr string, timeout time.Duration) (net.Conn, error)
 }
 
-func newTLSStream(listen, advertise string, server, client *tls.Config) (*tlsStream, error) {
+func newTLSStream(listen, advertise string, server, client *tls.Config, dial func(string, time.Duration) (net.Conn, error)) (*tlsStream, error) {
 	if server == nil || client == nil {
 		return nil, errors.New("raft transport: TLS configuration required")
 	}
@@ -438,13 +442,31 @@ func newTLSStream(listen, advertise string, server, client *tls.Config) (*tlsStr
 	if err != nil || adv.IP == nil || adv.IP.IsUnspecified() {
 		adv = ln.Addr().(*net.TCPAddr)
 	}
-	return &tlsStream{Listener: ln, advertise: adv, client: client}, nil
+	if dial == nil {
+		dial = func(addr string, timeout time.Duration) (net.Conn, error) { return net.DialTimeout("tcp", addr, timeout) }
+	}
+	return &tlsStream{Listener: ln, advertise: adv, client: client, dial: dial}, nil
 }
 
 // Dial opens a TLS connection to a peer (raft.StreamLayer).
 func (s *tlsStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout}
-	return tls.DialWithDialer(d, "tcp", string(addr), s.client)
+	raw, err := s.dial(string(addr), timeout)
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.client.Clone()
+	if cfg.ServerName == "" {
+		host, _, _ := net.SplitHostPort(string(addr))
+		cfg.ServerName = host
+	}
+	conn := tls.Client(raw, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+	}
+	return conn, nil
 }
 
 // Addr is the address peers dial (raft.StreamLayer).
