@@ -19,7 +19,7 @@ import (
 
 // testCluster is a cluster of members on loopback with real TCP and mutual TLS.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	mu      sync.Mutex // guards members
 	ca      *pki.CA
 	members map[string]*Member
@@ -28,7 +28,7 @@ type testCluster struct {
 	tuning  func(*MemberConfig)
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,7 +56,7 @@ func (c *testCluster) tlsFor(id string) (*tls.Config, *tls.Config) {
 }
 
 // newCluster starts n members bootstrapped together and waits for a leader.
-func newCluster(t *testing.T, n int, tuning ...func(*MemberConfig)) *testCluster {
+func newCluster(t testing.TB, n int, tuning ...func(*MemberConfig)) *testCluster {
 	t.Helper()
 	ca, err := pki.NewCA("xaso test", time.Now())
 	if err != nil {
@@ -150,7 +150,7 @@ func (c *testCluster) leader() *Member {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {

@@ -76,6 +76,8 @@ type FSM struct {
 	applied atomic.Uint64
 	// restores counts snapshots restored since the state was opened.
 	restores atomic.Uint64
+	// broken is set while a restore has cleared the state and not finished.
+	broken atomic.Bool
 	// observe, when set, is told the size of each applied batch and how long it took.
 	observe atomic.Pointer[func(entries, commands int, seconds float64)]
 	// snapshotted, when set, is told each persisted snapshot's size and duration.
@@ -240,6 +242,11 @@ func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // it holds, so that entries replayed after a restart are skipped. Each
 // command entry answers a []*xasov1.CommandResult.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	if f.broken.Load() {
+		// A failed restore left the state partial; applying on it would
+		// diverge. Stop: the member restarts and restores again.
+		panic("central state: a snapshot restore failed part-way; restart the member")
+	}
 	start := time.Now()
 	out := make([]any, len(logs))
 	st := f.begin()
@@ -577,6 +584,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore: not a version %d central snapshot", snapshotVersion)
 	}
 	index := binary.BigEndian.Uint64(hdr[len(snapshotMagic)+1:])
+	f.broken.Store(true) // until the whole snapshot is in
 	if err := f.db.DropAll(); err != nil {
 		return fmt.Errorf("restore: clear state: %w", err)
 	}
@@ -612,6 +620,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore: write state: %w", err)
 	}
 	f.setApplied(index)
+	f.broken.Store(false)
 	f.restores.Add(1)
 	return nil
 }

@@ -83,6 +83,23 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 		return r
 	}
 	err = f.db.View(func(txn *badger.Txn) error {
+		// One iterator per aggregate level, sought to each month: opening an
+		// iterator costs far more than reading a row.
+		its := map[string]*badger.Iterator{}
+		defer func() {
+			for _, it := range its {
+				it.Close()
+			}
+		}()
+		scanAggregates := func(prefix string, parse func(rest string) group, wantP map[string]bool, row func(group) *xasov1.PerformanceRow) error {
+			level := prefix[:strings.Index(prefix[len(prefixAggregate):], "/")+len(prefixAggregate)+1]
+			it, ok := its[level]
+			if !ok {
+				it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte(level), PrefetchValues: true, PrefetchSize: 512})
+				its[level] = it
+			}
+			return scanLevel(it, prefix, parse, wantP, row)
+		}
 		communes := q.Communes
 		if byP && byC && len(communes) == 0 && len(q.Procedures) > 0 {
 			// Every commune for a few procedures: point reads per registered commune.
@@ -108,12 +125,12 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 				}
 			case byC && byP && len(communes) > 0:
 				for _, c := range communes {
-					if err = scanAggregates(txn, levelPair+m+"/"+c+"/", func(rest string) group { return group{m, c, rest} }, wantP, row); err != nil {
+					if err = scanAggregates(levelPair+m+"/"+c+"/", func(rest string) group { return group{m, c, rest} }, wantP, row); err != nil {
 						return err
 					}
 				}
 			case byC && byP:
-				err = scanAggregates(txn, levelPair+m+"/", func(rest string) group {
+				err = scanAggregates(levelPair+m+"/", func(rest string) group {
 					c, p, _ := strings.Cut(rest, "/")
 					return group{m, c, p}
 				}, wantP, row)
@@ -124,7 +141,7 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 					}
 				}
 			case byC:
-				err = scanAggregates(txn, levelCommune+m+"/", func(rest string) group { return group{m, rest, ""} }, nil, row)
+				err = scanAggregates(levelCommune+m+"/", func(rest string) group { return group{m, rest, ""} }, nil, row)
 			case byP && len(q.Procedures) > 0:
 				for _, p := range q.Procedures {
 					if err = pointAggregate(txn, levelProcedure+m+"/"+p, group{m, "", p}, row); err != nil {
@@ -132,7 +149,7 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 					}
 				}
 			case byP:
-				err = scanAggregates(txn, levelProcedure+m+"/", func(rest string) group { return group{m, "", rest} }, nil, row)
+				err = scanAggregates(levelProcedure+m+"/", func(rest string) group { return group{m, "", rest} }, nil, row)
 			default:
 				err = pointAggregate(txn, levelProvince+m, group{m, "", ""}, row)
 			}
@@ -191,11 +208,10 @@ func pointAggregate(txn *badger.Txn, key string, g group, row func(group) *xasov
 	return nil
 }
 
-func scanAggregates(txn *badger.Txn, prefix string, parse func(rest string) group, wantP map[string]bool, row func(group) *xasov1.PerformanceRow) error {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true, PrefetchSize: 512})
-	defer it.Close()
+// scanLevel reads the aggregates under prefix with it, an iterator over their level.
+func scanLevel(it *badger.Iterator, prefix string, parse func(rest string) group, wantP map[string]bool, row func(group) *xasov1.PerformanceRow) error {
 	a := &xasov1.Aggregate{}
-	for it.Rewind(); it.Valid(); it.Next() {
+	for it.Seek([]byte(prefix)); it.ValidForPrefix([]byte(prefix)); it.Next() {
 		g := parse(string(it.Item().Key()[len(prefix):]))
 		if wantP != nil && !wantP[g.procedure] {
 			continue
