@@ -443,7 +443,9 @@ func newTLSStream(listen, advertise string, server, client *tls.Config, dial fun
 		adv = ln.Addr().(*net.TCPAddr)
 	}
 	if dial == nil {
-		dial = func(addr string, timeout time.Duration) (net.Conn, error) { return net.DialTimeout("tcp", addr, timeout) }
+		dial = func(addr string, timeout time.Duration) (net.Conn, error) {
+			return net.DialTimeout("tcp", addr, timeout)
+		}
 	}
 	return &tlsStream{Listener: ln, advertise: adv, client: client, dial: dial}, nil
 }
