@@ -1,6 +1,7 @@
 package central
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -95,7 +96,7 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 			level := prefix[:strings.Index(prefix[len(prefixAggregate):], "/")+len(prefixAggregate)+1]
 			it, ok := its[level]
 			if !ok {
-				it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte(level), PrefetchValues: true, PrefetchSize: 512})
+				it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte(level)}) // values are small and inline: prefetching them costs more than it saves
 				its[level] = it
 			}
 			return scanLevel(it, prefix, parse, wantP, row)
@@ -171,7 +172,7 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b *xasov1.PerformanceRow) int {
-		return strings.Compare(a.GetMonth()+"/"+a.GetCommuneCode()+"/"+a.GetProcedureCode(), b.GetMonth()+"/"+b.GetCommuneCode()+"/"+b.GetProcedureCode())
+		return cmp.Or(strings.Compare(a.Month, b.Month), strings.Compare(a.CommuneCode, b.CommuneCode), strings.Compare(a.ProcedureCode, b.ProcedureCode))
 	})
 	return out, nil
 }
