@@ -430,12 +430,12 @@ func (s *Server) CreateOperatorToken(ctx context.Context, req *xasov1.CreateOper
 	if err != nil {
 		return nil, err
 	}
-	secret, sum, err := pki.NewSecret()
+	random, _, err := pki.NewSecret()
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "%v", err)
 	}
-	secret = "xo_" + secret
-	sum = pki.SecretSum(secret)
+	secret := "xo_" + random // the prefix tells a leaked operator token apart in logs and scanners
+	sum := pki.SecretSum(secret)
 	tok := &xasov1.OperatorToken{Name: req.GetName(), Role: req.GetRole(), SecretSha256: sum}
 	if _, err := s.write(ctx, c.name, &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutOperatorToken{PutOperatorToken: &xasov1.PutOperatorTokenCommand{Token: tok}}}); err != nil {
 		return nil, err
