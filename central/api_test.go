@@ -53,6 +53,17 @@ func newAPICluster(t *testing.T, tuning ...func(*MemberConfig)) *apiCluster {
 	for _, m := range c.running() {
 		ac.serve(m)
 	}
+	// Settled: every member has recorded its API address, so tests that
+	// compare states see no registration land in between.
+	eventually(t, 15*time.Second, "every member's API address recorded", func() bool {
+		for _, m := range c.running() {
+			ms, err := m.FSM().Members()
+			if err != nil || len(ms) != 3 {
+				return false
+			}
+		}
+		return true
+	})
 	t.Cleanup(func() {
 		ac.smu.Lock()
 		defer ac.smu.Unlock()
