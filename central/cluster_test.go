@@ -273,7 +273,6 @@ func (c *testCluster) addrOf(id string) string {
 func TestMemberDownForManyWritesCatchesUpFromASnapshot(t *testing.T) {
 	c := newCluster(t, 3, func(cfg *MemberConfig) {
 		cfg.SnapshotThreshold, cfg.TrailingLogs = 64, 16
-		cfg.LogSegmentBytes = 16 << 10 // the log is truncated by whole segments
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -296,7 +295,7 @@ func TestMemberDownForManyWritesCatchesUpFromASnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The log the follower would need is gone: only a snapshot can bring it back.
-	first, err := l.wal.FirstIndex()
+	first, err := l.logs.FirstIndex()
 	if err != nil || first <= 1 {
 		t.Fatalf("leader's log starts at %d (%v): not compacted", first, err)
 	}

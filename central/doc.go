@@ -11,9 +11,13 @@
 // result in an audit table. Snapshots stream the Badger state out with a
 // versioned header and restore it.
 //
-// The Raft log is kept by raft-wal: one fsync per append (raft-boltdb needs
-// two) and truncation by deleting segment files, with no free-list growth
-// after write bursts. Its authors still call it experimental; the state is
-// rebuilt from snapshots and peers, so a member whose log is lost is
-// replaced, not repaired.
+// The Raft log is kept by raft-boltdb (v2, on bbolt) behind Raft's
+// in-memory log cache. raft-wal was tried first for its one fsync per
+// append, but its authors still call it experimental and its tail
+// truncation can leave a sealed segment without an index (raft-wal issue
+// #31): here a member restarted after its uncommitted suffix was cleared
+// (a deposed leader, exactly what weak links produce) panicked on open.
+// Its Close also left its metadata database locked. raft-boltdb pays a
+// second fsync per append; batching many commands per entry keeps that
+// cost small.
 package central

@@ -16,8 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -54,9 +53,6 @@ type MemberConfig struct {
 	// Dial, when set, opens the raw connection to a peer's Raft address,
 	// under TLS (tests route it through a link that can be cut or slowed).
 	Dial func(addr string, timeout time.Duration) (net.Conn, error)
-	// LogSegmentBytes is the size of the Raft log's segment files (default
-	// 64 MiB). The log is truncated a whole segment at a time.
-	LogSegmentBytes int
 	Logger          *slog.Logger
 }
 
@@ -67,8 +63,7 @@ type Member struct {
 	log       *slog.Logger
 	raft      *raft.Raft
 	fsm       *FSM
-	wal       *wal.WAL
-	closeLog  func() error
+	logs      *raftboltdb.BoltStore
 	transport *raft.NetworkTransport
 	proposals chan *proposal
 	stop      chan struct{}
@@ -109,20 +104,19 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 		return nil, err
 	}
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{log}})
-	// raft-wal's Close leaves its metadata database open (and locked): the
-	// member keeps it and closes it after the log.
-	meta := &metadb.BoltMetaDB{}
-	segment := cfg.LogSegmentBytes
-	if segment <= 0 {
-		segment = 64 << 20
-	}
-	w, err := wal.Open(filepath.Join(cfg.DataDir, "raft"), wal.WithLogger(hlog), wal.WithMetaStore(meta), wal.WithSegmentSize(segment))
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft", "raft.db")})
 	if err != nil {
-		meta.Close()
 		fsm.Close()
 		return nil, fmt.Errorf("open raft log: %w", err)
 	}
-	closeLog := func() error { return errors.Join(w.Close(), meta.Close()) }
+	closeLog := logs.Close
+	// Recent entries served from memory: replication to followers reads them back.
+	cached, err := raft.NewLogCache(1024, logs)
+	if err != nil {
+		closeLog()
+		fsm.Close()
+		return nil, fmt.Errorf("open raft log cache: %w", err)
+	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.DataDir, "snapshots"), 2, hlog)
 	if err != nil {
 		closeLog()
@@ -168,7 +162,7 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 		fsm.Close()
 		return nil, err
 	}
-	existing, err := raft.HasExistingState(w, w, snaps)
+	existing, err := raft.HasExistingState(cached, logs, snaps)
 	if err != nil {
 		return fail(fmt.Errorf("read raft state: %w", err))
 	}
@@ -177,16 +171,16 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 		for _, p := range cfg.Bootstrap {
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
 		}
-		if err := raft.BootstrapCluster(rc, w, w, snaps, transport, raft.Configuration{Servers: servers}); err != nil {
+		if err := raft.BootstrapCluster(rc, cached, logs, snaps, transport, raft.Configuration{Servers: servers}); err != nil {
 			return fail(fmt.Errorf("bootstrap: %w", err))
 		}
 		log.Info("bootstrapped a new cluster", "voters", len(servers))
 	}
-	r, err := raft.NewRaft(rc, fsm, w, w, snaps, transport)
+	r, err := raft.NewRaft(rc, fsm, cached, logs, snaps, transport)
 	if err != nil {
 		return fail(fmt.Errorf("start raft: %w", err))
 	}
-	m := &Member{cfg: cfg, log: log, raft: r, fsm: fsm, wal: w, closeLog: closeLog, transport: transport,
+	m := &Member{cfg: cfg, log: log, raft: r, fsm: fsm, logs: logs, transport: transport,
 		proposals: make(chan *proposal, 4096), stop: make(chan struct{}), leadership: make(chan bool, 16)}
 	m.wg.Add(2)
 	go m.propose()
@@ -203,7 +197,7 @@ func (m *Member) Close() error {
 		// proposer's waiters end at once.
 		errs = append(errs, m.raft.Shutdown().Error())
 		m.wg.Wait()
-		errs = append(errs, m.transport.Close(), m.closeLog(), m.fsm.Close())
+		errs = append(errs, m.transport.Close(), m.logs.Close(), m.fsm.Close())
 	})
 	return errors.Join(errs...)
 }
