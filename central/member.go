@@ -52,8 +52,8 @@ type MemberConfig struct {
 	SnapshotInterval time.Duration
 	// Dial, when set, opens the raw connection to a peer's Raft address,
 	// under TLS (tests route it through a link that can be cut or slowed).
-	Dial func(addr string, timeout time.Duration) (net.Conn, error)
-	Logger          *slog.Logger
+	Dial   func(addr string, timeout time.Duration) (net.Conn, error)
+	Logger *slog.Logger
 }
 
 // Member is one running member of the central cluster. It owns Raft: no
