@@ -220,9 +220,8 @@ func BenchmarkSnapshotCatchUp(b *testing.B) {
 		if err := l.Join(ctx, p); err != nil {
 			b.Fatal(err)
 		}
-		want := l.FSM().AppliedIndex()
-		for m.FSM().AppliedIndex() < want {
-			time.Sleep(50 * time.Millisecond) // polling the catch-up whose time is measured
+		if err := m.FSM().WaitApplied(ctx, l.FSM().AppliedIndex()); err != nil {
+			b.Fatal(err)
 		}
 		el := time.Since(start)
 		if m.FSM().Restores() == 0 {

@@ -242,7 +242,9 @@ func TestLeaderKilledNewLeaderElectedWritesResumeNothingLost(t *testing.T) {
 	}
 	want := final.FSM().AppliedIndex()
 	for _, m := range c.running() {
-		eventually(t, 15*time.Second, m.ID()+" catching up", func() bool { return m.FSM().AppliedIndex() >= want })
+		if err := m.FSM().WaitApplied(ctx, want); err != nil {
+			t.Fatalf("%s catching up: %v", m.ID(), err)
+		}
 		got, err := m.FSM().Communes()
 		if err != nil {
 			t.Fatal(err)
@@ -300,8 +302,9 @@ func TestMemberDownForManyWritesCatchesUpFromASnapshot(t *testing.T) {
 		t.Fatalf("leader's log starts at %d (%v): not compacted", first, err)
 	}
 	m := c.start(Peer{ID: follower, Addr: c.addrOf(follower)}, nil)
-	want := l.FSM().AppliedIndex()
-	eventually(t, 30*time.Second, "follower catching up", func() bool { return m.FSM().AppliedIndex() >= want })
+	if err := m.FSM().WaitApplied(ctx, l.FSM().AppliedIndex()); err != nil {
+		t.Fatalf("follower catching up: %v", err)
+	}
 	if m.FSM().Restores() == 0 {
 		t.Fatalf("follower caught up without installing a snapshot: %v", m.Stats())
 	}

@@ -474,18 +474,8 @@ func applyPutProcedure(st *stateTxn, c *xasov1.PutProcedureCommand, w *writes) *
 	return &xasov1.CommandResult{Version: p.GetVersion()}
 }
 
-// validName is a token or node name: 1 to 64 of [A-Za-z0-9._-].
-func validName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '.' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
+// validName is a token, node or member name: 1 to 64 of [A-Za-z0-9._-].
+func validName(s string) bool { return dossier.ValidName(s, 64) }
 
 // Snapshot captures the state at the last applied index (raft.FSM). It
 // holds a read transaction, so Persist streams a consistent view while

@@ -322,9 +322,6 @@ func (p peerService) Propose(ctx context.Context, req *xasov1.ProposeRequest) (*
 	if err := s.authorizePeer(ctx); err != nil {
 		return nil, err
 	}
-	if !s.m.IsLeader() {
-		return nil, status.Error(codes.Unavailable, "not the leader any more; retry")
-	}
 	res, err := s.m.Propose(ctx, req.GetActor(), s.now(), req.GetCommands()...)
 	switch {
 	case errors.Is(err, ErrNotLeader):

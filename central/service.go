@@ -223,7 +223,11 @@ func (s *Server) GetCatalogProcedure(ctx context.Context, req *xasov1.GetCatalog
 
 // CreateCatalogProcedure adds a procedure; its code must be new.
 func (s *Server) CreateCatalogProcedure(ctx context.Context, req *xasov1.CreateCatalogProcedureRequest) (*xasov1.CreateCatalogProcedureResponse, error) {
-	p, idx, err := s.putProcedure(ctx, req.GetProcedure(), -1)
+	c, err := s.authorize(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	p, idx, err := s.putProcedure(ctx, c, req.GetProcedure(), -1)
 	if err != nil {
 		return nil, err
 	}
@@ -232,27 +236,24 @@ func (s *Server) CreateCatalogProcedure(ctx context.Context, req *xasov1.CreateC
 
 // UpdateCatalogProcedure makes a new version of a procedure.
 func (s *Server) UpdateCatalogProcedure(ctx context.Context, req *xasov1.UpdateCatalogProcedureRequest) (*xasov1.UpdateCatalogProcedureResponse, error) {
+	c, err := s.authorize(ctx, true)
+	if err != nil {
+		return nil, err
+	}
 	if req.GetExpectedVersion() < 0 {
 		return nil, grpcerr.Field("expected_version", "the version this update follows, or 0 for any")
 	}
 	if _, err := s.fsm.Procedure(req.GetProcedure().GetCode()); errors.Is(err, errNotFound) {
-		if _, aerr := s.authorize(ctx, true); aerr != nil {
-			return nil, aerr
-		}
 		return nil, status.Errorf(codes.NotFound, "no procedure %q: create it with POST /v1/procedures", req.GetProcedure().GetCode())
 	}
-	p, idx, err := s.putProcedure(ctx, req.GetProcedure(), req.GetExpectedVersion())
+	p, idx, err := s.putProcedure(ctx, c, req.GetProcedure(), req.GetExpectedVersion())
 	if err != nil {
 		return nil, err
 	}
 	return &xasov1.UpdateCatalogProcedureResponse{Procedure: p, Index: idx}, nil
 }
 
-func (s *Server) putProcedure(ctx context.Context, p *xasov1.Procedure, expected int32) (*xasov1.Procedure, uint64, error) {
-	c, err := s.authorize(ctx, true)
-	if err != nil {
-		return nil, 0, err
-	}
+func (s *Server) putProcedure(ctx context.Context, c caller, p *xasov1.Procedure, expected int32) (*xasov1.Procedure, uint64, error) {
 	if p == nil {
 		return nil, 0, grpcerr.Field("procedure", "required")
 	}

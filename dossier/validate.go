@@ -210,7 +210,7 @@ func ReceiveEvent(in ReceiveInput, cal *Calendar) (*Event, error) {
 // ValidateProcedure checks a catalogue entry.
 func ValidateProcedure(p *Procedure) error {
 	var v Violations
-	if !validProcedureCode(p.GetCode()) {
+	if !ValidName(p.GetCode(), 40) {
 		v.Add("code", "the procedure code is required: at most 40 letters, digits, '.', '-' or '_'")
 	}
 	if strings.TrimSpace(p.GetName()) == "" {
@@ -238,8 +238,11 @@ func ValidateProcedure(p *Procedure) error {
 	return v.Err()
 }
 
-func validProcedureCode(s string) bool {
-	if s == "" || len(s) > 40 {
+// ValidName reports whether s is 1 to max letters, digits, '.', '-' or '_':
+// the alphabet of procedure codes and of the names central keys (tokens,
+// nodes, members), which must never hold a key separator.
+func ValidName(s string, max int) bool {
+	if s == "" || len(s) > max {
 		return false
 	}
 	for _, r := range s {

@@ -35,7 +35,20 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 	fs.String("log-level", d.LogLevel, "log_level: debug, info, warn or error")
 	apply = func(cfg *central.Config) error {
 		var err error
-		fail := func(key, v, want string) { err = fmt.Errorf("%s: %q is not %s", key, v, want) }
+		duration := func(f *flag.Flag, dst *time.Duration) {
+			d, perr := time.ParseDuration(f.Value.String())
+			if perr != nil {
+				err = fmt.Errorf("%s: %q is not a duration like 1s", strings.ReplaceAll(f.Name, "-", "_"), f.Value)
+			}
+			*dst = d
+		}
+		count := func(f *flag.Flag, dst *uint64) {
+			n, perr := strconv.ParseUint(f.Value.String(), 10, 64)
+			if perr != nil {
+				err = fmt.Errorf("%s: %q is not a number", strings.ReplaceAll(f.Name, "-", "_"), f.Value)
+			}
+			*dst = n
+		}
 		fs.Visit(func(f *flag.Flag) {
 			if err != nil {
 				return
@@ -69,26 +82,14 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 				cfg.KeyFile = v
 			case "bootstrap-token-file":
 				cfg.BootstrapTokenFile = v
-			case "heartbeat-timeout", "election-timeout":
-				dur, perr := time.ParseDuration(v)
-				if perr != nil {
-					fail(strings.ReplaceAll(f.Name, "-", "_"), v, "a duration like 1s")
-				}
-				if f.Name == "heartbeat-timeout" {
-					cfg.HeartbeatTimeout = dur
-				} else {
-					cfg.ElectionTimeout = dur
-				}
-			case "snapshot-threshold", "trailing-logs":
-				n, perr := strconv.ParseUint(v, 10, 64)
-				if perr != nil {
-					fail(strings.ReplaceAll(f.Name, "-", "_"), v, "a number")
-				}
-				if f.Name == "snapshot-threshold" {
-					cfg.SnapshotThreshold = n
-				} else {
-					cfg.TrailingLogs = n
-				}
+			case "heartbeat-timeout":
+				duration(f, &cfg.HeartbeatTimeout)
+			case "election-timeout":
+				duration(f, &cfg.ElectionTimeout)
+			case "snapshot-threshold":
+				count(f, &cfg.SnapshotThreshold)
+			case "trailing-logs":
+				count(f, &cfg.TrailingLogs)
 			case "log-level":
 				cfg.LogLevel = v
 			}
@@ -115,9 +116,6 @@ func runCentral(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	if err := apply(&cfg); err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	return central.Run(ctx, cfg, newLogger(stderr, cfg.LogLevel).With("version", versionString()))
