@@ -29,6 +29,16 @@ func applyEvents(st *stateTxn, cmd *xasov1.CentralCommand, c *xasov1.AppendEvent
 	if !st.getProto([]byte(prefixCommune+c.GetCommuneCode()), &xasov1.Commune{}) {
 		return refused(codes.FailedPrecondition, "commune %s is not registered", c.GetCommuneCode())
 	}
+	// An enrolled node sends for its own commune only, and not once revoked
+	// (checked here too, so that a revocation racing a batch wins).
+	if n := (&xasov1.EnrolledNode{}); st.getProto([]byte(prefixNode+c.GetNodeId()), n) {
+		switch {
+		case n.GetCommuneCode() != c.GetCommuneCode():
+			return refused(codes.PermissionDenied, "node %s is enrolled for commune %s, not %s", c.GetNodeId(), n.GetCommuneCode(), c.GetCommuneCode())
+		case n.GetRevokeTime() != nil:
+			return refused(codes.PermissionDenied, "node %s is revoked", c.GetNodeId())
+		}
+	}
 	hwKey := []byte(prefixHighWater + c.GetCommuneCode())
 	hw := &xasov1.NodeStream{}
 	if !st.getProto(hwKey, hw) {
@@ -46,10 +56,12 @@ func applyEvents(st *stateTxn, cmd *xasov1.CentralCommand, c *xasov1.AppendEvent
 		}
 		res.Accepted++
 	}
-	if res.Accepted > 0 {
-		hw.NodeId, hw.LastTime = c.GetNodeId(), cmd.GetTime()
-		st.setProto(hwKey, hw)
+	// Every batch is a contact, with records or without.
+	hw.NodeId, hw.LastTime = c.GetNodeId(), cmd.GetTime()
+	if c.GetNodeLastSequence() > 0 {
+		hw.NodeLastSequence = c.GetNodeLastSequence()
 	}
+	st.setProto(hwKey, hw)
 	res.NextSequence = hw.GetLastSequence() + 1
 	return res
 }

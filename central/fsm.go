@@ -41,6 +41,9 @@ import (
 //	de/{dossier}/{event:8}            the outbox sequence of each of its events
 //	du/{due unix:8}/{dossier}         open dossiers by due time; value: report group
 //	g/{level}/{yyyymm}/…              report aggregates (see events.go)
+//	n/{node id}                       enrolled node (certificate fingerprint, commune, revocation)
+//	m/feed                            last feed sequence
+//	f/{sequence:8}                    feed item for the nodes (catalogue and calendar versions)
 const (
 	keyApplied        = "m/applied"
 	prefixMember      = "m/member/"
@@ -58,6 +61,9 @@ const (
 	prefixDossierEv   = "de/"
 	prefixDue         = "du/"
 	prefixAggregate   = "g/"
+	prefixNode        = "n/"
+	keyFeedHead       = "m/feed"
+	prefixFeed        = "f/"
 	batchFormat       = 1
 	snapshotMagic     = "XASO-CENTRAL-SNAPSHOT"
 	snapshotVersion   = 1
@@ -289,7 +295,7 @@ func (f *FSM) applyEntry(st *stateTxn, l *raft.Log) []*xasov1.CommandResult {
 		case *xasov1.CentralCommand_ReadFence:
 			res = &xasov1.CommandResult{}
 		default:
-			w := &writes{}
+			w := &writes{index: l.Index}
 			res = apply(st, cmd, w)
 			if res.GetCode() == 0 {
 				w.flush(st)
@@ -307,9 +313,25 @@ func (f *FSM) applyEntry(st *stateTxn, l *raft.Log) []*xasov1.CommandResult {
 
 // writes collects what one command writes, so that a refused one writes nothing.
 type writes struct {
-	keys [][]byte
-	vals [][]byte // nil: delete
+	index uint64 // of the entry applied
+	keys  [][]byte
+	vals  [][]byte // nil: delete
 }
+
+// feed appends an item to the nodes' feed, after the last one in st.
+func (w *writes) feed(st *stateTxn, item *xasov1.FeedItem) {
+	var head uint64
+	if v, err := getValue(st.txn, []byte(keyFeedHead)); err == nil && len(v) == 8 {
+		head = binary.BigEndian.Uint64(v)
+	} else if err != nil && !errors.Is(err, errNotFound) {
+		panic(fmt.Sprintf("central state: read feed head: %v", err))
+	}
+	item.Sequence, item.RaftIndex = head+1, w.index
+	w.setRaw([]byte(keyFeedHead), be64(item.Sequence))
+	w.set(feedKey(item.Sequence), item)
+}
+
+func feedKey(seq uint64) []byte { return append([]byte(prefixFeed), be64(seq)...) }
 
 func (w *writes) set(k []byte, m proto.Message) {
 	w.keys, w.vals = append(w.keys, k), append(w.vals, marshal(m))
@@ -376,6 +398,7 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 			return invalid("", violation("calendar_json", err.Error()))
 		}
 		w.setRaw([]byte(keyCalendar), []byte(c.PutCalendar.GetCalendarJson()))
+		w.feed(st, &xasov1.FeedItem{Item: &xasov1.FeedItem_CalendarJson{CalendarJson: c.PutCalendar.GetCalendarJson()}})
 		return &xasov1.CommandResult{}
 	case *xasov1.CentralCommand_PutOperatorToken:
 		t := proto.Clone(c.PutOperatorToken.GetToken()).(*xasov1.OperatorToken)
@@ -426,19 +449,42 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 		w.set([]byte(prefixEnrollment+t.GetSecretSha256()), t)
 		return &xasov1.CommandResult{}
 	case *xasov1.CentralCommand_UseEnrollment:
+		u := c.UseEnrollment
 		t := &xasov1.EnrollmentToken{}
 		switch {
-		case !st.getProto([]byte(prefixEnrollment+c.UseEnrollment.GetSecretSha256()), t):
+		case !st.getProto([]byte(prefixEnrollment+u.GetSecretSha256()), t):
 			return refused(codes.PermissionDenied, "unknown enrollment token")
 		case t.GetUsedByNode() != "":
 			return refused(codes.PermissionDenied, "the enrollment token was used already")
 		case !cmd.GetTime().AsTime().Before(t.GetExpireTime().AsTime()):
 			return refused(codes.PermissionDenied, "the enrollment token expired")
-		case !validName(c.UseEnrollment.GetNodeId()):
+		case !validName(u.GetNodeId()):
 			return invalid("", violation("node_id", "1 to 64 letters, digits, '.', '-' or '_'"))
+		case !dossier.ValidSHA256(u.GetCertificateSha256()):
+			return invalid("", violation("certificate_sha256", "the SHA-256 of the node's certificate, in hex"))
 		}
-		t.UsedByNode, t.UseTime = c.UseEnrollment.GetNodeId(), cmd.GetTime()
+		prev := &xasov1.EnrolledNode{}
+		if st.getProto([]byte(prefixNode+u.GetNodeId()), prev) && prev.GetCommuneCode() != t.GetCommuneCode() {
+			return invalid("", violation("node_id", fmt.Sprintf("node %s is enrolled for commune %s; choose another name", u.GetNodeId(), prev.GetCommuneCode())))
+		}
+		t.UsedByNode, t.UseTime = u.GetNodeId(), cmd.GetTime()
 		w.set([]byte(prefixEnrollment+t.GetSecretSha256()), t)
+		// A node enrolled again (its machine replaced) is known by its new
+		// certificate only: the old one is refused from now on.
+		w.set([]byte(prefixNode+u.GetNodeId()), &xasov1.EnrolledNode{
+			NodeId: u.GetNodeId(), CommuneCode: t.GetCommuneCode(), CertificateSha256: u.GetCertificateSha256(),
+			EnrollTime: cmd.GetTime(), CertificateExpireTime: u.GetCertificateExpireTime(),
+		})
+		return &xasov1.CommandResult{}
+	case *xasov1.CentralCommand_RevokeNode:
+		n := &xasov1.EnrolledNode{}
+		if !st.getProto([]byte(prefixNode+c.RevokeNode.GetNodeId()), n) {
+			return refused(codes.NotFound, "no node named %q is enrolled", c.RevokeNode.GetNodeId())
+		}
+		if n.GetRevokeTime() == nil {
+			n.RevokeTime, n.RevokedBy = cmd.GetTime(), cmd.GetActor()
+			w.set([]byte(prefixNode+n.GetNodeId()), n)
+		}
 		return &xasov1.CommandResult{}
 	case *xasov1.CentralCommand_PutMember:
 		m := c.PutMember.GetMember()
@@ -471,6 +517,7 @@ func applyPutProcedure(st *stateTxn, c *xasov1.PutProcedureCommand, w *writes) *
 	}
 	w.set([]byte(prefixProcedure+p.GetCode()), p)
 	w.set(binary.BigEndian.AppendUint32([]byte(prefixProcVer+p.GetCode()+"/"), uint32(p.GetVersion())), p)
+	w.feed(st, &xasov1.FeedItem{Item: &xasov1.FeedItem_Procedure{Procedure: p}})
 	return &xasov1.CommandResult{Version: p.GetVersion()}
 }
 

@@ -209,7 +209,7 @@ func TestProcedureVersionsAndEnrollmentTokens(t *testing.T) {
 	issue := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_IssueEnrollment{IssueEnrollment: &xasov1.IssueEnrollmentCommand{Token: &xasov1.EnrollmentToken{
 		CommuneCode: "00004", SecretSha256: secret, ExpireTime: timestamppb.New(testNow.Add(time.Hour))}}}}
 	use := func(at time.Time) *xasov1.CommandResult {
-		return a.apply(t, &xasov1.CentralCommand{Time: timestamppb.New(at), Command: &xasov1.CentralCommand_UseEnrollment{UseEnrollment: &xasov1.UseEnrollmentCommand{SecretSha256: secret, NodeId: "node-00004"}}})[0]
+		return a.apply(t, &xasov1.CentralCommand{Time: timestamppb.New(at), Command: &xasov1.CentralCommand_UseEnrollment{UseEnrollment: &xasov1.UseEnrollmentCommand{SecretSha256: secret, NodeId: "node-00004", CertificateSha256: fmt.Sprintf("%064x", 7)}}})[0]
 	}
 	if r := a.apply(t, issue)[0]; r.GetCode() != 0 {
 		t.Fatal(r.GetMessage())
@@ -515,3 +515,76 @@ type bufferSink struct {
 func (s *bufferSink) ID() string    { return "test" }
 func (s *bufferSink) Cancel() error { s.cancelled = true; return nil }
 func (s *bufferSink) Close() error  { return nil }
+
+func TestEnrolledNodeSendsForItsCommuneUntilRevoked(t *testing.T) {
+	a := &applier{f: openTestFSM(t)}
+	registerSample(t, a, "00004", "00008")
+	secret := fmt.Sprintf("%064x", 9)
+	issue := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_IssueEnrollment{IssueEnrollment: &xasov1.IssueEnrollmentCommand{Token: &xasov1.EnrollmentToken{
+		CommuneCode: "00004", SecretSha256: secret, ExpireTime: timestamppb.New(testNow.Add(time.Hour))}}}}
+	use := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_UseEnrollment{UseEnrollment: &xasov1.UseEnrollmentCommand{
+		SecretSha256: secret, NodeId: "node-00004", CertificateSha256: fmt.Sprintf("%064x", 7)}}}
+	for i, r := range a.apply(t, issue, use) {
+		if r.GetCode() != 0 {
+			t.Fatalf("setup %d: %v", i, r)
+		}
+	}
+	n, err := a.f.EnrolledNode("node-00004")
+	if err != nil || n.GetCommuneCode() != "00004" || n.GetCertificateSha256() != fmt.Sprintf("%064x", 7) {
+		t.Fatalf("enrolled node = %v, %v", n, err)
+	}
+	recs := records(t, "00004", 1, 3)
+
+	// The node names another commune: refused, nothing taken.
+	other := appendEvents("00008", records(t, "00008", 2, 1)...)
+	other.GetAppendEvents().NodeId = "node-00004"
+	if r := a.apply(t, other)[0]; codes.Code(r.GetCode()) != codes.PermissionDenied {
+		t.Fatalf("events for another commune: %v", r)
+	}
+	if r := a.apply(t, appendEvents("00004", recs[:2]...))[0]; r.GetCode() != 0 || r.GetAccepted() != 2 {
+		t.Fatalf("events of the enrolled node: %v", r)
+	}
+	revoke := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_RevokeNode{RevokeNode: &xasov1.RevokeNodeCommand{NodeId: "node-00004"}}}
+	if r := a.apply(t, revoke)[0]; r.GetCode() != 0 {
+		t.Fatalf("revoke: %v", r)
+	}
+	if r := a.apply(t, appendEvents("00004", recs[2]))[0]; codes.Code(r.GetCode()) != codes.PermissionDenied {
+		t.Fatalf("events after revocation: %v", r)
+	}
+	if hw, _ := a.f.NodeStream("00004"); hw.GetLastSequence() != 2 {
+		t.Fatalf("high-water mark %d after revocation, want 2", hw.GetLastSequence())
+	}
+	unknown := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_RevokeNode{RevokeNode: &xasov1.RevokeNodeCommand{NodeId: "nobody"}}}
+	if r := a.apply(t, unknown)[0]; codes.Code(r.GetCode()) != codes.NotFound {
+		t.Fatalf("revoking an unknown node: %v", r)
+	}
+}
+
+func TestCatalogueAndCalendarChangesFeedTheNodes(t *testing.T) {
+	a := &applier{f: openTestFSM(t)}
+	registerSample(t, a, "00004")
+	n := len(sample.Procedures())
+	items, err := a.f.FeedAfter("00004", 0, 10*n)
+	if err != nil || len(items) != n {
+		t.Fatalf("feed after registering the catalogue: %d items, %v; want %d", len(items), err, n)
+	}
+	for i, it := range items {
+		if it.GetSequence() != uint64(i+1) || it.GetProcedure() == nil {
+			t.Fatalf("item %d = %v", i, it)
+		}
+	}
+	p := proto.Clone(sample.Procedures()[0]).(*xasov1.Procedure)
+	p.Name += " (sửa đổi)"
+	bad := putProcedure(p, 7) // a stale expected version: refused, so no item
+	a.apply(t, bad, putProcedure(p, 1), &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutCalendar{PutCalendar: &xasov1.PutCalendarCommand{CalendarJson: string(sample.CalendarJSON())}}})
+	items, err = a.f.FeedAfter("00004", uint64(n), 10)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("feed after the changes: %v, %v", items, err)
+	}
+	if got := items[0].GetProcedure(); got.GetVersion() != 2 || got.GetName() != p.GetName() || items[0].GetRaftIndex() != a.index {
+		t.Errorf("procedure item = %v", items[0])
+	}
+	if items[1].GetCalendarJson() == "" || items[1].GetSequence() != uint64(n+2) {
+		t.Errorf("calendar item = %v", items[1])
+	}
+}

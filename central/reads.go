@@ -202,3 +202,38 @@ func (f *FSM) AuditPage(after []byte, n int) ([]*xasov1.AuditRecord, []byte, err
 	})
 	return out, next, err
 }
+
+// EnrolledNode returns an enrolled node, or ErrNotFound.
+func (f *FSM) EnrolledNode(id string) (*xasov1.EnrolledNode, error) {
+	n := &xasov1.EnrolledNode{}
+	if err := f.db.View(func(txn *badger.Txn) error { return getProto(txn, []byte(prefixNode+id), n) }); err != nil {
+		return nil, fmt.Errorf("node %s: %w", id, err)
+	}
+	return n, nil
+}
+
+// EnrolledNodes returns every enrolled node, by node id.
+func (f *FSM) EnrolledNodes() ([]*xasov1.EnrolledNode, error) {
+	return list(f, prefixNode, func() *xasov1.EnrolledNode { return &xasov1.EnrolledNode{} })
+}
+
+// FeedAfter returns up to limit feed items after sequence after that are
+// for commune (items for every commune, and those for this one), in order.
+func (f *FSM) FeedAfter(commune string, after uint64, limit int) ([]*xasov1.FeedItem, error) {
+	var out []*xasov1.FeedItem
+	err := f.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixFeed), PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Seek(feedKey(after + 1)); it.Valid() && len(out) < limit; it.Next() {
+			item := &xasov1.FeedItem{}
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, item) }); err != nil {
+				return fmt.Errorf("decode feed item %x: %w", it.Item().Key(), err)
+			}
+			if c := item.GetCommuneCode(); c == "" || c == commune {
+				out = append(out, item)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -344,7 +344,11 @@ func (s *Server) authorizePeer(ctx context.Context) error {
 	if !ok || len(ti.State.VerifiedChains) == 0 {
 		return status.Error(codes.Unauthenticated, "members call each other with a verified certificate")
 	}
-	name := ti.State.VerifiedChains[0][0].Subject.CommonName
+	leaf := ti.State.VerifiedChains[0][0]
+	if commune, isNode := pki.NodeCommune(leaf); isNode {
+		return status.Errorf(codes.PermissionDenied, "a node of commune %s is not a member of the cluster", commune)
+	}
+	name := leaf.Subject.CommonName
 	servers, err := s.m.Servers()
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "read configuration: %v", err)

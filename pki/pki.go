@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -123,8 +124,10 @@ func pool(caPEM []byte) (*x509.CertPool, error) {
 	return p, nil
 }
 
-// ServerConfig is the TLS configuration of a server that requires clients
-// to present a certificate of the same authority.
+// ServerConfig is the TLS configuration of a member-only server (Raft):
+// clients must present a certificate of the same authority that is not a
+// node's. The server sends the CA certificate after its own, so that a new
+// node can check it against the fingerprint in its enrollment token.
 func ServerConfig(p Pair, caPEM []byte) (*tls.Config, error) {
 	cert, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
 	if err != nil {
@@ -134,7 +137,11 @@ func ServerConfig(p Pair, caPEM []byte) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: cas, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13}, nil
+	if b, _ := pem.Decode(caPEM); b != nil && len(cert.Certificate) == 1 {
+		cert.Certificate = append(cert.Certificate, b.Bytes)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: cas, ClientAuth: tls.RequireAndVerifyClientCert,
+		MinVersion: tls.VersionTLS13, VerifyConnection: refuseNodes}, nil
 }
 
 // ClientConfig is the TLS configuration of a client that presents its
@@ -201,14 +208,15 @@ func SecretSum(secret string) string {
 }
 
 // APIServerConfig is the TLS configuration of an API that operators reach
-// with tokens and peers with certificates: a client certificate is
-// verified when one is given, not required.
+// with tokens, and members and nodes with certificates: a client
+// certificate is verified when one is given, not required.
 func APIServerConfig(p Pair, caPEM []byte) (*tls.Config, error) {
 	c, err := ServerConfig(p, caPEM)
 	if err != nil {
 		return nil, err
 	}
 	c.ClientAuth = tls.VerifyClientCertIfGiven
+	c.VerifyConnection = nil // nodes call the replication service here; each service checks its callers
 	return c, nil
 }
 
@@ -249,4 +257,120 @@ func ParseCertificate(certPEM []byte) (*x509.Certificate, error) {
 		return nil, errors.New("no PEM certificate")
 	}
 	return x509.ParseCertificate(b.Bytes)
+}
+
+// nodeURIPrefix starts the URI a node certificate carries to name its
+// commune: urn:xaso:commune:{code}. Member certificates carry none.
+const nodeURIPrefix = "urn:xaso:commune:"
+
+// NodeRequest makes a key for a commune node and a certificate request
+// (DER) for it; the key (PEM) stays on the node.
+func NodeRequest(nodeID string) (csrDER, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("make node key: %w", err)
+	}
+	csrDER, err = x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: nodeID}}, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("make certificate request: %w", err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return csrDER, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
+}
+
+// SignNode signs a node's certificate request: the certificate names the
+// node (common name) and its commune (a urn:xaso:commune: URI), and serves
+// as a TLS client only, valid for ttl from now.
+func (ca *CA) SignNode(csrDER []byte, commune, nodeID string, ttl time.Duration, now time.Time) (certPEM []byte, cert *x509.Certificate, err error) {
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certificate request: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, nil, fmt.Errorf("certificate request: %w", err)
+	}
+	uri, err := url.Parse(nodeURIPrefix + commune)
+	if err != nil {
+		return nil, nil, fmt.Errorf("commune %q: %w", commune, err)
+	}
+	sn, err := serial()
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: sn,
+		Subject:      pkix.Name{CommonName: nodeID, Organization: []string{"xaso"}, OrganizationalUnit: []string{"commune " + commune}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(ttl),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		URIs:         []*url.URL{uri},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign node certificate: %w", err)
+	}
+	cert, err = x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), cert, nil
+}
+
+// NodeCommune returns the commune a node certificate names; ok is false
+// for any other certificate (a member's, say).
+func NodeCommune(cert *x509.Certificate) (commune string, ok bool) {
+	for _, u := range cert.URIs {
+		if s := u.String(); strings.HasPrefix(s, nodeURIPrefix) {
+			return strings.TrimPrefix(s, nodeURIPrefix), true
+		}
+	}
+	return "", false
+}
+
+// refuseNodes is a VerifyConnection hook for member-only servers: a node's
+// certificate comes from the same authority but names a commune, and a
+// node must never speak Raft or the members' peer service.
+func refuseNodes(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) > 0 {
+		if c, ok := NodeCommune(cs.PeerCertificates[0]); ok {
+			return fmt.Errorf("a node certificate (commune %s) is not a member's", c)
+		}
+	}
+	return nil
+}
+
+// PinnedConfig is the TLS configuration of a node reaching central for the
+// first time, before it holds the CA: it trusts a server whose chain
+// carries a CA certificate with this fingerprint (from the enrollment
+// token) and whose certificate that CA signed for the name dialled.
+func PinnedConfig(caFingerprint string) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		InsecureSkipVerify: true, // verified below against the pinned CA instead of the system roots
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the server sent no certificate")
+			}
+			roots := x509.NewCertPool()
+			found := false
+			for _, c := range cs.PeerCertificates[1:] {
+				if Fingerprint(c) == caFingerprint {
+					roots.AddCert(c)
+					found = true
+				}
+			}
+			if !found {
+				return errors.New("the server's chain does not hold the CA named in the enrollment token")
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, DNSName: cs.ServerName, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			if err != nil {
+				return fmt.Errorf("the server's certificate: %w", err)
+			}
+			return nil
+		},
+	}
 }

@@ -1,6 +1,8 @@
 package pki
 
 import (
+	"crypto/tls"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +51,110 @@ func TestCALoadsBackAndIssues(t *testing.T) {
 	otherKey, _ := other.KeyPEM()
 	if _, err := LoadCA(ca.CertPEM, otherKey); err == nil {
 		t.Fatal("a CA loaded with another's key")
+	}
+}
+
+// handshake runs a TLS handshake over loopback TCP and returns both
+// sides' errors; the client then reads once, so that a server refusing
+// the client's certificate after the client's half is seen by both.
+func handshake(t *testing.T, server, client *tls.Config) (serverErr, clientErr error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		raw, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		s := tls.Server(raw, server)
+		err = s.Handshake()
+		if err == nil {
+			_, err = s.Write([]byte{1})
+		}
+		s.Close()
+		done <- err
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(raw, client)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if clientErr = c.Handshake(); clientErr == nil {
+		_, clientErr = c.Read(make([]byte, 1))
+	}
+	return <-done, clientErr
+}
+
+func TestNodeCertificatesNameTheirCommuneAndServeOnlyAsClients(t *testing.T) {
+	now := time.Now()
+	ca, _ := NewCA("province", now)
+	member, _ := ca.Issue("central-1", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, time.Hour, now)
+	csr, keyPEM, err := NodeRequest("node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, cert, err := ca.SignNode(csr, "09619", "node-a", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := NodeCommune(cert); !ok || c != "09619" || cert.Subject.CommonName != "node-a" {
+		t.Fatalf("node certificate names %q %v, CN %q", c, ok, cert.Subject.CommonName)
+	}
+	mc, _ := ParseCertificate(member.CertPEM)
+	if _, ok := NodeCommune(mc); ok {
+		t.Fatal("a member certificate names a commune")
+	}
+	if _, _, err := ca.SignNode([]byte("not a request"), "09619", "node-a", time.Hour, now); err == nil {
+		t.Fatal("garbage signed")
+	}
+	node := Pair{CertPEM: certPEM, KeyPEM: keyPEM}
+
+	// A node certificate is refused by member-only servers (Raft) ...
+	raftServer, _ := ServerConfig(member, ca.CertPEM)
+	nodeClient, err := ClientConfig(node, ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeClient.ServerName = "localhost"
+	if serr, _ := handshake(t, raftServer, nodeClient); serr == nil {
+		t.Fatal("a node certificate was taken by a member-only server")
+	}
+	// ... but taken by the API, where the replication service checks it.
+	api, _ := APIServerConfig(member, ca.CertPEM)
+	if serr, cerr := handshake(t, api, nodeClient); serr != nil || cerr != nil {
+		t.Fatalf("node to API: %v / %v", serr, cerr)
+	}
+	// A member cannot be served by a node certificate.
+	memberClient, _ := ClientConfig(member, ca.CertPEM)
+	memberClient.ServerName = "node-a"
+	nodeAsServer, _ := APIServerConfig(node, ca.CertPEM)
+	if _, cerr := handshake(t, nodeAsServer, memberClient); cerr == nil {
+		t.Fatal("a node certificate served a member")
+	}
+
+	// First contact: the pinned CA fingerprint is enough to trust central,
+	// and another CA's fingerprint is not.
+	pinned := PinnedConfig(Fingerprint(ca.Cert))
+	pinned.ServerName = "127.0.0.1"
+	if _, cerr := handshake(t, api, pinned); cerr != nil {
+		t.Fatalf("pinned handshake: %v", cerr)
+	}
+	other, _ := NewCA("other", now)
+	wrong := PinnedConfig(Fingerprint(other.Cert))
+	wrong.ServerName = "127.0.0.1"
+	if _, cerr := handshake(t, api, wrong); cerr == nil {
+		t.Fatal("a server trusted under another CA's fingerprint")
+	}
+	misnamed := PinnedConfig(Fingerprint(ca.Cert))
+	misnamed.ServerName = "central.example"
+	if _, cerr := handshake(t, api, misnamed); cerr == nil {
+		t.Fatal("a server trusted for a name its certificate does not carry")
 	}
 }

@@ -164,6 +164,7 @@ type CentralCommand struct {
 	//	*CentralCommand_UseEnrollment
 	//	*CentralCommand_PutMember
 	//	*CentralCommand_ReadFence
+	//	*CentralCommand_RevokeNode
 	Command       isCentralCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -310,6 +311,15 @@ func (x *CentralCommand) GetReadFence() *ReadFenceCommand {
 	return nil
 }
 
+func (x *CentralCommand) GetRevokeNode() *RevokeNodeCommand {
+	if x != nil {
+		if x, ok := x.Command.(*CentralCommand_RevokeNode); ok {
+			return x.RevokeNode
+		}
+	}
+	return nil
+}
+
 type isCentralCommand_Command interface {
 	isCentralCommand_Command()
 }
@@ -354,6 +364,10 @@ type CentralCommand_ReadFence struct {
 	ReadFence *ReadFenceCommand `protobuf:"bytes,19,opt,name=read_fence,json=readFence,proto3,oneof"`
 }
 
+type CentralCommand_RevokeNode struct {
+	RevokeNode *RevokeNodeCommand `protobuf:"bytes,20,opt,name=revoke_node,json=revokeNode,proto3,oneof"`
+}
+
 func (*CentralCommand_PutCommune) isCentralCommand_Command() {}
 
 func (*CentralCommand_PutProcedure) isCentralCommand_Command() {}
@@ -373,6 +387,8 @@ func (*CentralCommand_UseEnrollment) isCentralCommand_Command() {}
 func (*CentralCommand_PutMember) isCentralCommand_Command() {}
 
 func (*CentralCommand_ReadFence) isCentralCommand_Command() {}
+
+func (*CentralCommand_RevokeNode) isCentralCommand_Command() {}
 
 // PutCommuneCommand registers a commune or renames it.
 type PutCommuneCommand struct {
@@ -800,12 +816,15 @@ func (x *AuditRecord) GetResult() *CommandResult {
 // and its hash chains on; duplicates are dropped; a gap or a broken chain
 // stops the command there (the records before it stay applied).
 type AppendEventsCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CommuneCode   string                 `protobuf:"bytes,1,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
-	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	Records       []*OutboxRecord        `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	CommuneCode string                 `protobuf:"bytes,1,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	NodeId      string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Records     []*OutboxRecord        `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	// The last sequence the node had written when it sent these records: how
+	// far behind central is (lag). Zero when unknown.
+	NodeLastSequence int64 `protobuf:"varint,4,opt,name=node_last_sequence,json=nodeLastSequence,proto3" json:"node_last_sequence,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AppendEventsCommand) Reset() {
@@ -859,6 +878,13 @@ func (x *AppendEventsCommand) GetRecords() []*OutboxRecord {
 	return nil
 }
 
+func (x *AppendEventsCommand) GetNodeLastSequence() int64 {
+	if x != nil {
+		return x.NodeLastSequence
+	}
+	return 0
+}
+
 // NodeStream is central's high-water mark of one commune's event stream.
 type NodeStream struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -866,10 +892,13 @@ type NodeStream struct {
 	NodeId       string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	LastSequence int64                  `protobuf:"varint,3,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
 	LastHash     []byte                 `protobuf:"bytes,4,opt,name=last_hash,json=lastHash,proto3" json:"last_hash,omitempty"`
-	// Proposer's time of the last accepted batch.
-	LastTime      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_time,json=lastTime,proto3" json:"last_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Last contact: the proposer's time of the last batch the node sent,
+	// with records or without (a node with nothing to send still reports in).
+	LastTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_time,json=lastTime,proto3" json:"last_time,omitempty"`
+	// The node's last sequence when it last reported it (see AppendEventsCommand).
+	NodeLastSequence int64 `protobuf:"varint,6,opt,name=node_last_sequence,json=nodeLastSequence,proto3" json:"node_last_sequence,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *NodeStream) Reset() {
@@ -935,6 +964,13 @@ func (x *NodeStream) GetLastTime() *timestamppb.Timestamp {
 		return x.LastTime
 	}
 	return nil
+}
+
+func (x *NodeStream) GetNodeLastSequence() int64 {
+	if x != nil {
+		return x.NodeLastSequence
+	}
+	return 0
 }
 
 // OperatorToken is an API token of a province operator. Central keeps only
@@ -1247,11 +1283,15 @@ func (x *IssueEnrollmentCommand) GetToken() *EnrollmentToken {
 // UseEnrollmentCommand spends an enrollment token; refused when it is
 // unknown, used or expired at the command's time.
 type UseEnrollmentCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SecretSha256  string                 `protobuf:"bytes,1,opt,name=secret_sha256,json=secretSha256,proto3" json:"secret_sha256,omitempty"`
-	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	SecretSha256 string                 `protobuf:"bytes,1,opt,name=secret_sha256,json=secretSha256,proto3" json:"secret_sha256,omitempty"`
+	NodeId       string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The SHA-256 (hex) of the certificate central signed for the node, and
+	// when it expires: the node is known by this certificate only.
+	CertificateSha256     string                 `protobuf:"bytes,3,opt,name=certificate_sha256,json=certificateSha256,proto3" json:"certificate_sha256,omitempty"`
+	CertificateExpireTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=certificate_expire_time,json=certificateExpireTime,proto3" json:"certificate_expire_time,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *UseEnrollmentCommand) Reset() {
@@ -1298,6 +1338,271 @@ func (x *UseEnrollmentCommand) GetNodeId() string {
 	return ""
 }
 
+func (x *UseEnrollmentCommand) GetCertificateSha256() string {
+	if x != nil {
+		return x.CertificateSha256
+	}
+	return ""
+}
+
+func (x *UseEnrollmentCommand) GetCertificateExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CertificateExpireTime
+	}
+	return nil
+}
+
+// EnrolledNode is a commune node central signed a certificate for. Central
+// takes events only from a node whose certificate is the one recorded here,
+// for the commune recorded here, and not revoked.
+type EnrolledNode struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	NodeId                string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	CommuneCode           string                 `protobuf:"bytes,2,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	CertificateSha256     string                 `protobuf:"bytes,3,opt,name=certificate_sha256,json=certificateSha256,proto3" json:"certificate_sha256,omitempty"`
+	EnrollTime            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=enroll_time,json=enrollTime,proto3" json:"enroll_time,omitempty"`
+	CertificateExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=certificate_expire_time,json=certificateExpireTime,proto3" json:"certificate_expire_time,omitempty"`
+	// Set when an operator revoked the node.
+	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	RevokedBy     string                 `protobuf:"bytes,7,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrolledNode) Reset() {
+	*x = EnrolledNode{}
+	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrolledNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrolledNode) ProtoMessage() {}
+
+func (x *EnrolledNode) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrolledNode.ProtoReflect.Descriptor instead.
+func (*EnrolledNode) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *EnrolledNode) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *EnrolledNode) GetCommuneCode() string {
+	if x != nil {
+		return x.CommuneCode
+	}
+	return ""
+}
+
+func (x *EnrolledNode) GetCertificateSha256() string {
+	if x != nil {
+		return x.CertificateSha256
+	}
+	return ""
+}
+
+func (x *EnrolledNode) GetEnrollTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EnrollTime
+	}
+	return nil
+}
+
+func (x *EnrolledNode) GetCertificateExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CertificateExpireTime
+	}
+	return nil
+}
+
+func (x *EnrolledNode) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+func (x *EnrolledNode) GetRevokedBy() string {
+	if x != nil {
+		return x.RevokedBy
+	}
+	return ""
+}
+
+// RevokeNodeCommand refuses a node from now on (a stolen or retired machine).
+type RevokeNodeCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeNodeCommand) Reset() {
+	*x = RevokeNodeCommand{}
+	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeNodeCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeNodeCommand) ProtoMessage() {}
+
+func (x *RevokeNodeCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeNodeCommand.ProtoReflect.Descriptor instead.
+func (*RevokeNodeCommand) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RevokeNodeCommand) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// FeedItem is one thing nodes must apply, in the order central applied it.
+// Sequence is dense over the whole feed; a node keeps the last it applied.
+type FeedItem struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Sequence uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The Raft index of the entry that made the item.
+	RaftIndex uint64 `protobuf:"varint,2,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	// Empty for every commune; otherwise the one commune the item is for.
+	CommuneCode string `protobuf:"bytes,3,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	// Types that are valid to be assigned to Item:
+	//
+	//	*FeedItem_Procedure
+	//	*FeedItem_CalendarJson
+	Item          isFeedItem_Item `protobuf_oneof:"item"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedItem) Reset() {
+	*x = FeedItem{}
+	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedItem) ProtoMessage() {}
+
+func (x *FeedItem) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedItem.ProtoReflect.Descriptor instead.
+func (*FeedItem) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *FeedItem) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *FeedItem) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+func (x *FeedItem) GetCommuneCode() string {
+	if x != nil {
+		return x.CommuneCode
+	}
+	return ""
+}
+
+func (x *FeedItem) GetItem() isFeedItem_Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *FeedItem) GetProcedure() *Procedure {
+	if x != nil {
+		if x, ok := x.Item.(*FeedItem_Procedure); ok {
+			return x.Procedure
+		}
+	}
+	return nil
+}
+
+func (x *FeedItem) GetCalendarJson() string {
+	if x != nil {
+		if x, ok := x.Item.(*FeedItem_CalendarJson); ok {
+			return x.CalendarJson
+		}
+	}
+	return ""
+}
+
+type isFeedItem_Item interface {
+	isFeedItem_Item()
+}
+
+type FeedItem_Procedure struct {
+	Procedure *Procedure `protobuf:"bytes,10,opt,name=procedure,proto3,oneof"`
+}
+
+type FeedItem_CalendarJson struct {
+	CalendarJson string `protobuf:"bytes,11,opt,name=calendar_json,json=calendarJson,proto3,oneof"`
+}
+
+func (*FeedItem_Procedure) isFeedItem_Item() {}
+
+func (*FeedItem_CalendarJson) isFeedItem_Item() {}
+
 // ClusterMember is what central knows of a member beyond Raft: where its API is.
 type ClusterMember struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1309,7 +1614,7 @@ type ClusterMember struct {
 
 func (x *ClusterMember) Reset() {
 	*x = ClusterMember{}
-	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1626,7 @@ func (x *ClusterMember) String() string {
 func (*ClusterMember) ProtoMessage() {}
 
 func (x *ClusterMember) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1639,7 @@ func (x *ClusterMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
 func (*ClusterMember) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{17}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClusterMember) GetId() string {
@@ -1362,7 +1667,7 @@ type PutMemberCommand struct {
 
 func (x *PutMemberCommand) Reset() {
 	*x = PutMemberCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1679,7 @@ func (x *PutMemberCommand) String() string {
 func (*PutMemberCommand) ProtoMessage() {}
 
 func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1692,7 @@ func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutMemberCommand.ProtoReflect.Descriptor instead.
 func (*PutMemberCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{18}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PutMemberCommand) GetMember() *ClusterMember {
@@ -1407,7 +1712,7 @@ type ReadFenceCommand struct {
 
 func (x *ReadFenceCommand) Reset() {
 	*x = ReadFenceCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1724,7 @@ func (x *ReadFenceCommand) String() string {
 func (*ReadFenceCommand) ProtoMessage() {}
 
 func (x *ReadFenceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1737,7 @@ func (x *ReadFenceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFenceCommand.ProtoReflect.Descriptor instead.
 func (*ReadFenceCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{19}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{22}
 }
 
 // Aggregate is the counts of one report group (commune × procedure × month
@@ -1461,7 +1766,7 @@ type Aggregate struct {
 
 func (x *Aggregate) Reset() {
 	*x = Aggregate{}
-	mi := &file_xaso_v1_central_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1778,7 @@ func (x *Aggregate) String() string {
 func (*Aggregate) ProtoMessage() {}
 
 func (x *Aggregate) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1791,7 @@ func (x *Aggregate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
 func (*Aggregate) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{20}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Aggregate) GetReceived() int64 {
@@ -1591,7 +1896,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1d\n" +
 	"\n" +
-	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"\xa7\x06\n" +
+	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"\xe6\x06\n" +
 	"\x0eCentralCommand\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12=\n" +
@@ -1608,7 +1913,9 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\n" +
 	"put_member\x18\x12 \x01(\v2\x19.xaso.v1.PutMemberCommandH\x00R\tputMember\x12:\n" +
 	"\n" +
-	"read_fence\x18\x13 \x01(\v2\x19.xaso.v1.ReadFenceCommandH\x00R\treadFenceB\t\n" +
+	"read_fence\x18\x13 \x01(\v2\x19.xaso.v1.ReadFenceCommandH\x00R\treadFence\x12=\n" +
+	"\vrevoke_node\x18\x14 \x01(\v2\x1a.xaso.v1.RevokeNodeCommandH\x00R\n" +
+	"revokeNodeB\t\n" +
 	"\acommand\"?\n" +
 	"\x11PutCommuneCommand\x12*\n" +
 	"\acommune\x18\x01 \x01(\v2\x10.xaso.v1.CommuneR\acommune\"r\n" +
@@ -1639,18 +1946,20 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\vAuditRecord\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x121\n" +
 	"\acommand\x18\x02 \x01(\v2\x17.xaso.v1.CentralCommandR\acommand\x12.\n" +
-	"\x06result\x18\x03 \x01(\v2\x16.xaso.v1.CommandResultR\x06result\"\x82\x01\n" +
+	"\x06result\x18\x03 \x01(\v2\x16.xaso.v1.CommandResultR\x06result\"\xb0\x01\n" +
 	"\x13AppendEventsCommand\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12/\n" +
-	"\arecords\x18\x03 \x03(\v2\x15.xaso.v1.OutboxRecordR\arecords\"\xc3\x01\n" +
+	"\arecords\x18\x03 \x03(\v2\x15.xaso.v1.OutboxRecordR\arecords\x12,\n" +
+	"\x12node_last_sequence\x18\x04 \x01(\x03R\x10nodeLastSequence\"\xf1\x01\n" +
 	"\n" +
 	"NodeStream\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12#\n" +
 	"\rlast_sequence\x18\x03 \x01(\x03R\flastSequence\x12\x1b\n" +
 	"\tlast_hash\x18\x04 \x01(\fR\blastHash\x127\n" +
-	"\tlast_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\"\xcf\x01\n" +
+	"\tlast_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\x12,\n" +
+	"\x12node_last_sequence\x18\x06 \x01(\x03R\x10nodeLastSequence\"\xcf\x01\n" +
 	"\rOperatorToken\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x15.xaso.v1.OperatorRoleR\x04role\x12#\n" +
@@ -1676,10 +1985,34 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"usedByNode\x125\n" +
 	"\buse_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\auseTime\"H\n" +
 	"\x16IssueEnrollmentCommand\x12.\n" +
-	"\x05token\x18\x01 \x01(\v2\x18.xaso.v1.EnrollmentTokenR\x05token\"T\n" +
+	"\x05token\x18\x01 \x01(\v2\x18.xaso.v1.EnrollmentTokenR\x05token\"\xd7\x01\n" +
 	"\x14UseEnrollmentCommand\x12#\n" +
 	"\rsecret_sha256\x18\x01 \x01(\tR\fsecretSha256\x12\x17\n" +
-	"\anode_id\x18\x02 \x01(\tR\x06nodeId\"@\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12-\n" +
+	"\x12certificate_sha256\x18\x03 \x01(\tR\x11certificateSha256\x12R\n" +
+	"\x17certificate_expire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x15certificateExpireTime\"\xe6\x02\n" +
+	"\fEnrolledNode\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
+	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12-\n" +
+	"\x12certificate_sha256\x18\x03 \x01(\tR\x11certificateSha256\x12;\n" +
+	"\venroll_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"enrollTime\x12R\n" +
+	"\x17certificate_expire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x15certificateExpireTime\x12;\n" +
+	"\vrevoke_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\x12\x1d\n" +
+	"\n" +
+	"revoked_by\x18\a \x01(\tR\trevokedBy\",\n" +
+	"\x11RevokeNodeCommand\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xcb\x01\n" +
+	"\bFeedItem\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x02 \x01(\x04R\traftIndex\x12!\n" +
+	"\fcommune_code\x18\x03 \x01(\tR\vcommuneCode\x122\n" +
+	"\tprocedure\x18\n" +
+	" \x01(\v2\x12.xaso.v1.ProcedureH\x00R\tprocedure\x12%\n" +
+	"\rcalendar_json\x18\v \x01(\tH\x00R\fcalendarJsonB\x06\n" +
+	"\x04item\"@\n" +
 	"\rClusterMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vapi_address\x18\x02 \x01(\tR\n" +
@@ -1720,7 +2053,7 @@ func file_xaso_v1_central_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_xaso_v1_central_proto_goTypes = []any{
 	(OperatorRole)(0),                  // 0: xaso.v1.OperatorRole
 	(*Commune)(nil),                    // 1: xaso.v1.Commune
@@ -1740,17 +2073,20 @@ var file_xaso_v1_central_proto_goTypes = []any{
 	(*EnrollmentToken)(nil),            // 15: xaso.v1.EnrollmentToken
 	(*IssueEnrollmentCommand)(nil),     // 16: xaso.v1.IssueEnrollmentCommand
 	(*UseEnrollmentCommand)(nil),       // 17: xaso.v1.UseEnrollmentCommand
-	(*ClusterMember)(nil),              // 18: xaso.v1.ClusterMember
-	(*PutMemberCommand)(nil),           // 19: xaso.v1.PutMemberCommand
-	(*ReadFenceCommand)(nil),           // 20: xaso.v1.ReadFenceCommand
-	(*Aggregate)(nil),                  // 21: xaso.v1.Aggregate
-	(*timestamppb.Timestamp)(nil),      // 22: google.protobuf.Timestamp
-	(*Procedure)(nil),                  // 23: xaso.v1.Procedure
-	(*OutboxRecord)(nil),               // 24: xaso.v1.OutboxRecord
+	(*EnrolledNode)(nil),               // 18: xaso.v1.EnrolledNode
+	(*RevokeNodeCommand)(nil),          // 19: xaso.v1.RevokeNodeCommand
+	(*FeedItem)(nil),                   // 20: xaso.v1.FeedItem
+	(*ClusterMember)(nil),              // 21: xaso.v1.ClusterMember
+	(*PutMemberCommand)(nil),           // 22: xaso.v1.PutMemberCommand
+	(*ReadFenceCommand)(nil),           // 23: xaso.v1.ReadFenceCommand
+	(*Aggregate)(nil),                  // 24: xaso.v1.Aggregate
+	(*timestamppb.Timestamp)(nil),      // 25: google.protobuf.Timestamp
+	(*Procedure)(nil),                  // 26: xaso.v1.Procedure
+	(*OutboxRecord)(nil),               // 27: xaso.v1.OutboxRecord
 }
 var file_xaso_v1_central_proto_depIdxs = []int32{
-	22, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
-	22, // 1: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
+	25, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
+	25, // 1: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
 	3,  // 2: xaso.v1.CentralCommand.put_commune:type_name -> xaso.v1.PutCommuneCommand
 	4,  // 3: xaso.v1.CentralCommand.put_procedure:type_name -> xaso.v1.PutProcedureCommand
 	5,  // 4: xaso.v1.CentralCommand.put_calendar:type_name -> xaso.v1.PutCalendarCommand
@@ -1759,29 +2095,35 @@ var file_xaso_v1_central_proto_depIdxs = []int32{
 	14, // 7: xaso.v1.CentralCommand.delete_operator_token:type_name -> xaso.v1.DeleteOperatorTokenCommand
 	16, // 8: xaso.v1.CentralCommand.issue_enrollment:type_name -> xaso.v1.IssueEnrollmentCommand
 	17, // 9: xaso.v1.CentralCommand.use_enrollment:type_name -> xaso.v1.UseEnrollmentCommand
-	19, // 10: xaso.v1.CentralCommand.put_member:type_name -> xaso.v1.PutMemberCommand
-	20, // 11: xaso.v1.CentralCommand.read_fence:type_name -> xaso.v1.ReadFenceCommand
-	1,  // 12: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
-	23, // 13: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
-	2,  // 14: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
-	8,  // 15: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
-	2,  // 16: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
-	7,  // 17: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
-	24, // 18: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
-	22, // 19: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
-	0,  // 20: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
-	22, // 21: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
-	12, // 22: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
-	22, // 23: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
-	22, // 24: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
-	22, // 25: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
-	15, // 26: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
-	18, // 27: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	22, // 10: xaso.v1.CentralCommand.put_member:type_name -> xaso.v1.PutMemberCommand
+	23, // 11: xaso.v1.CentralCommand.read_fence:type_name -> xaso.v1.ReadFenceCommand
+	19, // 12: xaso.v1.CentralCommand.revoke_node:type_name -> xaso.v1.RevokeNodeCommand
+	1,  // 13: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
+	26, // 14: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
+	2,  // 15: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
+	8,  // 16: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
+	2,  // 17: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
+	7,  // 18: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
+	27, // 19: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
+	25, // 20: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
+	0,  // 21: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
+	25, // 22: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
+	12, // 23: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
+	25, // 24: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
+	25, // 25: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
+	25, // 26: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
+	15, // 27: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
+	25, // 28: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	25, // 29: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
+	25, // 30: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	25, // 31: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
+	26, // 32: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
+	21, // 33: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_proto_init() }
@@ -1802,6 +2144,11 @@ func file_xaso_v1_central_proto_init() {
 		(*CentralCommand_UseEnrollment)(nil),
 		(*CentralCommand_PutMember)(nil),
 		(*CentralCommand_ReadFence)(nil),
+		(*CentralCommand_RevokeNode)(nil),
+	}
+	file_xaso_v1_central_proto_msgTypes[19].OneofWrappers = []any{
+		(*FeedItem_Procedure)(nil),
+		(*FeedItem_CalendarJson)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1809,7 +2156,7 @@ func file_xaso_v1_central_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_proto_rawDesc), len(file_xaso_v1_central_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

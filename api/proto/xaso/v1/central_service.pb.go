@@ -2453,6 +2453,266 @@ func (x *ProposeResponse) GetResults() []*CommandResult {
 	return nil
 }
 
+// ListNodesRequest asks for the enrolled nodes.
+type ListNodesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Consistency   ReadConsistency        `protobuf:"varint,1,opt,name=consistency,proto3,enum=xaso.v1.ReadConsistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNodesRequest) Reset() {
+	*x = ListNodesRequest{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNodesRequest) ProtoMessage() {}
+
+func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
+func (*ListNodesRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListNodesRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
+// NodeStatus is one enrolled node and how far its events reached central.
+type NodeStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  *EnrolledNode          `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// The last sequence central holds of the node's commune.
+	AckedSequence int64 `protobuf:"varint,2,opt,name=acked_sequence,json=ackedSequence,proto3" json:"acked_sequence,omitempty"`
+	// The node's own last sequence when it last reported.
+	NodeLastSequence int64 `protobuf:"varint,3,opt,name=node_last_sequence,json=nodeLastSequence,proto3" json:"node_last_sequence,omitempty"`
+	// node_last_sequence - acked_sequence, never below zero.
+	LagEvents       int64                  `protobuf:"varint,4,opt,name=lag_events,json=lagEvents,proto3" json:"lag_events,omitempty"`
+	LastContactTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_contact_time,json=lastContactTime,proto3" json:"last_contact_time,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *NodeStatus) Reset() {
+	*x = NodeStatus{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatus) ProtoMessage() {}
+
+func (x *NodeStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
+func (*NodeStatus) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *NodeStatus) GetNode() *EnrolledNode {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *NodeStatus) GetAckedSequence() int64 {
+	if x != nil {
+		return x.AckedSequence
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetNodeLastSequence() int64 {
+	if x != nil {
+		return x.NodeLastSequence
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetLagEvents() int64 {
+	if x != nil {
+		return x.LagEvents
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetLastContactTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastContactTime
+	}
+	return nil
+}
+
+// ListNodesResponse lists the nodes by node id.
+type ListNodesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nodes         []*NodeStatus          `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Read          *ReadInfo              `protobuf:"bytes,2,opt,name=read,proto3" json:"read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNodesResponse) Reset() {
+	*x = ListNodesResponse{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNodesResponse) ProtoMessage() {}
+
+func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
+func (*ListNodesResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListNodesResponse) GetNodes() []*NodeStatus {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *ListNodesResponse) GetRead() *ReadInfo {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
+// RevokeNodeRequest names the node to revoke.
+type RevokeNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeNodeRequest) Reset() {
+	*x = RevokeNodeRequest{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeNodeRequest) ProtoMessage() {}
+
+func (x *RevokeNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeNodeRequest.ProtoReflect.Descriptor instead.
+func (*RevokeNodeRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RevokeNodeRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// RevokeNodeResponse is empty.
+type RevokeNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeNodeResponse) Reset() {
+	*x = RevokeNodeResponse{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeNodeResponse) ProtoMessage() {}
+
+func (x *RevokeNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeNodeResponse.ProtoReflect.Descriptor instead.
+func (*RevokeNodeResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{49}
+}
+
 var File_xaso_v1_central_service_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_central_service_proto_rawDesc = "" +
@@ -2601,10 +2861,26 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x123\n" +
 	"\bcommands\x18\x02 \x03(\v2\x17.xaso.v1.CentralCommandR\bcommands\"C\n" +
 	"\x0fProposeResponse\x120\n" +
-	"\aresults\x18\x01 \x03(\v2\x16.xaso.v1.CommandResultR\aresults*V\n" +
+	"\aresults\x18\x01 \x03(\v2\x16.xaso.v1.CommandResultR\aresults\"N\n" +
+	"\x10ListNodesRequest\x12:\n" +
+	"\vconsistency\x18\x01 \x01(\x0e2\x18.xaso.v1.ReadConsistencyR\vconsistency\"\xf3\x01\n" +
+	"\n" +
+	"NodeStatus\x12)\n" +
+	"\x04node\x18\x01 \x01(\v2\x15.xaso.v1.EnrolledNodeR\x04node\x12%\n" +
+	"\x0eacked_sequence\x18\x02 \x01(\x03R\rackedSequence\x12,\n" +
+	"\x12node_last_sequence\x18\x03 \x01(\x03R\x10nodeLastSequence\x12\x1d\n" +
+	"\n" +
+	"lag_events\x18\x04 \x01(\x03R\tlagEvents\x12F\n" +
+	"\x11last_contact_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastContactTime\"e\n" +
+	"\x11ListNodesResponse\x12)\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x13.xaso.v1.NodeStatusR\x05nodes\x12%\n" +
+	"\x04read\x18\x02 \x01(\v2\x11.xaso.v1.ReadInfoR\x04read\",\n" +
+	"\x11RevokeNodeRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
+	"\x12RevokeNodeResponse*V\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12!\n" +
-	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xb7\x0e\n" +
+	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xc2\x0f\n" +
 	"\x0eCentralService\x12E\n" +
 	"\n" +
 	"GetCluster\x12\x1a.xaso.v1.GetClusterRequest\x1a\x1b.xaso.v1.GetClusterResponse\x12W\n" +
@@ -2627,7 +2903,10 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\x13CreateOperatorToken\x12#.xaso.v1.CreateOperatorTokenRequest\x1a$.xaso.v1.CreateOperatorTokenResponse\x12]\n" +
 	"\x12ListOperatorTokens\x12\".xaso.v1.ListOperatorTokensRequest\x1a#.xaso.v1.ListOperatorTokensResponse\x12`\n" +
 	"\x13DeleteOperatorToken\x12#.xaso.v1.DeleteOperatorTokenRequest\x1a$.xaso.v1.DeleteOperatorTokenResponse\x12f\n" +
-	"\x15CreateEnrollmentToken\x12%.xaso.v1.CreateEnrollmentTokenRequest\x1a&.xaso.v1.CreateEnrollmentTokenResponse2R\n" +
+	"\x15CreateEnrollmentToken\x12%.xaso.v1.CreateEnrollmentTokenRequest\x1a&.xaso.v1.CreateEnrollmentTokenResponse\x12B\n" +
+	"\tListNodes\x12\x19.xaso.v1.ListNodesRequest\x1a\x1a.xaso.v1.ListNodesResponse\x12E\n" +
+	"\n" +
+	"RevokeNode\x12\x1a.xaso.v1.RevokeNodeRequest\x1a\x1b.xaso.v1.RevokeNodeResponse2R\n" +
 	"\x12CentralPeerService\x12<\n" +
 	"\aPropose\x12\x17.xaso.v1.ProposeRequest\x1a\x18.xaso.v1.ProposeResponseB/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
 
@@ -2644,7 +2923,7 @@ func file_xaso_v1_central_service_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_xaso_v1_central_service_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: xaso.v1.ReadConsistency
 	(*ReadInfo)(nil),                       // 1: xaso.v1.ReadInfo
@@ -2692,99 +2971,114 @@ var file_xaso_v1_central_service_proto_goTypes = []any{
 	(*CreateEnrollmentTokenResponse)(nil),  // 43: xaso.v1.CreateEnrollmentTokenResponse
 	(*ProposeRequest)(nil),                 // 44: xaso.v1.ProposeRequest
 	(*ProposeResponse)(nil),                // 45: xaso.v1.ProposeResponse
-	(*Commune)(nil),                        // 46: xaso.v1.Commune
-	(*Procedure)(nil),                      // 47: xaso.v1.Procedure
-	(*Dossier)(nil),                        // 48: xaso.v1.Dossier
-	(*timestamppb.Timestamp)(nil),          // 49: google.protobuf.Timestamp
-	(*Aggregate)(nil),                      // 50: xaso.v1.Aggregate
-	(*AuditRecord)(nil),                    // 51: xaso.v1.AuditRecord
-	(OperatorRole)(0),                      // 52: xaso.v1.OperatorRole
-	(*OperatorToken)(nil),                  // 53: xaso.v1.OperatorToken
-	(*CentralCommand)(nil),                 // 54: xaso.v1.CentralCommand
-	(*CommandResult)(nil),                  // 55: xaso.v1.CommandResult
+	(*ListNodesRequest)(nil),               // 46: xaso.v1.ListNodesRequest
+	(*NodeStatus)(nil),                     // 47: xaso.v1.NodeStatus
+	(*ListNodesResponse)(nil),              // 48: xaso.v1.ListNodesResponse
+	(*RevokeNodeRequest)(nil),              // 49: xaso.v1.RevokeNodeRequest
+	(*RevokeNodeResponse)(nil),             // 50: xaso.v1.RevokeNodeResponse
+	(*Commune)(nil),                        // 51: xaso.v1.Commune
+	(*Procedure)(nil),                      // 52: xaso.v1.Procedure
+	(*Dossier)(nil),                        // 53: xaso.v1.Dossier
+	(*timestamppb.Timestamp)(nil),          // 54: google.protobuf.Timestamp
+	(*Aggregate)(nil),                      // 55: xaso.v1.Aggregate
+	(*AuditRecord)(nil),                    // 56: xaso.v1.AuditRecord
+	(OperatorRole)(0),                      // 57: xaso.v1.OperatorRole
+	(*OperatorToken)(nil),                  // 58: xaso.v1.OperatorToken
+	(*CentralCommand)(nil),                 // 59: xaso.v1.CentralCommand
+	(*CommandResult)(nil),                  // 60: xaso.v1.CommandResult
+	(*EnrolledNode)(nil),                   // 61: xaso.v1.EnrolledNode
 }
 var file_xaso_v1_central_service_proto_depIdxs = []int32{
 	3,  // 0: xaso.v1.GetClusterResponse.members:type_name -> xaso.v1.ClusterMemberStatus
 	1,  // 1: xaso.v1.GetClusterResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 2: xaso.v1.ListCommunesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	46, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
+	51, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
 	1,  // 4: xaso.v1.ListCommunesResponse.read:type_name -> xaso.v1.ReadInfo
-	46, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
-	46, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
+	51, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
+	51, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
 	0,  // 7: xaso.v1.ListCatalogProceduresRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	47, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	52, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
 	1,  // 9: xaso.v1.ListCatalogProceduresResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 10: xaso.v1.GetCatalogProcedureRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	47, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	52, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	1,  // 12: xaso.v1.GetCatalogProcedureResponse.read:type_name -> xaso.v1.ReadInfo
-	47, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	47, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	47, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	47, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	52, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	52, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	52, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	52, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	0,  // 17: xaso.v1.GetCalendarRequest.consistency:type_name -> xaso.v1.ReadConsistency
 	1,  // 18: xaso.v1.GetCalendarResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 19: xaso.v1.GetProvinceDossierRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	48, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	53, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
 	1,  // 21: xaso.v1.GetProvinceDossierResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 22: xaso.v1.GetPerformanceReportRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	49, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	50, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
+	54, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	55, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
 	32, // 25: xaso.v1.GetPerformanceReportResponse.rows:type_name -> xaso.v1.PerformanceRow
 	1,  // 26: xaso.v1.GetPerformanceReportResponse.read:type_name -> xaso.v1.ReadInfo
-	51, // 27: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
-	52, // 28: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
-	53, // 29: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
-	53, // 30: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
-	49, // 31: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	54, // 32: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
-	55, // 33: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
-	2,  // 34: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
-	5,  // 35: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
-	7,  // 36: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
-	9,  // 37: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
-	11, // 38: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
-	13, // 39: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
-	15, // 40: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
-	17, // 41: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
-	19, // 42: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
-	21, // 43: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
-	23, // 44: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
-	25, // 45: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
-	27, // 46: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
-	29, // 47: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
-	31, // 48: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
-	34, // 49: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
-	36, // 50: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
-	38, // 51: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
-	40, // 52: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
-	42, // 53: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
-	44, // 54: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
-	4,  // 55: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
-	6,  // 56: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
-	8,  // 57: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
-	10, // 58: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
-	12, // 59: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
-	14, // 60: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
-	16, // 61: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
-	18, // 62: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
-	20, // 63: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
-	22, // 64: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
-	24, // 65: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
-	26, // 66: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
-	28, // 67: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
-	30, // 68: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
-	33, // 69: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
-	35, // 70: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
-	37, // 71: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
-	39, // 72: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
-	41, // 73: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
-	43, // 74: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
-	45, // 75: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
-	55, // [55:76] is the sub-list for method output_type
-	34, // [34:55] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	56, // 27: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
+	57, // 28: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
+	58, // 29: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
+	58, // 30: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
+	54, // 31: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	59, // 32: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
+	60, // 33: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
+	0,  // 34: xaso.v1.ListNodesRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	61, // 35: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
+	54, // 36: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
+	47, // 37: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
+	1,  // 38: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
+	2,  // 39: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
+	5,  // 40: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
+	7,  // 41: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
+	9,  // 42: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
+	11, // 43: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
+	13, // 44: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
+	15, // 45: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
+	17, // 46: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
+	19, // 47: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
+	21, // 48: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
+	23, // 49: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
+	25, // 50: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
+	27, // 51: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
+	29, // 52: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
+	31, // 53: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
+	34, // 54: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
+	36, // 55: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
+	38, // 56: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
+	40, // 57: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
+	42, // 58: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
+	46, // 59: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
+	49, // 60: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
+	44, // 61: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
+	4,  // 62: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
+	6,  // 63: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
+	8,  // 64: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
+	10, // 65: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
+	12, // 66: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
+	14, // 67: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
+	16, // 68: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
+	18, // 69: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
+	20, // 70: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
+	22, // 71: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
+	24, // 72: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
+	26, // 73: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
+	28, // 74: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
+	30, // 75: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
+	33, // 76: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
+	35, // 77: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
+	37, // 78: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
+	39, // 79: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
+	41, // 80: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
+	43, // 81: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
+	48, // 82: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
+	50, // 83: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
+	45, // 84: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
+	62, // [62:85] is the sub-list for method output_type
+	39, // [39:62] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_service_proto_init() }
@@ -2800,7 +3094,7 @@ func file_xaso_v1_central_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_service_proto_rawDesc), len(file_xaso_v1_central_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   45,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

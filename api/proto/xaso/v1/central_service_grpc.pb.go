@@ -39,6 +39,8 @@ const (
 	CentralService_ListOperatorTokens_FullMethodName     = "/xaso.v1.CentralService/ListOperatorTokens"
 	CentralService_DeleteOperatorToken_FullMethodName    = "/xaso.v1.CentralService/DeleteOperatorToken"
 	CentralService_CreateEnrollmentToken_FullMethodName  = "/xaso.v1.CentralService/CreateEnrollmentToken"
+	CentralService_ListNodes_FullMethodName              = "/xaso.v1.CentralService/ListNodes"
+	CentralService_RevokeNode_FullMethodName             = "/xaso.v1.CentralService/RevokeNode"
 )
 
 // CentralServiceClient is the client API for CentralService service.
@@ -91,6 +93,10 @@ type CentralServiceClient interface {
 	DeleteOperatorToken(ctx context.Context, in *DeleteOperatorTokenRequest, opts ...grpc.CallOption) (*DeleteOperatorTokenResponse, error)
 	// Issues a one-time enrollment token for a commune's node.
 	CreateEnrollmentToken(ctx context.Context, in *CreateEnrollmentTokenRequest, opts ...grpc.CallOption) (*CreateEnrollmentTokenResponse, error)
+	// ListNodes lists the enrolled nodes with their sync position and last contact.
+	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
+	// RevokeNode refuses a node's certificate from now on.
+	RevokeNode(ctx context.Context, in *RevokeNodeRequest, opts ...grpc.CallOption) (*RevokeNodeResponse, error)
 }
 
 type centralServiceClient struct {
@@ -301,6 +307,26 @@ func (c *centralServiceClient) CreateEnrollmentToken(ctx context.Context, in *Cr
 	return out, nil
 }
 
+func (c *centralServiceClient) ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNodesResponse)
+	err := c.cc.Invoke(ctx, CentralService_ListNodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *centralServiceClient) RevokeNode(ctx context.Context, in *RevokeNodeRequest, opts ...grpc.CallOption) (*RevokeNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeNodeResponse)
+	err := c.cc.Invoke(ctx, CentralService_RevokeNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CentralServiceServer is the server API for CentralService service.
 // All implementations must embed UnimplementedCentralServiceServer
 // for forward compatibility.
@@ -351,6 +377,10 @@ type CentralServiceServer interface {
 	DeleteOperatorToken(context.Context, *DeleteOperatorTokenRequest) (*DeleteOperatorTokenResponse, error)
 	// Issues a one-time enrollment token for a commune's node.
 	CreateEnrollmentToken(context.Context, *CreateEnrollmentTokenRequest) (*CreateEnrollmentTokenResponse, error)
+	// ListNodes lists the enrolled nodes with their sync position and last contact.
+	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
+	// RevokeNode refuses a node's certificate from now on.
+	RevokeNode(context.Context, *RevokeNodeRequest) (*RevokeNodeResponse, error)
 	mustEmbedUnimplementedCentralServiceServer()
 }
 
@@ -420,6 +450,12 @@ func (UnimplementedCentralServiceServer) DeleteOperatorToken(context.Context, *D
 }
 func (UnimplementedCentralServiceServer) CreateEnrollmentToken(context.Context, *CreateEnrollmentTokenRequest) (*CreateEnrollmentTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateEnrollmentToken not implemented")
+}
+func (UnimplementedCentralServiceServer) ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNodes not implemented")
+}
+func (UnimplementedCentralServiceServer) RevokeNode(context.Context, *RevokeNodeRequest) (*RevokeNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeNode not implemented")
 }
 func (UnimplementedCentralServiceServer) mustEmbedUnimplementedCentralServiceServer() {}
 func (UnimplementedCentralServiceServer) testEmbeddedByValue()                        {}
@@ -802,6 +838,42 @@ func _CentralService_CreateEnrollmentToken_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CentralService_ListNodes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNodesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CentralServiceServer).ListNodes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CentralService_ListNodes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CentralServiceServer).ListNodes(ctx, req.(*ListNodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CentralService_RevokeNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CentralServiceServer).RevokeNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CentralService_RevokeNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CentralServiceServer).RevokeNode(ctx, req.(*RevokeNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CentralService_ServiceDesc is the grpc.ServiceDesc for CentralService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -888,6 +960,14 @@ var CentralService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateEnrollmentToken",
 			Handler:    _CentralService_CreateEnrollmentToken_Handler,
+		},
+		{
+			MethodName: "ListNodes",
+			Handler:    _CentralService_ListNodes_Handler,
+		},
+		{
+			MethodName: "RevokeNode",
+			Handler:    _CentralService_RevokeNode_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1031,8 +1031,23 @@ type GetSyncStatusResponse struct {
 	PendingBytes  int64 `protobuf:"varint,4,opt,name=pending_bytes,json=pendingBytes,proto3" json:"pending_bytes,omitempty"`
 	// Unset when central has never been reached.
 	LastContactTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_contact_time,json=lastContactTime,proto3" json:"last_contact_time,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Whether a stream to central is open now.
+	Connected bool `protobuf:"varint,6,opt,name=connected,proto3" json:"connected,omitempty"`
+	// Whether this node holds a certificate from central; without one it
+	// waits for an enrollment token.
+	Enrolled bool `protobuf:"varint,7,opt,name=enrolled,proto3" json:"enrolled,omitempty"`
+	// Age of the oldest event central has not acknowledged (0 when none).
+	LagSeconds float64 `protobuf:"fixed64,8,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
+	// Bytes this node sent to central since it started (after compression).
+	BytesSent int64 `protobuf:"varint,9,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
+	// Connection attempts that failed since the node started.
+	Retries int64 `protobuf:"varint,10,opt,name=retries,proto3" json:"retries,omitempty"`
+	// The last feed item (catalogue, calendar) this node applied.
+	FeedSequence uint64 `protobuf:"varint,11,opt,name=feed_sequence,json=feedSequence,proto3" json:"feed_sequence,omitempty"`
+	// Why the last attempt failed, when it did.
+	LastError     string `protobuf:"bytes,12,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetSyncStatusResponse) Reset() {
@@ -1098,6 +1113,55 @@ func (x *GetSyncStatusResponse) GetLastContactTime() *timestamppb.Timestamp {
 		return x.LastContactTime
 	}
 	return nil
+}
+
+func (x *GetSyncStatusResponse) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *GetSyncStatusResponse) GetEnrolled() bool {
+	if x != nil {
+		return x.Enrolled
+	}
+	return false
+}
+
+func (x *GetSyncStatusResponse) GetLagSeconds() float64 {
+	if x != nil {
+		return x.LagSeconds
+	}
+	return 0
+}
+
+func (x *GetSyncStatusResponse) GetBytesSent() int64 {
+	if x != nil {
+		return x.BytesSent
+	}
+	return 0
+}
+
+func (x *GetSyncStatusResponse) GetRetries() int64 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
+func (x *GetSyncStatusResponse) GetFeedSequence() uint64 {
+	if x != nil {
+		return x.FeedSequence
+	}
+	return 0
+}
+
+func (x *GetSyncStatusResponse) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
 }
 
 // OutboxRecord is one entry of a node's outbox: an event in the node's own
@@ -1329,13 +1393,24 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"attachment\x18\x01 \x01(\v2\x16.xaso.v1.AttachmentRefR\n" +
 	"attachment\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\fR\acontent\"\x16\n" +
-	"\x14GetSyncStatusRequest\"\xf7\x01\n" +
+	"\x14GetSyncStatusRequest\"\xcf\x03\n" +
 	"\x15GetSyncStatusResponse\x12#\n" +
 	"\rlast_sequence\x18\x01 \x01(\x03R\flastSequence\x12%\n" +
 	"\x0eacked_sequence\x18\x02 \x01(\x03R\rackedSequence\x12%\n" +
 	"\x0epending_events\x18\x03 \x01(\x03R\rpendingEvents\x12#\n" +
 	"\rpending_bytes\x18\x04 \x01(\x03R\fpendingBytes\x12F\n" +
-	"\x11last_contact_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastContactTime\"\xc7\x01\n" +
+	"\x11last_contact_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastContactTime\x12\x1c\n" +
+	"\tconnected\x18\x06 \x01(\bR\tconnected\x12\x1a\n" +
+	"\benrolled\x18\a \x01(\bR\benrolled\x12\x1f\n" +
+	"\vlag_seconds\x18\b \x01(\x01R\n" +
+	"lagSeconds\x12\x1d\n" +
+	"\n" +
+	"bytes_sent\x18\t \x01(\x03R\tbytesSent\x12\x18\n" +
+	"\aretries\x18\n" +
+	" \x01(\x03R\aretries\x12#\n" +
+	"\rfeed_sequence\x18\v \x01(\x04R\ffeedSequence\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\f \x01(\tR\tlastError\"\xc7\x01\n" +
 	"\fOutboxRecord\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12!\n" +
