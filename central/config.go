@@ -35,6 +35,13 @@ type Config struct {
 	CAFile   string `yaml:"ca_file"`
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// CAKeyFile is the CA's private key (PEM), with which this member signs
+	// the certificates of enrolling nodes. Optional: a member without it
+	// refuses enrollment, and nodes enroll at a member that has it.
+	CAKeyFile string `yaml:"ca_key_file"`
+	// NodeCertificateTTL is how long a node certificate signed at
+	// enrollment is valid.
+	NodeCertificateTTL time.Duration `yaml:"node_certificate_ttl"`
 	// BootstrapTokenFile holds an operator token accepted before any is
 	// issued (the first operator uses it to create the others).
 	BootstrapTokenFile string `yaml:"bootstrap_token_file"`
@@ -51,14 +58,15 @@ type Config struct {
 // DefaultConfig returns the defaults every key starts from.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:           "/var/lib/xaso/central",
-		RaftListen:        ":7000",
-		APIListen:         ":8443",
-		HeartbeatTimeout:  time.Second,
-		ElectionTimeout:   time.Second,
-		SnapshotThreshold: 8192,
-		TrailingLogs:      10240,
-		LogLevel:          "info",
+		DataDir:            "/var/lib/xaso/central",
+		RaftListen:         ":7000",
+		APIListen:          ":8443",
+		HeartbeatTimeout:   time.Second,
+		ElectionTimeout:    time.Second,
+		NodeCertificateTTL: 2 * 365 * 24 * time.Hour,
+		SnapshotThreshold:  8192,
+		TrailingLogs:       10240,
+		LogLevel:           "info",
 	}
 }
 
@@ -125,6 +133,9 @@ func (c Config) Validate() error {
 	if c.HeartbeatTimeout < 50*time.Millisecond || c.ElectionTimeout < c.HeartbeatTimeout {
 		return fmt.Errorf("election_timeout: %v must be at least heartbeat_timeout %v, itself at least 50ms", c.ElectionTimeout, c.HeartbeatTimeout)
 	}
+	if c.NodeCertificateTTL < time.Hour || c.NodeCertificateTTL > 10*365*24*time.Hour {
+		return fmt.Errorf("node_certificate_ttl: %v is outside 1h to 10 years", c.NodeCertificateTTL)
+	}
 	if c.TrailingLogs == 0 || c.SnapshotThreshold == 0 {
 		return fmt.Errorf("snapshot_threshold and trailing_logs: both above 0")
 	}
@@ -141,7 +152,8 @@ type memberTLS struct {
 	pair   pki.Pair
 	caPEM  []byte
 	caFP   string
-	member string // the certificate's common name
+	member string  // the certificate's common name
+	ca     *pki.CA // with its key, when ca_key_file is set
 }
 
 func (c Config) tls() (memberTLS, error) {
@@ -180,6 +192,15 @@ func (c Config) tls() (memberTLS, error) {
 		return t, fmt.Errorf("key_file: %w", err)
 	}
 	t.member = cert.Subject.CommonName
+	if c.CAKeyFile != "" {
+		key, err := os.ReadFile(c.CAKeyFile)
+		if err != nil {
+			return t, fmt.Errorf("ca_key_file: %w", err)
+		}
+		if t.ca, err = pki.LoadCA(t.caPEM, key); err != nil {
+			return t, fmt.Errorf("ca_key_file: %w", err)
+		}
+	}
 	return t, nil
 }
 

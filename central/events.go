@@ -42,7 +42,7 @@ func applyEvents(st *stateTxn, cmd *xasov1.CentralCommand, c *xasov1.AppendEvent
 	hwKey := []byte(prefixHighWater + c.GetCommuneCode())
 	hw := &xasov1.NodeStream{}
 	if !st.getProto(hwKey, hw) {
-		hw.CommuneCode = c.GetCommuneCode()
+		hw.CommuneCode, hw.LastHash = c.GetCommuneCode(), dossier.GenesisHash()
 	}
 	res := &xasov1.CommandResult{}
 	for i, rec := range c.GetRecords() {

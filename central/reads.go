@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
 )
 
 // ErrNotFound is returned for a commune or procedure central does not hold.
@@ -107,7 +108,7 @@ func (f *FSM) NodeStream(commune string) (*xasov1.NodeStream, error) {
 	hw := &xasov1.NodeStream{}
 	err := f.db.View(func(txn *badger.Txn) error { return getProto(txn, []byte(prefixHighWater+commune), hw) })
 	if errors.Is(err, errNotFound) {
-		return &xasov1.NodeStream{CommuneCode: commune}, nil
+		return &xasov1.NodeStream{CommuneCode: commune, LastHash: dossier.GenesisHash()}, nil
 	}
 	return hw, err
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -26,7 +27,19 @@ import (
 	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/grpcerr"
 	"github.com/xaso/xaso/pki"
+	"github.com/xaso/xaso/replication"
 )
+
+// replicationBackend is what the replication service reads and proposes
+// through on this member.
+type replicationBackend struct {
+	*FSM
+	s *Server
+}
+
+func (b replicationBackend) Propose(ctx context.Context, actor string, cmds ...*xasov1.CentralCommand) ([]*xasov1.CommandResult, error) {
+	return b.s.propose(ctx, actor, cmds...)
+}
 
 // ServerConfig configures a member's API.
 type ServerConfig struct {
@@ -42,7 +55,11 @@ type ServerConfig struct {
 	BootstrapTokenSHA256 string
 	// CAFingerprint goes into enrollment tokens.
 	CAFingerprint string
-	Logger        *slog.Logger
+	// CA, with its key, signs node certificates at enrollment; nil when
+	// this member does not hold the key. NodeCertificateTTL is their life.
+	CA                 *pki.CA
+	NodeCertificateTTL time.Duration
+	Logger             *slog.Logger
 	// Now is the clock (default time.Now); commands are stamped with it.
 	Now func() time.Time
 }
@@ -85,9 +102,21 @@ func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 // exports, /metrics, /healthz and /readyz.
 func (s *Server) Handler() (http.Handler, error) {
 	obs := apiserver.Observer{Log: s.log, GRPC: s.metrics.grpcLatency, HTTP: s.metrics.httpLatency}
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(obs.Unary), grpc.MaxRecvMsgSize(16<<20))
+	repl, err := replication.NewService(replication.ServiceConfig{
+		Central: replicationBackend{FSM: s.fsm, s: s}, CA: s.cfg.CA, CertTTL: s.cfg.NodeCertificateTTL, Logger: s.log, Now: s.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(obs.Unary), grpc.MaxRecvMsgSize(16<<20),
+		// Nodes ping every few seconds to notice a half-open link; a member
+		// pings a silent node to free what its stream holds.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	)
 	xasov1.RegisterCentralServiceServer(gs, s)
 	xasov1.RegisterCentralPeerServiceServer(gs, peerService{s: s})
+	xasov1.RegisterReplicationServiceServer(gs, repl)
 	gw := apiserver.Gateway(runtime.WithMiddlewares(obs.Middleware))
 	if err := xasov1.RegisterCentralServiceHandlerServer(context.Background(), gw, s); err != nil {
 		return nil, fmt.Errorf("register REST gateway: %w", err)

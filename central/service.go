@@ -529,3 +529,47 @@ func renameFields(err error, from, to string) error {
 	}
 	return grpcerr.BadRequest(v)
 }
+
+// ListNodes lists the enrolled nodes with how far their events reached.
+func (s *Server) ListNodes(ctx context.Context, req *xasov1.ListNodesRequest) (*xasov1.ListNodesResponse, error) {
+	if _, err := s.authorize(ctx, false); err != nil {
+		return nil, err
+	}
+	info, err := s.read(ctx, req.GetConsistency())
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := s.fsm.EnrolledNodes()
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "read nodes: %v", err)
+	}
+	resp := &xasov1.ListNodesResponse{Read: info}
+	for _, n := range nodes {
+		hw, err := s.fsm.NodeStream(n.GetCommuneCode())
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "read stream of %s: %v", n.GetCommuneCode(), err)
+		}
+		st := &xasov1.NodeStatus{Node: n, AckedSequence: hw.GetLastSequence(), NodeLastSequence: hw.GetNodeLastSequence()}
+		if hw.GetNodeId() == n.GetNodeId() {
+			st.LastContactTime = hw.GetLastTime()
+			st.LagEvents = max(0, hw.GetNodeLastSequence()-hw.GetLastSequence())
+		}
+		resp.Nodes = append(resp.Nodes, st)
+	}
+	return resp, nil
+}
+
+// RevokeNode refuses a node from now on.
+func (s *Server) RevokeNode(ctx context.Context, req *xasov1.RevokeNodeRequest) (*xasov1.RevokeNodeResponse, error) {
+	c, err := s.authorize(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if !validName(req.GetNodeId()) {
+		return nil, grpcerr.Field("node_id", "1 to 64 letters, digits, '.', '-' or '_'")
+	}
+	if _, err := s.write(ctx, c.name, &xasov1.CentralCommand{Command: &xasov1.CentralCommand_RevokeNode{RevokeNode: &xasov1.RevokeNodeCommand{NodeId: req.GetNodeId()}}}); err != nil {
+		return nil, err
+	}
+	return &xasov1.RevokeNodeResponse{}, nil
+}

@@ -25,3 +25,7 @@ func RecordHash(rec *xasov1.OutboxRecord) ([]byte, error) {
 	h.Write(ev)
 	return h.Sum(nil), nil
 }
+
+// GenesisHash is the prev_hash of a commune's first outbox record: 32 zero
+// bytes. Node and central start their chains from it.
+func GenesisHash() []byte { return make([]byte, sha256.Size) }

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/xaso/xaso/configfile"
 	"github.com/xaso/xaso/dossier"
@@ -33,6 +35,26 @@ type Config struct {
 	CatalogueFile string `yaml:"catalogue_file"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+
+	// Central lists central members' API addresses (host:port). Without
+	// it the node works alone and keeps its outbox.
+	Central []string `yaml:"central"`
+	// NodeID names this machine at central (default node-{commune}).
+	NodeID string `yaml:"node_id"`
+	// EnrollmentTokenFile holds the one-time token an operator issued for
+	// this commune; read only until the node has enrolled.
+	EnrollmentTokenFile string `yaml:"enrollment_token_file"`
+	// SyncBandwidthKbit caps what sync sends, in kbit/s (0: no cap), so
+	// that it leaves room for the commune's other traffic.
+	SyncBandwidthKbit int64 `yaml:"sync_bandwidth_kbit"`
+	// SyncHeartbeat is how often an idle node reports in to central.
+	SyncHeartbeat time.Duration `yaml:"sync_heartbeat"`
+	// SyncKeepalive is the ping interval that detects a half-open link.
+	SyncKeepalive time.Duration `yaml:"sync_keepalive"`
+
+	// SyncDial, when set, opens the connections to central instead of
+	// TCP (the demo and tests put simulated links here). Not a file key.
+	SyncDial func(ctx context.Context, addr string) (net.Conn, error) `yaml:"-"`
 }
 
 // DefaultConfig returns the defaults every key starts from.
@@ -42,6 +64,8 @@ func DefaultConfig() Config {
 		DataDir:            "/var/lib/xaso/node",
 		MaxAttachmentBytes: 20 << 20,
 		LogLevel:           "info",
+		SyncHeartbeat:      30 * time.Second,
+		SyncKeepalive:      10 * time.Second,
 	}
 }
 
@@ -90,7 +114,35 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
 	}
+	for i, a := range c.Central {
+		if h, _, err := net.SplitHostPort(a); err != nil || h == "" {
+			return fmt.Errorf("central[%d]: %q is not host:port", i, a)
+		}
+	}
+	if c.NodeID != "" && !dossier.ValidName(c.NodeID, 64) {
+		return fmt.Errorf("node_id: %q is not 1 to 64 letters, digits, '.', '-' or '_'", c.NodeID)
+	}
+	if c.EnrollmentTokenFile != "" && len(c.Central) == 0 {
+		return fmt.Errorf("enrollment_token_file: set, but central is empty (where would the node enroll?)")
+	}
+	if c.SyncBandwidthKbit < 0 || c.SyncBandwidthKbit > 10_000_000 {
+		return fmt.Errorf("sync_bandwidth_kbit: %d is outside 0 (no cap) to 10000000", c.SyncBandwidthKbit)
+	}
+	if c.SyncHeartbeat < time.Second || c.SyncHeartbeat > time.Hour {
+		return fmt.Errorf("sync_heartbeat: %v is outside 1s to 1h", c.SyncHeartbeat)
+	}
+	if c.SyncKeepalive < time.Second || c.SyncKeepalive > 10*time.Minute {
+		return fmt.Errorf("sync_keepalive: %v is outside 1s to 10m", c.SyncKeepalive)
+	}
 	return nil
+}
+
+// nodeID is the configured node id or its default.
+func (c Config) nodeID() string {
+	if c.NodeID != "" {
+		return c.NodeID
+	}
+	return "node-" + c.Commune
 }
 
 // ReadKeyFile reads an AES key of 16, 24 or 32 bytes, raw or hex-encoded.

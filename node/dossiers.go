@@ -251,24 +251,6 @@ func readEvents(txn *badger.Txn, code string) ([]*dossier.Event, error) {
 	return evs, nil
 }
 
-// ReadOutbox returns up to max outbox records from sequence from on.
-func (s *Store) ReadOutbox(from int64, max int) ([]*xasov1.OutboxRecord, error) {
-	var out []*xasov1.OutboxRecord
-	err := s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixOutbox), PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
-		for it.Seek(outboxKey(from)); it.Valid() && len(out) < max; it.Next() {
-			rec := &xasov1.OutboxRecord{}
-			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, rec) }); err != nil {
-				return fmt.Errorf("decode outbox record: %w", err)
-			}
-			out = append(out, rec)
-		}
-		return nil
-	})
-	return out, err
-}
-
 func be64Decode(b []byte) uint64 {
 	var n uint64
 	for _, c := range b {

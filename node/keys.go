@@ -30,6 +30,8 @@ import (
 //	m/count/{state:1}              number of dossiers in each state
 //	m/idkey                        key of the applicant-number hash
 //	m/calendar                     working calendar (JSON)
+//	m/feed                         last feed item from central applied
+//	m/identity                     the node's enrollment: certificate, key, CA
 const (
 	prefixDossier    = "d/"
 	prefixEvent      = "e/"
@@ -49,6 +51,8 @@ const (
 	prefixCount      = "m/count/"
 	keyIDKey         = "m/idkey"
 	keyCalendar      = "m/calendar"
+	keyFeed          = "m/feed"
+	keyIdentity      = "m/identity"
 )
 
 func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }

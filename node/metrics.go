@@ -8,6 +8,7 @@ import (
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/replication"
 )
 
 // metrics are the node's Prometheus metrics, on a registry of its own.
@@ -20,7 +21,7 @@ type metrics struct {
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5}
 
-func newMetrics(store *Store, now func() time.Time) *metrics {
+func newMetrics(store *Store, now func() time.Time, sync func() (replication.Status, bool)) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -35,7 +36,7 @@ func newMetrics(store *Store, now func() time.Time) *metrics {
 	}
 	m.reg.MustRegister(m.transitions, m.grpcLatency, m.httpLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&storeCollector{store: store, now: now})
+		&storeCollector{store: store, now: now, sync: sync})
 	return m
 }
 
@@ -47,6 +48,7 @@ func (m *metrics) transition(a dossier.Action) {
 type storeCollector struct {
 	store *Store
 	now   func() time.Time
+	sync  func() (replication.Status, bool)
 }
 
 var (
@@ -55,10 +57,16 @@ var (
 	descOutbox   = prometheus.NewDesc("xaso_node_outbox_pending_events", "Outbox events central has not acknowledged.", nil, nil)
 	descLastSeq  = prometheus.NewDesc("xaso_node_outbox_last_sequence", "Sequence of the last outbox event.", nil, nil)
 	descSize     = prometheus.NewDesc("xaso_node_store_size_bytes", "Bytes of the Badger store on disk.", nil, nil)
+	descPendingB = prometheus.NewDesc("xaso_node_outbox_pending_bytes", "Bytes of the outbox events central has not acknowledged.", nil, nil)
+	descLag      = prometheus.NewDesc("xaso_node_sync_lag_seconds", "Age of the oldest event central has not acknowledged.", nil, nil)
+	descContact  = prometheus.NewDesc("xaso_node_sync_last_contact_timestamp_seconds", "When central last answered (Unix time; 0: never).", nil, nil)
+	descConn     = prometheus.NewDesc("xaso_node_sync_connected", "1 while a stream to central is open.", nil, nil)
+	descSent     = prometheus.NewDesc("xaso_node_sync_sent_bytes_total", "Bytes sent to central, on the wire.", nil, nil)
+	descRetries  = prometheus.NewDesc("xaso_node_sync_retries_total", "Sync attempts that failed.", nil, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDossiers, descOverdue, descOutbox, descLastSeq, descSize} {
+	for _, d := range []*prometheus.Desc{descDossiers, descOverdue, descOutbox, descLastSeq, descSize, descPendingB, descLag, descContact, descConn, descSent, descRetries} {
 		ch <- d
 	}
 }
@@ -79,4 +87,26 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(last-acked))
 	ch <- prometheus.MustNewConstMetric(descLastSeq, prometheus.GaugeValue, float64(last))
 	ch <- prometheus.MustNewConstMetric(descSize, prometheus.GaugeValue, float64(c.store.Size()))
+	if n, err := c.store.OutboxBytes(acked + 1); err == nil {
+		ch <- prometheus.MustNewConstMetric(descPendingB, prometheus.GaugeValue, float64(n))
+	}
+	lag := 0.0
+	if t, err := c.store.OldestPending(); err == nil && !t.IsZero() {
+		lag = max(0, c.now().Sub(t).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, lag)
+	contact := 0.0
+	if t := c.store.LastContact(); !t.IsZero() {
+		contact = float64(t.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(descContact, prometheus.GaugeValue, contact)
+	if st, ok := c.sync(); ok {
+		conn := 0.0
+		if st.Connected {
+			conn = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descConn, prometheus.GaugeValue, conn)
+		ch <- prometheus.MustNewConstMetric(descSent, prometheus.CounterValue, float64(st.BytesSent))
+		ch <- prometheus.MustNewConstMetric(descRetries, prometheus.CounterValue, float64(st.Retries))
+	}
 }

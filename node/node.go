@@ -28,6 +28,7 @@ import (
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/replication"
 	"github.com/xaso/xaso/sample"
 )
 
@@ -40,6 +41,8 @@ type Node struct {
 	metrics  *metrics
 	calendar atomic.Pointer[dossier.Calendar]
 	ready    atomic.Bool
+	// syncer replicates to central; nil when no central is configured.
+	syncer *replication.Syncer
 }
 
 // Open opens the node's store, seeding the catalogue and the calendar on
@@ -65,10 +68,27 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 		st.Close()
 		return nil, err
 	}
-	n.metrics = newMetrics(st, now)
+	if len(cfg.Central) > 0 {
+		sc := replication.Config{
+			Central: cfg.Central, NodeID: cfg.nodeID(), Commune: cfg.Commune, Dial: cfg.SyncDial,
+			BandwidthBytes: cfg.SyncBandwidthKbit * 1000 / 8, Heartbeat: cfg.SyncHeartbeat, Keepalive: cfg.SyncKeepalive,
+			Logger: log.With("part", "sync"),
+		}
+		if f := cfg.EnrollmentTokenFile; f != "" {
+			sc.EnrollmentToken = func() (string, error) {
+				b, err := os.ReadFile(f)
+				return string(b), err
+			}
+		}
+		if n.syncer, err = replication.NewSyncer(syncLocal{Store: st, n: n}, sc); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	n.metrics = newMetrics(st, now, n.syncStatus)
 	n.svc = &service{
 		store: st, commune: cfg.Commune, calendar: n.calendar.Load, now: now,
-		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log,
+		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log, sync: n.syncStatus,
 	}
 	last, _ := st.OutboxHead()
 	log.Info("node open", "commune", cfg.Commune, "data_dir", cfg.DataDir, "outbox_last", last, "encrypted", opts.EncryptionKey != nil)
@@ -111,6 +131,39 @@ func (n *Node) seed(ctx context.Context) error {
 		procs = list.GetProcedures()
 	}
 	return n.store.SeedCatalogue(ctx, procs)
+}
+
+// syncLocal is the node as replication sees it: the store, with feed
+// items that also take effect in the running node (a new calendar).
+type syncLocal struct {
+	*Store
+	n *Node
+}
+
+// ApplyFeed applies central's items in order, each with its checkpoint.
+func (l syncLocal) ApplyFeed(ctx context.Context, items []*xasov1.FeedItem) error {
+	for _, it := range items {
+		if err := l.applyFeedItem(ctx, it); err != nil {
+			return err
+		}
+		if cj := it.GetCalendarJson(); cj != "" {
+			cal, err := dossier.ParseCalendar([]byte(cj))
+			if err != nil {
+				return err
+			}
+			l.n.calendar.Store(cal)
+		}
+	}
+	return nil
+}
+
+// syncStatus is the replication link's status; ok is false when the node
+// has no central configured.
+func (n *Node) syncStatus() (st replication.Status, ok bool) {
+	if n.syncer == nil {
+		return st, false
+	}
+	return n.syncer.Status(), true
 }
 
 // Store returns the node's store.

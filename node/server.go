@@ -54,10 +54,20 @@ func (n *Node) handler() (http.Handler, error) {
 
 // Serve serves the node's API on ln until ctx is done, then shuts down
 // gracefully (in-flight requests get apiserver.ShutdownGrace to finish).
+// With a central configured, it also syncs with central meanwhile.
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	h, err := n.handler()
 	if err != nil {
 		return err
+	}
+	if n.syncer != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.syncer.Run(ctx)
+		}()
+		defer func() { cancel(); <-done }()
 	}
 	return apiserver.Serve(ctx, ln, h, nil, n.log, func() { n.ready.Store(true) }, func() { n.ready.Store(false) })
 }

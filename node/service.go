@@ -16,6 +16,7 @@ import (
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/grpcerr"
+	"github.com/xaso/xaso/replication"
 )
 
 // Limits on what one request may carry.
@@ -37,6 +38,8 @@ type service struct {
 	maxFile  int64
 	metrics  *metrics
 	log      *slog.Logger
+	// sync reports the replication link; ok is false without a central.
+	sync func() (replication.Status, bool)
 }
 
 func (s *service) fail(ctx context.Context, err error, what string) error {
@@ -249,6 +252,13 @@ func (s *service) GetSyncStatus(ctx context.Context, _ *xasov1.GetSyncStatusRequ
 	resp.PendingBytes = pending
 	if t := s.store.LastContact(); !t.IsZero() {
 		resp.LastContactTime = timestamppb.New(t)
+	}
+	if oldest, err := s.store.OldestPending(); err == nil && !oldest.IsZero() {
+		resp.LagSeconds = max(0, s.now().Sub(oldest).Seconds())
+	}
+	resp.FeedSequence = s.store.FeedSequence()
+	if st, ok := s.sync(); ok {
+		resp.Connected, resp.Enrolled, resp.BytesSent, resp.Retries, resp.LastError = st.Connected, st.Enrolled, st.BytesSent, st.Retries, st.LastError
 	}
 	return resp, nil
 }

@@ -55,10 +55,12 @@ type Store struct {
 	stopped chan struct{}
 	once    sync.Once
 
-	mu     sync.Mutex // guards the fields below, written by the writer only
-	head   outboxHead
-	acked  int64
-	counts map[dossier.State]int64
+	mu      sync.Mutex // guards the fields below, written by the writer only
+	head    outboxHead
+	acked   int64
+	feed    uint64
+	counts  map[dossier.State]int64
+	changed chan struct{} // closed when the outbox grows
 
 	lastContact atomic.Int64 // unix nanoseconds; set by replication
 }
@@ -96,7 +98,7 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
-	s := &Store{db: db, log: log, reqs: make(chan *writeReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{}), counts: map[dossier.State]int64{}}
+	s := &Store{db: db, log: log, reqs: make(chan *writeReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{}), counts: map[dossier.State]int64{}, changed: make(chan struct{})}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -118,10 +120,13 @@ func (s *Store) load() error {
 		case !errors.Is(err, ErrNotFound):
 			return fmt.Errorf("load outbox head: %w", err)
 		default:
-			s.head = outboxHead{hash: make([]byte, sha256.Size)}
+			s.head = outboxHead{hash: dossier.GenesisHash()}
 		}
 		if v, err := getValue(txn, []byte(keyAcked)); err == nil && len(v) == 8 {
 			s.acked = int64(binary.BigEndian.Uint64(v))
+		}
+		if v, err := getValue(txn, []byte(keyFeed)); err == nil && len(v) == 8 {
+			s.feed = binary.BigEndian.Uint64(v)
 		}
 		for st := range xasov1.State_name {
 			if v, err := getValue(txn, countKey(dossier.State(st))); err == nil && len(v) == 8 {

@@ -31,7 +31,7 @@ func (s *Store) Verify() error {
 		head, _ := s.OutboxHead()
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixOutbox), PrefetchValues: true})
 		want := int64(1)
-		prev := make([]byte, 32)
+		prev := dossier.GenesisHash()
 		events := map[string]int{}
 		for it.Rewind(); it.Valid(); it.Next() {
 			rec := &xasov1.OutboxRecord{}

@@ -178,6 +178,10 @@ func (s *Store) finish(ts *txnState) {
 		return
 	}
 	s.mu.Lock()
+	if ts.head.seq != s.head.seq {
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
 	s.head = ts.head
 	s.counts = ts.counts
 	s.mu.Unlock()

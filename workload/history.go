@@ -31,7 +31,7 @@ type History struct {
 // minutes per record, skipping nights).
 func NewHistory(commune string, procs []*xasov1.Procedure, cal *dossier.Calendar, seed uint64, start time.Time) *History {
 	h := &History{commune: commune, procs: map[string]*xasov1.Procedure{}, list: procs, cal: cal,
-		rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995)), now: start}
+		rng: rand.New(rand.NewPCG(seed, seed^0x5bd1e995)), now: start, head: dossier.GenesisHash()}
 	for _, p := range procs {
 		h.procs[p.GetCode()] = p
 	}

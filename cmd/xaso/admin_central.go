@@ -36,6 +36,8 @@ commands against the central cluster (any member; writes reach the leader):
   communes put CODE NAME         register or rename a commune
   token create NAME --role R     an operator token (R: operator or viewer)
   enroll COMMUNE [--ttl D]       a one-time enrollment token for a commune's node
+  nodes [list]                   enrolled nodes: acknowledged events, lag, last contact
+  nodes revoke NODE_ID           refuse a node (a stolen or retired machine)
 
 the province's certificates (offline, on the operator's machine):
   pki init --dir D               a new CA in D (ca.crt, ca.key)
@@ -50,7 +52,7 @@ type centralConn struct {
 
 func isCentralCommand(cmd string) bool {
 	switch cmd {
-	case "cluster", "communes", "token", "enroll", "pki":
+	case "cluster", "communes", "token", "enroll", "nodes", "pki":
 		return true
 	}
 	return false
@@ -106,6 +108,13 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 		resp, err = api.TransferLeadership(ctx, &xasov1.TransferLeadershipRequest{})
 	case "cluster snapshot":
 		resp, err = api.TakeSnapshot(ctx, &xasov1.TakeSnapshotRequest{})
+	case "nodes ", "nodes list":
+		resp, err = api.ListNodes(ctx, &xasov1.ListNodesRequest{})
+	case "nodes revoke":
+		if err := need(2, "nodes revoke NODE_ID"); err != nil {
+			return err
+		}
+		resp, err = api.RevokeNode(ctx, &xasov1.RevokeNodeRequest{NodeId: args[1]})
 	case "communes list":
 		resp, err = api.ListCommunes(ctx, &xasov1.ListCommunesRequest{})
 	case "communes put":

@@ -27,6 +27,8 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 	fs.String("ca-file", "", "ca_file: the province CA certificate (PEM)")
 	fs.String("cert-file", "", "cert_file: this member's certificate (PEM)")
 	fs.String("key-file", "", "key_file: this member's key (PEM)")
+	fs.String("ca-key-file", "", "ca_key_file: the province CA key (PEM), to sign node certificates at enrollment (optional)")
+	fs.String("node-certificate-ttl", d.NodeCertificateTTL.String(), "node_certificate_ttl: life of a node certificate signed at enrollment")
 	fs.String("bootstrap-token-file", "", "bootstrap_token_file: an operator token accepted before any is issued")
 	fs.String("heartbeat-timeout", d.HeartbeatTimeout.String(), "heartbeat_timeout: Raft heartbeat timeout")
 	fs.String("election-timeout", d.ElectionTimeout.String(), "election_timeout: Raft election timeout")
@@ -36,11 +38,9 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 	apply = func(cfg *central.Config) error {
 		var err error
 		duration := func(f *flag.Flag, dst *time.Duration) {
-			d, perr := time.ParseDuration(f.Value.String())
-			if perr != nil {
-				err = fmt.Errorf("%s: %q is not a duration like 1s", strings.ReplaceAll(f.Name, "-", "_"), f.Value)
+			if e := durationFlag(f, dst); e != nil {
+				err = e
 			}
-			*dst = d
 		}
 		count := func(f *flag.Flag, dst *uint64) {
 			n, perr := strconv.ParseUint(f.Value.String(), 10, 64)
@@ -68,18 +68,17 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 			case "api-advertise":
 				cfg.APIAdvertise = v
 			case "bootstrap":
-				cfg.Bootstrap = nil
-				for _, p := range strings.Split(v, ",") {
-					if p = strings.TrimSpace(p); p != "" {
-						cfg.Bootstrap = append(cfg.Bootstrap, p)
-					}
-				}
+				cfg.Bootstrap = splitList(v)
 			case "ca-file":
 				cfg.CAFile = v
 			case "cert-file":
 				cfg.CertFile = v
 			case "key-file":
 				cfg.KeyFile = v
+			case "ca-key-file":
+				cfg.CAKeyFile = v
+			case "node-certificate-ttl":
+				duration(f, &cfg.NodeCertificateTTL)
 			case "bootstrap-token-file":
 				cfg.BootstrapTokenFile = v
 			case "heartbeat-timeout":

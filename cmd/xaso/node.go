@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/xaso/xaso/central"
@@ -26,8 +27,19 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 	fs.String("calendar-file", "", "calendar_file: working calendar JSON to start from (default: embedded official calendar)")
 	fs.String("catalogue-file", "", "catalogue_file: procedure catalogue JSON to start from (default: embedded sample)")
 	fs.String("log-level", d.LogLevel, "log_level: debug, info, warn or error")
+	fs.String("central", "", "central: central members' API addresses, host:port,… (none: work alone)")
+	fs.String("node-id", "", "node_id: this machine's name at central (default node-{commune})")
+	fs.String("enrollment-token-file", "", "enrollment_token_file: the one-time token issued for this commune at central")
+	fs.String("sync-bandwidth-kbit", "0", "sync_bandwidth_kbit: cap on what sync sends, kbit/s (0: none)")
+	fs.String("sync-heartbeat", d.SyncHeartbeat.String(), "sync_heartbeat: how often an idle node reports in")
+	fs.String("sync-keepalive", d.SyncKeepalive.String(), "sync_keepalive: ping interval that detects a half-open link")
 	apply = func(cfg *node.Config) error {
 		var err error
+		duration := func(f *flag.Flag, dst *time.Duration) {
+			if e := durationFlag(f, dst); e != nil {
+				err = e
+			}
+		}
 		fs.Visit(func(f *flag.Flag) {
 			if err != nil {
 				return
@@ -54,11 +66,49 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 				cfg.CatalogueFile = v
 			case "log-level":
 				cfg.LogLevel = v
+			case "central":
+				cfg.Central = splitList(v)
+			case "node-id":
+				cfg.NodeID = v
+			case "enrollment-token-file":
+				cfg.EnrollmentTokenFile = v
+			case "sync-bandwidth-kbit":
+				n, perr := strconv.ParseInt(v, 10, 64)
+				if perr != nil {
+					err = fmt.Errorf("sync_bandwidth_kbit: %q is not a number", v)
+				}
+				cfg.SyncBandwidthKbit = n
+			case "sync-heartbeat":
+				duration(f, &cfg.SyncHeartbeat)
+			case "sync-keepalive":
+				duration(f, &cfg.SyncKeepalive)
 			}
 		})
 		return err
 	}
 	return configPath, apply
+}
+
+// durationFlag parses a duration flag into dst, naming its config key when
+// the value is not a duration.
+func durationFlag(f *flag.Flag, dst *time.Duration) error {
+	d, err := time.ParseDuration(f.Value.String())
+	if err != nil {
+		return fmt.Errorf("%s: %q is not a duration like 30s", strings.ReplaceAll(f.Name, "-", "_"), f.Value)
+	}
+	*dst = d
+	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // loadNodeConfig reads the file (when given), applies flags and validates.

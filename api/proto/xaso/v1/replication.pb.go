@@ -509,6 +509,83 @@ func (x *FeedResponse) GetItems() []*FeedItem {
 	return nil
 }
 
+// NodeIdentity is what a node keeps from its enrollment, in its own store.
+type NodeIdentity struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	NodeId         string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	CommuneCode    string                 `protobuf:"bytes,2,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	CertificatePem []byte                 `protobuf:"bytes,3,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	KeyPem         []byte                 `protobuf:"bytes,4,opt,name=key_pem,json=keyPem,proto3" json:"key_pem,omitempty"`
+	CaPem          []byte                 `protobuf:"bytes,5,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *NodeIdentity) Reset() {
+	*x = NodeIdentity{}
+	mi := &file_xaso_v1_replication_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeIdentity) ProtoMessage() {}
+
+func (x *NodeIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_replication_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeIdentity.ProtoReflect.Descriptor instead.
+func (*NodeIdentity) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *NodeIdentity) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeIdentity) GetCommuneCode() string {
+	if x != nil {
+		return x.CommuneCode
+	}
+	return ""
+}
+
+func (x *NodeIdentity) GetCertificatePem() []byte {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return nil
+}
+
+func (x *NodeIdentity) GetKeyPem() []byte {
+	if x != nil {
+		return x.KeyPem
+	}
+	return nil
+}
+
+func (x *NodeIdentity) GetCaPem() []byte {
+	if x != nil {
+		return x.CaPem
+	}
+	return nil
+}
+
 var File_xaso_v1_replication_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_replication_proto_rawDesc = "" +
@@ -543,7 +620,13 @@ const file_xaso_v1_replication_proto_rawDesc = "" +
 	"\vFeedRequest\x12%\n" +
 	"\x0eafter_sequence\x18\x01 \x01(\x04R\rafterSequence\"7\n" +
 	"\fFeedResponse\x12'\n" +
-	"\x05items\x18\x01 \x03(\v2\x11.xaso.v1.FeedItemR\x05items*V\n" +
+	"\x05items\x18\x01 \x03(\v2\x11.xaso.v1.FeedItemR\x05items\"\xa3\x01\n" +
+	"\fNodeIdentity\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
+	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12'\n" +
+	"\x0fcertificate_pem\x18\x03 \x01(\fR\x0ecertificatePem\x12\x17\n" +
+	"\akey_pem\x18\x04 \x01(\fR\x06keyPem\x12\x15\n" +
+	"\x06ca_pem\x18\x05 \x01(\fR\x05caPem*V\n" +
 	"\vCompression\x12\x1b\n" +
 	"\x17COMPRESSION_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10COMPRESSION_NONE\x10\x01\x12\x14\n" +
@@ -566,7 +649,7 @@ func file_xaso_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_xaso_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_xaso_v1_replication_proto_goTypes = []any{
 	(Compression)(0),       // 0: xaso.v1.Compression
 	(*EnrollRequest)(nil),  // 1: xaso.v1.EnrollRequest
@@ -576,24 +659,25 @@ var file_xaso_v1_replication_proto_goTypes = []any{
 	(*PushResponse)(nil),   // 5: xaso.v1.PushResponse
 	(*FeedRequest)(nil),    // 6: xaso.v1.FeedRequest
 	(*FeedResponse)(nil),   // 7: xaso.v1.FeedResponse
-	(*OutboxRecord)(nil),   // 8: xaso.v1.OutboxRecord
-	(*FeedItem)(nil),       // 9: xaso.v1.FeedItem
+	(*NodeIdentity)(nil),   // 8: xaso.v1.NodeIdentity
+	(*OutboxRecord)(nil),   // 9: xaso.v1.OutboxRecord
+	(*FeedItem)(nil),       // 10: xaso.v1.FeedItem
 }
 var file_xaso_v1_replication_proto_depIdxs = []int32{
-	0, // 0: xaso.v1.PushRequest.compression:type_name -> xaso.v1.Compression
-	8, // 1: xaso.v1.RecordBatch.records:type_name -> xaso.v1.OutboxRecord
-	9, // 2: xaso.v1.FeedResponse.items:type_name -> xaso.v1.FeedItem
-	1, // 3: xaso.v1.ReplicationService.Enroll:input_type -> xaso.v1.EnrollRequest
-	3, // 4: xaso.v1.ReplicationService.Push:input_type -> xaso.v1.PushRequest
-	6, // 5: xaso.v1.ReplicationService.Feed:input_type -> xaso.v1.FeedRequest
-	2, // 6: xaso.v1.ReplicationService.Enroll:output_type -> xaso.v1.EnrollResponse
-	5, // 7: xaso.v1.ReplicationService.Push:output_type -> xaso.v1.PushResponse
-	7, // 8: xaso.v1.ReplicationService.Feed:output_type -> xaso.v1.FeedResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: xaso.v1.PushRequest.compression:type_name -> xaso.v1.Compression
+	9,  // 1: xaso.v1.RecordBatch.records:type_name -> xaso.v1.OutboxRecord
+	10, // 2: xaso.v1.FeedResponse.items:type_name -> xaso.v1.FeedItem
+	1,  // 3: xaso.v1.ReplicationService.Enroll:input_type -> xaso.v1.EnrollRequest
+	3,  // 4: xaso.v1.ReplicationService.Push:input_type -> xaso.v1.PushRequest
+	6,  // 5: xaso.v1.ReplicationService.Feed:input_type -> xaso.v1.FeedRequest
+	2,  // 6: xaso.v1.ReplicationService.Enroll:output_type -> xaso.v1.EnrollResponse
+	5,  // 7: xaso.v1.ReplicationService.Push:output_type -> xaso.v1.PushResponse
+	7,  // 8: xaso.v1.ReplicationService.Feed:output_type -> xaso.v1.FeedResponse
+	6,  // [6:9] is the sub-list for method output_type
+	3,  // [3:6] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_replication_proto_init() }
@@ -609,7 +693,7 @@ func file_xaso_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_replication_proto_rawDesc), len(file_xaso_v1_replication_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,178 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+)
+
+// What replication needs of the store: the outbox to send, the
+// acknowledgements to keep, the feed from central to apply, and the
+// node's identity.
+
+// OutboxChanged returns a channel closed when the outbox next grows.
+func (s *Store) OutboxChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// ReadOutbox returns consecutive outbox records from sequence from on, at
+// most maxRecords and about maxBytes (always at least one when there is one).
+func (s *Store) ReadOutbox(from int64, maxRecords, maxBytes int) ([]*xasov1.OutboxRecord, error) {
+	var out []*xasov1.OutboxRecord
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixOutbox), PrefetchValues: true, PrefetchSize: 100})
+		defer it.Close()
+		size := 0
+		for it.Seek(outboxKey(from)); it.Valid() && len(out) < maxRecords; it.Next() {
+			item := it.Item()
+			if len(out) > 0 && size+int(item.ValueSize()) > maxBytes {
+				break
+			}
+			rec := &xasov1.OutboxRecord{}
+			if err := item.Value(func(v []byte) error { return proto.Unmarshal(v, rec) }); err != nil {
+				return fmt.Errorf("decode outbox record %x: %w", item.Key(), err)
+			}
+			if rec.GetSequence() != from+int64(len(out)) {
+				return fmt.Errorf("outbox record %d where %d was expected", rec.GetSequence(), from+int64(len(out)))
+			}
+			size += int(item.ValueSize())
+			out = append(out, rec)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Acknowledge records that central committed every record up to seq.
+func (s *Store) Acknowledge(ctx context.Context, seq int64) error {
+	last, acked := s.OutboxHead()
+	if seq <= acked {
+		return nil
+	}
+	if seq > last {
+		return fmt.Errorf("acknowledgement of %d beyond the outbox's last sequence %d", seq, last)
+	}
+	_, err := s.write(ctx, func(*badger.Txn) (*effect, error) {
+		eff := newEffect()
+		eff.set([]byte(keyAcked), be64(uint64(seq)))
+		return eff, nil
+	})
+	if err != nil {
+		return fmt.Errorf("record acknowledgement: %w", err)
+	}
+	s.mu.Lock()
+	s.acked = max(s.acked, seq)
+	s.mu.Unlock()
+	return nil
+}
+
+// OldestPending returns the time of the oldest event central has not
+// acknowledged; zero when there is none.
+func (s *Store) OldestPending() (time.Time, error) {
+	_, acked := s.OutboxHead()
+	recs, err := s.ReadOutbox(acked+1, 1, 1)
+	if err != nil || len(recs) == 0 {
+		return time.Time{}, err
+	}
+	return recs[0].GetEvent().GetTime().AsTime(), nil
+}
+
+// Contact records that central answered at t.
+func (s *Store) Contact(t time.Time) { s.lastContact.Store(t.UnixNano()) }
+
+// FeedSequence is the last feed item applied.
+func (s *Store) FeedSequence() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.feed
+}
+
+// applyFeedItem applies one item of central's feed with its checkpoint, in
+// one transaction. Items at or below the checkpoint are skipped (a feed
+// resent after a cut).
+func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem) error {
+	if item.GetSequence() <= s.FeedSequence() {
+		return nil
+	}
+	if item.GetSequence() != s.FeedSequence()+1 {
+		return fmt.Errorf("feed item %d after %d: the feed has a gap", item.GetSequence(), s.FeedSequence())
+	}
+	_, err := s.write(ctx, func(txn *badger.Txn) (*effect, error) {
+		eff := newEffect()
+		switch it := item.GetItem().(type) {
+		case *xasov1.FeedItem_Procedure:
+			p := it.Procedure
+			if err := dossier.ValidateProcedure(p); err != nil {
+				return nil, fmt.Errorf("procedure %s from central: %w", p.GetCode(), err)
+			}
+			v, err := proto.Marshal(p)
+			if err != nil {
+				return nil, err
+			}
+			// Central's catalogue is the authority: its version replaces
+			// the one the node started with, even at the same number.
+			cur := &xasov1.Procedure{}
+			if err := getProto(txn, procedureKey(p.GetCode()), cur); err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
+			if p.GetVersion() >= cur.GetVersion() {
+				eff.set(procedureKey(p.GetCode()), v)
+			}
+			eff.set(procVersionKey(p.GetCode(), p.GetVersion()), v)
+		case *xasov1.FeedItem_CalendarJson:
+			if _, err := dossier.ParseCalendar([]byte(it.CalendarJson)); err != nil {
+				return nil, fmt.Errorf("calendar from central: %w", err)
+			}
+			eff.set([]byte(keyCalendar), []byte(it.CalendarJson))
+		default:
+			// An item this version does not know: skip it, keep the order.
+		}
+		eff.set([]byte(keyFeed), binary.BigEndian.AppendUint64(nil, item.GetSequence()))
+		return eff, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.feed = item.GetSequence()
+	s.mu.Unlock()
+	return nil
+}
+
+// Identity returns the node's enrollment, or nil before it enrolled.
+func (s *Store) Identity() (*xasov1.NodeIdentity, error) {
+	id := &xasov1.NodeIdentity{}
+	err := s.view(func(txn *badger.Txn) error { return getProto(txn, []byte(keyIdentity), id) })
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read identity: %w", err)
+	}
+	return id, nil
+}
+
+// SaveIdentity keeps the node's enrollment (in the store, encrypted at rest
+// with it when a key is configured).
+func (s *Store) SaveIdentity(ctx context.Context, id *xasov1.NodeIdentity) error {
+	v, err := proto.Marshal(id)
+	if err != nil {
+		return err
+	}
+	_, err = s.write(ctx, func(*badger.Txn) (*effect, error) {
+		eff := newEffect()
+		eff.set([]byte(keyIdentity), v)
+		return eff, nil
+	})
+	return err
+}

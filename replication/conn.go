@@ -1,0 +1,88 @@
+package replication
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// meteredConn counts the bytes written to a connection and, when rate is
+// set, holds writes to that many bytes a second (a token bucket), so that
+// sync does not starve the commune's other traffic.
+type meteredConn struct {
+	net.Conn
+	sent   *atomic.Int64
+	bucket *bucket
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *meteredConn) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		n := len(p)
+		if c.bucket != nil {
+			n = c.bucket.take(n, c.closed)
+			if n == 0 {
+				return written, net.ErrClosed
+			}
+		}
+		m, err := c.Conn.Write(p[:n])
+		written += m
+		c.sent.Add(int64(m))
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+func (c *meteredConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// bucket is a token bucket of bytes, shared by every connection of a node.
+type bucket struct {
+	mu     sync.Mutex
+	rate   float64 // bytes a second
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newBucket(bytesPerSecond int64) *bucket {
+	if bytesPerSecond <= 0 {
+		return nil
+	}
+	burst := max(float64(bytesPerSecond)/20, 4<<10) // 50 ms of traffic, at least 4 KiB
+	return &bucket{rate: float64(bytesPerSecond), burst: burst, tokens: burst, last: time.Now()}
+}
+
+// take waits until it may send some bytes (at most want) and returns how
+// many; 0 when stop closed first.
+func (b *bucket) take(want int, stop <-chan struct{}) int {
+	for {
+		b.mu.Lock()
+		now := time.Now()
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+		b.last = now
+		if b.tokens >= 1 {
+			n := min(want, int(b.tokens))
+			b.tokens -= float64(n)
+			b.mu.Unlock()
+			return n
+		}
+		wait := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+		b.mu.Unlock()
+		t := time.NewTimer(max(wait, time.Millisecond))
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+			return 0
+		}
+	}
+}

@@ -1,0 +1,321 @@
+package replication
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/grpcerr"
+	"github.com/xaso/xaso/pki"
+)
+
+// Central is what the replication service needs of the central member it
+// runs on: proposing commands through Raft (forwarded to the leader when
+// this member is not it) and reading the member's applied state.
+type Central interface {
+	Propose(ctx context.Context, actor string, cmds ...*xasov1.CentralCommand) ([]*xasov1.CommandResult, error)
+	EnrolledNode(id string) (*xasov1.EnrolledNode, error)
+	Enrollment(secretSHA256 string) (*xasov1.EnrollmentToken, error)
+	NodeStream(commune string) (*xasov1.NodeStream, error)
+	FeedAfter(commune string, after uint64, limit int) ([]*xasov1.FeedItem, error)
+	// WaitApplied returns once the member has applied index, or ctx ends.
+	WaitApplied(ctx context.Context, index uint64) error
+	AppliedIndex() uint64
+}
+
+// ServiceConfig configures the replication service of a central member.
+type ServiceConfig struct {
+	Central Central
+	// CA signs node certificates at enrollment; without it this member
+	// refuses enrollment (the others may hold the key).
+	CA *pki.CA
+	// CertTTL is how long a node certificate is valid (default one year).
+	CertTTL time.Duration
+	Logger  *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Window is how many batches a stream may have waiting (default 64).
+	Window int
+}
+
+// Service is the central side of replication (xasov1.ReplicationServiceServer).
+type Service struct {
+	xasov1.UnimplementedReplicationServiceServer
+	cfg   ServiceConfig
+	codec *Codec
+}
+
+// NewService makes the service.
+func NewService(cfg ServiceConfig) (*Service, error) {
+	if cfg.Central == nil {
+		return nil, errors.New("replication service: central required")
+	}
+	if cfg.CertTTL == 0 {
+		cfg.CertTTL = 365 * 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 64
+	}
+	c, err := NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, codec: c}, nil
+}
+
+// Enroll spends an enrollment token and signs the node's certificate.
+func (s *Service) Enroll(ctx context.Context, req *xasov1.EnrollRequest) (*xasov1.EnrollResponse, error) {
+	var v dossier.Violations
+	if len(req.GetSecret()) < 32 || len(req.GetSecret()) > 256 {
+		v.Add("secret", "the secret part of an enrollment token")
+	}
+	if !dossier.ValidCommuneCode(req.GetCommuneCode()) {
+		v.Add("commune_code", "a 5-digit administrative unit code")
+	}
+	if !dossier.ValidName(req.GetNodeId(), 64) {
+		v.Add("node_id", "1 to 64 letters, digits, '.', '-' or '_'")
+	}
+	if len(req.GetCsrDer()) == 0 || len(req.GetCsrDer()) > 16<<10 {
+		v.Add("csr_der", "a PKCS #10 certificate request, DER")
+	}
+	if len(v) > 0 {
+		return nil, grpcerr.BadRequest(v)
+	}
+	sum := pki.SecretSum(req.GetSecret())
+	tok, err := s.cfg.Central.Enrollment(sum)
+	now := s.cfg.Now()
+	switch {
+	case err != nil:
+		return nil, status.Error(codes.PermissionDenied, "unknown enrollment token")
+	case tok.GetUsedByNode() != "":
+		return nil, status.Error(codes.PermissionDenied, "the enrollment token was used already")
+	case !now.Before(tok.GetExpireTime().AsTime()):
+		return nil, status.Error(codes.PermissionDenied, "the enrollment token expired")
+	case tok.GetCommuneCode() != req.GetCommuneCode():
+		return nil, status.Errorf(codes.PermissionDenied, "the enrollment token is for commune %s, not %s", tok.GetCommuneCode(), req.GetCommuneCode())
+	case s.cfg.CA == nil:
+		return nil, status.Error(codes.FailedPrecondition, "this member holds no CA key to sign with (ca_key_file); enroll at a member that does")
+	}
+	certPEM, cert, err := s.cfg.CA.SignNode(req.GetCsrDer(), tok.GetCommuneCode(), req.GetNodeId(), s.cfg.CertTTL, now)
+	if err != nil {
+		return nil, grpcerr.Field("csr_der", err.Error())
+	}
+	fp := sha256.Sum256(cert.Raw)
+	use := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_UseEnrollment{UseEnrollment: &xasov1.UseEnrollmentCommand{
+		SecretSha256: sum, NodeId: req.GetNodeId(), CertificateSha256: hex.EncodeToString(fp[:]),
+		CertificateExpireTime: timestamppb.New(cert.NotAfter),
+	}}}
+	res, err := s.cfg.Central.Propose(ctx, "node:"+req.GetNodeId(), use)
+	if err != nil {
+		return nil, err
+	}
+	if err := resultErr(res); err != nil {
+		return nil, err
+	}
+	// The node calls this member next: it must know the node by then.
+	if err := s.cfg.Central.WaitApplied(ctx, res[0].GetIndex()); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
+	s.cfg.Logger.Info("node enrolled", "node", req.GetNodeId(), "commune", tok.GetCommuneCode(), "expires", cert.NotAfter)
+	return &xasov1.EnrollResponse{CertificatePem: certPEM, CaPem: s.cfg.CA.CertPEM}, nil
+}
+
+func resultErr(res []*xasov1.CommandResult) error {
+	if len(res) != 1 {
+		return status.Errorf(codes.Internal, "%d results for one command", len(res))
+	}
+	if c := codes.Code(res[0].GetCode()); c != codes.OK {
+		return status.Error(c, res[0].GetMessage())
+	}
+	return nil
+}
+
+// caller is a node, as its certificate and central's registry say.
+type caller struct {
+	node    *xasov1.EnrolledNode
+	commune string
+}
+
+// identify checks the node's certificate against the registry: enrolled,
+// this very certificate, the commune it names, not revoked.
+func (s *Service) identify(ctx context.Context) (caller, error) {
+	pr, ok := peer.FromContext(ctx)
+	if !ok {
+		return caller{}, status.Error(codes.Unauthenticated, "no peer")
+	}
+	ti, ok := pr.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.VerifiedChains) == 0 {
+		return caller{}, status.Error(codes.Unauthenticated, "a node calls with the certificate it got at enrollment")
+	}
+	leaf := ti.State.VerifiedChains[0][0]
+	commune, ok := pki.NodeCommune(leaf)
+	if !ok {
+		return caller{}, status.Error(codes.PermissionDenied, "not a node certificate")
+	}
+	id := leaf.Subject.CommonName
+	n, err := s.cfg.Central.EnrolledNode(id)
+	if err != nil {
+		return caller{}, status.Errorf(codes.PermissionDenied, "node %s is not enrolled", id)
+	}
+	fp := sha256.Sum256(leaf.Raw)
+	switch {
+	case n.GetCertificateSha256() != hex.EncodeToString(fp[:]):
+		return caller{}, status.Errorf(codes.PermissionDenied, "node %s was enrolled again with another certificate", id)
+	case n.GetCommuneCode() != commune:
+		return caller{}, status.Errorf(codes.PermissionDenied, "node %s is enrolled for commune %s, its certificate names %s", id, n.GetCommuneCode(), commune)
+	case n.GetRevokeTime() != nil:
+		return caller{}, status.Errorf(codes.PermissionDenied, "node %s is revoked", id)
+	}
+	return caller{node: n, commune: commune}, nil
+}
+
+// Push takes a node's outbox batches: it answers first with central's
+// high-water mark, then each batch once Raft committed it. Batches waiting
+// together are proposed as one command.
+func (s *Service) Push(stream xasov1.ReplicationService_PushServer) error {
+	ctx := stream.Context()
+	who, err := s.identify(ctx)
+	if err != nil {
+		return err
+	}
+	hw, err := s.cfg.Central.NodeStream(who.commune)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "read high-water mark: %v", err)
+	}
+	if err := stream.Send(&xasov1.PushResponse{AckedSequence: hw.GetLastSequence(), NextSequence: hw.GetLastSequence() + 1}); err != nil {
+		return err
+	}
+	reqs := make(chan *xasov1.PushRequest, s.cfg.Window)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(reqs)
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-ctx.Done():
+				recvErr <- ctx.Err()
+				return
+			}
+		}
+	}()
+	for req := range reqs {
+		batch := []*xasov1.PushRequest{req}
+	more:
+		for len(batch) < s.cfg.Window {
+			select {
+			case r, ok := <-reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		if err := s.commit(ctx, who, batch, stream); err != nil {
+			return err
+		}
+	}
+	if err := <-recvErr; err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// commit proposes the records of the batches as one command and answers each.
+func (s *Service) commit(ctx context.Context, who caller, batch []*xasov1.PushRequest, stream xasov1.ReplicationService_PushServer) error {
+	cmd := &xasov1.AppendEventsCommand{CommuneCode: who.commune, NodeId: who.node.GetNodeId()}
+	for _, req := range batch {
+		recs, err := s.codec.Decode(req)
+		if err != nil {
+			return status.Errorf(codes.InvalidArgument, "batch %d: %v", req.GetBatchId(), err)
+		}
+		cmd.Records = append(cmd.Records, recs...)
+		cmd.NodeLastSequence = max(cmd.NodeLastSequence, req.GetNodeLastSequence())
+	}
+	res, err := s.cfg.Central.Propose(ctx, "node:"+who.node.GetNodeId(), &xasov1.CentralCommand{Command: &xasov1.CentralCommand_AppendEvents{AppendEvents: cmd}})
+	if err != nil {
+		return err
+	}
+	if len(res) != 1 {
+		return status.Errorf(codes.Internal, "%d results for one command", len(res))
+	}
+	r := res[0]
+	switch codes.Code(r.GetCode()) {
+	case codes.OK:
+	case codes.FailedPrecondition:
+		if r.GetNextSequence() == 0 { // not a gap: the commune is not registered, say
+			return status.Error(codes.FailedPrecondition, r.GetMessage())
+		}
+		// A gap: the answers below send the node back to next_sequence.
+	default:
+		s.cfg.Logger.Warn("events refused", "node", who.node.GetNodeId(), "commune", who.commune, "code", codes.Code(r.GetCode()), "message", r.GetMessage())
+		return status.Error(codes.Code(r.GetCode()), r.GetMessage())
+	}
+	for i, req := range batch {
+		resp := &xasov1.PushResponse{BatchId: req.GetBatchId(), AckedSequence: r.GetNextSequence() - 1, NextSequence: r.GetNextSequence()}
+		if i == len(batch)-1 {
+			resp.Accepted, resp.Duplicates = r.GetAccepted(), r.GetDuplicates()
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// feedPage is how many feed items one answer carries at most.
+const feedPage = 256
+
+// Feed streams the items after the node's checkpoint, then new ones as the
+// member applies them, until the node hangs up.
+func (s *Service) Feed(req *xasov1.FeedRequest, stream xasov1.ReplicationService_FeedServer) error {
+	ctx := stream.Context()
+	who, err := s.identify(ctx)
+	if err != nil {
+		return err
+	}
+	after := req.GetAfterSequence()
+	for {
+		applied := s.cfg.Central.AppliedIndex()
+		items, err := s.cfg.Central.FeedAfter(who.commune, after, feedPage)
+		if err != nil {
+			return status.Errorf(codes.Unavailable, "read feed: %v", err)
+		}
+		if len(items) > 0 {
+			if err := stream.Send(&xasov1.FeedResponse{Items: items}); err != nil {
+				return err
+			}
+			after = items[len(items)-1].GetSequence()
+			continue
+		}
+		if err := s.cfg.Central.WaitApplied(ctx, applied+1); err != nil {
+			return status.FromContextError(err).Err()
+		}
+	}
+}
+
+var _ xasov1.ReplicationServiceServer = (*Service)(nil)

@@ -1,0 +1,452 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/pki"
+)
+
+// Local is what the syncer needs of the node it runs in.
+type Local interface {
+	// OutboxHead returns the last outbox sequence and the last acknowledged.
+	OutboxHead() (last, acked int64)
+	// OutboxChanged is closed when the outbox grows after the call.
+	OutboxChanged() <-chan struct{}
+	// ReadOutbox returns consecutive records from sequence from on.
+	ReadOutbox(from int64, maxRecords, maxBytes int) ([]*xasov1.OutboxRecord, error)
+	// Acknowledge records that central committed every record up to seq.
+	Acknowledge(ctx context.Context, seq int64) error
+	// FeedSequence is the last feed item applied.
+	FeedSequence() uint64
+	// ApplyFeed applies items in order, each with its checkpoint.
+	ApplyFeed(ctx context.Context, items []*xasov1.FeedItem) error
+	// Identity is the node's enrollment, nil before it enrolled.
+	Identity() (*xasov1.NodeIdentity, error)
+	SaveIdentity(ctx context.Context, id *xasov1.NodeIdentity) error
+	// Contact records that central answered.
+	Contact(t time.Time)
+}
+
+// Config configures a node's syncer.
+type Config struct {
+	// Central lists the members' API addresses (host:port); the syncer uses
+	// one at a time and moves on when it fails.
+	Central []string
+	NodeID  string
+	Commune string
+	// EnrollmentToken returns the token to enroll with when the node has no
+	// certificate yet (read from a file a field engineer drops in).
+	EnrollmentToken func() (string, error)
+	// Dial opens the connection to a member (default: TCP). Tests and the
+	// demo put simulated links here.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Window is how many batches may await their acknowledgement (default 8).
+	Window int
+	// BatchRecords and BatchBytes bound a batch (defaults 512 and 256 KiB).
+	BatchRecords, BatchBytes int
+	// BandwidthBytes caps what the node sends, in bytes a second (0: no cap).
+	BandwidthBytes int64
+	// Heartbeat is how often an idle node reports in (default 30 s).
+	Heartbeat time.Duration
+	// Keepalive is the ping interval that detects a half-open link
+	// (default 10 s; the ping must be answered within the same time).
+	Keepalive time.Duration
+	// MaxBackoff caps the wait between attempts (default 30 s).
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+}
+
+// Status is the syncer's view of the link.
+type Status struct {
+	Enrolled  bool
+	Connected bool
+	BytesSent int64
+	Retries   int64
+	LastError string
+}
+
+// Syncer replicates a node's outbox up to central and central's feed down
+// to the node, reconnecting with capped exponential back-off and jitter.
+type Syncer struct {
+	local  Local
+	cfg    Config
+	codec  *Codec
+	bucket *bucket
+
+	sent      atomic.Int64
+	retries   atomic.Int64
+	connected atomic.Bool
+	enrolled  atomic.Bool
+	mu        sync.Mutex
+	lastErr   string
+}
+
+// NewSyncer makes a syncer; Run starts it.
+func NewSyncer(local Local, cfg Config) (*Syncer, error) {
+	if len(cfg.Central) == 0 {
+		return nil, errors.New("replication: no central address")
+	}
+	if cfg.Dial == nil {
+		var d net.Dialer
+		cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 8
+	}
+	if cfg.BatchRecords <= 0 {
+		cfg.BatchRecords = 512
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = 256 << 10
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 30 * time.Second
+	}
+	if cfg.Keepalive <= 0 {
+		cfg.Keepalive = 10 * time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c, err := NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	s := &Syncer{local: local, cfg: cfg, codec: c, bucket: newBucket(cfg.BandwidthBytes)}
+	if id, err := local.Identity(); err == nil && id != nil {
+		s.enrolled.Store(true)
+	}
+	return s, nil
+}
+
+// Status returns the link's status now.
+func (s *Syncer) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Status{Enrolled: s.enrolled.Load(), Connected: s.connected.Load(), BytesSent: s.sent.Load(), Retries: s.retries.Load(), LastError: s.lastErr}
+}
+
+func (s *Syncer) setErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.lastErr = ""
+	} else {
+		s.lastErr = err.Error()
+	}
+}
+
+// Run syncs until ctx ends. Every failure is retried: the node keeps
+// serving its clerks whatever the link does.
+func (s *Syncer) Run(ctx context.Context) {
+	base, wait := 200*time.Millisecond, 200*time.Millisecond
+	for i := 0; ctx.Err() == nil; i++ {
+		addr := s.cfg.Central[i%len(s.cfg.Central)]
+		progressed, err := s.attempt(ctx, addr)
+		if ctx.Err() != nil {
+			return
+		}
+		s.setErr(err)
+		s.retries.Add(1)
+		if progressed {
+			wait = base
+		}
+		s.cfg.Logger.Warn("sync interrupted; retrying", "central", addr, "err", err, "in", wait)
+		// Equal jitter: half the wait fixed, half random, so that the
+		// communes of a province do not all come back at the same instant.
+		d := wait/2 + rand.N(wait/2+1)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, s.cfg.MaxBackoff)
+	}
+}
+
+// attempt enrolls when needed, then runs one session with a member.
+func (s *Syncer) attempt(ctx context.Context, addr string) (progressed bool, err error) {
+	id, err := s.local.Identity()
+	if err != nil {
+		return false, fmt.Errorf("read identity: %w", err)
+	}
+	if id == nil {
+		if id, err = s.enroll(ctx, addr); err != nil {
+			return false, err
+		}
+		progressed = true
+	}
+	p, err := s.session(ctx, addr, id)
+	return progressed || p, err
+}
+
+func (s *Syncer) enroll(ctx context.Context, addr string) (*xasov1.NodeIdentity, error) {
+	if s.cfg.EnrollmentToken == nil {
+		return nil, errors.New("not enrolled, and no enrollment token is configured (enrollment_token_file)")
+	}
+	text, err := s.cfg.EnrollmentToken()
+	if err != nil {
+		return nil, fmt.Errorf("not enrolled: read enrollment token: %w", err)
+	}
+	id, err := Enroll(ctx, addr, text, s.cfg.Commune, s.cfg.NodeID, s.cfg.Dial)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.local.SaveIdentity(ctx, id); err != nil {
+		return nil, fmt.Errorf("save identity: %w", err)
+	}
+	s.enrolled.Store(true)
+	s.cfg.Logger.Info("enrolled", "node", id.GetNodeId(), "commune", id.GetCommuneCode(), "central", addr)
+	return id, nil
+}
+
+// dialOptions are the gRPC options of a connection to central: the given
+// TLS, the metered (and capped) dialer, and keepalives that notice a
+// half-open link within two intervals.
+func (s *Syncer) dialOptions(tc credentials.TransportCredentials) []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(tc),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			c, err := s.cfg.Dial(ctx, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &meteredConn{Conn: c, sent: &s.sent, bucket: s.bucket, closed: make(chan struct{})}, nil
+		}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: s.cfg.Keepalive, Timeout: s.cfg.Keepalive, PermitWithoutStream: true}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(32 << 20)),
+	}
+}
+
+// session pushes and pulls over one connection until either fails.
+func (s *Syncer) session(ctx context.Context, addr string, id *xasov1.NodeIdentity) (bool, error) {
+	tc, err := pki.ClientConfig(pki.Pair{CertPEM: id.GetCertificatePem(), KeyPEM: id.GetKeyPem()}, id.GetCaPem())
+	if err != nil {
+		return false, fmt.Errorf("node certificate: %w", err)
+	}
+	tc.ServerName, _, _ = net.SplitHostPort(addr)
+	conn, err := grpc.NewClient("passthrough:///"+addr, s.dialOptions(credentials.NewTLS(tc))...)
+	if err != nil {
+		return false, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	defer conn.Close()
+	client := xasov1.NewReplicationServiceClient(conn)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var progressed atomic.Bool
+	errs := make(chan error, 2)
+	go func() { errs <- s.push(ctx, client, &progressed) }()
+	go func() { errs <- s.feed(ctx, client, &progressed) }()
+	err = <-errs
+	cancel()
+	<-errs
+	s.connected.Store(false)
+	return progressed.Load(), err
+}
+
+type flight struct {
+	id  uint64
+	end int64 // last sequence of the batch
+}
+
+// push streams the outbox from central's high-water mark on, with up to
+// Window batches awaiting acknowledgement.
+func (s *Syncer) push(ctx context.Context, client xasov1.ReplicationServiceClient, progressed *atomic.Bool) error {
+	stream, err := client.Push(ctx)
+	if err != nil {
+		return fmt.Errorf("open push stream: %w", err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	s.contact()
+	last, acked := s.local.OutboxHead()
+	central := first.GetAckedSequence()
+	if central > last {
+		return fmt.Errorf("central holds %d events of this commune and this node only %d: restore the node's data from central before it writes again", central, last)
+	}
+	if central > acked {
+		if err := s.local.Acknowledge(ctx, central); err != nil {
+			return err
+		}
+	}
+	s.connected.Store(true)
+	s.setErr(nil)
+	acked = central
+	next := central + 1
+
+	answers := make(chan *xasov1.PushResponse, s.cfg.Window+1)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			r, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			answers <- r
+		}
+	}()
+	var (
+		inflight []flight
+		batchID  uint64
+		epoch    uint64 = 1 // answers to batches before it cannot rewind
+		beat            = time.NewTicker(s.cfg.Heartbeat)
+	)
+	defer beat.Stop()
+	for {
+		changed := s.local.OutboxChanged()
+		for len(inflight) < s.cfg.Window {
+			head, _ := s.local.OutboxHead()
+			if next > head {
+				break
+			}
+			recs, err := s.local.ReadOutbox(next, s.cfg.BatchRecords, s.cfg.BatchBytes)
+			if err != nil {
+				return fmt.Errorf("read outbox: %w", err)
+			}
+			if len(recs) == 0 {
+				break
+			}
+			batchID++
+			if err := s.send(stream, batchID, recs, head); err != nil {
+				return err
+			}
+			inflight = append(inflight, flight{id: batchID, end: recs[len(recs)-1].GetSequence()})
+			next = recs[len(recs)-1].GetSequence() + 1
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-recvErr:
+			return fmt.Errorf("push: %w", err)
+		case r := <-answers:
+			s.contact()
+			if r.GetAckedSequence() > acked {
+				acked = r.GetAckedSequence()
+				if err := s.local.Acknowledge(ctx, acked); err != nil {
+					return err
+				}
+				progressed.Store(true)
+			}
+			var end int64 = -1
+			for len(inflight) > 0 && inflight[0].id <= r.GetBatchId() {
+				if inflight[0].id == r.GetBatchId() {
+					end = inflight[0].end
+				}
+				inflight = inflight[1:]
+			}
+			if r.GetBatchId() >= epoch && end >= 0 && r.GetNextSequence() <= end {
+				// Central lacks what came before this batch (it restarted
+				// from a snapshot, or a batch was lost): resend from where
+				// it says, and ignore the answers to what is in flight.
+				s.cfg.Logger.Info("central asks to resend", "from", r.GetNextSequence(), "sent_up_to", end)
+				next, inflight, epoch = r.GetNextSequence(), nil, batchID+1
+			}
+		case <-changed:
+		case <-beat.C:
+			if len(inflight) == 0 {
+				head, _ := s.local.OutboxHead()
+				batchID++
+				if err := s.send(stream, batchID, nil, head); err != nil {
+					return err
+				}
+				inflight = append(inflight, flight{id: batchID, end: next - 1})
+			}
+		}
+	}
+}
+
+func (s *Syncer) send(stream xasov1.ReplicationService_PushClient, id uint64, recs []*xasov1.OutboxRecord, head int64) error {
+	req := &xasov1.PushRequest{BatchId: id, NodeLastSequence: head}
+	if err := s.codec.Encode(req, recs); err != nil {
+		return err
+	}
+	if err := stream.Send(req); err != nil {
+		return fmt.Errorf("push: send: %w", err)
+	}
+	return nil
+}
+
+// feed applies central's feed from the node's checkpoint on.
+func (s *Syncer) feed(ctx context.Context, client xasov1.ReplicationServiceClient, progressed *atomic.Bool) error {
+	stream, err := client.Feed(ctx, &xasov1.FeedRequest{AfterSequence: s.local.FeedSequence()})
+	if err != nil {
+		return fmt.Errorf("open feed: %w", err)
+	}
+	for {
+		r, err := stream.Recv()
+		if err != nil {
+			return fmt.Errorf("feed: %w", err)
+		}
+		s.contact()
+		if err := s.local.ApplyFeed(ctx, r.GetItems()); err != nil {
+			return fmt.Errorf("apply feed: %w", err)
+		}
+		progressed.Store(true)
+	}
+}
+
+func (s *Syncer) contact() { s.local.Contact(time.Now()) }
+
+// Enroll enrolls a node at the member at addr with an enrollment token's
+// text: it trusts the member by the CA fingerprint the token carries,
+// sends a certificate request and returns the identity to keep.
+func Enroll(ctx context.Context, addr, token, commune, nodeID string, dial func(context.Context, string) (net.Conn, error)) (*xasov1.NodeIdentity, error) {
+	tok, err := pki.ParseEnrollmentToken(token)
+	if err != nil {
+		return nil, err
+	}
+	if tok.Commune != commune {
+		return nil, fmt.Errorf("the enrollment token is for commune %s, this node is configured for %s", tok.Commune, commune)
+	}
+	csr, keyPEM, err := pki.NodeRequest(nodeID)
+	if err != nil {
+		return nil, err
+	}
+	tc := pki.PinnedConfig(tok.CAFingerprint)
+	tc.ServerName, _, _ = net.SplitHostPort(addr)
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tc))}
+	if dial != nil {
+		opts = append(opts, grpc.WithContextDialer(dial))
+	}
+	conn, err := grpc.NewClient("passthrough:///"+addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	defer conn.Close()
+	resp, err := xasov1.NewReplicationServiceClient(conn).Enroll(ctx, &xasov1.EnrollRequest{
+		Secret: tok.Secret, CommuneCode: commune, NodeId: nodeID, CsrDer: csr,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enroll at %s: %w", addr, err)
+	}
+	ca, err := pki.ParseCertificate(resp.GetCaPem())
+	if err != nil || pki.Fingerprint(ca) != tok.CAFingerprint {
+		return nil, errors.New("enroll: central answered with a CA other than the token's")
+	}
+	id := &xasov1.NodeIdentity{NodeId: nodeID, CommuneCode: commune, CertificatePem: resp.GetCertificatePem(), KeyPem: keyPEM, CaPem: resp.GetCaPem()}
+	if _, err := pki.ClientConfig(pki.Pair{CertPEM: id.GetCertificatePem(), KeyPEM: id.GetKeyPem()}, id.GetCaPem()); err != nil {
+		return nil, fmt.Errorf("enroll: the certificate central signed: %w", err)
+	}
+	return id, nil
+}
