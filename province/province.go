@@ -268,8 +268,7 @@ func (p *Province) StartMember(i int) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel, m.done = cancel, make(chan error, 1)
-	log := p.log.With("member", m.Config.ID)
-	go func() { m.done <- central.Run(ctx, m.Config, log) }()
+	go func() { m.done <- central.Run(ctx, m.Config, p.log) }()
 	return nil
 }
 

@@ -2,30 +2,41 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/xaso/xaso/node"
+	"github.com/xaso/xaso/province"
+	"github.com/xaso/xaso/replication/linksim"
 	"github.com/xaso/xaso/sample"
 	"github.com/xaso/xaso/workload"
+)
+
+// The demo's simulated links, in turn: a good one, a weak mountain link
+// (256 kbit/s, 600 ms round trip), and one that drops for minutes at a time.
+var (
+	weakLink  = linksim.Profile{Delay: 300 * time.Millisecond, BytesPerSecond: 256_000 / 8}
+	flakyLink = linksim.Profile{Delay: 40 * time.Millisecond, BytesPerSecond: 2_000_000 / 8}
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("xaso demo", flag.ContinueOnError)
 	dir := fs.String("dir", "", "data directory (default: a temporary one, removed on exit)")
 	communes := fs.Int("communes", 5, "number of commune nodes")
-	portBase := fs.Int("port-base", 0, "nodes serve on P+10, P+11, … (default: free ports)")
+	portBase := fs.Int("port-base", 0, "central members serve on P, P+1, P+2, nodes on P+10, P+11, … (default: free ports)")
 	noWorkload := fs.Bool("no-workload", false, "start idle, without simulated clerks")
+	links := fs.String("links", "mixed", "good: direct links; mixed: good, weak (256 kbit/s, 600 ms) and flaky (drops for minutes) in turn")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	prov := sample.SampleProvince()
 	if *communes < 1 || *communes > len(prov.Communes) {
@@ -33,6 +44,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *portBase < 0 || *portBase > 65535-10-*communes {
 		return fmt.Errorf("port-base: %d leaves no room for %d nodes", *portBase, *communes)
+	}
+	if *links != "good" && *links != "mixed" {
+		return fmt.Errorf("links: %q is not good or mixed", *links)
 	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "xaso-demo-")
@@ -43,58 +57,101 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		*dir = tmp
 	}
 	log := newLogger(stderr, *logLevel)
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, *communes)
-	fmt.Fprintf(stdout, "xaso demo: %s, %d commune nodes, data in %s\n", prov.Name, *communes, *dir)
-	for i, c := range prov.Communes[:*communes] {
-		cfg := node.DefaultConfig()
-		cfg.Commune = c.Code
-		cfg.DataDir = filepath.Join(*dir, "node-"+c.Code)
-		cfg.Listen = "127.0.0.1:0"
-		if *portBase > 0 {
-			cfg.Listen = fmt.Sprintf("127.0.0.1:%d", *portBase+10+i)
-		}
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			return fmt.Errorf("node %s: listen: %w", c.Code, err)
-		}
-		n, err := node.Open(ctx, cfg, log.With("commune", c.Code), time.Now)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("node %s: %w", c.Code, err)
-		}
-		url := "http://" + ln.Addr().String()
-		fmt.Fprintf(stdout, "  %-22s %s  %s/v1/dossiers  %s/v1/procedures  %s/metrics\n", c.Name+" ("+c.Code+")", url, url, url, url)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer n.Close()
-			if err := n.Serve(ctx, ln); err != nil {
-				errc <- fmt.Errorf("node %s: %w", c.Code, err)
-				cancel()
+
+	kinds := make([]string, *communes)
+	simulated := make([]*linksim.Link, *communes)
+	for i := range kinds {
+		kinds[i] = "direct"
+		if *links == "mixed" {
+			switch i % 3 {
+			case 0:
+				kinds[i] = "good"
+			case 1:
+				kinds[i], simulated[i] = "weak: 256 kbit/s, 600 ms", linksim.New(weakLink)
+			case 2:
+				kinds[i], simulated[i] = "flaky: drops for minutes", linksim.New(flakyLink)
 			}
-		}()
+		}
+	}
+	fmt.Fprintf(stdout, "xaso demo: %s, 3 central members, %d commune nodes, data in %s\n", prov.Name, *communes, *dir)
+	p, err := province.Start(ctx, province.Options{
+		Dir: *dir, Communes: prov.Communes[:*communes], PortBase: *portBase, Logger: log,
+		Link: func(i int) *linksim.Link { return simulated[i] },
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
+	fmt.Fprintln(stdout, "central (HTTPS; CA "+p.CAFile()+", operator token in "+filepath.Join(*dir, "pki", "operator.token")+"):")
+	for _, m := range p.Members() {
+		fmt.Fprintf(stdout, "  %-10s %s/v1/cluster  %s/v1/nodes  %s/v1/reports/performance  %s/metrics\n", m.Config.ID, m.URL, m.URL, m.URL, m.URL)
+	}
+	fmt.Fprintln(stdout, "commune nodes (HTTP):")
+	for i, n := range p.Nodes() {
+		fmt.Fprintf(stdout, "  %-28s %s/v1/dossiers  %s/v1/sync  %s/metrics  link %s\n", n.Commune.Name+" ("+n.Commune.Code+")", n.URL, n.URL, n.URL, kinds[i])
+	}
+	m0 := p.Members()[0]
+	fmt.Fprintf(stdout, "try: curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %s/v1/nodes\n",
+		p.CAFile(), filepath.Join(*dir, "pki", "operator.token"), m0.URL)
+
+	var wg sync.WaitGroup
+	for i, n := range p.Nodes() {
 		if !*noWorkload {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				workload.New(n.Server(), uint64(i+1), log.With("commune", c.Code)).Run(ctx, 700*time.Millisecond)
+				workload.New(n.Node().Server(), uint64(i+1), log.With("commune", n.Commune.Code)).Run(ctx, 700*time.Millisecond)
+			}()
+		}
+		if kinds[i] == "flaky: drops for minutes" {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				flap(ctx, simulated[i], n.Commune.Code, stdout, uint64(i))
 			}()
 		}
 	}
 	fmt.Fprintln(stdout, "Ctrl-C stops the demo.")
 	<-ctx.Done()
 	wg.Wait()
-	close(errc)
-	var errs []error
-	for err := range errc {
-		errs = append(errs, err)
+	if err := p.Close(); err != nil {
+		return err
 	}
-	if len(errs) == 0 {
-		fmt.Fprintln(stdout, "xaso demo: stopped")
+	fmt.Fprintln(stdout, "xaso demo: stopped")
+	return nil
+}
+
+// flap cuts a link for one to three minutes every three to six minutes.
+func flap(ctx context.Context, l *linksim.Link, commune string, out io.Writer, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 0x6c696e6b))
+	for {
+		up := 3*time.Minute + time.Duration(rng.Int64N(int64(3*time.Minute)))
+		down := time.Minute + time.Duration(rng.Int64N(int64(2*time.Minute)))
+		if !sleepCtx(ctx, up) {
+			return
+		}
+		l.Cut()
+		fmt.Fprintf(out, "link of %s down for %v (the node keeps serving; its outbox waits)\n", commune, down.Round(time.Second))
+		if !sleepCtx(ctx, down) {
+			l.Heal()
+			return
+		}
+		l.Heal()
+		fmt.Fprintf(out, "link of %s back up\n", commune)
 	}
-	return errors.Join(errs...)
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

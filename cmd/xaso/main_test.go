@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -73,39 +75,42 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 	}
 }
 
-func TestDemoServesAndStops(t *testing.T) {
+func TestDemoReplicatesToCentralAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"demo", "--communes", "2", "--dir", t.TempDir()}, &out, &errb) }()
+	dir := t.TempDir()
+	go func() { done <- run(ctx, []string{"demo", "--communes", "3", "--dir", dir}, &out, &errb) }()
 
-	urlRE := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
-	deadline := time.Now().Add(20 * time.Second)
-	var urls []string
-	for len(urls) < 2 {
+	nodeRE := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
+	centralRE := regexp.MustCompile(`https://127\.0\.0\.1:\d+`)
+	deadline := time.Now().Add(60 * time.Second)
+	var nodes, members []string
+	for len(nodes) < 3 || len(members) < 3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("demo printed no URLs: %q %q", out.String(), errb.String())
 		}
-		urls = urlRE.FindAllString(out.String(), -1)
+		nodes, members = nodeRE.FindAllString(out.String(), -1), centralRE.FindAllString(out.String(), -1)
 		time.Sleep(20 * time.Millisecond) // polling the output, bounded by the deadline
 	}
-	// The simulated clerks receive dossiers: wait until the first node has some.
-	for {
-		resp, err := http.Get(urls[0] + "/v1/dossiers?page_size=1")
-		if err == nil {
-			var body bytes.Buffer
-			body.ReadFrom(resp.Body)
-			resp.Body.Close()
-			if strings.Contains(body.String(), `"code"`) {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no dossier received by the simulated clerks")
-		}
-		time.Sleep(50 * time.Millisecond) // polling, bounded by the deadline
+	// The simulated clerks receive dossiers at the nodes ...
+	waitBody(t, http.DefaultClient, deadline, nodes[0]+"/v1/dossiers?page_size=1", "", `"code"`)
+
+	// ... and central acknowledges them: the first commune's link is good.
+	caPEM, err := os.ReadFile(filepath.Join(dir, "pki", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	token, err := os.ReadFile(filepath.Join(dir, "pki", "operator.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	waitBody(t, client, deadline, members[1]+"/v1/nodes", string(token), `"acked_sequence"`)
+
 	cancel()
 	select {
 	case code := <-done:
@@ -114,5 +119,33 @@ func TestDemoServesAndStops(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("demo did not stop after cancel")
+	}
+}
+
+// waitBody polls url until its body contains want, bounded by deadline.
+func waitBody(t *testing.T, client *http.Client, deadline time.Time, url, token, want string) {
+	t.Helper()
+	var last string
+	for {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			var body bytes.Buffer
+			body.ReadFrom(resp.Body)
+			resp.Body.Close()
+			last = body.String()
+			if strings.Contains(last, want) {
+				return
+			}
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no %s before the deadline; last: %s", url, want, last)
+		}
+		time.Sleep(50 * time.Millisecond) // polling, bounded by the deadline
 	}
 }
