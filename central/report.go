@@ -309,3 +309,33 @@ func listTxn[M proto.Message](txn *badger.Txn, prefix string, mk func() M) ([]M,
 	}
 	return out, nil
 }
+
+// ReportFromDossiers counts dossiers the way the report's aggregates do,
+// one row per month × commune × procedure (sorted as Report sorts them),
+// with no names. It is the reference a replicated report is checked
+// against: the same dossiers, counted from their final state at once
+// rather than event by event as central applies them.
+func ReportFromDossiers(ds []*xasov1.Dossier, asOf time.Time) []*xasov1.PerformanceRow {
+	rows := map[group]*xasov1.PerformanceRow{}
+	for _, d := range ds {
+		c := contributionOf(d)
+		r, ok := rows[c.group]
+		if !ok {
+			g := c.group
+			r = &xasov1.PerformanceRow{Month: monthLabel(g.month), CommuneCode: g.commune, ProcedureCode: g.procedure, Counts: &xasov1.Aggregate{}}
+			rows[g] = r
+		}
+		addAggregate(r.Counts, c.agg, 1)
+		if c.due != 0 && c.due < asOf.Unix() {
+			r.OverdueNow++
+		}
+	}
+	out := make([]*xasov1.PerformanceRow, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *xasov1.PerformanceRow) int {
+		return cmp.Or(cmp.Compare(a.GetMonth(), b.GetMonth()), cmp.Compare(a.GetCommuneCode(), b.GetCommuneCode()), cmp.Compare(a.GetProcedureCode(), b.GetProcedureCode()))
+	})
+	return out
+}

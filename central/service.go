@@ -549,7 +549,7 @@ func (s *Server) ListNodes(ctx context.Context, req *xasov1.ListNodesRequest) (*
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "read stream of %s: %v", n.GetCommuneCode(), err)
 		}
-		st := &xasov1.NodeStatus{Node: n, AckedSequence: hw.GetLastSequence(), NodeLastSequence: hw.GetNodeLastSequence()}
+		st := &xasov1.NodeStatus{Node: n, AckedSequence: hw.GetLastSequence(), NodeLastSequence: hw.GetNodeLastSequence(), AckedHash: hw.GetLastHash()}
 		if hw.GetNodeId() == n.GetNodeId() {
 			st.LastContactTime = hw.GetLastTime()
 			st.LagEvents = max(0, hw.GetNodeLastSequence()-hw.GetLastSequence())

@@ -2509,8 +2509,11 @@ type NodeStatus struct {
 	// node_last_sequence - acked_sequence, never below zero.
 	LagEvents       int64                  `protobuf:"varint,4,opt,name=lag_events,json=lagEvents,proto3" json:"lag_events,omitempty"`
 	LastContactTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_contact_time,json=lastContactTime,proto3" json:"last_contact_time,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The hash of the record at acked_sequence: equal to the node's own
+	// hash at that sequence when both hold the same chain.
+	AckedHash     []byte `protobuf:"bytes,6,opt,name=acked_hash,json=ackedHash,proto3" json:"acked_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
@@ -2574,6 +2577,13 @@ func (x *NodeStatus) GetLagEvents() int64 {
 func (x *NodeStatus) GetLastContactTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.LastContactTime
+	}
+	return nil
+}
+
+func (x *NodeStatus) GetAckedHash() []byte {
+	if x != nil {
+		return x.AckedHash
 	}
 	return nil
 }
@@ -2863,7 +2873,7 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\x0fProposeResponse\x120\n" +
 	"\aresults\x18\x01 \x03(\v2\x16.xaso.v1.CommandResultR\aresults\"N\n" +
 	"\x10ListNodesRequest\x12:\n" +
-	"\vconsistency\x18\x01 \x01(\x0e2\x18.xaso.v1.ReadConsistencyR\vconsistency\"\xf3\x01\n" +
+	"\vconsistency\x18\x01 \x01(\x0e2\x18.xaso.v1.ReadConsistencyR\vconsistency\"\x92\x02\n" +
 	"\n" +
 	"NodeStatus\x12)\n" +
 	"\x04node\x18\x01 \x01(\v2\x15.xaso.v1.EnrolledNodeR\x04node\x12%\n" +
@@ -2871,7 +2881,9 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\x12node_last_sequence\x18\x03 \x01(\x03R\x10nodeLastSequence\x12\x1d\n" +
 	"\n" +
 	"lag_events\x18\x04 \x01(\x03R\tlagEvents\x12F\n" +
-	"\x11last_contact_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastContactTime\"e\n" +
+	"\x11last_contact_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastContactTime\x12\x1d\n" +
+	"\n" +
+	"acked_hash\x18\x06 \x01(\fR\tackedHash\"e\n" +
 	"\x11ListNodesResponse\x12)\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x13.xaso.v1.NodeStatusR\x05nodes\x12%\n" +
 	"\x04read\x18\x02 \x01(\v2\x11.xaso.v1.ReadInfoR\x04read\",\n" +

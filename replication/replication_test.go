@@ -1,0 +1,315 @@
+package replication_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/central"
+	"github.com/xaso/xaso/node"
+	"github.com/xaso/xaso/province"
+	"github.com/xaso/xaso/replication/linksim"
+	"github.com/xaso/xaso/sample"
+	"github.com/xaso/xaso/workload"
+)
+
+func testLogger() *slog.Logger {
+	if os.Getenv("XASO_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func startProvince(t *testing.T, communes int, links []*linksim.Link) *province.Province {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := province.Start(ctx, province.Options{
+		Dir: t.TempDir(), Communes: sample.SampleProvince().Communes[:communes], Fast: true, Logger: testLogger(),
+		Link: func(i int) *linksim.Link {
+			if i < len(links) {
+				return links[i]
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("close the province: %v", err)
+		}
+	})
+	return p
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v; last: %s", what, within, state)
+		}
+		time.Sleep(25 * time.Millisecond) // polling, bounded by the deadline
+	}
+}
+
+// headHash is the hash of a node's last outbox record.
+func headHash(t *testing.T, n *node.Node) (int64, []byte) {
+	last, _ := n.Store().OutboxHead()
+	if last == 0 {
+		return 0, nil
+	}
+	recs, err := n.Store().ReadOutbox(last, 1, 1<<20)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("read the outbox head: %v", err)
+	}
+	return last, recs[0].GetHash()
+}
+
+// converged says whether central holds exactly every node's outbox: the
+// same last sequence and the same hash there (central verified the chain
+// up to it, so the same hash means the same records).
+func converged(t *testing.T, p *province.Province) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := p.Central().ListNodes(p.Operator(ctx), &xasov1.ListNodesRequest{})
+	if err != nil {
+		return false, err.Error()
+	}
+	at := map[string]*xasov1.NodeStatus{}
+	for _, n := range resp.GetNodes() {
+		at[n.GetNode().GetCommuneCode()] = n
+	}
+	for _, n := range p.Nodes() {
+		nd := n.Node()
+		if nd == nil {
+			return false, n.Commune.Code + " is stopped"
+		}
+		last, hash := headHash(t, nd)
+		_, acked := nd.Store().OutboxHead()
+		c := at[n.Commune.Code]
+		if c.GetAckedSequence() != last || acked != last {
+			return false, fmt.Sprintf("%s: node at %d (acked %d), central at %d", n.Commune.Code, last, acked, c.GetAckedSequence())
+		}
+		if last > 0 && !bytes.Equal(c.GetAckedHash(), hash) {
+			return false, fmt.Sprintf("%s: central's hash at %d differs from the node's", n.Commune.Code, last)
+		}
+	}
+	return true, ""
+}
+
+// allDossiers lists every dossier a node holds.
+func allDossiers(t *testing.T, n *node.Node) []*xasov1.Dossier {
+	t.Helper()
+	var out []*xasov1.Dossier
+	token := ""
+	for {
+		resp, err := n.Server().ListDossiers(context.Background(), &xasov1.ListDossiersRequest{PageSize: 500, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, resp.GetDossiers()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return out
+		}
+	}
+}
+
+// checkProvince checks, once converged, that every node's chain verifies,
+// that central's dossiers are the nodes' (no event lost or doubled), and
+// that the province report equals the report computed from the nodes'
+// own dossiers.
+func checkProvince(t *testing.T, p *province.Province) {
+	t.Helper()
+	ctx := p.Operator(context.Background())
+	// One linearizable read brings the member answering up to date; the
+	// reads after it are local and reflect at least that.
+	if _, err := p.Central().ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE}); err != nil {
+		t.Fatal(err)
+	}
+	var ds []*xasov1.Dossier
+	for _, n := range p.Nodes() {
+		nd := n.Node()
+		if err := nd.Store().Verify(); err != nil {
+			t.Errorf("%s: %v", n.Commune.Code, err)
+		}
+		mine := allDossiers(t, nd)
+		ds = append(ds, mine...)
+		for _, d := range mine {
+			full, err := nd.Server().GetDossier(ctx, &xasov1.GetDossierRequest{Code: d.GetCode()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.Central().GetProvinceDossier(ctx, &xasov1.GetProvinceDossierRequest{Code: d.GetCode()})
+			if err != nil {
+				t.Fatalf("%s at central: %v", d.GetCode(), err)
+			}
+			if len(got.GetDossier().GetEvents()) != len(full.GetDossier().GetEvents()) || got.GetDossier().GetState() != d.GetState() {
+				t.Fatalf("%s: central has %d events (%v), the node %d (%v)", d.GetCode(), len(got.GetDossier().GetEvents()), got.GetDossier().GetState(), len(full.GetDossier().GetEvents()), d.GetState())
+			}
+		}
+	}
+	asOf := time.Now()
+	rep, err := p.Central().GetPerformanceReport(ctx, &xasov1.GetPerformanceReportRequest{
+		FromMonth: "2020-01", ToMonth: "2029-12", GroupBy: []string{"month", "commune", "procedure"}, AsOfTime: timestamp(asOf),
+		Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := central.ReportFromDossiers(ds, asOf)
+	if len(rep.GetRows()) != len(want) {
+		t.Fatalf("report: %d rows, the nodes' dossiers make %d", len(rep.GetRows()), len(want))
+	}
+	for i, r := range rep.GetRows() {
+		w := want[i]
+		if r.GetMonth() != w.GetMonth() || r.GetCommuneCode() != w.GetCommuneCode() || r.GetProcedureCode() != w.GetProcedureCode() ||
+			!proto.Equal(r.GetCounts(), w.GetCounts()) || r.GetOverdueNow() != w.GetOverdueNow() {
+			t.Fatalf("report row %d: %v, the nodes' dossiers make %v", i, r, w)
+		}
+	}
+	t.Logf("%d dossiers, %d report rows agree", len(ds), len(want))
+}
+
+func seed(t *testing.T) uint64 {
+	s := uint64(time.Now().UnixNano())
+	if v := os.Getenv("XASO_FAULT_SEED"); v != "" {
+		var err error
+		if s, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("XASO_FAULT_SEED: %v", err)
+		}
+	}
+	t.Logf("fault schedule seed %d (XASO_FAULT_SEED=%d replays it)", s, s)
+	return s
+}
+
+// clerks runs simulated clerks on every running node until ctx ends.
+func clerks(ctx context.Context, p *province.Province, pause time.Duration, seed uint64) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for i, n := range p.Nodes() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c *workload.Clerks
+			var current *node.Node
+			restarts := 0
+			for ctx.Err() == nil {
+				nd := n.Node()
+				if nd == nil { // restarting
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				if nd != current {
+					restarts++
+					current, c = nd, workload.New(nd.Server(), seed+uint64(i)*7919+uint64(restarts), slog.New(slog.DiscardHandler))
+				}
+				_ = c.Step(ctx) // a step refused while the node stops is fine: clerks retry
+				time.Sleep(pause)
+			}
+		}()
+	}
+	return &wg
+}
+
+func timestamp(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// TestRandomFaultsLoseNothing runs clerks on four nodes while a seeded
+// schedule cuts, slows and half-opens their links, restarts nodes and
+// stops central members (the leader among them) one at a time. After
+// healing, central holds exactly every node's outbox and the province
+// report equals the one computed from the nodes' own dossiers.
+func TestRandomFaultsLoseNothing(t *testing.T) {
+	s := seed(t)
+	rng := rand.New(rand.NewPCG(s, s^0xfa017))
+	links := []*linksim.Link{
+		linksim.New(linksim.Profile{}),
+		linksim.New(linksim.Profile{Delay: 30 * time.Millisecond, BytesPerSecond: 64 << 10}),
+		linksim.New(linksim.Profile{Delay: 5 * time.Millisecond}),
+		linksim.New(linksim.Profile{Delay: 10 * time.Millisecond, BytesPerSecond: 256 << 10}),
+	}
+	p := startProvince(t, len(links), links)
+	ctx, stop := context.WithCancel(context.Background())
+	wg := clerks(ctx, p, 3*time.Millisecond, s)
+
+	var schedule []string
+	end := time.Now().Add(8 * time.Second)
+	for time.Now().Before(end) {
+		i := rng.IntN(len(links))
+		l, n := links[i], p.Nodes()[i]
+		hold := time.Duration(200+rng.IntN(1500)) * time.Millisecond
+		switch f := rng.IntN(6); f {
+		case 0:
+			schedule = append(schedule, fmt.Sprintf("cut %s %v", n.Commune.Code, hold))
+			l.Cut()
+			time.Sleep(hold) // the fault lasts this long
+			l.Heal()
+		case 1:
+			schedule = append(schedule, fmt.Sprintf("half-open %s %v", n.Commune.Code, hold+time.Second))
+			l.HalfOpen()
+			time.Sleep(hold + time.Second) // long enough for keepalives to notice
+			l.Heal()
+		case 2:
+			prof := linksim.Profile{Delay: time.Duration(rng.IntN(150)) * time.Millisecond, BytesPerSecond: int64(16<<10 + rng.IntN(256<<10))}
+			schedule = append(schedule, fmt.Sprintf("slow %s %+v", n.Commune.Code, prof))
+			l.SetProfile(prof)
+		case 3:
+			schedule = append(schedule, fmt.Sprintf("restart node %s", n.Commune.Code))
+			if err := p.StopNode(i); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.StartNode(i); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			m := rng.IntN(3)
+			if f == 4 { // the leader
+				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				id, err := p.WaitLeader(wctx)
+				cancel()
+				if err != nil {
+					t.Fatal(err)
+				}
+				fmt.Sscanf(id, "central-%d", &m)
+				m--
+			}
+			schedule = append(schedule, fmt.Sprintf("stop member %d for %v", m+1, hold))
+			if err := p.StopMember(m); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(hold) // the member is down this long
+			if err := p.StartMember(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Duration(50+rng.IntN(300)) * time.Millisecond) // between faults
+	}
+	stop()
+	wg.Wait()
+	for _, l := range links {
+		l.Heal()
+		l.SetProfile(linksim.Profile{})
+	}
+	t.Logf("schedule: %v", schedule)
+	healed := time.Now()
+	eventually(t, 60*time.Second, "central holds every node's outbox", func() (bool, string) { return converged(t, p) })
+	t.Logf("converged %v after healing", time.Since(healed).Round(time.Millisecond))
+	checkProvince(t, p)
+}
