@@ -82,9 +82,13 @@ func appendRecord(st *stateTxn, hw *xasov1.NodeStream, rec *xasov1.OutboxRecord)
 	case seq <= 0:
 		return &recordError{codes.InvalidArgument, "sequences start at 1"}
 	case seq <= hw.GetLastSequence():
+		// A duplicate is dropped only when it is the very record central
+		// holds: its content must hash to the hash central chained on.
 		held := &xasov1.OutboxRecord{}
-		if st.getProto(recKey, held) && !bytes.Equal(held.GetHash(), rec.GetHash()) {
-			return &recordError{codes.DataLoss, "differs from the record central holds for this sequence"}
+		if st.getProto(recKey, held) {
+			if h, err := dossier.RecordHash(rec); err != nil || !bytes.Equal(h, held.GetHash()) || !bytes.Equal(rec.GetHash(), held.GetHash()) {
+				return &recordError{codes.DataLoss, "differs from the record central holds for this sequence"}
+			}
 		}
 		return &recordError{code: codes.AlreadyExists}
 	case seq != hw.GetLastSequence()+1:

@@ -8,17 +8,24 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/central"
 	"github.com/xaso/xaso/node"
+	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/province"
+	"github.com/xaso/xaso/replication"
 	"github.com/xaso/xaso/replication/linksim"
 	"github.com/xaso/xaso/sample"
 	"github.com/xaso/xaso/workload"
@@ -311,5 +318,218 @@ func TestRandomFaultsLoseNothing(t *testing.T) {
 	healed := time.Now()
 	eventually(t, 60*time.Second, "central holds every node's outbox", func() (bool, string) { return converged(t, p) })
 	t.Logf("converged %v after healing", time.Since(healed).Round(time.Millisecond))
+	checkProvince(t, p)
+}
+
+// rawPush is a node's push stream driven by hand.
+type rawPush struct {
+	t      *testing.T
+	stream xasov1.ReplicationService_PushClient
+	codec  *replication.Codec
+	id     uint64
+}
+
+func (r *rawPush) send(recs []*xasov1.OutboxRecord) {
+	r.t.Helper()
+	r.id++
+	req := &xasov1.PushRequest{BatchId: r.id}
+	if err := r.codec.Encode(req, recs); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.stream.Send(req); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawPush) answer() (*xasov1.PushResponse, error) { return r.stream.Recv() }
+
+// TestDuplicateReorderedAndTamperedDeliveryIsExactlyOnce sends a node's
+// records by hand, out of order, twice, overlapping and tampered with:
+// central takes each exactly once, in order, and refuses what breaks the
+// chain; the node, restarted, continues from what central holds.
+func TestDuplicateReorderedAndTamperedDeliveryIsExactlyOnce(t *testing.T) {
+	link := linksim.New(linksim.Profile{})
+	p := startProvince(t, 1, []*linksim.Link{link})
+	n := p.Nodes()[0]
+	eventually(t, 20*time.Second, "the node enrolls", func() (bool, string) {
+		id, err := n.Node().Store().Identity()
+		return id != nil, fmt.Sprint(err)
+	})
+	link.Cut()
+	c := workload.New(n.Node().Server(), 3, slog.New(slog.DiscardHandler))
+	for range 40 {
+		if err := c.Step(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.StopNode(0); err != nil {
+		t.Fatal(err)
+	}
+	st, err := node.OpenStore(node.StoreOptions{Dir: n.Config.DataDir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := st.Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.ReadOutbox(1, 20, 1<<30)
+	st.Close()
+	if err != nil || len(recs) != 20 {
+		t.Fatalf("outbox: %d records, %v", len(recs), err)
+	}
+
+	tc, err := pki.ClientConfig(pki.Pair{CertPEM: id.GetCertificatePem(), KeyPEM: id.GetKeyPem()}, id.GetCaPem())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.ServerName = "127.0.0.1"
+	conn, err := grpc.NewClient("passthrough:///"+p.Members()[1].Config.APIListen, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	codec, err := replication.NewCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() *rawPush {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		t.Cleanup(cancel)
+		s, err := xasov1.NewReplicationServiceClient(conn).Push(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &rawPush{t: t, stream: s, codec: codec}
+	}
+	expect := func(r *rawPush, acked, next int64, accepted, dups int32) {
+		t.Helper()
+		a, err := r.answer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.GetAckedSequence() != acked || a.GetNextSequence() != next || a.GetAccepted() != accepted || a.GetDuplicates() != dups {
+			t.Fatalf("answer %v; want acked %d next %d accepted %d duplicates %d", a, acked, next, accepted, dups)
+		}
+	}
+	r := open()
+	expect(r, 0, 1, 0, 0) // central's mark first
+	r.send(recs[10:20])   // ahead of the mark: a gap, nothing taken
+	expect(r, 0, 1, 0, 0)
+	r.send(recs[0:10])
+	expect(r, 10, 11, 10, 0)
+	r.send(recs[0:10]) // again: all duplicates
+	expect(r, 10, 11, 0, 10)
+	r.send(recs[4:15]) // overlapping
+	expect(r, 15, 16, 5, 6)
+
+	forged := proto.Clone(recs[15]).(*xasov1.OutboxRecord)
+	forged.Event.Actor = "someone.else"
+	r.send([]*xasov1.OutboxRecord{forged})
+	if _, err := r.answer(); status.Code(err) != codes.DataLoss {
+		t.Fatalf("a tampered record: %v, want DataLoss", err)
+	}
+	// A forged copy of a record central holds is refused too.
+	r = open()
+	expect(r, 15, 16, 0, 0)
+	forged = proto.Clone(recs[3]).(*xasov1.OutboxRecord)
+	forged.Event.Actor = "someone.else"
+	r.send([]*xasov1.OutboxRecord{forged})
+	if _, err := r.answer(); status.Code(err) != codes.DataLoss {
+		t.Fatalf("a forged duplicate: %v, want DataLoss", err)
+	}
+
+	// The node, back with its link, continues from central's mark.
+	link.Heal()
+	if err := p.StartNode(0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the node catches up", func() (bool, string) { return converged(t, p) })
+	checkProvince(t, p)
+}
+
+// TestRevokedNodeIsRefused revokes a node: its streams end and central
+// takes nothing more from it, while the node keeps serving its clerks.
+func TestRevokedNodeIsRefused(t *testing.T) {
+	p := startProvince(t, 1, nil)
+	n := p.Nodes()[0]
+	ctx := p.Operator(context.Background())
+	c := workload.New(n.Node().Server(), 5, slog.New(slog.DiscardHandler))
+	step := func(k int) {
+		for range k {
+			if err := c.Step(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	step(10)
+	eventually(t, 20*time.Second, "central holds the outbox", func() (bool, string) { return converged(t, p) })
+	if _, err := p.Central().RevokeNode(ctx, &xasov1.RevokeNodeRequest{NodeId: "nobody"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("revoking an unknown node: %v", err)
+	}
+	if _, err := p.Central().RevokeNode(ctx, &xasov1.RevokeNodeRequest{NodeId: "node-" + n.Commune.Code}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := n.Node().Store().OutboxHead()
+	step(10)
+	eventually(t, 20*time.Second, "the node is told", func() (bool, string) {
+		st, err := n.Node().Server().GetSyncStatus(context.Background(), &xasov1.GetSyncStatusRequest{})
+		return err == nil && !st.GetConnected() && strings.Contains(st.GetLastError(), "revoked"), fmt.Sprint(st, err)
+	})
+	nodes, err := p.Central().ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := nodes.GetNodes()[0]; got.GetAckedSequence() != before || got.GetNode().GetRevokeTime() == nil {
+		t.Fatalf("central after revocation: %v; want acked %d and a revoke time", got, before)
+	}
+}
+
+// TestOfflineNodeServesThenCatchesUpAndLosesNothingAcrossRestarts cuts a
+// node off: its clerks keep working, it restarts while cut, and once the
+// link is back central gets everything. Restarted after acknowledgement,
+// it resends nothing central already holds and loses nothing.
+func TestOfflineNodeServesThenCatchesUpAndLosesNothingAcrossRestarts(t *testing.T) {
+	link := linksim.New(linksim.Profile{Delay: 20 * time.Millisecond, BytesPerSecond: 512 << 10})
+	p := startProvince(t, 2, []*linksim.Link{link})
+	n := p.Nodes()[0]
+	eventually(t, 20*time.Second, "the node enrolls and syncs", func() (bool, string) { return converged(t, p) })
+	link.Cut()
+	work := func(k int, seed uint64) {
+		c := workload.New(n.Node().Server(), seed, slog.New(slog.DiscardHandler))
+		for range k {
+			if err := c.Step(context.Background()); err != nil {
+				t.Fatalf("the clerks while the link is down: %v", err)
+			}
+		}
+	}
+	work(400, 11)
+	if err := p.StopNode(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.StartNode(0); err != nil {
+		t.Fatal(err)
+	}
+	work(400, 12)
+	st, err := n.Node().Server().GetSyncStatus(context.Background(), &xasov1.GetSyncStatusRequest{})
+	if err != nil || st.GetConnected() || st.GetPendingEvents() < 800 || st.GetPendingBytes() == 0 || st.GetLagSeconds() <= 0 {
+		t.Fatalf("sync status while cut: %v, %v", st, err)
+	}
+	link.Heal()
+	eventually(t, 60*time.Second, "the node catches up", func() (bool, string) { return converged(t, p) })
+
+	// Restarted after the acknowledgement: the acknowledgement was kept.
+	last, _ := n.Node().Store().OutboxHead()
+	if err := p.StopNode(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.StartNode(0); err != nil {
+		t.Fatal(err)
+	}
+	if l, acked := n.Node().Store().OutboxHead(); l != last || acked != last {
+		t.Fatalf("after a restart: last %d acked %d, want both %d", l, acked, last)
+	}
+	work(50, 13)
+	eventually(t, 20*time.Second, "the node syncs again", func() (bool, string) { return converged(t, p) })
 	checkProvince(t, p)
 }
