@@ -44,6 +44,8 @@ import (
 //	n/{node id}                       enrolled node (certificate fingerprint, commune, revocation)
 //	m/feed                            last feed sequence
 //	f/{sequence:8}                    feed item for the nodes (catalogue and calendar versions)
+//	am/{attachment sha256}            manifest of a file a node offered
+//	ac/{chunk sha256}                 chunk of a file, content-addressed
 const (
 	keyApplied        = "m/applied"
 	prefixMember      = "m/member/"
@@ -64,6 +66,8 @@ const (
 	prefixNode        = "n/"
 	keyFeedHead       = "m/feed"
 	prefixFeed        = "f/"
+	prefixManifest    = "am/"
+	prefixChunk       = "ac/"
 	batchFormat       = 1
 	snapshotMagic     = "XASO-CENTRAL-SNAPSHOT"
 	snapshotVersion   = 1
@@ -294,6 +298,10 @@ func (f *FSM) applyEntry(st *stateTxn, l *raft.Log) []*xasov1.CommandResult {
 			res = applyEvents(st, cmd, c.AppendEvents)
 		case *xasov1.CentralCommand_ReadFence:
 			res = &xasov1.CommandResult{}
+		case *xasov1.CentralCommand_PutAttachmentManifest:
+			res = applyManifest(st, c.PutAttachmentManifest)
+		case *xasov1.CentralCommand_PutChunk:
+			res = applyChunk(st, c.PutChunk)
 		default:
 			w := &writes{index: l.Index}
 			res = apply(st, cmd, w)

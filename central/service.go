@@ -322,6 +322,24 @@ func (s *Server) GetProvinceDossier(ctx context.Context, req *xasov1.GetProvince
 	return &xasov1.GetProvinceDossierResponse{Dossier: d, Read: info}, nil
 }
 
+// GetProvinceAttachment returns a file central holds in full.
+func (s *Server) GetProvinceAttachment(ctx context.Context, req *xasov1.GetProvinceAttachmentRequest) (*xasov1.GetProvinceAttachmentResponse, error) {
+	if _, err := s.authorize(ctx, false); err != nil {
+		return nil, err
+	}
+	if !dossier.ValidSHA256(req.GetSha256()) {
+		return nil, grpcerr.Field("sha256", "the SHA-256 of the file, in hex")
+	}
+	ref, content, err := s.fsm.Attachment(req.GetSha256())
+	if errors.Is(err, errNotFound) {
+		return nil, status.Errorf(codes.NotFound, "central does not hold all of file %s (yet: files follow their commune's events)", req.GetSha256())
+	}
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "read file: %v", err)
+	}
+	return &xasov1.GetProvinceAttachmentResponse{Attachment: ref, Content: content}, nil
+}
+
 // reportQuery checks a report request and turns it into a query.
 func (s *Server) reportQuery(req *xasov1.GetPerformanceReportRequest) (ReportQuery, error) {
 	var v dossier.Violations

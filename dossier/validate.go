@@ -252,3 +252,34 @@ func ValidName(s string, max int) bool {
 	}
 	return true
 }
+
+// ChunkSize is the size of the chunks files are stored and sent in.
+const ChunkSize = 256 << 10
+
+// MaxFileBytes bounds a file (a scan or a result) anywhere in xaso.
+const MaxFileBytes = 256 << 20
+
+// ValidateManifest checks a file manifest's shape: the file's hash, the
+// chunk size, and as many 32-byte chunk hashes as the size needs.
+func ValidateManifest(m *xasov1.AttachmentManifest) error {
+	var v Violations
+	a := m.GetAttachment()
+	if !ValidSHA256(a.GetSha256()) {
+		v.Add("manifest.attachment.sha256", "the SHA-256 of the file, in hex")
+	}
+	if a.GetSizeBytes() <= 0 || a.GetSizeBytes() > MaxFileBytes {
+		v.Add("manifest.attachment.size_bytes", fmt.Sprintf("1 to %d", MaxFileBytes))
+	}
+	if m.GetChunkSize() != ChunkSize {
+		v.Add("manifest.chunk_size", fmt.Sprint(ChunkSize))
+	} else if want := (a.GetSizeBytes() + ChunkSize - 1) / ChunkSize; a.GetSizeBytes() > 0 && int64(len(m.GetChunkSha256())) != want {
+		v.Add("manifest.chunk_sha256", fmt.Sprintf("%d chunk hashes for %d bytes", want, a.GetSizeBytes()))
+	}
+	for _, c := range m.GetChunkSha256() {
+		if len(c) != 32 {
+			v.Add("manifest.chunk_sha256", "32-byte SHA-256 hashes")
+			break
+		}
+	}
+	return v.Err()
+}

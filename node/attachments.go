@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -19,7 +20,7 @@ import (
 )
 
 // ChunkSize is the size of an attachment chunk.
-const ChunkSize = 256 << 10
+const ChunkSize = dossier.ChunkSize
 
 // allowedTypes are the content types a scan or a result may have.
 var allowedTypes = map[string]bool{"application/pdf": true, "image/jpeg": true, "image/png": true}
@@ -75,7 +76,16 @@ func (s *Store) PutAttachment(filename, contentType string, content []byte, maxB
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(attachmentKey(ref.Sha256), mv) }); err != nil {
+	// The manifest and its place in the upload queue, in one change.
+	if _, err := s.write(context.Background(), func(txn *badger.Txn) (*effect, error) {
+		eff := newEffect()
+		if _, err := txn.Get(attachmentKey(ref.Sha256)); err == nil {
+			return eff, nil // stored already, and queued then
+		}
+		eff.set(attachmentKey(ref.Sha256), mv)
+		eff.upload = ref.Sha256
+		return eff, nil
+	}); err != nil {
 		return nil, fmt.Errorf("store attachment %s: %w", ref.Sha256, err)
 	}
 	return ref, nil

@@ -32,6 +32,9 @@ import (
 //	m/calendar                     working calendar (JSON)
 //	m/feed                         last feed item from central applied
 //	m/identity                     the node's enrollment: certificate, key, CA
+//	u/{position:8}                 upload queue: files for central, in the order stored
+//	m/upload_head                  last position of the upload queue
+//	m/uploaded                     last position central holds in full
 const (
 	prefixDossier    = "d/"
 	prefixEvent      = "e/"
@@ -53,6 +56,9 @@ const (
 	keyCalendar      = "m/calendar"
 	keyFeed          = "m/feed"
 	keyIdentity      = "m/identity"
+	prefixUpload     = "u/"
+	keyUploadHead    = "m/upload_head"
+	keyUploaded      = "m/uploaded"
 )
 
 func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
@@ -76,6 +82,8 @@ func eventKey(code string, seq int64) []byte {
 }
 
 func eventPrefix(code string) []byte { return []byte(prefixEvent + code + "/") }
+
+func uploadKey(pos uint64) []byte { return cat([]byte(prefixUpload), be64(pos)) }
 
 func outboxKey(seq int64) []byte { return cat([]byte(prefixOutbox), be64(uint64(seq))) }
 

@@ -74,6 +74,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 			BandwidthBytes: cfg.SyncBandwidthKbit * 1000 / 8, Heartbeat: cfg.SyncHeartbeat, Keepalive: cfg.SyncKeepalive,
 			Logger: log.With("part", "sync"),
 		}
+		sc.UploadWindow, _ = ParseWindow(cfg.SyncUploadWindow) // checked by Validate
 		if f := cfg.EnrollmentTokenFile; f != "" {
 			sc.EnrollmentToken = func() (string, error) {
 				b, err := os.ReadFile(f)
@@ -85,10 +86,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 			return nil, err
 		}
 	}
-	n.metrics = newMetrics(st, now, n.syncStatus)
+	n.metrics = newMetrics(st, now, n.SyncStatus)
 	n.svc = &service{
 		store: st, commune: cfg.Commune, calendar: n.calendar.Load, now: now,
-		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log, sync: n.syncStatus,
+		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log, sync: n.SyncStatus,
 	}
 	last, _ := st.OutboxHead()
 	log.Info("node open", "commune", cfg.Commune, "data_dir", cfg.DataDir, "outbox_last", last, "encrypted", opts.EncryptionKey != nil)
@@ -157,9 +158,9 @@ func (l syncLocal) ApplyFeed(ctx context.Context, items []*xasov1.FeedItem) erro
 	return nil
 }
 
-// syncStatus is the replication link's status; ok is false when the node
+// SyncStatus is the replication link's status; ok is false when the node
 // has no central configured.
-func (n *Node) syncStatus() (st replication.Status, ok bool) {
+func (n *Node) SyncStatus() (st replication.Status, ok bool) {
 	if n.syncer == nil {
 		return st, false
 	}

@@ -257,6 +257,9 @@ func (s *service) GetSyncStatus(ctx context.Context, _ *xasov1.GetSyncStatusRequ
 		resp.LagSeconds = max(0, s.now().Sub(oldest).Seconds())
 	}
 	resp.FeedSequence = s.store.FeedSequence()
+	if files, size, err := s.store.PendingUploads(); err == nil {
+		resp.PendingAttachments, resp.PendingAttachmentBytes = files, size
+	}
 	if st, ok := s.sync(); ok {
 		resp.Connected, resp.Enrolled, resp.BytesSent, resp.Retries, resp.LastError = st.Connected, st.Enrolled, st.BytesSent, st.Retries, st.LastError
 	}

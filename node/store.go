@@ -55,12 +55,14 @@ type Store struct {
 	stopped chan struct{}
 	once    sync.Once
 
-	mu      sync.Mutex // guards the fields below, written by the writer only
-	head    outboxHead
-	acked   int64
-	feed    uint64
-	counts  map[dossier.State]int64
-	changed chan struct{} // closed when the outbox grows
+	mu       sync.Mutex // guards the fields below, written by the writer only
+	head     outboxHead
+	acked    int64
+	feed     uint64
+	uploads  uint64 // last upload queue position
+	uploaded uint64 // last position central holds in full
+	counts   map[dossier.State]int64
+	changed  chan struct{} // closed when the outbox grows
 
 	lastContact atomic.Int64 // unix nanoseconds; set by replication
 }
@@ -127,6 +129,12 @@ func (s *Store) load() error {
 		}
 		if v, err := getValue(txn, []byte(keyFeed)); err == nil && len(v) == 8 {
 			s.feed = binary.BigEndian.Uint64(v)
+		}
+		if v, err := getValue(txn, []byte(keyUploadHead)); err == nil && len(v) == 8 {
+			s.uploads = binary.BigEndian.Uint64(v)
+		}
+		if v, err := getValue(txn, []byte(keyUploaded)); err == nil && len(v) == 8 {
+			s.uploaded = binary.BigEndian.Uint64(v)
 		}
 		for st := range xasov1.State_name {
 			if v, err := getValue(txn, countKey(dossier.State(st))); err == nil && len(v) == 8 {

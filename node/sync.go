@@ -176,3 +176,75 @@ func (s *Store) SaveIdentity(ctx context.Context, id *xasov1.NodeIdentity) error
 	})
 	return err
 }
+
+// NextUpload returns the first file of the upload queue central does not
+// hold in full yet, with its queue position; nil when there is none.
+func (s *Store) NextUpload() (uint64, *xasov1.AttachmentManifest, error) {
+	s.mu.Lock()
+	pos, head := s.uploaded+1, s.uploads
+	s.mu.Unlock()
+	if pos > head {
+		return 0, nil, nil
+	}
+	man := &xasov1.AttachmentManifest{}
+	err := s.view(func(txn *badger.Txn) error {
+		sha, err := getValue(txn, uploadKey(pos))
+		if err != nil {
+			return fmt.Errorf("upload queue at %d: %w", pos, err)
+		}
+		return getProto(txn, attachmentKey(string(sha)), man)
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return pos, man, nil
+}
+
+// Chunk returns a stored chunk by its hash.
+func (s *Store) Chunk(sum []byte) ([]byte, error) {
+	var v []byte
+	err := s.view(func(txn *badger.Txn) (err error) {
+		v, err = getValue(txn, chunkKey(sum))
+		return err
+	})
+	return v, err
+}
+
+// Uploaded records that central holds the file at queue position pos.
+func (s *Store) Uploaded(ctx context.Context, pos uint64) error {
+	_, err := s.write(ctx, func(*badger.Txn) (*effect, error) {
+		eff := newEffect()
+		eff.set([]byte(keyUploaded), be64(pos))
+		return eff, nil
+	})
+	if err != nil {
+		return fmt.Errorf("record upload: %w", err)
+	}
+	s.mu.Lock()
+	s.uploaded = max(s.uploaded, pos)
+	s.mu.Unlock()
+	return nil
+}
+
+// PendingUploads returns the files central does not hold yet and their bytes.
+func (s *Store) PendingUploads() (files, bytes int64, err error) {
+	s.mu.Lock()
+	from, head := s.uploaded+1, s.uploads
+	s.mu.Unlock()
+	err = s.view(func(txn *badger.Txn) error {
+		for pos := from; pos <= head; pos++ {
+			sha, err := getValue(txn, uploadKey(pos))
+			if err != nil {
+				return err
+			}
+			man := &xasov1.AttachmentManifest{}
+			if err := getProto(txn, attachmentKey(string(sha)), man); err != nil {
+				return err
+			}
+			files++
+			bytes += man.GetAttachment().GetSizeBytes()
+		}
+		return nil
+	})
+	return files, bytes, err
+}

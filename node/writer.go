@@ -24,6 +24,7 @@ type effect struct {
 	dels   [][]byte
 	events []outEvent              // appended to the outbox, in order
 	counts map[dossier.State]int64 // deltas of the per-state counters
+	upload string                  // a file to queue for upload to central
 	result any
 }
 
@@ -118,6 +119,7 @@ func (s *Store) writer() {
 type txnState struct {
 	txn     *badger.Txn
 	head    outboxHead
+	uploads uint64 // last upload queue position
 	counts  map[dossier.State]int64
 	bytes   int
 	waiting []pendingAnswer
@@ -135,7 +137,7 @@ func (s *Store) newTxn() *txnState {
 	for k, v := range s.counts {
 		counts[k] = v
 	}
-	return &txnState{txn: s.db.NewTransaction(true), head: s.head, counts: counts}
+	return &txnState{txn: s.db.NewTransaction(true), head: s.head, uploads: s.uploads, counts: counts}
 }
 
 func (s *Store) commitBatch(batch []*writeReq) {
@@ -183,6 +185,7 @@ func (s *Store) finish(ts *txnState) {
 		s.changed = make(chan struct{})
 	}
 	s.head = ts.head
+	s.uploads = ts.uploads
 	s.counts = ts.counts
 	s.mu.Unlock()
 	for _, w := range ts.waiting {
@@ -230,6 +233,15 @@ func (s *Store) apply(ts *txnState, eff *effect) error {
 	}
 	if len(eff.events) > 0 {
 		if err := ts.txn.Set([]byte(keyHead), cat(be64(uint64(ts.head.seq)), ts.head.hash)); err != nil {
+			return err
+		}
+	}
+	if eff.upload != "" {
+		ts.uploads++
+		if err := ts.txn.Set(uploadKey(ts.uploads), []byte(eff.upload)); err != nil {
+			return err
+		}
+		if err := ts.txn.Set([]byte(keyUploadHead), be64(ts.uploads)); err != nil {
 			return err
 		}
 	}

@@ -22,6 +22,7 @@ import (
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/central"
+	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/node"
 	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/province"
@@ -532,4 +533,57 @@ func TestOfflineNodeServesThenCatchesUpAndLosesNothingAcrossRestarts(t *testing.
 	work(50, 13)
 	eventually(t, 20*time.Second, "the node syncs again", func() (bool, string) { return converged(t, p) })
 	checkProvince(t, p)
+}
+
+// TestFilesFollowTheirEventsAndResumeAfterACut sends a 2.5 MB scan over a
+// capped link, cuts the link in the middle of the file and heals it: the
+// file reaches central whole, resending at most the chunk that was in
+// flight.
+func TestFilesFollowTheirEventsAndResumeAfterACut(t *testing.T) {
+	link := linksim.New(linksim.Profile{Delay: 5 * time.Millisecond, BytesPerSecond: 1 << 20})
+	p := startProvince(t, 1, []*linksim.Link{link})
+	n := p.Nodes()[0]
+	eventually(t, 20*time.Second, "the node enrolls and syncs", func() (bool, string) { return converged(t, p) })
+
+	content := append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte("scan of a birth certificate, page 1 of 1\n"), 62_000)...)
+	chunks := (len(content) + dossier.ChunkSize - 1) / dossier.ChunkSize
+	att, err := n.Node().Server().CreateAttachment(context.Background(), &xasov1.CreateAttachmentRequest{Filename: "giay-chung-sinh.pdf", ContentType: "application/pdf", Content: content})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := att.GetAttachment().GetSha256()
+	sent := func() int64 {
+		st, _ := n.Node().Server().GetSyncStatus(context.Background(), &xasov1.GetSyncStatusRequest{})
+		return st.GetPendingAttachments()
+	}
+	eventually(t, 30*time.Second, "a few chunks sent", func() (bool, string) {
+		c := chunksSent(t, n.Node())
+		return c >= 3, fmt.Sprint(c, " chunks")
+	})
+	link.Cut()
+	before := chunksSent(t, n.Node())
+	if sent() != 1 {
+		t.Fatalf("pending files while cut: %d, want 1", sent())
+	}
+	link.Heal()
+	eventually(t, 60*time.Second, "the file at central", func() (bool, string) {
+		return sent() == 0, fmt.Sprint(sent(), " pending")
+	})
+	total := chunksSent(t, n.Node())
+	t.Logf("%d chunks for a %d-chunk file; cut after %d", total, chunks, before)
+	if total > int64(chunks)+1 {
+		t.Errorf("%d chunks sent for a %d-chunk file: more than one resent", total, chunks)
+	}
+	got, err := p.Central().GetProvinceAttachment(p.Operator(context.Background()), &xasov1.GetProvinceAttachmentRequest{Sha256: sha})
+	if err != nil || !bytes.Equal(got.GetContent(), content) || got.GetAttachment().GetFilename() != "giay-chung-sinh.pdf" {
+		t.Fatalf("the file at central: %d bytes, %v", len(got.GetContent()), err)
+	}
+}
+
+func chunksSent(t *testing.T, n *node.Node) int64 {
+	st, ok := n.SyncStatus()
+	if !ok {
+		t.Fatal("the node has no syncer")
+	}
+	return st.ChunksSent
 }

@@ -38,6 +38,12 @@ type Local interface {
 	SaveIdentity(ctx context.Context, id *xasov1.NodeIdentity) error
 	// Contact records that central answered.
 	Contact(t time.Time)
+	// NextUpload returns the first file central may lack, with its queue
+	// position; nil when every file is at central.
+	NextUpload() (uint64, *xasov1.AttachmentManifest, error)
+	Chunk(sum []byte) ([]byte, error)
+	// Uploaded records that central holds the file at pos in full.
+	Uploaded(ctx context.Context, pos uint64) error
 }
 
 // Config configures a node's syncer.
@@ -66,6 +72,10 @@ type Config struct {
 	Keepalive time.Duration
 	// MaxBackoff caps the wait between attempts (default 30 s).
 	MaxBackoff time.Duration
+	// UploadWindow says when files may be sent (nil: always), e.g. only
+	// at night so that scans do not slow the day's video meetings.
+	// Events go at any time, before files.
+	UploadWindow func(time.Time) bool
 	Logger     *slog.Logger
 }
 
@@ -75,7 +85,9 @@ type Status struct {
 	Connected bool
 	BytesSent int64
 	Retries   int64
-	LastError string
+	// ChunksSent counts file chunks sent (a chunk resent counts again).
+	ChunksSent int64
+	LastError  string
 }
 
 // Syncer replicates a node's outbox up to central and central's feed down
@@ -88,6 +100,7 @@ type Syncer struct {
 
 	sent      atomic.Int64
 	retries   atomic.Int64
+	chunks    atomic.Int64
 	connected atomic.Bool
 	enrolled  atomic.Bool
 	mu        sync.Mutex
@@ -139,7 +152,8 @@ func NewSyncer(local Local, cfg Config) (*Syncer, error) {
 func (s *Syncer) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Status{Enrolled: s.enrolled.Load(), Connected: s.connected.Load(), BytesSent: s.sent.Load(), Retries: s.retries.Load(), LastError: s.lastErr}
+	return Status{Enrolled: s.enrolled.Load(), Connected: s.connected.Load(), BytesSent: s.sent.Load(), Retries: s.retries.Load(),
+		ChunksSent: s.chunks.Load(), LastError: s.lastErr}
 }
 
 func (s *Syncer) setErr(err error) {
@@ -252,11 +266,13 @@ func (s *Syncer) session(ctx context.Context, addr string, id *xasov1.NodeIdenti
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var progressed atomic.Bool
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	go func() { errs <- s.push(ctx, client, &progressed) }()
 	go func() { errs <- s.feed(ctx, client, &progressed) }()
+	go func() { errs <- s.upload(ctx, client, &progressed) }()
 	err = <-errs
 	cancel()
+	<-errs
 	<-errs
 	s.connected.Store(false)
 	return progressed.Load(), err
@@ -407,6 +423,79 @@ func (s *Syncer) feed(ctx context.Context, client xasov1.ReplicationServiceClien
 }
 
 func (s *Syncer) contact() { s.local.Contact(time.Now()) }
+
+// mayUpload says whether files may go now: every event is acknowledged
+// (metadata first) and the upload window is open.
+func (s *Syncer) mayUpload() bool {
+	last, acked := s.local.OutboxHead()
+	return last == acked && (s.cfg.UploadWindow == nil || s.cfg.UploadWindow(time.Now()))
+}
+
+// upload sends the queued files, oldest first: it offers each file's
+// manifest and sends, one at a time, the chunks central says it lacks, so
+// that a cut costs at most the chunk in flight.
+func (s *Syncer) upload(ctx context.Context, client xasov1.ReplicationServiceClient, progressed *atomic.Bool) error {
+	idle := func() error {
+		t := time.NewTimer(500 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.local.OutboxChanged():
+		case <-t.C:
+		}
+		return nil
+	}
+	for {
+		if !s.mayUpload() {
+			if err := idle(); err != nil {
+				return err
+			}
+			continue
+		}
+		pos, man, err := s.local.NextUpload()
+		if err != nil {
+			return fmt.Errorf("upload queue: %w", err)
+		}
+		if man == nil {
+			if err := idle(); err != nil {
+				return err
+			}
+			continue
+		}
+		sha := man.GetAttachment().GetSha256()
+		offer, err := client.OfferAttachment(ctx, &xasov1.OfferAttachmentRequest{Manifest: man})
+		if err != nil {
+			return fmt.Errorf("offer file %s: %w", sha, err)
+		}
+		s.contact()
+		missing := offer.GetMissingChunks()
+		for len(missing) > 0 && s.mayUpload() {
+			i := missing[0]
+			if i < 0 || int(i) >= len(man.GetChunkSha256()) {
+				return fmt.Errorf("central asks for chunk %d of file %s, which has %d", i, sha, len(man.GetChunkSha256()))
+			}
+			data, err := s.local.Chunk(man.GetChunkSha256()[i])
+			if err != nil {
+				return fmt.Errorf("read chunk %d of file %s: %w", i, sha, err)
+			}
+			s.chunks.Add(1)
+			r, err := client.PutChunk(ctx, &xasov1.PutChunkRequest{AttachmentSha256: sha, Index: i, Data: data})
+			if err != nil {
+				return fmt.Errorf("send chunk %d of file %s: %w", i, sha, err)
+			}
+			s.contact()
+			progressed.Store(true)
+			missing = r.GetMissingChunks()
+		}
+		if len(missing) == 0 {
+			if err := s.local.Uploaded(ctx, pos); err != nil {
+				return err
+			}
+			progressed.Store(true)
+		}
+	}
+}
 
 // Enroll enrolls a node at the member at addr with an enrollment token's
 // text: it trusts the member by the CA fingerprint the token carries,

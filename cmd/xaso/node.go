@@ -33,6 +33,7 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 	fs.String("sync-bandwidth-kbit", "0", "sync_bandwidth_kbit: cap on what sync sends, kbit/s (0: none)")
 	fs.String("sync-heartbeat", d.SyncHeartbeat.String(), "sync_heartbeat: how often an idle node reports in")
 	fs.String("sync-keepalive", d.SyncKeepalive.String(), "sync_keepalive: ping interval that detects a half-open link")
+	fs.String("sync-upload-window", "", "sync_upload_window: when files may be sent, HH:MM-HH:MM Vietnam time (default: always)")
 	apply = func(cfg *node.Config) error {
 		var err error
 		duration := func(f *flag.Flag, dst *time.Duration) {
@@ -82,6 +83,8 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 				duration(f, &cfg.SyncHeartbeat)
 			case "sync-keepalive":
 				duration(f, &cfg.SyncKeepalive)
+			case "sync-upload-window":
+				cfg.SyncUploadWindow = v
 			}
 		})
 		return err

@@ -165,6 +165,8 @@ type CentralCommand struct {
 	//	*CentralCommand_PutMember
 	//	*CentralCommand_ReadFence
 	//	*CentralCommand_RevokeNode
+	//	*CentralCommand_PutAttachmentManifest
+	//	*CentralCommand_PutChunk
 	Command       isCentralCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -320,6 +322,24 @@ func (x *CentralCommand) GetRevokeNode() *RevokeNodeCommand {
 	return nil
 }
 
+func (x *CentralCommand) GetPutAttachmentManifest() *PutAttachmentManifestCommand {
+	if x != nil {
+		if x, ok := x.Command.(*CentralCommand_PutAttachmentManifest); ok {
+			return x.PutAttachmentManifest
+		}
+	}
+	return nil
+}
+
+func (x *CentralCommand) GetPutChunk() *PutChunkCommand {
+	if x != nil {
+		if x, ok := x.Command.(*CentralCommand_PutChunk); ok {
+			return x.PutChunk
+		}
+	}
+	return nil
+}
+
 type isCentralCommand_Command interface {
 	isCentralCommand_Command()
 }
@@ -368,6 +388,14 @@ type CentralCommand_RevokeNode struct {
 	RevokeNode *RevokeNodeCommand `protobuf:"bytes,20,opt,name=revoke_node,json=revokeNode,proto3,oneof"`
 }
 
+type CentralCommand_PutAttachmentManifest struct {
+	PutAttachmentManifest *PutAttachmentManifestCommand `protobuf:"bytes,21,opt,name=put_attachment_manifest,json=putAttachmentManifest,proto3,oneof"`
+}
+
+type CentralCommand_PutChunk struct {
+	PutChunk *PutChunkCommand `protobuf:"bytes,22,opt,name=put_chunk,json=putChunk,proto3,oneof"`
+}
+
 func (*CentralCommand_PutCommune) isCentralCommand_Command() {}
 
 func (*CentralCommand_PutProcedure) isCentralCommand_Command() {}
@@ -389,6 +417,10 @@ func (*CentralCommand_PutMember) isCentralCommand_Command() {}
 func (*CentralCommand_ReadFence) isCentralCommand_Command() {}
 
 func (*CentralCommand_RevokeNode) isCentralCommand_Command() {}
+
+func (*CentralCommand_PutAttachmentManifest) isCentralCommand_Command() {}
+
+func (*CentralCommand_PutChunk) isCentralCommand_Command() {}
 
 // PutCommuneCommand registers a commune or renames it.
 type PutCommuneCommand struct {
@@ -1885,6 +1917,113 @@ func (x *Aggregate) GetDigitisedResults() int64 {
 	return 0
 }
 
+// PutAttachmentManifestCommand records a file a node offered.
+type PutAttachmentManifestCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CommuneCode   string                 `protobuf:"bytes,1,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	Manifest      *AttachmentManifest    `protobuf:"bytes,2,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutAttachmentManifestCommand) Reset() {
+	*x = PutAttachmentManifestCommand{}
+	mi := &file_xaso_v1_central_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutAttachmentManifestCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutAttachmentManifestCommand) ProtoMessage() {}
+
+func (x *PutAttachmentManifestCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutAttachmentManifestCommand.ProtoReflect.Descriptor instead.
+func (*PutAttachmentManifestCommand) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PutAttachmentManifestCommand) GetCommuneCode() string {
+	if x != nil {
+		return x.CommuneCode
+	}
+	return ""
+}
+
+func (x *PutAttachmentManifestCommand) GetManifest() *AttachmentManifest {
+	if x != nil {
+		return x.Manifest
+	}
+	return nil
+}
+
+// PutChunkCommand stores one chunk, content-addressed (the proposer checked
+// its hash against the manifest; the state machine checks it again).
+type PutChunkCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sha256        []byte                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutChunkCommand) Reset() {
+	*x = PutChunkCommand{}
+	mi := &file_xaso_v1_central_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutChunkCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutChunkCommand) ProtoMessage() {}
+
+func (x *PutChunkCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutChunkCommand.ProtoReflect.Descriptor instead.
+func (*PutChunkCommand) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PutChunkCommand) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *PutChunkCommand) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_xaso_v1_central_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_central_proto_rawDesc = "" +
@@ -1896,7 +2035,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1d\n" +
 	"\n" +
-	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"\xe6\x06\n" +
+	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"\x80\b\n" +
 	"\x0eCentralCommand\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12=\n" +
@@ -1915,7 +2054,9 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\n" +
 	"read_fence\x18\x13 \x01(\v2\x19.xaso.v1.ReadFenceCommandH\x00R\treadFence\x12=\n" +
 	"\vrevoke_node\x18\x14 \x01(\v2\x1a.xaso.v1.RevokeNodeCommandH\x00R\n" +
-	"revokeNodeB\t\n" +
+	"revokeNode\x12_\n" +
+	"\x17put_attachment_manifest\x18\x15 \x01(\v2%.xaso.v1.PutAttachmentManifestCommandH\x00R\x15putAttachmentManifest\x127\n" +
+	"\tput_chunk\x18\x16 \x01(\v2\x18.xaso.v1.PutChunkCommandH\x00R\bputChunkB\t\n" +
 	"\acommand\"?\n" +
 	"\x11PutCommuneCommand\x12*\n" +
 	"\acommune\x18\x01 \x01(\v2\x10.xaso.v1.CommuneR\acommune\"r\n" +
@@ -2034,7 +2175,13 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	" \x01(\x03R\tsatisfied\x12#\n" +
 	"\rnot_satisfied\x18\v \x01(\x03R\fnotSatisfied\x121\n" +
 	"\x14digitised_components\x18\f \x01(\x03R\x13digitisedComponents\x12+\n" +
-	"\x11digitised_results\x18\r \x01(\x03R\x10digitisedResults*c\n" +
+	"\x11digitised_results\x18\r \x01(\x03R\x10digitisedResults\"z\n" +
+	"\x1cPutAttachmentManifestCommand\x12!\n" +
+	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x127\n" +
+	"\bmanifest\x18\x02 \x01(\v2\x1b.xaso.v1.AttachmentManifestR\bmanifest\"=\n" +
+	"\x0fPutChunkCommand\x12\x16\n" +
+	"\x06sha256\x18\x01 \x01(\fR\x06sha256\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data*c\n" +
 	"\fOperatorRole\x12\x1d\n" +
 	"\x19OPERATOR_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14OPERATOR_ROLE_VIEWER\x10\x01\x12\x1a\n" +
@@ -2053,40 +2200,43 @@ func file_xaso_v1_central_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_xaso_v1_central_proto_goTypes = []any{
-	(OperatorRole)(0),                  // 0: xaso.v1.OperatorRole
-	(*Commune)(nil),                    // 1: xaso.v1.Commune
-	(*CentralCommand)(nil),             // 2: xaso.v1.CentralCommand
-	(*PutCommuneCommand)(nil),          // 3: xaso.v1.PutCommuneCommand
-	(*PutProcedureCommand)(nil),        // 4: xaso.v1.PutProcedureCommand
-	(*PutCalendarCommand)(nil),         // 5: xaso.v1.PutCalendarCommand
-	(*CentralCommandBatch)(nil),        // 6: xaso.v1.CentralCommandBatch
-	(*CommandResult)(nil),              // 7: xaso.v1.CommandResult
-	(*FieldViolation)(nil),             // 8: xaso.v1.FieldViolation
-	(*AuditRecord)(nil),                // 9: xaso.v1.AuditRecord
-	(*AppendEventsCommand)(nil),        // 10: xaso.v1.AppendEventsCommand
-	(*NodeStream)(nil),                 // 11: xaso.v1.NodeStream
-	(*OperatorToken)(nil),              // 12: xaso.v1.OperatorToken
-	(*PutOperatorTokenCommand)(nil),    // 13: xaso.v1.PutOperatorTokenCommand
-	(*DeleteOperatorTokenCommand)(nil), // 14: xaso.v1.DeleteOperatorTokenCommand
-	(*EnrollmentToken)(nil),            // 15: xaso.v1.EnrollmentToken
-	(*IssueEnrollmentCommand)(nil),     // 16: xaso.v1.IssueEnrollmentCommand
-	(*UseEnrollmentCommand)(nil),       // 17: xaso.v1.UseEnrollmentCommand
-	(*EnrolledNode)(nil),               // 18: xaso.v1.EnrolledNode
-	(*RevokeNodeCommand)(nil),          // 19: xaso.v1.RevokeNodeCommand
-	(*FeedItem)(nil),                   // 20: xaso.v1.FeedItem
-	(*ClusterMember)(nil),              // 21: xaso.v1.ClusterMember
-	(*PutMemberCommand)(nil),           // 22: xaso.v1.PutMemberCommand
-	(*ReadFenceCommand)(nil),           // 23: xaso.v1.ReadFenceCommand
-	(*Aggregate)(nil),                  // 24: xaso.v1.Aggregate
-	(*timestamppb.Timestamp)(nil),      // 25: google.protobuf.Timestamp
-	(*Procedure)(nil),                  // 26: xaso.v1.Procedure
-	(*OutboxRecord)(nil),               // 27: xaso.v1.OutboxRecord
+	(OperatorRole)(0),                    // 0: xaso.v1.OperatorRole
+	(*Commune)(nil),                      // 1: xaso.v1.Commune
+	(*CentralCommand)(nil),               // 2: xaso.v1.CentralCommand
+	(*PutCommuneCommand)(nil),            // 3: xaso.v1.PutCommuneCommand
+	(*PutProcedureCommand)(nil),          // 4: xaso.v1.PutProcedureCommand
+	(*PutCalendarCommand)(nil),           // 5: xaso.v1.PutCalendarCommand
+	(*CentralCommandBatch)(nil),          // 6: xaso.v1.CentralCommandBatch
+	(*CommandResult)(nil),                // 7: xaso.v1.CommandResult
+	(*FieldViolation)(nil),               // 8: xaso.v1.FieldViolation
+	(*AuditRecord)(nil),                  // 9: xaso.v1.AuditRecord
+	(*AppendEventsCommand)(nil),          // 10: xaso.v1.AppendEventsCommand
+	(*NodeStream)(nil),                   // 11: xaso.v1.NodeStream
+	(*OperatorToken)(nil),                // 12: xaso.v1.OperatorToken
+	(*PutOperatorTokenCommand)(nil),      // 13: xaso.v1.PutOperatorTokenCommand
+	(*DeleteOperatorTokenCommand)(nil),   // 14: xaso.v1.DeleteOperatorTokenCommand
+	(*EnrollmentToken)(nil),              // 15: xaso.v1.EnrollmentToken
+	(*IssueEnrollmentCommand)(nil),       // 16: xaso.v1.IssueEnrollmentCommand
+	(*UseEnrollmentCommand)(nil),         // 17: xaso.v1.UseEnrollmentCommand
+	(*EnrolledNode)(nil),                 // 18: xaso.v1.EnrolledNode
+	(*RevokeNodeCommand)(nil),            // 19: xaso.v1.RevokeNodeCommand
+	(*FeedItem)(nil),                     // 20: xaso.v1.FeedItem
+	(*ClusterMember)(nil),                // 21: xaso.v1.ClusterMember
+	(*PutMemberCommand)(nil),             // 22: xaso.v1.PutMemberCommand
+	(*ReadFenceCommand)(nil),             // 23: xaso.v1.ReadFenceCommand
+	(*Aggregate)(nil),                    // 24: xaso.v1.Aggregate
+	(*PutAttachmentManifestCommand)(nil), // 25: xaso.v1.PutAttachmentManifestCommand
+	(*PutChunkCommand)(nil),              // 26: xaso.v1.PutChunkCommand
+	(*timestamppb.Timestamp)(nil),        // 27: google.protobuf.Timestamp
+	(*Procedure)(nil),                    // 28: xaso.v1.Procedure
+	(*OutboxRecord)(nil),                 // 29: xaso.v1.OutboxRecord
+	(*AttachmentManifest)(nil),           // 30: xaso.v1.AttachmentManifest
 }
 var file_xaso_v1_central_proto_depIdxs = []int32{
-	25, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
-	25, // 1: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
+	27, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
+	27, // 1: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
 	3,  // 2: xaso.v1.CentralCommand.put_commune:type_name -> xaso.v1.PutCommuneCommand
 	4,  // 3: xaso.v1.CentralCommand.put_procedure:type_name -> xaso.v1.PutProcedureCommand
 	5,  // 4: xaso.v1.CentralCommand.put_calendar:type_name -> xaso.v1.PutCalendarCommand
@@ -2098,32 +2248,35 @@ var file_xaso_v1_central_proto_depIdxs = []int32{
 	22, // 10: xaso.v1.CentralCommand.put_member:type_name -> xaso.v1.PutMemberCommand
 	23, // 11: xaso.v1.CentralCommand.read_fence:type_name -> xaso.v1.ReadFenceCommand
 	19, // 12: xaso.v1.CentralCommand.revoke_node:type_name -> xaso.v1.RevokeNodeCommand
-	1,  // 13: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
-	26, // 14: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
-	2,  // 15: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
-	8,  // 16: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
-	2,  // 17: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
-	7,  // 18: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
-	27, // 19: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
-	25, // 20: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
-	0,  // 21: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
-	25, // 22: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
-	12, // 23: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
-	25, // 24: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
-	25, // 25: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
-	25, // 26: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
-	15, // 27: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
-	25, // 28: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	25, // 29: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
-	25, // 30: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	25, // 31: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
-	26, // 32: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
-	21, // 33: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	25, // 13: xaso.v1.CentralCommand.put_attachment_manifest:type_name -> xaso.v1.PutAttachmentManifestCommand
+	26, // 14: xaso.v1.CentralCommand.put_chunk:type_name -> xaso.v1.PutChunkCommand
+	1,  // 15: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
+	28, // 16: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
+	2,  // 17: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
+	8,  // 18: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
+	2,  // 19: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
+	7,  // 20: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
+	29, // 21: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
+	27, // 22: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
+	0,  // 23: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
+	27, // 24: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
+	12, // 25: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
+	27, // 26: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
+	27, // 27: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
+	27, // 28: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
+	15, // 29: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
+	27, // 30: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	27, // 31: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
+	27, // 32: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	27, // 33: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
+	28, // 34: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
+	21, // 35: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
+	30, // 36: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_proto_init() }
@@ -2145,6 +2298,8 @@ func file_xaso_v1_central_proto_init() {
 		(*CentralCommand_PutMember)(nil),
 		(*CentralCommand_ReadFence)(nil),
 		(*CentralCommand_RevokeNode)(nil),
+		(*CentralCommand_PutAttachmentManifest)(nil),
+		(*CentralCommand_PutChunk)(nil),
 	}
 	file_xaso_v1_central_proto_msgTypes[19].OneofWrappers = []any{
 		(*FeedItem_Procedure)(nil),
@@ -2156,7 +2311,7 @@ func file_xaso_v1_central_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_proto_rawDesc), len(file_xaso_v1_central_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

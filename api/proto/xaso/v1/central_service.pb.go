@@ -2723,6 +2723,104 @@ func (*RevokeNodeResponse) Descriptor() ([]byte, []int) {
 	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{49}
 }
 
+// GetProvinceAttachmentRequest names a file by its SHA-256 (hex).
+type GetProvinceAttachmentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sha256        string                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProvinceAttachmentRequest) Reset() {
+	*x = GetProvinceAttachmentRequest{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProvinceAttachmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProvinceAttachmentRequest) ProtoMessage() {}
+
+func (x *GetProvinceAttachmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProvinceAttachmentRequest.ProtoReflect.Descriptor instead.
+func (*GetProvinceAttachmentRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *GetProvinceAttachmentRequest) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+// GetProvinceAttachmentResponse holds the file.
+type GetProvinceAttachmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attachment    *AttachmentRef         `protobuf:"bytes,1,opt,name=attachment,proto3" json:"attachment,omitempty"`
+	Content       []byte                 `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProvinceAttachmentResponse) Reset() {
+	*x = GetProvinceAttachmentResponse{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProvinceAttachmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProvinceAttachmentResponse) ProtoMessage() {}
+
+func (x *GetProvinceAttachmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProvinceAttachmentResponse.ProtoReflect.Descriptor instead.
+func (*GetProvinceAttachmentResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *GetProvinceAttachmentResponse) GetAttachment() *AttachmentRef {
+	if x != nil {
+		return x.Attachment
+	}
+	return nil
+}
+
+func (x *GetProvinceAttachmentResponse) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
 var File_xaso_v1_central_service_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_central_service_proto_rawDesc = "" +
@@ -2889,10 +2987,17 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\x04read\x18\x02 \x01(\v2\x11.xaso.v1.ReadInfoR\x04read\",\n" +
 	"\x11RevokeNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
-	"\x12RevokeNodeResponse*V\n" +
+	"\x12RevokeNodeResponse\"6\n" +
+	"\x1cGetProvinceAttachmentRequest\x12\x16\n" +
+	"\x06sha256\x18\x01 \x01(\tR\x06sha256\"q\n" +
+	"\x1dGetProvinceAttachmentResponse\x126\n" +
+	"\n" +
+	"attachment\x18\x01 \x01(\v2\x16.xaso.v1.AttachmentRefR\n" +
+	"attachment\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent*V\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12!\n" +
-	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xc2\x0f\n" +
+	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xaa\x10\n" +
 	"\x0eCentralService\x12E\n" +
 	"\n" +
 	"GetCluster\x12\x1a.xaso.v1.GetClusterRequest\x1a\x1b.xaso.v1.GetClusterResponse\x12W\n" +
@@ -2909,7 +3014,8 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\x16UpdateCatalogProcedure\x12&.xaso.v1.UpdateCatalogProcedureRequest\x1a'.xaso.v1.UpdateCatalogProcedureResponse\x12H\n" +
 	"\vGetCalendar\x12\x1b.xaso.v1.GetCalendarRequest\x1a\x1c.xaso.v1.GetCalendarResponse\x12Q\n" +
 	"\x0eUpdateCalendar\x12\x1e.xaso.v1.UpdateCalendarRequest\x1a\x1f.xaso.v1.UpdateCalendarResponse\x12]\n" +
-	"\x12GetProvinceDossier\x12\".xaso.v1.GetProvinceDossierRequest\x1a#.xaso.v1.GetProvinceDossierResponse\x12c\n" +
+	"\x12GetProvinceDossier\x12\".xaso.v1.GetProvinceDossierRequest\x1a#.xaso.v1.GetProvinceDossierResponse\x12f\n" +
+	"\x15GetProvinceAttachment\x12%.xaso.v1.GetProvinceAttachmentRequest\x1a&.xaso.v1.GetProvinceAttachmentResponse\x12c\n" +
 	"\x14GetPerformanceReport\x12$.xaso.v1.GetPerformanceReportRequest\x1a%.xaso.v1.GetPerformanceReportResponse\x12W\n" +
 	"\x10ListAuditRecords\x12 .xaso.v1.ListAuditRecordsRequest\x1a!.xaso.v1.ListAuditRecordsResponse\x12`\n" +
 	"\x13CreateOperatorToken\x12#.xaso.v1.CreateOperatorTokenRequest\x1a$.xaso.v1.CreateOperatorTokenResponse\x12]\n" +
@@ -2935,7 +3041,7 @@ func file_xaso_v1_central_service_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_xaso_v1_central_service_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: xaso.v1.ReadConsistency
 	(*ReadInfo)(nil),                       // 1: xaso.v1.ReadInfo
@@ -2988,109 +3094,115 @@ var file_xaso_v1_central_service_proto_goTypes = []any{
 	(*ListNodesResponse)(nil),              // 48: xaso.v1.ListNodesResponse
 	(*RevokeNodeRequest)(nil),              // 49: xaso.v1.RevokeNodeRequest
 	(*RevokeNodeResponse)(nil),             // 50: xaso.v1.RevokeNodeResponse
-	(*Commune)(nil),                        // 51: xaso.v1.Commune
-	(*Procedure)(nil),                      // 52: xaso.v1.Procedure
-	(*Dossier)(nil),                        // 53: xaso.v1.Dossier
-	(*timestamppb.Timestamp)(nil),          // 54: google.protobuf.Timestamp
-	(*Aggregate)(nil),                      // 55: xaso.v1.Aggregate
-	(*AuditRecord)(nil),                    // 56: xaso.v1.AuditRecord
-	(OperatorRole)(0),                      // 57: xaso.v1.OperatorRole
-	(*OperatorToken)(nil),                  // 58: xaso.v1.OperatorToken
-	(*CentralCommand)(nil),                 // 59: xaso.v1.CentralCommand
-	(*CommandResult)(nil),                  // 60: xaso.v1.CommandResult
-	(*EnrolledNode)(nil),                   // 61: xaso.v1.EnrolledNode
+	(*GetProvinceAttachmentRequest)(nil),   // 51: xaso.v1.GetProvinceAttachmentRequest
+	(*GetProvinceAttachmentResponse)(nil),  // 52: xaso.v1.GetProvinceAttachmentResponse
+	(*Commune)(nil),                        // 53: xaso.v1.Commune
+	(*Procedure)(nil),                      // 54: xaso.v1.Procedure
+	(*Dossier)(nil),                        // 55: xaso.v1.Dossier
+	(*timestamppb.Timestamp)(nil),          // 56: google.protobuf.Timestamp
+	(*Aggregate)(nil),                      // 57: xaso.v1.Aggregate
+	(*AuditRecord)(nil),                    // 58: xaso.v1.AuditRecord
+	(OperatorRole)(0),                      // 59: xaso.v1.OperatorRole
+	(*OperatorToken)(nil),                  // 60: xaso.v1.OperatorToken
+	(*CentralCommand)(nil),                 // 61: xaso.v1.CentralCommand
+	(*CommandResult)(nil),                  // 62: xaso.v1.CommandResult
+	(*EnrolledNode)(nil),                   // 63: xaso.v1.EnrolledNode
+	(*AttachmentRef)(nil),                  // 64: xaso.v1.AttachmentRef
 }
 var file_xaso_v1_central_service_proto_depIdxs = []int32{
 	3,  // 0: xaso.v1.GetClusterResponse.members:type_name -> xaso.v1.ClusterMemberStatus
 	1,  // 1: xaso.v1.GetClusterResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 2: xaso.v1.ListCommunesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	51, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
+	53, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
 	1,  // 4: xaso.v1.ListCommunesResponse.read:type_name -> xaso.v1.ReadInfo
-	51, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
-	51, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
+	53, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
+	53, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
 	0,  // 7: xaso.v1.ListCatalogProceduresRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	52, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	54, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
 	1,  // 9: xaso.v1.ListCatalogProceduresResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 10: xaso.v1.GetCatalogProcedureRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	52, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	54, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	1,  // 12: xaso.v1.GetCatalogProcedureResponse.read:type_name -> xaso.v1.ReadInfo
-	52, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	52, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	52, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	52, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	54, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	54, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	54, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	54, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	0,  // 17: xaso.v1.GetCalendarRequest.consistency:type_name -> xaso.v1.ReadConsistency
 	1,  // 18: xaso.v1.GetCalendarResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 19: xaso.v1.GetProvinceDossierRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	53, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	55, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
 	1,  // 21: xaso.v1.GetProvinceDossierResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 22: xaso.v1.GetPerformanceReportRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	54, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	55, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
+	56, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	57, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
 	32, // 25: xaso.v1.GetPerformanceReportResponse.rows:type_name -> xaso.v1.PerformanceRow
 	1,  // 26: xaso.v1.GetPerformanceReportResponse.read:type_name -> xaso.v1.ReadInfo
-	56, // 27: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
-	57, // 28: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
-	58, // 29: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
-	58, // 30: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
-	54, // 31: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	59, // 32: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
-	60, // 33: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
+	58, // 27: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
+	59, // 28: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
+	60, // 29: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
+	60, // 30: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
+	56, // 31: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	61, // 32: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
+	62, // 33: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
 	0,  // 34: xaso.v1.ListNodesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	61, // 35: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
-	54, // 36: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
+	63, // 35: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
+	56, // 36: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
 	47, // 37: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
 	1,  // 38: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
-	2,  // 39: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
-	5,  // 40: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
-	7,  // 41: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
-	9,  // 42: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
-	11, // 43: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
-	13, // 44: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
-	15, // 45: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
-	17, // 46: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
-	19, // 47: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
-	21, // 48: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
-	23, // 49: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
-	25, // 50: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
-	27, // 51: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
-	29, // 52: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
-	31, // 53: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
-	34, // 54: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
-	36, // 55: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
-	38, // 56: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
-	40, // 57: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
-	42, // 58: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
-	46, // 59: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
-	49, // 60: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
-	44, // 61: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
-	4,  // 62: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
-	6,  // 63: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
-	8,  // 64: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
-	10, // 65: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
-	12, // 66: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
-	14, // 67: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
-	16, // 68: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
-	18, // 69: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
-	20, // 70: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
-	22, // 71: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
-	24, // 72: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
-	26, // 73: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
-	28, // 74: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
-	30, // 75: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
-	33, // 76: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
-	35, // 77: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
-	37, // 78: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
-	39, // 79: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
-	41, // 80: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
-	43, // 81: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
-	48, // 82: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
-	50, // 83: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
-	45, // 84: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
-	62, // [62:85] is the sub-list for method output_type
-	39, // [39:62] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	64, // 39: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	2,  // 40: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
+	5,  // 41: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
+	7,  // 42: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
+	9,  // 43: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
+	11, // 44: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
+	13, // 45: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
+	15, // 46: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
+	17, // 47: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
+	19, // 48: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
+	21, // 49: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
+	23, // 50: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
+	25, // 51: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
+	27, // 52: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
+	29, // 53: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
+	51, // 54: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
+	31, // 55: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
+	34, // 56: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
+	36, // 57: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
+	38, // 58: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
+	40, // 59: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
+	42, // 60: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
+	46, // 61: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
+	49, // 62: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
+	44, // 63: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
+	4,  // 64: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
+	6,  // 65: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
+	8,  // 66: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
+	10, // 67: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
+	12, // 68: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
+	14, // 69: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
+	16, // 70: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
+	18, // 71: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
+	20, // 72: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
+	22, // 73: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
+	24, // 74: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
+	26, // 75: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
+	28, // 76: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
+	30, // 77: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
+	52, // 78: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
+	33, // 79: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
+	35, // 80: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
+	37, // 81: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
+	39, // 82: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
+	41, // 83: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
+	43, // 84: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
+	48, // 85: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
+	50, // 86: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
+	45, // 87: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
+	64, // [64:88] is the sub-list for method output_type
+	40, // [40:64] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_service_proto_init() }
@@ -3106,7 +3218,7 @@ func file_xaso_v1_central_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_service_proto_rawDesc), len(file_xaso_v1_central_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   50,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

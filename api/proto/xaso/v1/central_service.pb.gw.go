@@ -531,6 +531,45 @@ func local_request_CentralService_GetProvinceDossier_0(ctx context.Context, mars
 	return msg, metadata, err
 }
 
+func request_CentralService_GetProvinceAttachment_0(ctx context.Context, marshaler runtime.Marshaler, client CentralServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetProvinceAttachmentRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["sha256"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "sha256")
+	}
+	protoReq.Sha256, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "sha256", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetProvinceAttachment(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_CentralService_GetProvinceAttachment_0(ctx context.Context, marshaler runtime.Marshaler, server CentralServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetProvinceAttachmentRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["sha256"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "sha256")
+	}
+	protoReq.Sha256, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "sha256", err)
+	}
+	msg, err := server.GetProvinceAttachment(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 var filter_CentralService_GetPerformanceReport_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_CentralService_GetPerformanceReport_0(ctx context.Context, marshaler runtime.Marshaler, client CentralServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -1099,6 +1138,26 @@ func RegisterCentralServiceHandlerServer(ctx context.Context, mux *runtime.Serve
 		}
 		forward_CentralService_GetProvinceDossier_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_CentralService_GetProvinceAttachment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/xaso.v1.CentralService/GetProvinceAttachment", runtime.WithHTTPPathPattern("/v1/attachments/{sha256}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_CentralService_GetProvinceAttachment_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CentralService_GetProvinceAttachment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_CentralService_GetPerformanceReport_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1537,6 +1596,23 @@ func RegisterCentralServiceHandlerClient(ctx context.Context, mux *runtime.Serve
 		}
 		forward_CentralService_GetProvinceDossier_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_CentralService_GetProvinceAttachment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/xaso.v1.CentralService/GetProvinceAttachment", runtime.WithHTTPPathPattern("/v1/attachments/{sha256}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_CentralService_GetProvinceAttachment_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CentralService_GetProvinceAttachment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_CentralService_GetPerformanceReport_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1691,6 +1767,7 @@ var (
 	pattern_CentralService_GetCalendar_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "calendar"}, ""))
 	pattern_CentralService_UpdateCalendar_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "calendar"}, ""))
 	pattern_CentralService_GetProvinceDossier_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "dossiers", "code"}, ""))
+	pattern_CentralService_GetProvinceAttachment_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "attachments", "sha256"}, ""))
 	pattern_CentralService_GetPerformanceReport_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "reports", "performance"}, ""))
 	pattern_CentralService_ListAuditRecords_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "audit"}, ""))
 	pattern_CentralService_CreateOperatorToken_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "tokens"}, ""))
@@ -1716,6 +1793,7 @@ var (
 	forward_CentralService_GetCalendar_0            = runtime.ForwardResponseMessage
 	forward_CentralService_UpdateCalendar_0         = runtime.ForwardResponseMessage
 	forward_CentralService_GetProvinceDossier_0     = runtime.ForwardResponseMessage
+	forward_CentralService_GetProvinceAttachment_0  = runtime.ForwardResponseMessage
 	forward_CentralService_GetPerformanceReport_0   = runtime.ForwardResponseMessage
 	forward_CentralService_ListAuditRecords_0       = runtime.ForwardResponseMessage
 	forward_CentralService_CreateOperatorToken_0    = runtime.ForwardResponseMessage

@@ -33,6 +33,7 @@ const (
 	CentralService_GetCalendar_FullMethodName            = "/xaso.v1.CentralService/GetCalendar"
 	CentralService_UpdateCalendar_FullMethodName         = "/xaso.v1.CentralService/UpdateCalendar"
 	CentralService_GetProvinceDossier_FullMethodName     = "/xaso.v1.CentralService/GetProvinceDossier"
+	CentralService_GetProvinceAttachment_FullMethodName  = "/xaso.v1.CentralService/GetProvinceAttachment"
 	CentralService_GetPerformanceReport_FullMethodName   = "/xaso.v1.CentralService/GetPerformanceReport"
 	CentralService_ListAuditRecords_FullMethodName       = "/xaso.v1.CentralService/ListAuditRecords"
 	CentralService_CreateOperatorToken_FullMethodName    = "/xaso.v1.CentralService/CreateOperatorToken"
@@ -81,6 +82,8 @@ type CentralServiceClient interface {
 	UpdateCalendar(ctx context.Context, in *UpdateCalendarRequest, opts ...grpc.CallOption) (*UpdateCalendarResponse, error)
 	// Province-wide look-up of a dossier by code.
 	GetProvinceDossier(ctx context.Context, in *GetProvinceDossierRequest, opts ...grpc.CallOption) (*GetProvinceDossierResponse, error)
+	// A file (scan or result) central holds in full, by its SHA-256.
+	GetProvinceAttachment(ctx context.Context, in *GetProvinceAttachmentRequest, opts ...grpc.CallOption) (*GetProvinceAttachmentResponse, error)
 	// Performance per commune, procedure and month (Decision 766 indicators).
 	GetPerformanceReport(ctx context.Context, in *GetPerformanceReportRequest, opts ...grpc.CallOption) (*GetPerformanceReportResponse, error)
 	// Every write, with who made it.
@@ -247,6 +250,16 @@ func (c *centralServiceClient) GetProvinceDossier(ctx context.Context, in *GetPr
 	return out, nil
 }
 
+func (c *centralServiceClient) GetProvinceAttachment(ctx context.Context, in *GetProvinceAttachmentRequest, opts ...grpc.CallOption) (*GetProvinceAttachmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetProvinceAttachmentResponse)
+	err := c.cc.Invoke(ctx, CentralService_GetProvinceAttachment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *centralServiceClient) GetPerformanceReport(ctx context.Context, in *GetPerformanceReportRequest, opts ...grpc.CallOption) (*GetPerformanceReportResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetPerformanceReportResponse)
@@ -365,6 +378,8 @@ type CentralServiceServer interface {
 	UpdateCalendar(context.Context, *UpdateCalendarRequest) (*UpdateCalendarResponse, error)
 	// Province-wide look-up of a dossier by code.
 	GetProvinceDossier(context.Context, *GetProvinceDossierRequest) (*GetProvinceDossierResponse, error)
+	// A file (scan or result) central holds in full, by its SHA-256.
+	GetProvinceAttachment(context.Context, *GetProvinceAttachmentRequest) (*GetProvinceAttachmentResponse, error)
 	// Performance per commune, procedure and month (Decision 766 indicators).
 	GetPerformanceReport(context.Context, *GetPerformanceReportRequest) (*GetPerformanceReportResponse, error)
 	// Every write, with who made it.
@@ -432,6 +447,9 @@ func (UnimplementedCentralServiceServer) UpdateCalendar(context.Context, *Update
 }
 func (UnimplementedCentralServiceServer) GetProvinceDossier(context.Context, *GetProvinceDossierRequest) (*GetProvinceDossierResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetProvinceDossier not implemented")
+}
+func (UnimplementedCentralServiceServer) GetProvinceAttachment(context.Context, *GetProvinceAttachmentRequest) (*GetProvinceAttachmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetProvinceAttachment not implemented")
 }
 func (UnimplementedCentralServiceServer) GetPerformanceReport(context.Context, *GetPerformanceReportRequest) (*GetPerformanceReportResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPerformanceReport not implemented")
@@ -730,6 +748,24 @@ func _CentralService_GetProvinceDossier_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CentralService_GetProvinceAttachment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetProvinceAttachmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CentralServiceServer).GetProvinceAttachment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CentralService_GetProvinceAttachment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CentralServiceServer).GetProvinceAttachment(ctx, req.(*GetProvinceAttachmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CentralService_GetPerformanceReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetPerformanceReportRequest)
 	if err := dec(in); err != nil {
@@ -936,6 +972,10 @@ var CentralService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetProvinceDossier",
 			Handler:    _CentralService_GetProvinceDossier_Handler,
+		},
+		{
+			MethodName: "GetProvinceAttachment",
+			Handler:    _CentralService_GetProvinceAttachment_Handler,
 		},
 		{
 			MethodName: "GetPerformanceReport",

@@ -1045,9 +1045,12 @@ type GetSyncStatusResponse struct {
 	// The last feed item (catalogue, calendar) this node applied.
 	FeedSequence uint64 `protobuf:"varint,11,opt,name=feed_sequence,json=feedSequence,proto3" json:"feed_sequence,omitempty"`
 	// Why the last attempt failed, when it did.
-	LastError     string `protobuf:"bytes,12,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastError string `protobuf:"bytes,12,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Files (scans, results) not yet all at central, and their bytes.
+	PendingAttachments     int64 `protobuf:"varint,13,opt,name=pending_attachments,json=pendingAttachments,proto3" json:"pending_attachments,omitempty"`
+	PendingAttachmentBytes int64 `protobuf:"varint,14,opt,name=pending_attachment_bytes,json=pendingAttachmentBytes,proto3" json:"pending_attachment_bytes,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *GetSyncStatusResponse) Reset() {
@@ -1162,6 +1165,20 @@ func (x *GetSyncStatusResponse) GetLastError() string {
 		return x.LastError
 	}
 	return ""
+}
+
+func (x *GetSyncStatusResponse) GetPendingAttachments() int64 {
+	if x != nil {
+		return x.PendingAttachments
+	}
+	return 0
+}
+
+func (x *GetSyncStatusResponse) GetPendingAttachmentBytes() int64 {
+	if x != nil {
+		return x.PendingAttachmentBytes
+	}
+	return 0
 }
 
 // OutboxRecord is one entry of a node's outbox: an event in the node's own
@@ -1393,7 +1410,7 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"attachment\x18\x01 \x01(\v2\x16.xaso.v1.AttachmentRefR\n" +
 	"attachment\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\fR\acontent\"\x16\n" +
-	"\x14GetSyncStatusRequest\"\xcf\x03\n" +
+	"\x14GetSyncStatusRequest\"\xba\x04\n" +
 	"\x15GetSyncStatusResponse\x12#\n" +
 	"\rlast_sequence\x18\x01 \x01(\x03R\flastSequence\x12%\n" +
 	"\x0eacked_sequence\x18\x02 \x01(\x03R\rackedSequence\x12%\n" +
@@ -1410,7 +1427,9 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	" \x01(\x03R\aretries\x12#\n" +
 	"\rfeed_sequence\x18\v \x01(\x04R\ffeedSequence\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\f \x01(\tR\tlastError\"\xc7\x01\n" +
+	"last_error\x18\f \x01(\tR\tlastError\x12/\n" +
+	"\x13pending_attachments\x18\r \x01(\x03R\x12pendingAttachments\x128\n" +
+	"\x18pending_attachment_bytes\x18\x0e \x01(\x03R\x16pendingAttachmentBytes\"\xc7\x01\n" +
 	"\fOutboxRecord\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12!\n" +

@@ -73,6 +73,202 @@ func (Compression) EnumDescriptor() ([]byte, []int) {
 	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{0}
 }
 
+// OfferAttachmentRequest carries a file's manifest.
+type OfferAttachmentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Manifest      *AttachmentManifest    `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OfferAttachmentRequest) Reset() {
+	*x = OfferAttachmentRequest{}
+	mi := &file_xaso_v1_replication_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OfferAttachmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OfferAttachmentRequest) ProtoMessage() {}
+
+func (x *OfferAttachmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_replication_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OfferAttachmentRequest.ProtoReflect.Descriptor instead.
+func (*OfferAttachmentRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *OfferAttachmentRequest) GetManifest() *AttachmentManifest {
+	if x != nil {
+		return x.Manifest
+	}
+	return nil
+}
+
+// OfferAttachmentResponse lists the chunks central lacks, by index.
+type OfferAttachmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MissingChunks []int32                `protobuf:"varint,1,rep,packed,name=missing_chunks,json=missingChunks,proto3" json:"missing_chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OfferAttachmentResponse) Reset() {
+	*x = OfferAttachmentResponse{}
+	mi := &file_xaso_v1_replication_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OfferAttachmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OfferAttachmentResponse) ProtoMessage() {}
+
+func (x *OfferAttachmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_replication_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OfferAttachmentResponse.ProtoReflect.Descriptor instead.
+func (*OfferAttachmentResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *OfferAttachmentResponse) GetMissingChunks() []int32 {
+	if x != nil {
+		return x.MissingChunks
+	}
+	return nil
+}
+
+// PutChunkRequest is one chunk of a file.
+type PutChunkRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	AttachmentSha256 string                 `protobuf:"bytes,1,opt,name=attachment_sha256,json=attachmentSha256,proto3" json:"attachment_sha256,omitempty"`
+	Index            int32                  `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	Data             []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PutChunkRequest) Reset() {
+	*x = PutChunkRequest{}
+	mi := &file_xaso_v1_replication_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutChunkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutChunkRequest) ProtoMessage() {}
+
+func (x *PutChunkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_replication_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutChunkRequest.ProtoReflect.Descriptor instead.
+func (*PutChunkRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PutChunkRequest) GetAttachmentSha256() string {
+	if x != nil {
+		return x.AttachmentSha256
+	}
+	return ""
+}
+
+func (x *PutChunkRequest) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *PutChunkRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// PutChunkResponse lists the chunks central still lacks.
+type PutChunkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MissingChunks []int32                `protobuf:"varint,1,rep,packed,name=missing_chunks,json=missingChunks,proto3" json:"missing_chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutChunkResponse) Reset() {
+	*x = PutChunkResponse{}
+	mi := &file_xaso_v1_replication_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutChunkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutChunkResponse) ProtoMessage() {}
+
+func (x *PutChunkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_replication_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutChunkResponse.ProtoReflect.Descriptor instead.
+func (*PutChunkResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PutChunkResponse) GetMissingChunks() []int32 {
+	if x != nil {
+		return x.MissingChunks
+	}
+	return nil
+}
+
 // EnrollRequest carries the token's secret and a certificate request.
 type EnrollRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -89,7 +285,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[0]
+	mi := &file_xaso_v1_replication_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -101,7 +297,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[0]
+	mi := &file_xaso_v1_replication_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -114,7 +310,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{0}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EnrollRequest) GetSecret() string {
@@ -156,7 +352,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[1]
+	mi := &file_xaso_v1_replication_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +364,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[1]
+	mi := &file_xaso_v1_replication_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +377,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{1}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EnrollResponse) GetCertificatePem() []byte {
@@ -217,7 +413,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[2]
+	mi := &file_xaso_v1_replication_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +425,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[2]
+	mi := &file_xaso_v1_replication_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +438,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{2}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PushRequest) GetBatchId() uint64 {
@@ -304,7 +500,7 @@ type RecordBatch struct {
 
 func (x *RecordBatch) Reset() {
 	*x = RecordBatch{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[3]
+	mi := &file_xaso_v1_replication_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +512,7 @@ func (x *RecordBatch) String() string {
 func (*RecordBatch) ProtoMessage() {}
 
 func (x *RecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[3]
+	mi := &file_xaso_v1_replication_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +525,7 @@ func (x *RecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordBatch.ProtoReflect.Descriptor instead.
 func (*RecordBatch) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{3}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RecordBatch) GetRecords() []*OutboxRecord {
@@ -356,7 +552,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[4]
+	mi := &file_xaso_v1_replication_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +564,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[4]
+	mi := &file_xaso_v1_replication_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +577,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{4}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PushResponse) GetBatchId() uint64 {
@@ -429,7 +625,7 @@ type FeedRequest struct {
 
 func (x *FeedRequest) Reset() {
 	*x = FeedRequest{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[5]
+	mi := &file_xaso_v1_replication_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +637,7 @@ func (x *FeedRequest) String() string {
 func (*FeedRequest) ProtoMessage() {}
 
 func (x *FeedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[5]
+	mi := &file_xaso_v1_replication_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +650,7 @@ func (x *FeedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedRequest.ProtoReflect.Descriptor instead.
 func (*FeedRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{5}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FeedRequest) GetAfterSequence() uint64 {
@@ -474,7 +670,7 @@ type FeedResponse struct {
 
 func (x *FeedResponse) Reset() {
 	*x = FeedResponse{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[6]
+	mi := &file_xaso_v1_replication_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +682,7 @@ func (x *FeedResponse) String() string {
 func (*FeedResponse) ProtoMessage() {}
 
 func (x *FeedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[6]
+	mi := &file_xaso_v1_replication_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +695,7 @@ func (x *FeedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedResponse.ProtoReflect.Descriptor instead.
 func (*FeedResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{6}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FeedResponse) GetItems() []*FeedItem {
@@ -523,7 +719,7 @@ type NodeIdentity struct {
 
 func (x *NodeIdentity) Reset() {
 	*x = NodeIdentity{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[7]
+	mi := &file_xaso_v1_replication_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +731,7 @@ func (x *NodeIdentity) String() string {
 func (*NodeIdentity) ProtoMessage() {}
 
 func (x *NodeIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[7]
+	mi := &file_xaso_v1_replication_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +744,7 @@ func (x *NodeIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeIdentity.ProtoReflect.Descriptor instead.
 func (*NodeIdentity) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{7}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NodeIdentity) GetNodeId() string {
@@ -590,7 +786,17 @@ var File_xaso_v1_replication_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_replication_proto_rawDesc = "" +
 	"\n" +
-	"\x19xaso/v1/replication.proto\x12\axaso.v1\x1a\x15xaso/v1/central.proto\x1a\x12xaso/v1/node.proto\"|\n" +
+	"\x19xaso/v1/replication.proto\x12\axaso.v1\x1a\x15xaso/v1/central.proto\x1a\x12xaso/v1/node.proto\"Q\n" +
+	"\x16OfferAttachmentRequest\x127\n" +
+	"\bmanifest\x18\x01 \x01(\v2\x1b.xaso.v1.AttachmentManifestR\bmanifest\"@\n" +
+	"\x17OfferAttachmentResponse\x12%\n" +
+	"\x0emissing_chunks\x18\x01 \x03(\x05R\rmissingChunks\"h\n" +
+	"\x0fPutChunkRequest\x12+\n" +
+	"\x11attachment_sha256\x18\x01 \x01(\tR\x10attachmentSha256\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x05R\x05index\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"9\n" +
+	"\x10PutChunkResponse\x12%\n" +
+	"\x0emissing_chunks\x18\x01 \x03(\x05R\rmissingChunks\"|\n" +
 	"\rEnrollRequest\x12\x16\n" +
 	"\x06secret\x18\x01 \x01(\tR\x06secret\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12\x17\n" +
@@ -630,11 +836,13 @@ const file_xaso_v1_replication_proto_rawDesc = "" +
 	"\vCompression\x12\x1b\n" +
 	"\x17COMPRESSION_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10COMPRESSION_NONE\x10\x01\x12\x14\n" +
-	"\x10COMPRESSION_ZSTD\x10\x022\xbf\x01\n" +
+	"\x10COMPRESSION_ZSTD\x10\x022\xd6\x02\n" +
 	"\x12ReplicationService\x129\n" +
 	"\x06Enroll\x12\x16.xaso.v1.EnrollRequest\x1a\x17.xaso.v1.EnrollResponse\x127\n" +
 	"\x04Push\x12\x14.xaso.v1.PushRequest\x1a\x15.xaso.v1.PushResponse(\x010\x01\x125\n" +
-	"\x04Feed\x12\x14.xaso.v1.FeedRequest\x1a\x15.xaso.v1.FeedResponse0\x01B/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
+	"\x04Feed\x12\x14.xaso.v1.FeedRequest\x1a\x15.xaso.v1.FeedResponse0\x01\x12T\n" +
+	"\x0fOfferAttachment\x12\x1f.xaso.v1.OfferAttachmentRequest\x1a .xaso.v1.OfferAttachmentResponse\x12?\n" +
+	"\bPutChunk\x12\x18.xaso.v1.PutChunkRequest\x1a\x19.xaso.v1.PutChunkResponseB/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
 
 var (
 	file_xaso_v1_replication_proto_rawDescOnce sync.Once
@@ -649,35 +857,45 @@ func file_xaso_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_xaso_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_xaso_v1_replication_proto_goTypes = []any{
-	(Compression)(0),       // 0: xaso.v1.Compression
-	(*EnrollRequest)(nil),  // 1: xaso.v1.EnrollRequest
-	(*EnrollResponse)(nil), // 2: xaso.v1.EnrollResponse
-	(*PushRequest)(nil),    // 3: xaso.v1.PushRequest
-	(*RecordBatch)(nil),    // 4: xaso.v1.RecordBatch
-	(*PushResponse)(nil),   // 5: xaso.v1.PushResponse
-	(*FeedRequest)(nil),    // 6: xaso.v1.FeedRequest
-	(*FeedResponse)(nil),   // 7: xaso.v1.FeedResponse
-	(*NodeIdentity)(nil),   // 8: xaso.v1.NodeIdentity
-	(*OutboxRecord)(nil),   // 9: xaso.v1.OutboxRecord
-	(*FeedItem)(nil),       // 10: xaso.v1.FeedItem
+	(Compression)(0),                // 0: xaso.v1.Compression
+	(*OfferAttachmentRequest)(nil),  // 1: xaso.v1.OfferAttachmentRequest
+	(*OfferAttachmentResponse)(nil), // 2: xaso.v1.OfferAttachmentResponse
+	(*PutChunkRequest)(nil),         // 3: xaso.v1.PutChunkRequest
+	(*PutChunkResponse)(nil),        // 4: xaso.v1.PutChunkResponse
+	(*EnrollRequest)(nil),           // 5: xaso.v1.EnrollRequest
+	(*EnrollResponse)(nil),          // 6: xaso.v1.EnrollResponse
+	(*PushRequest)(nil),             // 7: xaso.v1.PushRequest
+	(*RecordBatch)(nil),             // 8: xaso.v1.RecordBatch
+	(*PushResponse)(nil),            // 9: xaso.v1.PushResponse
+	(*FeedRequest)(nil),             // 10: xaso.v1.FeedRequest
+	(*FeedResponse)(nil),            // 11: xaso.v1.FeedResponse
+	(*NodeIdentity)(nil),            // 12: xaso.v1.NodeIdentity
+	(*AttachmentManifest)(nil),      // 13: xaso.v1.AttachmentManifest
+	(*OutboxRecord)(nil),            // 14: xaso.v1.OutboxRecord
+	(*FeedItem)(nil),                // 15: xaso.v1.FeedItem
 }
 var file_xaso_v1_replication_proto_depIdxs = []int32{
-	0,  // 0: xaso.v1.PushRequest.compression:type_name -> xaso.v1.Compression
-	9,  // 1: xaso.v1.RecordBatch.records:type_name -> xaso.v1.OutboxRecord
-	10, // 2: xaso.v1.FeedResponse.items:type_name -> xaso.v1.FeedItem
-	1,  // 3: xaso.v1.ReplicationService.Enroll:input_type -> xaso.v1.EnrollRequest
-	3,  // 4: xaso.v1.ReplicationService.Push:input_type -> xaso.v1.PushRequest
-	6,  // 5: xaso.v1.ReplicationService.Feed:input_type -> xaso.v1.FeedRequest
-	2,  // 6: xaso.v1.ReplicationService.Enroll:output_type -> xaso.v1.EnrollResponse
-	5,  // 7: xaso.v1.ReplicationService.Push:output_type -> xaso.v1.PushResponse
-	7,  // 8: xaso.v1.ReplicationService.Feed:output_type -> xaso.v1.FeedResponse
-	6,  // [6:9] is the sub-list for method output_type
-	3,  // [3:6] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	13, // 0: xaso.v1.OfferAttachmentRequest.manifest:type_name -> xaso.v1.AttachmentManifest
+	0,  // 1: xaso.v1.PushRequest.compression:type_name -> xaso.v1.Compression
+	14, // 2: xaso.v1.RecordBatch.records:type_name -> xaso.v1.OutboxRecord
+	15, // 3: xaso.v1.FeedResponse.items:type_name -> xaso.v1.FeedItem
+	5,  // 4: xaso.v1.ReplicationService.Enroll:input_type -> xaso.v1.EnrollRequest
+	7,  // 5: xaso.v1.ReplicationService.Push:input_type -> xaso.v1.PushRequest
+	10, // 6: xaso.v1.ReplicationService.Feed:input_type -> xaso.v1.FeedRequest
+	1,  // 7: xaso.v1.ReplicationService.OfferAttachment:input_type -> xaso.v1.OfferAttachmentRequest
+	3,  // 8: xaso.v1.ReplicationService.PutChunk:input_type -> xaso.v1.PutChunkRequest
+	6,  // 9: xaso.v1.ReplicationService.Enroll:output_type -> xaso.v1.EnrollResponse
+	9,  // 10: xaso.v1.ReplicationService.Push:output_type -> xaso.v1.PushResponse
+	11, // 11: xaso.v1.ReplicationService.Feed:output_type -> xaso.v1.FeedResponse
+	2,  // 12: xaso.v1.ReplicationService.OfferAttachment:output_type -> xaso.v1.OfferAttachmentResponse
+	4,  // 13: xaso.v1.ReplicationService.PutChunk:output_type -> xaso.v1.PutChunkResponse
+	9,  // [9:14] is the sub-list for method output_type
+	4,  // [4:9] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_replication_proto_init() }
@@ -693,7 +911,7 @@ func file_xaso_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_replication_proto_rawDesc), len(file_xaso_v1_replication_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,9 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ReplicationService_Enroll_FullMethodName = "/xaso.v1.ReplicationService/Enroll"
-	ReplicationService_Push_FullMethodName   = "/xaso.v1.ReplicationService/Push"
-	ReplicationService_Feed_FullMethodName   = "/xaso.v1.ReplicationService/Feed"
+	ReplicationService_Enroll_FullMethodName          = "/xaso.v1.ReplicationService/Enroll"
+	ReplicationService_Push_FullMethodName            = "/xaso.v1.ReplicationService/Push"
+	ReplicationService_Feed_FullMethodName            = "/xaso.v1.ReplicationService/Feed"
+	ReplicationService_OfferAttachment_FullMethodName = "/xaso.v1.ReplicationService/OfferAttachment"
+	ReplicationService_PutChunk_FullMethodName        = "/xaso.v1.ReplicationService/PutChunk"
 )
 
 // ReplicationServiceClient is the client API for ReplicationService service.
@@ -42,6 +44,12 @@ type ReplicationServiceClient interface {
 	// Feed streams what the node must apply, after the sequence it last
 	// applied, and keeps streaming new items as central applies them.
 	Feed(ctx context.Context, in *FeedRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FeedResponse], error)
+	// OfferAttachment announces a file by its manifest; central answers
+	// with the chunks it lacks (none when it holds the whole file).
+	OfferAttachment(ctx context.Context, in *OfferAttachmentRequest, opts ...grpc.CallOption) (*OfferAttachmentResponse, error)
+	// PutChunk sends one chunk of an offered file; central answers with the
+	// chunks it still lacks.
+	PutChunk(ctx context.Context, in *PutChunkRequest, opts ...grpc.CallOption) (*PutChunkResponse, error)
 }
 
 type replicationServiceClient struct {
@@ -94,6 +102,26 @@ func (c *replicationServiceClient) Feed(ctx context.Context, in *FeedRequest, op
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReplicationService_FeedClient = grpc.ServerStreamingClient[FeedResponse]
 
+func (c *replicationServiceClient) OfferAttachment(ctx context.Context, in *OfferAttachmentRequest, opts ...grpc.CallOption) (*OfferAttachmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OfferAttachmentResponse)
+	err := c.cc.Invoke(ctx, ReplicationService_OfferAttachment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicationServiceClient) PutChunk(ctx context.Context, in *PutChunkRequest, opts ...grpc.CallOption) (*PutChunkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutChunkResponse)
+	err := c.cc.Invoke(ctx, ReplicationService_PutChunk_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReplicationServiceServer is the server API for ReplicationService service.
 // All implementations must embed UnimplementedReplicationServiceServer
 // for forward compatibility.
@@ -112,6 +140,12 @@ type ReplicationServiceServer interface {
 	// Feed streams what the node must apply, after the sequence it last
 	// applied, and keeps streaming new items as central applies them.
 	Feed(*FeedRequest, grpc.ServerStreamingServer[FeedResponse]) error
+	// OfferAttachment announces a file by its manifest; central answers
+	// with the chunks it lacks (none when it holds the whole file).
+	OfferAttachment(context.Context, *OfferAttachmentRequest) (*OfferAttachmentResponse, error)
+	// PutChunk sends one chunk of an offered file; central answers with the
+	// chunks it still lacks.
+	PutChunk(context.Context, *PutChunkRequest) (*PutChunkResponse, error)
 	mustEmbedUnimplementedReplicationServiceServer()
 }
 
@@ -130,6 +164,12 @@ func (UnimplementedReplicationServiceServer) Push(grpc.BidiStreamingServer[PushR
 }
 func (UnimplementedReplicationServiceServer) Feed(*FeedRequest, grpc.ServerStreamingServer[FeedResponse]) error {
 	return status.Error(codes.Unimplemented, "method Feed not implemented")
+}
+func (UnimplementedReplicationServiceServer) OfferAttachment(context.Context, *OfferAttachmentRequest) (*OfferAttachmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method OfferAttachment not implemented")
+}
+func (UnimplementedReplicationServiceServer) PutChunk(context.Context, *PutChunkRequest) (*PutChunkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutChunk not implemented")
 }
 func (UnimplementedReplicationServiceServer) mustEmbedUnimplementedReplicationServiceServer() {}
 func (UnimplementedReplicationServiceServer) testEmbeddedByValue()                            {}
@@ -188,6 +228,42 @@ func _ReplicationService_Feed_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReplicationService_FeedServer = grpc.ServerStreamingServer[FeedResponse]
 
+func _ReplicationService_OfferAttachment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OfferAttachmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServiceServer).OfferAttachment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReplicationService_OfferAttachment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServiceServer).OfferAttachment(ctx, req.(*OfferAttachmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReplicationService_PutChunk_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutChunkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServiceServer).PutChunk(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReplicationService_PutChunk_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServiceServer).PutChunk(ctx, req.(*PutChunkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ReplicationService_ServiceDesc is the grpc.ServiceDesc for ReplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -198,6 +274,14 @@ var ReplicationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Enroll",
 			Handler:    _ReplicationService_Enroll_Handler,
+		},
+		{
+			MethodName: "OfferAttachment",
+			Handler:    _ReplicationService_OfferAttachment_Handler,
+		},
+		{
+			MethodName: "PutChunk",
+			Handler:    _ReplicationService_PutChunk_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
