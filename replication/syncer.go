@@ -76,7 +76,7 @@ type Config struct {
 	// at night so that scans do not slow the day's video meetings.
 	// Events go at any time, before files.
 	UploadWindow func(time.Time) bool
-	Logger     *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Status is the syncer's view of the link.
