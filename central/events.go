@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
@@ -15,7 +16,7 @@ import (
 // applyEvents applies a node's outbox records in order (see
 // AppendEventsCommand). Each record it takes is written at once, so that
 // the next record of the same dossier sees it.
-func applyEvents(st *stateTxn, cmd *xasov1.CentralCommand, c *xasov1.AppendEventsCommand) *xasov1.CommandResult {
+func applyEvents(st *stateTxn, index uint64, cmd *xasov1.CentralCommand, c *xasov1.AppendEventsCommand) *xasov1.CommandResult {
 	var v dossier.Violations
 	if !dossier.ValidCommuneCode(c.GetCommuneCode()) {
 		v.Add("commune_code", "a 5-digit administrative unit code")
@@ -46,7 +47,7 @@ func applyEvents(st *stateTxn, cmd *xasov1.CentralCommand, c *xasov1.AppendEvent
 	}
 	res := &xasov1.CommandResult{}
 	for i, rec := range c.GetRecords() {
-		if err := appendRecord(st, hw, rec); err != nil {
+		if err := appendRecord(st, index, hw, rec); err != nil {
 			if err.code == codes.AlreadyExists {
 				res.Duplicates++
 				continue
@@ -73,7 +74,7 @@ type recordError struct {
 
 // appendRecord takes one record if it is exactly the next of the stream
 // and chains on; it advances hw.
-func appendRecord(st *stateTxn, hw *xasov1.NodeStream, rec *xasov1.OutboxRecord) *recordError {
+func appendRecord(st *stateTxn, index uint64, hw *xasov1.NodeStream, rec *xasov1.OutboxRecord) *recordError {
 	seq := rec.GetSequence()
 	recKey := binary.BigEndian.AppendUint64([]byte(prefixRecord+hw.GetCommuneCode()+"/"), uint64(seq))
 	switch {
@@ -102,7 +103,7 @@ func appendRecord(st *stateTxn, hw *xasov1.NodeStream, rec *xasov1.OutboxRecord)
 	if err != nil || !bytes.Equal(h, rec.GetHash()) {
 		return &recordError{codes.DataLoss, "its hash does not match its content"}
 	}
-	if e := applyDossierEvent(st, rec); e != nil {
+	if e := applyDossierEvent(st, index, rec); e != nil {
 		return e
 	}
 	st.setProto(recKey, rec)
@@ -111,8 +112,11 @@ func appendRecord(st *stateTxn, hw *xasov1.NodeStream, rec *xasov1.OutboxRecord)
 }
 
 // applyDossierEvent folds one event into the dossier central holds and
-// moves the dossier's contribution between report aggregates.
-func applyDossierEvent(st *stateTxn, rec *xasov1.OutboxRecord) *recordError {
+// moves the dossier's contribution between report aggregates. A commune
+// writes only to dossiers it owns: those it received, and those
+// transferred to it once it accepted them. A transfer puts the dossier,
+// with its events, in the feed of the commune it goes to.
+func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *recordError {
 	ev := rec.GetEvent()
 	key := []byte(prefixDossier + rec.GetDossierCode())
 	d := &xasov1.Dossier{}
@@ -122,8 +126,16 @@ func applyDossierEvent(st *stateTxn, rec *xasov1.OutboxRecord) *recordError {
 		return &recordError{codes.FailedPrecondition, fmt.Sprintf("event %d of dossier %s does not follow its event %d", ev.GetSequence(), rec.GetDossierCode(), d.GetEventCount())}
 	case !exists && (ev.GetReceipt() == nil || ev.GetReceipt().GetCode() != rec.GetDossierCode()):
 		return &recordError{codes.FailedPrecondition, fmt.Sprintf("the first event of dossier %s must be its receipt", rec.GetDossierCode())}
+	case !exists && ev.GetReceipt().GetCommuneCode() != rec.GetCommuneCode():
+		return &recordError{codes.PermissionDenied, fmt.Sprintf("commune %s cannot receive a dossier for commune %s", rec.GetCommuneCode(), ev.GetReceipt().GetCommuneCode())}
 	case exists && ev.GetReceipt() != nil:
 		return &recordError{codes.FailedPrecondition, fmt.Sprintf("dossier %s was received already", rec.GetDossierCode())}
+	case exists && ev.GetAction() == dossier.AcceptTransfer:
+		if d.GetState() != dossier.Transferred || d.GetTransferCommuneCode() != rec.GetCommuneCode() || ev.GetTransferCommuneCode() != rec.GetCommuneCode() {
+			return &recordError{codes.PermissionDenied, fmt.Sprintf("dossier %s was not transferred to commune %s", rec.GetDossierCode(), rec.GetCommuneCode())}
+		}
+	case exists && d.GetCommuneCode() != rec.GetCommuneCode():
+		return &recordError{codes.PermissionDenied, fmt.Sprintf("dossier %s belongs to commune %s, not %s", rec.GetDossierCode(), d.GetCommuneCode(), rec.GetCommuneCode())}
 	}
 	var before *contribution
 	if exists {
@@ -133,15 +145,53 @@ func applyDossierEvent(st *stateTxn, rec *xasov1.OutboxRecord) *recordError {
 	after := contributionOf(d)
 	moveContribution(st, before, after)
 
-	if before != nil && before.due != 0 && (after.due != before.due) {
+	moved := before != nil && before.group != after.group
+	if before != nil && before.due != 0 && (after.due != before.due || moved) {
 		st.del(dueKey(before.due, d.GetCode()))
 	}
-	if after.due != 0 && (before == nil || after.due != before.due) {
+	if after.due != 0 && (before == nil || after.due != before.due || moved) {
 		st.set(dueKey(after.due, d.GetCode()), []byte(after.group.String()))
 	}
 	st.setProto(key, d)
-	st.set(binary.BigEndian.AppendUint64([]byte(prefixDossierEv+d.GetCode()+"/"), uint64(ev.GetSequence())), be64(uint64(rec.GetSequence())))
+	// The event's record: which commune's stream, which sequence in it.
+	st.set(binary.BigEndian.AppendUint64([]byte(prefixDossierEv+d.GetCode()+"/"), uint64(ev.GetSequence())),
+		binary.BigEndian.AppendUint64([]byte(rec.GetCommuneCode()), uint64(rec.GetSequence())))
+	if ev.GetAction() == dossier.Transfer {
+		out := proto.Clone(d).(*xasov1.Dossier)
+		evs, err := dossierEvents(st.txn, d.GetCode(), d.GetEventCount()-1)
+		if err != nil {
+			panic(fmt.Sprintf("central state: read events of %s: %v", d.GetCode(), err))
+		}
+		out.Events = append(evs, ev)
+		appendFeed(st, index, &xasov1.FeedItem{CommuneCode: ev.GetTransferCommuneCode(), Item: &xasov1.FeedItem_Transfer{Transfer: out}})
+	}
 	return nil
+}
+
+// dossierEvents reads the first n events of a dossier from the records
+// they came in.
+func dossierEvents(txn *badger.Txn, code string, n int64) ([]*xasov1.Event, error) {
+	var out []*xasov1.Event
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixDossierEv + code + "/"), PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid() && int64(len(out)) < n; it.Next() {
+		ptr, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		// Pointers are {commune}{sequence:8}; a bare sequence (an older
+		// state) is in the stream of the commune that received the dossier.
+		commune, seq := code[:5], ptr
+		if len(ptr) == 5+8 {
+			commune, seq = string(ptr[:5]), ptr[5:]
+		}
+		rec := &xasov1.OutboxRecord{}
+		if err := getProto(txn, append([]byte(prefixRecord+commune+"/"), seq...), rec); err != nil {
+			return nil, fmt.Errorf("event record %s/%x: %w", commune, seq, err)
+		}
+		out = append(out, rec.GetEvent())
+	}
+	return out, nil
 }
 
 func dueKey(due int64, code string) []byte {
@@ -269,6 +319,11 @@ func moveContribution(st *stateTxn, before, after *contribution) {
 		cur := &xasov1.Aggregate{}
 		st.getProto([]byte(g), cur)
 		addAggregate(cur, delta[g], 1)
+		if isZero(cur) {
+			// Its last dossier moved to another commune's group.
+			st.del([]byte(g))
+			continue
+		}
 		st.setProto([]byte(g), cur)
 	}
 }

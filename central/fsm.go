@@ -295,7 +295,7 @@ func (f *FSM) applyEntry(st *stateTxn, l *raft.Log) []*xasov1.CommandResult {
 		switch c := cmd.GetCommand().(type) {
 		case *xasov1.CentralCommand_AppendEvents:
 			// The records are their own audit trail.
-			res = applyEvents(st, cmd, c.AppendEvents)
+			res = applyEvents(st, l.Index, cmd, c.AppendEvents)
 		case *xasov1.CentralCommand_ReadFence:
 			res = &xasov1.CommandResult{}
 		case *xasov1.CentralCommand_PutAttachmentManifest:
@@ -326,17 +326,32 @@ type writes struct {
 	vals  [][]byte // nil: delete
 }
 
-// feed appends an item to the nodes' feed, after the last one in st.
+// feed appends an item to the nodes' feed when the command's writes are
+// flushed.
 func (w *writes) feed(st *stateTxn, item *xasov1.FeedItem) {
-	var head uint64
-	if v, err := getValue(st.txn, []byte(keyFeedHead)); err == nil && len(v) == 8 {
-		head = binary.BigEndian.Uint64(v)
-	} else if err != nil && !errors.Is(err, errNotFound) {
-		panic(fmt.Sprintf("central state: read feed head: %v", err))
-	}
-	item.Sequence, item.RaftIndex = head+1, w.index
+	item.Sequence, item.RaftIndex = feedHead(st)+1, w.index
 	w.setRaw([]byte(keyFeedHead), be64(item.Sequence))
 	w.set(feedKey(item.Sequence), item)
+}
+
+// appendFeed appends an item to the nodes' feed at once.
+func appendFeed(st *stateTxn, index uint64, item *xasov1.FeedItem) {
+	item.Sequence, item.RaftIndex = feedHead(st)+1, index
+	st.set([]byte(keyFeedHead), be64(item.Sequence))
+	st.setProto(feedKey(item.Sequence), item)
+}
+
+// feedHead is the last feed sequence in st.
+func feedHead(st *stateTxn) uint64 {
+	v, err := getValue(st.txn, []byte(keyFeedHead))
+	switch {
+	case err == nil && len(v) == 8:
+		return binary.BigEndian.Uint64(v)
+	case err == nil || errors.Is(err, errNotFound):
+		return 0
+	default:
+		panic(fmt.Sprintf("central state: read feed head: %v", err))
+	}
 }
 
 func feedKey(seq uint64) []byte { return append([]byte(prefixFeed), be64(seq)...) }
@@ -462,7 +477,7 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 		switch {
 		case !st.getProto([]byte(prefixEnrollment+u.GetSecretSha256()), t):
 			return refused(codes.PermissionDenied, "unknown enrollment token")
-		case t.GetUsedByNode() != "":
+		case t.GetUsedByNode() != "" && !sameRequester(st, t, u):
 			return refused(codes.PermissionDenied, "the enrollment token was used already")
 		case !cmd.GetTime().AsTime().Before(t.GetExpireTime().AsTime()):
 			return refused(codes.PermissionDenied, "the enrollment token expired")
@@ -481,7 +496,7 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 		// certificate only: the old one is refused from now on.
 		w.set([]byte(prefixNode+u.GetNodeId()), &xasov1.EnrolledNode{
 			NodeId: u.GetNodeId(), CommuneCode: t.GetCommuneCode(), CertificateSha256: u.GetCertificateSha256(),
-			EnrollTime: cmd.GetTime(), CertificateExpireTime: u.GetCertificateExpireTime(),
+			EnrollTime: cmd.GetTime(), CertificateExpireTime: u.GetCertificateExpireTime(), PublicKeySha256: u.GetPublicKeySha256(),
 		})
 		return &xasov1.CommandResult{}
 	case *xasov1.CentralCommand_RevokeNode:
@@ -504,6 +519,15 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 	default:
 		return refused(codes.InvalidArgument, "unknown command")
 	}
+}
+
+// sameRequester says whether a spent enrollment token is being spent again
+// by the node that spent it, with the same key and not revoked since: its
+// first answer was lost on the way.
+func sameRequester(st *stateTxn, t *xasov1.EnrollmentToken, u *xasov1.UseEnrollmentCommand) bool {
+	n := &xasov1.EnrolledNode{}
+	return t.GetUsedByNode() == u.GetNodeId() && st.getProto([]byte(prefixNode+u.GetNodeId()), n) &&
+		n.GetRevokeTime() == nil && u.GetPublicKeySha256() != "" && n.GetPublicKeySha256() == u.GetPublicKeySha256()
 }
 
 func applyPutProcedure(st *stateTxn, c *xasov1.PutProcedureCommand, w *writes) *xasov1.CommandResult {

@@ -523,10 +523,23 @@ func TestEnrolledNodeSendsForItsCommuneUntilRevoked(t *testing.T) {
 	issue := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_IssueEnrollment{IssueEnrollment: &xasov1.IssueEnrollmentCommand{Token: &xasov1.EnrollmentToken{
 		CommuneCode: "00004", SecretSha256: secret, ExpireTime: timestamppb.New(testNow.Add(time.Hour))}}}}
 	use := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_UseEnrollment{UseEnrollment: &xasov1.UseEnrollmentCommand{
-		SecretSha256: secret, NodeId: "node-00004", CertificateSha256: fmt.Sprintf("%064x", 7)}}}
+		SecretSha256: secret, NodeId: "node-00004", CertificateSha256: fmt.Sprintf("%064x", 6), PublicKeySha256: fmt.Sprintf("%064x", 1)}}}
 	for i, r := range a.apply(t, issue, use) {
 		if r.GetCode() != 0 {
 			t.Fatalf("setup %d: %v", i, r)
+		}
+	}
+	// The answer was lost: the same node asks again with the same key and
+	// gets a new certificate; another key (or node) is refused.
+	again := proto.Clone(use).(*xasov1.CentralCommand)
+	again.GetUseEnrollment().CertificateSha256 = fmt.Sprintf("%064x", 7)
+	otherKey := proto.Clone(use).(*xasov1.CentralCommand)
+	otherKey.GetUseEnrollment().PublicKeySha256 = fmt.Sprintf("%064x", 2)
+	otherNode := proto.Clone(use).(*xasov1.CentralCommand)
+	otherNode.GetUseEnrollment().NodeId = "node-x"
+	for i, r := range a.apply(t, otherKey, otherNode, again) {
+		if want := []codes.Code{codes.PermissionDenied, codes.PermissionDenied, codes.OK}[i]; codes.Code(r.GetCode()) != want {
+			t.Fatalf("enrollment again %d: %v, want %v", i, r, want)
 		}
 	}
 	n, err := a.f.EnrolledNode("node-00004")
@@ -586,5 +599,34 @@ func TestCatalogueAndCalendarChangesFeedTheNodes(t *testing.T) {
 	}
 	if items[1].GetCalendarJson() == "" || items[1].GetSequence() != uint64(n+2) {
 		t.Errorf("calendar item = %v", items[1])
+	}
+}
+
+func TestACommuneWritesOnlyToDossiersItOwns(t *testing.T) {
+	a := &applier{f: openTestFSM(t)}
+	registerSample(t, a, "00004", "00008")
+	recs := records(t, "00004", 3, 2)
+	// 00008 chains a receipt in 00004's name, or an event of 00004's dossier.
+	forge := func(from *xasov1.OutboxRecord) *xasov1.OutboxRecord {
+		rec := proto.Clone(from).(*xasov1.OutboxRecord)
+		rec.CommuneCode, rec.Sequence, rec.PrevHash = "00008", 1, dossier.GenesisHash()
+		h, err := dossier.RecordHash(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Hash = h
+		return rec
+	}
+	if r := a.apply(t, appendEvents("00008", forge(recs[0])))[0]; codes.Code(r.GetCode()) != codes.PermissionDenied {
+		t.Errorf("a receipt in another's name: %v", r)
+	}
+	if r := a.apply(t, appendEvents("00004", recs[0]))[0]; r.GetCode() != 0 {
+		t.Fatal(r.GetMessage())
+	}
+	if r := a.apply(t, appendEvents("00008", forge(recs[1])))[0]; codes.Code(r.GetCode()) != codes.PermissionDenied {
+		t.Errorf("an event of another's dossier: %v", r)
+	}
+	if hw, _ := a.f.NodeStream("00008"); hw.GetLastSequence() != 0 {
+		t.Fatalf("00008's stream advanced to %d", hw.GetLastSequence())
 	}
 }

@@ -81,21 +81,9 @@ func (f *FSM) Dossier(code string) (*xasov1.Dossier, error) {
 		if err := getProto(txn, []byte(prefixDossier+code), d); err != nil {
 			return err
 		}
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixDossierEv + code + "/"), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			seq, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			rec := &xasov1.OutboxRecord{}
-			key := append([]byte(prefixRecord+d.GetCommuneCode()+"/"), seq...)
-			if err := getProto(txn, key, rec); err != nil {
-				return fmt.Errorf("event record %x: %w", seq, err)
-			}
-			d.Events = append(d.Events, rec.GetEvent())
-		}
-		return nil
+		evs, err := dossierEvents(txn, code, d.GetEventCount())
+		d.Events = evs
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dossier %s: %w", code, err)

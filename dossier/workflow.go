@@ -47,6 +47,7 @@ const (
 	Returned           = xasov1.State_STATE_RETURNED
 	Refused            = xasov1.State_STATE_REFUSED
 	Withdrawn          = xasov1.State_STATE_WITHDRAWN
+	Transferred        = xasov1.State_STATE_TRANSFERRED
 )
 
 // Roles.
@@ -70,6 +71,8 @@ const (
 	Return            = xasov1.Action_ACTION_RETURN
 	Withdraw          = xasov1.Action_ACTION_WITHDRAW
 	Apologize         = xasov1.Action_ACTION_APOLOGIZE
+	Transfer          = xasov1.Action_ACTION_TRANSFER
+	AcceptTransfer    = xasov1.Action_ACTION_ACCEPT_TRANSFER
 )
 
 // rule is one row of the workflow: from which states an action may be taken,
@@ -96,6 +99,9 @@ var rules = map[Action]rule{
 	Return:            {from: []State{ResultReady, Refused}, roles: []Role{Clerk}},
 	Withdraw:          {from: []State{Received, AwaitingSupplement}, roles: []Role{Clerk}, to: Withdrawn, reason: true},
 	Apologize:         {from: []State{Received, InProcessing, AwaitingSupplement, AwaitingApproval}, roles: []Role{Officer, Leader}, reason: true},
+	// The "any commune" service: a desk receives a dossier that another
+	// commune is competent for, and hands it over before anyone works on it.
+	Transfer: {from: []State{Received}, roles: []Role{Clerk}, to: Transferred},
 }
 
 // Actions returns every action that can follow RECEIVE, in enum order.
@@ -137,10 +143,11 @@ func IsFinished(s State) bool {
 	return s == ResultReady || s == Returned || s == Refused
 }
 
-// IsOpen reports whether the legal clock still concerns d: received, not
-// finished and not withdrawn.
+// IsOpen reports whether the legal clock still concerns the commune that
+// holds a dossier in state s: received, not finished, not withdrawn, and
+// not handed to another commune.
 func IsOpen(s State) bool {
-	return s != StateUnspecified && !IsFinished(s) && s != Withdrawn
+	return s != StateUnspecified && !IsFinished(s) && s != Withdrawn && s != Transferred
 }
 
 // StateUnspecified is the zero State.
@@ -158,6 +165,8 @@ type Command struct {
 	Satisfaction xasov1.Satisfaction
 	Components   []*xasov1.SubmittedComponent
 	Attachments  []*xasov1.AttachmentRef
+	// TransferCommune is the commune a TRANSFER hands the dossier to.
+	TransferCommune string
 }
 
 // TransitionError says why an action cannot follow the dossier's state.
@@ -310,6 +319,21 @@ func Decide(d *Dossier, cmd Command, cal *Calendar) (*Event, error) {
 		if d.GetState() == ResultReady {
 			ev.State = Returned
 		}
+	case Transfer:
+		switch {
+		case !ValidCommuneCode(cmd.TransferCommune):
+			v.Add("transfer_commune_code", "the 5-digit code of the commune that is to process the dossier")
+		case cmd.TransferCommune == d.GetCommuneCode():
+			v.Add("transfer_commune_code", "another commune than the one holding the dossier")
+		}
+		if len(v) > 0 {
+			return nil, v
+		}
+		ev.TransferCommuneCode = cmd.TransferCommune
+	}
+	if cmd.Action != Transfer && cmd.TransferCommune != "" {
+		v.Add("transfer_commune_code", "only a TRANSFER names a commune")
+		return nil, v
 	}
 	if cmd.Action != Return && cmd.Satisfaction != xasov1.Satisfaction_SATISFACTION_UNSPECIFIED {
 		v.Add("satisfaction", "a rating is given when the result is returned")
@@ -355,7 +379,27 @@ func Apply(d *Dossier, ev *Event) {
 		d.ReturnedTime, d.Satisfaction = ev.GetTime(), ev.GetSatisfaction()
 	case Apologize:
 		d.AppointmentTime, d.Apologized = ev.GetAppointmentTime(), true
+	case Transfer:
+		d.TransferCommuneCode = ev.GetTransferCommuneCode()
+	case AcceptTransfer:
+		d.CommuneCode, d.TransferCommuneCode = ev.GetTransferCommuneCode(), ""
 	}
+}
+
+// AcceptTransferEvent is the event with which commune takes a dossier that
+// was transferred to it: the dossier becomes the commune's, RECEIVED, with
+// its legal clock running on as it was.
+func AcceptTransferEvent(d *Dossier, commune string, t time.Time) (*Event, error) {
+	if d.GetState() != Transferred {
+		return nil, &TransitionError{Action: AcceptTransfer, State: d.GetState(), Why: "it needs TRANSFERRED"}
+	}
+	if to := d.GetTransferCommuneCode(); to != commune {
+		return nil, fmt.Errorf("dossier %s was transferred to commune %q, not %s", d.GetCode(), to, commune)
+	}
+	return &Event{
+		Sequence: d.GetEventCount() + 1, Action: AcceptTransfer, Actor: "node:" + commune, Role: xasov1.Role_ROLE_CLERK,
+		Time: timestamppb.New(t), State: Received, Assignee: "", DueTime: d.GetDueTime(), TransferCommuneCode: commune,
+	}, nil
 }
 
 // Fold replays a dossier's events, oldest first, into the dossier they make.

@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	allStates = []dossier.State{dossier.Received, dossier.InProcessing, dossier.AwaitingSupplement, dossier.AwaitingApproval, dossier.ResultReady, dossier.Returned, dossier.Refused, dossier.Withdrawn}
+	allStates = []dossier.State{dossier.Received, dossier.InProcessing, dossier.AwaitingSupplement, dossier.AwaitingApproval, dossier.ResultReady, dossier.Returned, dossier.Refused, dossier.Withdrawn, dossier.Transferred}
 	allRoles  = []dossier.Role{dossier.Clerk, dossier.Officer, dossier.Leader}
 )
 
@@ -45,6 +45,7 @@ var allowed = map[string]dossier.State{
 	"APOLOGIZE AWAITING_SUPPLEMENT LEADER":         dossier.AwaitingSupplement,
 	"APOLOGIZE AWAITING_APPROVAL OFFICER":          dossier.AwaitingApproval,
 	"APOLOGIZE AWAITING_APPROVAL LEADER":           dossier.AwaitingApproval,
+	"TRANSFER RECEIVED CLERK":                      dossier.Transferred,
 }
 
 var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone)
@@ -55,11 +56,14 @@ func fullCommand(a dossier.Action, r dossier.Role, now time.Time) dossier.Comman
 	if a == dossier.ReceiveSupplement {
 		cmd.Components = []*xasov1.SubmittedComponent{{Code: "GT", Paper: true}}
 	}
+	if a == dossier.Transfer {
+		cmd.TransferCommune = "00082"
+	}
 	return cmd
 }
 
 func dossierIn(s dossier.State) *dossier.Dossier {
-	return &dossier.Dossier{Code: "09619-261123-0001", State: s, EventCount: 3, DueTime: timestamppb.New(t0.AddDate(0, 0, 7)), PausedTime: timestamppb.New(t0), ProcessingDays: 5}
+	return &dossier.Dossier{Code: "09619-261123-0001", CommuneCode: "09619", State: s, EventCount: 3, DueTime: timestamppb.New(t0.AddDate(0, 0, 7)), PausedTime: timestamppb.New(t0), ProcessingDays: 5}
 }
 
 func TestTransitionTable(t *testing.T) {
@@ -313,5 +317,45 @@ func TestLateWithApology(t *testing.T) {
 	}
 	if d.GetTimeliness() != dossier.Late || !d.GetApologized() || d.GetAppointmentTime() == nil {
 		t.Fatalf("a dossier that needed an apology counts as late: %v", d)
+	}
+}
+
+func TestTransferHandsTheDossierToAnotherCommuneWithItsClock(t *testing.T) {
+	cal := sample.Calendar()
+	d := dossierIn(dossier.Received)
+	for _, bad := range []string{"", "123", "09619"} {
+		cmd := fullCommand(dossier.Transfer, dossier.Clerk, t0)
+		cmd.TransferCommune = bad
+		if _, err := dossier.Decide(d, cmd, cal); err == nil {
+			t.Errorf("transfer to %q decided", bad)
+		}
+	}
+	assign := fullCommand(dossier.Assign, dossier.Clerk, t0)
+	assign.TransferCommune = "00082"
+	if _, err := dossier.Decide(d, assign, cal); err == nil {
+		t.Error("an ASSIGN naming a commune decided")
+	}
+	ev, err := dossier.Decide(d, fullCommand(dossier.Transfer, dossier.Clerk, t0), cal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dossier.Apply(d, ev)
+	if d.GetState() != dossier.Transferred || d.GetCommuneCode() != "09619" || dossier.IsOpen(d.GetState()) || !dossier.IsFinal(d) {
+		t.Fatalf("after TRANSFER: %v", d)
+	}
+	if _, err := dossier.AcceptTransferEvent(d, "00004", t0); err == nil {
+		t.Fatal("a commune took a dossier transferred to another")
+	}
+	acc, err := dossier.AcceptTransferEvent(d, "00082", t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := d.GetDueTime()
+	dossier.Apply(d, acc)
+	if d.GetState() != dossier.Received || d.GetCommuneCode() != "00082" || d.GetTransferCommuneCode() != "" || !proto.Equal(d.GetDueTime(), due) || d.GetEventCount() != 5 {
+		t.Fatalf("after ACCEPT_TRANSFER: %v", d)
+	}
+	if _, err := dossier.AcceptTransferEvent(d, "00082", t0); err == nil {
+		t.Fatal("a dossier accepted twice")
 	}
 }

@@ -41,6 +41,7 @@ type Node struct {
 	metrics  *metrics
 	calendar atomic.Pointer[dossier.Calendar]
 	ready    atomic.Bool
+	now      func() time.Time
 	// syncer replicates to central; nil when no central is configured.
 	syncer *replication.Syncer
 }
@@ -63,7 +64,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, store: st}
+	n := &Node{cfg: cfg, log: log, store: st, now: now}
 	if err := n.seed(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -144,7 +145,7 @@ type syncLocal struct {
 // ApplyFeed applies central's items in order, each with its checkpoint.
 func (l syncLocal) ApplyFeed(ctx context.Context, items []*xasov1.FeedItem) error {
 	for _, it := range items {
-		if err := l.applyFeedItem(ctx, it); err != nil {
+		if err := l.applyFeedItem(ctx, it, l.n.now()); err != nil {
 			return err
 		}
 		if cj := it.GetCalendarJson(); cj != "" {

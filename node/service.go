@@ -199,6 +199,7 @@ func (s *service) TransitionDossier(ctx context.Context, req *xasov1.TransitionD
 	cmd := dossier.Command{
 		Action: req.GetAction(), Actor: req.GetActor(), Role: req.GetRole(), Time: s.now(), Reason: req.GetReason(),
 		Assignee: req.GetAssignee(), Satisfaction: req.GetSatisfaction(), Components: req.GetComponents(), Attachments: req.GetAttachments(),
+		TransferCommune: req.GetTransferCommuneCode(),
 	}
 	if req.GetAppointmentTime() != nil {
 		if err := req.GetAppointmentTime().CheckValid(); err != nil {

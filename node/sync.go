@@ -100,12 +100,11 @@ func (s *Store) FeedSequence() uint64 {
 // applyFeedItem applies one item of central's feed with its checkpoint, in
 // one transaction. Items at or below the checkpoint are skipped (a feed
 // resent after a cut).
-func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem) error {
+func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, now time.Time) error {
+	// The feed's sequence is the province's: items for other communes are
+	// not sent here, so the sequence rises with gaps.
 	if item.GetSequence() <= s.FeedSequence() {
 		return nil
-	}
-	if item.GetSequence() != s.FeedSequence()+1 {
-		return fmt.Errorf("feed item %d after %d: the feed has a gap", item.GetSequence(), s.FeedSequence())
 	}
 	_, err := s.write(ctx, func(txn *badger.Txn) (*effect, error) {
 		eff := newEffect()
@@ -129,6 +128,10 @@ func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem) error 
 				eff.set(procedureKey(p.GetCode()), v)
 			}
 			eff.set(procVersionKey(p.GetCode(), p.GetVersion()), v)
+		case *xasov1.FeedItem_Transfer:
+			if err := s.acceptTransfer(txn, eff, it.Transfer, item.GetCommuneCode(), now); err != nil {
+				return nil, err
+			}
 		case *xasov1.FeedItem_CalendarJson:
 			if _, err := dossier.ParseCalendar([]byte(it.CalendarJson)); err != nil {
 				return nil, fmt.Errorf("calendar from central: %w", err)
@@ -247,4 +250,32 @@ func (s *Store) PendingUploads() (files, bytes int64, err error) {
 		return nil
 	})
 	return files, bytes, err
+}
+
+// acceptTransfer takes a dossier another commune transferred to this one:
+// its history as central holds it, then this node's ACCEPT_TRANSFER event,
+// which goes to the outbox like any change.
+func (s *Store) acceptTransfer(txn *badger.Txn, eff *effect, in *xasov1.Dossier, commune string, now time.Time) error {
+	code := in.GetCode()
+	if _, err := txn.Get(dossierKey(code)); err == nil {
+		return fmt.Errorf("transfer of dossier %s: this node holds it already", code)
+	}
+	if int64(len(in.GetEvents())) != in.GetEventCount() {
+		return fmt.Errorf("transfer of dossier %s: %d events for an event count of %d", code, len(in.GetEvents()), in.GetEventCount())
+	}
+	for _, ev := range in.GetEvents() {
+		v, err := proto.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		eff.set(eventKey(code, ev.GetSequence()), v)
+	}
+	d := dossier.Clone(in)
+	d.Events = nil
+	ev, err := dossier.AcceptTransferEvent(d, commune, now)
+	if err != nil {
+		return fmt.Errorf("transfer of dossier %s: %w", code, err)
+	}
+	dossier.Apply(d, ev)
+	return writeDossier(eff, s, nil, d, ev)
 }

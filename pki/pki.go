@@ -263,22 +263,43 @@ func ParseCertificate(certPEM []byte) (*x509.Certificate, error) {
 // commune: urn:xaso:commune:{code}. Member certificates carry none.
 const nodeURIPrefix = "urn:xaso:commune:"
 
-// NodeRequest makes a key for a commune node and a certificate request
-// (DER) for it; the key (PEM) stays on the node.
-func NodeRequest(nodeID string) (csrDER, keyPEM []byte, err error) {
+// NewNodeKey makes a commune node's private key (PEM). The node keeps it
+// before it first asks for a certificate, so that a request whose answer
+// was lost can be made again with the same key.
+func NewNodeKey() ([]byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, fmt.Errorf("make node key: %w", err)
-	}
-	csrDER, err = x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: nodeID}}, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("make certificate request: %w", err)
+		return nil, fmt.Errorf("make node key: %w", err)
 	}
 	kder, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return csrDER, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
+}
+
+// NodeRequest makes a certificate request (DER) for a node's key.
+func NodeRequest(keyPEM []byte, nodeID string) ([]byte, error) {
+	b, _ := pem.Decode(keyPEM)
+	if b == nil {
+		return nil, errors.New("node key: no PEM block")
+	}
+	key, err := x509.ParseECPrivateKey(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: nodeID}}, key)
+	if err != nil {
+		return nil, fmt.Errorf("make certificate request: %w", err)
+	}
+	return csr, nil
+}
+
+// PublicKeySum is the hex SHA-256 of a certificate's public key: what
+// central records to recognise a node asking again with the same key.
+func PublicKeySum(cert *x509.Certificate) string {
+	s := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(s[:])
 }
 
 // SignNode signs a node's certificate request: the certificate names the

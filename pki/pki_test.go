@@ -96,7 +96,11 @@ func TestNodeCertificatesNameTheirCommuneAndServeOnlyAsClients(t *testing.T) {
 	now := time.Now()
 	ca, _ := NewCA("province", now)
 	member, _ := ca.Issue("central-1", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, time.Hour, now)
-	csr, keyPEM, err := NodeRequest("node-a")
+	keyPEM, err := NewNodeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := NodeRequest(keyPEM, "node-a")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,6 +121,23 @@ func converged(t *testing.T, p *province.Province) (bool, string) {
 			return false, fmt.Sprintf("%s: central's hash at %d differs from the node's", n.Commune.Code, last)
 		}
 	}
+	// Every dossier transferred has reached the commune it went to.
+	for _, n := range p.Nodes() {
+		out, err := n.Node().Server().ListDossiers(ctx, &xasov1.ListDossiersRequest{Filter: "state = TRANSFERRED", PageSize: 1000})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, d := range out.GetDossiers() {
+			for _, m := range p.Nodes() {
+				if m.Commune.Code != d.GetTransferCommuneCode() {
+					continue
+				}
+				if _, err := m.Node().Store().Get(d.GetCode(), false); err != nil {
+					return false, fmt.Sprintf("%s: not yet at %s", d.GetCode(), m.Commune.Code)
+				}
+			}
+		}
+	}
 	return true, ""
 }
 
@@ -153,28 +170,45 @@ func checkProvince(t *testing.T, p *province.Province) {
 	if _, err := p.Central().ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE}); err != nil {
 		t.Fatal(err)
 	}
-	var ds []*xasov1.Dossier
+	// Each dossier once: a transferred one counts where it went.
+	owners := map[string]*xasov1.Dossier{}
+	holder := map[string]*node.Node{}
+	transferred := 0
 	for _, n := range p.Nodes() {
 		nd := n.Node()
 		if err := nd.Store().Verify(); err != nil {
 			t.Errorf("%s: %v", n.Commune.Code, err)
 		}
-		mine := allDossiers(t, nd)
-		ds = append(ds, mine...)
-		for _, d := range mine {
-			full, err := nd.Server().GetDossier(ctx, &xasov1.GetDossierRequest{Code: d.GetCode()})
-			if err != nil {
-				t.Fatal(err)
+		for _, d := range allDossiers(t, nd) {
+			if d.GetState() == dossier.Transferred {
+				transferred++
+				if _, ok := owners[d.GetCode()]; ok {
+					continue
+				}
 			}
-			got, err := p.Central().GetProvinceDossier(ctx, &xasov1.GetProvinceDossierRequest{Code: d.GetCode()})
-			if err != nil {
-				t.Fatalf("%s at central: %v", d.GetCode(), err)
-			}
-			if len(got.GetDossier().GetEvents()) != len(full.GetDossier().GetEvents()) || got.GetDossier().GetState() != d.GetState() {
-				t.Fatalf("%s: central has %d events (%v), the node %d (%v)", d.GetCode(), len(got.GetDossier().GetEvents()), got.GetDossier().GetState(), len(full.GetDossier().GetEvents()), d.GetState())
-			}
+			owners[d.GetCode()], holder[d.GetCode()] = d, nd
 		}
 	}
+	var ds []*xasov1.Dossier
+	for code, d := range owners {
+		ds = append(ds, d)
+		if d.GetState() == dossier.Transferred {
+			t.Errorf("%s: transferred to %s, which does not hold it", code, d.GetTransferCommuneCode())
+		}
+		full, err := holder[code].Server().GetDossier(ctx, &xasov1.GetDossierRequest{Code: code})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.Central().GetProvinceDossier(ctx, &xasov1.GetProvinceDossierRequest{Code: code})
+		if err != nil {
+			t.Fatalf("%s at central: %v", code, err)
+		}
+		if got.GetDossier().GetCommuneCode() != d.GetCommuneCode() || len(got.GetDossier().GetEvents()) != len(full.GetDossier().GetEvents()) || got.GetDossier().GetState() != d.GetState() {
+			t.Fatalf("%s: central has it at %s with %d events (%v), the owner %s with %d (%v)", code, got.GetDossier().GetCommuneCode(), len(got.GetDossier().GetEvents()),
+				got.GetDossier().GetState(), d.GetCommuneCode(), len(full.GetDossier().GetEvents()), d.GetState())
+		}
+	}
+	t.Logf("%d dossiers transferred between communes, each with one owner", transferred)
 	asOf := time.Now()
 	rep, err := p.Central().GetPerformanceReport(ctx, &xasov1.GetPerformanceReportRequest{
 		FromMonth: "2020-01", ToMonth: "2029-12", GroupBy: []string{"month", "commune", "procedure"}, AsOfTime: timestamp(asOf),
@@ -228,6 +262,11 @@ func clerks(ctx context.Context, p *province.Province, pause time.Duration, seed
 				if nd != current {
 					restarts++
 					current, c = nd, workload.New(nd.Server(), seed+uint64(i)*7919+uint64(restarts), slog.New(slog.DiscardHandler))
+					for _, m := range p.Nodes() {
+						if m != n {
+							c.TransferTo = append(c.TransferTo, m.Commune.Code)
+						}
+					}
 				}
 				_ = c.Step(ctx) // a step refused while the node stops is fine: clerks retry
 				time.Sleep(pause)
@@ -586,4 +625,76 @@ func chunksSent(t *testing.T, n *node.Node) int64 {
 		t.Fatal("the node has no syncer")
 	}
 	return st.ChunksSent
+}
+
+// TestTransferToAnotherCommuneEndToEnd: a desk receives a dossier another
+// commune is competent for and transfers it; the other commune's node gets
+// it from central's feed, takes it and finishes it; central ends with one
+// owner, and the first commune can no longer act on it.
+func TestTransferToAnotherCommuneEndToEnd(t *testing.T) {
+	p := startProvince(t, 2, nil)
+	a, b := p.Nodes()[0], p.Nodes()[1]
+	ctx := context.Background()
+	created, err := a.Node().Server().CreateDossier(ctx, &xasov1.CreateDossierRequest{
+		ProcedureCode: sample.Procedures()[0].GetCode(), Channel: xasov1.Channel_CHANNEL_IN_PERSON,
+		Applicant:  &xasov1.Applicant{FullName: "Lò Văn Páo", IdNumber: "011090001234"},
+		Components: paperComponents(sample.Procedures()[0]), Actor: "motcua.1", Role: xasov1.Role_ROLE_CLERK,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := created.GetDossier().GetCode()
+	transfer := &xasov1.TransitionDossierRequest{Code: code, Action: xasov1.Action_ACTION_TRANSFER, Actor: "motcua.1", Role: xasov1.Role_ROLE_CLERK}
+	for _, bad := range []string{"", "9", a.Commune.Code} {
+		transfer.TransferCommuneCode = bad
+		if _, err := a.Node().Server().TransitionDossier(ctx, transfer); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("transfer to %q: %v, want InvalidArgument", bad, err)
+		}
+	}
+	transfer.TransferCommuneCode = b.Commune.Code
+	if _, err := a.Node().Server().TransitionDossier(ctx, transfer); err != nil {
+		t.Fatal(err)
+	}
+	var got *xasov1.Dossier
+	eventually(t, 20*time.Second, "the dossier at "+b.Commune.Code, func() (bool, string) {
+		r, err := b.Node().Server().GetDossier(ctx, &xasov1.GetDossierRequest{Code: code})
+		got = r.GetDossier()
+		return err == nil, fmt.Sprint(err)
+	})
+	if got.GetCommuneCode() != b.Commune.Code || got.GetState() != xasov1.State_STATE_RECEIVED || len(got.GetEvents()) != 3 {
+		t.Fatalf("at %s: %v", b.Commune.Code, got)
+	}
+	// The new owner works on it; the first commune cannot.
+	steps := []*xasov1.TransitionDossierRequest{
+		{Action: xasov1.Action_ACTION_ASSIGN, Actor: "motcua.2", Role: xasov1.Role_ROLE_CLERK, Assignee: "tuphap.2"},
+		{Action: xasov1.Action_ACTION_SUBMIT, Actor: "tuphap.2", Role: xasov1.Role_ROLE_OFFICER},
+		{Action: xasov1.Action_ACTION_APPROVE, Actor: "chutich.2", Role: xasov1.Role_ROLE_LEADER},
+		{Action: xasov1.Action_ACTION_RETURN, Actor: "motcua.2", Role: xasov1.Role_ROLE_CLERK, Satisfaction: xasov1.Satisfaction_SATISFACTION_VERY_SATISFIED},
+	}
+	for _, s := range steps {
+		s.Code = code
+		if _, err := b.Node().Server().TransitionDossier(ctx, s); err != nil {
+			t.Fatalf("%v at %s: %v", s.GetAction(), b.Commune.Code, err)
+		}
+	}
+	if _, err := a.Node().Server().TransitionDossier(ctx, &xasov1.TransitionDossierRequest{Code: code, Action: xasov1.Action_ACTION_ASSIGN, Actor: "motcua.1", Role: xasov1.Role_ROLE_CLERK, Assignee: "x"}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("the first commune acts on a dossier it transferred: %v", err)
+	}
+	eventually(t, 20*time.Second, "central holds every outbox", func() (bool, string) { return converged(t, p) })
+	at, err := p.Central().GetProvinceDossier(p.Operator(ctx), &xasov1.GetProvinceDossierRequest{Code: code})
+	if err != nil || at.GetDossier().GetCommuneCode() != b.Commune.Code || at.GetDossier().GetState() != xasov1.State_STATE_RETURNED || len(at.GetDossier().GetEvents()) != 7 {
+		t.Fatalf("at central: %v, %v", at.GetDossier(), err)
+	}
+	checkProvince(t, p)
+}
+
+// paperComponents hands in every required component of a procedure on paper.
+func paperComponents(p *xasov1.Procedure) []*xasov1.SubmittedComponent {
+	var out []*xasov1.SubmittedComponent
+	for _, c := range p.GetComponents() {
+		if c.GetRequired() {
+			out = append(out, &xasov1.SubmittedComponent{Code: c.GetCode(), Paper: true})
+		}
+	}
+	return out
 }

@@ -109,7 +109,7 @@ func (s *Service) Enroll(ctx context.Context, req *xasov1.EnrollRequest) (*xasov
 	switch {
 	case err != nil:
 		return nil, status.Error(codes.PermissionDenied, "unknown enrollment token")
-	case tok.GetUsedByNode() != "":
+	case tok.GetUsedByNode() != "" && tok.GetUsedByNode() != req.GetNodeId():
 		return nil, status.Error(codes.PermissionDenied, "the enrollment token was used already")
 	case !now.Before(tok.GetExpireTime().AsTime()):
 		return nil, status.Error(codes.PermissionDenied, "the enrollment token expired")
@@ -125,7 +125,7 @@ func (s *Service) Enroll(ctx context.Context, req *xasov1.EnrollRequest) (*xasov
 	fp := sha256.Sum256(cert.Raw)
 	use := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_UseEnrollment{UseEnrollment: &xasov1.UseEnrollmentCommand{
 		SecretSha256: sum, NodeId: req.GetNodeId(), CertificateSha256: hex.EncodeToString(fp[:]),
-		CertificateExpireTime: timestamppb.New(cert.NotAfter),
+		CertificateExpireTime: timestamppb.New(cert.NotAfter), PublicKeySha256: pki.PublicKeySum(cert),
 	}}}
 	res, err := s.cfg.Central.Propose(ctx, "node:"+req.GetNodeId(), use)
 	if err != nil {

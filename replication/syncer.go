@@ -142,7 +142,7 @@ func NewSyncer(local Local, cfg Config) (*Syncer, error) {
 		return nil, err
 	}
 	s := &Syncer{local: local, cfg: cfg, codec: c, bucket: newBucket(cfg.BandwidthBytes)}
-	if id, err := local.Identity(); err == nil && id != nil {
+	if id, err := local.Identity(); err == nil && len(id.GetCertificatePem()) > 0 {
 		s.enrolled.Store(true)
 	}
 	return s, nil
@@ -202,8 +202,8 @@ func (s *Syncer) attempt(ctx context.Context, addr string) (progressed bool, err
 	if err != nil {
 		return false, fmt.Errorf("read identity: %w", err)
 	}
-	if id == nil {
-		if id, err = s.enroll(ctx, addr); err != nil {
+	if len(id.GetCertificatePem()) == 0 {
+		if id, err = s.enroll(ctx, addr, id); err != nil {
 			return false, err
 		}
 		progressed = true
@@ -212,7 +212,7 @@ func (s *Syncer) attempt(ctx context.Context, addr string) (progressed bool, err
 	return progressed || p, err
 }
 
-func (s *Syncer) enroll(ctx context.Context, addr string) (*xasov1.NodeIdentity, error) {
+func (s *Syncer) enroll(ctx context.Context, addr string, pending *xasov1.NodeIdentity) (*xasov1.NodeIdentity, error) {
 	if s.cfg.EnrollmentToken == nil {
 		return nil, errors.New("not enrolled, and no enrollment token is configured (enrollment_token_file)")
 	}
@@ -220,7 +220,19 @@ func (s *Syncer) enroll(ctx context.Context, addr string) (*xasov1.NodeIdentity,
 	if err != nil {
 		return nil, fmt.Errorf("not enrolled: read enrollment token: %w", err)
 	}
-	id, err := Enroll(ctx, addr, text, s.cfg.Commune, s.cfg.NodeID, s.cfg.Dial)
+	// The key is kept before the first request: when an answer is lost,
+	// the next request with the same key and token gets the certificate.
+	if pending == nil || len(pending.GetKeyPem()) == 0 {
+		key, err := pki.NewNodeKey()
+		if err != nil {
+			return nil, err
+		}
+		pending = &xasov1.NodeIdentity{NodeId: s.cfg.NodeID, CommuneCode: s.cfg.Commune, KeyPem: key}
+		if err := s.local.SaveIdentity(ctx, pending); err != nil {
+			return nil, fmt.Errorf("save the node key: %w", err)
+		}
+	}
+	id, err := Enroll(ctx, addr, text, s.cfg.Commune, s.cfg.NodeID, pending.GetKeyPem(), s.cfg.Dial)
 	if err != nil {
 		return nil, err
 	}
@@ -499,8 +511,9 @@ func (s *Syncer) upload(ctx context.Context, client xasov1.ReplicationServiceCli
 
 // Enroll enrolls a node at the member at addr with an enrollment token's
 // text: it trusts the member by the CA fingerprint the token carries,
-// sends a certificate request and returns the identity to keep.
-func Enroll(ctx context.Context, addr, token, commune, nodeID string, dial func(context.Context, string) (net.Conn, error)) (*xasov1.NodeIdentity, error) {
+// sends a certificate request for the node's key and returns the identity
+// to keep.
+func Enroll(ctx context.Context, addr, token, commune, nodeID string, keyPEM []byte, dial func(context.Context, string) (net.Conn, error)) (*xasov1.NodeIdentity, error) {
 	tok, err := pki.ParseEnrollmentToken(token)
 	if err != nil {
 		return nil, err
@@ -508,7 +521,7 @@ func Enroll(ctx context.Context, addr, token, commune, nodeID string, dial func(
 	if tok.Commune != commune {
 		return nil, fmt.Errorf("the enrollment token is for commune %s, this node is configured for %s", tok.Commune, commune)
 	}
-	csr, keyPEM, err := pki.NodeRequest(nodeID)
+	csr, err := pki.NodeRequest(keyPEM, nodeID)
 	if err != nil {
 		return nil, err
 	}

@@ -56,7 +56,7 @@ func (h *History) Next() (*xasov1.OutboxRecord, error) {
 	}
 	i := h.rng.IntN(len(h.open))
 	d := h.open[i]
-	req := nextAction(h.rng, d)
+	req := nextAction(h.rng, d, nil)
 	ev, err := dossier.Decide(d, dossier.Command{
 		Action: req.GetAction(), Actor: req.GetActor(), Role: req.GetRole(), Time: h.now,
 		Reason: req.GetReason(), Assignee: req.GetAssignee(), Satisfaction: req.GetSatisfaction(),

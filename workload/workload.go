@@ -25,6 +25,7 @@ type Client interface {
 	ListProcedures(context.Context, *xasov1.ListProceduresRequest) (*xasov1.ListProceduresResponse, error)
 	CreateDossier(context.Context, *xasov1.CreateDossierRequest) (*xasov1.CreateDossierResponse, error)
 	TransitionDossier(context.Context, *xasov1.TransitionDossierRequest) (*xasov1.TransitionDossierResponse, error)
+	ListDossiers(context.Context, *xasov1.ListDossiersRequest) (*xasov1.ListDossiersResponse, error)
 }
 
 // Clerks is a simulated commune centre.
@@ -34,6 +35,10 @@ type Clerks struct {
 	log   *slog.Logger
 	procs []*xasov1.Procedure
 	open  []*xasov1.Dossier
+	steps int
+	// TransferTo lists communes this centre hands a few dossiers to (the
+	// "any commune" service); none when empty.
+	TransferTo []string
 	// Stats counts what was done.
 	Stats Stats
 }
@@ -68,12 +73,18 @@ func (c *Clerks) Step(ctx context.Context) error {
 			return fmt.Errorf("the node has no procedures")
 		}
 	}
+	c.steps++
+	if c.steps%25 == 0 {
+		if err := c.takeTransfers(ctx); err != nil {
+			return err
+		}
+	}
 	if len(c.open) == 0 || c.rng.IntN(4) == 0 {
 		return c.receive(ctx)
 	}
 	i := c.rng.IntN(len(c.open))
 	d := c.open[i]
-	req := nextAction(c.rng, d)
+	req := nextAction(c.rng, d, c.TransferTo)
 	resp, err := c.api.TransitionDossier(ctx, req)
 	if err != nil {
 		if status.Code(err) == codes.FailedPrecondition || status.Code(err) == codes.Aborted {
@@ -87,7 +98,7 @@ func (c *Clerks) Step(ctx context.Context) error {
 	nd := resp.GetDossier()
 	nd.Events = nil
 	switch nd.GetState() {
-	case xasov1.State_STATE_RETURNED, xasov1.State_STATE_WITHDRAWN:
+	case xasov1.State_STATE_RETURNED, xasov1.State_STATE_WITHDRAWN, xasov1.State_STATE_TRANSFERRED:
 		c.open = append(c.open[:i], c.open[i+1:]...)
 	case xasov1.State_STATE_REFUSED:
 		if nd.GetReturnedTime() != nil {
@@ -160,8 +171,28 @@ func (c *Clerks) receive(ctx context.Context) error {
 	return nil
 }
 
-// nextAction chooses the action a desk would take on d.
-func nextAction(rng *rand.Rand, d *xasov1.Dossier) *xasov1.TransitionDossierRequest {
+// takeTransfers picks up the dossiers other communes transferred here
+// (they arrive RECEIVED from central's feed).
+func (c *Clerks) takeTransfers(ctx context.Context) error {
+	resp, err := c.api.ListDossiers(ctx, &xasov1.ListDossiersRequest{Filter: "state = RECEIVED", PageSize: 100})
+	if err != nil {
+		return fmt.Errorf("list received dossiers: %w", err)
+	}
+	known := map[string]bool{}
+	for _, d := range c.open {
+		known[d.GetCode()] = true
+	}
+	for _, d := range resp.GetDossiers() {
+		if !known[d.GetCode()] {
+			c.open = append(c.open, d)
+		}
+	}
+	return nil
+}
+
+// nextAction chooses the action a desk would take on d; transferTo are
+// the communes it may hand a dossier to.
+func nextAction(rng *rand.Rand, d *xasov1.Dossier, transferTo []string) *xasov1.TransitionDossierRequest {
 	r := &xasov1.TransitionDossierRequest{Code: d.GetCode(), ExpectedEventCount: d.GetEventCount()}
 	officer := func(a xasov1.Action) { r.Action, r.Actor, r.Role = a, "chuyenvien.1", xasov1.Role_ROLE_OFFICER }
 	leader := func(a xasov1.Action) { r.Action, r.Actor, r.Role = a, "chutich", xasov1.Role_ROLE_LEADER }
@@ -169,10 +200,14 @@ func nextAction(rng *rand.Rand, d *xasov1.Dossier) *xasov1.TransitionDossierRequ
 	roll := rng.IntN(100)
 	switch d.GetState() {
 	case xasov1.State_STATE_RECEIVED:
-		if roll < 3 {
+		switch {
+		case roll < 3:
 			clerk(xasov1.Action_ACTION_WITHDRAW)
 			r.Reason = "Công dân rút hồ sơ"
-		} else {
+		case roll < 8 && len(transferTo) > 0 && d.GetEventCount() == 1:
+			clerk(xasov1.Action_ACTION_TRANSFER)
+			r.TransferCommuneCode = transferTo[rng.IntN(len(transferTo))]
+		default:
 			clerk(xasov1.Action_ACTION_ASSIGN)
 			r.Assignee = "chuyenvien.1"
 		}

@@ -103,7 +103,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				workload.New(n.Node().Server(), uint64(i+1), log.With("commune", n.Commune.Code)).Run(ctx, 700*time.Millisecond)
+				c := workload.New(n.Node().Server(), uint64(i+1), log.With("commune", n.Commune.Code))
+				for _, m := range p.Nodes() {
+					if m != n {
+						c.TransferTo = append(c.TransferTo, m.Commune.Code)
+					}
+				}
+				c.Run(ctx, 700*time.Millisecond)
 			}()
 		}
 		if kinds[i] == "flaky: drops for minutes" {

@@ -1322,8 +1322,11 @@ type UseEnrollmentCommand struct {
 	// when it expires: the node is known by this certificate only.
 	CertificateSha256     string                 `protobuf:"bytes,3,opt,name=certificate_sha256,json=certificateSha256,proto3" json:"certificate_sha256,omitempty"`
 	CertificateExpireTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=certificate_expire_time,json=certificateExpireTime,proto3" json:"certificate_expire_time,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// The SHA-256 (hex) of the node's public key. The node that spent the
+	// token may spend it again with the same key (its answer was lost).
+	PublicKeySha256 string `protobuf:"bytes,5,opt,name=public_key_sha256,json=publicKeySha256,proto3" json:"public_key_sha256,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UseEnrollmentCommand) Reset() {
@@ -1384,6 +1387,13 @@ func (x *UseEnrollmentCommand) GetCertificateExpireTime() *timestamppb.Timestamp
 	return nil
 }
 
+func (x *UseEnrollmentCommand) GetPublicKeySha256() string {
+	if x != nil {
+		return x.PublicKeySha256
+	}
+	return ""
+}
+
 // EnrolledNode is a commune node central signed a certificate for. Central
 // takes events only from a node whose certificate is the one recorded here,
 // for the commune recorded here, and not revoked.
@@ -1395,10 +1405,11 @@ type EnrolledNode struct {
 	EnrollTime            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=enroll_time,json=enrollTime,proto3" json:"enroll_time,omitempty"`
 	CertificateExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=certificate_expire_time,json=certificateExpireTime,proto3" json:"certificate_expire_time,omitempty"`
 	// Set when an operator revoked the node.
-	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
-	RevokedBy     string                 `protobuf:"bytes,7,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RevokeTime      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	RevokedBy       string                 `protobuf:"bytes,7,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	PublicKeySha256 string                 `protobuf:"bytes,8,opt,name=public_key_sha256,json=publicKeySha256,proto3" json:"public_key_sha256,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *EnrolledNode) Reset() {
@@ -1480,6 +1491,13 @@ func (x *EnrolledNode) GetRevokedBy() string {
 	return ""
 }
 
+func (x *EnrolledNode) GetPublicKeySha256() string {
+	if x != nil {
+		return x.PublicKeySha256
+	}
+	return ""
+}
+
 // RevokeNodeCommand refuses a node from now on (a stolen or retired machine).
 type RevokeNodeCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1538,6 +1556,7 @@ type FeedItem struct {
 	//
 	//	*FeedItem_Procedure
 	//	*FeedItem_CalendarJson
+	//	*FeedItem_Transfer
 	Item          isFeedItem_Item `protobuf_oneof:"item"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1619,6 +1638,15 @@ func (x *FeedItem) GetCalendarJson() string {
 	return ""
 }
 
+func (x *FeedItem) GetTransfer() *Dossier {
+	if x != nil {
+		if x, ok := x.Item.(*FeedItem_Transfer); ok {
+			return x.Transfer
+		}
+	}
+	return nil
+}
+
 type isFeedItem_Item interface {
 	isFeedItem_Item()
 }
@@ -1631,9 +1659,16 @@ type FeedItem_CalendarJson struct {
 	CalendarJson string `protobuf:"bytes,11,opt,name=calendar_json,json=calendarJson,proto3,oneof"`
 }
 
+type FeedItem_Transfer struct {
+	// A dossier transferred to the item's commune, with its events.
+	Transfer *Dossier `protobuf:"bytes,12,opt,name=transfer,proto3,oneof"`
+}
+
 func (*FeedItem_Procedure) isFeedItem_Item() {}
 
 func (*FeedItem_CalendarJson) isFeedItem_Item() {}
+
+func (*FeedItem_Transfer) isFeedItem_Item() {}
 
 // ClusterMember is what central knows of a member beyond Raft: where its API is.
 type ClusterMember struct {
@@ -2126,12 +2161,13 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"usedByNode\x125\n" +
 	"\buse_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\auseTime\"H\n" +
 	"\x16IssueEnrollmentCommand\x12.\n" +
-	"\x05token\x18\x01 \x01(\v2\x18.xaso.v1.EnrollmentTokenR\x05token\"\xd7\x01\n" +
+	"\x05token\x18\x01 \x01(\v2\x18.xaso.v1.EnrollmentTokenR\x05token\"\x83\x02\n" +
 	"\x14UseEnrollmentCommand\x12#\n" +
 	"\rsecret_sha256\x18\x01 \x01(\tR\fsecretSha256\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12-\n" +
 	"\x12certificate_sha256\x18\x03 \x01(\tR\x11certificateSha256\x12R\n" +
-	"\x17certificate_expire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x15certificateExpireTime\"\xe6\x02\n" +
+	"\x17certificate_expire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x15certificateExpireTime\x12*\n" +
+	"\x11public_key_sha256\x18\x05 \x01(\tR\x0fpublicKeySha256\"\x92\x03\n" +
 	"\fEnrolledNode\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12-\n" +
@@ -2142,9 +2178,10 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\vrevoke_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"revokeTime\x12\x1d\n" +
 	"\n" +
-	"revoked_by\x18\a \x01(\tR\trevokedBy\",\n" +
+	"revoked_by\x18\a \x01(\tR\trevokedBy\x12*\n" +
+	"\x11public_key_sha256\x18\b \x01(\tR\x0fpublicKeySha256\",\n" +
 	"\x11RevokeNodeCommand\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xcb\x01\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xfb\x01\n" +
 	"\bFeedItem\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1d\n" +
 	"\n" +
@@ -2152,7 +2189,8 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\fcommune_code\x18\x03 \x01(\tR\vcommuneCode\x122\n" +
 	"\tprocedure\x18\n" +
 	" \x01(\v2\x12.xaso.v1.ProcedureH\x00R\tprocedure\x12%\n" +
-	"\rcalendar_json\x18\v \x01(\tH\x00R\fcalendarJsonB\x06\n" +
+	"\rcalendar_json\x18\v \x01(\tH\x00R\fcalendarJson\x12.\n" +
+	"\btransfer\x18\f \x01(\v2\x10.xaso.v1.DossierH\x00R\btransferB\x06\n" +
 	"\x04item\"@\n" +
 	"\rClusterMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
@@ -2232,7 +2270,8 @@ var file_xaso_v1_central_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),        // 27: google.protobuf.Timestamp
 	(*Procedure)(nil),                    // 28: xaso.v1.Procedure
 	(*OutboxRecord)(nil),                 // 29: xaso.v1.OutboxRecord
-	(*AttachmentManifest)(nil),           // 30: xaso.v1.AttachmentManifest
+	(*Dossier)(nil),                      // 30: xaso.v1.Dossier
+	(*AttachmentManifest)(nil),           // 31: xaso.v1.AttachmentManifest
 }
 var file_xaso_v1_central_proto_depIdxs = []int32{
 	27, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
@@ -2270,13 +2309,14 @@ var file_xaso_v1_central_proto_depIdxs = []int32{
 	27, // 32: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
 	27, // 33: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
 	28, // 34: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
-	21, // 35: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
-	30, // 36: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	30, // 35: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
+	21, // 36: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
+	31, // 37: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_proto_init() }
@@ -2304,6 +2344,7 @@ func file_xaso_v1_central_proto_init() {
 	file_xaso_v1_central_proto_msgTypes[19].OneofWrappers = []any{
 		(*FeedItem_Procedure)(nil),
 		(*FeedItem_CalendarJson)(nil),
+		(*FeedItem_Transfer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -621,8 +621,10 @@ type TransitionDossierRequest struct {
 	// When set, the action is refused unless the dossier has exactly this many
 	// events, so that two clerks cannot act on the same version unknowingly.
 	ExpectedEventCount int64 `protobuf:"varint,11,opt,name=expected_event_count,json=expectedEventCount,proto3" json:"expected_event_count,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// TRANSFER: the 5-digit code of the commune that is to process it.
+	TransferCommuneCode string `protobuf:"bytes,12,opt,name=transfer_commune_code,json=transferCommuneCode,proto3" json:"transfer_commune_code,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *TransitionDossierRequest) Reset() {
@@ -730,6 +732,13 @@ func (x *TransitionDossierRequest) GetExpectedEventCount() int64 {
 		return x.ExpectedEventCount
 	}
 	return 0
+}
+
+func (x *TransitionDossierRequest) GetTransferCommuneCode() string {
+	if x != nil {
+		return x.TransferCommuneCode
+	}
+	return ""
 }
 
 // TransitionDossierResponse holds the dossier after the action, without its
@@ -1377,7 +1386,7 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"l\n" +
 	"\x14ListDossiersResponse\x12,\n" +
 	"\bdossiers\x18\x01 \x03(\v2\x10.xaso.v1.DossierR\bdossiers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xef\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa3\x04\n" +
 	"\x18TransitionDossierRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12'\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x0f.xaso.v1.ActionR\x06action\x12\x14\n" +
@@ -1392,7 +1401,8 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"components\x128\n" +
 	"\vattachments\x18\n" +
 	" \x03(\v2\x16.xaso.v1.AttachmentRefR\vattachments\x120\n" +
-	"\x14expected_event_count\x18\v \x01(\x03R\x12expectedEventCount\"G\n" +
+	"\x14expected_event_count\x18\v \x01(\x03R\x12expectedEventCount\x122\n" +
+	"\x15transfer_commune_code\x18\f \x01(\tR\x13transferCommuneCode\"G\n" +
 	"\x19TransitionDossierResponse\x12*\n" +
 	"\adossier\x18\x01 \x01(\v2\x10.xaso.v1.DossierR\adossier\"r\n" +
 	"\x17CreateAttachmentRequest\x12\x1a\n" +

@@ -206,6 +206,9 @@ const (
 	State_STATE_REFUSED State = 7
 	// Rút hồ sơ: the citizen withdrew it. Final.
 	State_STATE_WITHDRAWN State = 8
+	// Handed to another commune, which processes it from now on (the "any
+	// commune" service); the receiving commune keeps it read-only.
+	State_STATE_TRANSFERRED State = 9
 )
 
 // Enum value maps for State.
@@ -220,6 +223,7 @@ var (
 		6: "STATE_RETURNED",
 		7: "STATE_REFUSED",
 		8: "STATE_WITHDRAWN",
+		9: "STATE_TRANSFERRED",
 	}
 	State_value = map[string]int32{
 		"STATE_UNSPECIFIED":         0,
@@ -231,6 +235,7 @@ var (
 		"STATE_RETURNED":            6,
 		"STATE_REFUSED":             7,
 		"STATE_WITHDRAWN":           8,
+		"STATE_TRANSFERRED":         9,
 	}
 )
 
@@ -290,6 +295,11 @@ const (
 	Action_ACTION_WITHDRAW Action = 11
 	// The handling unit apologises for a delay and sets a new appointment.
 	Action_ACTION_APOLOGIZE Action = 12
+	// The receiving commune hands the dossier to the competent commune.
+	Action_ACTION_TRANSFER Action = 13
+	// The competent commune takes a dossier transferred to it (made by its
+	// node when central's feed brings the dossier, not by a person).
+	Action_ACTION_ACCEPT_TRANSFER Action = 14
 )
 
 // Enum value maps for Action.
@@ -308,6 +318,8 @@ var (
 		10: "ACTION_RETURN",
 		11: "ACTION_WITHDRAW",
 		12: "ACTION_APOLOGIZE",
+		13: "ACTION_TRANSFER",
+		14: "ACTION_ACCEPT_TRANSFER",
 	}
 	Action_value = map[string]int32{
 		"ACTION_UNSPECIFIED":        0,
@@ -323,6 +335,8 @@ var (
 		"ACTION_RETURN":             10,
 		"ACTION_WITHDRAW":           11,
 		"ACTION_APOLOGIZE":          12,
+		"ACTION_TRANSFER":           13,
+		"ACTION_ACCEPT_TRANSFER":    14,
 	}
 )
 
@@ -1077,9 +1091,12 @@ type Event struct {
 	// Set on the RECEIVE event only.
 	Receipt *Receipt `protobuf:"bytes,14,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	// Set when the event finishes the dossier (result ready or refused).
-	Timeliness    Timeliness `protobuf:"varint,15,opt,name=timeliness,proto3,enum=xaso.v1.Timeliness" json:"timeliness,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Timeliness Timeliness `protobuf:"varint,15,opt,name=timeliness,proto3,enum=xaso.v1.Timeliness" json:"timeliness,omitempty"`
+	// TRANSFER: the commune the dossier goes to; ACCEPT_TRANSFER: the
+	// commune that took it, its owner from then on.
+	TransferCommuneCode string `protobuf:"bytes,16,opt,name=transfer_commune_code,json=transferCommuneCode,proto3" json:"transfer_commune_code,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
@@ -1217,12 +1234,20 @@ func (x *Event) GetTimeliness() Timeliness {
 	return Timeliness_TIMELINESS_UNSPECIFIED
 }
 
+func (x *Event) GetTransferCommuneCode() string {
+	if x != nil {
+		return x.TransferCommuneCode
+	}
+	return ""
+}
+
 // Dossier is one citizen's dossier (hồ sơ) as its home commune holds it.
 type Dossier struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Province-wide unique code: {commune}-{yymmdd}-{nnnn}.
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	// Administrative unit code of the home commune.
+	// Administrative unit code of the commune that owns the dossier: the one
+	// that received it, or the one it was transferred to.
 	CommuneCode      string                 `protobuf:"bytes,2,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
 	ProcedureCode    string                 `protobuf:"bytes,3,opt,name=procedure_code,json=procedureCode,proto3" json:"procedure_code,omitempty"`
 	ProcedureVersion int32                  `protobuf:"varint,4,opt,name=procedure_version,json=procedureVersion,proto3" json:"procedure_version,omitempty"`
@@ -1254,9 +1279,11 @@ type Dossier struct {
 	EventCount int64                  `protobuf:"varint,24,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// The events, oldest first, when asked for.
-	Events        []*Event `protobuf:"bytes,26,rep,name=events,proto3" json:"events,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Events []*Event `protobuf:"bytes,26,rep,name=events,proto3" json:"events,omitempty"`
+	// While TRANSFERRED: the commune it is handed to.
+	TransferCommuneCode string `protobuf:"bytes,27,opt,name=transfer_commune_code,json=transferCommuneCode,proto3" json:"transfer_commune_code,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Dossier) Reset() {
@@ -1471,6 +1498,13 @@ func (x *Dossier) GetEvents() []*Event {
 	return nil
 }
 
+func (x *Dossier) GetTransferCommuneCode() string {
+	if x != nil {
+		return x.TransferCommuneCode
+	}
+	return ""
+}
+
 var File_xaso_v1_resources_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_resources_proto_rawDesc = "" +
@@ -1523,7 +1557,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x0fprocessing_days\x18\x06 \x01(\x05R\x0eprocessingDays\x12C\n" +
 	"\x10supplement_clock\x18\a \x01(\x0e2\x18.xaso.v1.SupplementClockR\x0fsupplementClock\x120\n" +
 	"\tapplicant\x18\b \x01(\v2\x12.xaso.v1.ApplicantR\tapplicant\x12*\n" +
-	"\achannel\x18\t \x01(\x0e2\x10.xaso.v1.ChannelR\achannel\"\xa0\x05\n" +
+	"\achannel\x18\t \x01(\x0e2\x10.xaso.v1.ChannelR\achannel\"\xd4\x05\n" +
 	"\x05Event\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12'\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x0f.xaso.v1.ActionR\x06action\x12\x14\n" +
@@ -1544,7 +1578,9 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\areceipt\x18\x0e \x01(\v2\x10.xaso.v1.ReceiptR\areceipt\x123\n" +
 	"\n" +
 	"timeliness\x18\x0f \x01(\x0e2\x13.xaso.v1.TimelinessR\n" +
-	"timeliness\"\xfb\t\n" +
+	"timeliness\x122\n" +
+	"\x15transfer_commune_code\x18\x10 \x01(\tR\x13transferCommuneCode\"\xaf\n" +
+	"\n" +
 	"\aDossier\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12%\n" +
@@ -1581,7 +1617,8 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"eventCount\x12;\n" +
 	"\vupdate_time\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12&\n" +
-	"\x06events\x18\x1a \x03(\v2\x0e.xaso.v1.EventR\x06events*s\n" +
+	"\x06events\x18\x1a \x03(\v2\x0e.xaso.v1.EventR\x06events\x122\n" +
+	"\x15transfer_commune_code\x18\x1b \x01(\tR\x13transferCommuneCode*s\n" +
 	"\vOnlineLevel\x12\x1c\n" +
 	"\x18ONLINE_LEVEL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ONLINE_LEVEL_NONE\x10\x01\x12\x18\n" +
@@ -1595,7 +1632,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11CHANNEL_IN_PERSON\x10\x01\x12\x12\n" +
 	"\x0eCHANNEL_ONLINE\x10\x02\x12\x12\n" +
-	"\x0eCHANNEL_POSTAL\x10\x03*\xdb\x01\n" +
+	"\x0eCHANNEL_POSTAL\x10\x03*\xf2\x01\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSTATE_RECEIVED\x10\x01\x12\x17\n" +
@@ -1605,7 +1642,8 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x12STATE_RESULT_READY\x10\x05\x12\x12\n" +
 	"\x0eSTATE_RETURNED\x10\x06\x12\x11\n" +
 	"\rSTATE_REFUSED\x10\a\x12\x13\n" +
-	"\x0fSTATE_WITHDRAWN\x10\b*\xa7\x02\n" +
+	"\x0fSTATE_WITHDRAWN\x10\b\x12\x15\n" +
+	"\x11STATE_TRANSFERRED\x10\t*\xd8\x02\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_RECEIVE\x10\x01\x12\x11\n" +
@@ -1620,7 +1658,9 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\rACTION_RETURN\x10\n" +
 	"\x12\x13\n" +
 	"\x0fACTION_WITHDRAW\x10\v\x12\x14\n" +
-	"\x10ACTION_APOLOGIZE\x10\f*O\n" +
+	"\x10ACTION_APOLOGIZE\x10\f\x12\x13\n" +
+	"\x0fACTION_TRANSFER\x10\r\x12\x1a\n" +
+	"\x16ACTION_ACCEPT_TRANSFER\x10\x0e*O\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
