@@ -84,5 +84,41 @@ func newMetrics(m *Member) *metrics {
 		snapSeconds.Observe(seconds)
 	}
 	m.fsm.snapshotted.Store(&observeSnapshot)
+	reg.MustRegister(nodeCollector{fsm: m.FSM()})
 	return mt
+}
+
+// nodeCollector reports each commune's replication from the state at
+// scrape time: how far central is behind the node, and when it last heard.
+type nodeCollector struct{ fsm *FSM }
+
+var (
+	descNodeLag     = prometheus.NewDesc("xaso_central_node_lag_events", "Events the commune's node had written that central does not hold, as the node last reported.", []string{"commune", "node"}, nil)
+	descNodeContact = prometheus.NewDesc("xaso_central_node_last_contact_timestamp_seconds", "When the commune's node last sent a batch (Unix time).", []string{"commune", "node"}, nil)
+	descNodeAcked   = prometheus.NewDesc("xaso_central_node_acked_sequence", "Last sequence of the commune's events central holds.", []string{"commune", "node"}, nil)
+)
+
+func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descNodeLag
+	ch <- descNodeContact
+	ch <- descNodeAcked
+}
+
+func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	nodes, err := c.fsm.EnrolledNodes()
+	if err != nil {
+		return
+	}
+	for _, n := range nodes {
+		hw, err := c.fsm.NodeStream(n.GetCommuneCode())
+		if err != nil || hw.GetNodeId() != n.GetNodeId() {
+			continue
+		}
+		labels := []string{n.GetCommuneCode(), n.GetNodeId()}
+		ch <- prometheus.MustNewConstMetric(descNodeLag, prometheus.GaugeValue, float64(max(0, hw.GetNodeLastSequence()-hw.GetLastSequence())), labels...)
+		ch <- prometheus.MustNewConstMetric(descNodeAcked, prometheus.GaugeValue, float64(hw.GetLastSequence()), labels...)
+		if t := hw.GetLastTime(); t != nil {
+			ch <- prometheus.MustNewConstMetric(descNodeContact, prometheus.GaugeValue, float64(t.AsTime().UnixNano())/1e9, labels...)
+		}
+	}
 }

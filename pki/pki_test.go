@@ -135,6 +135,19 @@ func TestNodeCertificatesNameTheirCommuneAndServeOnlyAsClients(t *testing.T) {
 	if serr, cerr := handshake(t, api, nodeClient); serr != nil || cerr != nil {
 		t.Fatalf("node to API: %v / %v", serr, cerr)
 	}
+	// An expired node certificate is refused.
+	oldPEM, _, err := ca.SignNode(csr, "09619", "node-a", time.Hour, now.Add(-72*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := ClientConfig(Pair{CertPEM: oldPEM, KeyPEM: keyPEM}, ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired.ServerName = "localhost"
+	if serr, _ := handshake(t, api, expired); serr == nil {
+		t.Fatal("an expired node certificate was taken")
+	}
 	// A member cannot be served by a node certificate.
 	memberClient, _ := ClientConfig(member, ca.CertPEM)
 	memberClient.ServerName = "node-a"

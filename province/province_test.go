@@ -2,9 +2,14 @@ package province
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +128,29 @@ func TestNodesEnrollReplicateAndReceiveCatalogueChanges(t *testing.T) {
 		st, err := n.Node().Server().GetSyncStatus(ctx, &xasov1.GetSyncStatusRequest{})
 		if err != nil || !st.GetEnrolled() || st.GetPendingEvents() != 0 || st.GetLastContactTime() == nil || st.GetBytesSent() == 0 {
 			t.Errorf("sync status of %s: %v, %v", n.Commune.Code, st, err)
+		}
+	}
+
+	// Both sides export the link's figures.
+	caPEM, err := os.ReadFile(p.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	for url, want := range map[string]string{
+		p.Members()[0].URL + "/metrics": `xaso_central_node_acked_sequence{commune="` + p.Nodes()[0].Commune.Code,
+		p.Nodes()[0].URL + "/metrics":   "xaso_node_sync_connected 1",
+	} {
+		resp, err := https.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want) {
+			t.Errorf("%s has no %s", url, want)
 		}
 	}
 

@@ -10,9 +10,19 @@
 // hash chain: duplicates are dropped and gaps refused, so delivery is
 // exactly once whatever the link does.
 //
-// Downstream, a node pulls the feed (catalogue and calendar versions) from
-// the last item it applied, and applies each item with its checkpoint in
-// one transaction.
+// Downstream, a node pulls the feed — catalogue and calendar versions, and
+// dossiers other communes transferred to it — from the last item it
+// applied, and applies each item with its checkpoint in one transaction.
+//
+// Files (scans, signed results) go after the events, whenever no event
+// waits and the node's upload window is open: the node offers a file's
+// manifest and sends, one at a time, the 256 KiB chunks central says it
+// lacks, so that a cut costs at most the chunk in flight. Central takes
+// chunks through Raft, content-addressed, so every member holds every file
+// and snapshots carry them. That keeps one consistent store, but a
+// province's scans (hundreds of megabytes a day from a busy commune) will
+// outgrow the log and the snapshots: the next step is a blob store beside
+// the state, replicated member to member, with only manifests in Raft.
 //
 // A node first enrolls with a one-time token (Enroll): the token names the
 // commune and carries the fingerprint of the province CA, so that the node

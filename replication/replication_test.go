@@ -613,10 +613,12 @@ func TestFilesFollowTheirEventsAndResumeAfterACut(t *testing.T) {
 	if total > int64(chunks)+1 {
 		t.Errorf("%d chunks sent for a %d-chunk file: more than one resent", total, chunks)
 	}
-	got, err := p.Central().GetProvinceAttachment(p.Operator(context.Background()), &xasov1.GetProvinceAttachmentRequest{Sha256: sha})
-	if err != nil || !bytes.Equal(got.GetContent(), content) || got.GetAttachment().GetFilename() != "giay-chung-sinh.pdf" {
-		t.Fatalf("the file at central: %d bytes, %v", len(got.GetContent()), err)
-	}
+	// The member asked may apply the last chunk a moment after the one the
+	// node talked to.
+	eventually(t, 10*time.Second, "the file whole at central", func() (bool, string) {
+		got, err := p.Central().GetProvinceAttachment(p.Operator(context.Background()), &xasov1.GetProvinceAttachmentRequest{Sha256: sha})
+		return err == nil && bytes.Equal(got.GetContent(), content) && got.GetAttachment().GetFilename() == "giay-chung-sinh.pdf", fmt.Sprint(len(got.GetContent()), " bytes, ", err)
+	})
 }
 
 func chunksSent(t *testing.T, n *node.Node) int64 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +99,9 @@ type Syncer struct {
 	codec  *Codec
 	bucket *bucket
 
+	// acked wakes the uploader when events were acknowledged (files may
+	// go once every event is at central).
+	acked     chan struct{}
 	sent      atomic.Int64
 	retries   atomic.Int64
 	chunks    atomic.Int64
@@ -141,7 +145,7 @@ func NewSyncer(local Local, cfg Config) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Syncer{local: local, cfg: cfg, codec: c, bucket: newBucket(cfg.BandwidthBytes)}
+	s := &Syncer{local: local, cfg: cfg, codec: c, bucket: newBucket(cfg.BandwidthBytes), acked: make(chan struct{}, 1)}
 	if id, err := local.Identity(); err == nil && len(id.GetCertificatePem()) > 0 {
 		s.enrolled.Store(true)
 	}
@@ -375,6 +379,10 @@ func (s *Syncer) push(ctx context.Context, client xasov1.ReplicationServiceClien
 					return err
 				}
 				progressed.Store(true)
+				select {
+				case s.acked <- struct{}{}:
+				default:
+				}
 			}
 			var end int64 = -1
 			for len(inflight) > 0 && inflight[0].id <= r.GetBatchId() {
@@ -444,8 +452,7 @@ func (s *Syncer) mayUpload() bool {
 }
 
 // upload sends the queued files, oldest first: it offers each file's
-// manifest and sends, one at a time, the chunks central says it lacks, so
-// that a cut costs at most the chunk in flight.
+// manifest and sends the chunks central says it lacks.
 func (s *Syncer) upload(ctx context.Context, client xasov1.ReplicationServiceClient, progressed *atomic.Bool) error {
 	idle := func() error {
 		t := time.NewTimer(500 * time.Millisecond)
@@ -454,6 +461,7 @@ func (s *Syncer) upload(ctx context.Context, client xasov1.ReplicationServiceCli
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.local.OutboxChanged():
+		case <-s.acked:
 		case <-t.C:
 		}
 		return nil
@@ -481,24 +489,9 @@ func (s *Syncer) upload(ctx context.Context, client xasov1.ReplicationServiceCli
 			return fmt.Errorf("offer file %s: %w", sha, err)
 		}
 		s.contact()
-		missing := offer.GetMissingChunks()
-		for len(missing) > 0 && s.mayUpload() {
-			i := missing[0]
-			if i < 0 || int(i) >= len(man.GetChunkSha256()) {
-				return fmt.Errorf("central asks for chunk %d of file %s, which has %d", i, sha, len(man.GetChunkSha256()))
-			}
-			data, err := s.local.Chunk(man.GetChunkSha256()[i])
-			if err != nil {
-				return fmt.Errorf("read chunk %d of file %s: %w", i, sha, err)
-			}
-			s.chunks.Add(1)
-			r, err := client.PutChunk(ctx, &xasov1.PutChunkRequest{AttachmentSha256: sha, Index: i, Data: data})
-			if err != nil {
-				return fmt.Errorf("send chunk %d of file %s: %w", i, sha, err)
-			}
-			s.contact()
-			progressed.Store(true)
-			missing = r.GetMissingChunks()
+		missing, err := s.sendChunks(ctx, client, man, offer.GetMissingChunks(), progressed)
+		if err != nil {
+			return err
 		}
 		if len(missing) == 0 {
 			if err := s.local.Uploaded(ctx, pos); err != nil {
@@ -551,4 +544,76 @@ func Enroll(ctx context.Context, addr, token, commune, nodeID string, keyPEM []b
 		return nil, fmt.Errorf("enroll: the certificate central signed: %w", err)
 	}
 	return id, nil
+}
+
+// chunkWindow is how many chunks may be on their way. One: what a cut
+// loses is what is in flight (link and socket buffers), so a second chunk
+// in flight would be a second chunk to resend. The price is a round trip
+// of idle link per chunk (about 7 % at 256 kbit/s and 600 ms).
+const chunkWindow = 1
+
+type chunkAnswer struct {
+	index int32
+	resp  *xasov1.PutChunkResponse
+	err   error
+}
+
+// sendChunks sends the missing chunks of a file, chunkWindow at a time,
+// while uploading is allowed; it returns what central still lacks.
+func (s *Syncer) sendChunks(ctx context.Context, client xasov1.ReplicationServiceClient, man *xasov1.AttachmentManifest, missing []int32, progressed *atomic.Bool) ([]int32, error) {
+	sha := man.GetAttachment().GetSha256()
+	answers := make(chan chunkAnswer, chunkWindow)
+	inflight := map[int32]bool{}
+	queue := slices.Clone(missing)
+	var firstErr error
+	for len(inflight) > 0 || (len(queue) > 0 && firstErr == nil && s.mayUpload()) {
+		for len(inflight) < chunkWindow && len(queue) > 0 && firstErr == nil && s.mayUpload() {
+			i := queue[0]
+			queue = queue[1:]
+			if inflight[i] {
+				continue
+			}
+			if i < 0 || int(i) >= len(man.GetChunkSha256()) {
+				firstErr = fmt.Errorf("central asks for chunk %d of file %s, which has %d", i, sha, len(man.GetChunkSha256()))
+				break
+			}
+			data, err := s.local.Chunk(man.GetChunkSha256()[i])
+			if err != nil {
+				firstErr = fmt.Errorf("read chunk %d of file %s: %w", i, sha, err)
+				break
+			}
+			inflight[i] = true
+			s.chunks.Add(1)
+			go func() {
+				r, err := client.PutChunk(ctx, &xasov1.PutChunkRequest{AttachmentSha256: sha, Index: i, Data: data})
+				answers <- chunkAnswer{index: i, resp: r, err: err}
+			}()
+		}
+		if len(inflight) == 0 {
+			break
+		}
+		a := <-answers
+		delete(inflight, a.index)
+		if a.err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("send chunk %d of file %s: %w", a.index, sha, a.err)
+			}
+			continue // collect the other answer before returning
+		}
+		s.contact()
+		progressed.Store(true)
+		missing, queue = a.resp.GetMissingChunks(), nil
+		for _, m := range missing {
+			if !inflight[m] {
+				queue = append(queue, m)
+			}
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if len(queue) > 0 || len(inflight) > 0 {
+		return queue, nil
+	}
+	return missing, nil
 }
