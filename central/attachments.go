@@ -77,22 +77,13 @@ func (f *FSM) Attachment(sha string) (*xasov1.AttachmentRef, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	content := make([]byte, 0, m.GetAttachment().GetSizeBytes())
-	err = f.db.View(func(txn *badger.Txn) error {
-		for i, c := range m.GetChunkSha256() {
-			part, err := getValue(txn, chunkKey(c))
-			if err != nil {
-				return fmt.Errorf("chunk %d: %w", i, err)
-			}
-			content = append(content, part...)
-		}
-		return nil
+	var content []byte
+	err = f.db.View(func(txn *badger.Txn) (err error) {
+		content, err = dossier.JoinChunks(m, func(sum []byte) ([]byte, error) { return getValue(txn, chunkKey(sum)) })
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("attachment %s: %w", sha, err)
-	}
-	if sum := sha256.Sum256(content); hex.EncodeToString(sum[:]) != sha {
-		return nil, nil, fmt.Errorf("attachment %s: the chunks do not make the file", sha)
 	}
 	return m.GetAttachment(), content, nil
 }

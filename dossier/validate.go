@@ -1,7 +1,9 @@
 package dossier
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -282,4 +284,25 @@ func ValidateManifest(m *xasov1.AttachmentManifest) error {
 		}
 	}
 	return v.Err()
+}
+
+// ErrFileCorrupt says that a file's chunks do not make the file its
+// manifest names.
+var ErrFileCorrupt = errors.New("the chunks do not make the file: stored content does not match its hash")
+
+// JoinChunks reads a file's chunks in order with chunk (which looks one up
+// by its SHA-256) and checks the whole against the manifest's hash.
+func JoinChunks(m *xasov1.AttachmentManifest, chunk func(sum []byte) ([]byte, error)) ([]byte, error) {
+	content := make([]byte, 0, m.GetAttachment().GetSizeBytes())
+	for i, c := range m.GetChunkSha256() {
+		part, err := chunk(c)
+		if err != nil {
+			return nil, fmt.Errorf("chunk %d: %w", i, err)
+		}
+		content = append(content, part...)
+	}
+	if sum := sha256.Sum256(content); hex.EncodeToString(sum[:]) != m.GetAttachment().GetSha256() {
+		return nil, ErrFileCorrupt
+	}
+	return content, nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"path"
@@ -99,23 +98,15 @@ func (s *Store) Attachment(sha string) (*xasov1.AttachmentRef, []byte, error) {
 		if err := getProto(txn, attachmentKey(sha), man); err != nil {
 			return err
 		}
-		content = make([]byte, 0, man.GetAttachment().GetSizeBytes())
-		for i, cs := range man.GetChunkSha256() {
-			part, err := getValue(txn, chunkKey(cs))
-			if err != nil {
-				return fmt.Errorf("chunk %d: %w", i, err)
-			}
-			content = append(content, part...)
-		}
-		return nil
+		var err error
+		content, err = dossier.JoinChunks(man, func(sum []byte) ([]byte, error) { return getValue(txn, chunkKey(sum)) })
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("attachment %s: %w", sha, err)
 	}
-	if sum := sha256.Sum256(content); hex.EncodeToString(sum[:]) != sha {
-		return nil, nil, fmt.Errorf("attachment %s: %w", sha, errCorrupt)
-	}
 	return man.GetAttachment(), content, nil
 }
 
-var errCorrupt = errors.New("stored content does not match its hash")
+// errCorrupt says that stored content does not match its hash.
+var errCorrupt = dossier.ErrFileCorrupt

@@ -127,16 +127,9 @@ func (s *Service) Enroll(ctx context.Context, req *xasov1.EnrollRequest) (*xasov
 		SecretSha256: sum, NodeId: req.GetNodeId(), CertificateSha256: hex.EncodeToString(fp[:]),
 		CertificateExpireTime: timestamppb.New(cert.NotAfter), PublicKeySha256: pki.PublicKeySum(cert),
 	}}}
-	res, err := s.cfg.Central.Propose(ctx, "node:"+req.GetNodeId(), use)
-	if err != nil {
-		return nil, err
-	}
-	if err := resultErr(res); err != nil {
-		return nil, err
-	}
 	// The node calls this member next: it must know the node by then.
-	if err := s.cfg.Central.WaitApplied(ctx, res[0].GetIndex()); err != nil {
-		return nil, status.FromContextError(err).Err()
+	if _, err := s.propose(ctx, req.GetNodeId(), use); err != nil {
+		return nil, err
 	}
 	s.cfg.Logger.Info("node enrolled", "node", req.GetNodeId(), "commune", tok.GetCommuneCode(), "expires", cert.NotAfter)
 	return &xasov1.EnrollResponse{CertificatePem: certPEM, CaPem: s.cfg.CA.CertPEM}, nil
@@ -326,8 +319,8 @@ var _ xasov1.ReplicationServiceServer = (*Service)(nil)
 
 // propose proposes one command for a node and waits until this member has
 // applied it, so that what the node reads next from it reflects it.
-func (s *Service) propose(ctx context.Context, who caller, cmd *xasov1.CentralCommand) (*xasov1.CommandResult, error) {
-	res, err := s.cfg.Central.Propose(ctx, "node:"+who.node.GetNodeId(), cmd)
+func (s *Service) propose(ctx context.Context, nodeID string, cmd *xasov1.CentralCommand) (*xasov1.CommandResult, error) {
+	res, err := s.cfg.Central.Propose(ctx, "node:"+nodeID, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +348,7 @@ func (s *Service) OfferAttachment(ctx context.Context, req *xasov1.OfferAttachme
 	case err != nil:
 		cmd := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutAttachmentManifest{PutAttachmentManifest: &xasov1.PutAttachmentManifestCommand{
 			CommuneCode: who.commune, Manifest: man}}}
-		if _, err := s.propose(ctx, who, cmd); err != nil {
+		if _, err := s.propose(ctx, who.node.GetNodeId(), cmd); err != nil {
 			return nil, err
 		}
 	case !sameChunks(held, man):
@@ -400,7 +393,7 @@ func (s *Service) PutChunk(ctx context.Context, req *xasov1.PutChunkRequest) (*x
 		return nil, grpcerr.Field("data", fmt.Sprintf("does not hash to chunk %d of the manifest", i))
 	}
 	cmd := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutChunk{PutChunk: &xasov1.PutChunkCommand{Sha256: sum[:], Data: req.GetData()}}}
-	if _, err := s.propose(ctx, who, cmd); err != nil {
+	if _, err := s.propose(ctx, who.node.GetNodeId(), cmd); err != nil {
 		return nil, err
 	}
 	missing, err := s.cfg.Central.MissingChunks(man)
