@@ -152,7 +152,8 @@ func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, now ti
 	return nil
 }
 
-// Identity returns the node's enrollment, or nil before it enrolled.
+// Identity returns the node's enrollment: nil before it first tried, a key
+// alone while it is enrolling, then the key with its certificate and the CA.
 func (s *Store) Identity() (*xasov1.NodeIdentity, error) {
 	id := &xasov1.NodeIdentity{}
 	err := s.view(func(txn *badger.Txn) error { return getProto(txn, []byte(keyIdentity), id) })

@@ -397,7 +397,7 @@ func TestDuplicateReorderedAndTamperedDeliveryIsExactlyOnce(t *testing.T) {
 	n := p.Nodes()[0]
 	eventually(t, 20*time.Second, "the node enrolls", func() (bool, string) {
 		id, err := n.Node().Store().Identity()
-		return id != nil, fmt.Sprint(err)
+		return len(id.GetCertificatePem()) > 0, fmt.Sprint(err)
 	})
 	link.Cut()
 	c := workload.New(n.Node().Server(), 3, slog.New(slog.DiscardHandler))

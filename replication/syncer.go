@@ -34,7 +34,8 @@ type Local interface {
 	FeedSequence() uint64
 	// ApplyFeed applies items in order, each with its checkpoint.
 	ApplyFeed(ctx context.Context, items []*xasov1.FeedItem) error
-	// Identity is the node's enrollment, nil before it enrolled.
+	// Identity is the node's enrollment: nil at first, a key alone while
+	// enrolling (kept so that a lost answer can be asked for again).
 	Identity() (*xasov1.NodeIdentity, error)
 	SaveIdentity(ctx context.Context, id *xasov1.NodeIdentity) error
 	// Contact records that central answered.
