@@ -44,6 +44,7 @@ import (
 //	n/{node id}                       enrolled node (certificate fingerprint, commune, revocation)
 //	m/feed                            last feed sequence
 //	f/{sequence:8}                    feed item for the nodes (catalogue and calendar versions)
+//	cs/{commune}                      the commune's sync settings
 //	am/{attachment sha256}            manifest of a file a node offered
 //	ac/{chunk sha256}                 chunk of a file, content-addressed
 const (
@@ -66,6 +67,7 @@ const (
 	prefixNode        = "n/"
 	keyFeedHead       = "m/feed"
 	prefixFeed        = "f/"
+	prefixSettings    = "cs/"
 	prefixManifest    = "am/"
 	prefixChunk       = "ac/"
 	batchFormat       = 1
@@ -508,6 +510,26 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 			n.RevokeTime, n.RevokedBy = cmd.GetTime(), cmd.GetActor()
 			w.set([]byte(prefixNode+n.GetNodeId()), n)
 		}
+		return &xasov1.CommandResult{}
+	case *xasov1.CentralCommand_PutCommuneSettings:
+		cs := c.PutCommuneSettings
+		set := proto.Clone(cs.GetSettings()).(*xasov1.CommuneSettings)
+		var v dossier.Violations
+		if !st.getProto([]byte(prefixCommune+cs.GetCommuneCode()), &xasov1.Commune{}) {
+			v.Add("commune_code", fmt.Sprintf("commune %q is not registered", cs.GetCommuneCode()))
+		}
+		if b := set.GetSyncBandwidthKbit(); b < 0 || b > 10_000_000 {
+			v.Add("settings.sync_bandwidth_kbit", "0 (no cap) to 10000000")
+		}
+		if _, err := dossier.ParseDailyWindow(set.GetSyncUploadWindow()); err != nil {
+			v.Add("settings.sync_upload_window", err.Error())
+		}
+		if len(v) > 0 {
+			return invalid("", v)
+		}
+		set.UpdateTime, set.UpdatedBy = cmd.GetTime(), cmd.GetActor()
+		w.set([]byte(prefixSettings+cs.GetCommuneCode()), set)
+		w.feed(st, &xasov1.FeedItem{CommuneCode: cs.GetCommuneCode(), Item: &xasov1.FeedItem_Settings{Settings: set}})
 		return &xasov1.CommandResult{}
 	case *xasov1.CentralCommand_PutMember:
 		m := c.PutMember.GetMember()

@@ -226,3 +226,14 @@ func (f *FSM) FeedAfter(commune string, after uint64, limit int) ([]*xasov1.Feed
 	})
 	return out, err
 }
+
+// CommuneSettings returns a commune's sync settings (the zero settings when
+// none were set).
+func (f *FSM) CommuneSettings(commune string) (*xasov1.CommuneSettings, error) {
+	set := &xasov1.CommuneSettings{}
+	err := f.db.View(func(txn *badger.Txn) error { return getProto(txn, []byte(prefixSettings+commune), set) })
+	if errors.Is(err, errNotFound) {
+		return set, nil
+	}
+	return set, err
+}

@@ -591,3 +591,21 @@ func (s *Server) RevokeNode(ctx context.Context, req *xasov1.RevokeNodeRequest) 
 	}
 	return &xasov1.RevokeNodeResponse{}, nil
 }
+
+// UpdateCommuneSettings sets how a commune's node syncs.
+func (s *Server) UpdateCommuneSettings(ctx context.Context, req *xasov1.UpdateCommuneSettingsRequest) (*xasov1.UpdateCommuneSettingsResponse, error) {
+	c, err := s.authorize(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	cmd := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutCommuneSettings{PutCommuneSettings: &xasov1.PutCommuneSettingsCommand{
+		CommuneCode: req.GetCommuneCode(), Settings: req.GetSettings()}}}
+	if _, err := s.write(ctx, c.name, cmd); err != nil {
+		return nil, err
+	}
+	set, err := s.fsm.CommuneSettings(req.GetCommuneCode())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "read settings: %v", err)
+	}
+	return &xasov1.UpdateCommuneSettingsResponse{Settings: set}, nil
+}

@@ -137,33 +137,10 @@ func (c Config) Validate() error {
 	if c.SyncKeepalive < time.Second || c.SyncKeepalive > 10*time.Minute {
 		return fmt.Errorf("sync_keepalive: %v is outside 1s to 10m", c.SyncKeepalive)
 	}
-	if _, err := ParseWindow(c.SyncUploadWindow); err != nil {
+	if _, err := dossier.ParseDailyWindow(c.SyncUploadWindow); err != nil {
 		return fmt.Errorf("sync_upload_window: %w", err)
 	}
 	return nil
-}
-
-// ParseWindow reads a daily window "HH:MM-HH:MM" in Vietnam time (it may
-// run past midnight) and returns whether a time falls in it; "" is always.
-func ParseWindow(s string) (func(time.Time) bool, error) {
-	if s == "" {
-		return nil, nil
-	}
-	from, to, ok := strings.Cut(s, "-")
-	a, errA := time.Parse("15:04", strings.TrimSpace(from))
-	b, errB := time.Parse("15:04", strings.TrimSpace(to))
-	if !ok || errA != nil || errB != nil || a.Equal(b) {
-		return nil, fmt.Errorf("%q is not a window like 22:00-06:00", s)
-	}
-	start, end := a.Hour()*60+a.Minute(), b.Hour()*60+b.Minute()
-	return func(t time.Time) bool {
-		lt := t.In(dossier.Zone)
-		m := lt.Hour()*60 + lt.Minute()
-		if start < end {
-			return m >= start && m < end
-		}
-		return m >= start || m < end
-	}, nil
 }
 
 // nodeID is the configured node id or its default.

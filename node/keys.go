@@ -32,6 +32,7 @@ import (
 //	m/calendar                     working calendar (JSON)
 //	m/feed                         last feed item from central applied
 //	m/identity                     the node's enrollment: certificate, key, CA
+//	m/settings                     sync settings central sent for this commune
 //	u/{position:8}                 upload queue: files for central, in the order stored
 //	m/upload_head                  last position of the upload queue
 //	m/uploaded                     last position central holds in full
@@ -56,6 +57,7 @@ const (
 	keyCalendar      = "m/calendar"
 	keyFeed          = "m/feed"
 	keyIdentity      = "m/identity"
+	keySettings      = "m/settings"
 	prefixUpload     = "u/"
 	keyUploadHead    = "m/upload_head"
 	keyUploaded      = "m/uploaded"

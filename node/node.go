@@ -44,6 +44,9 @@ type Node struct {
 	now      func() time.Time
 	// syncer replicates to central; nil when no central is configured.
 	syncer *replication.Syncer
+	// limits are the sync settings in force: the file's, until central
+	// sends the commune's.
+	limits atomic.Pointer[xasov1.CommuneSettings]
 }
 
 // Open opens the node's store, seeding the catalogue and the calendar on
@@ -69,13 +72,24 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 		st.Close()
 		return nil, err
 	}
+	n.limits.Store(&xasov1.CommuneSettings{SyncBandwidthKbit: cfg.SyncBandwidthKbit, SyncUploadWindow: cfg.SyncUploadWindow})
+	if set, err := st.Settings(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("read sync settings: %w", err)
+	} else if set != nil {
+		n.limits.Store(set) // central's settings replace the file's
+	}
 	if len(cfg.Central) > 0 {
+		lim := n.limits.Load()
 		sc := replication.Config{
 			Central: cfg.Central, NodeID: cfg.nodeID(), Commune: cfg.Commune, Dial: cfg.SyncDial,
-			BandwidthBytes: cfg.SyncBandwidthKbit * 1000 / 8, Heartbeat: cfg.SyncHeartbeat, Keepalive: cfg.SyncKeepalive,
+			BandwidthBytes: lim.GetSyncBandwidthKbit() * 1000 / 8, Heartbeat: cfg.SyncHeartbeat, Keepalive: cfg.SyncKeepalive,
 			Logger: log.With("part", "sync"),
 		}
-		sc.UploadWindow, _ = ParseWindow(cfg.SyncUploadWindow) // checked by Validate
+		if sc.UploadWindow, err = dossier.ParseDailyWindow(lim.GetSyncUploadWindow()); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("sync_upload_window: %w", err)
+		}
 		if f := cfg.EnrollmentTokenFile; f != "" {
 			sc.EnrollmentToken = func() (string, error) {
 				b, err := os.ReadFile(f)
@@ -90,7 +104,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 	n.metrics = newMetrics(st, now, n.SyncStatus)
 	n.svc = &service{
 		store: st, commune: cfg.Commune, calendar: n.calendar.Load, now: now,
-		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log, sync: n.SyncStatus,
+		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log, sync: n.SyncStatus, limits: n.limits.Load,
 	}
 	last, _ := st.OutboxHead()
 	log.Info("node open", "commune", cfg.Commune, "data_dir", cfg.DataDir, "outbox_last", last, "encrypted", opts.EncryptionKey != nil)
@@ -154,6 +168,15 @@ func (l syncLocal) ApplyFeed(ctx context.Context, items []*xasov1.FeedItem) erro
 				return err
 			}
 			l.n.calendar.Store(cal)
+		}
+		if set := it.GetSettings(); set != nil {
+			window, err := dossier.ParseDailyWindow(set.GetSyncUploadWindow())
+			if err != nil {
+				return fmt.Errorf("settings from central: %w", err)
+			}
+			l.n.limits.Store(set)
+			l.n.syncer.SetLimits(set.GetSyncBandwidthKbit()*1000/8, window)
+			l.n.log.Info("sync settings from central", "bandwidth_kbit", set.GetSyncBandwidthKbit(), "upload_window", set.GetSyncUploadWindow())
 		}
 	}
 	return nil

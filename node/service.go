@@ -40,6 +40,8 @@ type service struct {
 	log      *slog.Logger
 	// sync reports the replication link; ok is false without a central.
 	sync func() (replication.Status, bool)
+	// limits are the sync settings in force.
+	limits func() *xasov1.CommuneSettings
 }
 
 func (s *service) fail(ctx context.Context, err error, what string) error {
@@ -261,6 +263,8 @@ func (s *service) GetSyncStatus(ctx context.Context, _ *xasov1.GetSyncStatusRequ
 	if files, size, err := s.store.PendingUploads(); err == nil {
 		resp.PendingAttachments, resp.PendingAttachmentBytes = files, size
 	}
+	lim := s.limits()
+	resp.SyncBandwidthKbit, resp.SyncUploadWindow = lim.GetSyncBandwidthKbit(), lim.GetSyncUploadWindow()
 	if st, ok := s.sync(); ok {
 		resp.Connected, resp.Enrolled, resp.BytesSent, resp.Retries, resp.LastError = st.Connected, st.Enrolled, st.BytesSent, st.Retries, st.LastError
 	}

@@ -132,6 +132,12 @@ func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, now ti
 			if err := s.acceptTransfer(txn, eff, it.Transfer, item.GetCommuneCode(), now); err != nil {
 				return nil, err
 			}
+		case *xasov1.FeedItem_Settings:
+			v, err := proto.Marshal(it.Settings)
+			if err != nil {
+				return nil, err
+			}
+			eff.set([]byte(keySettings), v)
 		case *xasov1.FeedItem_CalendarJson:
 			if _, err := dossier.ParseCalendar([]byte(it.CalendarJson)); err != nil {
 				return nil, fmt.Errorf("calendar from central: %w", err)
@@ -279,4 +285,14 @@ func (s *Store) acceptTransfer(txn *badger.Txn, eff *effect, in *xasov1.Dossier,
 	}
 	dossier.Apply(d, ev)
 	return writeDossier(eff, s, nil, d, ev)
+}
+
+// Settings returns the sync settings central sent, or nil when it sent none.
+func (s *Store) Settings() (*xasov1.CommuneSettings, error) {
+	set := &xasov1.CommuneSettings{}
+	err := s.view(func(txn *badger.Txn) error { return getProto(txn, []byte(keySettings), set) })
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return set, err
 }

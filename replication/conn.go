@@ -21,12 +21,9 @@ type meteredConn struct {
 func (c *meteredConn) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		n := len(p)
-		if c.bucket != nil {
-			n = c.bucket.take(n, c.closed)
-			if n == 0 {
-				return written, net.ErrClosed
-			}
+		n := c.bucket.take(len(p), c.closed)
+		if n == 0 {
+			return written, net.ErrClosed
 		}
 		m, err := c.Conn.Write(p[:n])
 		written += m
@@ -44,21 +41,29 @@ func (c *meteredConn) Close() error {
 	return c.Conn.Close()
 }
 
-// bucket is a token bucket of bytes, shared by every connection of a node.
+// bucket is a token bucket of bytes, shared by every connection of a
+// node; a rate of 0 lets everything through.
 type bucket struct {
 	mu     sync.Mutex
-	rate   float64 // bytes a second
+	rate   float64 // bytes a second; 0: no cap
 	burst  float64
 	tokens float64
 	last   time.Time
 }
 
 func newBucket(bytesPerSecond int64) *bucket {
-	if bytesPerSecond <= 0 {
-		return nil
-	}
-	burst := max(float64(bytesPerSecond)/20, 4<<10) // 50 ms of traffic, at least 4 KiB
-	return &bucket{rate: float64(bytesPerSecond), burst: burst, tokens: burst, last: time.Now()}
+	b := &bucket{}
+	b.setRate(bytesPerSecond)
+	return b
+}
+
+// setRate changes the cap (0: none) from now on.
+func (b *bucket) setRate(bytesPerSecond int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rate = float64(max(bytesPerSecond, 0))
+	b.burst = max(b.rate/20, 4<<10) // 50 ms of traffic, at least 4 KiB
+	b.tokens, b.last = b.burst, time.Now()
 }
 
 // take waits until it may send some bytes (at most want) and returns how
@@ -66,6 +71,10 @@ func newBucket(bytesPerSecond int64) *bucket {
 func (b *bucket) take(want int, stop <-chan struct{}) int {
 	for {
 		b.mu.Lock()
+		if b.rate == 0 {
+			b.mu.Unlock()
+			return want
+		}
 		now := time.Now()
 		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 		b.last = now

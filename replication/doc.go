@@ -10,9 +10,10 @@
 // hash chain: duplicates are dropped and gaps refused, so delivery is
 // exactly once whatever the link does.
 //
-// Downstream, a node pulls the feed — catalogue and calendar versions, and
-// dossiers other communes transferred to it — from the last item it
-// applied, and applies each item with its checkpoint in one transaction.
+// Downstream, a node pulls the feed — catalogue and calendar versions, its
+// commune's sync settings, and dossiers other communes transferred to it —
+// from the last item it applied, and applies each item with its checkpoint
+// in one transaction.
 //
 // Files (scans, signed results) go after the events, whenever no event
 // waits and the node's upload window is open: the node offers a file's

@@ -791,3 +791,43 @@ func TestNodesEnrollReplicateAndReceiveCatalogueChanges(t *testing.T) {
 	}
 	t.Logf("catalogue change at every node after %v", time.Since(changed))
 }
+
+// TestCommuneSettingsReachTheNode: operators set a commune's bandwidth cap
+// and upload window at central; the node takes them from the feed, keeps
+// them across a restart, and bad settings change nothing.
+func TestCommuneSettingsReachTheNode(t *testing.T) {
+	p := startProvince(t, 2, nil)
+	n := p.Nodes()[0]
+	ctx := p.Operator(context.Background())
+	for name, req := range map[string]*xasov1.UpdateCommuneSettingsRequest{
+		"settings.sync_bandwidth_kbit": {CommuneCode: n.Commune.Code, Settings: &xasov1.CommuneSettings{SyncBandwidthKbit: -1}},
+		"settings.sync_upload_window":  {CommuneCode: n.Commune.Code, Settings: &xasov1.CommuneSettings{SyncUploadWindow: "25:00-06:00"}},
+		"commune_code":                 {CommuneCode: "99999", Settings: &xasov1.CommuneSettings{}},
+	} {
+		_, err := p.Central().UpdateCommuneSettings(ctx, req)
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(fmt.Sprint(status.Convert(err).Details()), name) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	want := &xasov1.CommuneSettings{SyncBandwidthKbit: 512, SyncUploadWindow: "22:00-06:00"}
+	if _, err := p.Central().UpdateCommuneSettings(ctx, &xasov1.UpdateCommuneSettingsRequest{CommuneCode: n.Commune.Code, Settings: want}); err != nil {
+		t.Fatal(err)
+	}
+	inForce := func(nd *node.Node) (bool, string) {
+		st, err := nd.Server().GetSyncStatus(context.Background(), &xasov1.GetSyncStatusRequest{})
+		return err == nil && st.GetSyncBandwidthKbit() == 512 && st.GetSyncUploadWindow() == "22:00-06:00", fmt.Sprint(st, err)
+	}
+	eventually(t, 5*time.Second, "the settings at the node", func() (bool, string) { return inForce(n.Node()) })
+	if ok, _ := inForce(p.Nodes()[1].Node()); ok {
+		t.Error("another commune's node took the settings")
+	}
+	if err := p.StopNode(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.StartNode(0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, st := inForce(n.Node()); !ok {
+		t.Fatalf("after a restart: %s", st)
+	}
+}

@@ -99,6 +99,7 @@ type Syncer struct {
 	cfg    Config
 	codec  *Codec
 	bucket *bucket
+	window atomic.Pointer[func(time.Time) bool] // nil: files at any time
 
 	// acked wakes the uploader when events were acknowledged (files may
 	// go once every event is at central).
@@ -147,6 +148,9 @@ func NewSyncer(local Local, cfg Config) (*Syncer, error) {
 		return nil, err
 	}
 	s := &Syncer{local: local, cfg: cfg, codec: c, bucket: newBucket(cfg.BandwidthBytes), acked: make(chan struct{}, 1)}
+	if cfg.UploadWindow != nil {
+		s.window.Store(&cfg.UploadWindow)
+	}
 	if id, err := local.Identity(); err == nil && len(id.GetCertificatePem()) > 0 {
 		s.enrolled.Store(true)
 	}
@@ -449,7 +453,20 @@ func (s *Syncer) contact() { s.local.Contact(time.Now()) }
 // (metadata first) and the upload window is open.
 func (s *Syncer) mayUpload() bool {
 	last, acked := s.local.OutboxHead()
-	return last == acked && (s.cfg.UploadWindow == nil || s.cfg.UploadWindow(time.Now()))
+	w := s.window.Load()
+	return last == acked && (w == nil || (*w)(time.Now()))
+}
+
+// SetLimits changes the bandwidth cap (bytes a second, 0: none) and the
+// upload window (nil: always) of a running syncer, as settings from
+// central arrive.
+func (s *Syncer) SetLimits(bytesPerSecond int64, uploadWindow func(time.Time) bool) {
+	s.bucket.setRate(bytesPerSecond)
+	if uploadWindow == nil {
+		s.window.Store(nil)
+	} else {
+		s.window.Store(&uploadWindow)
+	}
 }
 
 // upload sends the queued files, oldest first: it offers each file's

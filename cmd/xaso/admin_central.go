@@ -34,6 +34,8 @@ commands against the central cluster (any member; writes reach the leader):
   cluster snapshot               snapshot the answering member now
   communes list                  the communes registry
   communes put CODE NAME         register or rename a commune
+  communes settings CODE [--bandwidth-kbit N] [--upload-window HH:MM-HH:MM]
+                                 how the commune's node syncs (sent to it)
   token create NAME --role R     an operator token (R: operator or viewer)
   enroll COMMUNE [--ttl D]       a one-time enrollment token for a commune's node
   nodes [list]                   enrolled nodes: acknowledged events, lag, last contact
@@ -67,6 +69,8 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 	sub := flag.NewFlagSet("xaso admin "+cmd, flag.ContinueOnError)
 	role := sub.String("role", "", "token create: operator or viewer")
 	ttl := sub.Duration("ttl", 7*24*time.Hour, "enroll: how long the token is valid")
+	kbit := sub.Int64("bandwidth-kbit", 0, "communes settings: cap on what the node sends, kbit/s (0: none)")
+	window := sub.String("upload-window", "", "communes settings: when files may be sent, HH:MM-HH:MM Vietnam time (empty: always)")
 	args, err := parseInterleaved(sub, rest, stderr)
 	if err != nil {
 		return err
@@ -122,6 +126,12 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 			return err
 		}
 		resp, err = api.PutCommune(ctx, &xasov1.PutCommuneRequest{Commune: &xasov1.Commune{Code: args[1], Name: args[2]}})
+	case "communes settings":
+		if err := need(2, "communes settings CODE [--bandwidth-kbit N] [--upload-window HH:MM-HH:MM]"); err != nil {
+			return err
+		}
+		resp, err = api.UpdateCommuneSettings(ctx, &xasov1.UpdateCommuneSettingsRequest{CommuneCode: args[1],
+			Settings: &xasov1.CommuneSettings{SyncBandwidthKbit: *kbit, SyncUploadWindow: *window}})
 	case "token create":
 		if err := need(2, "token create NAME --role operator|viewer"); err != nil {
 			return err

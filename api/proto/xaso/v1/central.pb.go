@@ -167,6 +167,7 @@ type CentralCommand struct {
 	//	*CentralCommand_RevokeNode
 	//	*CentralCommand_PutAttachmentManifest
 	//	*CentralCommand_PutChunk
+	//	*CentralCommand_PutCommuneSettings
 	Command       isCentralCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -340,6 +341,15 @@ func (x *CentralCommand) GetPutChunk() *PutChunkCommand {
 	return nil
 }
 
+func (x *CentralCommand) GetPutCommuneSettings() *PutCommuneSettingsCommand {
+	if x != nil {
+		if x, ok := x.Command.(*CentralCommand_PutCommuneSettings); ok {
+			return x.PutCommuneSettings
+		}
+	}
+	return nil
+}
+
 type isCentralCommand_Command interface {
 	isCentralCommand_Command()
 }
@@ -396,6 +406,10 @@ type CentralCommand_PutChunk struct {
 	PutChunk *PutChunkCommand `protobuf:"bytes,22,opt,name=put_chunk,json=putChunk,proto3,oneof"`
 }
 
+type CentralCommand_PutCommuneSettings struct {
+	PutCommuneSettings *PutCommuneSettingsCommand `protobuf:"bytes,23,opt,name=put_commune_settings,json=putCommuneSettings,proto3,oneof"`
+}
+
 func (*CentralCommand_PutCommune) isCentralCommand_Command() {}
 
 func (*CentralCommand_PutProcedure) isCentralCommand_Command() {}
@@ -421,6 +435,8 @@ func (*CentralCommand_RevokeNode) isCentralCommand_Command() {}
 func (*CentralCommand_PutAttachmentManifest) isCentralCommand_Command() {}
 
 func (*CentralCommand_PutChunk) isCentralCommand_Command() {}
+
+func (*CentralCommand_PutCommuneSettings) isCentralCommand_Command() {}
 
 // PutCommuneCommand registers a commune or renames it.
 type PutCommuneCommand struct {
@@ -1557,6 +1573,7 @@ type FeedItem struct {
 	//	*FeedItem_Procedure
 	//	*FeedItem_CalendarJson
 	//	*FeedItem_Transfer
+	//	*FeedItem_Settings
 	Item          isFeedItem_Item `protobuf_oneof:"item"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1647,6 +1664,15 @@ func (x *FeedItem) GetTransfer() *Dossier {
 	return nil
 }
 
+func (x *FeedItem) GetSettings() *CommuneSettings {
+	if x != nil {
+		if x, ok := x.Item.(*FeedItem_Settings); ok {
+			return x.Settings
+		}
+	}
+	return nil
+}
+
 type isFeedItem_Item interface {
 	isFeedItem_Item()
 }
@@ -1664,11 +1690,18 @@ type FeedItem_Transfer struct {
 	Transfer *Dossier `protobuf:"bytes,12,opt,name=transfer,proto3,oneof"`
 }
 
+type FeedItem_Settings struct {
+	// The sync settings of the item's commune.
+	Settings *CommuneSettings `protobuf:"bytes,13,opt,name=settings,proto3,oneof"`
+}
+
 func (*FeedItem_Procedure) isFeedItem_Item() {}
 
 func (*FeedItem_CalendarJson) isFeedItem_Item() {}
 
 func (*FeedItem_Transfer) isFeedItem_Item() {}
+
+func (*FeedItem_Settings) isFeedItem_Item() {}
 
 // ClusterMember is what central knows of a member beyond Raft: where its API is.
 type ClusterMember struct {
@@ -2059,6 +2092,132 @@ func (x *PutChunkCommand) GetData() []byte {
 	return nil
 }
 
+// CommuneSettings is how a commune's node syncs, set by province operators
+// and sent to the node down the feed; it replaces the node's own
+// sync_bandwidth_kbit and sync_upload_window once received.
+type CommuneSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Cap on what the node sends, kbit/s; 0: no cap.
+	SyncBandwidthKbit int64 `protobuf:"varint,1,opt,name=sync_bandwidth_kbit,json=syncBandwidthKbit,proto3" json:"sync_bandwidth_kbit,omitempty"`
+	// When files may be sent, "HH:MM-HH:MM" Vietnam time; empty: always.
+	SyncUploadWindow string                 `protobuf:"bytes,2,opt,name=sync_upload_window,json=syncUploadWindow,proto3" json:"sync_upload_window,omitempty"`
+	UpdateTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdatedBy        string                 `protobuf:"bytes,4,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CommuneSettings) Reset() {
+	*x = CommuneSettings{}
+	mi := &file_xaso_v1_central_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommuneSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommuneSettings) ProtoMessage() {}
+
+func (x *CommuneSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommuneSettings.ProtoReflect.Descriptor instead.
+func (*CommuneSettings) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CommuneSettings) GetSyncBandwidthKbit() int64 {
+	if x != nil {
+		return x.SyncBandwidthKbit
+	}
+	return 0
+}
+
+func (x *CommuneSettings) GetSyncUploadWindow() string {
+	if x != nil {
+		return x.SyncUploadWindow
+	}
+	return ""
+}
+
+func (x *CommuneSettings) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *CommuneSettings) GetUpdatedBy() string {
+	if x != nil {
+		return x.UpdatedBy
+	}
+	return ""
+}
+
+// PutCommuneSettingsCommand sets a commune's sync settings.
+type PutCommuneSettingsCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CommuneCode   string                 `protobuf:"bytes,1,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	Settings      *CommuneSettings       `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCommuneSettingsCommand) Reset() {
+	*x = PutCommuneSettingsCommand{}
+	mi := &file_xaso_v1_central_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCommuneSettingsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCommuneSettingsCommand) ProtoMessage() {}
+
+func (x *PutCommuneSettingsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCommuneSettingsCommand.ProtoReflect.Descriptor instead.
+func (*PutCommuneSettingsCommand) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PutCommuneSettingsCommand) GetCommuneCode() string {
+	if x != nil {
+		return x.CommuneCode
+	}
+	return ""
+}
+
+func (x *PutCommuneSettingsCommand) GetSettings() *CommuneSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
 var File_xaso_v1_central_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_central_proto_rawDesc = "" +
@@ -2070,7 +2229,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1d\n" +
 	"\n" +
-	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"\x80\b\n" +
+	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"\xd8\b\n" +
 	"\x0eCentralCommand\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12=\n" +
@@ -2091,7 +2250,8 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\vrevoke_node\x18\x14 \x01(\v2\x1a.xaso.v1.RevokeNodeCommandH\x00R\n" +
 	"revokeNode\x12_\n" +
 	"\x17put_attachment_manifest\x18\x15 \x01(\v2%.xaso.v1.PutAttachmentManifestCommandH\x00R\x15putAttachmentManifest\x127\n" +
-	"\tput_chunk\x18\x16 \x01(\v2\x18.xaso.v1.PutChunkCommandH\x00R\bputChunkB\t\n" +
+	"\tput_chunk\x18\x16 \x01(\v2\x18.xaso.v1.PutChunkCommandH\x00R\bputChunk\x12V\n" +
+	"\x14put_commune_settings\x18\x17 \x01(\v2\".xaso.v1.PutCommuneSettingsCommandH\x00R\x12putCommuneSettingsB\t\n" +
 	"\acommand\"?\n" +
 	"\x11PutCommuneCommand\x12*\n" +
 	"\acommune\x18\x01 \x01(\v2\x10.xaso.v1.CommuneR\acommune\"r\n" +
@@ -2181,7 +2341,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"revoked_by\x18\a \x01(\tR\trevokedBy\x12*\n" +
 	"\x11public_key_sha256\x18\b \x01(\tR\x0fpublicKeySha256\",\n" +
 	"\x11RevokeNodeCommand\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xfb\x01\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xb3\x02\n" +
 	"\bFeedItem\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1d\n" +
 	"\n" +
@@ -2190,7 +2350,8 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\tprocedure\x18\n" +
 	" \x01(\v2\x12.xaso.v1.ProcedureH\x00R\tprocedure\x12%\n" +
 	"\rcalendar_json\x18\v \x01(\tH\x00R\fcalendarJson\x12.\n" +
-	"\btransfer\x18\f \x01(\v2\x10.xaso.v1.DossierH\x00R\btransferB\x06\n" +
+	"\btransfer\x18\f \x01(\v2\x10.xaso.v1.DossierH\x00R\btransfer\x126\n" +
+	"\bsettings\x18\r \x01(\v2\x18.xaso.v1.CommuneSettingsH\x00R\bsettingsB\x06\n" +
 	"\x04item\"@\n" +
 	"\rClusterMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
@@ -2219,7 +2380,17 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\bmanifest\x18\x02 \x01(\v2\x1b.xaso.v1.AttachmentManifestR\bmanifest\"=\n" +
 	"\x0fPutChunkCommand\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\fR\x06sha256\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data*c\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xcb\x01\n" +
+	"\x0fCommuneSettings\x12.\n" +
+	"\x13sync_bandwidth_kbit\x18\x01 \x01(\x03R\x11syncBandwidthKbit\x12,\n" +
+	"\x12sync_upload_window\x18\x02 \x01(\tR\x10syncUploadWindow\x12;\n" +
+	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x1d\n" +
+	"\n" +
+	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"t\n" +
+	"\x19PutCommuneSettingsCommand\x12!\n" +
+	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x124\n" +
+	"\bsettings\x18\x02 \x01(\v2\x18.xaso.v1.CommuneSettingsR\bsettings*c\n" +
 	"\fOperatorRole\x12\x1d\n" +
 	"\x19OPERATOR_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14OPERATOR_ROLE_VIEWER\x10\x01\x12\x1a\n" +
@@ -2238,7 +2409,7 @@ func file_xaso_v1_central_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_xaso_v1_central_proto_goTypes = []any{
 	(OperatorRole)(0),                    // 0: xaso.v1.OperatorRole
 	(*Commune)(nil),                      // 1: xaso.v1.Commune
@@ -2267,15 +2438,17 @@ var file_xaso_v1_central_proto_goTypes = []any{
 	(*Aggregate)(nil),                    // 24: xaso.v1.Aggregate
 	(*PutAttachmentManifestCommand)(nil), // 25: xaso.v1.PutAttachmentManifestCommand
 	(*PutChunkCommand)(nil),              // 26: xaso.v1.PutChunkCommand
-	(*timestamppb.Timestamp)(nil),        // 27: google.protobuf.Timestamp
-	(*Procedure)(nil),                    // 28: xaso.v1.Procedure
-	(*OutboxRecord)(nil),                 // 29: xaso.v1.OutboxRecord
-	(*Dossier)(nil),                      // 30: xaso.v1.Dossier
-	(*AttachmentManifest)(nil),           // 31: xaso.v1.AttachmentManifest
+	(*CommuneSettings)(nil),              // 27: xaso.v1.CommuneSettings
+	(*PutCommuneSettingsCommand)(nil),    // 28: xaso.v1.PutCommuneSettingsCommand
+	(*timestamppb.Timestamp)(nil),        // 29: google.protobuf.Timestamp
+	(*Procedure)(nil),                    // 30: xaso.v1.Procedure
+	(*OutboxRecord)(nil),                 // 31: xaso.v1.OutboxRecord
+	(*Dossier)(nil),                      // 32: xaso.v1.Dossier
+	(*AttachmentManifest)(nil),           // 33: xaso.v1.AttachmentManifest
 }
 var file_xaso_v1_central_proto_depIdxs = []int32{
-	27, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
-	27, // 1: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
+	29, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
+	29, // 1: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
 	3,  // 2: xaso.v1.CentralCommand.put_commune:type_name -> xaso.v1.PutCommuneCommand
 	4,  // 3: xaso.v1.CentralCommand.put_procedure:type_name -> xaso.v1.PutProcedureCommand
 	5,  // 4: xaso.v1.CentralCommand.put_calendar:type_name -> xaso.v1.PutCalendarCommand
@@ -2289,34 +2462,38 @@ var file_xaso_v1_central_proto_depIdxs = []int32{
 	19, // 12: xaso.v1.CentralCommand.revoke_node:type_name -> xaso.v1.RevokeNodeCommand
 	25, // 13: xaso.v1.CentralCommand.put_attachment_manifest:type_name -> xaso.v1.PutAttachmentManifestCommand
 	26, // 14: xaso.v1.CentralCommand.put_chunk:type_name -> xaso.v1.PutChunkCommand
-	1,  // 15: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
-	28, // 16: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
-	2,  // 17: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
-	8,  // 18: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
-	2,  // 19: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
-	7,  // 20: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
-	29, // 21: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
-	27, // 22: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
-	0,  // 23: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
-	27, // 24: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
-	12, // 25: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
-	27, // 26: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
-	27, // 27: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
-	27, // 28: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
-	15, // 29: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
-	27, // 30: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	27, // 31: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
-	27, // 32: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	27, // 33: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
-	28, // 34: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
-	30, // 35: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
-	21, // 36: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
-	31, // 37: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	28, // 15: xaso.v1.CentralCommand.put_commune_settings:type_name -> xaso.v1.PutCommuneSettingsCommand
+	1,  // 16: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
+	30, // 17: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
+	2,  // 18: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
+	8,  // 19: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
+	2,  // 20: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
+	7,  // 21: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
+	31, // 22: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
+	29, // 23: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
+	0,  // 24: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
+	29, // 25: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
+	12, // 26: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
+	29, // 27: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
+	29, // 28: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
+	29, // 29: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
+	15, // 30: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
+	29, // 31: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	29, // 32: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
+	29, // 33: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	29, // 34: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
+	30, // 35: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
+	32, // 36: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
+	27, // 37: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
+	21, // 38: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
+	33, // 39: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
+	29, // 40: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
+	27, // 41: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_proto_init() }
@@ -2340,11 +2517,13 @@ func file_xaso_v1_central_proto_init() {
 		(*CentralCommand_RevokeNode)(nil),
 		(*CentralCommand_PutAttachmentManifest)(nil),
 		(*CentralCommand_PutChunk)(nil),
+		(*CentralCommand_PutCommuneSettings)(nil),
 	}
 	file_xaso_v1_central_proto_msgTypes[19].OneofWrappers = []any{
 		(*FeedItem_Procedure)(nil),
 		(*FeedItem_CalendarJson)(nil),
 		(*FeedItem_Transfer)(nil),
+		(*FeedItem_Settings)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2352,7 +2531,7 @@ func file_xaso_v1_central_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_proto_rawDesc), len(file_xaso_v1_central_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

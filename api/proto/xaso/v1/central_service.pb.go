@@ -2821,6 +2821,104 @@ func (x *GetProvinceAttachmentResponse) GetContent() []byte {
 	return nil
 }
 
+// UpdateCommuneSettingsRequest names the commune and its new settings.
+type UpdateCommuneSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CommuneCode   string                 `protobuf:"bytes,1,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	Settings      *CommuneSettings       `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCommuneSettingsRequest) Reset() {
+	*x = UpdateCommuneSettingsRequest{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCommuneSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCommuneSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateCommuneSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCommuneSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateCommuneSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *UpdateCommuneSettingsRequest) GetCommuneCode() string {
+	if x != nil {
+		return x.CommuneCode
+	}
+	return ""
+}
+
+func (x *UpdateCommuneSettingsRequest) GetSettings() *CommuneSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// UpdateCommuneSettingsResponse is the settings as stored.
+type UpdateCommuneSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *CommuneSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCommuneSettingsResponse) Reset() {
+	*x = UpdateCommuneSettingsResponse{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCommuneSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCommuneSettingsResponse) ProtoMessage() {}
+
+func (x *UpdateCommuneSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCommuneSettingsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateCommuneSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *UpdateCommuneSettingsResponse) GetSettings() *CommuneSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
 var File_xaso_v1_central_service_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_central_service_proto_rawDesc = "" +
@@ -2994,10 +3092,15 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\n" +
 	"attachment\x18\x01 \x01(\v2\x16.xaso.v1.AttachmentRefR\n" +
 	"attachment\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\fR\acontent*V\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"w\n" +
+	"\x1cUpdateCommuneSettingsRequest\x12!\n" +
+	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x124\n" +
+	"\bsettings\x18\x02 \x01(\v2\x18.xaso.v1.CommuneSettingsR\bsettings\"U\n" +
+	"\x1dUpdateCommuneSettingsResponse\x124\n" +
+	"\bsettings\x18\x01 \x01(\v2\x18.xaso.v1.CommuneSettingsR\bsettings*V\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12!\n" +
-	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xaa\x10\n" +
+	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\x92\x11\n" +
 	"\x0eCentralService\x12E\n" +
 	"\n" +
 	"GetCluster\x12\x1a.xaso.v1.GetClusterRequest\x1a\x1b.xaso.v1.GetClusterResponse\x12W\n" +
@@ -3008,6 +3111,7 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\fListCommunes\x12\x1c.xaso.v1.ListCommunesRequest\x1a\x1d.xaso.v1.ListCommunesResponse\x12E\n" +
 	"\n" +
 	"PutCommune\x12\x1a.xaso.v1.PutCommuneRequest\x1a\x1b.xaso.v1.PutCommuneResponse\x12f\n" +
+	"\x15UpdateCommuneSettings\x12%.xaso.v1.UpdateCommuneSettingsRequest\x1a&.xaso.v1.UpdateCommuneSettingsResponse\x12f\n" +
 	"\x15ListCatalogProcedures\x12%.xaso.v1.ListCatalogProceduresRequest\x1a&.xaso.v1.ListCatalogProceduresResponse\x12`\n" +
 	"\x13GetCatalogProcedure\x12#.xaso.v1.GetCatalogProcedureRequest\x1a$.xaso.v1.GetCatalogProcedureResponse\x12i\n" +
 	"\x16CreateCatalogProcedure\x12&.xaso.v1.CreateCatalogProcedureRequest\x1a'.xaso.v1.CreateCatalogProcedureResponse\x12i\n" +
@@ -3041,7 +3145,7 @@ func file_xaso_v1_central_service_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_xaso_v1_central_service_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: xaso.v1.ReadConsistency
 	(*ReadInfo)(nil),                       // 1: xaso.v1.ReadInfo
@@ -3096,113 +3200,120 @@ var file_xaso_v1_central_service_proto_goTypes = []any{
 	(*RevokeNodeResponse)(nil),             // 50: xaso.v1.RevokeNodeResponse
 	(*GetProvinceAttachmentRequest)(nil),   // 51: xaso.v1.GetProvinceAttachmentRequest
 	(*GetProvinceAttachmentResponse)(nil),  // 52: xaso.v1.GetProvinceAttachmentResponse
-	(*Commune)(nil),                        // 53: xaso.v1.Commune
-	(*Procedure)(nil),                      // 54: xaso.v1.Procedure
-	(*Dossier)(nil),                        // 55: xaso.v1.Dossier
-	(*timestamppb.Timestamp)(nil),          // 56: google.protobuf.Timestamp
-	(*Aggregate)(nil),                      // 57: xaso.v1.Aggregate
-	(*AuditRecord)(nil),                    // 58: xaso.v1.AuditRecord
-	(OperatorRole)(0),                      // 59: xaso.v1.OperatorRole
-	(*OperatorToken)(nil),                  // 60: xaso.v1.OperatorToken
-	(*CentralCommand)(nil),                 // 61: xaso.v1.CentralCommand
-	(*CommandResult)(nil),                  // 62: xaso.v1.CommandResult
-	(*EnrolledNode)(nil),                   // 63: xaso.v1.EnrolledNode
-	(*AttachmentRef)(nil),                  // 64: xaso.v1.AttachmentRef
+	(*UpdateCommuneSettingsRequest)(nil),   // 53: xaso.v1.UpdateCommuneSettingsRequest
+	(*UpdateCommuneSettingsResponse)(nil),  // 54: xaso.v1.UpdateCommuneSettingsResponse
+	(*Commune)(nil),                        // 55: xaso.v1.Commune
+	(*Procedure)(nil),                      // 56: xaso.v1.Procedure
+	(*Dossier)(nil),                        // 57: xaso.v1.Dossier
+	(*timestamppb.Timestamp)(nil),          // 58: google.protobuf.Timestamp
+	(*Aggregate)(nil),                      // 59: xaso.v1.Aggregate
+	(*AuditRecord)(nil),                    // 60: xaso.v1.AuditRecord
+	(OperatorRole)(0),                      // 61: xaso.v1.OperatorRole
+	(*OperatorToken)(nil),                  // 62: xaso.v1.OperatorToken
+	(*CentralCommand)(nil),                 // 63: xaso.v1.CentralCommand
+	(*CommandResult)(nil),                  // 64: xaso.v1.CommandResult
+	(*EnrolledNode)(nil),                   // 65: xaso.v1.EnrolledNode
+	(*AttachmentRef)(nil),                  // 66: xaso.v1.AttachmentRef
+	(*CommuneSettings)(nil),                // 67: xaso.v1.CommuneSettings
 }
 var file_xaso_v1_central_service_proto_depIdxs = []int32{
 	3,  // 0: xaso.v1.GetClusterResponse.members:type_name -> xaso.v1.ClusterMemberStatus
 	1,  // 1: xaso.v1.GetClusterResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 2: xaso.v1.ListCommunesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	53, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
+	55, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
 	1,  // 4: xaso.v1.ListCommunesResponse.read:type_name -> xaso.v1.ReadInfo
-	53, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
-	53, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
+	55, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
+	55, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
 	0,  // 7: xaso.v1.ListCatalogProceduresRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	54, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	56, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
 	1,  // 9: xaso.v1.ListCatalogProceduresResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 10: xaso.v1.GetCatalogProcedureRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	54, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	56, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	1,  // 12: xaso.v1.GetCatalogProcedureResponse.read:type_name -> xaso.v1.ReadInfo
-	54, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	54, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	54, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	54, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	56, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	56, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	56, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	56, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	0,  // 17: xaso.v1.GetCalendarRequest.consistency:type_name -> xaso.v1.ReadConsistency
 	1,  // 18: xaso.v1.GetCalendarResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 19: xaso.v1.GetProvinceDossierRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	55, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	57, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
 	1,  // 21: xaso.v1.GetProvinceDossierResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 22: xaso.v1.GetPerformanceReportRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	56, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	57, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
+	58, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	59, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
 	32, // 25: xaso.v1.GetPerformanceReportResponse.rows:type_name -> xaso.v1.PerformanceRow
 	1,  // 26: xaso.v1.GetPerformanceReportResponse.read:type_name -> xaso.v1.ReadInfo
-	58, // 27: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
-	59, // 28: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
-	60, // 29: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
-	60, // 30: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
-	56, // 31: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	61, // 32: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
-	62, // 33: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
+	60, // 27: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
+	61, // 28: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
+	62, // 29: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
+	62, // 30: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
+	58, // 31: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	63, // 32: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
+	64, // 33: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
 	0,  // 34: xaso.v1.ListNodesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	63, // 35: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
-	56, // 36: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
+	65, // 35: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
+	58, // 36: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
 	47, // 37: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
 	1,  // 38: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
-	64, // 39: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	2,  // 40: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
-	5,  // 41: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
-	7,  // 42: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
-	9,  // 43: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
-	11, // 44: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
-	13, // 45: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
-	15, // 46: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
-	17, // 47: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
-	19, // 48: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
-	21, // 49: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
-	23, // 50: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
-	25, // 51: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
-	27, // 52: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
-	29, // 53: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
-	51, // 54: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
-	31, // 55: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
-	34, // 56: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
-	36, // 57: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
-	38, // 58: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
-	40, // 59: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
-	42, // 60: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
-	46, // 61: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
-	49, // 62: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
-	44, // 63: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
-	4,  // 64: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
-	6,  // 65: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
-	8,  // 66: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
-	10, // 67: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
-	12, // 68: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
-	14, // 69: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
-	16, // 70: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
-	18, // 71: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
-	20, // 72: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
-	22, // 73: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
-	24, // 74: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
-	26, // 75: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
-	28, // 76: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
-	30, // 77: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
-	52, // 78: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
-	33, // 79: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
-	35, // 80: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
-	37, // 81: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
-	39, // 82: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
-	41, // 83: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
-	43, // 84: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
-	48, // 85: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
-	50, // 86: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
-	45, // 87: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
-	64, // [64:88] is the sub-list for method output_type
-	40, // [40:64] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	66, // 39: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	67, // 40: xaso.v1.UpdateCommuneSettingsRequest.settings:type_name -> xaso.v1.CommuneSettings
+	67, // 41: xaso.v1.UpdateCommuneSettingsResponse.settings:type_name -> xaso.v1.CommuneSettings
+	2,  // 42: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
+	5,  // 43: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
+	7,  // 44: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
+	9,  // 45: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
+	11, // 46: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
+	13, // 47: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
+	15, // 48: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
+	53, // 49: xaso.v1.CentralService.UpdateCommuneSettings:input_type -> xaso.v1.UpdateCommuneSettingsRequest
+	17, // 50: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
+	19, // 51: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
+	21, // 52: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
+	23, // 53: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
+	25, // 54: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
+	27, // 55: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
+	29, // 56: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
+	51, // 57: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
+	31, // 58: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
+	34, // 59: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
+	36, // 60: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
+	38, // 61: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
+	40, // 62: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
+	42, // 63: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
+	46, // 64: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
+	49, // 65: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
+	44, // 66: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
+	4,  // 67: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
+	6,  // 68: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
+	8,  // 69: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
+	10, // 70: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
+	12, // 71: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
+	14, // 72: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
+	16, // 73: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
+	54, // 74: xaso.v1.CentralService.UpdateCommuneSettings:output_type -> xaso.v1.UpdateCommuneSettingsResponse
+	18, // 75: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
+	20, // 76: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
+	22, // 77: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
+	24, // 78: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
+	26, // 79: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
+	28, // 80: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
+	30, // 81: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
+	52, // 82: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
+	33, // 83: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
+	35, // 84: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
+	37, // 85: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
+	39, // 86: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
+	41, // 87: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
+	43, // 88: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
+	48, // 89: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
+	50, // 90: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
+	45, // 91: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
+	67, // [67:92] is the sub-list for method output_type
+	42, // [42:67] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_service_proto_init() }
@@ -3218,7 +3329,7 @@ func file_xaso_v1_central_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_service_proto_rawDesc), len(file_xaso_v1_central_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   52,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

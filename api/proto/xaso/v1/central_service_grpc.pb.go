@@ -26,6 +26,7 @@ const (
 	CentralService_TakeSnapshot_FullMethodName           = "/xaso.v1.CentralService/TakeSnapshot"
 	CentralService_ListCommunes_FullMethodName           = "/xaso.v1.CentralService/ListCommunes"
 	CentralService_PutCommune_FullMethodName             = "/xaso.v1.CentralService/PutCommune"
+	CentralService_UpdateCommuneSettings_FullMethodName  = "/xaso.v1.CentralService/UpdateCommuneSettings"
 	CentralService_ListCatalogProcedures_FullMethodName  = "/xaso.v1.CentralService/ListCatalogProcedures"
 	CentralService_GetCatalogProcedure_FullMethodName    = "/xaso.v1.CentralService/GetCatalogProcedure"
 	CentralService_CreateCatalogProcedure_FullMethodName = "/xaso.v1.CentralService/CreateCatalogProcedure"
@@ -68,6 +69,9 @@ type CentralServiceClient interface {
 	ListCommunes(ctx context.Context, in *ListCommunesRequest, opts ...grpc.CallOption) (*ListCommunesResponse, error)
 	// Registers a commune or renames it.
 	PutCommune(ctx context.Context, in *PutCommuneRequest, opts ...grpc.CallOption) (*PutCommuneResponse, error)
+	// Sets how a commune's node syncs (bandwidth cap, upload window); the
+	// node gets it down the feed.
+	UpdateCommuneSettings(ctx context.Context, in *UpdateCommuneSettingsRequest, opts ...grpc.CallOption) (*UpdateCommuneSettingsResponse, error)
 	// The procedure catalogue, current versions.
 	ListCatalogProcedures(ctx context.Context, in *ListCatalogProceduresRequest, opts ...grpc.CallOption) (*ListCatalogProceduresResponse, error)
 	// One procedure, current version or an older one.
@@ -174,6 +178,16 @@ func (c *centralServiceClient) PutCommune(ctx context.Context, in *PutCommuneReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PutCommuneResponse)
 	err := c.cc.Invoke(ctx, CentralService_PutCommune_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *centralServiceClient) UpdateCommuneSettings(ctx context.Context, in *UpdateCommuneSettingsRequest, opts ...grpc.CallOption) (*UpdateCommuneSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateCommuneSettingsResponse)
+	err := c.cc.Invoke(ctx, CentralService_UpdateCommuneSettings_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -364,6 +378,9 @@ type CentralServiceServer interface {
 	ListCommunes(context.Context, *ListCommunesRequest) (*ListCommunesResponse, error)
 	// Registers a commune or renames it.
 	PutCommune(context.Context, *PutCommuneRequest) (*PutCommuneResponse, error)
+	// Sets how a commune's node syncs (bandwidth cap, upload window); the
+	// node gets it down the feed.
+	UpdateCommuneSettings(context.Context, *UpdateCommuneSettingsRequest) (*UpdateCommuneSettingsResponse, error)
 	// The procedure catalogue, current versions.
 	ListCatalogProcedures(context.Context, *ListCatalogProceduresRequest) (*ListCatalogProceduresResponse, error)
 	// One procedure, current version or an older one.
@@ -426,6 +443,9 @@ func (UnimplementedCentralServiceServer) ListCommunes(context.Context, *ListComm
 }
 func (UnimplementedCentralServiceServer) PutCommune(context.Context, *PutCommuneRequest) (*PutCommuneResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PutCommune not implemented")
+}
+func (UnimplementedCentralServiceServer) UpdateCommuneSettings(context.Context, *UpdateCommuneSettingsRequest) (*UpdateCommuneSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateCommuneSettings not implemented")
 }
 func (UnimplementedCentralServiceServer) ListCatalogProcedures(context.Context, *ListCatalogProceduresRequest) (*ListCatalogProceduresResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCatalogProcedures not implemented")
@@ -618,6 +638,24 @@ func _CentralService_PutCommune_Handler(srv interface{}, ctx context.Context, de
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(CentralServiceServer).PutCommune(ctx, req.(*PutCommuneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CentralService_UpdateCommuneSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateCommuneSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CentralServiceServer).UpdateCommuneSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CentralService_UpdateCommuneSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CentralServiceServer).UpdateCommuneSettings(ctx, req.(*UpdateCommuneSettingsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -944,6 +982,10 @@ var CentralService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PutCommune",
 			Handler:    _CentralService_PutCommune_Handler,
+		},
+		{
+			MethodName: "UpdateCommuneSettings",
+			Handler:    _CentralService_UpdateCommuneSettings_Handler,
 		},
 		{
 			MethodName: "ListCatalogProcedures",

@@ -1058,8 +1058,12 @@ type GetSyncStatusResponse struct {
 	// Files (scans, results) not yet all at central, and their bytes.
 	PendingAttachments     int64 `protobuf:"varint,13,opt,name=pending_attachments,json=pendingAttachments,proto3" json:"pending_attachments,omitempty"`
 	PendingAttachmentBytes int64 `protobuf:"varint,14,opt,name=pending_attachment_bytes,json=pendingAttachmentBytes,proto3" json:"pending_attachment_bytes,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// The sync settings in force (from central when it sent some, otherwise
+	// from this node's configuration).
+	SyncBandwidthKbit int64  `protobuf:"varint,15,opt,name=sync_bandwidth_kbit,json=syncBandwidthKbit,proto3" json:"sync_bandwidth_kbit,omitempty"`
+	SyncUploadWindow  string `protobuf:"bytes,16,opt,name=sync_upload_window,json=syncUploadWindow,proto3" json:"sync_upload_window,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetSyncStatusResponse) Reset() {
@@ -1188,6 +1192,20 @@ func (x *GetSyncStatusResponse) GetPendingAttachmentBytes() int64 {
 		return x.PendingAttachmentBytes
 	}
 	return 0
+}
+
+func (x *GetSyncStatusResponse) GetSyncBandwidthKbit() int64 {
+	if x != nil {
+		return x.SyncBandwidthKbit
+	}
+	return 0
+}
+
+func (x *GetSyncStatusResponse) GetSyncUploadWindow() string {
+	if x != nil {
+		return x.SyncUploadWindow
+	}
+	return ""
 }
 
 // OutboxRecord is one entry of a node's outbox: an event in the node's own
@@ -1420,7 +1438,7 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"attachment\x18\x01 \x01(\v2\x16.xaso.v1.AttachmentRefR\n" +
 	"attachment\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\fR\acontent\"\x16\n" +
-	"\x14GetSyncStatusRequest\"\xba\x04\n" +
+	"\x14GetSyncStatusRequest\"\x98\x05\n" +
 	"\x15GetSyncStatusResponse\x12#\n" +
 	"\rlast_sequence\x18\x01 \x01(\x03R\flastSequence\x12%\n" +
 	"\x0eacked_sequence\x18\x02 \x01(\x03R\rackedSequence\x12%\n" +
@@ -1439,7 +1457,9 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\n" +
 	"last_error\x18\f \x01(\tR\tlastError\x12/\n" +
 	"\x13pending_attachments\x18\r \x01(\x03R\x12pendingAttachments\x128\n" +
-	"\x18pending_attachment_bytes\x18\x0e \x01(\x03R\x16pendingAttachmentBytes\"\xc7\x01\n" +
+	"\x18pending_attachment_bytes\x18\x0e \x01(\x03R\x16pendingAttachmentBytes\x12.\n" +
+	"\x13sync_bandwidth_kbit\x18\x0f \x01(\x03R\x11syncBandwidthKbit\x12,\n" +
+	"\x12sync_upload_window\x18\x10 \x01(\tR\x10syncUploadWindow\"\xc7\x01\n" +
 	"\fOutboxRecord\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12!\n" +

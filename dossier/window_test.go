@@ -1,4 +1,4 @@
-package node
+package dossier_test
 
 import (
 	"testing"
@@ -22,7 +22,7 @@ func TestUploadWindowRunsInVietnamTimeAndMayCrossMidnight(t *testing.T) {
 		{"12:00-13:30", at(13, 30), false},
 		{"22:00-06:00", time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC), true}, // 23:00 in Hà Nội
 	} {
-		in, err := ParseWindow(c.window)
+		in, err := dossier.ParseDailyWindow(c.window)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,11 +30,11 @@ func TestUploadWindowRunsInVietnamTimeAndMayCrossMidnight(t *testing.T) {
 			t.Errorf("%s at %v: %v, want %v", c.window, c.at, got, c.in)
 		}
 	}
-	if w, err := ParseWindow(""); w != nil || err != nil {
+	if w, err := dossier.ParseDailyWindow(""); w != nil || err != nil {
 		t.Error("an empty window is not always")
 	}
 	for _, bad := range []string{"22:00", "25:00-06:00", "22-06", "06:00-06:00"} {
-		if _, err := ParseWindow(bad); err == nil {
+		if _, err := dossier.ParseDailyWindow(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
 	}
