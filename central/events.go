@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/grpc/codes"
@@ -119,8 +120,12 @@ func appendRecord(st *stateTxn, index uint64, hw *xasov1.NodeStream, rec *xasov1
 func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *recordError {
 	ev := rec.GetEvent()
 	key := []byte(prefixDossier + rec.GetDossierCode())
-	d := &xasov1.Dossier{}
-	exists := st.getProto(key, d)
+	stored := &xasov1.StoredDossier{}
+	exists := st.getProto(key, stored)
+	d := stored.GetDossier()
+	if d == nil {
+		d = &xasov1.Dossier{}
+	}
 	switch {
 	case ev.GetSequence() != d.GetEventCount()+1:
 		return &recordError{codes.FailedPrecondition, fmt.Sprintf("event %d of dossier %s does not follow its event %d", ev.GetSequence(), rec.GetDossierCode(), d.GetEventCount())}
@@ -152,13 +157,13 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	if after.due != 0 && (before == nil || after.due != before.due || moved) {
 		st.set(dueKey(after.due, d.GetCode()), []byte(after.group.String()))
 	}
-	st.setProto(key, d)
 	// The event's record: which commune's stream, which sequence in it.
-	st.set(binary.BigEndian.AppendUint64([]byte(prefixDossierEv+d.GetCode()+"/"), uint64(ev.GetSequence())),
-		binary.BigEndian.AppendUint64([]byte(rec.GetCommuneCode()), uint64(rec.GetSequence())))
+	stored.Dossier = d
+	stored.EventRecords = append(stored.EventRecords, binary.BigEndian.AppendUint64([]byte(rec.GetCommuneCode()), uint64(rec.GetSequence())))
+	st.setProto(key, stored)
 	if ev.GetAction() == dossier.Transfer {
 		out := proto.Clone(d).(*xasov1.Dossier)
-		evs, err := dossierEvents(st.txn, d.GetCode(), d.GetEventCount()-1)
+		evs, err := dossierEvents(st.txn, stored.GetEventRecords()[:len(stored.GetEventRecords())-1])
 		if err != nil {
 			panic(fmt.Sprintf("central state: read events of %s: %v", d.GetCode(), err))
 		}
@@ -168,26 +173,17 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	return nil
 }
 
-// dossierEvents reads the first n events of a dossier from the records
-// they came in.
-func dossierEvents(txn *badger.Txn, code string, n int64) ([]*xasov1.Event, error) {
-	var out []*xasov1.Event
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixDossierEv + code + "/"), PrefetchValues: true})
-	defer it.Close()
-	for it.Rewind(); it.Valid() && int64(len(out)) < n; it.Next() {
-		ptr, err := it.Item().ValueCopy(nil)
-		if err != nil {
-			return nil, err
-		}
-		// Pointers are {commune}{sequence:8}; a bare sequence (an older
-		// state) is in the stream of the commune that received the dossier.
-		commune, seq := code[:5], ptr
-		if len(ptr) == 5+8 {
-			commune, seq = string(ptr[:5]), ptr[5:]
+// dossierEvents reads a dossier's events from the records they came in
+// (pointers {commune:5}{sequence:8}, as StoredDossier keeps them).
+func dossierEvents(txn *badger.Txn, pointers [][]byte) ([]*xasov1.Event, error) {
+	out := make([]*xasov1.Event, 0, len(pointers))
+	for _, ptr := range pointers {
+		if len(ptr) != 5+8 {
+			return nil, fmt.Errorf("event record pointer of %d bytes", len(ptr))
 		}
 		rec := &xasov1.OutboxRecord{}
-		if err := getProto(txn, append([]byte(prefixRecord+commune+"/"), seq...), rec); err != nil {
-			return nil, fmt.Errorf("event record %s/%x: %w", commune, seq, err)
+		if err := getProto(txn, append([]byte(prefixRecord+string(ptr[:5])+"/"), ptr[5:]...), rec); err != nil {
+			return nil, fmt.Errorf("event record %s/%x: %w", ptr[:5], ptr[5:], err)
 		}
 		out = append(out, rec.GetEvent())
 	}
@@ -316,9 +312,29 @@ func moveContribution(st *stateTxn, before, after *contribution) {
 		if isZero(delta[g]) {
 			continue
 		}
+		a, ok := st.aggs[g]
+		if !ok {
+			a = &xasov1.Aggregate{}
+			st.aggs[g] = a
+		}
+		addAggregate(a, delta[g], 1)
+	}
+}
+
+// flushAggregates adds the transaction's aggregate changes to the stored
+// aggregates, in key order (the state must not depend on map order).
+func (st *stateTxn) flushAggregates() {
+	keys := make([]string, 0, len(st.aggs))
+	for k, d := range st.aggs {
+		if !isZero(d) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, g := range keys {
 		cur := &xasov1.Aggregate{}
 		st.getProto([]byte(g), cur)
-		addAggregate(cur, delta[g], 1)
+		addAggregate(cur, st.aggs[g], 1)
 		if isZero(cur) {
 			// Its last dossier moved to another commune's group.
 			st.del([]byte(g))
@@ -326,6 +342,7 @@ func moveContribution(st *stateTxn, before, after *contribution) {
 		}
 		st.setProto([]byte(g), cur)
 	}
+	clear(st.aggs)
 }
 
 // addAggregate adds k × b to a, field by field.

@@ -37,8 +37,7 @@ import (
 //	en/{secret sha256}                enrollment token
 //	hw/{commune}                      high-water mark of the commune's event stream
 //	r/{commune}/{sequence:8}          the commune's outbox records, as the node chained them
-//	d/{dossier}                       dossier as its events make it (no events inside)
-//	de/{dossier}/{event:8}            the outbox sequence of each of its events
+//	d/{dossier}                       StoredDossier: the dossier as its events make it, and where each event's record is
 //	du/{due unix:8}/{dossier}         open dossiers by due time; value: report group
 //	g/{level}/{yyyymm}/…              report aggregates (see events.go)
 //	n/{node id}                       enrolled node (certificate fingerprint, commune, revocation)
@@ -61,7 +60,6 @@ const (
 	prefixHighWater   = "hw/"
 	prefixRecord      = "r/"
 	prefixDossier     = "d/"
-	prefixDossierEv   = "de/"
 	prefixDue         = "du/"
 	prefixAggregate   = "g/"
 	prefixNode        = "n/"
@@ -72,7 +70,7 @@ const (
 	prefixChunk       = "ac/"
 	batchFormat       = 1
 	snapshotMagic     = "XASO-CENTRAL-SNAPSHOT"
-	snapshotVersion   = 1
+	snapshotVersion   = 2 // 2: dossiers keep their event pointers (no de/ keys)
 	maxSnapshotEntry  = 64 << 20
 	// commitBytes is when ApplyBatch commits and starts a new transaction
 	// (at an entry boundary), well under Badger's transaction limit.
@@ -206,6 +204,10 @@ func marshal(m proto.Message) []byte {
 type stateTxn struct {
 	txn   *badger.Txn
 	bytes int
+	// aggs are the report aggregates' changes made in this transaction,
+	// added to the stored ones when it commits: a batch of events of the
+	// same commune and month touches each aggregate once, not once an event.
+	aggs map[string]*xasov1.Aggregate
 }
 
 func (s *stateTxn) set(k, v []byte) {
@@ -236,9 +238,12 @@ func (s *stateTxn) getProto(k []byte, m proto.Message) bool {
 	return true
 }
 
-func (f *FSM) begin() *stateTxn { return &stateTxn{txn: f.db.NewTransaction(true)} }
+func (f *FSM) begin() *stateTxn {
+	return &stateTxn{txn: f.db.NewTransaction(true), aggs: map[string]*xasov1.Aggregate{}}
+}
 
 func (f *FSM) commit(st *stateTxn, applied uint64) {
+	st.flushAggregates()
 	st.set([]byte(keyApplied), be64(applied))
 	if err := st.txn.Commit(); err != nil {
 		panic(fmt.Sprintf("central state: commit at index %d: %v", applied, err))

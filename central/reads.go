@@ -76,12 +76,14 @@ func (f *FSM) ProcedureVersion(code string, version int32) (*xasov1.Procedure, e
 
 // Dossier returns a dossier with its events, as the home node sent them.
 func (f *FSM) Dossier(code string) (*xasov1.Dossier, error) {
-	d := &xasov1.Dossier{}
+	var d *xasov1.Dossier
 	err := f.db.View(func(txn *badger.Txn) error {
-		if err := getProto(txn, []byte(prefixDossier+code), d); err != nil {
+		stored := &xasov1.StoredDossier{}
+		if err := getProto(txn, []byte(prefixDossier+code), stored); err != nil {
 			return err
 		}
-		evs, err := dossierEvents(txn, code, d.GetEventCount())
+		evs, err := dossierEvents(txn, stored.GetEventRecords())
+		d = stored.GetDossier()
 		d.Events = evs
 		return err
 	})

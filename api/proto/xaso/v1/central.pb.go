@@ -2218,6 +2218,62 @@ func (x *PutCommuneSettingsCommand) GetSettings() *CommuneSettings {
 	return nil
 }
 
+// StoredDossier is a dossier as central keeps it: the fold of its events,
+// and where the record of each event is.
+type StoredDossier struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Dossier *Dossier               `protobuf:"bytes,1,opt,name=dossier,proto3" json:"dossier,omitempty"`
+	// One per event, in order: the commune whose stream carried it (5 bytes)
+	// and the record's sequence in that stream (8 bytes, big-endian).
+	EventRecords  [][]byte `protobuf:"bytes,2,rep,name=event_records,json=eventRecords,proto3" json:"event_records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredDossier) Reset() {
+	*x = StoredDossier{}
+	mi := &file_xaso_v1_central_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredDossier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredDossier) ProtoMessage() {}
+
+func (x *StoredDossier) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredDossier.ProtoReflect.Descriptor instead.
+func (*StoredDossier) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *StoredDossier) GetDossier() *Dossier {
+	if x != nil {
+		return x.Dossier
+	}
+	return nil
+}
+
+func (x *StoredDossier) GetEventRecords() [][]byte {
+	if x != nil {
+		return x.EventRecords
+	}
+	return nil
+}
+
 var File_xaso_v1_central_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_central_proto_rawDesc = "" +
@@ -2390,7 +2446,10 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"t\n" +
 	"\x19PutCommuneSettingsCommand\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x124\n" +
-	"\bsettings\x18\x02 \x01(\v2\x18.xaso.v1.CommuneSettingsR\bsettings*c\n" +
+	"\bsettings\x18\x02 \x01(\v2\x18.xaso.v1.CommuneSettingsR\bsettings\"`\n" +
+	"\rStoredDossier\x12*\n" +
+	"\adossier\x18\x01 \x01(\v2\x10.xaso.v1.DossierR\adossier\x12#\n" +
+	"\revent_records\x18\x02 \x03(\fR\feventRecords*c\n" +
 	"\fOperatorRole\x12\x1d\n" +
 	"\x19OPERATOR_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14OPERATOR_ROLE_VIEWER\x10\x01\x12\x1a\n" +
@@ -2409,7 +2468,7 @@ func file_xaso_v1_central_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_xaso_v1_central_proto_goTypes = []any{
 	(OperatorRole)(0),                    // 0: xaso.v1.OperatorRole
 	(*Commune)(nil),                      // 1: xaso.v1.Commune
@@ -2440,15 +2499,16 @@ var file_xaso_v1_central_proto_goTypes = []any{
 	(*PutChunkCommand)(nil),              // 26: xaso.v1.PutChunkCommand
 	(*CommuneSettings)(nil),              // 27: xaso.v1.CommuneSettings
 	(*PutCommuneSettingsCommand)(nil),    // 28: xaso.v1.PutCommuneSettingsCommand
-	(*timestamppb.Timestamp)(nil),        // 29: google.protobuf.Timestamp
-	(*Procedure)(nil),                    // 30: xaso.v1.Procedure
-	(*OutboxRecord)(nil),                 // 31: xaso.v1.OutboxRecord
-	(*Dossier)(nil),                      // 32: xaso.v1.Dossier
-	(*AttachmentManifest)(nil),           // 33: xaso.v1.AttachmentManifest
+	(*StoredDossier)(nil),                // 29: xaso.v1.StoredDossier
+	(*timestamppb.Timestamp)(nil),        // 30: google.protobuf.Timestamp
+	(*Procedure)(nil),                    // 31: xaso.v1.Procedure
+	(*OutboxRecord)(nil),                 // 32: xaso.v1.OutboxRecord
+	(*Dossier)(nil),                      // 33: xaso.v1.Dossier
+	(*AttachmentManifest)(nil),           // 34: xaso.v1.AttachmentManifest
 }
 var file_xaso_v1_central_proto_depIdxs = []int32{
-	29, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
-	29, // 1: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
+	30, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
+	30, // 1: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
 	3,  // 2: xaso.v1.CentralCommand.put_commune:type_name -> xaso.v1.PutCommuneCommand
 	4,  // 3: xaso.v1.CentralCommand.put_procedure:type_name -> xaso.v1.PutProcedureCommand
 	5,  // 4: xaso.v1.CentralCommand.put_calendar:type_name -> xaso.v1.PutCalendarCommand
@@ -2464,36 +2524,37 @@ var file_xaso_v1_central_proto_depIdxs = []int32{
 	26, // 14: xaso.v1.CentralCommand.put_chunk:type_name -> xaso.v1.PutChunkCommand
 	28, // 15: xaso.v1.CentralCommand.put_commune_settings:type_name -> xaso.v1.PutCommuneSettingsCommand
 	1,  // 16: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
-	30, // 17: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
+	31, // 17: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
 	2,  // 18: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
 	8,  // 19: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
 	2,  // 20: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
 	7,  // 21: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
-	31, // 22: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
-	29, // 23: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
+	32, // 22: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
+	30, // 23: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
 	0,  // 24: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
-	29, // 25: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
+	30, // 25: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
 	12, // 26: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
-	29, // 27: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
-	29, // 28: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
-	29, // 29: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
+	30, // 27: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
+	30, // 28: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
+	30, // 29: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
 	15, // 30: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
-	29, // 31: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	29, // 32: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
-	29, // 33: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	29, // 34: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
-	30, // 35: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
-	32, // 36: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
+	30, // 31: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	30, // 32: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
+	30, // 33: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	30, // 34: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
+	31, // 35: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
+	33, // 36: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
 	27, // 37: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
 	21, // 38: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
-	33, // 39: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
-	29, // 40: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
+	34, // 39: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
+	30, // 40: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
 	27, // 41: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	33, // 42: xaso.v1.StoredDossier.dossier:type_name -> xaso.v1.Dossier
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_proto_init() }
@@ -2531,7 +2592,7 @@ func file_xaso_v1_central_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_proto_rawDesc), len(file_xaso_v1_central_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
