@@ -577,7 +577,7 @@ func TestCatalogueAndCalendarChangesFeedTheNodes(t *testing.T) {
 	a := &applier{f: openTestFSM(t)}
 	registerSample(t, a, "00004")
 	n := len(sample.Procedures())
-	items, err := a.f.FeedAfter("00004", 0, 10*n)
+	items, _, err := a.f.FeedAfter("00004", 0, 10*n)
 	if err != nil || len(items) != n {
 		t.Fatalf("feed after registering the catalogue: %d items, %v; want %d", len(items), err, n)
 	}
@@ -590,7 +590,7 @@ func TestCatalogueAndCalendarChangesFeedTheNodes(t *testing.T) {
 	p.Name += " (sửa đổi)"
 	bad := putProcedure(p, 7) // a stale expected version: refused, so no item
 	a.apply(t, bad, putProcedure(p, 1), &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutCalendar{PutCalendar: &xasov1.PutCalendarCommand{CalendarJson: string(sample.CalendarJSON())}}})
-	items, err = a.f.FeedAfter("00004", uint64(n), 10)
+	items, _, err = a.f.FeedAfter("00004", uint64(n), 10)
 	if err != nil || len(items) != 2 {
 		t.Fatalf("feed after the changes: %v, %v", items, err)
 	}

@@ -209,9 +209,11 @@ func (f *FSM) EnrolledNodes() ([]*xasov1.EnrolledNode, error) {
 }
 
 // FeedAfter returns up to limit feed items after sequence after that are
-// for commune (items for every commune, and those for this one), in order.
-func (f *FSM) FeedAfter(commune string, after uint64, limit int) ([]*xasov1.FeedItem, error) {
+// for commune (items for every commune, and those for this one), in order,
+// and the last sequence it looked at.
+func (f *FSM) FeedAfter(commune string, after uint64, limit int) ([]*xasov1.FeedItem, uint64, error) {
 	var out []*xasov1.FeedItem
+	last := after
 	err := f.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixFeed), PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
@@ -220,13 +222,30 @@ func (f *FSM) FeedAfter(commune string, after uint64, limit int) ([]*xasov1.Feed
 			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, item) }); err != nil {
 				return fmt.Errorf("decode feed item %x: %w", it.Item().Key(), err)
 			}
+			last = item.GetSequence()
 			if c := item.GetCommuneCode(); c == "" || c == commune {
 				out = append(out, item)
 			}
 		}
 		return nil
 	})
-	return out, err
+	return out, last, err
+}
+
+// FeedHead is the last sequence of the feed (0 when it is empty).
+func (f *FSM) FeedHead() (uint64, error) {
+	var head uint64
+	err := f.db.View(func(txn *badger.Txn) error {
+		v, err := getValue(txn, []byte(keyFeedHead))
+		if err == nil && len(v) == 8 {
+			head = binary.BigEndian.Uint64(v)
+		}
+		if errors.Is(err, errNotFound) {
+			return nil
+		}
+		return err
+	})
+	return head, err
 }
 
 // CommuneSettings returns a commune's sync settings (the zero settings when

@@ -27,8 +27,10 @@ const dictID = 1
 const dictBelow = 64 << 10
 
 // maxBatchBytes bounds a decoded batch: a batch is refused beyond it, so
-// that a small compressed message cannot expand without bound.
-const maxBatchBytes = 16 << 20
+// that a small compressed message cannot expand without bound, and so that
+// the command it becomes fits one state transaction at central (a node's
+// batches are 256 KiB).
+const maxBatchBytes = 2 << 20
 
 // Codec encodes batches of outbox records for the wire and decodes them.
 // It is safe for concurrent use.

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
@@ -31,7 +32,12 @@ type Central interface {
 	EnrolledNode(id string) (*xasov1.EnrolledNode, error)
 	Enrollment(secretSHA256 string) (*xasov1.EnrollmentToken, error)
 	NodeStream(commune string) (*xasov1.NodeStream, error)
-	FeedAfter(commune string, after uint64, limit int) ([]*xasov1.FeedItem, error)
+	// FeedAfter returns up to limit items for commune after sequence after,
+	// and the last sequence it looked at (items for other communes are
+	// skipped, and need not be looked at again).
+	FeedAfter(commune string, after uint64, limit int) ([]*xasov1.FeedItem, uint64, error)
+	// FeedHead is the last sequence of the whole feed.
+	FeedHead() (uint64, error)
 	// WaitApplied returns once the member has applied index, or ctx ends.
 	WaitApplied(ctx context.Context, index uint64) error
 	AppliedIndex() uint64
@@ -242,17 +248,36 @@ func (s *Service) Push(stream xasov1.ReplicationService_PushServer) error {
 	return nil
 }
 
-// commit proposes the records of the batches as one command and answers each.
+// commit proposes the records of the batches, as few commands as keep
+// each under maxBatchBytes, and answers each batch.
 func (s *Service) commit(ctx context.Context, who caller, batch []*xasov1.PushRequest, stream xasov1.ReplicationService_PushServer) error {
+	var group []*xasov1.PushRequest
 	cmd := &xasov1.AppendEventsCommand{CommuneCode: who.commune, NodeId: who.node.GetNodeId()}
-	for _, req := range batch {
+	size := 0
+	for i, req := range batch {
 		recs, err := s.codec.Decode(req)
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "batch %d: %v", req.GetBatchId(), err)
 		}
+		group = append(group, req)
 		cmd.Records = append(cmd.Records, recs...)
 		cmd.NodeLastSequence = max(cmd.NodeLastSequence, req.GetNodeLastSequence())
+		for _, r := range recs {
+			size += proto.Size(r)
+		}
+		if i == len(batch)-1 || size >= maxBatchBytes/2 {
+			if err := s.appendEvents(ctx, who, cmd, group, stream); err != nil {
+				return err
+			}
+			group, size = nil, 0
+			cmd = &xasov1.AppendEventsCommand{CommuneCode: who.commune, NodeId: who.node.GetNodeId()}
+		}
 	}
+	return nil
+}
+
+// appendEvents proposes one command and answers the batches it carries.
+func (s *Service) appendEvents(ctx context.Context, who caller, cmd *xasov1.AppendEventsCommand, batch []*xasov1.PushRequest, stream xasov1.ReplicationService_PushServer) error {
 	res, err := s.cfg.Central.Propose(ctx, "node:"+who.node.GetNodeId(), &xasov1.CentralCommand{Command: &xasov1.CentralCommand_AppendEvents{AppendEvents: cmd}})
 	if err != nil {
 		return err
@@ -295,20 +320,28 @@ func (s *Service) Feed(req *xasov1.FeedRequest, stream xasov1.ReplicationService
 	if err != nil {
 		return err
 	}
-	after := req.GetAfterSequence()
+	// scanned: every item up to it was sent or is for another commune.
+	scanned := req.GetAfterSequence()
 	for {
 		applied := s.cfg.Central.AppliedIndex()
-		items, err := s.cfg.Central.FeedAfter(who.commune, after, feedPage)
+		head, err := s.cfg.Central.FeedHead()
 		if err != nil {
 			return status.Errorf(codes.Unavailable, "read feed: %v", err)
 		}
-		if len(items) > 0 {
-			if err := stream.Send(&xasov1.FeedResponse{Items: items}); err != nil {
-				return err
+		if head > scanned {
+			items, last, err := s.cfg.Central.FeedAfter(who.commune, scanned, feedPage)
+			if err != nil {
+				return status.Errorf(codes.Unavailable, "read feed: %v", err)
 			}
-			after = items[len(items)-1].GetSequence()
+			if len(items) > 0 {
+				if err := stream.Send(&xasov1.FeedResponse{Items: items}); err != nil {
+					return err
+				}
+			}
+			scanned = last
 			continue
 		}
+		// Nothing new: wait for the member to apply more.
 		if err := s.cfg.Central.WaitApplied(ctx, applied+1); err != nil {
 			return status.FromContextError(err).Err()
 		}

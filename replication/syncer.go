@@ -340,7 +340,11 @@ func (s *Syncer) push(ctx context.Context, client xasov1.ReplicationServiceClien
 				recvErr <- err
 				return
 			}
-			answers <- r
+			select {
+			case answers <- r:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	var (
