@@ -1,0 +1,421 @@
+package faults
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/pki"
+	"github.com/xaso/xaso/sample"
+)
+
+// Options shape a province in containers.
+type Options struct {
+	// Dir holds the configuration and PKI mounted into the containers.
+	Dir string
+	// Binary is a static xaso binary (CGO_ENABLED=0).
+	Binary string
+	// Run names this run's containers, networks and image (letters, digits, -).
+	Run string
+	// Communes run a node each.
+	Communes []sample.Commune
+	Logger   *slog.Logger
+}
+
+// Cluster is a province in containers. Central members and nodes share
+// the "wan" network (the link a commune can lose); the nodes are also on
+// the "lan" network, where the simulated clerks reach them whatever
+// happens to the wan.
+type Cluster struct {
+	opts     Options
+	image    string
+	wan, lan string
+	ca       *pki.CA
+	token    string
+	members  []string // container names; their hostnames are central-1 …
+	nodes    []string // container names, one per commune
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn // operator connections, by member address
+}
+
+// Start builds the image, the networks and the PKI, starts the members,
+// registers the communes, catalogue and calendar, issues the enrollment
+// tokens and starts the nodes.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	c := &Cluster{opts: opts, image: "xaso-faults:" + opts.Run, wan: opts.Run + "-wan", lan: opts.Run + "-lan"}
+	if err := c.build(ctx); err != nil {
+		return nil, err
+	}
+	for _, n := range []string{c.wan, c.lan} {
+		if _, err := docker(ctx, "network", "create", "--internal", n); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.makePKI(); err != nil {
+		c.Close(context.Background())
+		return nil, err
+	}
+	for i := range 3 {
+		if err := c.startMember(ctx, i); err != nil {
+			c.Close(context.Background())
+			return nil, err
+		}
+	}
+	if err := c.seed(ctx); err != nil {
+		c.Close(context.Background())
+		return nil, err
+	}
+	for i := range opts.Communes {
+		if err := c.startNode(ctx, i); err != nil {
+			c.Close(context.Background())
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Cluster) build(ctx context.Context) error {
+	dir := filepath.Join(c.opts.Dir, "image")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	bin, err := os.ReadFile(c.opts.Binary)
+	if err != nil {
+		return fmt.Errorf("binary: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "xaso"), bin, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY xaso /xaso\nENTRYPOINT [\"/xaso\"]\n"), 0o644); err != nil {
+		return err
+	}
+	_, err = docker(ctx, "build", "-q", "-t", c.image, dir)
+	return err
+}
+
+func (c *Cluster) confDir() string { return filepath.Join(c.opts.Dir, "etc") }
+
+func (c *Cluster) makePKI() error {
+	dir := c.confDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	ca, err := pki.NewCA("xaso fault suite CA", time.Now())
+	if err != nil {
+		return err
+	}
+	key, err := ca.KeyPEM()
+	if err != nil {
+		return err
+	}
+	c.ca = ca
+	secret, _, err := pki.NewSecret()
+	if err != nil {
+		return err
+	}
+	c.token = secret
+	files := map[string][]byte{"ca.crt": ca.CertPEM, "ca.key": key, "operator.token": []byte(secret)}
+	for i := range 3 {
+		id := fmt.Sprintf("central-%d", i+1)
+		pair, err := ca.Issue(id, []string{id}, nil, 30*24*time.Hour, time.Now())
+		if err != nil {
+			return err
+		}
+		files[id+".crt"], files[id+".key"] = pair.CertPEM, pair.KeyPEM
+	}
+	for name, data := range files {
+		// Read by the containers' processes, which run as root in them.
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) startMember(ctx context.Context, i int) error {
+	id := fmt.Sprintf("central-%d", i+1)
+	var boot []string
+	for k := range 3 {
+		boot = append(boot, fmt.Sprintf("central-%d=central-%d:7000", k+1, k+1))
+	}
+	cfg := fmt.Sprintf(`id: %s
+data_dir: /data
+raft_listen: ":7000"
+raft_advertise: %s:7000
+api_listen: ":8443"
+api_advertise: %s:8443
+bootstrap: [%s]
+ca_file: /etc/xaso/ca.crt
+ca_key_file: /etc/xaso/ca.key
+cert_file: /etc/xaso/%s.crt
+key_file: /etc/xaso/%s.key
+bootstrap_token_file: /etc/xaso/operator.token
+heartbeat_timeout: 500ms
+election_timeout: 500ms
+log_level: info
+`, id, id, id, strings.Join(boot, ", "), id, id)
+	if err := os.WriteFile(filepath.Join(c.confDir(), id+".yaml"), []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	name := c.opts.Run + "-" + id
+	_, err := docker(ctx, "run", "-d", "--name", name, "--hostname", id, "--network", c.wan, "--network-alias", id,
+		"-v", c.confDir()+":/etc/xaso:ro", c.image, "central", "--config", "/etc/xaso/"+id+".yaml")
+	if err != nil {
+		return err
+	}
+	c.members = append(c.members, name)
+	return nil
+}
+
+func (c *Cluster) startNode(ctx context.Context, i int) error {
+	cm := c.opts.Communes[i]
+	id := "node-" + cm.Code
+	cfg := fmt.Sprintf(`listen: ":8080"
+data_dir: /data
+commune: "%s"
+node_id: %s
+central: [central-1:8443, central-2:8443, central-3:8443]
+enrollment_token_file: /etc/xaso/%s.token
+sync_heartbeat: 2s
+sync_keepalive: 2s
+log_level: info
+`, cm.Code, id, id)
+	if err := os.WriteFile(filepath.Join(c.confDir(), id+".yaml"), []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	resp, err := retry(ctx, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.CreateEnrollmentTokenResponse, error) {
+		return api.CreateEnrollmentToken(ctx, &xasov1.CreateEnrollmentTokenRequest{CommuneCode: cm.Code})
+	}, c)
+	if err != nil {
+		return fmt.Errorf("enrollment token for %s: %w", cm.Code, err)
+	}
+	if err := os.WriteFile(filepath.Join(c.confDir(), id+".token"), []byte(resp.GetToken()), 0o644); err != nil {
+		return err
+	}
+	name := c.opts.Run + "-" + id
+	if _, err := docker(ctx, "run", "-d", "--name", name, "--hostname", id, "--network", c.wan,
+		"-v", c.confDir()+":/etc/xaso:ro", c.image, "node", "--config", "/etc/xaso/"+id+".yaml"); err != nil {
+		return err
+	}
+	if _, err := docker(ctx, "network", "connect", c.lan, name); err != nil {
+		return err
+	}
+	c.nodes = append(c.nodes, name)
+	return nil
+}
+
+// Members returns the members' container names (central-1 first).
+func (c *Cluster) Members() []string { return c.members }
+
+// Nodes returns the nodes' container names, in the order of the communes.
+func (c *Cluster) Nodes() []string { return c.nodes }
+
+// Communes returns the communes, in the order of the nodes.
+func (c *Cluster) Communes() []sample.Commune { return c.opts.Communes }
+
+// Close removes the containers and the networks.
+func (c *Cluster) Close(ctx context.Context) error {
+	var errs []error
+	for _, n := range append(append([]string{}, c.nodes...), c.members...) {
+		if _, err := docker(ctx, "rm", "-f", n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, n := range []string{c.wan, c.lan} {
+		docker(ctx, "network", "rm", n) // absent when Start failed early
+	}
+	c.mu.Lock()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.mu.Unlock()
+	docker(ctx, "image", "rm", c.image)
+	return errors.Join(errs...)
+}
+
+// central returns a client of a member's API as the operator; connections
+// are kept by address (a restarted member may come back at another).
+func (c *Cluster) central(ctx context.Context, i int) (xasov1.CentralServiceClient, func(), error) {
+	ip, err := containerIP(ctx, c.members[i], c.wan)
+	if err != nil || ip == "" {
+		return nil, nil, fmt.Errorf("%s has no address: %v", c.members[i], err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn, ok := c.conns[ip]; ok {
+		return xasov1.NewCentralServiceClient(conn), func() {}, nil
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(c.ca.Cert)
+	tc := &tls.Config{RootCAs: roots, ServerName: fmt.Sprintf("central-%d", i+1), MinVersion: tls.VersionTLS13}
+	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8443"), grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.conns == nil {
+		c.conns = map[string]*grpc.ClientConn{}
+	}
+	c.conns[ip] = conn
+	return xasov1.NewCentralServiceClient(conn), func() {}, nil
+}
+
+// retry calls an operator API on each member in turn until one answers
+// with something other than Unavailable (or ctx ends).
+func retry[T any](ctx context.Context, call func(context.Context, xasov1.CentralServiceClient) (T, error), c *Cluster) (T, error) {
+	var zero T
+	var last error
+	for k := 0; ; k++ {
+		api, closeConn, err := c.central(ctx, k%len(c.members))
+		if err == nil {
+			cctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.token), 5*time.Second)
+			var r T
+			r, err = call(cctx, api)
+			cancel()
+			closeConn()
+			if err == nil || (status.Code(err) != codes.Unavailable && status.Code(err) != codes.DeadlineExceeded) {
+				return r, err
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return zero, fmt.Errorf("no member answered: %w", last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// seed registers the communes, the sample catalogue and calendar.
+func (c *Cluster) seed(ctx context.Context) error {
+	for _, cm := range c.opts.Communes {
+		if _, err := retry(ctx, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.PutCommuneResponse, error) {
+			return api.PutCommune(ctx, &xasov1.PutCommuneRequest{Commune: &xasov1.Commune{Code: cm.Code, Name: cm.Name}})
+		}, c); err != nil {
+			return fmt.Errorf("register %s: %w", cm.Code, err)
+		}
+	}
+	for _, p := range sample.Procedures() {
+		if _, err := retry(ctx, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.CreateCatalogProcedureResponse, error) {
+			return api.CreateCatalogProcedure(ctx, &xasov1.CreateCatalogProcedureRequest{Procedure: p})
+		}, c); err != nil && status.Code(err) != codes.InvalidArgument {
+			return fmt.Errorf("catalogue %s: %w", p.GetCode(), err)
+		}
+	}
+	_, err := retry(ctx, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.UpdateCalendarResponse, error) {
+		return api.UpdateCalendar(ctx, &xasov1.UpdateCalendarRequest{CalendarJson: string(sample.CalendarJSON())})
+	}, c)
+	return err
+}
+
+// NodeAPI dials a node on the lan, where the clerks reach it.
+func (c *Cluster) NodeAPI(ctx context.Context, i int) (xasov1.NodeServiceClient, func(), error) {
+	ip, err := containerIP(ctx, c.nodes[i], c.lan)
+	if err != nil || ip == "" {
+		return nil, nil, fmt.Errorf("%s has no lan address: %v", c.nodes[i], err)
+	}
+	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8080"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, err
+	}
+	return xasov1.NewNodeServiceClient(conn), func() { conn.Close() }, nil
+}
+
+// Cut disconnects the i-th node from the wan: its commune loses central.
+func (c *Cluster) Cut(ctx context.Context, i int) error {
+	_, err := docker(ctx, "network", "disconnect", c.wan, c.nodes[i])
+	return err
+}
+
+// Heal reconnects the i-th node to the wan.
+func (c *Cluster) Heal(ctx context.Context, i int) error {
+	_, err := docker(ctx, "network", "connect", "--alias", strings.TrimPrefix(c.nodes[i], c.opts.Run+"-"), c.wan, c.nodes[i])
+	if err != nil && strings.Contains(err.Error(), "already exists") {
+		return nil
+	}
+	return err
+}
+
+// Kill sends SIGKILL to a container; Start starts it again.
+func (c *Cluster) Kill(ctx context.Context, name string) error {
+	_, err := docker(ctx, "kill", "-s", "KILL", name)
+	return err
+}
+
+// Start starts a stopped container again.
+func (c *Cluster) Start(ctx context.Context, name string) error {
+	_, err := docker(ctx, "start", name)
+	return err
+}
+
+// Leader returns the index of the member that leads now.
+func (c *Cluster) Leader(ctx context.Context) (int, error) {
+	r, err := retry(ctx, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.GetClusterResponse, error) {
+		r, err := api.GetCluster(ctx, &xasov1.GetClusterRequest{})
+		if err == nil && r.GetLeaderId() == "" {
+			return nil, status.Error(codes.Unavailable, "no leader yet")
+		}
+		return r, err
+	}, c)
+	if err != nil {
+		return 0, err
+	}
+	var i int
+	if _, err := fmt.Sscanf(r.GetLeaderId(), "central-%d", &i); err != nil {
+		return 0, fmt.Errorf("leader %q: %w", r.GetLeaderId(), err)
+	}
+	return i - 1, nil
+}
+
+// Central calls the operator API on any member that answers.
+func Central[T any](ctx context.Context, c *Cluster, call func(context.Context, xasov1.CentralServiceClient) (T, error)) (T, error) {
+	return retry(ctx, call, c)
+}
+
+// Logs returns a container's log (xaso logs to stderr).
+func (c *Cluster) Logs(ctx context.Context, name string) []byte {
+	out, _ := exec.CommandContext(ctx, "docker", "logs", name).CombinedOutput()
+	return out
+}
+
+// Isolate disconnects a member from the wan: it can reach no one, and no
+// one it (the leader alone on its side of a partition).
+func (c *Cluster) Isolate(ctx context.Context, name string) error {
+	_, err := docker(ctx, "network", "disconnect", c.wan, name)
+	return err
+}
+
+// Rejoin reconnects an isolated member, under its hostname.
+func (c *Cluster) Rejoin(ctx context.Context, name string) error {
+	alias := strings.TrimPrefix(name, c.opts.Run+"-")
+	_, err := docker(ctx, "network", "connect", "--alias", alias, c.wan, name)
+	if err != nil && strings.Contains(err.Error(), "already exists") {
+		return nil
+	}
+	return err
+}
+
+// RestartAll restarts every container at once, members and nodes.
+func (c *Cluster) RestartAll(ctx context.Context) error {
+	args := append([]string{"restart", "-t", "2"}, c.members...)
+	_, err := docker(ctx, append(args, c.nodes...)...)
+	return err
+}

@@ -1,0 +1,374 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/central"
+	"github.com/xaso/xaso/sample"
+	"github.com/xaso/xaso/workload"
+)
+
+// history records what the clerks were told was saved: for each dossier,
+// the most events an acknowledged call left it with.
+type history struct {
+	mu    sync.Mutex
+	acked map[string]int64
+	calls int
+}
+
+func (h *history) ack(d *xasov1.Dossier) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls++
+	if d.GetEventCount() > h.acked[d.GetCode()] {
+		h.acked[d.GetCode()] = d.GetEventCount()
+	}
+}
+
+// clerkAPI is a node's API as the simulated clerks use it, recording every
+// acknowledged change.
+type clerkAPI struct {
+	api xasov1.NodeServiceClient
+	h   *history
+}
+
+func (c clerkAPI) ListProcedures(ctx context.Context, r *xasov1.ListProceduresRequest) (*xasov1.ListProceduresResponse, error) {
+	return c.api.ListProcedures(ctx, r)
+}
+
+func (c clerkAPI) ListDossiers(ctx context.Context, r *xasov1.ListDossiersRequest) (*xasov1.ListDossiersResponse, error) {
+	return c.api.ListDossiers(ctx, r)
+}
+
+func (c clerkAPI) CreateDossier(ctx context.Context, r *xasov1.CreateDossierRequest) (*xasov1.CreateDossierResponse, error) {
+	resp, err := c.api.CreateDossier(ctx, r, grpc.WaitForReady(false))
+	if err == nil {
+		c.h.ack(resp.GetDossier())
+	}
+	return resp, err
+}
+
+func (c clerkAPI) TransitionDossier(ctx context.Context, r *xasov1.TransitionDossierRequest) (*xasov1.TransitionDossierResponse, error) {
+	resp, err := c.api.TransitionDossier(ctx, r)
+	if err == nil {
+		c.h.ack(resp.GetDossier())
+	}
+	return resp, err
+}
+
+// TestFaults runs the province in containers under a seeded schedule of
+// faults and checks that nothing acknowledged is lost, doubled or invented
+// (XASO_FAULTS=1; XASO_FAULT_SEED replays a schedule; XASO_FAULTS_SECONDS
+// sets how long faults are driven, default 60).
+func TestFaults(t *testing.T) {
+	if os.Getenv("XASO_FAULTS") == "" {
+		t.Skip("XASO_FAULTS=1 runs the container fault suite (make faults)")
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("XASO_FAULT_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("XASO_FAULT_SEED: %v", err)
+		}
+	}
+	seconds := 60
+	if v := os.Getenv("XASO_FAULTS_SECONDS"); v != "" {
+		seconds, _ = strconv.Atoi(v)
+	}
+	t.Logf("seed %d (XASO_FAULT_SEED=%d replays the schedule)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, seed^0xfa175))
+	ctx := context.Background()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "xaso")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/xaso")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v: %s", err, out)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	c, err := Start(startCtx, Options{Dir: dir, Binary: bin, Run: fmt.Sprintf("xf%d", seed%1_000_000), Communes: sample.SampleProvince().Communes[:4]})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	defer func() {
+		if t.Failed() {
+			keep(t, c, seed)
+		}
+	}()
+
+	h := &history{acked: map[string]int64{}}
+	wctx, stopClerks := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i := range c.Nodes() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clerks(wctx, c, i, h, seed)
+		}()
+	}
+
+	var schedule []string
+	end := time.Now().Add(time.Duration(seconds) * time.Second)
+	for time.Now().Before(end) {
+		hold := time.Duration(1000+rng.IntN(4000)) * time.Millisecond
+		switch f := rng.IntN(6); f {
+		case 0:
+			i := rng.IntN(len(c.Nodes()))
+			schedule = append(schedule, fmt.Sprintf("cut %s %v", c.Nodes()[i], hold))
+			must(t, c.Cut(ctx, i))
+			time.Sleep(hold) // the commune stays cut this long
+			must(t, c.Heal(ctx, i))
+		case 1, 2:
+			m := rng.IntN(3)
+			if f == 1 {
+				var err error
+				if m, err = c.Leader(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			schedule = append(schedule, fmt.Sprintf("kill -9 %s %v", c.Members()[m], hold))
+			must(t, c.Kill(ctx, c.Members()[m]))
+			time.Sleep(hold) // the member stays down this long
+			must(t, c.Start(ctx, c.Members()[m]))
+		case 3:
+			i := rng.IntN(len(c.Nodes()))
+			schedule = append(schedule, fmt.Sprintf("kill -9 %s", c.Nodes()[i]))
+			must(t, c.Kill(ctx, c.Nodes()[i]))
+			must(t, c.Start(ctx, c.Nodes()[i]))
+		case 4:
+			m, err := c.Leader(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			schedule = append(schedule, fmt.Sprintf("isolate leader %s %v", c.Members()[m], hold))
+			must(t, c.Isolate(ctx, c.Members()[m]))
+			time.Sleep(hold) // the old leader stays alone this long
+			must(t, c.Rejoin(ctx, c.Members()[m]))
+		case 5:
+			if rng.IntN(3) != 0 {
+				continue // rarer than the others
+			}
+			schedule = append(schedule, "docker restart everything")
+			must(t, c.RestartAll(ctx))
+		}
+		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond) // between faults
+	}
+	stopClerks()
+	wg.Wait()
+	t.Logf("schedule: %v", schedule)
+
+	healed := time.Now()
+	for i := range c.Nodes() {
+		must(t, c.Heal(ctx, i))
+	}
+	converged := waitConverged(t, c, 3*time.Minute)
+	convergedS := time.Since(healed).Seconds()
+	lost, duplicated, phantom := check(t, c, h)
+	// The summary, on a line of its own for `make faults` to print last.
+	// Catalogue linearizability is not checked here yet (see the issue).
+	fmt.Printf("faults: seed=%d acknowledged=%d lost=%d duplicated=%d phantom=%d linearizable=not-checked converged_s=%.1f\n",
+		seed, h.calls, lost, duplicated, phantom, convergedS)
+	if !converged || lost+duplicated+phantom > 0 {
+		t.Fail()
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clerks acts on the i-th node until ctx ends, dialling it again after
+// every failure (a killed node may come back at another address).
+func clerks(ctx context.Context, c *Cluster, i int, h *history, seed uint64) {
+	for restarts := uint64(0); ctx.Err() == nil; restarts++ {
+		api, closeConn, err := c.NodeAPI(ctx, i)
+		if err != nil {
+			time.Sleep(200 * time.Millisecond) // the node is restarting
+			continue
+		}
+		w := workload.New(clerkAPI{api: api, h: h}, seed+uint64(i)*7919+restarts, slog.New(slog.DiscardHandler))
+		for _, cm := range c.Communes() {
+			if cm.Code != c.Communes()[i].Code {
+				w.TransferTo = append(w.TransferTo, cm.Code)
+			}
+		}
+		for ctx.Err() == nil {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := w.Step(sctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond) // a clerk's pace
+		}
+		closeConn()
+	}
+}
+
+// waitConverged waits until central acknowledged every node's outbox.
+func waitConverged(t *testing.T, c *Cluster, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, why := converged(c)
+		if ok {
+			return true
+		}
+		last = why
+		time.Sleep(500 * time.Millisecond) // polling, bounded by the deadline
+	}
+	t.Errorf("not converged within %v: %s", within, last)
+	return false
+}
+
+func converged(c *Cluster) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	nodes, err := Central(ctx, c, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.ListNodesResponse, error) {
+		return api.ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
+	})
+	if err != nil {
+		return false, err.Error()
+	}
+	held := map[string]int64{}
+	for _, n := range nodes.GetNodes() {
+		held[n.GetNode().GetCommuneCode()] = n.GetAckedSequence()
+	}
+	for i, cm := range c.Communes() {
+		api, closeConn, err := c.NodeAPI(ctx, i)
+		if err != nil {
+			return false, err.Error()
+		}
+		st, err := api.GetSyncStatus(ctx, &xasov1.GetSyncStatusRequest{})
+		closeConn()
+		if err != nil {
+			return false, err.Error()
+		}
+		if st.GetPendingEvents() != 0 || held[cm.Code] != st.GetLastSequence() {
+			return false, fmt.Sprintf("%s: node at %d (acked %d), central at %d", cm.Code, st.GetLastSequence(), st.GetAckedSequence(), held[cm.Code])
+		}
+	}
+	return true, ""
+}
+
+// check compares what the clerks were told, what the nodes hold and what
+// central holds.
+func check(t *testing.T, c *Cluster, h *history) (lost, duplicated, phantom int) {
+	ctx := context.Background()
+	owners := map[string]*xasov1.Dossier{}
+	events := map[string]int64{}
+	for i := range c.Nodes() {
+		api, closeConn, err := c.NodeAPI(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := ""
+		for {
+			r, err := api.ListDossiers(ctx, &xasov1.ListDossiersRequest{PageSize: 500, PageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range r.GetDossiers() {
+				if prev, ok := owners[d.GetCode()]; ok && prev.GetState() != xasov1.State_STATE_TRANSFERRED {
+					continue
+				}
+				owners[d.GetCode()], events[d.GetCode()] = d, d.GetEventCount()
+			}
+			if token = r.GetNextPageToken(); token == "" {
+				break
+			}
+		}
+		closeConn()
+	}
+	// One linearizable read brings the member that answers up to date (the
+	// first member that is up answers every call below); the look-ups
+	// after it are local.
+	if _, err := Central(ctx, c, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.ListNodesResponse, error) {
+		return api.ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for code, d := range owners {
+		if d.GetState() == xasov1.State_STATE_TRANSFERRED {
+			t.Errorf("%s: transferred to %s, which does not hold it", code, d.GetTransferCommuneCode())
+			lost++
+		}
+	}
+	for code, want := range h.acked {
+		d, err := Central(ctx, c, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.GetProvinceDossierResponse, error) {
+			return api.GetProvinceDossier(ctx, &xasov1.GetProvinceDossierRequest{Code: code})
+		})
+		switch {
+		case err != nil:
+			t.Errorf("%s: acknowledged with %d events, not at central: %v", code, want, err)
+			lost++
+		case int64(len(d.GetDossier().GetEvents())) < want:
+			t.Errorf("%s: acknowledged with %d events, central holds %d", code, want, len(d.GetDossier().GetEvents()))
+			lost++
+		case int64(len(d.GetDossier().GetEvents())) > events[code]:
+			t.Errorf("%s: central holds %d events, its owner %d", code, len(d.GetDossier().GetEvents()), events[code])
+			duplicated++
+		}
+	}
+	// Every dossier central reports was made at a node.
+	asOf := time.Now()
+	rep, err := Central(ctx, c, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.GetPerformanceReportResponse, error) {
+		return api.GetPerformanceReport(ctx, &xasov1.GetPerformanceReportRequest{FromMonth: "2020-01", ToMonth: "2029-12",
+			GroupBy: []string{"month", "commune", "procedure"}, AsOfTime: timestamppb.New(asOf), Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []*xasov1.Dossier
+	for _, d := range owners {
+		ds = append(ds, d)
+	}
+	want := central.ReportFromDossiers(ds, asOf)
+	var atCentral, atNodes int64
+	for _, r := range rep.GetRows() {
+		atCentral += r.GetCounts().GetReceived()
+	}
+	for _, r := range want {
+		atNodes += r.GetCounts().GetReceived()
+	}
+	if atCentral > atNodes {
+		phantom = int(atCentral - atNodes)
+	}
+	if len(rep.GetRows()) != len(want) || atCentral != atNodes {
+		t.Errorf("report: %d rows and %d dossiers at central, the nodes' dossiers make %d rows and %d", len(rep.GetRows()), atCentral, len(want), atNodes)
+	}
+	return lost, duplicated, phantom
+}
+
+// keep saves the containers' logs and the seed for a failing run.
+func keep(t *testing.T, c *Cluster, seed uint64) {
+	dir := filepath.Join("..", "faults-out", strconv.FormatUint(seed, 10))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Log(err)
+		return
+	}
+	for _, n := range append(append([]string{}, c.Members()...), c.Nodes()...) {
+		os.WriteFile(filepath.Join(dir, n+".log"), c.Logs(context.Background(), n), 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "seed"), []byte(strconv.FormatUint(seed, 10)+"\n"), 0o644)
+	t.Logf("logs and seed kept in %s", dir)
+}
