@@ -389,7 +389,7 @@ func (m *Member) propose() {
 		go func() {
 			defer waiters.Done()
 			defer func() { <-inflight }()
-			err := f.Error()
+			err := m.wait(f)
 			if obs := m.commitSeconds.Load(); err == nil && obs != nil {
 				(*obs)(time.Since(submitted).Seconds())
 			}
@@ -413,6 +413,27 @@ func (m *Member) propose() {
 				off += len(p.cmds)
 			}
 		}()
+	}
+}
+
+// wait waits for an entry's future. Raft answers every future it takes
+// off its queue, but one still queued when Raft shuts down is never
+// answered: on Close the wait ends with the outcome unknown (the entry may
+// still commit on the other members). The goroutine left waiting on such
+// a future ends with the process.
+func (m *Member) wait(f raft.ApplyFuture) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-m.stop:
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(time.Second):
+			return fmt.Errorf("%w (%v)", ErrOutcomeUnknown, raft.ErrRaftShutdown)
+		}
 	}
 }
 
