@@ -72,8 +72,8 @@ fuzz:
 ## faults: the province in Docker containers under a seeded schedule of
 ## faults (XASO_FAULT_SEED=S replays one); SOAK=1 drives faults for 30
 ## minutes instead of 2. Its last line sums the run up. Not yet part of
-## `make test`: bandwidth limits (tc) and a minority/majority split of
-## central are still to come.
+## `make test`: latency and loss through a proxy in the path are still to
+## come.
 FAULT_SECONDS := $(if $(SOAK),1800,120)
 faults:
 	@XASO_FAULTS=1 XASO_FAULTS_SECONDS=$(FAULT_SECONDS) $(GO) test -count=1 -v -run '^TestFaults$$' -timeout 60m ./faults/ > .faults.log 2>&1; rc=$$?; \

@@ -419,3 +419,47 @@ func (c *Cluster) RestartAll(ctx context.Context) error {
 	_, err := docker(ctx, append(args, c.nodes...)...)
 	return err
 }
+
+// Throttle caps the i-th node's wan interface at rate (tc's tbf, e.g.
+// "256kbit") from the host, inside the container's network namespace (the
+// image has no tc of its own); an empty rate removes the cap.
+func (c *Cluster) Throttle(ctx context.Context, i int, rate string) error {
+	pid, err := docker(ctx, "inspect", "-f", "{{.State.Pid}}", c.nodes[i])
+	if err != nil {
+		return err
+	}
+	ip, err := containerIP(ctx, c.nodes[i], c.wan)
+	if err != nil || ip == "" {
+		return fmt.Errorf("%s has no wan address: %v", c.nodes[i], err)
+	}
+	ns := func(args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, "nsenter", append([]string{"-t", pid, "-n"}, args...)...).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("nsenter %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+		return string(out), nil
+	}
+	// The wan interface is the one holding the wan address.
+	addrs, err := ns("ip", "-o", "-4", "addr", "show")
+	if err != nil {
+		return err
+	}
+	dev := ""
+	for _, line := range strings.Split(addrs, "\n") {
+		if f := strings.Fields(line); len(f) > 3 && strings.HasPrefix(f[3], ip+"/") {
+			dev = f[1]
+		}
+	}
+	if dev == "" {
+		return fmt.Errorf("%s: no interface holds %s", c.nodes[i], ip)
+	}
+	if rate == "" {
+		_, err = ns("tc", "qdisc", "del", "dev", dev, "root")
+		if err != nil && strings.Contains(err.Error(), "No such file") {
+			return nil
+		}
+		return err
+	}
+	_, err = ns("tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate, "burst", "32kbit", "latency", "400ms")
+	return err
+}

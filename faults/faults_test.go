@@ -136,7 +136,7 @@ func TestFaults(t *testing.T) {
 	end := time.Now().Add(time.Duration(seconds) * time.Second)
 	for time.Now().Before(end) {
 		hold := time.Duration(1000+rng.IntN(4000)) * time.Millisecond
-		switch f := rng.IntN(6); f {
+		switch f := rng.IntN(8); f {
 		case 0:
 			i := rng.IntN(len(c.Nodes()))
 			schedule = append(schedule, fmt.Sprintf("cut %s %v", c.Nodes()[i], hold))
@@ -175,6 +175,20 @@ func TestFaults(t *testing.T) {
 			}
 			schedule = append(schedule, "docker restart everything")
 			must(t, c.RestartAll(ctx))
+		case 6:
+			// Central split: one member alone (the minority), two together.
+			m := rng.IntN(len(c.Members()))
+			schedule = append(schedule, fmt.Sprintf("split %s from the others %v", c.Members()[m], hold))
+			must(t, c.Isolate(ctx, c.Members()[m]))
+			time.Sleep(hold) // the split lasts this long
+			must(t, c.Rejoin(ctx, c.Members()[m]))
+		case 7:
+			i := rng.IntN(len(c.Nodes()))
+			rate := []string{"64kbit", "256kbit", "1mbit"}[rng.IntN(3)]
+			schedule = append(schedule, fmt.Sprintf("throttle %s to %s %v", c.Nodes()[i], rate, 2*hold))
+			must(t, c.Throttle(ctx, i, rate))
+			time.Sleep(2 * hold) // the cap lasts this long
+			must(t, c.Throttle(ctx, i, ""))
 		}
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond) // between faults
 	}
