@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/internal/lincheck"
 )
 
 // links is the network between members, as a proxy in every connection:
@@ -111,49 +112,6 @@ func (c *linkConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// registerInput is one operation on one commune's name.
-type registerInput struct {
-	write bool
-	key   string
-	value string
-}
-
-// registerModel is a register per commune code: the catalogue's writes and
-// linearizable reads must behave as one copy of it.
-var registerModel = porcupine.Model{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		byKey := map[string][]porcupine.Operation{}
-		var keys []string
-		for _, op := range history {
-			k := op.Input.(registerInput).key
-			if _, ok := byKey[k]; !ok {
-				keys = append(keys, k)
-			}
-			byKey[k] = append(byKey[k], op)
-		}
-		var out [][]porcupine.Operation
-		for _, k := range keys {
-			out = append(out, byKey[k])
-		}
-		return out
-	},
-	Init: func() any { return "" },
-	Step: func(state, input, output any) (bool, any) {
-		in := input.(registerInput)
-		if in.write {
-			return true, in.value
-		}
-		return output.(string) == state.(string), state
-	},
-	DescribeOperation: func(input, output any) string {
-		in := input.(registerInput)
-		if in.write {
-			return fmt.Sprintf("put(%s, %q)", in.key, in.value)
-		}
-		return fmt.Sprintf("get(%s) → %q", in.key, output)
-	},
-}
-
 // TestCatalogueWritesAndReadsAreLinearizable runs clients writing and
 // reading communes on every member while members are isolated, links
 // slowed and members (the leader among them) killed and restarted; the
@@ -210,7 +168,7 @@ func TestCatalogueWritesAndReadsAreLinearizable(t *testing.T) {
 	start := time.Now()
 	now := func() int64 { return int64(time.Since(start)) }
 	var hmu sync.Mutex
-	history := []porcupine.Operation{{ClientId: 0, Input: registerInput{true, "00001", "init"}, Call: 0, Output: "", Return: 0}}
+	history := []porcupine.Operation{{ClientId: 0, Input: lincheck.Input{Write: true, Key: "00001", Value: "init"}, Call: 0, Output: "", Return: 0}}
 	keys := []string{"00001", "00002", "00003"}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -237,7 +195,7 @@ func TestCatalogueWritesAndReadsAreLinearizable(t *testing.T) {
 						ret = math.MaxInt64 // it may have happened, at any time from now on
 					}
 					hmu.Lock()
-					history = append(history, porcupine.Operation{ClientId: cl + 1, Input: registerInput{true, key, v}, Call: call, Output: "", Return: ret})
+					history = append(history, porcupine.Operation{ClientId: cl + 1, Input: lincheck.Input{Write: true, Key: key, Value: v}, Call: call, Output: "", Return: ret})
 					hmu.Unlock()
 				} else {
 					resp, err := client(id).ListCommunes(octx, &xasov1.ListCommunesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
@@ -250,7 +208,7 @@ func TestCatalogueWritesAndReadsAreLinearizable(t *testing.T) {
 							}
 						}
 						hmu.Lock()
-						history = append(history, porcupine.Operation{ClientId: cl + 1, Input: registerInput{false, key, ""}, Call: call, Output: val, Return: ret})
+						history = append(history, porcupine.Operation{ClientId: cl + 1, Input: lincheck.Input{Write: false, Key: key, Value: ""}, Call: call, Output: val, Return: ret})
 						hmu.Unlock()
 					}
 				}
@@ -302,7 +260,7 @@ func TestCatalogueWritesAndReadsAreLinearizable(t *testing.T) {
 		if op.Return != math.MaxInt64 {
 			ok++
 		}
-		if op.Input.(registerInput).write {
+		if op.Input.(lincheck.Input).Write {
 			writes++
 		} else {
 			reads++
@@ -312,7 +270,7 @@ func TestCatalogueWritesAndReadsAreLinearizable(t *testing.T) {
 	if reads < 20 || writes < 20 {
 		t.Fatalf("too few operations to judge: %d writes, %d reads", writes, reads)
 	}
-	res, _ := porcupine.CheckOperationsVerbose(registerModel, history, 60*time.Second)
+	res, _ := porcupine.CheckOperationsVerbose(lincheck.RegisterModel, history, 60*time.Second)
 	switch res {
 	case porcupine.Ok:
 	case porcupine.Unknown:
@@ -326,15 +284,15 @@ func TestCatalogueWritesAndReadsAreLinearizable(t *testing.T) {
 // a write completed before it began is not linearizable.
 func TestRegisterModelRefusesAStaleRead(t *testing.T) {
 	history := []porcupine.Operation{
-		{ClientId: 0, Input: registerInput{true, "00001", "a"}, Call: 0, Output: "", Return: 10},
-		{ClientId: 1, Input: registerInput{true, "00001", "b"}, Call: 20, Output: "", Return: 30},
-		{ClientId: 2, Input: registerInput{false, "00001", ""}, Call: 40, Output: "a", Return: 50},
+		{ClientId: 0, Input: lincheck.Input{Write: true, Key: "00001", Value: "a"}, Call: 0, Output: "", Return: 10},
+		{ClientId: 1, Input: lincheck.Input{Write: true, Key: "00001", Value: "b"}, Call: 20, Output: "", Return: 30},
+		{ClientId: 2, Input: lincheck.Input{Write: false, Key: "00001", Value: ""}, Call: 40, Output: "a", Return: 50},
 	}
-	if porcupine.CheckOperations(registerModel, history) {
+	if porcupine.CheckOperations(lincheck.RegisterModel, history) {
 		t.Fatal("a stale read passed the check")
 	}
 	history[2].Output = "b"
-	if !porcupine.CheckOperations(registerModel, history) {
+	if !porcupine.CheckOperations(lincheck.RegisterModel, history) {
 		t.Fatal("a fresh read failed the check")
 	}
 }

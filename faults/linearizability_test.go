@@ -13,51 +13,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/internal/lincheck"
 	"github.com/xaso/xaso/sample"
 )
 
-// An operator's catalogue history: procedure names written and read
-// (linearizable reads) on whichever member the operator reached, checked
-// as one register per procedure.
-type regInput struct {
-	write bool
-	key   string
-	value string
-}
-
-var registerModel = porcupine.Model{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		byKey := map[string][]porcupine.Operation{}
-		var keys []string
-		for _, op := range history {
-			k := op.Input.(regInput).key
-			if _, ok := byKey[k]; !ok {
-				keys = append(keys, k)
-			}
-			byKey[k] = append(byKey[k], op)
-		}
-		out := make([][]porcupine.Operation, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, byKey[k])
-		}
-		return out
-	},
-	Init: func() any { return "" },
-	Step: func(state, input, output any) (bool, any) {
-		in := input.(regInput)
-		if in.write {
-			return true, in.value
-		}
-		return output.(string) == state.(string), state
-	},
-	DescribeOperation: func(input, output any) string {
-		in := input.(regInput)
-		if in.write {
-			return fmt.Sprintf("put(%s, %q)", in.key, in.value)
-		}
-		return fmt.Sprintf("get(%s) → %q", in.key, output)
-	},
-}
+// The operators' catalogue history: procedure names written and read
+// (linearizable reads) on whichever member an operator reached, checked as
+// one register per procedure (lincheck.RegisterModel).
 
 // operators writes and reads catalogue procedures' names on random members
 // until ctx ends, recording each call with its call and return times.
@@ -98,12 +60,12 @@ func (o *operators) run(ctx context.Context, c *Cluster, cl int, seed uint64) {
 			if err != nil {
 				ret = math.MaxInt64 // it may have happened, at any time from now on
 			}
-			o.record(porcupine.Operation{ClientId: cl, Input: regInput{true, p.GetCode(), v}, Call: call, Output: "", Return: ret})
+			o.record(porcupine.Operation{ClientId: cl, Input: lincheck.Input{Write: true, Key: p.GetCode(), Value: v}, Call: call, Output: "", Return: ret})
 		} else {
 			r, err := api.GetCatalogProcedure(octx, &xasov1.GetCatalogProcedureRequest{Code: p.GetCode(), Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
 			ret := o.now()
 			if err == nil {
-				o.record(porcupine.Operation{ClientId: cl, Input: regInput{false, p.GetCode(), ""}, Call: call, Output: r.GetProcedure().GetName(), Return: ret})
+				o.record(porcupine.Operation{ClientId: cl, Input: lincheck.Input{Write: false, Key: p.GetCode(), Value: ""}, Call: call, Output: r.GetProcedure().GetName(), Return: ret})
 			}
 		}
 		cancel()
@@ -118,9 +80,9 @@ func (o *operators) linearizable() (bool, int) {
 	defer o.mu.Unlock()
 	history := make([]porcupine.Operation, 0, len(o.history)+3)
 	for _, p := range sample.Procedures()[:3] {
-		history = append(history, porcupine.Operation{ClientId: 1000, Input: regInput{true, p.GetCode(), p.GetName()}, Call: -2, Return: -1})
+		history = append(history, porcupine.Operation{ClientId: 1000, Input: lincheck.Input{Write: true, Key: p.GetCode(), Value: p.GetName()}, Call: -2, Return: -1})
 	}
 	history = append(history, o.history...)
-	res, _ := porcupine.CheckOperationsVerbose(registerModel, history, 2*time.Minute)
+	res, _ := porcupine.CheckOperationsVerbose(lincheck.RegisterModel, history, 2*time.Minute)
 	return res == porcupine.Ok, len(o.history)
 }
