@@ -84,7 +84,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() (bo
 }
 
 // headHash is the hash of a node's last outbox record.
-func headHash(t *testing.T, n *node.Node) (int64, []byte) {
+func headHash(t testing.TB, n *node.Node) (int64, []byte) {
 	last, _ := n.Store().OutboxHead()
 	if last == 0 {
 		return 0, nil
@@ -99,7 +99,7 @@ func headHash(t *testing.T, n *node.Node) (int64, []byte) {
 // converged says whether central holds exactly every node's outbox: the
 // same last sequence and the same hash there (central verified the chain
 // up to it, so the same hash means the same records).
-func converged(t *testing.T, p *province.Province) (bool, string) {
+func converged(t testing.TB, p *province.Province) (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	resp, err := p.Central().ListNodes(p.Operator(ctx), &xasov1.ListNodesRequest{})
@@ -117,7 +117,10 @@ func converged(t *testing.T, p *province.Province) (bool, string) {
 		}
 		last, hash := headHash(t, nd)
 		_, acked := nd.Store().OutboxHead()
-		c := at[n.Commune.Code]
+		c, ok := at[n.Commune.Code]
+		if !ok {
+			return false, n.Commune.Code + " is not enrolled yet"
+		}
 		if c.GetAckedSequence() != last || acked != last {
 			return false, fmt.Sprintf("%s: node at %d (acked %d), central at %d", n.Commune.Code, last, acked, c.GetAckedSequence())
 		}
@@ -473,9 +476,13 @@ func TestDuplicateReorderedAndTamperedDeliveryIsExactlyOnce(t *testing.T) {
 	if _, err := r.answer(); status.Code(err) != codes.DataLoss {
 		t.Fatalf("a tampered record: %v, want DataLoss", err)
 	}
-	// A forged copy of a record central holds is refused too.
+	// A forged copy of a record central holds is refused too. The member
+	// answering is a follower: its mark may lag the leader's for a moment
+	// (the node would resend what it lacks, as duplicates).
 	r = open()
-	expect(r, 15, 16, 0, 0)
+	if a, err := r.answer(); err != nil || a.GetAckedSequence() < 10 || a.GetAckedSequence() > 15 || a.GetNextSequence() != a.GetAckedSequence()+1 {
+		t.Fatalf("central's mark on a new stream: %v, %v; want 10 to 15", a, err)
+	}
 	forged = proto.Clone(recs[3]).(*xasov1.OutboxRecord)
 	forged.Event.Actor = "someone.else"
 	r.send([]*xasov1.OutboxRecord{forged})
