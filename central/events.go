@@ -284,41 +284,28 @@ func contributionOf(d *xasov1.Dossier) *contribution {
 }
 
 // moveContribution takes a dossier's old contribution out of the
-// aggregates and puts its new one in. Most events (assign, submit …)
-// change neither, and write nothing.
+// aggregates and puts its new one in, in the transaction's sums (written
+// at commit by flushAggregates). Most events (assign, submit …) change
+// neither.
 func moveContribution(st *stateTxn, before, after *contribution) {
 	if before != nil && before.group == after.group && proto.Equal(before.agg, after.agg) {
 		return
 	}
-	delta := map[string]*xasov1.Aggregate{}
-	var order []string // deterministic write order
 	add := func(c *contribution, sign int64) {
 		if c == nil {
 			return
 		}
 		for _, g := range c.group.keys() {
-			a, ok := delta[g]
+			a, ok := st.aggs[g]
 			if !ok {
 				a = &xasov1.Aggregate{}
-				delta[g] = a
-				order = append(order, g)
+				st.aggs[g] = a
 			}
 			addAggregate(a, c.agg, sign)
 		}
 	}
 	add(before, -1)
 	add(after, 1)
-	for _, g := range order {
-		if isZero(delta[g]) {
-			continue
-		}
-		a, ok := st.aggs[g]
-		if !ok {
-			a = &xasov1.Aggregate{}
-			st.aggs[g] = a
-		}
-		addAggregate(a, delta[g], 1)
-	}
 }
 
 // flushAggregates adds the transaction's aggregate changes to the stored

@@ -350,14 +350,23 @@ func appendFeed(st *stateTxn, index uint64, item *xasov1.FeedItem) {
 
 // feedHead is the last feed sequence in st.
 func feedHead(st *stateTxn) uint64 {
-	v, err := getValue(st.txn, []byte(keyFeedHead))
+	head, err := readFeedHead(st.txn)
+	if err != nil {
+		panic(fmt.Sprintf("central state: read feed head: %v", err))
+	}
+	return head
+}
+
+// readFeedHead reads the last feed sequence (0 for an empty feed).
+func readFeedHead(txn *badger.Txn) (uint64, error) {
+	v, err := getValue(txn, []byte(keyFeedHead))
 	switch {
 	case err == nil && len(v) == 8:
-		return binary.BigEndian.Uint64(v)
+		return binary.BigEndian.Uint64(v), nil
 	case err == nil || errors.Is(err, errNotFound):
-		return 0
+		return 0, nil
 	default:
-		panic(fmt.Sprintf("central state: read feed head: %v", err))
+		return 0, err
 	}
 }
 

@@ -233,16 +233,9 @@ func (f *FSM) FeedAfter(commune string, after uint64, limit int) ([]*xasov1.Feed
 }
 
 // FeedHead is the last sequence of the feed (0 when it is empty).
-func (f *FSM) FeedHead() (uint64, error) {
-	var head uint64
-	err := f.db.View(func(txn *badger.Txn) error {
-		v, err := getValue(txn, []byte(keyFeedHead))
-		if err == nil && len(v) == 8 {
-			head = binary.BigEndian.Uint64(v)
-		}
-		if errors.Is(err, errNotFound) {
-			return nil
-		}
+func (f *FSM) FeedHead() (head uint64, err error) {
+	err = f.db.View(func(txn *badger.Txn) error {
+		head, err = readFeedHead(txn)
 		return err
 	})
 	return head, err

@@ -48,37 +48,20 @@ func floorBytes(b *testing.B, n *node.Node, from, to int64) int {
 	return len(enc.EncodeAll(raw, nil))
 }
 
+// waitConverged waits until central holds every node's outbox and says
+// how long that took.
 func waitConverged(b *testing.B, p *province.Province, within time.Duration) time.Duration {
 	start := time.Now()
 	for {
-		if ok, _ := convergedB(p); ok {
+		ok, why := converged(b, p)
+		if ok {
 			return time.Since(start)
 		}
 		if time.Since(start) > within {
-			b.Fatalf("not converged within %v", within)
+			b.Fatalf("not converged within %v: %s", within, why)
 		}
 		time.Sleep(20 * time.Millisecond) // polling, bounded
 	}
-}
-
-func convergedB(p *province.Province) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := p.Central().ListNodes(p.Operator(ctx), &xasov1.ListNodesRequest{})
-	if err != nil {
-		return false, err
-	}
-	held := map[string]int64{}
-	for _, s := range resp.GetNodes() {
-		held[s.GetNode().GetCommuneCode()] = s.GetAckedSequence()
-	}
-	for _, n := range p.Nodes() {
-		last, acked := n.Node().Store().OutboxHead()
-		if c, ok := held[n.Commune.Code]; !ok || c != last || acked != last {
-			return false, nil // not enrolled yet, or behind
-		}
-	}
-	return true, nil
 }
 
 func benchProvince(b *testing.B, link *linksim.Link) *province.Province {

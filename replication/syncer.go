@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -568,74 +567,31 @@ func Enroll(ctx context.Context, addr, token, commune, nodeID string, keyPEM []b
 	return id, nil
 }
 
-// chunkWindow is how many chunks may be on their way. One: what a cut
-// loses is what is in flight (link and socket buffers), so a second chunk
-// in flight would be a second chunk to resend. The price is a round trip
-// of idle link per chunk (about 7 % at 256 kbit/s and 600 ms).
-const chunkWindow = 1
-
-type chunkAnswer struct {
-	index int32
-	resp  *xasov1.PutChunkResponse
-	err   error
-}
-
-// sendChunks sends the missing chunks of a file, chunkWindow at a time,
-// while uploading is allowed; it returns what central still lacks.
+// sendChunks sends the missing chunks of a file one at a time, while
+// uploading is allowed, and returns what central still lacks. One chunk on
+// its way, not more: what a cut loses is what is in flight (link and
+// socket buffers), so a second chunk in flight would be a second chunk to
+// resend. The price is a round trip of idle link per chunk (about 7 % at
+// 256 kbit/s and 600 ms).
 func (s *Syncer) sendChunks(ctx context.Context, client xasov1.ReplicationServiceClient, man *xasov1.AttachmentManifest, missing []int32, progressed *atomic.Bool) ([]int32, error) {
 	sha := man.GetAttachment().GetSha256()
-	answers := make(chan chunkAnswer, chunkWindow)
-	inflight := map[int32]bool{}
-	queue := slices.Clone(missing)
-	var firstErr error
-	for len(inflight) > 0 || (len(queue) > 0 && firstErr == nil && s.mayUpload()) {
-		for len(inflight) < chunkWindow && len(queue) > 0 && firstErr == nil && s.mayUpload() {
-			i := queue[0]
-			queue = queue[1:]
-			if inflight[i] {
-				continue
-			}
-			if i < 0 || int(i) >= len(man.GetChunkSha256()) {
-				firstErr = fmt.Errorf("central asks for chunk %d of file %s, which has %d", i, sha, len(man.GetChunkSha256()))
-				break
-			}
-			data, err := s.local.Chunk(man.GetChunkSha256()[i])
-			if err != nil {
-				firstErr = fmt.Errorf("read chunk %d of file %s: %w", i, sha, err)
-				break
-			}
-			inflight[i] = true
-			s.chunks.Add(1)
-			go func() {
-				r, err := client.PutChunk(ctx, &xasov1.PutChunkRequest{AttachmentSha256: sha, Index: i, Data: data})
-				answers <- chunkAnswer{index: i, resp: r, err: err}
-			}()
+	for len(missing) > 0 && s.mayUpload() {
+		i := missing[0]
+		if i < 0 || int(i) >= len(man.GetChunkSha256()) {
+			return nil, fmt.Errorf("central asks for chunk %d of file %s, which has %d", i, sha, len(man.GetChunkSha256()))
 		}
-		if len(inflight) == 0 {
-			break
+		data, err := s.local.Chunk(man.GetChunkSha256()[i])
+		if err != nil {
+			return nil, fmt.Errorf("read chunk %d of file %s: %w", i, sha, err)
 		}
-		a := <-answers
-		delete(inflight, a.index)
-		if a.err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("send chunk %d of file %s: %w", a.index, sha, a.err)
-			}
-			continue // collect the other answer before returning
+		s.chunks.Add(1)
+		r, err := client.PutChunk(ctx, &xasov1.PutChunkRequest{AttachmentSha256: sha, Index: i, Data: data})
+		if err != nil {
+			return nil, fmt.Errorf("send chunk %d of file %s: %w", i, sha, err)
 		}
 		s.contact()
 		progressed.Store(true)
-		missing, queue = a.resp.GetMissingChunks(), nil
-		for _, m := range missing {
-			if !inflight[m] {
-				queue = append(queue, m)
-			}
-		}
-	}
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if len(queue) > 0 || len(inflight) > 0 {
-		return queue, nil
+		missing = r.GetMissingChunks()
 	}
 	return missing, nil
 }

@@ -62,6 +62,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	kinds := make([]string, *communes)
 	simulated := make([]*linksim.Link, *communes)
+	flaky := make([]bool, *communes)
 	for i := range kinds {
 		kinds[i] = "direct"
 		if *links == "mixed" {
@@ -71,7 +72,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			case 1:
 				kinds[i], simulated[i] = "weak: 256 kbit/s, 600 ms", linksim.New(weakLink)
 			case 2:
-				kinds[i], simulated[i] = "flaky: drops for minutes", linksim.New(flakyLink)
+				kinds[i], simulated[i], flaky[i] = "flaky: drops for minutes", linksim.New(flakyLink), true
 			}
 		}
 	}
@@ -112,7 +113,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				c.Run(ctx, 700*time.Millisecond)
 			}()
 		}
-		if kinds[i] == "flaky: drops for minutes" {
+		if flaky[i] {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
