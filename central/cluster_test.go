@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/internal/freeport"
 	"github.com/xaso/xaso/pki"
 )
 
@@ -30,12 +31,11 @@ type testCluster struct {
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 func (c *testCluster) tlsFor(id string) (*tls.Config, *tls.Config) {

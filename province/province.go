@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -30,6 +31,7 @@ import (
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/central"
+	"github.com/xaso/xaso/internal/freeport"
 	"github.com/xaso/xaso/node"
 	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/replication/linksim"
@@ -76,6 +78,9 @@ type Member struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan error
+	// failed holds why the member stopped on its own (say, its address was
+	// taken), so that waiting for a leader ends with that reason.
+	failed atomic.Pointer[error]
 }
 
 // Node is one commune node and its running state.
@@ -195,12 +200,7 @@ func (p *Province) port(offset int) (int, error) {
 	if p.opts.PortBase > 0 {
 		return p.opts.PortBase + offset, nil
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return freeport.Pick()
 }
 
 func (p *Province) configureMembers() error {
@@ -268,7 +268,25 @@ func (p *Province) StartMember(i int) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel, m.done = cancel, make(chan error, 1)
-	go func() { m.done <- central.Run(ctx, m.Config, p.log) }()
+	m.failed.Store(nil)
+	go func() {
+		err := central.Run(ctx, m.Config, p.log)
+		if err != nil && ctx.Err() == nil {
+			failed := fmt.Errorf("member %s stopped: %w", m.Config.ID, err)
+			m.failed.Store(&failed)
+		}
+		m.done <- err
+	}()
+	return nil
+}
+
+// memberFailure is why a member stopped on its own, if one did.
+func (p *Province) memberFailure() error {
+	for _, m := range p.members {
+		if err := m.failed.Load(); err != nil {
+			return *err
+		}
+	}
 	return nil
 }
 
@@ -318,9 +336,13 @@ func (p *Province) OperatorToken() string { return p.token }
 // CAFile is the province CA certificate's path.
 func (p *Province) CAFile() string { return filepath.Join(p.pkiDir(), "ca.crt") }
 
-// WaitLeader waits until the cluster has a leader that recorded its address.
+// WaitLeader waits until the cluster has a leader that recorded its
+// address; it gives up early when a member stopped on its own.
 func (p *Province) WaitLeader(ctx context.Context) (string, error) {
 	for {
+		if err := p.memberFailure(); err != nil {
+			return "", err
+		}
 		c, err := p.api.GetCluster(p.Operator(ctx), &xasov1.GetClusterRequest{})
 		if err == nil && c.GetLeaderId() != "" {
 			for _, m := range c.GetMembers() {
