@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -42,6 +43,9 @@ type service struct {
 	sync func() (replication.Status, bool)
 	// limits are the sync settings in force.
 	limits func() *xasov1.CommuneSettings
+	// checking is held while a store check runs: one at a time, since
+	// each reads the whole store.
+	checking sync.Mutex
 }
 
 func (s *service) fail(ctx context.Context, err error, what string) error {
@@ -269,4 +273,21 @@ func (s *service) GetSyncStatus(ctx context.Context, _ *xasov1.GetSyncStatusRequ
 		resp.Connected, resp.Enrolled, resp.BytesSent, resp.Retries, resp.LastError = st.Connected, st.Enrolled, st.BytesSent, st.Retries, st.LastError
 	}
 	return resp, nil
+}
+
+// CheckStore checks the whole store; one check runs at a time.
+func (s *service) CheckStore(ctx context.Context, _ *xasov1.CheckStoreRequest) (*xasov1.CheckStoreResponse, error) {
+	if !s.checking.TryLock() {
+		return nil, status.Error(codes.ResourceExhausted, "a store check is running; retry when it ends")
+	}
+	defer s.checking.Unlock()
+	c, err := s.store.Check()
+	if err != nil {
+		return nil, s.fail(ctx, err, "check store")
+	}
+	if len(c.Problems) > 0 {
+		s.log.ErrorContext(ctx, "store check found problems", "problems", c.Problems)
+	}
+	return &xasov1.CheckStoreResponse{Ok: len(c.Problems) == 0, Problems: c.Problems, LastSequence: c.LastSequence,
+		HeadHash: c.HeadHash, Records: c.Records, Dossiers: c.Dossiers}, nil
 }

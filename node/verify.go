@@ -2,6 +2,8 @@ package node
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,22 +15,55 @@ import (
 	"github.com/xaso/xaso/dossier"
 )
 
-// Verify reads the whole store and checks its invariants: the outbox is
-// dense from 1 to its head and its hash chain holds; every outbox record is
-// the stored event it names; every dossier is the fold of its events; every
-// index entry points at a dossier that agrees with it and every dossier has
-// its entries; the per-state counters match. It returns every problem found
-// (at most 20), or nil.
+// StoreCheck is what Check found in one consistent view of the store.
+type StoreCheck struct {
+	// LastSequence and HeadHash are the outbox head as the store records it.
+	LastSequence int64
+	HeadHash     []byte
+	// Records and Dossiers are how many were read.
+	Records, Dossiers int64
+	// Problems are the broken invariants (at most 20); none when sound.
+	Problems []string
+}
+
+// Verify is Check, with the problems found as the error.
 func (s *Store) Verify() error {
-	var problems []string
+	c, err := s.Check()
+	if err != nil {
+		return err
+	}
+	if len(c.Problems) > 0 {
+		return errors.New("verify: " + strings.Join(c.Problems, "; "))
+	}
+	return nil
+}
+
+// Check reads the whole store in one transaction, so that it may run while
+// clerks work, and checks its invariants: the outbox is dense from 1 to its
+// head and its hash chain holds; every outbox record is the stored event it
+// names; every dossier is the fold of its events; every index entry points
+// at a dossier that agrees with it and every dossier has its entries; the
+// per-state counters match. The error is only for a store it cannot read.
+func (s *Store) Check() (StoreCheck, error) {
+	var c StoreCheck
 	bad := func(f string, a ...any) {
-		if len(problems) < 20 {
-			problems = append(problems, fmt.Sprintf(f, a...))
+		if len(c.Problems) < 20 {
+			c.Problems = append(c.Problems, fmt.Sprintf(f, a...))
 		}
 	}
 	err := s.view(func(txn *badger.Txn) error {
 		// Outbox: dense, chained, and each record the stored event.
-		head, _ := s.OutboxHead()
+		var head int64
+		c.HeadHash = dossier.GenesisHash()
+		switch v, err := getValue(txn, []byte(keyHead)); {
+		case err == nil && len(v) == 8+sha256.Size:
+			head, c.HeadHash = int64(binary.BigEndian.Uint64(v)), v[8:]
+		case err == nil:
+			bad("outbox head: %d bytes, want %d", len(v), 8+sha256.Size)
+		case !errors.Is(err, ErrNotFound):
+			return fmt.Errorf("read outbox head: %w", err)
+		}
+		c.LastSequence = head
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixOutbox), PrefetchValues: true})
 		want := int64(1)
 		prev := dossier.GenesisHash()
@@ -47,6 +82,7 @@ func (s *Store) Verify() error {
 				bad("outbox: hash chain broken at %d", rec.GetSequence())
 			}
 			prev = rec.GetHash()
+			c.Records++
 			stored := &xasov1.Event{}
 			if err := getProto(txn, eventKey(rec.GetDossierCode(), rec.GetEvent().GetSequence()), stored); err != nil || !proto.Equal(stored, rec.GetEvent()) {
 				bad("outbox %d: event %d of %s is not the stored one (%v)", rec.GetSequence(), rec.GetEvent().GetSequence(), rec.GetDossierCode(), err)
@@ -57,6 +93,9 @@ func (s *Store) Verify() error {
 		it.Close()
 		if want-1 != head {
 			bad("outbox: last record %d, head says %d", want-1, head)
+		}
+		if head > 0 && !bytes.Equal(prev, c.HeadHash) {
+			bad("outbox: the head's hash is not the last record's")
 		}
 
 		// Dossiers: fold, events in the outbox, index entries present.
@@ -71,6 +110,7 @@ func (s *Store) Verify() error {
 			}
 			codes[d.GetCode()] = d
 			counts[d.GetState()]++
+			c.Dossiers++
 		}
 		it.Close()
 		for code, d := range codes {
@@ -121,21 +161,20 @@ func (s *Store) Verify() error {
 			}
 		}
 		it.Close()
-		have := s.Counts()
 		for n := range xasov1.State_name {
 			st := dossier.State(n)
-			if counts[st] != have[st] {
-				n := have[st]
-				bad("counter of %s is %d, the store holds %d", dossier.StateName(st), n, counts[st])
+			var have int64
+			if v, err := getValue(txn, countKey(st)); err == nil && len(v) == 8 {
+				have = int64(binary.BigEndian.Uint64(v))
+			}
+			if counts[st] != have {
+				bad("counter of %s is %d, the store holds %d", dossier.StateName(st), have, counts[st])
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("verify: %w", err)
+		return StoreCheck{}, fmt.Errorf("check store: %w", err)
 	}
-	if len(problems) > 0 {
-		return errors.New("verify: " + strings.Join(problems, "; "))
-	}
-	return nil
+	return c, nil
 }

@@ -1359,6 +1359,132 @@ func (x *AttachmentManifest) GetChunkSha256() [][]byte {
 	return nil
 }
 
+// CheckStoreRequest asks for a check of the node's store.
+type CheckStoreRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckStoreRequest) Reset() {
+	*x = CheckStoreRequest{}
+	mi := &file_xaso_v1_node_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStoreRequest) ProtoMessage() {}
+
+func (x *CheckStoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_node_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStoreRequest.ProtoReflect.Descriptor instead.
+func (*CheckStoreRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{20}
+}
+
+// CheckStoreResponse is what the check found.
+type CheckStoreResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when no problem was found.
+	Ok bool `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	// The broken invariants found (at most 20).
+	Problems []string `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
+	// The outbox head: its last sequence and that record's hash.
+	LastSequence int64  `protobuf:"varint,3,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
+	HeadHash     []byte `protobuf:"bytes,4,opt,name=head_hash,json=headHash,proto3" json:"head_hash,omitempty"`
+	// How many outbox records and dossiers were read.
+	Records       int64 `protobuf:"varint,5,opt,name=records,proto3" json:"records,omitempty"`
+	Dossiers      int64 `protobuf:"varint,6,opt,name=dossiers,proto3" json:"dossiers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckStoreResponse) Reset() {
+	*x = CheckStoreResponse{}
+	mi := &file_xaso_v1_node_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStoreResponse) ProtoMessage() {}
+
+func (x *CheckStoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_node_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStoreResponse.ProtoReflect.Descriptor instead.
+func (*CheckStoreResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CheckStoreResponse) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *CheckStoreResponse) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *CheckStoreResponse) GetLastSequence() int64 {
+	if x != nil {
+		return x.LastSequence
+	}
+	return 0
+}
+
+func (x *CheckStoreResponse) GetHeadHash() []byte {
+	if x != nil {
+		return x.HeadHash
+	}
+	return nil
+}
+
+func (x *CheckStoreResponse) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *CheckStoreResponse) GetDossiers() int64 {
+	if x != nil {
+		return x.Dossiers
+	}
+	return 0
+}
+
 var File_xaso_v1_node_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_node_proto_rawDesc = "" +
@@ -1473,7 +1599,15 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"attachment\x12\x1d\n" +
 	"\n" +
 	"chunk_size\x18\x02 \x01(\x05R\tchunkSize\x12!\n" +
-	"\fchunk_sha256\x18\x03 \x03(\fR\vchunkSha2562\xe6\x05\n" +
+	"\fchunk_sha256\x18\x03 \x03(\fR\vchunkSha256\"\x13\n" +
+	"\x11CheckStoreRequest\"\xb8\x01\n" +
+	"\x12CheckStoreResponse\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x1a\n" +
+	"\bproblems\x18\x02 \x03(\tR\bproblems\x12#\n" +
+	"\rlast_sequence\x18\x03 \x01(\x03R\flastSequence\x12\x1b\n" +
+	"\thead_hash\x18\x04 \x01(\fR\bheadHash\x12\x18\n" +
+	"\arecords\x18\x05 \x01(\x03R\arecords\x12\x1a\n" +
+	"\bdossiers\x18\x06 \x01(\x03R\bdossiers2\xad\x06\n" +
 	"\vNodeService\x12Q\n" +
 	"\x0eListProcedures\x12\x1e.xaso.v1.ListProceduresRequest\x1a\x1f.xaso.v1.ListProceduresResponse\x12K\n" +
 	"\fGetProcedure\x12\x1c.xaso.v1.GetProcedureRequest\x1a\x1d.xaso.v1.GetProcedureResponse\x12N\n" +
@@ -1484,7 +1618,9 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\x11TransitionDossier\x12!.xaso.v1.TransitionDossierRequest\x1a\".xaso.v1.TransitionDossierResponse\x12W\n" +
 	"\x10CreateAttachment\x12 .xaso.v1.CreateAttachmentRequest\x1a!.xaso.v1.CreateAttachmentResponse\x12N\n" +
 	"\rGetAttachment\x12\x1d.xaso.v1.GetAttachmentRequest\x1a\x1e.xaso.v1.GetAttachmentResponse\x12N\n" +
-	"\rGetSyncStatus\x12\x1d.xaso.v1.GetSyncStatusRequest\x1a\x1e.xaso.v1.GetSyncStatusResponseB/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
+	"\rGetSyncStatus\x12\x1d.xaso.v1.GetSyncStatusRequest\x1a\x1e.xaso.v1.GetSyncStatusResponse\x12E\n" +
+	"\n" +
+	"CheckStore\x12\x1a.xaso.v1.CheckStoreRequest\x1a\x1b.xaso.v1.CheckStoreResponseB/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
 
 var (
 	file_xaso_v1_node_proto_rawDescOnce sync.Once
@@ -1498,7 +1634,7 @@ func file_xaso_v1_node_proto_rawDescGZIP() []byte {
 	return file_xaso_v1_node_proto_rawDescData
 }
 
-var file_xaso_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_xaso_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_xaso_v1_node_proto_goTypes = []any{
 	(*ListProceduresRequest)(nil),     // 0: xaso.v1.ListProceduresRequest
 	(*ListProceduresResponse)(nil),    // 1: xaso.v1.ListProceduresResponse
@@ -1520,41 +1656,43 @@ var file_xaso_v1_node_proto_goTypes = []any{
 	(*GetSyncStatusResponse)(nil),     // 17: xaso.v1.GetSyncStatusResponse
 	(*OutboxRecord)(nil),              // 18: xaso.v1.OutboxRecord
 	(*AttachmentManifest)(nil),        // 19: xaso.v1.AttachmentManifest
-	(*Procedure)(nil),                 // 20: xaso.v1.Procedure
-	(*Applicant)(nil),                 // 21: xaso.v1.Applicant
-	(Channel)(0),                      // 22: xaso.v1.Channel
-	(*SubmittedComponent)(nil),        // 23: xaso.v1.SubmittedComponent
-	(*AttachmentRef)(nil),             // 24: xaso.v1.AttachmentRef
-	(Role)(0),                         // 25: xaso.v1.Role
-	(*Dossier)(nil),                   // 26: xaso.v1.Dossier
-	(Action)(0),                       // 27: xaso.v1.Action
-	(*timestamppb.Timestamp)(nil),     // 28: google.protobuf.Timestamp
-	(Satisfaction)(0),                 // 29: xaso.v1.Satisfaction
-	(*Event)(nil),                     // 30: xaso.v1.Event
+	(*CheckStoreRequest)(nil),         // 20: xaso.v1.CheckStoreRequest
+	(*CheckStoreResponse)(nil),        // 21: xaso.v1.CheckStoreResponse
+	(*Procedure)(nil),                 // 22: xaso.v1.Procedure
+	(*Applicant)(nil),                 // 23: xaso.v1.Applicant
+	(Channel)(0),                      // 24: xaso.v1.Channel
+	(*SubmittedComponent)(nil),        // 25: xaso.v1.SubmittedComponent
+	(*AttachmentRef)(nil),             // 26: xaso.v1.AttachmentRef
+	(Role)(0),                         // 27: xaso.v1.Role
+	(*Dossier)(nil),                   // 28: xaso.v1.Dossier
+	(Action)(0),                       // 29: xaso.v1.Action
+	(*timestamppb.Timestamp)(nil),     // 30: google.protobuf.Timestamp
+	(Satisfaction)(0),                 // 31: xaso.v1.Satisfaction
+	(*Event)(nil),                     // 32: xaso.v1.Event
 }
 var file_xaso_v1_node_proto_depIdxs = []int32{
-	20, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
-	20, // 1: xaso.v1.GetProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	21, // 2: xaso.v1.CreateDossierRequest.applicant:type_name -> xaso.v1.Applicant
-	22, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
-	23, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	24, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	25, // 6: xaso.v1.CreateDossierRequest.role:type_name -> xaso.v1.Role
-	26, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	26, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	26, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
-	27, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
-	25, // 11: xaso.v1.TransitionDossierRequest.role:type_name -> xaso.v1.Role
-	28, // 12: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
-	29, // 13: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
-	23, // 14: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	24, // 15: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	26, // 16: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	24, // 17: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	24, // 18: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	28, // 19: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
-	30, // 20: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
-	24, // 21: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
+	22, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	22, // 1: xaso.v1.GetProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	23, // 2: xaso.v1.CreateDossierRequest.applicant:type_name -> xaso.v1.Applicant
+	24, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
+	25, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	26, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	27, // 6: xaso.v1.CreateDossierRequest.role:type_name -> xaso.v1.Role
+	28, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	28, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	28, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
+	29, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
+	27, // 11: xaso.v1.TransitionDossierRequest.role:type_name -> xaso.v1.Role
+	30, // 12: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
+	31, // 13: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
+	25, // 14: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	26, // 15: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	28, // 16: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	26, // 17: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	26, // 18: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	30, // 19: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
+	32, // 20: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
+	26, // 21: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
 	0,  // 22: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
 	2,  // 23: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
 	4,  // 24: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
@@ -1564,17 +1702,19 @@ var file_xaso_v1_node_proto_depIdxs = []int32{
 	12, // 28: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
 	14, // 29: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
 	16, // 30: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
-	1,  // 31: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
-	3,  // 32: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
-	5,  // 33: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
-	7,  // 34: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
-	9,  // 35: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
-	11, // 36: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
-	13, // 37: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
-	15, // 38: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
-	17, // 39: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
-	31, // [31:40] is the sub-list for method output_type
-	22, // [22:31] is the sub-list for method input_type
+	20, // 31: xaso.v1.NodeService.CheckStore:input_type -> xaso.v1.CheckStoreRequest
+	1,  // 32: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
+	3,  // 33: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
+	5,  // 34: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
+	7,  // 35: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
+	9,  // 36: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
+	11, // 37: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
+	13, // 38: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
+	15, // 39: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
+	17, // 40: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
+	21, // 41: xaso.v1.NodeService.CheckStore:output_type -> xaso.v1.CheckStoreResponse
+	32, // [32:42] is the sub-list for method output_type
+	22, // [22:32] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
 	22, // [22:22] is the sub-list for extension extendee
 	0,  // [0:22] is the sub-list for field type_name
@@ -1592,7 +1732,7 @@ func file_xaso_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_node_proto_rawDesc), len(file_xaso_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

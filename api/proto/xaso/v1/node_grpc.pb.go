@@ -28,6 +28,7 @@ const (
 	NodeService_CreateAttachment_FullMethodName  = "/xaso.v1.NodeService/CreateAttachment"
 	NodeService_GetAttachment_FullMethodName     = "/xaso.v1.NodeService/GetAttachment"
 	NodeService_GetSyncStatus_FullMethodName     = "/xaso.v1.NodeService/GetSyncStatus"
+	NodeService_CheckStore_FullMethodName        = "/xaso.v1.NodeService/CheckStore"
 )
 
 // NodeServiceClient is the client API for NodeService service.
@@ -56,6 +57,11 @@ type NodeServiceClient interface {
 	GetAttachment(ctx context.Context, in *GetAttachmentRequest, opts ...grpc.CallOption) (*GetAttachmentResponse, error)
 	// GetSyncStatus says how far this node's changes have reached central.
 	GetSyncStatus(ctx context.Context, in *GetSyncStatusRequest, opts ...grpc.CallOption) (*GetSyncStatusResponse, error)
+	// CheckStore reads the whole store in one consistent view and checks it:
+	// the outbox's hash chain, every dossier against its events, the indexes
+	// and counters. Its head hash equals central's acked_hash for this
+	// commune when central holds the same chain.
+	CheckStore(ctx context.Context, in *CheckStoreRequest, opts ...grpc.CallOption) (*CheckStoreResponse, error)
 }
 
 type nodeServiceClient struct {
@@ -156,6 +162,16 @@ func (c *nodeServiceClient) GetSyncStatus(ctx context.Context, in *GetSyncStatus
 	return out, nil
 }
 
+func (c *nodeServiceClient) CheckStore(ctx context.Context, in *CheckStoreRequest, opts ...grpc.CallOption) (*CheckStoreResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckStoreResponse)
+	err := c.cc.Invoke(ctx, NodeService_CheckStore_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeServiceServer is the server API for NodeService service.
 // All implementations must embed UnimplementedNodeServiceServer
 // for forward compatibility.
@@ -182,6 +198,11 @@ type NodeServiceServer interface {
 	GetAttachment(context.Context, *GetAttachmentRequest) (*GetAttachmentResponse, error)
 	// GetSyncStatus says how far this node's changes have reached central.
 	GetSyncStatus(context.Context, *GetSyncStatusRequest) (*GetSyncStatusResponse, error)
+	// CheckStore reads the whole store in one consistent view and checks it:
+	// the outbox's hash chain, every dossier against its events, the indexes
+	// and counters. Its head hash equals central's acked_hash for this
+	// commune when central holds the same chain.
+	CheckStore(context.Context, *CheckStoreRequest) (*CheckStoreResponse, error)
 	mustEmbedUnimplementedNodeServiceServer()
 }
 
@@ -218,6 +239,9 @@ func (UnimplementedNodeServiceServer) GetAttachment(context.Context, *GetAttachm
 }
 func (UnimplementedNodeServiceServer) GetSyncStatus(context.Context, *GetSyncStatusRequest) (*GetSyncStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSyncStatus not implemented")
+}
+func (UnimplementedNodeServiceServer) CheckStore(context.Context, *CheckStoreRequest) (*CheckStoreResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckStore not implemented")
 }
 func (UnimplementedNodeServiceServer) mustEmbedUnimplementedNodeServiceServer() {}
 func (UnimplementedNodeServiceServer) testEmbeddedByValue()                     {}
@@ -402,6 +426,24 @@ func _NodeService_GetSyncStatus_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NodeService_CheckStore_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckStoreRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).CheckStore(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_CheckStore_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).CheckStore(ctx, req.(*CheckStoreRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NodeService_ServiceDesc is the grpc.ServiceDesc for NodeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -444,6 +486,10 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSyncStatus",
 			Handler:    _NodeService_GetSyncStatus_Handler,
+		},
+		{
+			MethodName: "CheckStore",
+			Handler:    _NodeService_CheckStore_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
