@@ -1,6 +1,6 @@
 // Package linksim simulates a commune's link to central inside one
-// process: a one-way delay, a bandwidth cap, cuts (connections reset and
-// new ones refused) and half-open spells (bytes stop flowing, nobody is
+// process: a one-way delay, a bandwidth cap, loss, cuts (connections reset
+// and new ones refused) and half-open spells (bytes stop flowing, nobody is
 // told). Connections are dialled through a Link; everything they carry in
 // either direction passes through it.
 package linksim
@@ -8,6 +8,7 @@ package linksim
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -22,7 +23,15 @@ type Profile struct {
 	Delay time.Duration
 	// BytesPerSecond caps each direction (0: no cap).
 	BytesPerSecond int64
+	// Loss is the share of segments lost (0 to 1). A link carries a byte
+	// stream, so a loss shows as TCP shows it to the application: the
+	// segment, and everything behind it, arrives one retransmission
+	// timeout late (200 ms plus a round trip).
+	Loss float64
 }
+
+// retransmission is how late a lost segment arrives under p.
+func (p Profile) retransmission() time.Duration { return 200*time.Millisecond + 2*p.Delay }
 
 // Link is a simulated link; its zero value is not usable: use New.
 type Link struct {
@@ -34,11 +43,24 @@ type Link struct {
 	conns     map[*pipeConn]struct{}
 	dialer    net.Dialer
 	delivered int64
+	rng       *rand.Rand // decides losses
 }
 
 // New makes a link with a profile.
 func New(p Profile) *Link {
-	return &Link{prof: p, conns: map[*pipeConn]struct{}{}, resume: make(chan struct{})}
+	return &Link{prof: p, conns: map[*pipeConn]struct{}{}, resume: make(chan struct{}),
+		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x11e))}
+}
+
+// due is when a segment read now arrives.
+func (l *Link) due() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.prof.Delay
+	if l.prof.Loss > 0 && l.rng.Float64() < l.prof.Loss {
+		d += l.prof.retransmission()
+	}
+	return time.Now().Add(d)
 }
 
 // SetProfile changes the delay and the cap, for traffic from now on.
@@ -174,7 +196,7 @@ func (l *Link) pump(c *pipeConn, src, dst net.Conn) {
 			buf := make([]byte, 4<<10)
 			n, err := src.Read(buf)
 			if n > 0 {
-				q <- chunk{due: time.Now().Add(l.profile().Delay), data: buf[:n]}
+				q <- chunk{due: l.due(), data: buf[:n]}
 			}
 			if err != nil {
 				return
