@@ -13,7 +13,7 @@ STATICCHECK          := v0.8.2
 
 FUZZTIME ?= 5s
 
-.PHONY: all build test unit generate generate-check lint fuzz bench tools clean faults
+.PHONY: all build test unit generate generate-check lint fuzz bench tools clean faults faults-deps
 
 all: build
 
@@ -21,8 +21,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/xaso ./cmd/xaso
 
 ## test: everything CI checks — generated code fresh, lint, unit and
-## integration tests with -race, a short fuzz of every decoder and validator.
-test: generate-check lint unit fuzz
+## integration tests with -race, a short fuzz of every decoder and
+## validator, and the province in containers under a short fault schedule.
+test: generate-check lint unit fuzz faults
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -71,13 +72,17 @@ fuzz:
 
 ## faults: the province in Docker containers under a seeded schedule of
 ## faults (XASO_FAULT_SEED=S replays one); SOAK=1 drives faults for 30
-## minutes instead of 2. Its last line sums the run up. Not yet part of
-## `make test`: latency and loss through a proxy in the path are still to
-## come.
+## minutes instead of 2. Its last line sums the run up. It needs Docker,
+## and tc and nsenter on the host (installed when missing).
 FAULT_SECONDS := $(if $(SOAK),1800,120)
-faults:
+faults: faults-deps
 	@XASO_FAULTS=1 XASO_FAULTS_SECONDS=$(FAULT_SECONDS) $(GO) test -count=1 -v -run '^TestFaults$$' -timeout 60m ./faults/ > .faults.log 2>&1; rc=$$?; \
 	  grep -v '^faults: ' .faults.log | tail -n 40; grep '^faults: ' .faults.log | tail -n 1; rm -f .faults.log; exit $$rc
+
+faults-deps:
+	@command -v docker >/dev/null || { echo "faults: Docker is needed"; exit 1; }
+	@command -v tc >/dev/null && command -v nsenter >/dev/null && command -v ip >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux >/dev/null; }
 
 ## bench: the benchmarks whose figures BENCHMARKS.md keeps.
 bench:

@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +35,8 @@ type Options struct {
 	Dir string
 	// Binary is a static xaso binary (CGO_ENABLED=0).
 	Binary string
+	// LinkProxy is a static build of ./linkproxy, each commune's uplink.
+	LinkProxy string
 	// Run names this run's containers, networks and image (letters, digits, -).
 	Run string
 	// Communes run a node each.
@@ -40,10 +44,13 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// Cluster is a province in containers. Central members and nodes share
-// the "wan" network (the link a commune can lose); the nodes are also on
-// the "lan" network, where the simulated clerks reach them whatever
-// happens to the wan.
+// Cluster is a province in containers. The central members are on the
+// "wan" network. Each node reaches them over an uplink of its own: a
+// network ("up-CODE", which a cut disconnects it from) to a link proxy
+// that answers there for central-1, central-2 and central-3 and forwards
+// over the wan with the delay, cap and loss it is told (the kernel has no
+// netem). The nodes are also on the "lan" network, where the simulated
+// clerks reach them whatever happens to their uplink.
 type Cluster struct {
 	opts     Options
 	image    string
@@ -52,6 +59,8 @@ type Cluster struct {
 	token    string
 	members  []string // container names; their hostnames are central-1 …
 	nodes    []string // container names, one per commune
+	links    []string // the nodes' link proxies' container names
+	ups      []string // the nodes' uplink networks
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // operator connections, by member address
@@ -67,6 +76,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	for _, n := range []string{c.wan, c.lan} {
 		if _, err := docker(ctx, "network", "create", "--internal", n); err != nil {
+			c.Close(context.Background())
 			return nil, err
 		}
 	}
@@ -98,17 +108,20 @@ func (c *Cluster) build(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	bin, err := os.ReadFile(c.opts.Binary)
-	if err != nil {
-		return fmt.Errorf("binary: %w", err)
+	for name, path := range map[string]string{"xaso": c.opts.Binary, "linkproxy": c.opts.LinkProxy} {
+		bin, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("binary %s: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), bin, 0o755); err != nil {
+			return err
+		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "xaso"), bin, 0o755); err != nil {
+	dockerfile := "FROM scratch\nCOPY xaso /xaso\nCOPY linkproxy /linkproxy\nENTRYPOINT [\"/xaso\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY xaso /xaso\nENTRYPOINT [\"/xaso\"]\n"), 0o644); err != nil {
-		return err
-	}
-	_, err = docker(ctx, "build", "-q", "-t", c.image, dir)
+	_, err := docker(ctx, "build", "-q", "-t", c.image, dir)
 	return err
 }
 
@@ -193,7 +206,7 @@ func (c *Cluster) startNode(ctx context.Context, i int) error {
 data_dir: /data
 commune: "%s"
 node_id: %s
-central: [central-1:8443, central-2:8443, central-3:8443]
+central: [central-1:8443, central-2:8444, central-3:8445]
 enrollment_token_file: /etc/xaso/%s.token
 sync_heartbeat: 2s
 sync_keepalive: 2s
@@ -211,8 +224,26 @@ log_level: info
 	if err := os.WriteFile(filepath.Join(c.confDir(), id+".token"), []byte(resp.GetToken()), 0o644); err != nil {
 		return err
 	}
+	up, link := c.opts.Run+"-up-"+cm.Code, c.opts.Run+"-link-"+cm.Code
+	if _, err := docker(ctx, "network", "create", "--internal", up); err != nil {
+		return err
+	}
+	c.ups = append(c.ups, up)
+	// The proxy reaches the members by container name on the wan and
+	// answers for their hostnames on the uplink, a port each.
+	args := []string{"run", "-d", "--name", link, "--network", c.wan, "--entrypoint", "/linkproxy", c.image, "-control", ":9999"}
+	for k, m := range []string{"central-1", "central-2", "central-3"} {
+		args = append(args, "-route", fmt.Sprintf(":%d=%s-%s:8443", 8443+k, c.opts.Run, m))
+	}
+	if _, err := docker(ctx, args...); err != nil {
+		return err
+	}
+	c.links = append(c.links, link)
+	if _, err := docker(ctx, "network", "connect", "--alias", "central-1", "--alias", "central-2", "--alias", "central-3", up, link); err != nil {
+		return err
+	}
 	name := c.opts.Run + "-" + id
-	if _, err := docker(ctx, "run", "-d", "--name", name, "--hostname", id, "--network", c.wan,
+	if _, err := docker(ctx, "run", "-d", "--name", name, "--hostname", id, "--network", up,
 		"-v", c.confDir()+":/etc/xaso:ro", c.image, "node", "--config", "/etc/xaso/"+id+".yaml"); err != nil {
 		return err
 	}
@@ -229,18 +260,22 @@ func (c *Cluster) Members() []string { return c.members }
 // Nodes returns the nodes' container names, in the order of the communes.
 func (c *Cluster) Nodes() []string { return c.nodes }
 
+// Links returns the nodes' link proxies' container names, in the order of
+// the nodes.
+func (c *Cluster) Links() []string { return c.links }
+
 // Communes returns the communes, in the order of the nodes.
 func (c *Cluster) Communes() []sample.Commune { return c.opts.Communes }
 
 // Close removes the containers and the networks.
 func (c *Cluster) Close(ctx context.Context) error {
 	var errs []error
-	for _, n := range append(append([]string{}, c.nodes...), c.members...) {
+	for _, n := range append(append(append([]string{}, c.nodes...), c.links...), c.members...) {
 		if _, err := docker(ctx, "rm", "-f", n); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	for _, n := range []string{c.wan, c.lan} {
+	for _, n := range append([]string{c.wan, c.lan}, c.ups...) {
 		docker(ctx, "network", "rm", n) // absent when Start failed early
 	}
 	c.mu.Lock()
@@ -339,19 +374,57 @@ func (c *Cluster) NodeAPI(ctx context.Context, i int) (xasov1.NodeServiceClient,
 	return xasov1.NewNodeServiceClient(conn), func() { conn.Close() }, nil
 }
 
-// Cut disconnects the i-th node from the wan: its commune loses central.
+// Cut disconnects the i-th node from its uplink: its commune loses central.
 func (c *Cluster) Cut(ctx context.Context, i int) error {
-	_, err := docker(ctx, "network", "disconnect", c.wan, c.nodes[i])
+	_, err := docker(ctx, "network", "disconnect", c.ups[i], c.nodes[i])
 	return err
 }
 
-// Heal reconnects the i-th node to the wan.
+// Heal reconnects the i-th node to its uplink and makes its link proxy
+// carry traffic as it did at the start: no delay, cap, loss or spell.
 func (c *Cluster) Heal(ctx context.Context, i int) error {
-	_, err := docker(ctx, "network", "connect", "--alias", strings.TrimPrefix(c.nodes[i], c.opts.Run+"-"), c.wan, c.nodes[i])
-	if err != nil && strings.Contains(err.Error(), "already exists") {
-		return nil
+	_, err := docker(ctx, "network", "connect", c.ups[i], c.nodes[i])
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		return err
 	}
-	return err
+	if err := c.link(ctx, i, "POST", "/heal"); err != nil {
+		return err
+	}
+	return c.link(ctx, i, "PUT", "/profile")
+}
+
+// Degrade gives the i-th node's uplink a one-way delay and a loss share
+// (0 to 1) through its link proxy; Heal ends it.
+func (c *Cluster) Degrade(ctx context.Context, i int, delay time.Duration, loss float64) error {
+	return c.link(ctx, i, "PUT", fmt.Sprintf("/profile?delay=%s&loss=%g", delay, loss))
+}
+
+// HalfOpen stops every byte on the i-th node's uplink without closing
+// anything, as a dead NAT does; Heal resets the stalled connections.
+func (c *Cluster) HalfOpen(ctx context.Context, i int) error {
+	return c.link(ctx, i, "POST", "/half-open")
+}
+
+// link calls the control API of the i-th node's link proxy on the wan.
+func (c *Cluster) link(ctx context.Context, i int, method, path string) error {
+	ip, err := containerIP(ctx, c.links[i], c.wan)
+	if err != nil || ip == "" {
+		return fmt.Errorf("%s has no wan address: %v", c.links[i], err)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+net.JoinHostPort(ip, "9999")+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("link proxy %s: %w", c.links[i], err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("link proxy %s %s %s: %s: %s", c.links[i], method, path, resp.Status, body)
+	}
+	return nil
 }
 
 // Kill sends SIGKILL to a container; Start starts it again.
@@ -420,7 +493,7 @@ func (c *Cluster) RestartAll(ctx context.Context) error {
 	return err
 }
 
-// Throttle caps the i-th node's wan interface at rate (tc's tbf, e.g.
+// Throttle caps the i-th node's uplink interface at rate (tc's tbf, e.g.
 // "256kbit") from the host, inside the container's network namespace (the
 // image has no tc of its own); an empty rate removes the cap.
 func (c *Cluster) Throttle(ctx context.Context, i int, rate string) error {
@@ -428,9 +501,9 @@ func (c *Cluster) Throttle(ctx context.Context, i int, rate string) error {
 	if err != nil {
 		return err
 	}
-	ip, err := containerIP(ctx, c.nodes[i], c.wan)
+	ip, err := containerIP(ctx, c.nodes[i], c.ups[i])
 	if err != nil || ip == "" {
-		return fmt.Errorf("%s has no wan address: %v", c.nodes[i], err)
+		return fmt.Errorf("%s has no uplink address: %v", c.nodes[i], err)
 	}
 	ns := func(args ...string) (string, error) {
 		out, err := exec.CommandContext(ctx, "nsenter", append([]string{"-t", pid, "-n"}, args...)...).CombinedOutput()
@@ -439,7 +512,7 @@ func (c *Cluster) Throttle(ctx context.Context, i int, rate string) error {
 		}
 		return string(out), nil
 	}
-	// The wan interface is the one holding the wan address.
+	// The uplink interface is the one holding the uplink address.
 	addrs, err := ns("ip", "-o", "-4", "addr", "show")
 	if err != nil {
 		return err

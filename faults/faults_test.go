@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -93,14 +94,16 @@ func TestFaults(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed^0xfa175))
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "xaso")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/xaso")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v: %s", err, out)
+	bin, proxy := filepath.Join(dir, "xaso"), filepath.Join(dir, "linkproxy")
+	for out, pkg := range map[string]string{bin: "../cmd/xaso", proxy: "./linkproxy"} {
+		build := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v: %s", pkg, err, msg)
+		}
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	c, err := Start(startCtx, Options{Dir: dir, Binary: bin, Run: fmt.Sprintf("xf%d", seed%1_000_000), Communes: sample.SampleProvince().Communes[:4]})
+	c, err := Start(startCtx, Options{Dir: dir, Binary: bin, LinkProxy: proxy, Run: fmt.Sprintf("xf%d", seed%1_000_000), Communes: sample.SampleProvince().Communes[:4]})
 	cancel()
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +139,7 @@ func TestFaults(t *testing.T) {
 	end := time.Now().Add(time.Duration(seconds) * time.Second)
 	for time.Now().Before(end) {
 		hold := time.Duration(1000+rng.IntN(4000)) * time.Millisecond
-		switch f := rng.IntN(8); f {
+		switch f := rng.IntN(10); f {
 		case 0:
 			i := rng.IntN(len(c.Nodes()))
 			schedule = append(schedule, fmt.Sprintf("cut %s %v", c.Nodes()[i], hold))
@@ -189,6 +192,23 @@ func TestFaults(t *testing.T) {
 			must(t, c.Throttle(ctx, i, rate))
 			time.Sleep(2 * hold) // the cap lasts this long
 			must(t, c.Throttle(ctx, i, ""))
+		case 8:
+			// A poor line: a long delay and lost segments, through the
+			// node's link proxy.
+			i := rng.IntN(len(c.Nodes()))
+			delay := time.Duration(100+rng.IntN(500)) * time.Millisecond
+			loss := []float64{0.01, 0.03, 0.1}[rng.IntN(3)]
+			schedule = append(schedule, fmt.Sprintf("degrade %s to %v one way, %g lost, %v", c.Nodes()[i], delay, loss, 2*hold))
+			must(t, c.Degrade(ctx, i, delay, loss))
+			time.Sleep(2 * hold) // the poor line lasts this long
+			must(t, c.Heal(ctx, i))
+		case 9:
+			// A half-open uplink: bytes stop, nobody is told.
+			i := rng.IntN(len(c.Nodes()))
+			schedule = append(schedule, fmt.Sprintf("half-open %s %v", c.Nodes()[i], hold))
+			must(t, c.HalfOpen(ctx, i))
+			time.Sleep(hold) // the spell lasts this long
+			must(t, c.Heal(ctx, i))
 		}
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond) // between faults
 	}
@@ -332,6 +352,35 @@ func check(t *testing.T, c *Cluster, h *history) (lost, duplicated, phantom int)
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Every node's store is sound and its chain is the one central holds:
+	// central verified each link as it applied it, so equal heads mean
+	// equal chains.
+	nodes, err := Central(ctx, c, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.ListNodesResponse, error) {
+		return api.ListNodes(ctx, &xasov1.ListNodesRequest{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads := map[string]*xasov1.NodeStatus{}
+	for _, n := range nodes.GetNodes() {
+		heads[n.GetNode().GetCommuneCode()] = n
+	}
+	for i, cm := range c.Communes() {
+		api, closeConn, err := c.NodeAPI(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chk, err := api.CheckStore(ctx, &xasov1.CheckStoreRequest{})
+		closeConn()
+		switch at := heads[cm.Code]; {
+		case err != nil:
+			t.Errorf("%s: check store: %v", cm.Code, err)
+		case !chk.GetOk():
+			t.Errorf("%s: store check: %v", cm.Code, chk.GetProblems())
+		case at.GetAckedSequence() != chk.GetLastSequence() || !bytes.Equal(at.GetAckedHash(), chk.GetHeadHash()):
+			t.Errorf("%s: node's chain ends at %d %x, central's at %d %x", cm.Code, chk.GetLastSequence(), chk.GetHeadHash(), at.GetAckedSequence(), at.GetAckedHash())
+		}
+	}
 	for code, d := range owners {
 		if d.GetState() == xasov1.State_STATE_TRANSFERRED {
 			t.Errorf("%s: transferred to %s, which does not hold it", code, d.GetTransferCommuneCode())
@@ -391,7 +440,7 @@ func keep(t *testing.T, c *Cluster, seed uint64) {
 		t.Log(err)
 		return
 	}
-	for _, n := range append(append([]string{}, c.Members()...), c.Nodes()...) {
+	for _, n := range append(append(append([]string{}, c.Members()...), c.Nodes()...), c.Links()...) {
 		os.WriteFile(filepath.Join(dir, n+".log"), c.Logs(context.Background(), n), 0o644)
 	}
 	os.WriteFile(filepath.Join(dir, "seed"), []byte(strconv.FormatUint(seed, 10)+"\n"), 0o644)
