@@ -74,7 +74,9 @@ func (c clerkAPI) TransitionDossier(ctx context.Context, r *xasov1.TransitionDos
 // TestFaults runs the province in containers under a seeded schedule of
 // faults and checks that nothing acknowledged is lost, doubled or invented
 // (XASO_FAULTS=1; XASO_FAULT_SEED replays a schedule; XASO_FAULTS_SECONDS
-// sets how long faults are driven, default 60).
+// sets how long faults are driven, default 60; XASO_FAULT_NODES the number
+// of communes, default 4; XASO_FAULTS_NONE=1 runs the same workload with
+// no fault at all, to measure what the province carries when healthy).
 func TestFaults(t *testing.T) {
 	if os.Getenv("XASO_FAULTS") == "" {
 		t.Skip("XASO_FAULTS=1 runs the container fault suite (make faults)")
@@ -86,10 +88,20 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("XASO_FAULT_SEED: %v", err)
 		}
 	}
-	seconds := 60
-	if v := os.Getenv("XASO_FAULTS_SECONDS"); v != "" {
-		seconds, _ = strconv.Atoi(v)
+	seconds, nodes := 60, 4
+	for name, v := range map[string]*int{"XASO_FAULTS_SECONDS": &seconds, "XASO_FAULT_NODES": &nodes} {
+		if s := os.Getenv(name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				t.Fatalf("%s: a whole number above 0, not %q", name, s)
+			}
+			*v = n
+		}
 	}
+	if all := len(sample.SampleProvince().Communes); nodes > all {
+		t.Fatalf("XASO_FAULT_NODES: the sample province has %d communes", all)
+	}
+	healthy := os.Getenv("XASO_FAULTS_NONE") != ""
 	t.Logf("seed %d (XASO_FAULT_SEED=%d replays the schedule)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0xfa175))
 	ctx := context.Background()
@@ -103,7 +115,7 @@ func TestFaults(t *testing.T) {
 		}
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	c, err := Start(startCtx, Options{Dir: dir, Binary: bin, LinkProxy: proxy, Run: fmt.Sprintf("xf%d", seed%1_000_000), Communes: sample.SampleProvince().Communes[:4]})
+	c, err := Start(startCtx, Options{Dir: dir, Binary: bin, LinkProxy: proxy, Run: fmt.Sprintf("xf%d", seed%1_000_000), Communes: sample.SampleProvince().Communes[:nodes]})
 	cancel()
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +148,11 @@ func TestFaults(t *testing.T) {
 	}
 
 	var schedule []string
-	end := time.Now().Add(time.Duration(seconds) * time.Second)
+	started := time.Now()
+	end := started.Add(time.Duration(seconds) * time.Second)
+	if healthy {
+		time.Sleep(time.Until(end)) // the workload runs without faults this long
+	}
 	for time.Now().Before(end) {
 		hold := time.Duration(1000+rng.IntN(4000)) * time.Millisecond
 		switch f := rng.IntN(10); f {
@@ -214,7 +230,10 @@ func TestFaults(t *testing.T) {
 	}
 	stopClerks()
 	wg.Wait()
+	window := time.Since(started).Seconds()
+	calls := h.calls
 	t.Logf("schedule: %v", schedule)
+	takenDuring := eventsAtCentral(t, c)
 
 	healed := time.Now()
 	for i := range c.Nodes() {
@@ -222,6 +241,10 @@ func TestFaults(t *testing.T) {
 	}
 	converged := waitConverged(t, c, 3*time.Minute)
 	convergedS := time.Since(healed).Seconds()
+	made := eventsAtCentral(t, c) // all of them, once converged
+	t.Logf("throughput: %d nodes, %.0f s of %s: clerks' calls acknowledged %.1f/s; events made at the nodes %.1f/s, taken by central during the run %.1f/s (%.0f%%); heal to convergence %.1f s",
+		len(c.Nodes()), window, map[bool]string{true: "no faults", false: "faults"}[healthy], float64(calls)/window,
+		float64(made)/window, float64(takenDuring)/window, 100*float64(takenDuring)/max(1, float64(made)), convergedS)
 	lost, duplicated, phantom := check(t, c, h)
 	lin, catalogueOps := ops.linearizable()
 	t.Logf("%d catalogue writes and linearizable reads by operators", catalogueOps)
@@ -232,6 +255,24 @@ func TestFaults(t *testing.T) {
 	if !converged || lost+duplicated+phantom > 0 || !lin || catalogueOps < 20 {
 		t.Fail()
 	}
+}
+
+// eventsAtCentral is the number of events central holds, all communes
+// together.
+func eventsAtCentral(t *testing.T, c *Cluster) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nodes, err := Central(ctx, c, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.ListNodesResponse, error) {
+		return api.ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, st := range nodes.GetNodes() {
+		n += st.GetAckedSequence()
+	}
+	return n
 }
 
 func must(t *testing.T, err error) {
