@@ -222,7 +222,10 @@ func (s *Server) peerConn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := s.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(s.cfg.PeerTLS)))
+	// passthrough: the name is resolved by the dialer on every connect, as
+	// the operating system resolves it (hosts file first), with no DNS
+	// service-config lookups that hang where no DNS server answers.
+	c, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(credentials.NewTLS(s.cfg.PeerTLS)))
 	if err != nil {
 		return nil, fmt.Errorf("dial member at %s: %w", addr, err)
 	}

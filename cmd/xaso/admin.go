@@ -44,7 +44,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if isCentralCommand(fs.Arg(0)) {
 		return runAdminCentral(ctx, cc, fs.Arg(0), fs.Args()[1:], stdout, stderr)
 	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("passthrough:///"+*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return fmt.Errorf("addr: %w", err)
 	}
