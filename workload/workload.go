@@ -19,13 +19,34 @@ import (
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 )
 
-// Client is the part of the node API the workload uses; both the gRPC
-// client and the in-process server satisfy it.
+// Client is the part of the node API the workload uses; the in-process
+// server satisfies it, and Remote makes one of a gRPC client.
 type Client interface {
 	ListProcedures(context.Context, *xasov1.ListProceduresRequest) (*xasov1.ListProceduresResponse, error)
 	CreateDossier(context.Context, *xasov1.CreateDossierRequest) (*xasov1.CreateDossierResponse, error)
 	TransitionDossier(context.Context, *xasov1.TransitionDossierRequest) (*xasov1.TransitionDossierResponse, error)
 	ListDossiers(context.Context, *xasov1.ListDossiersRequest) (*xasov1.ListDossiersResponse, error)
+}
+
+// Remote is a node's gRPC client as a Client.
+func Remote(api xasov1.NodeServiceClient) Client { return remote{api} }
+
+type remote struct{ api xasov1.NodeServiceClient }
+
+func (r remote) ListProcedures(ctx context.Context, q *xasov1.ListProceduresRequest) (*xasov1.ListProceduresResponse, error) {
+	return r.api.ListProcedures(ctx, q)
+}
+
+func (r remote) CreateDossier(ctx context.Context, q *xasov1.CreateDossierRequest) (*xasov1.CreateDossierResponse, error) {
+	return r.api.CreateDossier(ctx, q)
+}
+
+func (r remote) TransitionDossier(ctx context.Context, q *xasov1.TransitionDossierRequest) (*xasov1.TransitionDossierResponse, error) {
+	return r.api.TransitionDossier(ctx, q)
+}
+
+func (r remote) ListDossiers(ctx context.Context, q *xasov1.ListDossiersRequest) (*xasov1.ListDossiersResponse, error) {
+	return r.api.ListDossiers(ctx, q)
 }
 
 // Clerks is a simulated commune centre.
