@@ -13,7 +13,7 @@ STATICCHECK          := v0.8.2
 
 FUZZTIME ?= 5s
 
-.PHONY: all build test unit generate generate-check lint fuzz bench tools clean faults faults-deps
+.PHONY: all build test unit generate generate-check lint fuzz bench tools clean faults faults-deps ansible-test ansible-deps
 
 all: build
 
@@ -22,8 +22,9 @@ build:
 
 ## test: everything CI checks — generated code fresh, lint, unit and
 ## integration tests with -race, a short fuzz of every decoder and
-## validator, and the province in containers under a short fault schedule.
-test: generate-check lint unit fuzz faults
+## validator, the province in containers under a short fault schedule, and
+## the Ansible deployment against systemd hosts in containers.
+test: generate-check lint unit fuzz faults ansible-test
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -83,6 +84,19 @@ faults-deps:
 	@command -v docker >/dev/null || { echo "faults: Docker is needed"; exit 1; }
 	@command -v tc >/dev/null && command -v nsenter >/dev/null && command -v ip >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux >/dev/null; }
+
+## ansible-test: lint and syntax of ansible/, then site.yml against Debian
+## hosts running systemd in containers (converge, idempotence, check mode,
+## verify, backup, rolling upgrade). Installs ansible, ansible-lint and
+## mmdebstrap with apt-get when missing.
+ansible-test: ansible-deps
+	@XASO_ANSIBLE=1 $(GO) test -count=1 -v -run '^TestDeploy$$' -timeout 30m ./ansible/deploytest/ > .ansible.log 2>&1; rc=$$?; \
+	  tail -n 40 .ansible.log; rm -f .ansible.log; exit $$rc
+
+ansible-deps:
+	@command -v docker >/dev/null || { echo "ansible-test: Docker is needed"; exit 1; }
+	@command -v ansible-playbook >/dev/null && command -v ansible-lint >/dev/null && command -v mmdebstrap >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ansible ansible-lint mmdebstrap >/dev/null; }
 
 ## bench: the benchmarks whose figures BENCHMARKS.md keeps.
 bench:
