@@ -54,6 +54,11 @@ type Config struct {
 	// SyncUploadWindow, when set ("22:00-06:00", Vietnam time), is when
 	// files (scans, results) may be sent; events go at any time.
 	SyncUploadWindow string `yaml:"sync_upload_window"`
+	// RestoreFromCentral marks a machine that replaces a commune's node
+	// whose data is lost: before clerks change anything it enrolls and
+	// takes the commune's dossiers and its place in the hash chain back
+	// from central. Once done it has no further effect.
+	RestoreFromCentral bool `yaml:"restore_from_central"`
 
 	// SyncDial, when set, opens the connections to central instead of
 	// TCP (the demo and tests put simulated links here). Not a file key.
@@ -124,6 +129,9 @@ func (c Config) Validate() error {
 	}
 	if c.NodeID != "" && !dossier.ValidName(c.NodeID, 64) {
 		return fmt.Errorf("node_id: %q is not 1 to 64 letters, digits, '.', '-' or '_'", c.NodeID)
+	}
+	if c.RestoreFromCentral && len(c.Central) == 0 {
+		return fmt.Errorf("restore_from_central: set, but central is empty (where would the data come from?)")
 	}
 	if c.EnrollmentTokenFile != "" && len(c.Central) == 0 {
 		return fmt.Errorf("enrollment_token_file: set, but central is empty (where would the node enroll?)")

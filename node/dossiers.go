@@ -33,6 +33,9 @@ type CreateInput struct {
 // it with its indexes and its first event in one transaction. A second call
 // with the same RequestID returns the dossier the first one made.
 func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calendar, in CreateInput) (*dossier.Dossier, error) {
+	if s.restoring.Load() {
+		return nil, ErrRestoring
+	}
 	res, err := s.write(ctx, func(txn *badger.Txn) (*effect, error) {
 		if in.RequestID != "" {
 			code, err := getValue(txn, []byte(prefixIdem+in.RequestID))
@@ -108,6 +111,9 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 // Transition applies one workflow action to the dossier code. When
 // expectedEvents is not zero the dossier must have exactly that many events.
 func (s *Store) Transition(ctx context.Context, cal *dossier.Calendar, code string, expectedEvents int64, cmd dossier.Command) (*dossier.Dossier, error) {
+	if s.restoring.Load() {
+		return nil, ErrRestoring
+	}
 	res, err := s.write(ctx, func(txn *badger.Txn) (*effect, error) {
 		old := &dossier.Dossier{}
 		if err := getProto(txn, dossierKey(code), old); err != nil {
@@ -157,18 +163,24 @@ func clockRuns(d *dossier.Dossier) bool {
 // writeDossier adds to eff the new dossier d (replacing old, nil for a new
 // one), its event, its outbox record and the index changes between them.
 func writeDossier(eff *effect, s *Store, old, d *dossier.Dossier, ev *dossier.Event) error {
-	v, err := proto.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("encode dossier %s: %w", d.GetCode(), err)
-	}
 	evb, err := proto.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encode event of %s: %w", d.GetCode(), err)
 	}
+	eff.set(eventKey(d.GetCode(), ev.GetSequence()), evb)
+	eff.events = append(eff.events, outEvent{commune: d.GetCommuneCode(), code: d.GetCode(), event: ev})
+	return writeDossierState(eff, s, old, d)
+}
+
+// writeDossierState adds to eff the dossier d (replacing old, nil for a
+// new one) and the index and counter changes between them.
+func writeDossierState(eff *effect, s *Store, old, d *dossier.Dossier) error {
+	v, err := proto.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode dossier %s: %w", d.GetCode(), err)
+	}
 	code := d.GetCode()
 	eff.set(dossierKey(code), v)
-	eff.set(eventKey(code, ev.GetSequence()), evb)
-	eff.events = append(eff.events, outEvent{commune: d.GetCommuneCode(), code: code, event: ev})
 
 	if old == nil {
 		eff.set(timeIndexKey(prefixByReceived, d.GetReceivedTime().AsTime(), code), nil)

@@ -68,6 +68,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, store: st, now: now}
+	if cfg.RestoreFromCentral {
+		if err := st.RequireRestore(); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	if err := n.seed(ctx); err != nil {
 		st.Close()
 		return nil, err

@@ -56,6 +56,9 @@ func (s *service) fail(ctx context.Context, err error, what string) error {
 	if errors.Is(err, ErrClosed) {
 		return status.Error(codes.Unavailable, "the node is shutting down")
 	}
+	if errors.Is(err, ErrRestoring) {
+		return status.Error(codes.Unavailable, err.Error())
+	}
 	st := grpcerr.From(err, ErrNotFound, what+" failed")
 	if status.Code(st) == codes.Internal {
 		s.log.ErrorContext(ctx, what, "err", err)
@@ -264,6 +267,7 @@ func (s *service) GetSyncStatus(ctx context.Context, _ *xasov1.GetSyncStatusRequ
 		resp.LagSeconds = max(0, s.now().Sub(oldest).Seconds())
 	}
 	resp.FeedSequence = s.store.FeedSequence()
+	resp.Restoring = s.store.MustRestore()
 	if files, size, err := s.store.PendingUploads(); err == nil {
 		resp.PendingAttachments, resp.PendingAttachmentBytes = files, size
 	}

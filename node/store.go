@@ -65,6 +65,7 @@ type Store struct {
 	changed  chan struct{} // closed when the outbox grows
 
 	lastContact atomic.Int64 // unix nanoseconds; set by replication
+	restoring   atomic.Bool  // desk changes wait for a restore from central
 }
 
 type outboxHead struct {

@@ -264,9 +264,21 @@ func (s *Store) PendingUploads() (files, bytes int64, err error) {
 // which goes to the outbox like any change.
 func (s *Store) acceptTransfer(txn *badger.Txn, eff *effect, in *xasov1.Dossier, commune string, now time.Time) error {
 	code := in.GetCode()
-	if _, err := txn.Get(dossierKey(code)); err == nil {
+	old := &dossier.Dossier{}
+	switch err := getProto(txn, dossierKey(code), old); {
+	case errors.Is(err, ErrNotFound):
+		old = nil
+	case err != nil:
+		return fmt.Errorf("transfer of dossier %s: %w", code, err)
+	case old.GetEventCount() > in.GetEventCount():
+		// Taken already: its ACCEPT_TRANSFER follows these events (the
+		// feed is replayed from the start after a restore from central).
+		return nil
+	case old.GetState() != dossier.Transferred || old.GetEventCount() >= in.GetEventCount():
 		return fmt.Errorf("transfer of dossier %s: this node holds it already", code)
 	}
+	// Otherwise it is new here, or it comes back after this commune
+	// transferred it away.
 	if int64(len(in.GetEvents())) != in.GetEventCount() {
 		return fmt.Errorf("transfer of dossier %s: %d events for an event count of %d", code, len(in.GetEvents()), in.GetEventCount())
 	}
@@ -284,7 +296,7 @@ func (s *Store) acceptTransfer(txn *badger.Txn, eff *effect, in *xasov1.Dossier,
 		return fmt.Errorf("transfer of dossier %s: %w", code, err)
 	}
 	dossier.Apply(d, ev)
-	return writeDossier(eff, s, nil, d, ev)
+	return writeDossier(eff, s, old, d, ev)
 }
 
 // Settings returns the sync settings central sent, or nil when it sent none.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -25,6 +26,9 @@ type effect struct {
 	events []outEvent              // appended to the outbox, in order
 	counts map[dossier.State]int64 // deltas of the per-state counters
 	upload string                  // a file to queue for upload to central
+	// expect, when set, is the outbox head the events must reach (a
+	// restore checks the chain it rebuilds against central's).
+	expect *outboxHead
 	result any
 }
 
@@ -230,6 +234,9 @@ func (s *Store) apply(ts *txnState, eff *effect) error {
 			return err
 		}
 		ts.head = outboxHead{seq: rec.GetSequence(), hash: rec.GetHash()}
+	}
+	if eff.expect != nil && (ts.head.seq != eff.expect.seq || !bytes.Equal(ts.head.hash, eff.expect.hash)) {
+		return fmt.Errorf("the outbox reached %d, not %d as expected: %w", ts.head.seq, eff.expect.seq, errCorrupt)
 	}
 	if len(eff.events) > 0 {
 		if err := ts.txn.Set([]byte(keyHead), cat(be64(uint64(ts.head.seq)), ts.head.hash)); err != nil {

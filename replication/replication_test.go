@@ -838,3 +838,109 @@ func TestCommuneSettingsReachTheNode(t *testing.T) {
 		t.Fatalf("after a restart: %s", st)
 	}
 }
+
+// TestReplacedNodeRestoresFromCentral: a commune's machine dies after
+// clerks worked on it (transfers both ways among them); a new machine,
+// enrolled with a new token and told to restore, refuses desk changes until
+// it holds what central held — the same dossiers, the same hash chain —
+// and then goes on from there: its new dossiers take fresh codes and reach
+// central, and the feed replayed from the start changes nothing.
+func TestReplacedNodeRestoresFromCentral(t *testing.T) {
+	link := linksim.New(linksim.Profile{})
+	p := startProvince(t, 2, []*linksim.Link{link})
+	ctx, stop := context.WithCancel(context.Background())
+	wg := clerks(ctx, p, 5*time.Millisecond, seed(t))
+	old := p.Nodes()[0]
+	eventually(t, 60*time.Second, "work with transfers both ways", func() (bool, string) {
+		var in, out int
+		for _, d := range allDossiers(t, old.Node()) {
+			if d.GetState() == dossier.Transferred {
+				out++
+			}
+			if !strings.HasPrefix(d.GetCode(), old.Commune.Code+"-") && d.GetState() != dossier.Transferred {
+				in++ // numbered at another commune, here now
+			}
+		}
+		last, _ := old.Node().Store().OutboxHead()
+		return in > 0 && out > 0 && last > 300, fmt.Sprintf("%d in, %d out, %d events", in, out, last)
+	})
+	stop()
+	wg.Wait()
+	eventually(t, 30*time.Second, "convergence", func() (bool, string) { return converged(t, p) })
+	before := map[string]*xasov1.Dossier{}
+	for _, d := range allDossiers(t, old.Node()) {
+		full, err := old.Node().Server().GetDossier(context.Background(), &xasov1.GetDossierRequest{Code: d.GetCode()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[d.GetCode()] = full.GetDossier()
+	}
+	lastBefore, hashBefore := headHash(t, old.Node())
+
+	// The machine dies with its disk; the new one has a new token.
+	if err := p.StopNode(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(old.Config.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := p.Central().CreateEnrollmentToken(p.Operator(context.Background()), &xasov1.CreateEnrollmentTokenRequest{CommuneCode: old.Commune.Code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(old.Config.EnrollmentTokenFile, []byte(tok.GetToken()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old.Config.RestoreFromCentral = true
+	link.Cut() // it starts before it can reach central
+	if err := p.StartNode(0); err != nil {
+		t.Fatal(err)
+	}
+	n := old.Node()
+	_, err = n.Server().CreateDossier(context.Background(), &xasov1.CreateDossierRequest{ProcedureCode: sample.Procedures()[0].GetCode(),
+		Applicant: &xasov1.Applicant{FullName: "Lò Văn Páo"}, Channel: xasov1.Channel_CHANNEL_IN_PERSON,
+		Components: paperComponents(sample.Procedures()[0]), Actor: "motcua.1", Role: xasov1.Role_ROLE_CLERK})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "restoring") {
+		t.Fatalf("a desk change before the restore: %v", err)
+	}
+	link.Heal()
+	eventually(t, 30*time.Second, "the restore", func() (bool, string) {
+		st, err := n.Server().GetSyncStatus(context.Background(), &xasov1.GetSyncStatusRequest{})
+		return err == nil && !st.GetRestoring() && st.GetEnrolled(), fmt.Sprint(st, err)
+	})
+	if last, hash := headHash(t, n); last != lastBefore || !bytes.Equal(hash, hashBefore) {
+		t.Fatalf("restored chain ends at %d %x, the old one at %d %x", last, hash, lastBefore, hashBefore)
+	}
+	if err := n.Store().Verify(); err != nil {
+		t.Fatal(err)
+	}
+	after := allDossiers(t, n)
+	if len(after) != len(before) {
+		t.Fatalf("%d dossiers restored, the old machine had %d", len(after), len(before))
+	}
+	for _, d := range after {
+		full, err := n.Server().GetDossier(context.Background(), &xasov1.GetDossierRequest{Code: d.GetCode()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(full.GetDossier(), before[d.GetCode()]) {
+			t.Fatalf("%s restored as %v, it was %v", d.GetCode(), full.GetDossier(), before[d.GetCode()])
+		}
+	}
+
+	// Work goes on from there, and reaches central; the feed caught up.
+	ctx, stop = context.WithCancel(context.Background())
+	wg = clerks(ctx, p, 5*time.Millisecond, seed(t)+1)
+	eventually(t, 30*time.Second, "new work on the new machine", func() (bool, string) {
+		last, _ := n.Store().OutboxHead()
+		return last > lastBefore+50, fmt.Sprint(last)
+	})
+	stop()
+	wg.Wait()
+	eventually(t, 30*time.Second, "convergence after the restore", func() (bool, string) { return converged(t, p) })
+	checkProvince(t, p)
+	st, err := n.Server().GetSyncStatus(context.Background(), &xasov1.GetSyncStatusRequest{})
+	if err != nil || st.GetLastError() != "" {
+		t.Errorf("sync after the restore: %v %v", st, err)
+	}
+}

@@ -43,6 +43,10 @@ type Central interface {
 	AppliedIndex() uint64
 	AttachmentManifest(sha string) (*xasov1.AttachmentManifest, error)
 	MissingChunks(m *xasov1.AttachmentManifest) ([]int32, error)
+	// Records returns a commune's outbox records from sequence from on.
+	Records(commune string, from int64, limit int) ([]*xasov1.OutboxRecord, error)
+	// Dossier returns a dossier with its events.
+	Dossier(code string) (*xasov1.Dossier, error)
 }
 
 // ServiceConfig configures the replication service of a central member.
@@ -434,4 +438,70 @@ func (s *Service) PutChunk(ctx context.Context, req *xasov1.PutChunkRequest) (*x
 		return nil, status.Errorf(codes.Unavailable, "read chunks: %v", err)
 	}
 	return &xasov1.PutChunkResponse{MissingChunks: missing}, nil
+}
+
+// restorePage caps a page of Restore: records, and bytes of records and
+// prior events together.
+const (
+	restorePage      = 512
+	restorePageBytes = 1 << 20
+)
+
+// Restore returns a page of the caller's commune's records as central
+// holds them, with the earlier events of the dossiers transferred in.
+func (s *Service) Restore(ctx context.Context, req *xasov1.RestoreRequest) (*xasov1.RestoreResponse, error) {
+	who, err := s.identify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var v dossier.Violations
+	if req.GetFromSequence() < 1 {
+		v.Add("from_sequence", "1 or more")
+	}
+	if req.GetMaxRecords() < 0 {
+		v.Add("max_records", "must not be negative")
+	}
+	if len(v) > 0 {
+		return nil, grpcerr.BadRequest(v)
+	}
+	limit := int(req.GetMaxRecords())
+	if limit == 0 || limit > restorePage {
+		limit = restorePage
+	}
+	hw, err := s.cfg.Central.NodeStream(who.commune)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "read the commune's high-water mark: %v", err)
+	}
+	recs, err := s.cfg.Central.Records(who.commune, req.GetFromSequence(), limit)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "read the commune's records: %v", err)
+	}
+	resp := &xasov1.RestoreResponse{LastSequence: hw.GetLastSequence(), PriorEvents: map[string]*xasov1.EventList{}}
+	size := 0
+	for _, rec := range recs {
+		if rec.GetSequence() > hw.GetLastSequence() {
+			break // written after the mark was read: the next page has it
+		}
+		if rec.GetEvent().GetAction() == dossier.AcceptTransfer {
+			d, err := s.cfg.Central.Dossier(rec.GetDossierCode())
+			if err != nil {
+				return nil, status.Errorf(codes.Unavailable, "read dossier %s: %v", rec.GetDossierCode(), err)
+			}
+			prior := &xasov1.EventList{}
+			for _, ev := range d.GetEvents() {
+				if ev.GetSequence() < rec.GetEvent().GetSequence() {
+					prior.Events = append(prior.Events, ev)
+				}
+			}
+			resp.PriorEvents[rec.GetDossierCode()] = prior
+			size += proto.Size(prior)
+		}
+		resp.Records = append(resp.Records, rec)
+		if size += proto.Size(rec); size >= restorePageBytes {
+			break
+		}
+	}
+	s.cfg.Logger.InfoContext(ctx, "restore page", "node", who.node.GetNodeId(), "commune", who.commune,
+		"from", req.GetFromSequence(), "records", len(resp.Records), "last", hw.GetLastSequence())
+	return resp, nil
 }

@@ -45,6 +45,14 @@ type Local interface {
 	Chunk(sum []byte) ([]byte, error)
 	// Uploaded records that central holds the file at pos in full.
 	Uploaded(ctx context.Context, pos uint64) error
+	// MustRestore says the node is a replaced machine that must take its
+	// commune's data back from central before anything else.
+	MustRestore() bool
+	// Restore applies records central holds, which continue the node's
+	// chain, with the earlier events of the dossiers transferred in.
+	Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior map[string]*xasov1.EventList) error
+	// Restored records that the node holds what central held.
+	Restored(ctx context.Context) error
 }
 
 // Config configures a node's syncer.
@@ -110,6 +118,10 @@ type Syncer struct {
 	enrolled  atomic.Bool
 	mu        sync.Mutex
 	lastErr   string
+	// restored is closed once the node holds what central holds of its
+	// commune; the feed and the uploads wait for it.
+	restored     chan struct{}
+	restoredOnce sync.Once
 }
 
 // NewSyncer makes a syncer; Run starts it.
@@ -146,7 +158,10 @@ func NewSyncer(local Local, cfg Config) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Syncer{local: local, cfg: cfg, codec: c, bucket: newBucket(cfg.BandwidthBytes), acked: make(chan struct{}, 1)}
+	s := &Syncer{local: local, cfg: cfg, codec: c, bucket: newBucket(cfg.BandwidthBytes), acked: make(chan struct{}, 1), restored: make(chan struct{})}
+	if !local.MustRestore() {
+		s.markRestored()
+	}
 	if cfg.UploadWindow != nil {
 		s.window.Store(&cfg.UploadWindow)
 	}
@@ -317,8 +332,20 @@ func (s *Syncer) push(ctx context.Context, client xasov1.ReplicationServiceClien
 	s.contact()
 	last, acked := s.local.OutboxHead()
 	central := first.GetAckedSequence()
+	if s.local.MustRestore() {
+		if central > last {
+			if err := s.restore(ctx, client, last, central, progressed); err != nil {
+				return err
+			}
+			last, acked = s.local.OutboxHead()
+		}
+		if err := s.local.Restored(ctx); err != nil {
+			return err
+		}
+		s.markRestored()
+	}
 	if central > last {
-		return fmt.Errorf("central holds %d events of this commune and this node only %d: restore the node's data from central before it writes again", central, last)
+		return fmt.Errorf("central holds %d events of this commune and this node only %d: this node's data is older than central's; set restore_from_central on a replaced machine", central, last)
 	}
 	if central > acked {
 		if err := s.local.Acknowledge(ctx, central); err != nil {
@@ -433,6 +460,9 @@ func (s *Syncer) send(stream xasov1.ReplicationService_PushClient, id uint64, re
 
 // feed applies central's feed from the node's checkpoint on.
 func (s *Syncer) feed(ctx context.Context, client xasov1.ReplicationServiceClient, progressed *atomic.Bool) error {
+	if err := s.waitRestored(ctx); err != nil {
+		return err
+	}
 	stream, err := client.Feed(ctx, &xasov1.FeedRequest{AfterSequence: s.local.FeedSequence()})
 	if err != nil {
 		return fmt.Errorf("open feed: %w", err)
@@ -451,6 +481,43 @@ func (s *Syncer) feed(ctx context.Context, client xasov1.ReplicationServiceClien
 }
 
 func (s *Syncer) contact() { s.local.Contact(time.Now()) }
+
+func (s *Syncer) markRestored() { s.restoredOnce.Do(func() { close(s.restored) }) }
+
+// waitRestored returns once the node holds what central held of its
+// commune (at once, unless it is a replaced machine restoring).
+func (s *Syncer) waitRestored(ctx context.Context) error {
+	select {
+	case <-s.restored:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// restore takes the commune's records after last, up to central's mark,
+// back from central, a page at a time.
+func (s *Syncer) restore(ctx context.Context, client xasov1.ReplicationServiceClient, last, central int64, progressed *atomic.Bool) error {
+	s.cfg.Logger.Info("restoring the commune's data from central", "from", last+1, "to", central)
+	for last < central {
+		r, err := client.Restore(ctx, &xasov1.RestoreRequest{FromSequence: last + 1})
+		if err != nil {
+			return fmt.Errorf("restore from %d: %w", last+1, err)
+		}
+		s.contact()
+		recs := r.GetRecords()
+		if len(recs) == 0 {
+			return fmt.Errorf("restore from %d: the member answering holds only %d of the %d events (it lags; another try will do)", last+1, r.GetLastSequence(), central)
+		}
+		if err := s.local.Restore(ctx, recs, r.GetPriorEvents()); err != nil {
+			return err
+		}
+		last = recs[len(recs)-1].GetSequence()
+		progressed.Store(true)
+	}
+	s.cfg.Logger.Info("restored the commune's data from central", "last", last)
+	return nil
+}
 
 // mayUpload says whether files may go now: every event is acknowledged
 // (metadata first) and the upload window is open.
@@ -475,6 +542,9 @@ func (s *Syncer) SetLimits(bytesPerSecond int64, uploadWindow func(time.Time) bo
 // upload sends the queued files, oldest first: it offers each file's
 // manifest and sends the chunks central says it lacks.
 func (s *Syncer) upload(ctx context.Context, client xasov1.ReplicationServiceClient, progressed *atomic.Bool) error {
+	if err := s.waitRestored(ctx); err != nil {
+		return err
+	}
 	idle := func() error {
 		t := time.NewTimer(500 * time.Millisecond)
 		defer t.Stop()

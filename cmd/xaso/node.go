@@ -34,6 +34,7 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 	fs.String("sync-heartbeat", d.SyncHeartbeat.String(), "sync_heartbeat: how often an idle node reports in")
 	fs.String("sync-keepalive", d.SyncKeepalive.String(), "sync_keepalive: ping interval that detects a half-open link")
 	fs.String("sync-upload-window", "", "sync_upload_window: when files may be sent, HH:MM-HH:MM Vietnam time (default: always)")
+	fs.String("restore-from-central", "false", "restore_from_central: a replaced machine: take the commune's data back from central before clerks change anything")
 	apply = func(cfg *node.Config) error {
 		var err error
 		duration := func(f *flag.Flag, dst *time.Duration) {
@@ -85,6 +86,12 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 				duration(f, &cfg.SyncKeepalive)
 			case "sync-upload-window":
 				cfg.SyncUploadWindow = v
+			case "restore-from-central":
+				b, perr := strconv.ParseBool(v)
+				if perr != nil {
+					err = fmt.Errorf("restore_from_central: %q is not true or false", v)
+				}
+				cfg.RestoreFromCentral = b
 			}
 		})
 		return err

@@ -1062,8 +1062,11 @@ type GetSyncStatusResponse struct {
 	// from this node's configuration).
 	SyncBandwidthKbit int64  `protobuf:"varint,15,opt,name=sync_bandwidth_kbit,json=syncBandwidthKbit,proto3" json:"sync_bandwidth_kbit,omitempty"`
 	SyncUploadWindow  string `protobuf:"bytes,16,opt,name=sync_upload_window,json=syncUploadWindow,proto3" json:"sync_upload_window,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// True while the node restores its commune's data from central
+	// (restore_from_central); desk changes are refused meanwhile.
+	Restoring     bool `protobuf:"varint,17,opt,name=restoring,proto3" json:"restoring,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetSyncStatusResponse) Reset() {
@@ -1206,6 +1209,13 @@ func (x *GetSyncStatusResponse) GetSyncUploadWindow() string {
 		return x.SyncUploadWindow
 	}
 	return ""
+}
+
+func (x *GetSyncStatusResponse) GetRestoring() bool {
+	if x != nil {
+		return x.Restoring
+	}
+	return false
 }
 
 // OutboxRecord is one entry of a node's outbox: an event in the node's own
@@ -1564,7 +1574,7 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"attachment\x18\x01 \x01(\v2\x16.xaso.v1.AttachmentRefR\n" +
 	"attachment\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\fR\acontent\"\x16\n" +
-	"\x14GetSyncStatusRequest\"\x98\x05\n" +
+	"\x14GetSyncStatusRequest\"\xb6\x05\n" +
 	"\x15GetSyncStatusResponse\x12#\n" +
 	"\rlast_sequence\x18\x01 \x01(\x03R\flastSequence\x12%\n" +
 	"\x0eacked_sequence\x18\x02 \x01(\x03R\rackedSequence\x12%\n" +
@@ -1585,7 +1595,8 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\x13pending_attachments\x18\r \x01(\x03R\x12pendingAttachments\x128\n" +
 	"\x18pending_attachment_bytes\x18\x0e \x01(\x03R\x16pendingAttachmentBytes\x12.\n" +
 	"\x13sync_bandwidth_kbit\x18\x0f \x01(\x03R\x11syncBandwidthKbit\x12,\n" +
-	"\x12sync_upload_window\x18\x10 \x01(\tR\x10syncUploadWindow\"\xc7\x01\n" +
+	"\x12sync_upload_window\x18\x10 \x01(\tR\x10syncUploadWindow\x12\x1c\n" +
+	"\trestoring\x18\x11 \x01(\bR\trestoring\"\xc7\x01\n" +
 	"\fOutboxRecord\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12!\n" +

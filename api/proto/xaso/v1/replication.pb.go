@@ -73,6 +73,170 @@ func (Compression) EnumDescriptor() ([]byte, []int) {
 	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{0}
 }
 
+// RestoreRequest asks for a page of the caller's commune's records.
+type RestoreRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first sequence wanted (1 for all of them).
+	FromSequence int64 `protobuf:"varint,1,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
+	// At most this many records (default and cap 512).
+	MaxRecords    int32 `protobuf:"varint,2,opt,name=max_records,json=maxRecords,proto3" json:"max_records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreRequest) Reset() {
+	*x = RestoreRequest{}
+	mi := &file_xaso_v1_replication_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreRequest) ProtoMessage() {}
+
+func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_replication_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
+func (*RestoreRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RestoreRequest) GetFromSequence() int64 {
+	if x != nil {
+		return x.FromSequence
+	}
+	return 0
+}
+
+func (x *RestoreRequest) GetMaxRecords() int32 {
+	if x != nil {
+		return x.MaxRecords
+	}
+	return 0
+}
+
+// RestoreResponse is a page of records, in sequence order.
+type RestoreResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*OutboxRecord        `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// For each ACCEPT_TRANSFER record, the dossier's events before it (made
+	// at the communes it came from), by dossier code.
+	PriorEvents map[string]*EventList `protobuf:"bytes,2,rep,name=prior_events,json=priorEvents,proto3" json:"prior_events,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Central's last sequence of the commune.
+	LastSequence  int64 `protobuf:"varint,3,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreResponse) Reset() {
+	*x = RestoreResponse{}
+	mi := &file_xaso_v1_replication_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreResponse) ProtoMessage() {}
+
+func (x *RestoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_replication_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreResponse.ProtoReflect.Descriptor instead.
+func (*RestoreResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RestoreResponse) GetRecords() []*OutboxRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *RestoreResponse) GetPriorEvents() map[string]*EventList {
+	if x != nil {
+		return x.PriorEvents
+	}
+	return nil
+}
+
+func (x *RestoreResponse) GetLastSequence() int64 {
+	if x != nil {
+		return x.LastSequence
+	}
+	return 0
+}
+
+// EventList is a dossier's events in order.
+type EventList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventList) Reset() {
+	*x = EventList{}
+	mi := &file_xaso_v1_replication_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventList) ProtoMessage() {}
+
+func (x *EventList) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_replication_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventList.ProtoReflect.Descriptor instead.
+func (*EventList) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *EventList) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 // OfferAttachmentRequest carries a file's manifest.
 type OfferAttachmentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -83,7 +247,7 @@ type OfferAttachmentRequest struct {
 
 func (x *OfferAttachmentRequest) Reset() {
 	*x = OfferAttachmentRequest{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[0]
+	mi := &file_xaso_v1_replication_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -95,7 +259,7 @@ func (x *OfferAttachmentRequest) String() string {
 func (*OfferAttachmentRequest) ProtoMessage() {}
 
 func (x *OfferAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[0]
+	mi := &file_xaso_v1_replication_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -108,7 +272,7 @@ func (x *OfferAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*OfferAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{0}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *OfferAttachmentRequest) GetManifest() *AttachmentManifest {
@@ -128,7 +292,7 @@ type OfferAttachmentResponse struct {
 
 func (x *OfferAttachmentResponse) Reset() {
 	*x = OfferAttachmentResponse{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[1]
+	mi := &file_xaso_v1_replication_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -140,7 +304,7 @@ func (x *OfferAttachmentResponse) String() string {
 func (*OfferAttachmentResponse) ProtoMessage() {}
 
 func (x *OfferAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[1]
+	mi := &file_xaso_v1_replication_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -153,7 +317,7 @@ func (x *OfferAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*OfferAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{1}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OfferAttachmentResponse) GetMissingChunks() []int32 {
@@ -175,7 +339,7 @@ type PutChunkRequest struct {
 
 func (x *PutChunkRequest) Reset() {
 	*x = PutChunkRequest{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[2]
+	mi := &file_xaso_v1_replication_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +351,7 @@ func (x *PutChunkRequest) String() string {
 func (*PutChunkRequest) ProtoMessage() {}
 
 func (x *PutChunkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[2]
+	mi := &file_xaso_v1_replication_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +364,7 @@ func (x *PutChunkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutChunkRequest.ProtoReflect.Descriptor instead.
 func (*PutChunkRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{2}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PutChunkRequest) GetAttachmentSha256() string {
@@ -234,7 +398,7 @@ type PutChunkResponse struct {
 
 func (x *PutChunkResponse) Reset() {
 	*x = PutChunkResponse{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[3]
+	mi := &file_xaso_v1_replication_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -246,7 +410,7 @@ func (x *PutChunkResponse) String() string {
 func (*PutChunkResponse) ProtoMessage() {}
 
 func (x *PutChunkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[3]
+	mi := &file_xaso_v1_replication_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -259,7 +423,7 @@ func (x *PutChunkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutChunkResponse.ProtoReflect.Descriptor instead.
 func (*PutChunkResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{3}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PutChunkResponse) GetMissingChunks() []int32 {
@@ -285,7 +449,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[4]
+	mi := &file_xaso_v1_replication_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +461,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[4]
+	mi := &file_xaso_v1_replication_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +474,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{4}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EnrollRequest) GetSecret() string {
@@ -352,7 +516,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[5]
+	mi := &file_xaso_v1_replication_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +528,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[5]
+	mi := &file_xaso_v1_replication_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +541,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{5}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EnrollResponse) GetCertificatePem() []byte {
@@ -413,7 +577,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[6]
+	mi := &file_xaso_v1_replication_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -425,7 +589,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[6]
+	mi := &file_xaso_v1_replication_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -438,7 +602,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{6}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PushRequest) GetBatchId() uint64 {
@@ -500,7 +664,7 @@ type RecordBatch struct {
 
 func (x *RecordBatch) Reset() {
 	*x = RecordBatch{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[7]
+	mi := &file_xaso_v1_replication_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -512,7 +676,7 @@ func (x *RecordBatch) String() string {
 func (*RecordBatch) ProtoMessage() {}
 
 func (x *RecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[7]
+	mi := &file_xaso_v1_replication_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -525,7 +689,7 @@ func (x *RecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordBatch.ProtoReflect.Descriptor instead.
 func (*RecordBatch) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{7}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RecordBatch) GetRecords() []*OutboxRecord {
@@ -552,7 +716,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[8]
+	mi := &file_xaso_v1_replication_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +728,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[8]
+	mi := &file_xaso_v1_replication_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +741,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{8}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PushResponse) GetBatchId() uint64 {
@@ -625,7 +789,7 @@ type FeedRequest struct {
 
 func (x *FeedRequest) Reset() {
 	*x = FeedRequest{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[9]
+	mi := &file_xaso_v1_replication_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +801,7 @@ func (x *FeedRequest) String() string {
 func (*FeedRequest) ProtoMessage() {}
 
 func (x *FeedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[9]
+	mi := &file_xaso_v1_replication_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +814,7 @@ func (x *FeedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedRequest.ProtoReflect.Descriptor instead.
 func (*FeedRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{9}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FeedRequest) GetAfterSequence() uint64 {
@@ -670,7 +834,7 @@ type FeedResponse struct {
 
 func (x *FeedResponse) Reset() {
 	*x = FeedResponse{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[10]
+	mi := &file_xaso_v1_replication_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +846,7 @@ func (x *FeedResponse) String() string {
 func (*FeedResponse) ProtoMessage() {}
 
 func (x *FeedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[10]
+	mi := &file_xaso_v1_replication_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +859,7 @@ func (x *FeedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedResponse.ProtoReflect.Descriptor instead.
 func (*FeedResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{10}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FeedResponse) GetItems() []*FeedItem {
@@ -719,7 +883,7 @@ type NodeIdentity struct {
 
 func (x *NodeIdentity) Reset() {
 	*x = NodeIdentity{}
-	mi := &file_xaso_v1_replication_proto_msgTypes[11]
+	mi := &file_xaso_v1_replication_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +895,7 @@ func (x *NodeIdentity) String() string {
 func (*NodeIdentity) ProtoMessage() {}
 
 func (x *NodeIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_replication_proto_msgTypes[11]
+	mi := &file_xaso_v1_replication_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +908,7 @@ func (x *NodeIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeIdentity.ProtoReflect.Descriptor instead.
 func (*NodeIdentity) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{11}
+	return file_xaso_v1_replication_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NodeIdentity) GetNodeId() string {
@@ -786,7 +950,20 @@ var File_xaso_v1_replication_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_replication_proto_rawDesc = "" +
 	"\n" +
-	"\x19xaso/v1/replication.proto\x12\axaso.v1\x1a\x15xaso/v1/central.proto\x1a\x12xaso/v1/node.proto\"Q\n" +
+	"\x19xaso/v1/replication.proto\x12\axaso.v1\x1a\x15xaso/v1/central.proto\x1a\x12xaso/v1/node.proto\x1a\x17xaso/v1/resources.proto\"V\n" +
+	"\x0eRestoreRequest\x12#\n" +
+	"\rfrom_sequence\x18\x01 \x01(\x03R\ffromSequence\x12\x1f\n" +
+	"\vmax_records\x18\x02 \x01(\x05R\n" +
+	"maxRecords\"\x89\x02\n" +
+	"\x0fRestoreResponse\x12/\n" +
+	"\arecords\x18\x01 \x03(\v2\x15.xaso.v1.OutboxRecordR\arecords\x12L\n" +
+	"\fprior_events\x18\x02 \x03(\v2).xaso.v1.RestoreResponse.PriorEventsEntryR\vpriorEvents\x12#\n" +
+	"\rlast_sequence\x18\x03 \x01(\x03R\flastSequence\x1aR\n" +
+	"\x10PriorEventsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12(\n" +
+	"\x05value\x18\x02 \x01(\v2\x12.xaso.v1.EventListR\x05value:\x028\x01\"3\n" +
+	"\tEventList\x12&\n" +
+	"\x06events\x18\x01 \x03(\v2\x0e.xaso.v1.EventR\x06events\"Q\n" +
 	"\x16OfferAttachmentRequest\x127\n" +
 	"\bmanifest\x18\x01 \x01(\v2\x1b.xaso.v1.AttachmentManifestR\bmanifest\"@\n" +
 	"\x17OfferAttachmentResponse\x12%\n" +
@@ -836,13 +1013,14 @@ const file_xaso_v1_replication_proto_rawDesc = "" +
 	"\vCompression\x12\x1b\n" +
 	"\x17COMPRESSION_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10COMPRESSION_NONE\x10\x01\x12\x14\n" +
-	"\x10COMPRESSION_ZSTD\x10\x022\xd6\x02\n" +
+	"\x10COMPRESSION_ZSTD\x10\x022\x94\x03\n" +
 	"\x12ReplicationService\x129\n" +
 	"\x06Enroll\x12\x16.xaso.v1.EnrollRequest\x1a\x17.xaso.v1.EnrollResponse\x127\n" +
 	"\x04Push\x12\x14.xaso.v1.PushRequest\x1a\x15.xaso.v1.PushResponse(\x010\x01\x125\n" +
 	"\x04Feed\x12\x14.xaso.v1.FeedRequest\x1a\x15.xaso.v1.FeedResponse0\x01\x12T\n" +
 	"\x0fOfferAttachment\x12\x1f.xaso.v1.OfferAttachmentRequest\x1a .xaso.v1.OfferAttachmentResponse\x12?\n" +
-	"\bPutChunk\x12\x18.xaso.v1.PutChunkRequest\x1a\x19.xaso.v1.PutChunkResponseB/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
+	"\bPutChunk\x12\x18.xaso.v1.PutChunkRequest\x1a\x19.xaso.v1.PutChunkResponse\x12<\n" +
+	"\aRestore\x12\x17.xaso.v1.RestoreRequest\x1a\x18.xaso.v1.RestoreResponseB/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
 
 var (
 	file_xaso_v1_replication_proto_rawDescOnce sync.Once
@@ -857,45 +1035,56 @@ func file_xaso_v1_replication_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_replication_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_xaso_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_xaso_v1_replication_proto_goTypes = []any{
 	(Compression)(0),                // 0: xaso.v1.Compression
-	(*OfferAttachmentRequest)(nil),  // 1: xaso.v1.OfferAttachmentRequest
-	(*OfferAttachmentResponse)(nil), // 2: xaso.v1.OfferAttachmentResponse
-	(*PutChunkRequest)(nil),         // 3: xaso.v1.PutChunkRequest
-	(*PutChunkResponse)(nil),        // 4: xaso.v1.PutChunkResponse
-	(*EnrollRequest)(nil),           // 5: xaso.v1.EnrollRequest
-	(*EnrollResponse)(nil),          // 6: xaso.v1.EnrollResponse
-	(*PushRequest)(nil),             // 7: xaso.v1.PushRequest
-	(*RecordBatch)(nil),             // 8: xaso.v1.RecordBatch
-	(*PushResponse)(nil),            // 9: xaso.v1.PushResponse
-	(*FeedRequest)(nil),             // 10: xaso.v1.FeedRequest
-	(*FeedResponse)(nil),            // 11: xaso.v1.FeedResponse
-	(*NodeIdentity)(nil),            // 12: xaso.v1.NodeIdentity
-	(*AttachmentManifest)(nil),      // 13: xaso.v1.AttachmentManifest
-	(*OutboxRecord)(nil),            // 14: xaso.v1.OutboxRecord
-	(*FeedItem)(nil),                // 15: xaso.v1.FeedItem
+	(*RestoreRequest)(nil),          // 1: xaso.v1.RestoreRequest
+	(*RestoreResponse)(nil),         // 2: xaso.v1.RestoreResponse
+	(*EventList)(nil),               // 3: xaso.v1.EventList
+	(*OfferAttachmentRequest)(nil),  // 4: xaso.v1.OfferAttachmentRequest
+	(*OfferAttachmentResponse)(nil), // 5: xaso.v1.OfferAttachmentResponse
+	(*PutChunkRequest)(nil),         // 6: xaso.v1.PutChunkRequest
+	(*PutChunkResponse)(nil),        // 7: xaso.v1.PutChunkResponse
+	(*EnrollRequest)(nil),           // 8: xaso.v1.EnrollRequest
+	(*EnrollResponse)(nil),          // 9: xaso.v1.EnrollResponse
+	(*PushRequest)(nil),             // 10: xaso.v1.PushRequest
+	(*RecordBatch)(nil),             // 11: xaso.v1.RecordBatch
+	(*PushResponse)(nil),            // 12: xaso.v1.PushResponse
+	(*FeedRequest)(nil),             // 13: xaso.v1.FeedRequest
+	(*FeedResponse)(nil),            // 14: xaso.v1.FeedResponse
+	(*NodeIdentity)(nil),            // 15: xaso.v1.NodeIdentity
+	nil,                             // 16: xaso.v1.RestoreResponse.PriorEventsEntry
+	(*OutboxRecord)(nil),            // 17: xaso.v1.OutboxRecord
+	(*Event)(nil),                   // 18: xaso.v1.Event
+	(*AttachmentManifest)(nil),      // 19: xaso.v1.AttachmentManifest
+	(*FeedItem)(nil),                // 20: xaso.v1.FeedItem
 }
 var file_xaso_v1_replication_proto_depIdxs = []int32{
-	13, // 0: xaso.v1.OfferAttachmentRequest.manifest:type_name -> xaso.v1.AttachmentManifest
-	0,  // 1: xaso.v1.PushRequest.compression:type_name -> xaso.v1.Compression
-	14, // 2: xaso.v1.RecordBatch.records:type_name -> xaso.v1.OutboxRecord
-	15, // 3: xaso.v1.FeedResponse.items:type_name -> xaso.v1.FeedItem
-	5,  // 4: xaso.v1.ReplicationService.Enroll:input_type -> xaso.v1.EnrollRequest
-	7,  // 5: xaso.v1.ReplicationService.Push:input_type -> xaso.v1.PushRequest
-	10, // 6: xaso.v1.ReplicationService.Feed:input_type -> xaso.v1.FeedRequest
-	1,  // 7: xaso.v1.ReplicationService.OfferAttachment:input_type -> xaso.v1.OfferAttachmentRequest
-	3,  // 8: xaso.v1.ReplicationService.PutChunk:input_type -> xaso.v1.PutChunkRequest
-	6,  // 9: xaso.v1.ReplicationService.Enroll:output_type -> xaso.v1.EnrollResponse
-	9,  // 10: xaso.v1.ReplicationService.Push:output_type -> xaso.v1.PushResponse
-	11, // 11: xaso.v1.ReplicationService.Feed:output_type -> xaso.v1.FeedResponse
-	2,  // 12: xaso.v1.ReplicationService.OfferAttachment:output_type -> xaso.v1.OfferAttachmentResponse
-	4,  // 13: xaso.v1.ReplicationService.PutChunk:output_type -> xaso.v1.PutChunkResponse
-	9,  // [9:14] is the sub-list for method output_type
-	4,  // [4:9] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	17, // 0: xaso.v1.RestoreResponse.records:type_name -> xaso.v1.OutboxRecord
+	16, // 1: xaso.v1.RestoreResponse.prior_events:type_name -> xaso.v1.RestoreResponse.PriorEventsEntry
+	18, // 2: xaso.v1.EventList.events:type_name -> xaso.v1.Event
+	19, // 3: xaso.v1.OfferAttachmentRequest.manifest:type_name -> xaso.v1.AttachmentManifest
+	0,  // 4: xaso.v1.PushRequest.compression:type_name -> xaso.v1.Compression
+	17, // 5: xaso.v1.RecordBatch.records:type_name -> xaso.v1.OutboxRecord
+	20, // 6: xaso.v1.FeedResponse.items:type_name -> xaso.v1.FeedItem
+	3,  // 7: xaso.v1.RestoreResponse.PriorEventsEntry.value:type_name -> xaso.v1.EventList
+	8,  // 8: xaso.v1.ReplicationService.Enroll:input_type -> xaso.v1.EnrollRequest
+	10, // 9: xaso.v1.ReplicationService.Push:input_type -> xaso.v1.PushRequest
+	13, // 10: xaso.v1.ReplicationService.Feed:input_type -> xaso.v1.FeedRequest
+	4,  // 11: xaso.v1.ReplicationService.OfferAttachment:input_type -> xaso.v1.OfferAttachmentRequest
+	6,  // 12: xaso.v1.ReplicationService.PutChunk:input_type -> xaso.v1.PutChunkRequest
+	1,  // 13: xaso.v1.ReplicationService.Restore:input_type -> xaso.v1.RestoreRequest
+	9,  // 14: xaso.v1.ReplicationService.Enroll:output_type -> xaso.v1.EnrollResponse
+	12, // 15: xaso.v1.ReplicationService.Push:output_type -> xaso.v1.PushResponse
+	14, // 16: xaso.v1.ReplicationService.Feed:output_type -> xaso.v1.FeedResponse
+	5,  // 17: xaso.v1.ReplicationService.OfferAttachment:output_type -> xaso.v1.OfferAttachmentResponse
+	7,  // 18: xaso.v1.ReplicationService.PutChunk:output_type -> xaso.v1.PutChunkResponse
+	2,  // 19: xaso.v1.ReplicationService.Restore:output_type -> xaso.v1.RestoreResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_replication_proto_init() }
@@ -905,13 +1094,14 @@ func file_xaso_v1_replication_proto_init() {
 	}
 	file_xaso_v1_central_proto_init()
 	file_xaso_v1_node_proto_init()
+	file_xaso_v1_resources_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_replication_proto_rawDesc), len(file_xaso_v1_replication_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

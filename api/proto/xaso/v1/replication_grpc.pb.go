@@ -24,6 +24,7 @@ const (
 	ReplicationService_Feed_FullMethodName            = "/xaso.v1.ReplicationService/Feed"
 	ReplicationService_OfferAttachment_FullMethodName = "/xaso.v1.ReplicationService/OfferAttachment"
 	ReplicationService_PutChunk_FullMethodName        = "/xaso.v1.ReplicationService/PutChunk"
+	ReplicationService_Restore_FullMethodName         = "/xaso.v1.ReplicationService/Restore"
 )
 
 // ReplicationServiceClient is the client API for ReplicationService service.
@@ -50,6 +51,11 @@ type ReplicationServiceClient interface {
 	// PutChunk sends one chunk of an offered file; central answers with the
 	// chunks it still lacks.
 	PutChunk(ctx context.Context, in *PutChunkRequest, opts ...grpc.CallOption) (*PutChunkResponse, error)
+	// Restore returns the caller's commune's outbox records from
+	// from_sequence on, as central holds them, for a node that lost its
+	// store (a replaced machine): it rebuilds its dossiers and its place in
+	// the commune's hash chain from them.
+	Restore(ctx context.Context, in *RestoreRequest, opts ...grpc.CallOption) (*RestoreResponse, error)
 }
 
 type replicationServiceClient struct {
@@ -122,6 +128,16 @@ func (c *replicationServiceClient) PutChunk(ctx context.Context, in *PutChunkReq
 	return out, nil
 }
 
+func (c *replicationServiceClient) Restore(ctx context.Context, in *RestoreRequest, opts ...grpc.CallOption) (*RestoreResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RestoreResponse)
+	err := c.cc.Invoke(ctx, ReplicationService_Restore_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReplicationServiceServer is the server API for ReplicationService service.
 // All implementations must embed UnimplementedReplicationServiceServer
 // for forward compatibility.
@@ -146,6 +162,11 @@ type ReplicationServiceServer interface {
 	// PutChunk sends one chunk of an offered file; central answers with the
 	// chunks it still lacks.
 	PutChunk(context.Context, *PutChunkRequest) (*PutChunkResponse, error)
+	// Restore returns the caller's commune's outbox records from
+	// from_sequence on, as central holds them, for a node that lost its
+	// store (a replaced machine): it rebuilds its dossiers and its place in
+	// the commune's hash chain from them.
+	Restore(context.Context, *RestoreRequest) (*RestoreResponse, error)
 	mustEmbedUnimplementedReplicationServiceServer()
 }
 
@@ -170,6 +191,9 @@ func (UnimplementedReplicationServiceServer) OfferAttachment(context.Context, *O
 }
 func (UnimplementedReplicationServiceServer) PutChunk(context.Context, *PutChunkRequest) (*PutChunkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PutChunk not implemented")
+}
+func (UnimplementedReplicationServiceServer) Restore(context.Context, *RestoreRequest) (*RestoreResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Restore not implemented")
 }
 func (UnimplementedReplicationServiceServer) mustEmbedUnimplementedReplicationServiceServer() {}
 func (UnimplementedReplicationServiceServer) testEmbeddedByValue()                            {}
@@ -264,6 +288,24 @@ func _ReplicationService_PutChunk_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReplicationService_Restore_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RestoreRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServiceServer).Restore(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReplicationService_Restore_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServiceServer).Restore(ctx, req.(*RestoreRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ReplicationService_ServiceDesc is the grpc.ServiceDesc for ReplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -282,6 +324,10 @@ var ReplicationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PutChunk",
 			Handler:    _ReplicationService_PutChunk_Handler,
+		},
+		{
+			MethodName: "Restore",
+			Handler:    _ReplicationService_Restore_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
