@@ -1,6 +1,7 @@
 package deploytest
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/pki"
@@ -66,7 +68,7 @@ func TestDeploy(t *testing.T) {
 	if _, err := sh(ctx, ansibleDir, nil, "ansible-lint", "--offline", "--profile", "production", "--nocolor"); err != nil {
 		t.Fatalf("ansible-lint: %v", err)
 	}
-	for _, p := range []string{"site.yml", "central.yml", "node.yml", "upgrade.yml", "backup-node.yml"} {
+	for _, p := range []string{"site.yml", "central.yml", "node.yml", "upgrade.yml", "backup-node.yml", "replace-node.yml"} {
 		if _, err := sh(ctx, ansibleDir, nil, "ansible-playbook", "--syntax-check", "-i", "inventory/example/hosts.yml", p); err != nil {
 			t.Fatalf("syntax: %v", err)
 		}
@@ -167,6 +169,66 @@ func TestDeploy(t *testing.T) {
 
 	d.checkBackup(ctx)
 	d.checkRollingUpgrade(ctx, bins["deploy-2"])
+	d.checkReplaceNode(ctx, 1, run, bins["deploy-2"])
+}
+
+// checkReplaceNode destroys the i-th node's machine, brings up a new one
+// under the same name and runs replace-node.yml for it: the commune's
+// dossiers and hash chain come back from central, and work goes on.
+func (d *deployment) checkReplaceNode(ctx context.Context, i int, run, bin string) {
+	d.t.Helper()
+	api, closeConn, err := d.nodeAPI(ctx, i)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	before := map[string]*xasov1.Dossier{}
+	list, err := api.ListDossiers(ctx, &xasov1.ListDossiersRequest{PageSize: 500})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	for _, x := range list.GetDossiers() {
+		full, err := api.GetDossier(ctx, &xasov1.GetDossierRequest{Code: x.GetCode()})
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		before[x.GetCode()] = full.GetDossier()
+	}
+	chk, err := api.CheckStore(ctx, &xasov1.CheckStoreRequest{})
+	closeConn()
+	if err != nil || len(before) == 0 {
+		d.t.Fatalf("before the replacement: %d dossiers, %v", len(before), err)
+	}
+
+	if _, err := docker(ctx, "rm", "-f", d.nodes[i].container); err != nil {
+		d.t.Fatal(err)
+	}
+	h, err := startHost(ctx, run, d.network, d.nodes[i].name)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.nodes[i] = h
+	start := time.Now()
+	if _, out, err := d.playbook(ctx, "replace-node.yml", "--limit", h.name, "-e", "xaso_common_binary_src="+bin); err != nil {
+		d.t.Fatalf("replace-node: %v", err)
+	} else {
+		d.t.Logf("replace-node in %v:\n%s", time.Since(start).Round(time.Second), lastLines(out, 4))
+	}
+	api, closeConn, err = d.nodeAPI(ctx, i)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer closeConn()
+	got, err := api.CheckStore(ctx, &xasov1.CheckStoreRequest{})
+	if err != nil || !got.GetOk() || got.GetLastSequence() != chk.GetLastSequence() || !bytes.Equal(got.GetHeadHash(), chk.GetHeadHash()) {
+		d.t.Fatalf("restored store: %v %v; the dead machine's ended at %d", got, err, chk.GetLastSequence())
+	}
+	for code, want := range before {
+		full, err := api.GetDossier(ctx, &xasov1.GetDossierRequest{Code: code})
+		if err != nil || !proto.Equal(full.GetDossier(), want) {
+			d.t.Errorf("%s after the replacement: %v %v", code, full.GetDossier(), err)
+		}
+	}
+	d.checkDossierReachesCentral(ctx, i)
 }
 
 // writeInventory writes the test's inventory: the hosts by container, the

@@ -4,9 +4,10 @@
 // there is no registry to pull from): lint, converge, idempotence, check
 // mode, what the deployment must do (a cluster with a leader, a dossier
 // received at a node reaching central, the units' hardening in force, a
-// host restart survived), a node's backup, and a rolling upgrade during
+// host restart survived), a node's backup, a rolling upgrade during
 // which no two members are down together and writes are refused for no
-// longer than an election.
+// longer than an election, and a node's machine destroyed and replaced,
+// its data restored from central.
 //
 // It runs with XASO_ANSIBLE=1 (make ansible-test), and needs docker,
 // ansible, ansible-lint and mmdebstrap on the machine. A failing run keeps
