@@ -145,6 +145,7 @@ func TestDeploy(t *testing.T) {
 
 	leader := d.checkLeader(ctx)
 	t.Logf("leader %s", leader)
+	d.checkJoin(ctx, run, bins["deploy-1"])
 	code := d.checkDossierReachesCentral(ctx, 0)
 	d.checkHardening(ctx)
 
@@ -231,15 +232,19 @@ func (d *deployment) checkReplaceNode(ctx context.Context, i int, run, bin strin
 	d.checkDossierReachesCentral(ctx, i)
 }
 
-// writeInventory writes the test's inventory: the hosts by container, the
-// PKI made with `xaso admin pki` and an operator token.
+// joiner is the member added to the running cluster.
+const joiner = "central-4"
+
+// writeInventory makes the PKI with `xaso admin pki` (certificates for the
+// three members and the one that joins later) and an operator token, and
+// writes the test's inventory.
 func (d *deployment) writeInventory(ctx context.Context, bin string) error {
 	pkiDir := filepath.Join(d.inv, "pki")
 	if _, err := sh(ctx, "", nil, bin, "admin", "pki", "init", "--dir", pkiDir); err != nil {
 		return err
 	}
-	for _, m := range d.members {
-		if _, err := sh(ctx, "", nil, bin, "admin", "pki", "issue", m.name, "--dir", pkiDir, "--hosts", m.name+",localhost,127.0.0.1"); err != nil {
+	for _, name := range []string{d.members[0].name, d.members[1].name, d.members[2].name, joiner} {
+		if _, err := sh(ctx, "", nil, bin, "admin", "pki", "issue", name, "--dir", pkiDir, "--hosts", name+",localhost,127.0.0.1"); err != nil {
 			return err
 		}
 	}
@@ -252,12 +257,20 @@ func (d *deployment) writeInventory(ctx context.Context, bin string) error {
 	if d.token, _, err = pki.NewSecret(); err != nil {
 		return err
 	}
+	return d.writeHosts(bin)
+}
+
+// writeHosts writes the inventory's hosts: the members (and extra ones,
+// which join the running cluster) and the nodes, by container.
+func (d *deployment) writeHosts(bin string, extra ...host) error {
+	pkiDir := filepath.Join(d.inv, "pki")
 	var b strings.Builder
 	b.WriteString("all:\n  vars:\n    ansible_connection: community.docker.docker\n")
 	fmt.Fprintf(&b, "    xaso_common_binary_src: %s\n", bin)
 	b.WriteString("  children:\n    central:\n      vars:\n")
-	fmt.Fprintf(&b, "        xaso_central_operator_token: %q\n        xaso_central_pki_dir: %s\n      hosts:\n", d.token, pkiDir)
-	for _, m := range d.members {
+	fmt.Fprintf(&b, "        xaso_central_operator_token: %q\n        xaso_central_pki_dir: %s\n", d.token, pkiDir)
+	fmt.Fprintf(&b, "        xaso_central_initial_members: [%s, %s, %s]\n      hosts:\n", d.members[0].name, d.members[1].name, d.members[2].name)
+	for _, m := range append(append([]host{}, d.members...), extra...) {
 		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n", m.name, m.container)
 	}
 	b.WriteString("    nodes:\n      hosts:\n")
@@ -269,6 +282,50 @@ func (d *deployment) writeInventory(ctx context.Context, bin string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(d.inv, "hosts.yml"), []byte(b.String()), 0o644)
+}
+
+// checkJoin adds a fourth member with central.yml: it joins the running
+// cluster through the leader as a voter; then it is removed again.
+func (d *deployment) checkJoin(ctx context.Context, run, bin string) {
+	d.t.Helper()
+	h, err := startHost(ctx, run, d.network, joiner)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer docker(context.Background(), "rm", "-f", h.container)
+	if err := d.writeHosts(bin, h); err != nil {
+		d.t.Fatal(err)
+	}
+	if _, out, err := d.playbook(ctx, "central.yml", "--limit", joiner); err != nil {
+		d.t.Fatalf("join: %v", err)
+	} else if !strings.Contains(out, "Add this member as a voter through the leader") {
+		d.t.Errorf("the joiner was not added through the leader:\n%s", lastLines(out, 20))
+	}
+	api, octx, closeConn, err := d.central(ctx, 0)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer closeConn()
+	if err := waitFor(ctx, time.Minute, joiner+" a voter", func() (bool, string) {
+		c, err := api.GetCluster(octx, &xasov1.GetClusterRequest{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, m := range c.GetMembers() {
+			if m.GetId() == joiner && m.GetSuffrage() == "Voter" {
+				return len(c.GetMembers()) == 4, ""
+			}
+		}
+		return false, fmt.Sprint(c.GetMembers())
+	}); err != nil {
+		d.t.Fatal(err)
+	}
+	if _, err := api.RemoveClusterMember(octx, &xasov1.RemoveClusterMemberRequest{Id: joiner}); err != nil {
+		d.t.Fatalf("remove %s: %v", joiner, err)
+	}
+	if err := d.writeHosts(bin); err != nil {
+		d.t.Fatal(err)
+	}
 }
 
 // changedTasks picks the tasks a playbook's output reports as changed.
