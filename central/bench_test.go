@@ -128,6 +128,10 @@ func provinceState(b *testing.B, f *FSM) (communes, procs, months []string) {
 	if err := wb.Flush(); err != nil {
 		b.Fatal(err)
 	}
+	// The by-year level, as a member builds it from the monthly rows.
+	if err := f.ensureYearLevel(); err != nil {
+		b.Fatal(err)
+	}
 	return communes, procs, months
 }
 

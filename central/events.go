@@ -199,27 +199,30 @@ type group struct{ month, commune, procedure string }
 
 func (g group) String() string { return g.month + "/" + g.commune + "/" + g.procedure }
 
-// Aggregates are kept at four levels, each under its own prefix so that a
+// Aggregates are kept at five levels, each under its own prefix so that a
 // report scans only the level it needs:
 //
 //	g/cp/{month}/{commune}/{procedure}
 //	g/c/{month}/{commune}
 //	g/p/{month}/{procedure}
 //	g/t/{month}
+//	g/py/{year}/{procedure}    a year by procedure: reports over whole years
 const (
-	levelPair      = prefixAggregate + "cp/"
-	levelCommune   = prefixAggregate + "c/"
-	levelProcedure = prefixAggregate + "p/"
-	levelProvince  = prefixAggregate + "t/"
+	levelPair          = prefixAggregate + "cp/"
+	levelCommune       = prefixAggregate + "c/"
+	levelProcedure     = prefixAggregate + "p/"
+	levelProvince      = prefixAggregate + "t/"
+	levelProcedureYear = prefixAggregate + "py/"
 )
 
 // keys are the aggregate rows a dossier of group g counts in.
-func (g group) keys() [4]string {
-	return [4]string{
+func (g group) keys() [5]string {
+	return [5]string{
 		levelPair + g.month + "/" + g.commune + "/" + g.procedure,
 		levelCommune + g.month + "/" + g.commune,
 		levelProcedure + g.month + "/" + g.procedure,
 		levelProvince + g.month,
+		levelProcedureYear + g.month[:4] + "/" + g.procedure,
 	}
 }
 

@@ -153,7 +153,68 @@ func OpenFSM(dir string, log *slog.Logger) (*FSM, error) {
 		db.Close()
 		return nil, fmt.Errorf("read applied index: %w", err)
 	}
+	if err := f.ensureYearLevel(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return f, nil
+}
+
+// ensureYearLevel builds the by-year procedure aggregates from the monthly
+// ones in a state written before that level existed (an older member's
+// data or snapshot). Every member derives the same rows from the same
+// state, so they stay equal.
+func (f *FSM) ensureYearLevel() error {
+	sums := map[string]*xasov1.Aggregate{}
+	err := f.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(levelProcedureYear)})
+		have := false
+		for it.Rewind(); it.Valid(); it.Next() {
+			have = true
+			break
+		}
+		it.Close()
+		if have {
+			return nil
+		}
+		it = txn.NewIterator(badger.IteratorOptions{Prefix: []byte(levelProcedure)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			month, proc, ok := strings.Cut(string(it.Item().Key()[len(levelProcedure):]), "/")
+			if !ok || len(month) != 6 {
+				continue
+			}
+			a := &xasov1.Aggregate{}
+			if err := it.Item().Value(func(v []byte) error { return proto.Unmarshal(v, a) }); err != nil {
+				return err
+			}
+			k := levelProcedureYear + month[:4] + "/" + proc
+			if sums[k] == nil {
+				sums[k] = &xasov1.Aggregate{}
+			}
+			addAggregate(sums[k], a, 1)
+		}
+		return nil
+	})
+	if err != nil || len(sums) == 0 {
+		return err
+	}
+	wb := f.db.NewWriteBatch()
+	defer wb.Cancel()
+	for k, a := range sums {
+		v, err := proto.Marshal(a)
+		if err != nil {
+			return err
+		}
+		if err := wb.Set([]byte(k), v); err != nil {
+			return err
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("build the by-year aggregates: %w", err)
+	}
+	f.log.Info("built the by-year procedure aggregates", "rows", len(sums))
+	return nil
 }
 
 // Close closes the state.
@@ -723,6 +784,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("restore: write state: %w", err)
+	}
+	if err := f.ensureYearLevel(); err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
 	f.setApplied(index)
 	f.broken.Store(false)

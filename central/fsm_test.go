@@ -428,6 +428,60 @@ func TestReportEqualsTheDossiersCounted(t *testing.T) {
 			t.Errorf("query %+v sums to %v, want %v", q, &sum, &expect)
 		}
 	}
+	checkYearLevel(t, f, asOf)
+	// A state written before the by-year level existed gets it at open
+	// (here: built again from the monthly rows), and the same reports.
+	if err := f.db.DropPrefix([]byte(levelProcedureYear)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ensureYearLevel(); err != nil {
+		t.Fatal(err)
+	}
+	checkYearLevel(t, f, asOf)
+}
+
+// checkYearLevel compares reports by procedure over ranges that cover
+// whole years (read from the by-year level) with the same reports by month
+// summed per procedure.
+func checkYearLevel(t *testing.T, f *FSM, asOf time.Time) {
+	t.Helper()
+	for _, q := range []ReportQuery{
+		{From: "202601", To: "202612"},
+		{From: "202511", To: "202702"},
+		{From: "202601", To: "202611"},
+		{From: "202501", To: "202712", Procedures: []string{sample.Procedures()[1].GetCode(), sample.Procedures()[4].GetCode()}},
+	} {
+		q.ByProcedure, q.AsOf = true, asOf
+		got, err := f.Report(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		monthly := q
+		monthly.ByMonth = true
+		rows, err := f.Report(monthly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]*xasov1.PerformanceRow{}
+		for _, r := range rows {
+			w, ok := want[r.GetProcedureCode()]
+			if !ok {
+				w = &xasov1.PerformanceRow{Counts: &xasov1.Aggregate{}}
+				want[r.GetProcedureCode()] = w
+			}
+			addAggregate(w.Counts, r.GetCounts(), 1)
+			w.OverdueNow += r.GetOverdueNow()
+		}
+		if len(got) != len(want) || len(got) == 0 {
+			t.Fatalf("%s..%s by procedure: %d rows, by month %d procedures", q.From, q.To, len(got), len(want))
+		}
+		for _, r := range got {
+			w := want[r.GetProcedureCode()]
+			if w == nil || !proto.Equal(r.GetCounts(), w.GetCounts()) || r.GetOverdueNow() != w.GetOverdueNow() || r.GetMonth() != "" {
+				t.Fatalf("%s..%s, %s: %v (month %q), by month %v", q.From, q.To, r.GetProcedureCode(), r, r.GetMonth(), w)
+			}
+		}
+	}
 }
 
 func contains(xs []string, x string) bool {

@@ -112,7 +112,29 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 				communes = append(communes, c.GetCode())
 			}
 		}
-		for _, m := range months {
+		// By procedure over whole years (no month, no commune): one row per
+		// procedure and year instead of twelve.
+		monthly := months
+		if byP && !byC && !q.ByMonth {
+			var years []string
+			years, monthly = wholeYears(months)
+			for _, y := range years {
+				var err error
+				if len(q.Procedures) > 0 {
+					for _, p := range q.Procedures {
+						if err = pointAggregate(txn, levelProcedureYear+y+"/"+p, group{y + "01", "", p}, row); err != nil {
+							return err
+						}
+					}
+				} else {
+					err = scanAggregates(levelProcedureYear+y+"/", func(rest string) group { return group{y + "01", "", rest} }, nil, row)
+				}
+				if err != nil {
+					return err
+				}
+			}
+		}
+		for _, m := range monthly {
 			var err error
 			switch {
 			case byC && byP && len(communes) > 0 && len(q.Procedures) > 0:
@@ -175,6 +197,21 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 		return cmp.Or(strings.Compare(a.Month, b.Month), strings.Compare(a.CommuneCode, b.CommuneCode), strings.Compare(a.ProcedureCode, b.ProcedureCode))
 	})
 	return out, nil
+}
+
+// wholeYears splits a run of months ("200601", oldest first) into the
+// years it covers whole and the months left over.
+func wholeYears(months []string) (years, rest []string) {
+	for i := 0; i < len(months); {
+		if strings.HasSuffix(months[i], "01") && i+11 < len(months) && months[i+11] == months[i][:4]+"12" {
+			years = append(years, months[i][:4])
+			i += 12
+			continue
+		}
+		rest = append(rest, months[i])
+		i++
+	}
+	return years, rest
 }
 
 func set(xs []string) map[string]bool {
