@@ -1,7 +1,6 @@
 package central
 
 import (
-	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -65,6 +64,7 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 	byP := q.ByProcedure || len(q.Procedures) > 0
 	wantC, wantP := set(q.Communes), set(q.Procedures)
 	rows := map[group]*xasov1.PerformanceRow{}
+	var order []*xasov1.PerformanceRow // as made: usually sorted already
 	row := func(g group) *xasov1.PerformanceRow {
 		out := group{}
 		if q.ByMonth {
@@ -80,6 +80,7 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 		if !ok {
 			r = &xasov1.PerformanceRow{Month: monthLabel(out.month), CommuneCode: out.commune, ProcedureCode: out.procedure, Counts: &xasov1.Aggregate{}}
 			rows[out] = r
+			order = append(order, r)
 		}
 		return r
 	}
@@ -188,15 +189,25 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	out := make([]*xasov1.PerformanceRow, 0, len(rows))
-	for _, r := range rows {
+	for _, r := range order {
 		finishRow(r)
-		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b *xasov1.PerformanceRow) int {
-		return cmp.Or(strings.Compare(a.Month, b.Month), strings.Compare(a.CommuneCode, b.CommuneCode), strings.Compare(a.ProcedureCode, b.ProcedureCode))
-	})
-	return out, nil
+	// Levels are read in key order, so the rows mostly come sorted.
+	if !slices.IsSortedFunc(order, compareRows) {
+		slices.SortFunc(order, compareRows)
+	}
+	return order, nil
+}
+
+// compareRows orders rows by month, commune and procedure.
+func compareRows(a, b *xasov1.PerformanceRow) int {
+	if a.Month != b.Month {
+		return strings.Compare(a.Month, b.Month)
+	}
+	if a.CommuneCode != b.CommuneCode {
+		return strings.Compare(a.CommuneCode, b.CommuneCode)
+	}
+	return strings.Compare(a.ProcedureCode, b.ProcedureCode)
 }
 
 // wholeYears splits a run of months ("200601", oldest first) into the
@@ -371,8 +382,6 @@ func ReportFromDossiers(ds []*xasov1.Dossier, asOf time.Time) []*xasov1.Performa
 	for _, r := range rows {
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b *xasov1.PerformanceRow) int {
-		return cmp.Or(cmp.Compare(a.GetMonth(), b.GetMonth()), cmp.Compare(a.GetCommuneCode(), b.GetCommuneCode()), cmp.Compare(a.GetProcedureCode(), b.GetProcedureCode()))
-	})
+	slices.SortFunc(out, compareRows)
 	return out
 }
