@@ -509,6 +509,11 @@ func (s *Syncer) restore(ctx context.Context, client xasov1.ReplicationServiceCl
 		if len(recs) == 0 {
 			return fmt.Errorf("restore from %d: the member answering holds only %d of the %d events (it lags; another try will do)", last+1, r.GetLastSequence(), central)
 		}
+		for _, rec := range recs {
+			if rec.GetCommuneCode() != s.cfg.Commune {
+				return fmt.Errorf("restore from %d: central sent a record of commune %s to commune %s's node", last+1, rec.GetCommuneCode(), s.cfg.Commune)
+			}
+		}
 		if err := s.local.Restore(ctx, recs, r.GetPriorEvents()); err != nil {
 			return err
 		}
