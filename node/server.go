@@ -13,6 +13,7 @@ import (
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/apiserver"
+	"github.com/xaso/xaso/web"
 )
 
 // handler builds the node's HTTP handler: gRPC and everything else on one port.
@@ -39,6 +40,11 @@ func (n *Node) handler() (http.Handler, error) {
 	}
 
 	mux := http.NewServeMux()
+	pg, err := web.NewPages()
+	if err != nil {
+		return nil, fmt.Errorf("pages: %w", err)
+	}
+	(&pages{n: n, pages: pg}).routes(mux)
 	mux.Handle("/v1/", http.MaxBytesHandler(gw, n.cfg.MaxAttachmentBytes*4/3+(1<<20)))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -1,0 +1,94 @@
+package node
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// page fetches a page with client and returns its status, final path and body.
+func page(t *testing.T, client *http.Client, url string) (int, string, string) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Request.URL.Path, string(body)
+}
+
+// TestCitizenLookup: the citizen's look-up finds a dossier by the code on
+// its receipt, says where it is and by when, in Vietnamese or English, and
+// shows no personal data; bad and unknown codes are answered next to the
+// field.
+func TestCitizenLookup(t *testing.T) {
+	n := startNode(t)
+	code, created := n.call(t, "POST", "/v1/dossiers", birthRequest())
+	if code != 200 {
+		t.Fatalf("create: %d %v", code, created)
+	}
+	dossierCode := created["dossier"].(map[string]any)["code"].(string)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+
+	status, _, body := page(t, client, n.url+"/tra-cuu")
+	if status != 200 || !strings.Contains(body, `<html lang="vi">`) || !strings.Contains(body, `<label for="code">Mã hồ sơ</label>`) {
+		t.Fatalf("form: %d\n%s", status, body)
+	}
+	// The QR code's address, reached from the form too.
+	status, path, body := page(t, client, n.url+"/tra-cuu?code="+dossierCode)
+	if status != 200 || path != "/tra-cuu/"+dossierCode {
+		t.Fatalf("look-up: %d at %s", status, path)
+	}
+	for _, want := range []string{dossierCode, "Đã tiếp nhận", "Tiếp nhận hồ sơ", "Ngày hẹn trả kết quả", "09:00 23/11/2026"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the dossier's page lacks %q", want)
+		}
+	}
+	for _, private := range []string{"Hà Thị Lan", "001190012345", "0912345678", "motcua.1"} {
+		if strings.Contains(body, private) {
+			t.Errorf("the public page shows %q", private)
+		}
+	}
+	if regexp.MustCompile(`(src|href)="(https?:)?//`).MatchString(body) {
+		t.Error("the page loads something from outside the node")
+	}
+
+	// English, remembered.
+	if _, _, body = page(t, client, n.url+"/tra-cuu/"+dossierCode+"?lang=en"); !strings.Contains(body, `<html lang="en">`) || !strings.Contains(body, "Dossier received") {
+		t.Fatalf("English page:\n%s", body)
+	}
+	if _, _, body = page(t, client, n.url+"/tra-cuu/"+dossierCode); !strings.Contains(body, "Result due on") {
+		t.Fatal("the language choice was not remembered")
+	}
+
+	// Past the due date, the page says so.
+	n.clock.Set(time.Date(2027, 1, 4, 9, 0, 0, 0, time.UTC))
+	if _, _, body = page(t, client, n.url+"/tra-cuu/"+dossierCode); !strings.Contains(body, "past its due date") {
+		t.Error("an overdue dossier's page does not say so")
+	}
+
+	for _, c := range []struct {
+		url    string
+		status int
+		want   string
+	}{
+		{"/tra-cuu?code=abc", 400, "A dossier code reads"},
+		{"/tra-cuu/09619-261123-9999", 404, "This commune holds no dossier with that code"},
+	} {
+		status, _, body := page(t, client, n.url+c.url)
+		if status != c.status || !strings.Contains(body, c.want) || !strings.Contains(body, `aria-invalid="true"`) {
+			t.Errorf("%s: %d, want %d with %q next to the field", c.url, status, c.status, c.want)
+		}
+	}
+	resp, err := http.Get(n.url + "/static/site.css")
+	if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
+		t.Fatalf("stylesheet: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
