@@ -362,10 +362,14 @@ func check(t *testing.T, c *Cluster, h *history) (lost, duplicated, phantom int)
 	ctx := context.Background()
 	owners := map[string]*xasov1.Dossier{}
 	events := map[string]int64{}
-	for i := range c.Nodes() {
+	stores := make([]*xasov1.CheckStoreResponse, len(c.Nodes()))
+	for i, cm := range c.Communes() {
 		api, closeConn, err := c.NodeAPI(ctx, i)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if stores[i], err = api.CheckStore(ctx, &xasov1.CheckStoreRequest{}); err != nil {
+			t.Errorf("%s: check store: %v", cm.Code, err)
 		}
 		token := ""
 		for {
@@ -388,34 +392,24 @@ func check(t *testing.T, c *Cluster, h *history) (lost, duplicated, phantom int)
 	// One linearizable read brings the member that answers up to date (the
 	// first member that is up answers every call below); the look-ups
 	// after it are local.
-	if _, err := Central(ctx, c, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.ListNodesResponse, error) {
+	nodes, err := Central(ctx, c, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.ListNodesResponse, error) {
 		return api.ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	// Every node's store is sound and its chain is the one central holds:
 	// central verified each link as it applied it, so equal heads mean
 	// equal chains.
-	nodes, err := Central(ctx, c, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.ListNodesResponse, error) {
-		return api.ListNodes(ctx, &xasov1.ListNodesRequest{})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	heads := map[string]*xasov1.NodeStatus{}
 	for _, n := range nodes.GetNodes() {
 		heads[n.GetNode().GetCommuneCode()] = n
 	}
 	for i, cm := range c.Communes() {
-		api, closeConn, err := c.NodeAPI(ctx, i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chk, err := api.CheckStore(ctx, &xasov1.CheckStoreRequest{})
-		closeConn()
+		chk := stores[i]
 		switch at := heads[cm.Code]; {
-		case err != nil:
-			t.Errorf("%s: check store: %v", cm.Code, err)
+		case chk == nil:
+			// its error is reported above
 		case !chk.GetOk():
 			t.Errorf("%s: store check: %v", cm.Code, chk.GetProblems())
 		case at.GetAckedSequence() != chk.GetLastSequence() || !bytes.Equal(at.GetAckedHash(), chk.GetHeadHash()):

@@ -5,6 +5,7 @@
 package web
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"html/template"
@@ -91,7 +92,7 @@ func (p *Pages) Render(w http.ResponseWriter, status int, name string, page Page
 		http.Error(w, "no page "+name, http.StatusInternalServerError)
 		return
 	}
-	var b strings.Builder
+	var b bytes.Buffer // rendered whole first, so that an error is not half a page
 	if err := t.Execute(&b, page); err != nil {
 		http.Error(w, "render "+name+": "+err.Error(), http.StatusInternalServerError)
 		return
@@ -102,7 +103,7 @@ func (p *Pages) Render(w http.ResponseWriter, status int, name string, page Page
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	fmt.Fprint(w, b.String())
+	w.Write(b.Bytes())
 }
 
 // Static serves the embedded assets under /static/.
