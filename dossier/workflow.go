@@ -125,6 +125,13 @@ func Allowed(d *Dossier, role Role) []Action {
 	return out
 }
 
+// Needs reports what action a must carry besides its actor: a written
+// reason, the person or unit who takes the dossier.
+func Needs(a Action) (reason, assignee bool) {
+	r := rules[a]
+	return r.reason, r.assignee
+}
+
 // IsFinal reports whether no action can follow s, whoever asks.
 func IsFinal(d *Dossier) bool {
 	for _, a := range Actions() {

@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/xaso/xaso/configfile"
 	"github.com/xaso/xaso/dossier"
@@ -33,6 +35,16 @@ type Config struct {
 	// CatalogueFile, when set, is the procedure catalogue (JSON) to start
 	// from; without it the embedded sample catalogue is used.
 	CatalogueFile string `yaml:"catalogue_file"`
+	// CommuneName is the commune's name as the receipt prints it, e.g.
+	// "xã Tả Van" (default: "xã {commune}").
+	CommuneName string `yaml:"commune_name"`
+	// UsersFile lists who may sign in to the desk pages (name, full name,
+	// role, password hash from `xaso hash-password`); it is read again
+	// when it changes. Without it nobody can sign in.
+	UsersFile string `yaml:"users_file"`
+	// PublicURL is the address citizens reach the look-up page at, which
+	// the receipt's QR code holds (default: the address the clerk uses).
+	PublicURL string `yaml:"public_url"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 
@@ -115,6 +127,23 @@ func (c Config) Validate() error {
 		data, _ := os.ReadFile(c.CalendarFile)
 		if _, err := dossier.ParseCalendar(data); err != nil {
 			return fmt.Errorf("calendar_file: %w", err)
+		}
+	}
+	if len(c.CommuneName) > 100 || !utf8.ValidString(c.CommuneName) {
+		return fmt.Errorf("commune_name: at most 100 bytes of UTF-8")
+	}
+	if c.UsersFile != "" {
+		data, err := os.ReadFile(c.UsersFile)
+		if err != nil {
+			return fmt.Errorf("users_file: %w", err)
+		}
+		if _, err := ParseUsers(data); err != nil {
+			return fmt.Errorf("users_file: %s: %w", c.UsersFile, err)
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("public_url: %q is not an http(s)://host[:port] address", c.PublicURL)
 		}
 	}
 	switch c.LogLevel {

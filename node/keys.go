@@ -36,6 +36,7 @@ import (
 //	u/{position:8}                 upload queue: files for central, in the order stored
 //	m/upload_head                  last position of the upload queue
 //	m/uploaded                     last position central holds in full
+//	s/{sha256 of token:32}         desk session (JSON, with a time to live; not replicated)
 const (
 	prefixDossier    = "d/"
 	prefixEvent      = "e/"
@@ -61,6 +62,7 @@ const (
 	prefixUpload     = "u/"
 	keyUploadHead    = "m/upload_head"
 	keyUploaded      = "m/uploaded"
+	prefixSession    = "s/"
 )
 
 func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }

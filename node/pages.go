@@ -37,6 +37,7 @@ type lookupData struct {
 type pages struct {
 	n     *Node
 	pages *web.Pages
+	users *users
 }
 
 // routes adds the pages to mux.
@@ -45,6 +46,7 @@ func (p *pages) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/tra-cuu", http.StatusSeeOther)
 	})
+	p.deskRoutes(mux)
 	mux.HandleFunc("GET /tra-cuu", p.lookupForm)
 	mux.HandleFunc("GET /tra-cuu/{code}", p.lookup)
 }

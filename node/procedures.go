@@ -124,3 +124,13 @@ func fold(s string) string {
 	}
 	return strings.NewReplacer("đ", "d").Replace(out)
 }
+
+// procedureVersion returns one version of a procedure (the one a dossier
+// was received under).
+func (s *Store) procedureVersion(code string, version int32) (*xasov1.Procedure, error) {
+	p := &xasov1.Procedure{}
+	if err := s.view(func(txn *badger.Txn) error { return getProto(txn, procVersionKey(code, version), p) }); err != nil {
+		return nil, fmt.Errorf("procedure %s version %d: %w", code, version, err)
+	}
+	return p, nil
+}

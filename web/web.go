@@ -79,7 +79,54 @@ type Page struct {
 	Title string
 	// Path is the page's path, for the language switch.
 	Path string
+	// Site is the message key of the site's name in the header: the
+	// commune centre (default) or the province.
+	Site string
+	// User is who is signed in; nil on public pages.
+	User *User
+	// Nav lists the links of the signed-in area, shown in the header.
+	Nav []Link
+	// Sync is the node's link to central, shown on every desk page.
+	Sync *Sync
 	Data any
+}
+
+// User is the signed-in person as the header shows them.
+type User struct {
+	Name, FullName string
+	// Role is a message key, e.g. role.CLERK.
+	Role string
+}
+
+// Link is one entry of the header's navigation.
+type Link struct {
+	Href, Label string // Label is a message key
+	Current     bool
+}
+
+// Sync is the sync indicator: whether the node reaches central and how
+// much waits to go.
+type Sync struct {
+	// Alone: no central is configured; the node keeps everything.
+	Alone, Connected            bool
+	PendingEvents, PendingFiles int64
+	LastContact                 time.Time
+}
+
+// FormField is one labelled input: the API field its errors come from,
+// the form name, the label's message key, the value to show again, the
+// autocomplete hint, and a mode (required, numeric, tel, email).
+type FormField struct {
+	Page                                          Page
+	Field, Name, Label, Value, Autocomplete, Mode string
+}
+
+// SiteName is the message key of the header's site name.
+func (p Page) SiteName() string {
+	if p.Site == "" {
+		return "site.node"
+	}
+	return p.Site
 }
 
 // T translates a message key into the page's language.
@@ -100,7 +147,9 @@ func (p *Pages) Render(w http.ResponseWriter, status int, name string, page Page
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	// Everything a page needs comes from here.
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Cache-Control", "no-store") // pages show personal data and live state
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(b.Bytes())
@@ -116,6 +165,19 @@ func Static() http.Handler {
 }
 
 var funcs = template.FuncMap{
+	// qr draws text as a QR code in SVG.
+	"qr": QRSVG,
+	// percent shows a share 0..1 as a whole percentage.
+	"percent": func(x float64) string { return fmt.Sprintf("%.0f%%", x*100) },
+	// size shows a byte count for people.
+	"size":     ByteSize,
+	"contains": strings.Contains,
+	"upper":    strings.ToUpper,
+	"list":     func(xs ...string) []string { return xs },
+	// field describes one labelled input of a form, for the "input" template.
+	"field": func(p Page, field, name, label, value, autocomplete, mode string) FormField {
+		return FormField{Page: p, Field: field, Name: name, Label: label, Value: value, Autocomplete: autocomplete, Mode: mode}
+	},
 	// date shows a time as a day in Vietnam (every date shown is in
 	// Vietnam's time), the way the receipt does.
 	"date": func(t time.Time) string {

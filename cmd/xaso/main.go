@@ -7,6 +7,7 @@
 //	xaso demo [--communes N]         the province on one machine
 //	xaso admin [--addr A] COMMAND    operator commands against a node
 //	xaso check-config FILE           validate a node configuration
+//	xaso hash-password < PASSWORD    hash a desk password for a users file
 //	xaso version
 //
 // This package only parses flags and wires the parts together.
@@ -36,6 +37,7 @@ commands:
   demo          run the whole province in one process (xaso demo --help)
   admin         operator commands against a node (xaso admin --help)
   check-config  validate a configuration file
+  hash-password read a password on stdin, print its hash for a node's users_file
   version       print the version
 `
 
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runAdmin(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = runCheckConfig(args[1:], stdout, stderr)
+	case "hash-password":
+		err = runHashPassword(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "xaso", versionString())
 		return 0

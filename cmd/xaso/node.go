@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +28,9 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 	fs.String("max-attachment-bytes", strconv.FormatInt(d.MaxAttachmentBytes, 10), "max_attachment_bytes: largest upload")
 	fs.String("calendar-file", "", "calendar_file: working calendar JSON to start from (default: embedded official calendar)")
 	fs.String("catalogue-file", "", "catalogue_file: procedure catalogue JSON to start from (default: embedded sample)")
+	fs.String("commune-name", "", "commune_name: the commune's name as the receipt prints it (default: xã {commune})")
+	fs.String("users-file", "", "users_file: who may sign in to the desk pages (YAML: name, full_name, role, password_hash)")
+	fs.String("public-url", "", "public_url: address citizens reach the look-up page at, for the receipt's QR code (default: the clerk's)")
 	fs.String("log-level", d.LogLevel, "log_level: debug, info, warn or error")
 	fs.String("central", "", "central: central members' API addresses, host:port,… (none: work alone)")
 	fs.String("node-id", "", "node_id: this machine's name at central (default node-{commune})")
@@ -66,6 +71,12 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 				cfg.CalendarFile = v
 			case "catalogue-file":
 				cfg.CatalogueFile = v
+			case "commune-name":
+				cfg.CommuneName = v
+			case "users-file":
+				cfg.UsersFile = v
+			case "public-url":
+				cfg.PublicURL = v
 			case "log-level":
 				cfg.LogLevel = v
 			case "central":
@@ -196,5 +207,24 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: node configuration for commune %s is valid\n", fs.Arg(0), cfg.Commune)
+	return nil
+}
+
+// runHashPassword reads a password (one line on stdin) and prints the hash
+// a users file takes, so that no password is written down in clear.
+func runHashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 1024)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read the password from stdin: %w", err)
+	}
+	h, err := node.HashPassword(strings.TrimRight(line, "\r\n"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, h)
 	return nil
 }

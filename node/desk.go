@@ -1,0 +1,747 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/grpcerr"
+	"github.com/xaso/xaso/web"
+)
+
+// sessionCookie names the desk's session cookie.
+const sessionCookie = "xaso_session"
+
+// deskHandler is a desk page: it gets the signed-in session.
+type deskHandler func(w http.ResponseWriter, r *http.Request, se Session)
+
+// deskRoutes adds the clerk's desk: sign-in, the work queue, receiving a
+// dossier, its receipt, the dossier page with the actions the user may
+// take, and the files.
+func (p *pages) deskRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /dang-nhap", p.signInForm)
+	mux.HandleFunc("POST /dang-nhap", p.signIn)
+	mux.HandleFunc("POST /dang-xuat", p.signOut)
+	mux.HandleFunc("GET /ban", p.desk(p.queue))
+	mux.HandleFunc("GET /ban/dong-bo", p.desk(p.syncJSON))
+	mux.HandleFunc("GET /ban/tiep-nhan", p.desk(p.receiveForm))
+	mux.HandleFunc("POST /ban/tiep-nhan", p.desk(p.receive))
+	mux.HandleFunc("GET /ban/ho-so", p.desk(p.openCode))
+	mux.HandleFunc("GET /ban/ho-so/{code}", p.desk(p.dossierPage))
+	mux.HandleFunc("POST /ban/ho-so/{code}", p.desk(p.act))
+	mux.HandleFunc("GET /ban/ho-so/{code}/phieu", p.desk(p.receipt))
+	mux.HandleFunc("GET /ban/tep/{sha}", p.desk(p.file))
+}
+
+// desk wraps a desk page: it needs a live session of a user the users file
+// still lists with the same role (removing a person ends their sessions),
+// and a POST must come from the node's own pages.
+func (p *pages) desk(h deskHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && !sameOrigin(r) {
+			http.Error(w, "forbidden: the form did not come from this node's pages", http.StatusForbidden)
+			return
+		}
+		se, ok := p.session(r)
+		if !ok {
+			http.Redirect(w, r, "/dang-nhap?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		h(w, r, se)
+	}
+}
+
+// session returns the request's session when it is valid.
+func (p *pages) session(r *http.Request) (Session, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return Session{}, false
+	}
+	se, err := p.n.store.Session(c.Value, p.n.now())
+	if err != nil {
+		return Session{}, false
+	}
+	u, ok, err := p.users.lookup(se.User)
+	if err != nil || !ok || u.Role != se.Role {
+		return Session{}, false
+	}
+	return se, true
+}
+
+// sameOrigin reports whether a form post came from this host: browsers send
+// Origin on every POST; its absence (an old client) is let through, as the
+// session cookie is SameSite=Strict anyway.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+// signInData is the sign-in page's data.
+type signInData struct {
+	Name, Next, Error, Disabled string
+	// Token asks for an operator token instead of a name and password
+	// (central's dashboard).
+	Token bool
+}
+
+func (p *pages) signInForm(w http.ResponseWriter, r *http.Request) {
+	lang := web.PickLang(w, r)
+	if _, ok := p.session(r); ok {
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		return
+	}
+	d := signInData{Next: r.URL.Query().Get("next")}
+	if p.users.path == "" {
+		d.Disabled = "signin.nousers"
+	}
+	p.pages.Render(w, http.StatusOK, "signin", web.Page{Lang: lang, Title: web.Message(lang, "signin.title"), Path: "/dang-nhap", Data: d})
+}
+
+func (p *pages) signIn(w http.ResponseWriter, r *http.Request) {
+	lang := web.PickLang(w, r)
+	if !sameOrigin(r) {
+		http.Error(w, "forbidden: the form did not come from this node's pages", http.StatusForbidden)
+		return
+	}
+	name, pass := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("password")
+	d := signInData{Name: name, Next: r.PostFormValue("next")}
+	u, err := p.users.authenticate(name, pass, p.n.now())
+	if err != nil {
+		status := http.StatusUnauthorized
+		switch {
+		case errors.Is(err, errLocked):
+			d.Error, status = "signin.locked", http.StatusTooManyRequests
+		case errors.Is(err, errBadPassword):
+			d.Error = "signin.bad"
+		default:
+			p.n.log.ErrorContext(r.Context(), "sign-in", "err", err)
+			d.Error, status = "signin.broken", http.StatusInternalServerError
+		}
+		p.pages.Render(w, status, "signin", web.Page{Lang: lang, Title: web.Message(lang, "signin.title"), Path: "/dang-nhap", Data: d})
+		return
+	}
+	token, err := p.n.store.NewSession(u, p.n.now())
+	if err != nil {
+		p.n.log.ErrorContext(r.Context(), "sign-in", "err", err)
+		http.Error(w, "the session cannot be stored now; try again", http.StatusInternalServerError)
+		return
+	}
+	p.n.log.InfoContext(r.Context(), "signed in", "user", u.Name, "role", u.Role)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", MaxAge: int(sessionTTL.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, safeNext(d.Next), http.StatusSeeOther)
+}
+
+// safeNext keeps a post-sign-in redirect on the desk.
+func safeNext(next string) string {
+	if strings.HasPrefix(next, "/ban") && !strings.HasPrefix(next, "//") {
+		return next
+	}
+	return "/ban"
+}
+
+func (p *pages) signOut(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) {
+		http.Error(w, "forbidden: the form did not come from this node's pages", http.StatusForbidden)
+		return
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if err := p.n.store.EndSession(c.Value); err != nil {
+			p.n.log.ErrorContext(r.Context(), "sign-out", "err", err)
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/dang-nhap", http.StatusSeeOther)
+}
+
+// page returns the frame of a desk page: user, navigation, sync indicator.
+func (p *pages) page(ctx context.Context, lang web.Lang, se Session, path, title string, data any) web.Page {
+	pg := web.Page{Lang: lang, Title: title, Path: path, Data: data,
+		User: &web.User{Name: se.User, FullName: cmpOr(se.FullName, se.User), Role: "role." + strings.ToUpper(se.Role)},
+		Sync: p.syncBadge(ctx)}
+	for _, l := range []web.Link{{Href: "/ban", Label: "nav.queue"}, {Href: "/ban/tiep-nhan", Label: "nav.receive"}, {Href: "/tra-cuu", Label: "nav.lookup"}} {
+		l.Current = path == l.Href || l.Href != "/ban" && strings.HasPrefix(path, l.Href)
+		pg.Nav = append(pg.Nav, l)
+	}
+	return pg
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// syncBadge reads the sync indicator.
+func (p *pages) syncBadge(ctx context.Context) *web.Sync {
+	if len(p.n.cfg.Central) == 0 {
+		return &web.Sync{Alone: true}
+	}
+	st, err := p.n.svc.GetSyncStatus(ctx, &xasov1.GetSyncStatusRequest{})
+	if err != nil {
+		return &web.Sync{}
+	}
+	s := &web.Sync{Connected: st.GetConnected(), PendingEvents: st.GetPendingEvents(), PendingFiles: st.GetPendingAttachments()}
+	if st.GetLastContactTime() != nil {
+		s.LastContact = st.GetLastContactTime().AsTime()
+	}
+	return s
+}
+
+// syncJSON serves the sync indicator to the desk's script, which refreshes
+// it without reloading the page.
+func (p *pages) syncJSON(w http.ResponseWriter, r *http.Request, _ Session) {
+	lang := web.PickLang(w, r)
+	s := p.syncBadge(r.Context())
+	text := web.Message(lang, "sync.alone")
+	class := "sync-alone"
+	if !s.Alone {
+		text, class = web.Message(lang, "sync.offline"), "sync-off"
+		if s.Connected {
+			text, class = web.Message(lang, "sync.connected"), "sync-ok"
+		}
+		text += fmt.Sprintf(" · %d %s, %d %s %s", s.PendingEvents, web.Message(lang, "sync.events"), s.PendingFiles, web.Message(lang, "sync.files"), web.Message(lang, "sync.waiting"))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(map[string]string{"text": text, "class": "sync " + class})
+}
+
+// queueRow is one dossier of the work queue.
+type queueRow struct {
+	Code, Procedure, Applicant, Assignee string
+	Due                                  time.Time
+	Overdue                              bool
+}
+
+type queueSection struct {
+	ID, Title string
+	Dossiers  []queueRow
+	More      bool
+}
+
+// queueSize is how many dossiers a work queue section shows.
+const queueSize = 50
+
+// queue is the work queue: overdue, due today, waiting for supplements,
+// waiting for approval, results to hand back, newly received.
+func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
+	lang := web.PickLang(w, r)
+	now := p.n.now()
+	cal := p.n.Calendar()
+	y, m, dd := now.In(cal.Location()).Date()
+	start := time.Date(y, m, dd, 0, 0, 0, 0, cal.Location())
+	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	sections := []struct{ id, title, filter string }{
+		{"overdue", "queue.overdue", "overdue = true"},
+		{"today", "queue.today", fmt.Sprintf("due_time >= %s AND due_time < %s", stamp(now), stamp(start.AddDate(0, 0, 1)))},
+		{"supplement", "queue.supplement", "state = AWAITING_SUPPLEMENT"},
+		{"approval", "queue.approval", "state = AWAITING_APPROVAL"},
+		{"ready", "queue.ready", "state = RESULT_READY"},
+		{"received", "queue.received", "state = RECEIVED"},
+	}
+	var data struct{ Sections []queueSection }
+	for _, s := range sections {
+		f, err := ParseFilter(s.filter)
+		if err != nil {
+			p.fail(w, r, err, "work queue filter")
+			return
+		}
+		ds, next, err := p.n.store.List(f, queueSize, "", now)
+		if err != nil {
+			p.fail(w, r, err, "work queue")
+			return
+		}
+		sec := queueSection{ID: s.id, Title: s.title, More: next != ""}
+		for _, d := range ds {
+			row := queueRow{Code: d.GetCode(), Procedure: d.GetProcedureName(), Applicant: d.GetApplicant().GetFullName(), Assignee: d.GetAssignee()}
+			if d.GetDueTime() != nil {
+				row.Due = d.GetDueTime().AsTime()
+				row.Overdue = clockRuns(d) && row.Due.Before(now)
+			}
+			sec.Dossiers = append(sec.Dossiers, row)
+		}
+		data.Sections = append(data.Sections, sec)
+	}
+	p.pages.Render(w, http.StatusOK, "queue", p.page(r.Context(), lang, se, "/ban", web.Message(lang, "queue.title"), &data))
+}
+
+// fail answers a desk page whose data cannot be read.
+func (p *pages) fail(w http.ResponseWriter, r *http.Request, err error, what string) {
+	p.n.log.ErrorContext(r.Context(), what, "err", err)
+	http.Error(w, what+": cannot be read now; try again", http.StatusInternalServerError)
+}
+
+// openCode goes to the dossier a code names (the queue's look-up box).
+func (p *pages) openCode(w http.ResponseWriter, r *http.Request, _ Session) {
+	http.Redirect(w, r, "/ban/ho-so/"+url.PathEscape(strings.TrimSpace(r.URL.Query().Get("code"))), http.StatusSeeOther)
+}
+
+// receiveForm values, shown again when the form has errors.
+type receiveValues struct {
+	FullName, IDNumber, Phone, Email, Address, Channel string
+}
+
+type receiveData struct {
+	Query     string
+	Matches   []*xasov1.Procedure
+	Procedure *xasov1.Procedure
+	RequestID string
+	Form      receiveValues
+	Paper     map[string]bool
+	Errors    web.Errors
+}
+
+// receiveFields are the API fields the receive form shows errors next to.
+var receiveFields = []string{"applicant.full_name", "applicant.id_number", "applicant.phone", "applicant.email", "applicant.address", "components", "channel"}
+
+// receiveForm is the first step of receiving: pick the procedure (search by
+// name, code or field), then its checklist and the applicant's details.
+func (p *pages) receiveForm(w http.ResponseWriter, r *http.Request, se Session) {
+	lang := web.PickLang(w, r)
+	d := &receiveData{Query: strings.TrimSpace(r.URL.Query().Get("q")), Paper: map[string]bool{}, Form: receiveValues{Channel: "IN_PERSON"}}
+	if code := r.URL.Query().Get("procedure"); code != "" {
+		proc, err := p.n.store.Procedure(code)
+		if err == nil {
+			d.Procedure = proc
+			d.RequestID = newRequestID()
+			for _, c := range proc.GetComponents() {
+				d.Paper[c.GetCode()] = c.GetRequired() // the usual case: the paper copy of each required one
+			}
+		} else if !errors.Is(err, ErrNotFound) {
+			p.fail(w, r, err, "procedure")
+			return
+		}
+	}
+	if d.Procedure == nil {
+		procs, err := p.n.store.Procedures("", d.Query)
+		if err != nil {
+			p.fail(w, r, err, "procedures")
+			return
+		}
+		d.Matches = procs
+	}
+	p.pages.Render(w, http.StatusOK, "receive", p.page(r.Context(), lang, se, "/ban/tiep-nhan", web.Message(lang, "receive.title"), d))
+}
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// receive takes the form in: it checks the dossier first (so that a form
+// with errors stores no file), then stores the scans, then receives it.
+func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
+	lang := web.PickLang(w, r)
+	maxForm := p.n.cfg.MaxAttachmentBytes * 8
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseMultipartForm(8 << 20); err != nil {
+		http.Error(w, fmt.Sprintf("the form cannot be read (at most %s of files at once): %v", web.ByteSize(maxForm), err), http.StatusRequestEntityTooLarge)
+		return
+	}
+	defer r.MultipartForm.RemoveAll()
+	proc, err := p.n.store.Procedure(r.FormValue("procedure"))
+	if err != nil {
+		http.Redirect(w, r, "/ban/tiep-nhan", http.StatusSeeOther)
+		return
+	}
+	d := &receiveData{Procedure: proc, RequestID: r.FormValue("request_id"), Paper: map[string]bool{},
+		Form: receiveValues{FullName: strings.TrimSpace(r.FormValue("full_name")), IDNumber: strings.TrimSpace(r.FormValue("id_number")),
+			Phone: strings.TrimSpace(r.FormValue("phone")), Email: strings.TrimSpace(r.FormValue("email")),
+			Address: strings.TrimSpace(r.FormValue("address")), Channel: r.FormValue("channel")}}
+	for _, c := range r.MultipartForm.Value["paper"] {
+		d.Paper[c] = true
+	}
+	again := func(status int) {
+		p.pages.Render(w, status, "receive", p.page(r.Context(), lang, se, "/ban/tiep-nhan", web.Message(lang, "receive.title"), d))
+	}
+	applicant := &xasov1.Applicant{FullName: d.Form.FullName, IdNumber: d.Form.IDNumber, Phone: d.Form.Phone, Email: d.Form.Email, Address: d.Form.Address}
+	channel := xasov1.Channel(xasov1.Channel_value["CHANNEL_"+d.Form.Channel])
+	// What is handed in: paper ticked, or scans chosen (a placeholder hash
+	// until the files are stored).
+	var comps []*xasov1.SubmittedComponent
+	files := map[string][]*multipart.FileHeader{}
+	for _, c := range proc.GetComponents() {
+		fs := r.MultipartForm.File["scan-"+c.GetCode()]
+		files[c.GetCode()] = fs
+		if !d.Paper[c.GetCode()] && len(fs) == 0 {
+			continue
+		}
+		sc := &xasov1.SubmittedComponent{Code: c.GetCode(), Paper: d.Paper[c.GetCode()]}
+		for range fs {
+			sc.AttachmentSha256 = append(sc.AttachmentSha256, strings.Repeat("0", 64))
+		}
+		comps = append(comps, sc)
+	}
+	if _, err := dossier.ReceiveEvent(dossier.ReceiveInput{Procedure: proc, Applicant: applicant, Channel: channel,
+		Components: comps, Actor: se.User, Role: dossier.Clerk, Time: p.n.now()}, p.n.Calendar()); err != nil {
+		var v dossier.Violations
+		if !errors.As(err, &v) {
+			p.fail(w, r, err, "check dossier")
+			return
+		}
+		d.Errors = web.FormErrors(grpcerr.BadRequest(v), receiveFields...)
+		again(http.StatusBadRequest)
+		return
+	}
+	var atts []*xasov1.AttachmentRef
+	for _, sc := range comps {
+		sc.AttachmentSha256 = nil
+		for _, fh := range files[sc.GetCode()] {
+			ref, err := p.storeUpload(r.Context(), fh)
+			if err != nil {
+				d.Errors = web.FormErrors(err, "content", "content_type", "filename")
+				msg := d.Errors.Field("content") + d.Errors.Field("content_type") + d.Errors.Field("filename")
+				d.Errors = web.Errors{Other: d.Errors.Other}
+				if msg != "" {
+					d.Errors.Add("scan-"+sc.GetCode(), fh.Filename+": "+msg)
+				}
+				again(http.StatusBadRequest)
+				return
+			}
+			ref.ComponentCode = sc.GetCode()
+			sc.AttachmentSha256 = append(sc.AttachmentSha256, ref.GetSha256())
+			atts = append(atts, ref)
+		}
+	}
+	res, err := p.n.svc.CreateDossier(r.Context(), &xasov1.CreateDossierRequest{
+		RequestId: d.RequestID, ProcedureCode: proc.GetCode(), Applicant: applicant, Channel: channel,
+		Components: comps, Attachments: atts, Actor: se.User, Role: dossier.Clerk,
+	})
+	if err != nil {
+		d.Errors = web.FormErrors(err, receiveFields...)
+		again(httpStatus(err))
+		return
+	}
+	http.Redirect(w, r, "/ban/ho-so/"+res.GetDossier().GetCode()+"/phieu", http.StatusSeeOther)
+}
+
+// storeUpload stores one uploaded file through the API's checks.
+func (p *pages) storeUpload(ctx context.Context, fh *multipart.FileHeader) (*xasov1.AttachmentRef, error) {
+	f, err := fh.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	content, err := io.ReadAll(io.LimitReader(f, p.n.cfg.MaxAttachmentBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.n.svc.CreateAttachment(ctx, &xasov1.CreateAttachmentRequest{Filename: fh.Filename, ContentType: fh.Header.Get("Content-Type"), Content: content})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetAttachment(), nil
+}
+
+// dossierView is a dossier as the desk shows it.
+type dossierView struct {
+	Code, Procedure, State, Applicant, Phone, Address, Assignee, Channel, Timeliness string
+	Received, Due, Finished                                                          time.Time
+	Overdue                                                                          bool
+	Events                                                                           int64
+	Files                                                                            []fileView
+}
+
+type fileView struct {
+	Sha256, Name, Kind string
+	Size               int64
+}
+
+type eventView struct {
+	Time                                  time.Time
+	Action, Actor, Role, Reason, Assignee string
+}
+
+// actionForm is one action the user may take, with what it asks for.
+type actionForm struct {
+	Name                                                       string
+	Reason, Assignee, Appointment, Commune, Satisfaction, File bool
+}
+
+type dossierData struct {
+	Dossier dossierView
+	Events  []eventView
+	Actions []actionForm
+	People  []string
+	// Failed is the action whose form has errors; Done the message key
+	// of what was just done.
+	Failed, Done string
+	Errors       web.Errors
+}
+
+// actionFields are the API fields the action forms show errors next to.
+var actionFields = []string{"assignee", "reason", "appointment_time", "transfer_commune_code", "file"}
+
+func (p *pages) dossierPage(w http.ResponseWriter, r *http.Request, se Session) {
+	p.showDossier(w, r, se, http.StatusOK, &dossierData{Done: doneKey(r.URL.Query().Get("done"))})
+}
+
+// doneKey is the message of an action just done, from the redirect after it.
+func doneKey(action string) string {
+	if _, ok := xasov1.Action_value["ACTION_"+action]; ok {
+		return "done." + action
+	}
+	return ""
+}
+
+func (p *pages) showDossier(w http.ResponseWriter, r *http.Request, se Session, status int, data *dossierData) {
+	lang := web.PickLang(w, r)
+	code := r.PathValue("code")
+	d, ok := p.readDossier(w, r, se, code)
+	if !ok {
+		return
+	}
+	now := p.n.now()
+	v := dossierView{Code: d.GetCode(), Procedure: d.GetProcedureName(), State: dossier.StateName(d.GetState()),
+		Applicant: d.GetApplicant().GetFullName(), Phone: d.GetApplicant().GetPhone(), Address: d.GetApplicant().GetAddress(),
+		Assignee: d.GetAssignee(), Channel: strings.TrimPrefix(d.GetChannel().String(), "CHANNEL_"),
+		Received: d.GetReceivedTime().AsTime(), Events: d.GetEventCount()}
+	if d.GetDueTime() != nil {
+		v.Due = d.GetDueTime().AsTime()
+		v.Overdue = clockRuns(d) && v.Due.Before(now)
+	}
+	if d.GetAppointmentTime() != nil {
+		v.Due = d.GetAppointmentTime().AsTime()
+	}
+	if d.GetFinishedTime() != nil {
+		v.Finished = d.GetFinishedTime().AsTime()
+		v.Timeliness = map[dossier.Timeliness]string{dossier.Early: "lookup.early", dossier.OnTime: "lookup.ontime", dossier.Late: "lookup.late"}[d.GetTimeliness()]
+	}
+	for _, a := range d.GetAttachments() {
+		kind := a.GetComponentCode()
+		if a.GetResult() {
+			kind = web.Message(lang, "dossier.result")
+		}
+		v.Files = append(v.Files, fileView{Sha256: a.GetSha256(), Name: a.GetFilename(), Kind: kind, Size: a.GetSizeBytes()})
+	}
+	data.Dossier = v
+	people := map[string]bool{}
+	for _, ev := range d.GetEvents() {
+		data.Events = append(data.Events, eventView{Time: ev.GetTime().AsTime(), Action: dossier.ActionName(ev.GetAction()),
+			Actor: ev.GetActor(), Role: dossier.RoleName(ev.GetRole()), Reason: ev.GetReason(), Assignee: ev.GetAssignee()})
+		people[ev.GetActor()] = true
+		if ev.GetAssignee() != "" {
+			people[ev.GetAssignee()] = true
+		}
+	}
+	if us, err := p.users.all(); err == nil {
+		for _, u := range us {
+			people[u.Name] = true
+		}
+	}
+	for name := range people {
+		if !strings.HasPrefix(name, "node:") {
+			data.People = append(data.People, name)
+		}
+	}
+	slices.Sort(data.People)
+	for _, a := range dossier.Allowed(d, roleOf(se)) {
+		reason, assignee := dossier.Needs(a)
+		data.Actions = append(data.Actions, actionForm{Name: dossier.ActionName(a), Reason: reason, Assignee: assignee,
+			Appointment: a == dossier.Apologize, Commune: a == dossier.Transfer, Satisfaction: a == dossier.Return,
+			File: a == dossier.Approve})
+	}
+	p.pages.Render(w, status, "dossier", p.page(r.Context(), lang, se, "/ban/ho-so/"+url.PathEscape(code), d.GetCode(), data))
+}
+
+func roleOf(se Session) dossier.Role { return User{Role: se.Role}.role() }
+
+// readDossier reads a dossier for a desk page, answering the request
+// itself when it cannot.
+func (p *pages) readDossier(w http.ResponseWriter, r *http.Request, se Session, code string) (*dossier.Dossier, bool) {
+	if _, err := dossier.ParseCode(code); err != nil {
+		http.Error(w, "not a dossier code: "+err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	d, err := p.n.store.Get(code, true)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		http.Error(w, "this commune holds no dossier "+code, http.StatusNotFound)
+		return nil, false
+	case err != nil:
+		p.fail(w, r, err, "dossier")
+		return nil, false
+	}
+	return d, true
+}
+
+// act takes one workflow action from the dossier page.
+func (p *pages) act(w http.ResponseWriter, r *http.Request, se Session) {
+	code := r.PathValue("code")
+	r.Body = http.MaxBytesReader(w, r.Body, p.n.cfg.MaxAttachmentBytes*2)
+	if err := r.ParseMultipartForm(8 << 20); err != nil {
+		http.Error(w, "the form cannot be read: "+err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	defer r.MultipartForm.RemoveAll()
+	name := r.FormValue("action")
+	action := xasov1.Action(xasov1.Action_value["ACTION_"+name])
+	data := &dossierData{Failed: name}
+	expected, _ := strconv.ParseInt(r.FormValue("expected_event_count"), 10, 64)
+	req := &xasov1.TransitionDossierRequest{Code: code, Action: action, Actor: se.User, Role: roleOf(se),
+		Reason: strings.TrimSpace(r.FormValue("reason")), Assignee: strings.TrimSpace(r.FormValue("assignee")),
+		TransferCommuneCode: strings.TrimSpace(r.FormValue("transfer_commune_code")), ExpectedEventCount: expected}
+	if s := r.FormValue("satisfaction"); s != "" {
+		req.Satisfaction = xasov1.Satisfaction(xasov1.Satisfaction_value["SATISFACTION_"+s])
+	}
+	if s := r.FormValue("appointment"); s != "" {
+		day, err := time.ParseInLocation(time.DateOnly, s, p.n.Calendar().Location())
+		if err != nil {
+			data.Errors.Add("appointment_time", "a date, day/month/year")
+			p.showDossier(w, r, se, http.StatusBadRequest, data)
+			return
+		}
+		// The new appointment is the end of that working day.
+		req.AppointmentTime = timestamppb.New(p.n.Calendar().Due(day, 0))
+	}
+	if fhs := r.MultipartForm.File["file"]; len(fhs) > 0 {
+		ref, err := p.storeUpload(r.Context(), fhs[0])
+		if err != nil {
+			e := web.FormErrors(err, "content", "content_type", "filename")
+			data.Errors = web.Errors{Other: e.Other}
+			data.Errors.Add("file", fhs[0].Filename+": "+e.Field("content")+e.Field("content_type")+e.Field("filename"))
+			p.showDossier(w, r, se, http.StatusBadRequest, data)
+			return
+		}
+		ref.Result = action == dossier.Approve // the one form with a file: the signed result
+		req.Attachments = append(req.Attachments, ref)
+	}
+	if _, err := p.n.svc.TransitionDossier(r.Context(), req); err != nil {
+		data.Errors = web.FormErrors(err, actionFields...)
+		p.showDossier(w, r, se, httpStatus(err), data)
+		return
+	}
+	http.Redirect(w, r, "/ban/ho-so/"+url.PathEscape(code)+"?done="+name, http.StatusSeeOther)
+}
+
+// receiptData is the content of the official receipt form (Giấy tiếp nhận
+// hồ sơ và hẹn trả kết quả).
+type receiptData struct {
+	Code, CommuneName, Applicant, Address, Phone, Email, Procedure, Clerk string
+	Received, Due, LookupURL                                              string
+	Day, Month, Year, Days                                                int
+	Components                                                            []receiptComponent
+}
+
+type receiptComponent struct{ Name, How string }
+
+// receipt is the receipt and appointment, to print: the official form's
+// content, in Vietnamese whatever the page language, with the code and a
+// QR code of the citizen's look-up address.
+func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
+	lang := web.PickLang(w, r)
+	code := r.PathValue("code")
+	d, ok := p.readDossier(w, r, se, code)
+	if !ok {
+		return
+	}
+	zone := p.n.Calendar().Location()
+	rec := d.GetReceivedTime().AsTime().In(zone)
+	clock := func(t time.Time) string {
+		t = t.In(zone)
+		return fmt.Sprintf("%02d giờ %02d phút, ngày %02d/%02d/%d", t.Hour(), t.Minute(), t.Day(), int(t.Month()), t.Year())
+	}
+	data := receiptData{Code: d.GetCode(), CommuneName: p.communeName(), Applicant: d.GetApplicant().GetFullName(),
+		Address: d.GetApplicant().GetAddress(), Phone: d.GetApplicant().GetPhone(), Email: d.GetApplicant().GetEmail(),
+		Procedure: d.GetProcedureName(), Received: clock(rec), Day: rec.Day(), Month: int(rec.Month()), Year: rec.Year(),
+		Days: int(d.GetProcessingDays()), LookupURL: p.lookupURL(r, d.GetCode())}
+	if len(d.GetEvents()) > 0 {
+		data.Clerk = d.GetEvents()[0].GetActor()
+		if u, ok, _ := p.users.lookup(data.Clerk); ok && u.FullName != "" {
+			data.Clerk = u.FullName
+		}
+		if due := d.GetEvents()[0].GetDueTime(); due != nil {
+			data.Due = clock(due.AsTime()) // the appointment given at the desk
+		}
+	}
+	proc, _ := p.n.store.procedureVersion(d.GetProcedureCode(), d.GetProcedureVersion())
+	names := map[string]string{}
+	for _, c := range proc.GetComponents() {
+		names[c.GetCode()] = c.GetName()
+	}
+	for _, c := range d.GetComponents() {
+		var how []string
+		if c.GetPaper() {
+			how = append(how, "bản giấy")
+		}
+		if n := len(c.GetAttachmentSha256()); n > 0 {
+			how = append(how, fmt.Sprintf("%d bản điện tử", n))
+		}
+		data.Components = append(data.Components, receiptComponent{Name: cmpOr(names[c.GetCode()], c.GetCode()), How: strings.Join(how, ", ")})
+	}
+	p.pages.Render(w, http.StatusOK, "receipt", p.page(r.Context(), lang, se, "/ban/ho-so/"+url.PathEscape(code)+"/phieu", "Giấy tiếp nhận "+d.GetCode(), data))
+}
+
+// communeName is the commune's name as configured, else its code.
+func (p *pages) communeName() string {
+	if p.n.cfg.CommuneName != "" {
+		return p.n.cfg.CommuneName
+	}
+	return "xã " + p.n.cfg.Commune
+}
+
+// lookupURL is the citizen's look-up address of a dossier: the configured
+// public address, else the one the clerk reached the node at.
+func (p *pages) lookupURL(r *http.Request, code string) string {
+	base := strings.TrimSuffix(p.n.cfg.PublicURL, "/")
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
+	}
+	return base + "/tra-cuu/" + url.PathEscape(code)
+}
+
+// file serves a dossier's file to a signed-in user.
+func (p *pages) file(w http.ResponseWriter, r *http.Request, _ Session) {
+	sha := r.PathValue("sha")
+	if !dossier.ValidSHA256(sha) {
+		http.Error(w, "not a file hash", http.StatusBadRequest)
+		return
+	}
+	ref, content, err := p.n.store.Attachment(sha)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		http.Error(w, "no such file on this node", http.StatusNotFound)
+		return
+	case err != nil:
+		p.fail(w, r, err, "file")
+		return
+	}
+	w.Header().Set("Content-Type", ref.GetContentType())
+	w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", ref.GetFilename()))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(content)
+}
+
+// httpStatus is the HTTP status of an API error, as the REST gateway
+// answers it.
+func httpStatus(err error) int {
+	return runtime.HTTPStatusFromCode(status.Code(err))
+}
