@@ -2,11 +2,13 @@ package central
 
 import (
 	"archive/zip"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +27,13 @@ func (s *Server) exportReport(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	format := q.Get("format")
 	q.Del("format")
+	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", r.Header.Get("Authorization")))
+	s.writeExport(w, ctx, q, format)
+}
+
+// writeExport writes the report that q asks for (the report's query
+// parameters) as CSV or XLSX, for the caller in ctx.
+func (s *Server) writeExport(w http.ResponseWriter, ctx context.Context, q url.Values, format string) {
 	if format != "csv" && format != "xlsx" {
 		httpError(w, http.StatusBadRequest, "format: csv or xlsx")
 		return
@@ -34,7 +43,6 @@ func (s *Server) exportReport(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", r.Header.Get("Authorization")))
 	resp, err := s.GetPerformanceReport(ctx, req)
 	if err != nil {
 		st := status.Convert(err)

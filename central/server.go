@@ -28,6 +28,7 @@ import (
 	"github.com/xaso/xaso/grpcerr"
 	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/replication"
+	"github.com/xaso/xaso/web"
 )
 
 // replicationBackend is what the replication service reads and proposes
@@ -124,6 +125,11 @@ func (s *Server) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", http.MaxBytesHandler(gw, 4<<20))
 	mux.Handle("GET /v1/reports/performance:export", obs.Handler("GET /v1/reports/performance:export", http.HandlerFunc(s.exportReport)))
+	pg, err := web.NewPages()
+	if err != nil {
+		return nil, fmt.Errorf("pages: %w", err)
+	}
+	(&dashboard{s: s, pages: pg}).routes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/xaso/xaso/dossier"
 )
 
@@ -61,10 +63,10 @@ func NewPages() (*Pages, error) {
 		return nil, err
 	}
 	for _, n := range names {
-		if strings.HasSuffix(n, "/layout.html") {
+		if strings.HasSuffix(n, "/layout.html") || strings.HasSuffix(n, "/partials.html") {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("page %s: %w", n, err)
 		}
@@ -172,8 +174,19 @@ var funcs = template.FuncMap{
 	// size shows a byte count for people.
 	"size":     ByteSize,
 	"contains": strings.Contains,
-	"upper":    strings.ToUpper,
-	"list":     func(xs ...string) []string { return xs },
+	// pair gives a shared piece the page and its own data.
+	"pair":       func(p Page, changes any) map[string]any { return map[string]any{"Page": p, "Changes": changes} },
+	"stateName":  dossier.StateName,
+	"actionName": dossier.ActionName,
+	// ts is a protobuf time as a time (zero when unset).
+	"ts": func(t *timestamppb.Timestamp) time.Time {
+		if t == nil {
+			return time.Time{}
+		}
+		return t.AsTime()
+	},
+	"upper": strings.ToUpper,
+	"list":  func(xs ...string) []string { return xs },
 	// field describes one labelled input of a form, for the "input" template.
 	"field": func(p Page, field, name, label, value, autocomplete, mode string) FormField {
 		return FormField{Page: p, Field: field, Name: name, Label: label, Value: value, Autocomplete: autocomplete, Mode: mode}
