@@ -13,7 +13,7 @@ STATICCHECK          := v0.8.2
 
 FUZZTIME ?= 5s
 
-.PHONY: all build test unit generate generate-check lint fuzz bench tools clean faults faults-deps ansible-test ansible-deps
+.PHONY: all build test unit generate generate-check lint fuzz bench tools clean faults faults-deps ansible-test ansible-deps web-test web-deps
 
 all: build
 
@@ -24,7 +24,7 @@ build:
 ## integration tests with -race, a short fuzz of every decoder and
 ## validator, the province in containers under a short fault schedule, and
 ## the Ansible deployment against systemd hosts in containers.
-test: generate-check lint unit fuzz faults ansible-test
+test: generate-check lint unit fuzz web-test faults ansible-test
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -97,6 +97,17 @@ ansible-deps:
 	@command -v docker >/dev/null || { echo "ansible-test: Docker is needed"; exit 1; }
 	@command -v ansible-playbook >/dev/null && command -v ansible-lint >/dev/null && command -v mmdebstrap >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ansible ansible-lint mmdebstrap >/dev/null; }
+
+## web-test: the web pages in headless Chromium (Debian's chromium,
+## installed with apt-get when missing): a dossier received, printed,
+## moved to returned, looked up by the citizen and seen on the province
+## dashboard. Screenshots of every page go to web-test-out/.
+web-test: web-deps
+	XASO_WEB=1 $(GO) test -race -count=1 -v -run '^TestWebPages$$' -timeout 10m ./webtest/
+
+web-deps:
+	@command -v chromium >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
 ## bench: the benchmarks whose figures BENCHMARKS.md keeps.
 bench:

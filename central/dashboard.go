@@ -286,6 +286,7 @@ func monthChart(lang web.Lang, year int, rows []*xasov1.PerformanceRow) template
 		step *= 10
 	}
 	maxN = (maxN/step + 1) * step
+	maxN = (maxN + 3) / 4 * 4 // four equal steps between the grid lines
 	plotW, plotH := float64(w-left-right), float64(h-top-bottom)
 	slot := plotW / 12
 	var b strings.Builder

@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,8 @@ type Province struct {
 	nodes   []*Node
 	conn    *grpc.ClientConn
 	api     xasov1.CentralServiceClient
+	// userHash is the demo password's hash, made once for every node.
+	userHash string
 }
 
 // Member is one central member and its running state.
@@ -437,6 +440,10 @@ func (p *Province) addNode(ctx context.Context, i int) error {
 	cfg := node.DefaultConfig()
 	cfg.Commune, cfg.DataDir, cfg.Listen = c.Code, filepath.Join(dir, "data"), ln.Addr().String()
 	cfg.EnrollmentTokenFile = tokenFile
+	cfg.CommuneName = c.Name
+	if cfg.UsersFile, err = p.deskUsers(dir); err != nil {
+		return err
+	}
 	for _, m := range p.members {
 		cfg.Central = append(cfg.Central, m.Config.APIListen)
 	}
@@ -455,6 +462,35 @@ func (p *Province) addNode(ctx context.Context, i int) error {
 	}
 	p.nodes = append(p.nodes, &Node{Commune: c, Config: cfg, Link: link, URL: "http://" + ln.Addr().String(), ln: ln})
 	return nil
+}
+
+// DemoPassword is the password of the demo's desk users (DemoUsers); a
+// demo on a shared machine is not a place for real dossiers.
+const DemoPassword = "xaso-demo"
+
+// DemoUsers are the desk users of every demo node: a clerk, an officer
+// and a leader, by sign-in name.
+var DemoUsers = [][2]string{{"motcua", "clerk"}, {"chuyenvien", "officer"}, {"lanhdao", "leader"}}
+
+// deskUsers writes the node's users file once, with DemoUsers.
+func (p *Province) deskUsers(dir string) (string, error) {
+	path := filepath.Join(dir, "users.yaml")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if p.userHash == "" {
+		h, err := node.HashPassword(DemoPassword)
+		if err != nil {
+			return "", err
+		}
+		p.userHash = h
+	}
+	names := map[string]string{"clerk": "Cán bộ một cửa", "officer": "Chuyên viên", "leader": "Lãnh đạo"}
+	var b strings.Builder
+	for _, u := range DemoUsers {
+		fmt.Fprintf(&b, "- name: %s\n  full_name: %s (demo)\n  role: %s\n  password_hash: %s\n", u[0], names[u[1]], u[1], p.userHash)
+	}
+	return path, writeFiles(dir, map[string][]byte{"users.yaml": []byte(b.String())})
 }
 
 // StartNode starts (or restarts) the i-th node.

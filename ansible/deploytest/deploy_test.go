@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/node"
 	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/sample"
 	"github.com/xaso/xaso/workload"
@@ -273,7 +274,12 @@ func (d *deployment) writeHosts(bin string, extra ...host) error {
 	for _, m := range append(append([]host{}, d.members...), extra...) {
 		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n", m.name, m.container)
 	}
-	b.WriteString("    nodes:\n      hosts:\n")
+	// The desk's users: the role writes the file and check-config reads it.
+	hash, err := node.HashPassword("motcua-password")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(&b, "    nodes:\n      vars:\n        xaso_node_users:\n          - {name: motcua, full_name: \"Cán bộ một cửa\", role: clerk, password_hash: %q}\n      hosts:\n", hash)
 	for i, n := range d.nodes {
 		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n          xaso_node_commune: %q\n          xaso_node_commune_name: %q\n",
 			n.name, n.container, d.communes[i].Code, d.communes[i].Name)

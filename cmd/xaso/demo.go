@@ -90,9 +90,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, m := range p.Members() {
 		fmt.Fprintf(stdout, "  %-10s %s/v1/cluster  %s/v1/nodes  %s/v1/reports/performance  %s/metrics\n", m.Config.ID, m.URL, m.URL, m.URL, m.URL)
 	}
+	fmt.Fprintf(stdout, "province dashboard: %s/ (sign in with the operator token)\n", p.Members()[0].URL)
+	fmt.Fprintf(stdout, "clerk's desk: each node's /ban; users %s, %s, %s (clerk, officer, leader), password %s\n",
+		province.DemoUsers[0][0], province.DemoUsers[1][0], province.DemoUsers[2][0], province.DemoPassword)
 	fmt.Fprintln(stdout, "commune nodes (HTTP):")
 	for i, n := range p.Nodes() {
-		fmt.Fprintf(stdout, "  %-28s %s/v1/dossiers  %s/v1/sync  %s/metrics  link %s\n", n.Commune.Name+" ("+n.Commune.Code+")", n.URL, n.URL, n.URL, kinds[i])
+		fmt.Fprintf(stdout, "  %-28s %s/ban  %s/tra-cuu  %s/v1/dossiers  %s/v1/sync  %s/metrics  link %s\n", n.Commune.Name+" ("+n.Commune.Code+")", n.URL, n.URL, n.URL, n.URL, n.URL, kinds[i])
 	}
 	m0 := p.Members()[0]
 	fmt.Fprintf(stdout, "try: curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %s/v1/nodes\n",
