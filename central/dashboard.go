@@ -90,7 +90,7 @@ func (d *dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
 
 func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	lang := web.PickLang(w, r)
-	if !sameOrigin(r) {
+	if !web.SameOrigin(r) {
 		http.Error(w, "forbidden: the form did not come from this dashboard", http.StatusForbidden)
 		return
 	}
@@ -115,23 +115,12 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *dashboard) signOut(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
+	if !web.SameOrigin(r) {
 		http.Error(w, "forbidden: the form did not come from this dashboard", http.StatusForbidden)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: operatorCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/dang-nhap", http.StatusSeeOther)
-}
-
-// sameOrigin reports whether a form post came from this host (browsers
-// send Origin on every POST).
-func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
 }
 
 // page frames a dashboard page.

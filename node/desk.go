@@ -55,7 +55,7 @@ func (p *pages) deskRoutes(mux *http.ServeMux) {
 // and a POST must come from the node's own pages.
 func (p *pages) desk(h deskHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && !sameOrigin(r) {
+		if r.Method == http.MethodPost && !web.SameOrigin(r) {
 			http.Error(w, "forbidden: the form did not come from this node's pages", http.StatusForbidden)
 			return
 		}
@@ -85,18 +85,6 @@ func (p *pages) session(r *http.Request) (Session, bool) {
 	return se, true
 }
 
-// sameOrigin reports whether a form post came from this host: browsers send
-// Origin on every POST; its absence (an old client) is let through, as the
-// session cookie is SameSite=Strict anyway.
-func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
-}
-
 // signInData is the sign-in page's data.
 type signInData struct {
 	Name, Next, Error, Disabled string
@@ -120,7 +108,7 @@ func (p *pages) signInForm(w http.ResponseWriter, r *http.Request) {
 
 func (p *pages) signIn(w http.ResponseWriter, r *http.Request) {
 	lang := web.PickLang(w, r)
-	if !sameOrigin(r) {
+	if !web.SameOrigin(r) {
 		http.Error(w, "forbidden: the form did not come from this node's pages", http.StatusForbidden)
 		return
 	}
@@ -162,7 +150,7 @@ func safeNext(next string) string {
 }
 
 func (p *pages) signOut(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
+	if !web.SameOrigin(r) {
 		http.Error(w, "forbidden: the form did not come from this node's pages", http.StatusForbidden)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -205,4 +206,16 @@ var funcs = template.FuncMap{
 		}
 		return t.In(dossier.Zone).Format("15:04 02/01/2006")
 	},
+}
+
+// SameOrigin reports whether a form post came from the host that serves
+// the pages: browsers send Origin on every POST; its absence (an old
+// client) is let through, as the session cookies are SameSite=Strict.
+func SameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
 }
