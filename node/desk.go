@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -166,20 +167,13 @@ func (p *pages) signOut(w http.ResponseWriter, r *http.Request) {
 // page returns the frame of a desk page: user, navigation, sync indicator.
 func (p *pages) page(ctx context.Context, lang web.Lang, se Session, path, title string, data any) web.Page {
 	pg := web.Page{Lang: lang, Title: title, Path: path, Data: data,
-		User: &web.User{Name: se.User, FullName: cmpOr(se.FullName, se.User), Role: "role." + strings.ToUpper(se.Role)},
+		User: &web.User{Name: se.User, FullName: cmp.Or(se.FullName, se.User), Role: "role." + strings.ToUpper(se.Role)},
 		Sync: p.syncBadge(ctx)}
 	for _, l := range []web.Link{{Href: "/ban", Label: "nav.queue"}, {Href: "/ban/tiep-nhan", Label: "nav.receive"}, {Href: "/tra-cuu", Label: "nav.lookup"}} {
 		l.Current = path == l.Href || l.Href != "/ban" && strings.HasPrefix(path, l.Href)
 		pg.Nav = append(pg.Nav, l)
 	}
 	return pg
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // syncBadge reads the sync indicator.
@@ -679,7 +673,7 @@ func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
 		if n := len(c.GetAttachmentSha256()); n > 0 {
 			how = append(how, fmt.Sprintf("%d bản điện tử", n))
 		}
-		data.Components = append(data.Components, receiptComponent{Name: cmpOr(names[c.GetCode()], c.GetCode()), How: strings.Join(how, ", ")})
+		data.Components = append(data.Components, receiptComponent{Name: cmp.Or(names[c.GetCode()], c.GetCode()), How: strings.Join(how, ", ")})
 	}
 	p.pages.Render(w, http.StatusOK, "receipt", p.page(r.Context(), lang, se, "/ban/ho-so/"+url.PathEscape(code)+"/phieu", "Giấy tiếp nhận "+d.GetCode(), data))
 }
