@@ -156,11 +156,13 @@ func (d *dashboard) fail(w http.ResponseWriter, err error, what string) {
 // overviewData is the dashboard's front page.
 type overviewData struct {
 	Year, PrevYear, NextYear int
-	Total                    *xasov1.PerformanceRow
-	Chart                    template.HTML
-	Communes                 []communeRow
-	Procedures               []*xasov1.PerformanceRow
-	ExportQuery              string
+	// Focus is the commune or procedure the chart follows; empty: the province.
+	Focus       string
+	Total       *xasov1.PerformanceRow
+	Chart       template.HTML
+	Communes    []communeRow
+	Procedures  []*xasov1.PerformanceRow
+	ExportQuery string
 }
 
 type communeRow struct {
@@ -190,7 +192,17 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, op operator
 		res, err := d.s.GetPerformanceReport(op.ctx, &xasov1.GetPerformanceReportRequest{FromMonth: from, ToMonth: to, GroupBy: groupBy})
 		return res.GetRows(), err
 	}
-	byMonth, err := report("month")
+	// The chart follows one commune or one procedure when asked (the
+	// tables' links), else the province.
+	chartReq := &xasov1.GetPerformanceReportRequest{FromMonth: from, ToMonth: to, GroupBy: []string{"month"}}
+	var focus string
+	if c := r.URL.Query().Get("commune"); c != "" {
+		chartReq.CommuneCodes, focus = []string{c}, c
+	} else if p := r.URL.Query().Get("procedure"); p != "" {
+		chartReq.ProcedureCodes, focus = []string{p}, p
+	}
+	res, err := d.s.GetPerformanceReport(op.ctx, chartReq)
+	byMonth := res.GetRows()
 	if err != nil {
 		d.fail(w, err, "report by month")
 		return
@@ -220,7 +232,7 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, op operator
 		d.fail(w, err, "nodes")
 		return
 	}
-	data := &overviewData{Year: year, PrevYear: year - 1, NextYear: year + 1,
+	data := &overviewData{Year: year, PrevYear: year - 1, NextYear: year + 1, Focus: focus,
 		ExportQuery: url.Values{"from_month": {from}, "to_month": {to}, "group_by": {"commune", "procedure", "month"}}.Encode()}
 	if len(total) > 0 {
 		data.Total = total[0]

@@ -64,6 +64,7 @@ func TestDashboard(t *testing.T) {
 	}{
 		{"/", 200, []string{"Theo xã", `id="commune-09619"`, "Xã Tả Van", "chưa có máy trạm", "<svg", "/bao-cao?format=xlsx"}},
 		{"/?year=2026&lang=en", 200, []string{"By commune", "Last contact", "Not yet synced"}},
+		{"/?year=2026&commune=09619", 200, []string{"<strong>09619</strong>", "<svg"}},
 		{"/danh-muc", 200, []string{"Procedure catalogue"}},
 		{"/lich", 200, []string{"Working calendar", "Change history"}},
 		{"/qua-han", 200, []string{"No dossier is overdue"}},

@@ -184,6 +184,7 @@ var messages = map[string][2]string{
 	"dash.nonode":                 {"chưa có máy trạm", "no node enrolled"},
 	"dash.procedures":             {"Thủ tục tiếp nhận nhiều nhất", "Busiest procedures"},
 	"chart.title":                 {"Hồ sơ tiếp nhận theo tháng và tỷ lệ đúng hạn", "Dossiers received by month and on-time rate"},
+	"chart.province":              {"cả tỉnh", "the whole province"},
 	"chart.caption":               {"Cột: số hồ sơ tiếp nhận (thang trái). Đường: tỷ lệ giải quyết đúng hạn (thang phải).", "Bars: dossiers received (left scale). Line: share finished on time (right scale)."},
 	"overdue.days":                {"Số ngày quá hạn", "Days overdue"},
 	"overdue.more":                {"Còn nữa: chỉ hiện 500 hồ sơ quá hạn lâu nhất.", "There are more: only the 500 most overdue are shown."},
