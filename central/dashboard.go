@@ -58,16 +58,7 @@ type operator struct {
 
 type dashHandler func(w http.ResponseWriter, r *http.Request, op operator)
 
-func (d *dashboard) signedIn(h dashHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		op, ok := d.operator(r)
-		if !ok {
-			http.Redirect(w, r, "/dang-nhap?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-			return
-		}
-		h(w, r, op)
-	}
-}
+func (d *dashboard) signedIn(h dashHandler) http.HandlerFunc { return web.SignedIn(d.operator, h) }
 
 func (d *dashboard) operator(r *http.Request) (operator, bool) {
 	c, err := r.Cookie(operatorCookie)

@@ -52,22 +52,8 @@ func (p *pages) deskRoutes(mux *http.ServeMux) {
 }
 
 // desk wraps a desk page: it needs a live session of a user the users file
-// still lists with the same role (removing a person ends their sessions),
-// and a POST must come from the node's own pages.
-func (p *pages) desk(h deskHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && !web.SameOrigin(r) {
-			http.Error(w, "forbidden: the form did not come from this node's pages", http.StatusForbidden)
-			return
-		}
-		se, ok := p.session(r)
-		if !ok {
-			http.Redirect(w, r, "/dang-nhap?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-			return
-		}
-		h(w, r, se)
-	}
-}
+// still lists with the same role (removing a person ends their sessions).
+func (p *pages) desk(h deskHandler) http.HandlerFunc { return web.SignedIn(p.session, h) }
 
 // session returns the request's session when it is valid.
 func (p *pages) session(r *http.Request) (Session, bool) {
@@ -181,15 +167,12 @@ func (p *pages) syncBadge(ctx context.Context) *web.Sync {
 	if len(p.n.cfg.Central) == 0 {
 		return &web.Sync{Alone: true}
 	}
-	st, err := p.n.svc.GetSyncStatus(ctx, &xasov1.GetSyncStatusRequest{})
-	if err != nil {
-		return &web.Sync{}
-	}
-	s := &web.Sync{Connected: st.GetConnected(), PendingEvents: st.GetPendingEvents(), PendingFiles: st.GetPendingAttachments()}
-	if st.GetLastContactTime() != nil {
-		s.LastContact = st.GetLastContactTime().AsTime()
-	}
-	return s
+	// Counters the store keeps in memory: every page shows the badge, so
+	// it must not scan the outbox as the full sync status does.
+	last, acked := p.n.store.OutboxHead()
+	st, _ := p.n.SyncStatus()
+	return &web.Sync{Connected: st.Connected, PendingEvents: last - acked, PendingFiles: p.n.store.PendingUploadCount(),
+		LastContact: p.n.store.LastContact()}
 }
 
 // syncJSON serves the sync indicator to the desk's script, which refreshes
@@ -395,12 +378,7 @@ func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
 		for _, fh := range files[sc.GetCode()] {
 			ref, err := p.storeUpload(r.Context(), fh)
 			if err != nil {
-				d.Errors = web.FormErrors(err, "content", "content_type", "filename")
-				msg := d.Errors.Field("content") + d.Errors.Field("content_type") + d.Errors.Field("filename")
-				d.Errors = web.Errors{Other: d.Errors.Other}
-				if msg != "" {
-					d.Errors.Add("scan-"+sc.GetCode(), fh.Filename+": "+msg)
-				}
+				d.Errors = uploadErrors("scan-"+sc.GetCode(), fh.Filename, err)
 				again(http.StatusBadRequest)
 				return
 			}
@@ -437,6 +415,23 @@ func (p *pages) storeUpload(ctx context.Context, fh *multipart.FileHeader) (*xas
 		return nil, err
 	}
 	return res.GetAttachment(), nil
+}
+
+// uploadErrors shows what the API found wrong with an uploaded file next
+// to the form's file field.
+func uploadErrors(field, filename string, err error) web.Errors {
+	e := web.FormErrors(err, "content", "content_type", "filename")
+	out := web.Errors{Other: e.Other}
+	var msgs []string
+	for _, f := range []string{"content", "content_type", "filename"} {
+		if m := e.Field(f); m != "" {
+			msgs = append(msgs, m)
+		}
+	}
+	if len(msgs) > 0 {
+		out.Add(field, filename+": "+strings.Join(msgs, "; "))
+	}
+	return out
 }
 
 // dossierView is a dossier as the desk shows it.
@@ -603,9 +598,7 @@ func (p *pages) act(w http.ResponseWriter, r *http.Request, se Session) {
 	if fhs := r.MultipartForm.File["file"]; len(fhs) > 0 {
 		ref, err := p.storeUpload(r.Context(), fhs[0])
 		if err != nil {
-			e := web.FormErrors(err, "content", "content_type", "filename")
-			data.Errors = web.Errors{Other: e.Other}
-			data.Errors.Add("file", fhs[0].Filename+": "+e.Field("content")+e.Field("content_type")+e.Field("filename"))
+			data.Errors = uploadErrors("file", fhs[0].Filename, err)
 			p.showDossier(w, r, se, http.StatusBadRequest, data)
 			return
 		}

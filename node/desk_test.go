@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -177,7 +178,7 @@ func TestClerkDesk(t *testing.T) {
 	step := func(user, action string, events int, extra url.Values) {
 		t.Helper()
 		d.signIn(user)
-		f := url.Values{"action": {action}, "expected_event_count": {string(rune('0' + events))}}
+		f := url.Values{"action": {action}, "expected_event_count": {strconv.Itoa(events)}}
 		for k, v := range extra {
 			f[k] = v
 		}

@@ -236,6 +236,14 @@ func (s *Store) Uploaded(ctx context.Context, pos uint64) error {
 	return nil
 }
 
+// PendingUploadCount is how many files central does not hold in full yet,
+// from the positions the store keeps in memory.
+func (s *Store) PendingUploadCount() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int64(s.uploads - s.uploaded)
+}
+
 // PendingUploads returns the files central does not hold yet and their bytes.
 func (s *Store) PendingUploads() (files, bytes int64, err error) {
 	s.mu.Lock()

@@ -219,3 +219,21 @@ func SameOrigin(r *http.Request) bool {
 	u, err := url.Parse(o)
 	return err == nil && u.Host == r.Host
 }
+
+// SignedIn wraps a page that needs someone signed in: who reads the
+// request's session; without one the visitor goes to the sign-in page and
+// comes back after it. A POST must come from the pages' own origin.
+func SignedIn[S any](who func(*http.Request) (S, bool), page func(http.ResponseWriter, *http.Request, S)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && !SameOrigin(r) {
+			http.Error(w, "forbidden: the form did not come from these pages", http.StatusForbidden)
+			return
+		}
+		s, ok := who(r)
+		if !ok {
+			http.Redirect(w, r, "/dang-nhap?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		page(w, r, s)
+	}
+}
