@@ -310,7 +310,9 @@ func clerks(ctx context.Context, c *Cluster, i int, h *history, seed uint64) {
 	}
 }
 
-// waitConverged waits until central acknowledged every node's outbox.
+// waitConverged waits until central acknowledged every node's outbox and
+// every transfer reached the commune it was sent to (which then wrote its
+// ACCEPT_TRANSFER event, so the outboxes are compared again after it).
 func waitConverged(t *testing.T, c *Cluster, within time.Duration) bool {
 	deadline := time.Now().Add(within)
 	last := ""
@@ -351,6 +353,50 @@ func converged(c *Cluster) (bool, string) {
 		}
 		if st.GetPendingEvents() != 0 || held[cm.Code] != st.GetLastSequence() {
 			return false, fmt.Sprintf("%s: node at %d (acked %d), central at %d", cm.Code, st.GetLastSequence(), st.GetAckedSequence(), held[cm.Code])
+		}
+	}
+	return transfersTaken(ctx, c)
+}
+
+// transfersTaken reports whether every dossier a node transferred is held,
+// with more events, by the commune it went to.
+func transfersTaken(ctx context.Context, c *Cluster) (bool, string) {
+	index := map[string]int{}
+	for i, cm := range c.Communes() {
+		index[cm.Code] = i
+	}
+	for i, cm := range c.Communes() {
+		api, closeConn, err := c.NodeAPI(ctx, i)
+		if err != nil {
+			return false, err.Error()
+		}
+		var sent []*xasov1.Dossier
+		for token := ""; ; {
+			r, err := api.ListDossiers(ctx, &xasov1.ListDossiersRequest{Filter: "state = TRANSFERRED", PageSize: 500, PageToken: token})
+			if err != nil {
+				closeConn()
+				return false, err.Error()
+			}
+			sent = append(sent, r.GetDossiers()...)
+			if token = r.GetNextPageToken(); token == "" {
+				break
+			}
+		}
+		closeConn()
+		for _, d := range sent {
+			to, ok := index[d.GetTransferCommuneCode()]
+			if !ok {
+				continue // a commune outside the test: nobody takes it
+			}
+			dst, closeDst, err := c.NodeAPI(ctx, to)
+			if err != nil {
+				return false, err.Error()
+			}
+			got, err := dst.GetDossier(ctx, &xasov1.GetDossierRequest{Code: d.GetCode()})
+			closeDst()
+			if err != nil || got.GetDossier().GetEventCount() <= d.GetEventCount() {
+				return false, fmt.Sprintf("%s: transferred by %s, not yet taken by %s (%v)", d.GetCode(), cm.Code, d.GetTransferCommuneCode(), err)
+			}
 		}
 	}
 	return true, ""
