@@ -76,7 +76,7 @@ func (d *dashboard) operator(r *http.Request) (operator, bool) {
 func (d *dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
 	lang := web.PickLang(w, r)
 	d.pages.Render(w, http.StatusOK, "signin", web.Page{Lang: lang, Site: "site.central", Title: web.Message(lang, "signin.title"), Path: "/dang-nhap",
-		Data: map[string]any{"Token": true, "Next": r.URL.Query().Get("next"), "Name": "", "Disabled": "", "Error": ""}})
+		Data: web.SignInForm{Token: true, Next: r.URL.Query().Get("next")}})
 }
 
 func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
@@ -88,12 +88,12 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", "Bearer "+token))
 	if _, err := d.s.authorize(ctx, false); err != nil || token == "" {
-		code := http.StatusUnauthorized
+		code, msg := http.StatusUnauthorized, "signin.badtoken"
 		if err != nil && status.Code(err) != codes.Unauthenticated {
-			code = http.StatusInternalServerError
+			code, msg = http.StatusInternalServerError, "signin.broken"
 		}
 		d.pages.Render(w, code, "signin", web.Page{Lang: lang, Site: "site.central", Title: web.Message(lang, "signin.title"), Path: "/dang-nhap",
-			Data: map[string]any{"Token": true, "Next": r.PostFormValue("next"), "Name": "", "Disabled": "", "Error": "signin.badtoken"}})
+			Data: web.SignInForm{Token: true, Next: r.PostFormValue("next"), Error: msg}})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: operatorCookie, Value: token, Path: "/", MaxAge: 12 * 3600, HttpOnly: true,
@@ -386,15 +386,12 @@ func (f *FSM) Overdue(asOf time.Time, limit int) (out []*xasov1.Dossier, more bo
 
 // change is one catalogue or calendar change from the audit trail.
 type change struct {
-	Time       time.Time
-	Actor      string
-	Index      uint64
-	Version    int32
-	Refused    string
-	Summary    string
-	Procedure  *xasov1.Procedure
-	Calendar   string
-	Components []string
+	Time      time.Time
+	Actor     string
+	Index     uint64
+	Version   int32
+	Refused   string
+	Procedure *xasov1.Procedure
 }
 
 // history returns the audited changes that match.

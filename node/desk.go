@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -72,21 +73,13 @@ func (p *pages) session(r *http.Request) (Session, bool) {
 	return se, true
 }
 
-// signInData is the sign-in page's data.
-type signInData struct {
-	Name, Next, Error, Disabled string
-	// Token asks for an operator token instead of a name and password
-	// (central's dashboard).
-	Token bool
-}
-
 func (p *pages) signInForm(w http.ResponseWriter, r *http.Request) {
 	lang := web.PickLang(w, r)
 	if _, ok := p.session(r); ok {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	d := signInData{Next: r.URL.Query().Get("next")}
+	d := web.SignInForm{Next: r.URL.Query().Get("next")}
 	if p.users.path == "" {
 		d.Disabled = "signin.nousers"
 	}
@@ -100,7 +93,7 @@ func (p *pages) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, pass := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("password")
-	d := signInData{Name: name, Next: r.PostFormValue("next")}
+	d := web.SignInForm{Name: name, Next: r.PostFormValue("next")}
 	u, err := p.users.authenticate(name, pass, p.n.now())
 	if err != nil {
 		status := http.StatusUnauthorized
@@ -109,6 +102,8 @@ func (p *pages) signIn(w http.ResponseWriter, r *http.Request) {
 			d.Error, status = "signin.locked", http.StatusTooManyRequests
 		case errors.Is(err, errBadPassword):
 			d.Error = "signin.bad"
+		case errors.Is(err, errNoUsers):
+			d.Disabled = "signin.nousers"
 		default:
 			p.n.log.ErrorContext(r.Context(), "sign-in", "err", err)
 			d.Error, status = "signin.broken", http.StatusInternalServerError
@@ -180,18 +175,9 @@ func (p *pages) syncBadge(ctx context.Context) *web.Sync {
 func (p *pages) syncJSON(w http.ResponseWriter, r *http.Request, _ Session) {
 	lang := web.PickLang(w, r)
 	s := p.syncBadge(r.Context())
-	text := web.Message(lang, "sync.alone")
-	class := "sync-alone"
-	if !s.Alone {
-		text, class = web.Message(lang, "sync.offline"), "sync-off"
-		if s.Connected {
-			text, class = web.Message(lang, "sync.connected"), "sync-ok"
-		}
-		text += fmt.Sprintf(" · %d %s, %d %s %s", s.PendingEvents, web.Message(lang, "sync.events"), s.PendingFiles, web.Message(lang, "sync.files"), web.Message(lang, "sync.waiting"))
-	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(map[string]string{"text": text, "class": "sync " + class})
+	json.NewEncoder(w).Encode(map[string]string{"text": s.Label(lang), "class": "sync " + s.Class()})
 }
 
 // queueRow is one dossier of the work queue.
@@ -241,12 +227,9 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 		}
 		sec := queueSection{ID: s.id, Title: s.title, More: next != ""}
 		for _, d := range ds {
-			row := queueRow{Code: d.GetCode(), Procedure: d.GetProcedureName(), Applicant: d.GetApplicant().GetFullName(), Assignee: d.GetAssignee()}
-			if d.GetDueTime() != nil {
-				row.Due = d.GetDueTime().AsTime()
-				row.Overdue = clockRuns(d) && row.Due.Before(now)
-			}
-			sec.Dossiers = append(sec.Dossiers, row)
+			t := timesOf(d, now)
+			sec.Dossiers = append(sec.Dossiers, queueRow{Code: d.GetCode(), Procedure: d.GetProcedureName(),
+				Applicant: d.GetApplicant().GetFullName(), Assignee: d.GetAssignee(), Due: t.Due, Overdue: t.Overdue})
 		}
 		data.Sections = append(data.Sections, sec)
 	}
@@ -321,10 +304,7 @@ func newRequestID() string {
 // with errors stores no file), then stores the scans, then receives it.
 func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
 	lang := web.PickLang(w, r)
-	maxForm := p.n.cfg.MaxAttachmentBytes * 8
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseMultipartForm(8 << 20); err != nil {
-		http.Error(w, fmt.Sprintf("the form cannot be read (at most %s of files at once): %v", web.ByteSize(maxForm), err), http.StatusRequestEntityTooLarge)
+	if !parseForm(w, r, p.n.cfg.MaxAttachmentBytes*8) {
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
@@ -399,6 +379,21 @@ func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
 	http.Redirect(w, r, "/ban/ho-so/"+res.GetDossier().GetCode()+"/phieu", http.StatusSeeOther)
 }
 
+// parseForm reads a form with files of at most limit bytes in all,
+// answering the request itself when it cannot.
+func parseForm(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	err := r.ParseMultipartForm(8 << 20)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		http.Error(w, fmt.Sprintf("the form is over %s; send fewer or smaller files at once", web.ByteSize(limit)), http.StatusRequestEntityTooLarge)
+	case err != nil:
+		http.Error(w, "the form cannot be read: "+err.Error(), http.StatusBadRequest)
+	}
+	return err == nil
+}
+
 // storeUpload stores one uploaded file through the API's checks.
 func (p *pages) storeUpload(ctx context.Context, fh *multipart.FileHeader) (*xasov1.AttachmentRef, error) {
 	f, err := fh.Open()
@@ -436,11 +431,11 @@ func uploadErrors(field, filename string, err error) web.Errors {
 
 // dossierView is a dossier as the desk shows it.
 type dossierView struct {
-	Code, Procedure, State, Applicant, Phone, Address, Assignee, Channel, Timeliness string
-	Received, Due, Finished                                                          time.Time
-	Overdue                                                                          bool
-	Events                                                                           int64
-	Files                                                                            []fileView
+	Code, Procedure, State, Applicant, Phone, Address, Assignee, Channel string
+	Received                                                             time.Time
+	times
+	Events int64
+	Files  []fileView
 }
 
 type fileView struct {
@@ -488,26 +483,14 @@ func doneKey(action string) string {
 func (p *pages) showDossier(w http.ResponseWriter, r *http.Request, se Session, status int, data *dossierData) {
 	lang := web.PickLang(w, r)
 	code := r.PathValue("code")
-	d, ok := p.readDossier(w, r, se, code)
+	d, ok := p.readDossier(w, r, code)
 	if !ok {
 		return
 	}
-	now := p.n.now()
 	v := dossierView{Code: d.GetCode(), Procedure: d.GetProcedureName(), State: dossier.StateName(d.GetState()),
 		Applicant: d.GetApplicant().GetFullName(), Phone: d.GetApplicant().GetPhone(), Address: d.GetApplicant().GetAddress(),
 		Assignee: d.GetAssignee(), Channel: strings.TrimPrefix(d.GetChannel().String(), "CHANNEL_"),
-		Received: d.GetReceivedTime().AsTime(), Events: d.GetEventCount()}
-	if d.GetDueTime() != nil {
-		v.Due = d.GetDueTime().AsTime()
-		v.Overdue = clockRuns(d) && v.Due.Before(now)
-	}
-	if d.GetAppointmentTime() != nil {
-		v.Due = d.GetAppointmentTime().AsTime()
-	}
-	if d.GetFinishedTime() != nil {
-		v.Finished = d.GetFinishedTime().AsTime()
-		v.Timeliness = map[dossier.Timeliness]string{dossier.Early: "lookup.early", dossier.OnTime: "lookup.ontime", dossier.Late: "lookup.late"}[d.GetTimeliness()]
-	}
+		Received: d.GetReceivedTime().AsTime(), Events: d.GetEventCount(), times: timesOf(d, p.n.now())}
 	for _, a := range d.GetAttachments() {
 		kind := a.GetComponentCode()
 		if a.GetResult() {
@@ -525,9 +508,9 @@ func (p *pages) showDossier(w http.ResponseWriter, r *http.Request, se Session, 
 			people[ev.GetAssignee()] = true
 		}
 	}
-	if us, err := p.users.all(); err == nil {
-		for _, u := range us {
-			people[u.Name] = true
+	if us, err := p.users.current(); err == nil {
+		for name := range us {
+			people[name] = true
 		}
 	}
 	for name := range people {
@@ -549,7 +532,7 @@ func roleOf(se Session) dossier.Role { return User{Role: se.Role}.role() }
 
 // readDossier reads a dossier for a desk page, answering the request
 // itself when it cannot.
-func (p *pages) readDossier(w http.ResponseWriter, r *http.Request, se Session, code string) (*dossier.Dossier, bool) {
+func (p *pages) readDossier(w http.ResponseWriter, r *http.Request, code string) (*dossier.Dossier, bool) {
 	if _, err := dossier.ParseCode(code); err != nil {
 		http.Error(w, "not a dossier code: "+err.Error(), http.StatusBadRequest)
 		return nil, false
@@ -569,9 +552,7 @@ func (p *pages) readDossier(w http.ResponseWriter, r *http.Request, se Session, 
 // act takes one workflow action from the dossier page.
 func (p *pages) act(w http.ResponseWriter, r *http.Request, se Session) {
 	code := r.PathValue("code")
-	r.Body = http.MaxBytesReader(w, r.Body, p.n.cfg.MaxAttachmentBytes*2)
-	if err := r.ParseMultipartForm(8 << 20); err != nil {
-		http.Error(w, "the form cannot be read: "+err.Error(), http.StatusRequestEntityTooLarge)
+	if !parseForm(w, r, p.n.cfg.MaxAttachmentBytes*2) {
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
@@ -630,7 +611,7 @@ type receiptComponent struct{ Name, How string }
 func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
 	lang := web.PickLang(w, r)
 	code := r.PathValue("code")
-	d, ok := p.readDossier(w, r, se, code)
+	d, ok := p.readDossier(w, r, code)
 	if !ok {
 		return
 	}
@@ -710,7 +691,8 @@ func (p *pages) file(w http.ResponseWriter, r *http.Request, _ Session) {
 		return
 	}
 	w.Header().Set("Content-Type", ref.GetContentType())
-	w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", ref.GetFilename()))
+	// FormatMediaType encodes a Vietnamese file name as RFC 2231 asks.
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": ref.GetFilename()}))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Write(content)
 }

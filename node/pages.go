@@ -14,11 +14,38 @@ import (
 // lookupView is what the citizen's look-up shows of a dossier: no more
 // than the receipt does (no applicant, no clerk, no reason).
 type lookupView struct {
-	Code, Procedure, State            string
-	Received, Due, Finished, Returned time.Time
-	Timeliness                        string // a message key, or empty
-	Overdue                           bool
-	Steps                             []lookupStep
+	Code, Procedure, State string
+	Received               time.Time
+	times
+	Steps []lookupStep
+}
+
+// times are a dossier's dates as the pages show them.
+type times struct {
+	// Due is the appointment: the due time, or the new date an apology set.
+	Due, Finished, Returned time.Time
+	Timeliness              string // a message key, or empty
+	Overdue                 bool
+}
+
+// timesOf reads a dossier's dates at now.
+func timesOf(d *dossier.Dossier, now time.Time) times {
+	var t times
+	if d.GetDueTime() != nil {
+		t.Due = d.GetDueTime().AsTime()
+		t.Overdue = clockRuns(d) && t.Due.Before(now)
+	}
+	if d.GetAppointmentTime() != nil {
+		t.Due = d.GetAppointmentTime().AsTime()
+	}
+	if d.GetFinishedTime() != nil {
+		t.Finished = d.GetFinishedTime().AsTime()
+		t.Timeliness = map[dossier.Timeliness]string{dossier.Early: "lookup.early", dossier.OnTime: "lookup.ontime", dossier.Late: "lookup.late"}[d.GetTimeliness()]
+	}
+	if d.GetReturnedTime() != nil {
+		t.Returned = d.GetReturnedTime().AsTime()
+	}
+	return t
 }
 
 type lookupStep struct {
@@ -87,21 +114,7 @@ func (p *pages) lookup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &lookupView{Code: d.GetCode(), Procedure: d.GetProcedureName(), State: dossier.StateName(d.GetState()),
-		Received: d.GetReceivedTime().AsTime()}
-	if d.GetDueTime() != nil {
-		v.Due = d.GetDueTime().AsTime()
-	}
-	if d.GetAppointmentTime() != nil {
-		v.Due = d.GetAppointmentTime().AsTime() // a new date set after an apology
-	}
-	if d.GetFinishedTime() != nil {
-		v.Finished = d.GetFinishedTime().AsTime()
-		v.Timeliness = map[dossier.Timeliness]string{dossier.Early: "lookup.early", dossier.OnTime: "lookup.ontime", dossier.Late: "lookup.late"}[d.GetTimeliness()]
-	}
-	if d.GetReturnedTime() != nil {
-		v.Returned = d.GetReturnedTime().AsTime()
-	}
-	v.Overdue = clockRuns(d) && d.GetDueTime().AsTime().Before(p.n.now())
+		Received: d.GetReceivedTime().AsTime(), times: timesOf(d, p.n.now())}
 	for _, ev := range d.GetEvents() {
 		v.Steps = append(v.Steps, lookupStep{Time: ev.GetTime().AsTime(), Action: dossier.ActionName(ev.GetAction())})
 	}

@@ -148,53 +148,43 @@ type failures struct {
 	until time.Time
 }
 
-// lookup returns the user named name as the file says now.
-func (u *users) lookup(name string) (User, bool, error) {
+// current returns the users as the file says now, reading it again when
+// it changed. The map is never changed after it is made, so callers may
+// keep reading it.
+func (u *users) current() (map[string]User, error) {
 	if u.path == "" {
-		return User{}, false, errNoUsers
+		return nil, errNoUsers
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	fi, err := os.Stat(u.path)
 	if err != nil {
-		return User{}, false, fmt.Errorf("users_file: %w", err)
+		return nil, fmt.Errorf("users_file: %w", err)
 	}
-	if u.list == nil || !fi.ModTime().Equal(u.mod) || fi.Size() != u.size {
-		u.mod, u.size = fi.ModTime(), fi.Size()
-		u.list, u.err = nil, nil
+	if u.list == nil && u.err == nil || !fi.ModTime().Equal(u.mod) || fi.Size() != u.size {
+		u.mod, u.size, u.list, u.err = fi.ModTime(), fi.Size(), nil, nil
 		data, err := os.ReadFile(u.path)
+		var us []User
 		if err == nil {
-			var us []User
-			if us, err = ParseUsers(data); err == nil {
-				u.list = map[string]User{}
-				for _, x := range us {
-					u.list[x.Name] = x
-				}
-			}
+			us, err = ParseUsers(data)
 		}
 		if err != nil {
 			u.err = fmt.Errorf("users_file %s: %w", u.path, err)
+		} else {
+			u.list = make(map[string]User, len(us))
+			for _, x := range us {
+				u.list[x.Name] = x
+			}
 		}
 	}
-	if u.err != nil {
-		return User{}, false, u.err
-	}
-	x, ok := u.list[name]
-	return x, ok, nil
+	return u.list, u.err
 }
 
-// all returns every user the file lists now.
-func (u *users) all() ([]User, error) {
-	if _, _, err := u.lookup(""); err != nil {
-		return nil, err
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	out := make([]User, 0, len(u.list))
-	for _, x := range u.list {
-		out = append(out, x)
-	}
-	return out, nil
+// lookup returns the user named name as the file says now.
+func (u *users) lookup(name string) (User, bool, error) {
+	list, err := u.current()
+	x, ok := list[name]
+	return x, ok, err
 }
 
 // errNoUsers says that the node has no users file: nobody can sign in.

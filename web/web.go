@@ -124,6 +124,39 @@ type FormField struct {
 	Field, Name, Label, Value, Autocomplete, Mode string
 }
 
+// Label is the sync indicator's text in lang.
+func (s Sync) Label(lang Lang) string {
+	if s.Alone {
+		return Message(lang, "sync.alone")
+	}
+	state := Message(lang, "sync.offline")
+	if s.Connected {
+		state = Message(lang, "sync.connected")
+	}
+	return fmt.Sprintf("%s · %d %s, %d %s %s", state, s.PendingEvents, Message(lang, "sync.events"),
+		s.PendingFiles, Message(lang, "sync.files"), Message(lang, "sync.waiting"))
+}
+
+// Class is the sync indicator's style: alone, connected or offline.
+func (s Sync) Class() string {
+	switch {
+	case s.Alone:
+		return "sync-alone"
+	case s.Connected:
+		return "sync-ok"
+	}
+	return "sync-off"
+}
+
+// SignInForm is the sign-in page's data: the name typed (shown again),
+// where to go after it, the message keys of an error or of why nobody can
+// sign in, and whether it asks for an operator token (central) instead of
+// a name and password (the node's desk).
+type SignInForm struct {
+	Name, Next, Error, Disabled string
+	Token                       bool
+}
+
 // SiteName is the message key of the header's site name.
 func (p Page) SiteName() string {
 	if p.Site == "" {
