@@ -119,9 +119,7 @@ func appendRecord(st *stateTxn, index uint64, hw *xasov1.NodeStream, rec *xasov1
 // with its events, in the feed of the commune it goes to.
 func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *recordError {
 	ev := rec.GetEvent()
-	key := []byte(prefixDossier + rec.GetDossierCode())
-	stored := &xasov1.StoredDossier{}
-	exists := st.getProto(key, stored)
+	stored, exists := st.dossier(rec.GetDossierCode())
 	d := stored.GetDossier()
 	if d == nil {
 		d = &xasov1.Dossier{}
@@ -160,7 +158,7 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	// The event's record: which commune's stream, which sequence in it.
 	stored.Dossier = d
 	stored.EventRecords = append(stored.EventRecords, binary.BigEndian.AppendUint64([]byte(rec.GetCommuneCode()), uint64(rec.GetSequence())))
-	st.setProto(key, stored)
+	st.putDossier(rec.GetDossierCode(), stored, !exists)
 	if ev.GetAction() == dossier.Transfer {
 		out := proto.Clone(d).(*xasov1.Dossier)
 		evs, err := dossierEvents(st.txn, stored.GetEventRecords()[:len(stored.GetEventRecords())-1])
@@ -171,6 +169,31 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 		appendFeed(st, index, &xasov1.FeedItem{CommuneCode: ev.GetTransferCommuneCode(), Item: &xasov1.FeedItem_Transfer{Transfer: out}})
 	}
 	return nil
+}
+
+// dossier reads the dossier with code (empty, false when there is none),
+// from apply's cache when it is there. The caller owns what it gets and
+// writes it back with putDossier.
+func (st *stateTxn) dossier(code string) (*xasov1.StoredDossier, bool) {
+	if d, ok := st.hot.dossiers.take(code); ok {
+		return d, true
+	}
+	stored := &xasov1.StoredDossier{}
+	if !st.hot.codes.mayHave(code) {
+		return stored, false
+	}
+	return stored, st.getProto([]byte(prefixDossier+code), stored)
+}
+
+// putDossier writes a dossier, and keeps it for the next event; created
+// says it is new to the state.
+func (st *stateTxn) putDossier(code string, d *xasov1.StoredDossier, created bool) {
+	v := marshal(d)
+	st.set([]byte(prefixDossier+code), v)
+	st.hot.dossiers.put(code, d, len(v))
+	if created {
+		st.hot.codes.add(code)
+	}
 }
 
 // dossierEvents reads a dossier's events from the records they came in
@@ -322,8 +345,11 @@ func (st *stateTxn) flushAggregates() {
 	}
 	slices.Sort(keys)
 	for _, g := range keys {
-		cur := &xasov1.Aggregate{}
-		st.getProto([]byte(g), cur)
+		cur, ok := st.hot.aggs.take(g)
+		if !ok {
+			cur = &xasov1.Aggregate{}
+			st.getProto([]byte(g), cur)
+		}
 		addAggregate(cur, st.aggs[g], 1)
 		if isZero(cur) {
 			// Its last dossier moved to another commune's group.
@@ -331,6 +357,7 @@ func (st *stateTxn) flushAggregates() {
 			continue
 		}
 		st.setProto([]byte(g), cur)
+		st.hot.aggs.put(g, cur, 1)
 	}
 	clear(st.aggs)
 }

@@ -93,6 +93,9 @@ type FSM struct {
 	// snapshotted, when set, is told each persisted snapshot's size and duration.
 	snapshotted atomic.Pointer[func(bytes int64, seconds float64)]
 
+	// hot is apply's in-memory help (see hotState); only apply and restore touch it.
+	hot *hotState
+
 	mu sync.Mutex
 	// advanced is closed and replaced whenever the applied index moves.
 	advanced chan struct{}
@@ -138,7 +141,7 @@ func OpenFSM(dir string, log *slog.Logger) (*FSM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open central state %s: %w", dir, err)
 	}
-	f := &FSM{db: db, log: log, advanced: make(chan struct{})}
+	f := &FSM{db: db, log: log, hot: newHotState(), advanced: make(chan struct{})}
 	err = db.View(func(txn *badger.Txn) error {
 		v, err := getValue(txn, []byte(keyApplied))
 		if err == nil && len(v) == 8 {
@@ -156,6 +159,10 @@ func OpenFSM(dir string, log *slog.Logger) (*FSM, error) {
 	if err := f.ensureYearLevel(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := f.hot.load(db, log); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open central state %s: %w", dir, err)
 	}
 	return f, nil
 }
@@ -265,6 +272,7 @@ func marshal(m proto.Message) []byte {
 type stateTxn struct {
 	txn   *badger.Txn
 	bytes int
+	hot   *hotState
 	// aggs are the report aggregates' changes made in this transaction,
 	// added to the stored ones when it commits: a batch of events of the
 	// same commune and month touches each aggregate once, not once an event.
@@ -300,7 +308,7 @@ func (s *stateTxn) getProto(k []byte, m proto.Message) bool {
 }
 
 func (f *FSM) begin() *stateTxn {
-	return &stateTxn{txn: f.db.NewTransaction(true), aggs: map[string]*xasov1.Aggregate{}}
+	return &stateTxn{txn: f.db.NewTransaction(true), hot: f.hot, aggs: map[string]*xasov1.Aggregate{}}
 }
 
 func (f *FSM) commit(st *stateTxn, applied uint64) {
@@ -751,6 +759,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	index := binary.BigEndian.Uint64(hdr[len(snapshotMagic)+1:])
 	f.broken.Store(true) // until the whole snapshot is in
+	*f.hot = *newHotState()
 	if err := f.db.DropAll(); err != nil {
 		return fmt.Errorf("restore: clear state: %w", err)
 	}
@@ -786,6 +795,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore: write state: %w", err)
 	}
 	if err := f.ensureYearLevel(); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := f.hot.load(f.db, f.log); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	f.setApplied(index)
