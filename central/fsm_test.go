@@ -408,6 +408,12 @@ func TestReportEqualsTheDossiersCounted(t *testing.T) {
 		{ByCommune: true, ByProcedure: true, Procedures: []string{sample.Procedures()[0].GetCode()}},
 		{ByCommune: true, ByProcedure: true, Communes: []string{"00008"}},
 		{Communes: []string{"00008", "00025"}, Procedures: []string{sample.Procedures()[2].GetCode(), sample.Procedures()[3].GetCode()}},
+		// Rows made straight from the rows read (one per aggregate).
+		{ByMonth: true, ByProcedure: true, Communes: []string{"00008"}},
+		{ByMonth: true, ByCommune: true, Procedures: []string{sample.Procedures()[0].GetCode()}},
+		// A code asked for twice counts once.
+		{ByMonth: true, ByProcedure: true, Communes: []string{"00025", "00008", "00025"}},
+		{Procedures: []string{sample.Procedures()[1].GetCode(), sample.Procedures()[1].GetCode()}},
 	} {
 		q.From, q.To, q.AsOf = "202601", "202612", asOf
 		rows, err := f.Report(q)
@@ -415,17 +421,27 @@ func TestReportEqualsTheDossiersCounted(t *testing.T) {
 			t.Fatal(err)
 		}
 		var sum xasov1.Aggregate
+		var overdue int64
+		seen := map[group]bool{}
 		for _, r := range rows {
 			addAggregate(&sum, r.GetCounts(), 1)
+			overdue += r.GetOverdueNow()
+			g := group{r.GetMonth(), r.GetCommuneCode(), r.GetProcedureCode()}
+			if seen[g] {
+				t.Errorf("query %+v: row %v twice", q, g)
+			}
+			seen[g] = true
 		}
 		var expect xasov1.Aggregate
+		var expectOverdue int64
 		for g, w := range want {
 			if (q.Communes == nil || contains(q.Communes, g.commune)) && (q.Procedures == nil || contains(q.Procedures, g.procedure)) {
 				addAggregate(&expect, w.GetCounts(), 1)
+				expectOverdue += w.GetOverdueNow()
 			}
 		}
-		if !proto.Equal(&sum, &expect) {
-			t.Errorf("query %+v sums to %v, want %v", q, &sum, &expect)
+		if !proto.Equal(&sum, &expect) || overdue != expectOverdue {
+			t.Errorf("query %+v sums to %v overdue %d, want %v overdue %d", q, &sum, overdue, &expect, expectOverdue)
 		}
 	}
 	checkYearLevel(t, f, asOf)

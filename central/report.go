@@ -60,30 +60,17 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A code asked for twice is read once.
+	q.Communes, q.Procedures = sortedSet(q.Communes), sortedSet(q.Procedures)
 	byC := q.ByCommune || len(q.Communes) > 0
 	byP := q.ByProcedure || len(q.Procedures) > 0
 	wantC, wantP := set(q.Communes), set(q.Procedures)
-	rows := map[group]*xasov1.PerformanceRow{}
-	var order []*xasov1.PerformanceRow // as made: usually sorted already
-	row := func(g group) *xasov1.PerformanceRow {
-		out := group{}
-		if q.ByMonth {
-			out.month = g.month
-		}
-		if q.ByCommune {
-			out.commune = g.commune
-		}
-		if q.ByProcedure {
-			out.procedure = g.procedure
-		}
-		r, ok := rows[out]
-		if !ok {
-			r = &xasov1.PerformanceRow{Month: monthLabel(out.month), CommuneCode: out.commune, ProcedureCode: out.procedure, Counts: &xasov1.Aggregate{}}
-			rows[out] = r
-			order = append(order, r)
-		}
-		return r
-	}
+	rs := newRowSet(q, months)
+	// When every aggregate read is a row of its own (a report by month at
+	// the level it reads, or filtered to one code), rows are made straight
+	// from the rows read, with no look-up by group.
+	rs.distinct = q.ByMonth && (byC == q.ByCommune || len(q.Communes) == 1) && (byP == q.ByProcedure || len(q.Procedures) == 1)
+	row := rs.row
 	err = f.db.View(func(txn *badger.Txn) error {
 		// One iterator per aggregate level, sought to each month: opening an
 		// iterator costs far more than reading a row.
@@ -181,14 +168,15 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 				return err
 			}
 		}
-		if err := countOverdue(txn, q, months, wantC, wantP, row); err != nil {
+		if err := countOverdue(txn, q, months, wantC, wantP, rs.find); err != nil {
 			return err
 		}
-		return nameRows(txn, rows)
+		return nameRows(txn, rs.order)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
+	order := rs.order
 	for _, r := range order {
 		finishRow(r)
 	}
@@ -223,6 +211,96 @@ func wholeYears(months []string) (years, rest []string) {
 		i++
 	}
 	return years, rest
+}
+
+// rowSet collects a report's rows in the order they are made.
+type rowSet struct {
+	q      ReportQuery
+	labels map[string]string // "202607" → "2026-07"
+	// distinct: every group given to row is new (see Report); byGroup is
+	// then built only if find needs it.
+	distinct bool
+	byGroup  map[group]*xasov1.PerformanceRow
+	order    []*xasov1.PerformanceRow
+	// Rows and their counts are allocated a block at a time: a report can
+	// make tens of thousands.
+	freeRows []xasov1.PerformanceRow
+	freeAggs []xasov1.Aggregate
+}
+
+func newRowSet(q ReportQuery, months []string) *rowSet {
+	rs := &rowSet{q: q, labels: make(map[string]string, len(months))}
+	for _, m := range months {
+		rs.labels[m] = monthLabel(m)
+	}
+	return rs
+}
+
+// out is the row a group of the level read counts in.
+func (rs *rowSet) out(g group) group {
+	var o group
+	if rs.q.ByMonth {
+		o.month = g.month
+	}
+	if rs.q.ByCommune {
+		o.commune = g.commune
+	}
+	if rs.q.ByProcedure {
+		o.procedure = g.procedure
+	}
+	return o
+}
+
+func (rs *rowSet) make(o group) *xasov1.PerformanceRow {
+	label, ok := rs.labels[o.month]
+	if !ok {
+		label = monthLabel(o.month)
+	}
+	if len(rs.freeRows) == 0 {
+		n := min(max(len(rs.order), 16), 1024)
+		rs.freeRows, rs.freeAggs = make([]xasov1.PerformanceRow, n), make([]xasov1.Aggregate, n)
+	}
+	r := &rs.freeRows[0]
+	r.Month, r.CommuneCode, r.ProcedureCode, r.Counts = label, o.commune, o.procedure, &rs.freeAggs[0]
+	rs.freeRows, rs.freeAggs = rs.freeRows[1:], rs.freeAggs[1:]
+	rs.order = append(rs.order, r)
+	if rs.byGroup != nil {
+		rs.byGroup[o] = r
+	}
+	return r
+}
+
+// row is the row group g counts in, made when it is not there yet.
+func (rs *rowSet) row(g group) *xasov1.PerformanceRow {
+	if rs.distinct && rs.byGroup == nil {
+		return rs.make(rs.out(g))
+	}
+	return rs.find(g)
+}
+
+// find is like row, through a look-up by group.
+func (rs *rowSet) find(g group) *xasov1.PerformanceRow {
+	if rs.byGroup == nil {
+		rs.byGroup = make(map[group]*xasov1.PerformanceRow, len(rs.order))
+		for _, r := range rs.order {
+			rs.byGroup[group{strings.ReplaceAll(r.Month, "-", ""), r.CommuneCode, r.ProcedureCode}] = r
+		}
+	}
+	o := rs.out(g)
+	if r, ok := rs.byGroup[o]; ok {
+		return r
+	}
+	return rs.make(o)
+}
+
+// sortedSet returns xs sorted, each once.
+func sortedSet(xs []string) []string {
+	if len(xs) == 0 {
+		return nil
+	}
+	out := slices.Clone(xs)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func set(xs []string) map[string]bool {
@@ -298,28 +376,32 @@ func countOverdue(txn *badger.Txn, q ReportQuery, months []string, wantC, wantP 
 }
 
 // nameRows fills in commune and procedure names.
-func nameRows(txn *badger.Txn, rows map[group]*xasov1.PerformanceRow) error {
+func nameRows(txn *badger.Txn, rows []*xasov1.PerformanceRow) error {
 	communes, procs := map[string]string{}, map[string]string{}
-	for g, r := range rows {
-		if g.commune != "" {
-			if _, ok := communes[g.commune]; !ok {
-				c := &xasov1.Commune{}
-				if err := getProto(txn, []byte(prefixCommune+g.commune), c); err != nil && err != errNotFound {
+	for _, r := range rows {
+		if c := r.CommuneCode; c != "" {
+			name, ok := communes[c]
+			if !ok {
+				m := &xasov1.Commune{}
+				if err := getProto(txn, []byte(prefixCommune+c), m); err != nil && err != errNotFound {
 					return err
 				}
-				communes[g.commune] = c.GetName()
+				name = m.GetName()
+				communes[c] = name
 			}
-			r.CommuneName = communes[g.commune]
+			r.CommuneName = name
 		}
-		if g.procedure != "" {
-			if _, ok := procs[g.procedure]; !ok {
-				p := &xasov1.Procedure{}
-				if err := getProto(txn, []byte(prefixProcedure+g.procedure), p); err != nil && err != errNotFound {
+		if p := r.ProcedureCode; p != "" {
+			name, ok := procs[p]
+			if !ok {
+				m := &xasov1.Procedure{}
+				if err := getProto(txn, []byte(prefixProcedure+p), m); err != nil && err != errNotFound {
 					return err
 				}
-				procs[g.procedure] = p.GetName()
+				name = m.GetName()
+				procs[p] = name
 			}
-			r.ProcedureName = procs[g.procedure]
+			r.ProcedureName = name
 		}
 	}
 	return nil
