@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/sample"
@@ -174,5 +175,28 @@ func TestApplyCachesFollowTheState(t *testing.T) {
 				t.Fatalf("the states differ: %v", err)
 			}
 		})
+	}
+}
+
+// TestAggregateHelpersCoverEveryField sets each field of an aggregate in
+// turn: sameCounts must see it and addAggregate must add it, so that a
+// field added to Aggregate cannot be forgotten by either.
+func TestAggregateHelpersCoverEveryField(t *testing.T) {
+	fields := (&xasov1.Aggregate{}).ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		a := &xasov1.Aggregate{}
+		a.ProtoReflect().Set(fd, protoreflect.ValueOfInt64(3))
+		if sameCounts(a, &xasov1.Aggregate{}) || isZero(a) {
+			t.Errorf("sameCounts does not compare %s", fd.Name())
+		}
+		sum := &xasov1.Aggregate{}
+		addAggregate(sum, a, 2)
+		if got := sum.ProtoReflect().Get(fd).Int(); got != 6 {
+			t.Errorf("addAggregate: %s = %d, want 6", fd.Name(), got)
+		}
+		if !sameCounts(a, proto.Clone(a).(*xasov1.Aggregate)) {
+			t.Errorf("sameCounts: %s differs from itself", fd.Name())
+		}
 	}
 }
