@@ -160,10 +160,7 @@ func OpenFSM(dir string, log *slog.Logger) (*FSM, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := f.hot.load(db, log); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open central state %s: %w", dir, err)
-	}
+	f.hot.load(db, log)
 	return f, nil
 }
 
@@ -225,7 +222,10 @@ func (f *FSM) ensureYearLevel() error {
 }
 
 // Close closes the state.
-func (f *FSM) Close() error { return f.db.Close() }
+func (f *FSM) Close() error {
+	f.hot.stop()
+	return f.db.Close()
+}
 
 // AppliedIndex is the last Raft index applied to the state.
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
@@ -759,7 +759,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	index := binary.BigEndian.Uint64(hdr[len(snapshotMagic)+1:])
 	f.broken.Store(true) // until the whole snapshot is in
-	*f.hot = *newHotState()
+	f.hot.reset()
 	if err := f.db.DropAll(); err != nil {
 		return fmt.Errorf("restore: clear state: %w", err)
 	}
@@ -797,9 +797,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := f.ensureYearLevel(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := f.hot.load(f.db, f.log); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
+	f.hot.load(f.db, f.log)
 	f.setApplied(index)
 	f.broken.Store(false)
 	f.restores.Add(1)

@@ -1,9 +1,10 @@
 package central
 
 import (
-	"fmt"
+	"context"
 	"hash/maphash"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -17,12 +18,15 @@ import (
 // its new code through every level of the store. It is derived from the
 // state — built when the state is opened or restored, then changed only by
 // apply, which writes through it — and it never decides anything: what it
-// lacks, or only may have, is read from the store. Only apply uses it, on
-// Raft's FSM goroutine, so it takes no lock.
+// lacks, or only may have, is read from the store. The caches are used on
+// Raft's FSM goroutine only; the filter is also filled by a reader of the
+// state started by load.
 type hotState struct {
 	dossiers cache[*xasov1.StoredDossier]
 	aggs     cache[*xasov1.Aggregate]
-	codes    codeFilter
+	codes    *codeFilter
+	// stop ends load's reader and waits for it.
+	stop func()
 }
 
 // Budgets of the hot caches, per generation (see cache): dossiers by their
@@ -36,30 +40,41 @@ func newHotState() *hotState {
 	return &hotState{
 		dossiers: cache[*xasov1.StoredDossier]{budget: hotDossierBytes},
 		aggs:     cache[*xasov1.Aggregate]{budget: hotAggregates},
+		codes:    &codeFilter{complete: true},
+		stop:     func() {},
 	}
 }
 
-// load forgets everything and reads the dossier codes of the state in db.
-func (h *hotState) load(db *badger.DB, log *slog.Logger) error {
+// reset forgets everything and stops load's reader.
+func (h *hotState) reset() {
+	h.stop()
 	*h = *newHotState()
-	start := time.Now()
-	n := 0
-	err := db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixDossier)}) // keys only
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			h.codes.add(string(it.Item().Key()[len(prefixDossier):]))
-			n++
+}
+
+// load forgets everything and starts reading the dossier codes of the
+// state in db into the filter, in the background (ten million codes take
+// about ten seconds): until it is done the filter answers "may have" for
+// every code, and apply adds the codes it creates meanwhile itself.
+func (h *hotState) load(db *badger.DB, log *slog.Logger) {
+	h.reset()
+	codes := &codeFilter{}
+	h.codes = codes
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	h.stop = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		start := time.Now()
+		n, err := codes.fill(ctx, db)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			// The filter stays incomplete: apply reads every code from the store.
+			log.Error("read the dossier codes", "err", err)
+		case n > 0:
+			log.Info("read the dossier codes", "dossiers", n, "seconds", time.Since(start).Seconds())
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read the dossier codes: %w", err)
-	}
-	if n > 0 {
-		log.Info("read the dossier codes", "dossiers", n, "seconds", time.Since(start).Seconds())
-	}
-	return nil
+	}()
 }
 
 // cache is a bounded map that apply writes through. A value taken out is
@@ -113,8 +128,48 @@ func (c *cache[V]) put(k string, v V, cost int) {
 // or "may be present", never a false "absent". It grows by layers of
 // twice the capacity of the last, each at about 1 % false positives.
 type codeFilter struct {
-	seed   maphash.Seed
-	layers []bloomLayer
+	mu sync.Mutex
+	// complete: every code of the state is in; until then mayHave is true.
+	complete bool
+	seed     maphash.Seed
+	layers   []bloomLayer
+}
+
+// fill adds the dossier codes of the state in db, then marks the filter complete.
+func (f *codeFilter) fill(ctx context.Context, db *badger.DB) (int, error) {
+	n := 0
+	err := db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixDossier)}) // keys only
+		defer it.Close()
+		var batch []string
+		flush := func() {
+			f.mu.Lock()
+			for _, c := range batch {
+				f.addLocked(c)
+			}
+			f.mu.Unlock()
+			n += len(batch)
+			batch = batch[:0]
+		}
+		for it.Rewind(); it.Valid(); it.Next() {
+			batch = append(batch, string(it.Item().Key()[len(prefixDossier):]))
+			if len(batch) == 4096 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				flush()
+			}
+		}
+		flush()
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	f.mu.Lock()
+	f.complete = true
+	f.mu.Unlock()
+	return n, nil
 }
 
 type bloomLayer struct {
@@ -129,6 +184,12 @@ const (
 )
 
 func (f *codeFilter) add(s string) {
+	f.mu.Lock()
+	f.addLocked(s)
+	f.mu.Unlock()
+}
+
+func (f *codeFilter) addLocked(s string) {
 	if len(f.layers) == 0 {
 		f.seed = maphash.MakeSeed()
 	}
@@ -146,8 +207,13 @@ func (f *codeFilter) add(s string) {
 	l.n++
 }
 
-// mayHave is false only when s was never added.
+// mayHave is false only when s was never added and the filter is complete.
 func (f *codeFilter) mayHave(s string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.complete {
+		return true
+	}
 	if len(f.layers) == 0 {
 		return false
 	}

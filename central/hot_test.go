@@ -16,7 +16,7 @@ import (
 )
 
 func TestCodeFilterNeverForgetsAndRarelyInvents(t *testing.T) {
-	var f codeFilter
+	f := codeFilter{complete: true}
 	if f.mayHave("00004-260302-0001") {
 		t.Fatal("an empty filter has something")
 	}
@@ -43,6 +43,48 @@ func TestCodeFilterNeverForgetsAndRarelyInvents(t *testing.T) {
 	// Two layers at about 1 % each.
 	if rate := float64(fp) / probes; rate > 0.03 {
 		t.Fatalf("false positive rate %.4f, want under 0.03", rate)
+	}
+}
+
+// TestCodeFilterFillsFromTheState: until the codes of the state are read,
+// every code may be there; after, the state's codes and those added
+// meanwhile are, and others are not (but for rare false positives).
+func TestCodeFilterFillsFromTheState(t *testing.T) {
+	f := openTestFSM(t)
+	wb := f.db.NewWriteBatch()
+	for i := range 10_000 {
+		if err := wb.Set([]byte(fmt.Sprintf("%s00004-260302-%04d", prefixDossier, i)), []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	codes := &codeFilter{}
+	if !codes.mayHave("00008-260302-0001") {
+		t.Fatal("a filter not filled yet says a code is absent")
+	}
+	codes.add("00008-260302-0001") // as apply does while the state is read
+	n, err := codes.fill(t.Context(), f.db)
+	if err != nil || n != 10_000 {
+		t.Fatalf("filled %d codes, %v", n, err)
+	}
+	for i := range 10_000 {
+		if !codes.mayHave(fmt.Sprintf("00004-260302-%04d", i)) {
+			t.Fatalf("code %d of the state absent", i)
+		}
+	}
+	if !codes.mayHave("00008-260302-0001") {
+		t.Fatal("the code added during the fill is absent")
+	}
+	fp := 0
+	for i := range 10_000 {
+		if codes.mayHave(fmt.Sprintf("00025-260302-%04d", i)) {
+			fp++
+		}
+	}
+	if fp > 300 {
+		t.Fatalf("%d of 10,000 absent codes may be there", fp)
 	}
 }
 
