@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/sample"
@@ -275,4 +278,57 @@ func BenchmarkSnapshotCatchUp(b *testing.B) {
 		}
 		b.ReportMetric(el.Seconds(), "catchup-s")
 	}
+}
+
+// BenchmarkApplyEvents applies the events benchmark's entries to one
+// member's state directly, without Raft: what each member spends on them.
+//
+//	go test -run '^$' -bench ApplyEvents -benchtime 300000x ./central/
+func BenchmarkApplyEvents(b *testing.B) {
+	const communes, batch, entriesPerApply = 32, 50, 8
+	f := openTestFSM(b)
+	a := &applier{f: f}
+	var codes []string
+	for i := range communes {
+		codes = append(codes, fmt.Sprintf("%05d", 100+i))
+	}
+	registerSample(b, a, codes...)
+	perCommune := b.N/communes + 1
+	recs := make([][]*xasov1.OutboxRecord, communes)
+	var wg sync.WaitGroup
+	for i, code := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs[i] = records(b, code, uint64(i), perCommune)
+		}()
+	}
+	wg.Wait()
+	// Entries as the cluster makes them: one batch of one commune each, communes in turn.
+	var logs []*raft.Log
+	for from := 0; from < perCommune; from += batch {
+		for i, code := range codes {
+			cmd := appendEvents(code, recs[i][from:min(from+batch, perCommune)]...)
+			cmd.Actor, cmd.Time = "node-"+code, timestamppb.New(testNow)
+			data, err := proto.Marshal(&xasov1.CentralCommandBatch{Format: batchFormat, Commands: []*xasov1.CentralCommand{cmd}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			a.index++
+			logs = append(logs, &raft.Log{Index: a.index, Type: raft.LogCommand, Data: data})
+		}
+	}
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime(b)
+	for i := 0; i < len(logs); i += entriesPerApply {
+		for _, r := range f.ApplyBatch(logs[i:min(i+entriesPerApply, len(logs))]) {
+			if res := r.([]*xasov1.CommandResult); res[0].GetCode() != 0 {
+				b.Fatalf("entry: %v", res[0])
+			}
+		}
+	}
+	el, cpu := time.Since(start), cpuTime(b)-cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(communes*perCommune)/el.Seconds(), "events/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(communes*perCommune), "cpu-µs/event")
 }
