@@ -20,4 +20,11 @@
 // Its Close also left its metadata database locked. raft-boltdb pays a
 // second fsync per append; batching many commands per entry keeps that
 // cost small.
+//
+// Apply keeps a little derived state in memory (hotState): the dossiers
+// and report aggregates it wrote last, and a Bloom filter of every dossier
+// code, so that a receipt does not search the store's levels for a code
+// that cannot be there. It is rebuilt when the state is opened or
+// restored, apply writes through it, and it never changes what apply
+// decides — only how often it reads the store.
 package central
