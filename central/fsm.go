@@ -93,7 +93,7 @@ type FSM struct {
 	// snapshotted, when set, is told each persisted snapshot's size and duration.
 	snapshotted atomic.Pointer[func(bytes int64, seconds float64)]
 
-	// hot is apply's in-memory help (see hotState); only apply and restore touch it.
+	// hot is apply's in-memory help (see hotState), used by apply, Restore and Close.
 	hot *hotState
 
 	mu sync.Mutex
