@@ -47,16 +47,7 @@ func BenchmarkEventsThroughCluster(b *testing.B) {
 		b.Fatal(err)
 	}
 	perCommune := b.N/communes + 1
-	recs := make([][]*xasov1.OutboxRecord, communes)
-	var wg sync.WaitGroup
-	for i, code := range codes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			recs[i] = records(b, code, uint64(i), perCommune)
-		}()
-	}
-	wg.Wait()
+	recs := histories(b, codes, perCommune)
 	// A leader that loses its lease under this load (followers' state
 	// writes stalling) is replaced; senders then resend to the new one, as
 	// nodes do (what was applied comes back as duplicates).
@@ -87,17 +78,16 @@ func BenchmarkEventsThroughCluster(b *testing.B) {
 	}
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime(b)
+	var wg sync.WaitGroup
 	for i, code := range codes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for from := 0; from < len(recs[i]); from += batch {
 				if err := send(code, recs[i][from:min(from+batch, len(recs[i]))]); err != nil {
 					b.Errorf("batch: %v", err)
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	el, cpu := time.Since(start), cpuTime(b)-cpu0
@@ -107,6 +97,17 @@ func BenchmarkEventsThroughCluster(b *testing.B) {
 	// per event: steadier than the rate on a shared machine.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(communes*perCommune), "cpu-µs/event")
 	b.ReportMetric(float64(resent.Load()), "resent-batches")
+}
+
+// histories makes n chained records for each commune, in parallel.
+func histories(b *testing.B, communes []string, n int) [][]*xasov1.OutboxRecord {
+	recs := make([][]*xasov1.OutboxRecord, len(communes))
+	var wg sync.WaitGroup
+	for i, code := range communes {
+		wg.Go(func() { recs[i] = records(b, code, uint64(i), n) })
+	}
+	wg.Wait()
+	return recs
 }
 
 // cpuTime is the processor time (user and system) the process has used.
@@ -294,16 +295,7 @@ func BenchmarkApplyEvents(b *testing.B) {
 	}
 	registerSample(b, a, codes...)
 	perCommune := b.N/communes + 1
-	recs := make([][]*xasov1.OutboxRecord, communes)
-	var wg sync.WaitGroup
-	for i, code := range codes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			recs[i] = records(b, code, uint64(i), perCommune)
-		}()
-	}
-	wg.Wait()
+	recs := histories(b, codes, perCommune)
 	// Entries as the cluster makes them: one batch of one commune each, communes in turn.
 	var logs []*raft.Log
 	for from := 0; from < perCommune; from += batch {

@@ -541,19 +541,11 @@ func TestSnapshotRestoreGivesAnIdenticalState(t *testing.T) {
 			for range 20 + rng.IntN(40) {
 				a.apply(t, gen(), gen())
 			}
-			var buf bytes.Buffer
-			snap, err := src.Snapshot()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := snap.Persist(&bufferSink{Buffer: &buf}); err != nil {
-				t.Fatal(err)
-			}
-			snap.Release()
+			buf := snapshotOf(t, src)
 			dst := openTestFSM(t)
 			// The destination has some state of its own, which the restore replaces.
 			(&applier{f: dst}).apply(t, putCommune("00099", "Xã cũ"))
-			if err := dst.Restore(io.NopCloser(&buf)); err != nil {
+			if err := dst.Restore(io.NopCloser(buf)); err != nil {
 				t.Fatal(err)
 			}
 			if err := sameState(dump(t, src), dump(t, dst)); err != nil {
@@ -574,6 +566,21 @@ func TestSnapshotRestoreGivesAnIdenticalState(t *testing.T) {
 			}
 		})
 	}
+}
+
+// snapshotOf persists a snapshot of f's state in memory.
+func snapshotOf(t *testing.T, f *FSM) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	if err := snap.Persist(&bufferSink{Buffer: &buf}); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
 }
 
 // bufferSink is a raft.SnapshotSink in memory.

@@ -1,7 +1,6 @@
 package central
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -168,15 +167,7 @@ func TestApplyCachesFollowTheState(t *testing.T) {
 			for _, e := range entries[:60] {
 				a.apply(t, clone(e)...)
 			}
-			var snap bytes.Buffer
-			s, err := ref.Snapshot()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Persist(&bufferSink{Buffer: &snap}); err != nil {
-				t.Fatal(err)
-			}
-			s.Release()
+			snap := snapshotOf(t, ref)
 			for _, e := range entries[60:] {
 				a.apply(t, clone(e)...)
 			}
@@ -197,7 +188,7 @@ func TestApplyCachesFollowTheState(t *testing.T) {
 				b.apply(t, clone(e)...)
 			}
 			// Its caches hold dossiers as they were at entry 30; the snapshot has them at 60.
-			if err := f.Restore(io.NopCloser(&snap)); err != nil {
+			if err := f.Restore(io.NopCloser(snap)); err != nil {
 				t.Fatal(err)
 			}
 			b.index += 30
