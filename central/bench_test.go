@@ -13,8 +13,6 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/raft"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/sample"
@@ -301,13 +299,8 @@ func BenchmarkApplyEvents(b *testing.B) {
 	for from := 0; from < perCommune; from += batch {
 		for i, code := range codes {
 			cmd := appendEvents(code, recs[i][from:min(from+batch, perCommune)]...)
-			cmd.Actor, cmd.Time = "node-"+code, timestamppb.New(testNow)
-			data, err := proto.Marshal(&xasov1.CentralCommandBatch{Format: batchFormat, Commands: []*xasov1.CentralCommand{cmd}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			a.index++
-			logs = append(logs, &raft.Log{Index: a.index, Type: raft.LogCommand, Data: data})
+			cmd.Actor = "node-" + code
+			logs = append(logs, a.entry(b, cmd))
 		}
 	}
 	b.ResetTimer()

@@ -41,6 +41,17 @@ type applier struct {
 
 func (a *applier) apply(t testing.TB, cmds ...*xasov1.CentralCommand) []*xasov1.CommandResult {
 	t.Helper()
+	res, _ := a.f.Apply(a.entry(t, cmds...)).([]*xasov1.CommandResult)
+	if len(res) != len(cmds) {
+		t.Fatalf("entry %d: %d results for %d commands", a.index, len(res), len(cmds))
+	}
+	return res
+}
+
+// entry makes the next log entry of cmds, stamped as a proposer stamps
+// them (the test time, an operator) where they are not.
+func (a *applier) entry(t testing.TB, cmds ...*xasov1.CentralCommand) *raft.Log {
+	t.Helper()
 	for _, c := range cmds {
 		if c.Time == nil {
 			c.Time = timestamppb.New(testNow)
@@ -54,11 +65,7 @@ func (a *applier) apply(t testing.TB, cmds ...*xasov1.CentralCommand) []*xasov1.
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, _ := a.f.Apply(&raft.Log{Index: a.index, Type: raft.LogCommand, Data: data}).([]*xasov1.CommandResult)
-	if len(res) != len(cmds) {
-		t.Fatalf("entry %d: %d results for %d commands", a.index, len(res), len(cmds))
-	}
-	return res
+	return &raft.Log{Index: a.index, Type: raft.LogCommand, Data: data}
 }
 
 func putProcedure(p *xasov1.Procedure, expected int32) *xasov1.CentralCommand {
