@@ -100,14 +100,15 @@ func appendRecord(st *stateTxn, index uint64, hw *xasov1.NodeStream, rec *xasov1
 	case rec.GetEvent() == nil || rec.GetDossierCode() == "":
 		return &recordError{codes.InvalidArgument, "a record carries a dossier code and an event"}
 	}
-	h, err := dossier.RecordHash(rec)
+	// One encoding of the record gives both its hash and what is stored.
+	enc, h, err := dossier.EncodeRecord(rec)
 	if err != nil || !bytes.Equal(h, rec.GetHash()) {
 		return &recordError{codes.DataLoss, "its hash does not match its content"}
 	}
 	if e := applyDossierEvent(st, index, rec); e != nil {
 		return e
 	}
-	st.setProto(recKey, rec)
+	st.set(recKey, enc)
 	hw.LastSequence, hw.LastHash = seq, rec.GetHash()
 	return nil
 }

@@ -1,0 +1,61 @@
+package dossier_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/sample"
+	"github.com/xaso/xaso/workload"
+)
+
+// EncodeRecord must hash what RecordHash hashes, and encode what a
+// deterministic Marshal encodes, for every kind of event a desk makes,
+// for a record without an event and for one carrying fields this version
+// does not know.
+func TestEncodeRecordAgreesWithRecordHash(t *testing.T) {
+	h := workload.NewHistory("00004", sample.Procedures(), sample.Calendar(), 7, time.Date(2026, 3, 2, 8, 0, 0, 0, dossier.Zone))
+	var recs []*xasov1.OutboxRecord
+	for range 500 {
+		rec, err := h.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	bare := proto.Clone(recs[1]).(*xasov1.OutboxRecord)
+	bare.Event = nil
+	future := proto.Clone(recs[2]).(*xasov1.OutboxRecord)
+	future.ProtoReflect().SetUnknown(protowire.AppendString(protowire.AppendTag(nil, 99, protowire.BytesType), "from a later version"))
+	recs = append(recs, bare, future)
+	actions := map[xasov1.Action]bool{}
+	for _, rec := range recs {
+		actions[rec.GetEvent().GetAction()] = true
+		want, err := dossier.RecordHash(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantEnc, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, hash, err := dossier.EncodeRecord(rec)
+		if err != nil {
+			t.Fatalf("record %d: %v", rec.GetSequence(), err)
+		}
+		if !bytes.Equal(hash, want) {
+			t.Errorf("record %d (%s): hash %x, RecordHash %x", rec.GetSequence(), rec.GetEvent().GetAction(), hash, want)
+		}
+		if !bytes.Equal(enc, wantEnc) {
+			t.Errorf("record %d: encoding differs from a deterministic Marshal", rec.GetSequence())
+		}
+	}
+	if len(actions) < 6 {
+		t.Fatalf("the history made only actions %v: too few kinds of event to compare", actions)
+	}
+}
