@@ -51,7 +51,7 @@ func (h *History) Next() (*xasov1.OutboxRecord, error) {
 	if hour := h.now.In(dossier.Zone).Hour(); hour >= 17 {
 		h.now = h.now.Add(time.Duration(24-hour+7) * time.Hour)
 	}
-	if len(h.open) == 0 || h.rng.IntN(4) == 0 {
+	if receives(h.rng, len(h.open)) {
 		return h.receive()
 	}
 	i := h.rng.IntN(len(h.open))

@@ -100,7 +100,7 @@ func (c *Clerks) Step(ctx context.Context) error {
 			return err
 		}
 	}
-	if len(c.open) == 0 || c.rng.IntN(4) == 0 {
+	if receives(c.rng, len(c.open)) {
 		return c.receive(ctx)
 	}
 	i := c.rng.IntN(len(c.open))
@@ -131,6 +131,20 @@ func (c *Clerks) Step(ctx context.Context) error {
 		c.open[i] = nd
 	}
 	return nil
+}
+
+// backlog is how many dossiers a simulated desk keeps open at most. A
+// commune centre receives a few dozen dossiers a day and finishes most
+// within days, so some hundreds are open at once; at the bound the desk
+// works on what it has before it receives more. Without it the open set
+// grew for as long as a run lasted: a dossier takes more steps than the
+// one receipt in four leaves room for.
+const backlog = 300
+
+// receives says whether a desk with open dossiers open receives a new one
+// next (one move in four) rather than acting on an open one.
+func receives(rng *rand.Rand, open int) bool {
+	return open == 0 || (open < backlog && rng.IntN(4) == 0)
 }
 
 // Run steps until ctx is done, pausing between steps.
