@@ -798,9 +798,11 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore: %w", err)
 	}
 	f.hot.load(f.db, f.log)
-	f.setApplied(index)
 	f.broken.Store(false)
+	// Counted before the applied index moves: whoever waits on that index
+	// sees the restore that brought it.
 	f.restores.Add(1)
+	f.setApplied(index)
 	return nil
 }
 
