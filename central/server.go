@@ -38,6 +38,13 @@ type replicationBackend struct {
 	s *Server
 }
 
+// CatchUp waits until this member has applied what the cluster committed
+// (a linearizable read's fence through the log).
+func (b replicationBackend) CatchUp(ctx context.Context) error {
+	_, err := b.s.read(ctx, xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE)
+	return err
+}
+
 func (b replicationBackend) Propose(ctx context.Context, actor string, cmds ...*xasov1.CentralCommand) ([]*xasov1.CommandResult, error) {
 	return b.s.propose(ctx, actor, cmds...)
 }

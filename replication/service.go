@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -40,6 +41,9 @@ type Central interface {
 	FeedHead() (uint64, error)
 	// WaitApplied returns once the member has applied index, or ctx ends.
 	WaitApplied(ctx context.Context, index uint64) error
+	// CatchUp returns once the member has applied everything the cluster
+	// had committed when it was called (a linearizable read's fence).
+	CatchUp(ctx context.Context) error
 	AppliedIndex() uint64
 	AttachmentManifest(sha string) (*xasov1.AttachmentManifest, error)
 	MissingChunks(m *xasov1.AttachmentManifest) ([]int32, error)
@@ -177,21 +181,38 @@ func (s *Service) identify(ctx context.Context) (caller, error) {
 	if !ok {
 		return caller{}, status.Error(codes.PermissionDenied, "not a node certificate")
 	}
+	n, err := s.admit(leaf, commune)
+	if err != nil {
+		// This member may not have applied the node's enrollment yet (it
+		// enrolled through another one a moment ago): refuse only what the
+		// cluster's latest state refuses.
+		if cerr := s.cfg.Central.CatchUp(ctx); cerr != nil {
+			return caller{}, status.Errorf(codes.Unavailable, "checking the node's enrollment: %v", cerr)
+		}
+		if n, err = s.admit(leaf, commune); err != nil {
+			return caller{}, err
+		}
+	}
+	return caller{node: n, commune: commune}, nil
+}
+
+// admit checks a node's certificate against the member's registry.
+func (s *Service) admit(leaf *x509.Certificate, commune string) (*xasov1.EnrolledNode, error) {
 	id := leaf.Subject.CommonName
 	n, err := s.cfg.Central.EnrolledNode(id)
 	if err != nil {
-		return caller{}, status.Errorf(codes.PermissionDenied, "node %s is not enrolled", id)
+		return nil, status.Errorf(codes.PermissionDenied, "node %s is not enrolled", id)
 	}
 	fp := sha256.Sum256(leaf.Raw)
 	switch {
 	case n.GetCertificateSha256() != hex.EncodeToString(fp[:]):
-		return caller{}, status.Errorf(codes.PermissionDenied, "node %s was enrolled again with another certificate", id)
+		return nil, status.Errorf(codes.PermissionDenied, "node %s was enrolled again with another certificate", id)
 	case n.GetCommuneCode() != commune:
-		return caller{}, status.Errorf(codes.PermissionDenied, "node %s is enrolled for commune %s, its certificate names %s", id, n.GetCommuneCode(), commune)
+		return nil, status.Errorf(codes.PermissionDenied, "node %s is enrolled for commune %s, its certificate names %s", id, n.GetCommuneCode(), commune)
 	case n.GetRevokeTime() != nil:
-		return caller{}, status.Errorf(codes.PermissionDenied, "node %s is revoked", id)
+		return nil, status.Errorf(codes.PermissionDenied, "node %s is revoked", id)
 	}
-	return caller{node: n, commune: commune}, nil
+	return n, nil
 }
 
 // Push takes a node's outbox batches: it answers first with central's
