@@ -427,3 +427,57 @@ func TestCheckStore(t *testing.T) {
 	}
 	set(3)
 }
+
+// A stored file goes to central once a dossier's change names it, and
+// once only: a scan stored for an action the workflow refused stays in
+// the commune.
+func TestFilesQueueForCentralWhenADossierNamesThem(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	upload := func(text string) string {
+		t.Helper()
+		resp, err := n.grpc.CreateAttachment(ctx, &xasov1.CreateAttachmentRequest{Filename: "scan.pdf", ContentType: "application/pdf", Content: []byte("%PDF-1.7\n" + text)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetAttachment().GetSha256()
+	}
+	pending := func(want int64, after string) {
+		t.Helper()
+		st, err := n.grpc.GetSyncStatus(ctx, &xasov1.GetSyncStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.GetPendingAttachments() != want {
+			t.Fatalf("after %s: %d files queued for central, want %d", after, st.GetPendingAttachments(), want)
+		}
+	}
+	naming := func(sha string) map[string]any {
+		body := birthRequest()
+		body["components"] = []any{map[string]any{"code": "TK", "attachment_sha256": []string{sha}}, map[string]any{"code": "GCS", "paper": true}}
+		body["attachments"] = []any{map[string]any{"sha256": sha, "filename": "scan.pdf", "content_type": "application/pdf", "component_code": "TK"}}
+		return body
+	}
+	a, b := upload("the declaration"), upload("the birth certificate")
+	pending(0, "storing two files")
+	code, resp := n.call(t, "POST", "/v1/dossiers", naming(a))
+	if code != 200 {
+		t.Fatalf("dossier naming a file: %d %v", code, resp)
+	}
+	pending(1, "a receipt naming the first")
+	dc := resp["dossier"].(map[string]any)["code"].(string)
+	refused := map[string]any{"action": "ACTION_APPROVE", "actor": "chutich", "role": "ROLE_LEADER",
+		"attachments": []any{map[string]any{"sha256": b, "filename": "scan.pdf", "content_type": "application/pdf", "result": true}}}
+	if code, resp := n.call(t, "POST", "/v1/dossiers/"+dc+":transition", refused); code != 409 {
+		t.Fatalf("approving a received dossier: %d %v, want 409", code, resp)
+	}
+	pending(1, "a refused action naming the second")
+	if code, resp := n.call(t, "POST", "/v1/dossiers", naming(a)); code != 200 {
+		t.Fatalf("second dossier naming the first file: %d %v", code, resp)
+	}
+	pending(1, "another receipt naming the first again")
+	if code, resp := n.call(t, "POST", "/v1/dossiers", naming(b)); code != 200 {
+		t.Fatalf("dossier naming the second file: %d %v", code, resp)
+	}
+	pending(2, "a receipt naming the second")
+}

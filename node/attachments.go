@@ -75,14 +75,15 @@ func (s *Store) PutAttachment(filename, contentType string, content []byte, maxB
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	// The manifest and its place in the upload queue, in one change.
+	// The file goes to central once a dossier's change names it (see
+	// queueUploads): a scan stored for an action the workflow refused, or
+	// a form left half-filled, stays in the commune.
 	if _, err := s.write(context.Background(), func(txn *badger.Txn) (*effect, error) {
 		eff := newEffect()
 		if _, err := txn.Get(attachmentKey(ref.Sha256)); err == nil {
-			return eff, nil // stored already, and queued then
+			return eff, nil // stored already
 		}
 		eff.set(attachmentKey(ref.Sha256), mv)
-		eff.upload = ref.Sha256
 		return eff, nil
 	}); err != nil {
 		return nil, fmt.Errorf("store attachment %s: %w", ref.Sha256, err)

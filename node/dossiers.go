@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -92,6 +93,9 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 		d := &dossier.Dossier{}
 		dossier.Apply(d, ev)
 		eff := newEffect()
+		if err := queueUploads(txn, eff, in.Attachments, in.Components); err != nil {
+			return nil, err
+		}
 		if err := writeDossier(eff, s, nil, d, ev); err != nil {
 			return nil, err
 		}
@@ -132,6 +136,9 @@ func (s *Store) Transition(ctx context.Context, cal *dossier.Calendar, code stri
 		d := dossier.Clone(old)
 		dossier.Apply(d, ev)
 		eff := newEffect()
+		if err := queueUploads(txn, eff, cmd.Attachments, cmd.Components); err != nil {
+			return nil, err
+		}
 		if err := writeDossier(eff, s, old, d, ev); err != nil {
 			return nil, err
 		}
@@ -226,6 +233,38 @@ func attachmentsExist(txn *badger.Txn, atts []*xasov1.AttachmentRef, comps []*xa
 		}
 	}
 	return v.Err()
+}
+
+// queueUploads puts the files a dossier's change names in the upload
+// queue, each the first time a change names it (f/{sha256} marks it).
+func queueUploads(txn *badger.Txn, eff *effect, atts []*xasov1.AttachmentRef, comps []*xasov1.SubmittedComponent) error {
+	queue := func(sha string) error {
+		if slices.Contains(eff.uploads, sha) {
+			return nil
+		}
+		switch _, err := txn.Get(uploadMarkKey(sha)); {
+		case err == nil:
+			return nil // queued by an earlier change
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return fmt.Errorf("upload mark of %s: %w", sha, err)
+		}
+		eff.set(uploadMarkKey(sha), nil)
+		eff.uploads = append(eff.uploads, sha)
+		return nil
+	}
+	for _, a := range atts {
+		if err := queue(a.GetSha256()); err != nil {
+			return err
+		}
+	}
+	for _, c := range comps {
+		for _, h := range c.GetAttachmentSha256() {
+			if err := queue(h); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Get returns the dossier code, with its events when withEvents is set.

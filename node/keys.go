@@ -33,7 +33,8 @@ import (
 //	m/feed                         last feed item from central applied
 //	m/identity                     the node's enrollment: certificate, key, CA
 //	m/settings                     sync settings central sent for this commune
-//	u/{position:8}                 upload queue: files for central, in the order stored
+//	u/{position:8}                 upload queue: files for central, in the order dossiers named them
+//	f/{sha256}                     a file is in the upload queue (a dossier's change named it)
 //	m/upload_head                  last position of the upload queue
 //	m/uploaded                     last position central holds in full
 //	s/{sha256 of token:32}         desk session (JSON, with a time to live; not replicated)
@@ -60,6 +61,7 @@ const (
 	keyIdentity      = "m/identity"
 	keySettings      = "m/settings"
 	prefixUpload     = "u/"
+	prefixUploadMark = "f/"
 	keyUploadHead    = "m/upload_head"
 	keyUploaded      = "m/uploaded"
 	prefixSession    = "s/"
@@ -88,6 +90,8 @@ func eventKey(code string, seq int64) []byte {
 func eventPrefix(code string) []byte { return []byte(prefixEvent + code + "/") }
 
 func uploadKey(pos uint64) []byte { return cat([]byte(prefixUpload), be64(pos)) }
+
+func uploadMarkKey(sha string) []byte { return []byte(prefixUploadMark + sha) }
 
 func outboxKey(seq int64) []byte { return cat([]byte(prefixOutbox), be64(uint64(seq))) }
 

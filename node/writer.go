@@ -21,11 +21,11 @@ type change func(txn *badger.Txn) (*effect, error)
 
 // effect is what one change writes once its checks passed.
 type effect struct {
-	sets   []entry
-	dels   [][]byte
-	events []outEvent              // appended to the outbox, in order
-	counts map[dossier.State]int64 // deltas of the per-state counters
-	upload string                  // a file to queue for upload to central
+	sets    []entry
+	dels    [][]byte
+	events  []outEvent              // appended to the outbox, in order
+	counts  map[dossier.State]int64 // deltas of the per-state counters
+	uploads []string                // files to queue for upload to central, in order
 	// expect, when set, is the outbox head the events must reach (a
 	// restore checks the chain it rebuilds against central's).
 	expect *outboxHead
@@ -243,11 +243,13 @@ func (s *Store) apply(ts *txnState, eff *effect) error {
 			return err
 		}
 	}
-	if eff.upload != "" {
+	for _, sha := range eff.uploads {
 		ts.uploads++
-		if err := ts.txn.Set(uploadKey(ts.uploads), []byte(eff.upload)); err != nil {
+		if err := ts.txn.Set(uploadKey(ts.uploads), []byte(sha)); err != nil {
 			return err
 		}
+	}
+	if len(eff.uploads) > 0 {
 		if err := ts.txn.Set([]byte(keyUploadHead), be64(ts.uploads)); err != nil {
 			return err
 		}

@@ -148,6 +148,7 @@ func BenchmarkBacklogOverWeakLink(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			receiveWithScan(b, n.Server(), att.GetAttachment().GetSha256())
 			return att.GetAttachment().GetSha256()
 		}
 		scan(2 << 20)

@@ -16,7 +16,9 @@
 // in one transaction.
 //
 // Files (scans, signed results) go after the events, whenever no event
-// waits and the node's upload window is open: the node offers a file's
+// waits and the node's upload window is open, and only those a dossier's
+// change named (a scan stored for an action the workflow refused stays in
+// the commune): the node offers a file's
 // manifest and sends, one at a time, the 256 KiB chunks central says it
 // lacks, so that a cut costs at most the chunk in flight. Central takes
 // chunks through Raft, content-addressed, so every member holds every file

@@ -602,6 +602,7 @@ func TestFilesFollowTheirEventsAndResumeAfterACut(t *testing.T) {
 		t.Fatal(err)
 	}
 	sha := att.GetAttachment().GetSha256()
+	receiveWithScan(t, n.Node().Server(), sha)
 	sent := func() int64 {
 		st, _ := n.Node().Server().GetSyncStatus(context.Background(), &xasov1.GetSyncStatusRequest{})
 		return st.GetPendingAttachments()
@@ -630,6 +631,23 @@ func TestFilesFollowTheirEventsAndResumeAfterACut(t *testing.T) {
 		got, err := p.Central().GetProvinceAttachment(p.Operator(context.Background()), &xasov1.GetProvinceAttachmentRequest{Sha256: sha})
 		return err == nil && bytes.Equal(got.GetContent(), content) && got.GetAttachment().GetFilename() == "giay-chung-sinh.pdf", fmt.Sprint(len(got.GetContent()), " bytes, ", err)
 	})
+}
+
+// receiveWithScan receives a birth registration whose declaration is the
+// stored file sha: what sends a file to central.
+func receiveWithScan(t testing.TB, api xasov1.NodeServiceServer, sha string) {
+	t.Helper()
+	_, err := api.CreateDossier(context.Background(), &xasov1.CreateDossierRequest{
+		ProcedureCode: "1.001193",
+		Applicant:     &xasov1.Applicant{FullName: "Hà Thị Lan", IdNumber: "001190012345", Phone: "0912345678"},
+		Channel:       xasov1.Channel_CHANNEL_IN_PERSON,
+		Components:    []*xasov1.SubmittedComponent{{Code: "TK", AttachmentSha256: []string{sha}}, {Code: "GCS", Paper: true}},
+		Actor:         "motcua.1",
+		Role:          xasov1.Role_ROLE_CLERK,
+	})
+	if err != nil {
+		t.Fatalf("receive a dossier with scan %s: %v", sha, err)
+	}
 }
 
 func chunksSent(t *testing.T, n *node.Node) int64 {
