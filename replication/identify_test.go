@@ -27,6 +27,7 @@ type registry struct {
 	before, after *xasov1.EnrolledNode
 	catchUpErr    error
 	catchUps      int
+	unbounded     bool // a catch-up was asked to wait without a deadline
 }
 
 func (r *registry) EnrolledNode(string) (*xasov1.EnrolledNode, error) {
@@ -40,15 +41,18 @@ func (r *registry) EnrolledNode(string) (*xasov1.EnrolledNode, error) {
 	return n, nil
 }
 
-func (r *registry) CatchUp(context.Context) error {
+func (r *registry) CatchUp(ctx context.Context) error {
 	r.catchUps++
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > catchUpWait {
+		r.unbounded = true
+	}
 	return r.catchUpErr
 }
 
 // A member that has not applied a node's enrollment yet (the node enrolled
 // through another member a moment ago) catches up before it judges the
-// node; what the cluster's latest state refuses stays refused, and a node
-// the member knows costs no round through the log.
+// node, waiting a bounded time; what the cluster's latest state refuses
+// stays refused, and a node the member knows costs no round through the log.
 func TestIdentifyCatchesUpBeforeRefusing(t *testing.T) {
 	now := time.Now()
 	ca, err := pki.NewCA("test", now)
@@ -98,6 +102,9 @@ func TestIdentifyCatchesUpBeforeRefusing(t *testing.T) {
 			}
 			if r.catchUps != tc.catchUps {
 				t.Fatalf("caught up %d times, want %d", r.catchUps, tc.catchUps)
+			}
+			if r.unbounded {
+				t.Fatal("the catch-up could wait for ever (a leaderless cluster would hold the node's call)")
 			}
 			if err == nil && who.commune != "00004" {
 				t.Fatalf("caller of commune %q", who.commune)

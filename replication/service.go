@@ -185,8 +185,12 @@ func (s *Service) identify(ctx context.Context) (caller, error) {
 	if err != nil {
 		// This member may not have applied the node's enrollment yet (it
 		// enrolled through another one a moment ago): refuse only what the
-		// cluster's latest state refuses.
-		if cerr := s.cfg.Central.CatchUp(ctx); cerr != nil {
+		// cluster's latest state refuses. Without a leader that cannot be
+		// known; the node hears so soon and calls again.
+		cctx, cancel := context.WithTimeout(ctx, catchUpWait)
+		cerr := s.cfg.Central.CatchUp(cctx)
+		cancel()
+		if cerr != nil {
 			return caller{}, status.Errorf(codes.Unavailable, "checking the node's enrollment: %v", cerr)
 		}
 		if n, err = s.admit(leaf, commune); err != nil {
@@ -195,6 +199,10 @@ func (s *Service) identify(ctx context.Context) (caller, error) {
 	}
 	return caller{node: n, commune: commune}, nil
 }
+
+// catchUpWait bounds how long identify waits for the cluster before it
+// answers Unavailable.
+const catchUpWait = 10 * time.Second
 
 // admit checks a node's certificate against the member's registry.
 func (s *Service) admit(leaf *x509.Certificate, commune string) (*xasov1.EnrolledNode, error) {
