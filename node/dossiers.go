@@ -87,13 +87,14 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 			}
 			return nil, err
 		}
-		if err := attachmentsExist(txn, in.Attachments, in.Components); err != nil {
+		files := namedFiles(in.Attachments, in.Components)
+		if err := attachmentsExist(txn, files); err != nil {
 			return nil, err
 		}
 		d := &dossier.Dossier{}
 		dossier.Apply(d, ev)
 		eff := newEffect()
-		if err := queueUploads(txn, eff, in.Attachments, in.Components); err != nil {
+		if err := queueUploads(txn, eff, files); err != nil {
 			return nil, err
 		}
 		if err := writeDossier(eff, s, nil, d, ev); err != nil {
@@ -130,13 +131,14 @@ func (s *Store) Transition(ctx context.Context, cal *dossier.Calendar, code stri
 		if err != nil {
 			return nil, err
 		}
-		if err := attachmentsExist(txn, cmd.Attachments, cmd.Components); err != nil {
+		files := namedFiles(cmd.Attachments, cmd.Components)
+		if err := attachmentsExist(txn, files); err != nil {
 			return nil, err
 		}
 		d := dossier.Clone(old)
 		dossier.Apply(d, ev)
 		eff := newEffect()
-		if err := queueUploads(txn, eff, cmd.Attachments, cmd.Components); err != nil {
+		if err := queueUploads(txn, eff, files); err != nil {
 			return nil, err
 		}
 		if err := writeDossier(eff, s, old, d, ev); err != nil {
@@ -213,23 +215,34 @@ func writeDossierState(eff *effect, s *Store, old, d *dossier.Dossier) error {
 	return nil
 }
 
-// attachmentsExist checks that every attachment named is stored.
-func attachmentsExist(txn *badger.Txn, atts []*xasov1.AttachmentRef, comps []*xasov1.SubmittedComponent) error {
-	var v dossier.Violations
-	check := func(field, h string) {
-		if !dossier.ValidSHA256(h) {
-			return // the domain names malformed hashes
-		}
-		if _, err := txn.Get(attachmentKey(h)); err != nil {
-			v.Add(field, fmt.Sprintf("no attachment %s is stored: upload it first", h))
-		}
-	}
+// namedFile is a file a dossier's change names, and the request field
+// that names it.
+type namedFile struct{ field, sha string }
+
+// namedFiles lists the files a change names: its attachments, then its
+// components' scans.
+func namedFiles(atts []*xasov1.AttachmentRef, comps []*xasov1.SubmittedComponent) []namedFile {
+	var out []namedFile
 	for i, a := range atts {
-		check(fmt.Sprintf("attachments[%d].sha256", i), a.GetSha256())
+		out = append(out, namedFile{fmt.Sprintf("attachments[%d].sha256", i), a.GetSha256()})
 	}
 	for i, c := range comps {
 		for j, h := range c.GetAttachmentSha256() {
-			check(fmt.Sprintf("components[%d].attachment_sha256[%d]", i, j), h)
+			out = append(out, namedFile{fmt.Sprintf("components[%d].attachment_sha256[%d]", i, j), h})
+		}
+	}
+	return out
+}
+
+// attachmentsExist checks that every file named is stored.
+func attachmentsExist(txn *badger.Txn, files []namedFile) error {
+	var v dossier.Violations
+	for _, f := range files {
+		if !dossier.ValidSHA256(f.sha) {
+			continue // the domain names malformed hashes
+		}
+		if _, err := txn.Get(attachmentKey(f.sha)); err != nil {
+			v.Add(f.field, fmt.Sprintf("no attachment %s is stored: upload it first", f.sha))
 		}
 	}
 	return v.Err()
@@ -237,32 +250,19 @@ func attachmentsExist(txn *badger.Txn, atts []*xasov1.AttachmentRef, comps []*xa
 
 // queueUploads puts the files a dossier's change names in the upload
 // queue, each the first time a change names it (f/{sha256} marks it).
-func queueUploads(txn *badger.Txn, eff *effect, atts []*xasov1.AttachmentRef, comps []*xasov1.SubmittedComponent) error {
-	queue := func(sha string) error {
-		if slices.Contains(eff.uploads, sha) {
-			return nil
+func queueUploads(txn *badger.Txn, eff *effect, files []namedFile) error {
+	for _, f := range files {
+		if slices.Contains(eff.uploads, f.sha) {
+			continue
 		}
-		switch _, err := txn.Get(uploadMarkKey(sha)); {
+		switch _, err := txn.Get(uploadMarkKey(f.sha)); {
 		case err == nil:
-			return nil // queued by an earlier change
+			continue // queued by an earlier change
 		case !errors.Is(err, badger.ErrKeyNotFound):
-			return fmt.Errorf("upload mark of %s: %w", sha, err)
+			return fmt.Errorf("upload mark of %s: %w", f.sha, err)
 		}
-		eff.set(uploadMarkKey(sha), nil)
-		eff.uploads = append(eff.uploads, sha)
-		return nil
-	}
-	for _, a := range atts {
-		if err := queue(a.GetSha256()); err != nil {
-			return err
-		}
-	}
-	for _, c := range comps {
-		for _, h := range c.GetAttachmentSha256() {
-			if err := queue(h); err != nil {
-				return err
-			}
-		}
+		eff.set(uploadMarkKey(f.sha), nil)
+		eff.uploads = append(eff.uploads, f.sha)
 	}
 	return nil
 }
