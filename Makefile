@@ -1,6 +1,10 @@
 # xaso — build, test, generate, lint, bench.
 # `make test` is the one command that runs every test; .ci/run calls it.
 
+# The Go that xaso builds, tests and ships with; the go command fetches it
+# as a module the first time. Every recipe gets it.
+export GOTOOLCHAIN := go1.27.3
+
 GO        ?= go
 TOOLS     := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(PATH)
@@ -10,21 +14,27 @@ PROTOC_GEN_GO        := v1.36.12
 PROTOC_GEN_GO_GRPC   := v1.6.2
 GRPC_GATEWAY         := v2.33.0
 STATICCHECK          := v0.8.2
+GOVULNCHECK          := v1.9.0
+# The Go vulnerability database, read offline: the module's OSV files at
+# this version, indexed by its own cmd/indexdb into .tools/vulndb.
+VULNDB_VERSION       := v0.0.0-20261105234957-e22db6528018
+VULNDB               := $(CURDIR)/.tools/vulndb/$(VULNDB_VERSION)
 
 FUZZTIME ?= 5s
 
-.PHONY: all build test unit generate generate-check lint fuzz bench tools clean faults faults-deps ansible-test ansible-deps web-test web-deps
+.PHONY: all build test unit vulncheck generate generate-check lint fuzz bench tools clean faults faults-deps ansible-test ansible-deps web-test web-deps
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/xaso ./cmd/xaso
 
-## test: everything CI checks — generated code fresh, lint, unit and
-## integration tests with -race, a short fuzz of every decoder and
-## validator, the province in containers under a short fault schedule, and
-## the Ansible deployment against systemd hosts in containers.
-test: generate-check lint unit fuzz web-test faults ansible-test
+## test: everything CI checks — no known vulnerability reachable from the
+## code, generated code fresh, lint, unit and integration tests with
+## -race, a short fuzz of every decoder and validator, the province in
+## containers under a short fault schedule, and the Ansible deployment
+## against systemd hosts in containers.
+test: vulncheck generate-check lint unit fuzz web-test faults ansible-test
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -41,9 +51,29 @@ $(TOOLS)/protoc-gen-openapiv2:
 	GOBIN=$(TOOLS) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY)
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK)
+$(TOOLS)/govulncheck:
+	GOBIN=$(TOOLS) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK)
+
+## vulncheck: fail when a known vulnerability in the Go standard library
+## or a dependency is reachable from xaso's code (govulncheck exits 3 on
+## a finding), against the pinned database, without the network at check
+## time. The database is built once per VULNDB_VERSION.
+vulncheck: $(TOOLS)/govulncheck $(VULNDB)/index/db.json
+	govulncheck -db file://$(VULNDB) ./...
+
+$(VULNDB)/index/db.json:
+	@set -e; \
+	  dir=$$(GOWORK=off $(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	  test -d "$$dir/data/osv" || { echo "vulncheck: golang.org/x/vulndb@$(VULNDB_VERSION) has no data/osv"; exit 1; }; \
+	  mkdir -p $(CURDIR)/.tools/vulndb; \
+	  echo "vulncheck: indexing $$dir/data/osv into $(VULNDB)"; \
+	  (cd "$$dir" && GOWORK=off $(GO) build -o $(CURDIR)/.tools/vulndb/indexdb ./cmd/indexdb); \
+	  rm -rf $(VULNDB).tmp; \
+	  $(CURDIR)/.tools/vulndb/indexdb -vulns "$$dir/data/osv" -out $(VULNDB).tmp; \
+	  rm -rf $(VULNDB) && mv $(VULNDB).tmp $(VULNDB)
 
 GEN_TOOLS := $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/protoc-gen-grpc-gateway $(TOOLS)/protoc-gen-openapiv2
-tools: $(GEN_TOOLS) $(TOOLS)/staticcheck
+tools: $(GEN_TOOLS) $(TOOLS)/staticcheck $(TOOLS)/govulncheck
 
 ## generate: rebuild the committed Go, gateway and OpenAPI code from api/proto.
 generate: $(GEN_TOOLS)
