@@ -418,7 +418,7 @@ func (a *applierViaMember) propose(t *testing.T, cmds ...*xasov1.CentralCommand)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := a.m.Propose(ctx, "test", testNow, cmds...)
+	res, err := a.m.Propose(ctx, "test", proposalTime(cmds...), cmds...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func BenchmarkEventsThroughCluster(b *testing.B) {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			m := leader.Load()
-			res, err := m.Propose(ctx, "node-"+code, testNow, &xasov1.CentralCommand{Command: &xasov1.CentralCommand_AppendEvents{AppendEvents: cmd}})
+			res, err := m.Propose(ctx, "node-"+code, testEventsProposed, &xasov1.CentralCommand{Command: &xasov1.CentralCommand_AppendEvents{AppendEvents: cmd}})
 			switch {
 			case err == nil && res[0].GetCode() == 0:
 				return nil

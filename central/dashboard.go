@@ -163,6 +163,9 @@ type communeRow struct {
 	LagEvents   int64
 	LastContact time.Time
 	Stale       bool
+	// Blocked is the record central refused for its content, when the
+	// commune's chain is blocked at one.
+	Blocked *xasov1.ChainBlock
 }
 
 // topProcedures is how many procedures the front page lists.
@@ -247,7 +250,7 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, op operator
 			cr.Row = &xasov1.PerformanceRow{Counts: &xasov1.Aggregate{}}
 		}
 		if n := status[c.GetCode()]; n != nil {
-			cr.Node, cr.LagEvents = n.GetNode().GetNodeId(), n.GetLagEvents()
+			cr.Node, cr.LagEvents, cr.Blocked = n.GetNode().GetNodeId(), n.GetLagEvents(), n.GetBlocked()
 			if n.GetLastContactTime() != nil {
 				cr.LastContact = n.GetLastContactTime().AsTime()
 				cr.Stale = now.Sub(cr.LastContact) > time.Hour

@@ -3,8 +3,10 @@ package central
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/grpc/codes"
@@ -47,16 +49,31 @@ func applyEvents(st *stateTxn, index uint64, cmd *xasov1.CentralCommand, c *xaso
 		hw.CommuneCode, hw.LastHash = c.GetCommuneCode(), dossier.GenesisHash()
 	}
 	res := &xasov1.CommandResult{}
+	now := cmd.GetTime().AsTime()
 	for i, rec := range c.GetRecords() {
-		if err := appendRecord(st, index, hw, rec); err != nil {
+		if hw.GetBlocked() != nil && rec.GetSequence() > hw.GetLastSequence() {
+			// Blocked: nothing from the refused record on is taken until
+			// an operator lifts the block.
+			res.Code, res.Message = hw.GetBlocked().GetCode(), hw.GetBlocked().GetReason()
+			break
+		}
+		if err := appendRecord(st, index, hw, rec, now); err != nil {
 			if err.code == codes.AlreadyExists {
 				res.Duplicates++
 				continue
 			}
 			res.Code, res.Message = int32(err.code), fmt.Sprintf("records[%d] (sequence %d): %s", i, rec.GetSequence(), err.msg)
+			if err.block && hw.GetBlocked() == nil {
+				hw.Blocked = &xasov1.ChainBlock{Sequence: rec.GetSequence(), Code: int32(err.code), Reason: dossier.Short(err.msg, 2000), Time: cmd.GetTime(), NodeId: c.GetNodeId()}
+			}
 			break
 		}
 		res.Accepted++
+	}
+	if r := c.GetRefused(); r != nil && res.GetCode() == 0 && hw.GetBlocked() == nil && r.GetSequence() == hw.GetLastSequence()+1 {
+		// The service refused the next record before proposing it.
+		hw.Blocked = &xasov1.ChainBlock{Sequence: r.GetSequence(), Code: r.GetCode(), Reason: dossier.Short(r.GetReason(), 2000), Time: cmd.GetTime(), NodeId: c.GetNodeId()}
+		res.Code, res.Message = r.GetCode(), fmt.Sprintf("sequence %d: %s", r.GetSequence(), hw.Blocked.GetReason())
 	}
 	// Every batch is a contact, with records or without.
 	hw.NodeId, hw.LastTime = c.GetNodeId(), cmd.GetTime()
@@ -64,51 +81,62 @@ func applyEvents(st *stateTxn, index uint64, cmd *xasov1.CentralCommand, c *xaso
 		hw.NodeLastSequence = c.GetNodeLastSequence()
 	}
 	st.setProto(hwKey, hw)
-	res.NextSequence = hw.GetLastSequence() + 1
+	res.NextSequence, res.LastHash, res.Blocked = hw.GetLastSequence()+1, hw.GetLastHash(), hw.GetBlocked()
 	return res
 }
 
+// recordError is why a record was not taken; block says that it was
+// refused for its content, which blocks the commune's chain (a gap or a
+// duplicate does not).
 type recordError struct {
-	code codes.Code
-	msg  string
+	code  codes.Code
+	msg   string
+	block bool
 }
 
-// appendRecord takes one record if it is exactly the next of the stream
-// and chains on; it advances hw.
-func appendRecord(st *stateTxn, index uint64, hw *xasov1.NodeStream, rec *xasov1.OutboxRecord) *recordError {
+func refuseRecord(c codes.Code, format string, args ...any) *recordError {
+	return &recordError{code: c, msg: fmt.Sprintf(format, args...), block: true}
+}
+
+// appendRecord takes one record if it is exactly the next of the stream,
+// chains on, and is an event the workflow allows; it advances hw. now is
+// the proposer's time, the bound of the event's.
+func appendRecord(st *stateTxn, index uint64, hw *xasov1.NodeStream, rec *xasov1.OutboxRecord, now time.Time) *recordError {
 	seq := rec.GetSequence()
-	recKey := binary.BigEndian.AppendUint64([]byte(prefixRecord+hw.GetCommuneCode()+"/"), uint64(seq))
 	switch {
 	case rec.GetCommuneCode() != hw.GetCommuneCode():
-		return &recordError{codes.PermissionDenied, fmt.Sprintf("belongs to commune %q, not %q", rec.GetCommuneCode(), hw.GetCommuneCode())}
+		return refuseRecord(codes.PermissionDenied, "belongs to commune %q, not %q", dossier.Short(rec.GetCommuneCode(), 40), hw.GetCommuneCode())
 	case seq <= 0:
-		return &recordError{codes.InvalidArgument, "sequences start at 1"}
+		return refuseRecord(codes.InvalidArgument, "sequences start at 1")
 	case seq <= hw.GetLastSequence():
 		// A duplicate is dropped only when it is the very record central
 		// holds: its content must hash to the hash central chained on.
 		held := &xasov1.OutboxRecord{}
+		recKey := binary.BigEndian.AppendUint64([]byte(prefixRecord+hw.GetCommuneCode()+"/"), uint64(seq))
 		if st.getProto(recKey, held) {
 			if h, err := dossier.RecordHash(rec); err != nil || !bytes.Equal(h, held.GetHash()) || !bytes.Equal(rec.GetHash(), held.GetHash()) {
-				return &recordError{codes.DataLoss, "differs from the record central holds for this sequence"}
+				return refuseRecord(codes.DataLoss, "differs from the record central holds for this sequence")
 			}
 		}
 		return &recordError{code: codes.AlreadyExists}
 	case seq != hw.GetLastSequence()+1:
-		return &recordError{codes.FailedPrecondition, fmt.Sprintf("leaves a gap: send from sequence %d", hw.GetLastSequence()+1)}
-	case !bytes.Equal(rec.GetPrevHash(), hw.GetLastHash()):
-		return &recordError{codes.DataLoss, "does not chain on the previous record's hash"}
-	case rec.GetEvent() == nil || rec.GetDossierCode() == "":
-		return &recordError{codes.InvalidArgument, "a record carries a dossier code and an event"}
+		return &recordError{code: codes.FailedPrecondition, msg: fmt.Sprintf("leaves a gap: send from sequence %d", hw.GetLastSequence()+1)}
+	}
+	if err := dossier.ValidateRecord(rec, hw.GetCommuneCode(), now); err != nil {
+		return refuseRecord(codes.InvalidArgument, "%v", err)
+	}
+	if !bytes.Equal(rec.GetPrevHash(), hw.GetLastHash()) {
+		return refuseRecord(codes.DataLoss, "does not chain on the previous record's hash")
 	}
 	// One encoding of the record gives both its hash and what is stored.
 	enc, h, err := dossier.EncodeRecord(rec)
 	if err != nil || !bytes.Equal(h, rec.GetHash()) {
-		return &recordError{codes.DataLoss, "its hash does not match its content"}
+		return refuseRecord(codes.DataLoss, "its hash does not match its content")
 	}
 	if e := applyDossierEvent(st, index, rec); e != nil {
 		return e
 	}
-	st.set(recKey, enc)
+	st.set(binary.BigEndian.AppendUint64([]byte(prefixRecord+hw.GetCommuneCode()+"/"), uint64(seq)), enc)
 	hw.LastSequence, hw.LastHash = seq, rec.GetHash()
 	return nil
 }
@@ -122,24 +150,18 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	ev := rec.GetEvent()
 	stored, exists := st.dossier(rec.GetDossierCode())
 	d := stored.GetDossier()
-	if d == nil {
+	var held *xasov1.Dossier
+	if exists {
+		held = d
+	} else {
 		d = &xasov1.Dossier{}
 	}
-	switch {
-	case ev.GetSequence() != d.GetEventCount()+1:
-		return &recordError{codes.FailedPrecondition, fmt.Sprintf("event %d of dossier %s does not follow its event %d", ev.GetSequence(), rec.GetDossierCode(), d.GetEventCount())}
-	case !exists && (ev.GetReceipt() == nil || ev.GetReceipt().GetCode() != rec.GetDossierCode()):
-		return &recordError{codes.FailedPrecondition, fmt.Sprintf("the first event of dossier %s must be its receipt", rec.GetDossierCode())}
-	case !exists && ev.GetReceipt().GetCommuneCode() != rec.GetCommuneCode():
-		return &recordError{codes.PermissionDenied, fmt.Sprintf("commune %s cannot receive a dossier for commune %s", rec.GetCommuneCode(), ev.GetReceipt().GetCommuneCode())}
-	case exists && ev.GetReceipt() != nil:
-		return &recordError{codes.FailedPrecondition, fmt.Sprintf("dossier %s was received already", rec.GetDossierCode())}
-	case exists && ev.GetAction() == dossier.AcceptTransfer:
-		if d.GetState() != dossier.Transferred || d.GetTransferCommuneCode() != rec.GetCommuneCode() || ev.GetTransferCommuneCode() != rec.GetCommuneCode() {
-			return &recordError{codes.PermissionDenied, fmt.Sprintf("dossier %s was not transferred to commune %s", rec.GetDossierCode(), rec.GetCommuneCode())}
-		}
-	case exists && d.GetCommuneCode() != rec.GetCommuneCode():
-		return &recordError{codes.PermissionDenied, fmt.Sprintf("dossier %s belongs to commune %s, not %s", rec.GetDossierCode(), d.GetCommuneCode(), rec.GetCommuneCode())}
+	// The same rules the node decided with (package dossier), again.
+	if err := dossier.CheckEvent(held, ev, rec.GetCommuneCode()); err != nil {
+		return refuseRecord(checkCode(err), "dossier %s: %v", rec.GetDossierCode(), err)
+	}
+	if ev.GetAction() == dossier.Transfer && !st.getProto([]byte(prefixCommune+ev.GetTransferCommuneCode()), &xasov1.Commune{}) {
+		return refuseRecord(codes.FailedPrecondition, "dossier %s: commune %s it is transferred to is not registered", rec.GetDossierCode(), ev.GetTransferCommuneCode())
 	}
 	var before *contribution
 	if exists {
@@ -164,9 +186,12 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 		out := proto.Clone(d).(*xasov1.Dossier)
 		evs, err := dossierEvents(st.txn, stored.GetEventRecords()[:len(stored.GetEventRecords())-1])
 		if err != nil {
+			// The state's own records cannot be read: the disk, not the input.
 			panic(fmt.Sprintf("central state: read events of %s: %v", d.GetCode(), err))
 		}
 		out.Events = append(evs, ev)
+		// Addressed to the one commune it names (checked registered and
+		// not the sender above), never to all.
 		appendFeed(st, index, &xasov1.FeedItem{CommuneCode: ev.GetTransferCommuneCode(), Item: &xasov1.FeedItem_Transfer{Transfer: out}})
 	}
 	return nil
@@ -220,6 +245,21 @@ func dueKey(due int64, code string) []byte {
 
 // group is one report group: month of receipt ("200601"), commune and procedure.
 type group struct{ month, commune, procedure string }
+
+// checkCode is the status code of a refusal by dossier.CheckEvent.
+func checkCode(err error) codes.Code {
+	var te *dossier.TransitionError
+	var re *dossier.RoleError
+	var oe *dossier.OwnerError
+	switch {
+	case errors.As(err, &te):
+		return codes.FailedPrecondition
+	case errors.As(err, &re), errors.As(err, &oe):
+		return codes.PermissionDenied
+	default:
+		return codes.InvalidArgument
+	}
+}
 
 func (g group) String() string { return g.month + "/" + g.commune + "/" + g.procedure }
 

@@ -99,6 +99,31 @@ type FSM struct {
 	mu sync.Mutex
 	// advanced is closed and replaced whenever the applied index moves.
 	advanced chan struct{}
+	// nodesChanged, when not nil, is closed at the next enrollment or
+	// revocation applied, or snapshot restored (see NodesChanged).
+	nodesChanged chan struct{}
+}
+
+// NodesChanged returns a channel closed when an enrollment or a revocation
+// of a node is next applied, or a snapshot restored: the replication
+// service then checks its open streams' nodes again.
+func (f *FSM) NodesChanged() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nodesChanged == nil {
+		f.nodesChanged = make(chan struct{})
+	}
+	return f.nodesChanged
+}
+
+// signalNodesChanged wakes those waiting on NodesChanged.
+func (f *FSM) signalNodesChanged() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nodesChanged != nil {
+		close(f.nodesChanged)
+		f.nodesChanged = nil
+	}
 }
 
 // setApplied records the applied index and wakes those waiting for it.
@@ -277,6 +302,9 @@ type stateTxn struct {
 	// added to the stored ones when it commits: a batch of events of the
 	// same commune and month touches each aggregate once, not once an event.
 	aggs map[string]*xasov1.Aggregate
+	// nodesChanged says that a node was enrolled or revoked in this
+	// transaction (see FSM.NodesChanged).
+	nodesChanged bool
 }
 
 func (s *stateTxn) set(k, v []byte) {
@@ -318,6 +346,9 @@ func (f *FSM) commit(st *stateTxn, applied uint64) {
 		panic(fmt.Sprintf("central state: commit at index %d: %v", applied, err))
 	}
 	f.setApplied(applied)
+	if st.nodesChanged {
+		f.signalNodesChanged()
+	}
 }
 
 // Apply applies one log entry (raft.FSM).
@@ -383,6 +414,10 @@ func (f *FSM) applyEntry(st *stateTxn, l *raft.Log) []*xasov1.CommandResult {
 			res = apply(st, cmd, w)
 			if res.GetCode() == 0 {
 				w.flush(st)
+				switch cmd.GetCommand().(type) {
+				case *xasov1.CentralCommand_UseEnrollment, *xasov1.CentralCommand_RevokeNode:
+					st.nodesChanged = true
+				}
 			}
 			key := append([]byte(prefixAudit), be64(l.Index)...)
 			key = binary.BigEndian.AppendUint32(key, uint32(pos))
@@ -498,6 +533,7 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 		}
 		cm.UpdateTime, cm.UpdatedBy = cmd.GetTime(), cmd.GetActor()
 		w.set([]byte(prefixCommune+cm.GetCode()), cm)
+		w.feed(st, &xasov1.FeedItem{Broadcast: true, Item: &xasov1.FeedItem_Commune{Commune: cm}})
 		return &xasov1.CommandResult{}
 	case *xasov1.CentralCommand_PutProcedure:
 		return applyPutProcedure(st, c.PutProcedure, w)
@@ -506,7 +542,7 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 			return invalid("", violation("calendar_json", err.Error()))
 		}
 		w.setRaw([]byte(keyCalendar), []byte(c.PutCalendar.GetCalendarJson()))
-		w.feed(st, &xasov1.FeedItem{Item: &xasov1.FeedItem_CalendarJson{CalendarJson: c.PutCalendar.GetCalendarJson()}})
+		w.feed(st, &xasov1.FeedItem{Broadcast: true, Item: &xasov1.FeedItem_CalendarJson{CalendarJson: c.PutCalendar.GetCalendarJson()}})
 		return &xasov1.CommandResult{}
 	case *xasov1.CentralCommand_PutOperatorToken:
 		t := proto.Clone(c.PutOperatorToken.GetToken()).(*xasov1.OperatorToken)
@@ -614,6 +650,20 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 		w.set([]byte(prefixSettings+cs.GetCommuneCode()), set)
 		w.feed(st, &xasov1.FeedItem{CommuneCode: cs.GetCommuneCode(), Item: &xasov1.FeedItem_Settings{Settings: set}})
 		return &xasov1.CommandResult{}
+	case *xasov1.CentralCommand_UnblockChain:
+		u := c.UnblockChain
+		hw := &xasov1.NodeStream{}
+		switch {
+		case !dossier.ValidCommuneCode(u.GetCommuneCode()):
+			return invalid("", violation("commune_code", "a 5-digit administrative unit code"))
+		case !st.getProto([]byte(prefixHighWater+u.GetCommuneCode()), hw) || hw.GetBlocked() == nil:
+			return refused(codes.FailedPrecondition, "the chain of commune %s is not blocked", u.GetCommuneCode())
+		case hw.GetBlocked().GetSequence() != u.GetSequence():
+			return refused(codes.FailedPrecondition, "the chain of commune %s is blocked at sequence %d, not %d", u.GetCommuneCode(), hw.GetBlocked().GetSequence(), u.GetSequence())
+		}
+		hw.Blocked = nil
+		w.set([]byte(prefixHighWater+u.GetCommuneCode()), hw)
+		return &xasov1.CommandResult{}
 	case *xasov1.CentralCommand_PutMember:
 		m := c.PutMember.GetMember()
 		if m.GetId() == "" || m.GetApiAddress() == "" {
@@ -654,7 +704,7 @@ func applyPutProcedure(st *stateTxn, c *xasov1.PutProcedureCommand, w *writes) *
 	}
 	w.set([]byte(prefixProcedure+p.GetCode()), p)
 	w.set(binary.BigEndian.AppendUint32([]byte(prefixProcVer+p.GetCode()+"/"), uint32(p.GetVersion())), p)
-	w.feed(st, &xasov1.FeedItem{Item: &xasov1.FeedItem_Procedure{Procedure: p}})
+	w.feed(st, &xasov1.FeedItem{Broadcast: true, Item: &xasov1.FeedItem_Procedure{Procedure: p}})
 	return &xasov1.CommandResult{Version: p.GetVersion()}
 }
 
@@ -803,6 +853,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	// sees the restore that brought it.
 	f.restores.Add(1)
 	f.setApplied(index)
+	f.signalNodesChanged()
 	return nil
 }
 

@@ -23,6 +23,22 @@ import (
 
 var testNow = time.Date(2026, 3, 2, 9, 0, 0, 0, dossier.Zone)
 
+// testEventsProposed stamps the tests' AppendEvents commands: a proposer's
+// clock after every event of the histories they make, which start at
+// testNow (central refuses events far ahead of its clock).
+var testEventsProposed = testNow.AddDate(5, 0, 0)
+
+// proposalTime is how a test stamps cmds: testEventsProposed when they
+// carry a node's events, testNow otherwise.
+func proposalTime(cmds ...*xasov1.CentralCommand) time.Time {
+	for _, c := range cmds {
+		if c.GetAppendEvents() != nil {
+			return testEventsProposed
+		}
+	}
+	return testNow
+}
+
 func openTestFSM(t testing.TB) *FSM {
 	t.Helper()
 	f, err := OpenFSM(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -54,7 +70,7 @@ func (a *applier) entry(t testing.TB, cmds ...*xasov1.CentralCommand) *raft.Log 
 	t.Helper()
 	for _, c := range cmds {
 		if c.Time == nil {
-			c.Time = timestamppb.New(testNow)
+			c.Time = timestamppb.New(proposalTime(c))
 		}
 		if c.Actor == "" {
 			c.Actor = "operator.test"
@@ -283,21 +299,45 @@ func TestAppendEventsTakesExactlyTheNextRecord(t *testing.T) {
 	if codes.Code(r.GetCode()) != codes.FailedPrecondition || r.GetAccepted() != 0 || r.GetNextSequence() != 16 {
 		t.Fatalf("gap: %v", r)
 	}
-	// A tampered record breaks the chain.
+	// A tampered record breaks the chain: refused for its content, it
+	// blocks the commune's chain there, visibly, until an operator lifts it.
 	bad := proto.Clone(recs[15]).(*xasov1.OutboxRecord)
 	bad.Event.Actor = "someone else"
 	r = a.apply(t, appendEvents("00004", bad))[0]
-	if codes.Code(r.GetCode()) != codes.DataLoss || r.GetNextSequence() != 16 {
+	if codes.Code(r.GetCode()) != codes.DataLoss || r.GetNextSequence() != 16 || r.GetBlocked().GetSequence() != 16 {
 		t.Fatalf("tampered: %v", r)
+	}
+	if hw, _ := f.NodeStream("00004"); hw.GetBlocked().GetSequence() != 16 || codes.Code(hw.GetBlocked().GetCode()) != codes.DataLoss {
+		t.Fatalf("the block is not in the high-water mark: %v", hw)
+	}
+	// While blocked, nothing from the refused sequence on is taken.
+	r = a.apply(t, appendEvents("00004", recs[15:20]...))[0]
+	if r.GetAccepted() != 0 || r.GetBlocked().GetSequence() != 16 {
+		t.Fatalf("blocked chain took records: %v", r)
+	}
+	unblock := func(commune string, seq int64) *xasov1.CommandResult {
+		return a.apply(t, &xasov1.CentralCommand{Command: &xasov1.CentralCommand_UnblockChain{UnblockChain: &xasov1.UnblockChainCommand{CommuneCode: commune, Sequence: seq}}})[0]
+	}
+	if r := unblock("00004", 15); codes.Code(r.GetCode()) != codes.FailedPrecondition {
+		t.Fatalf("unblock at the wrong sequence: %v", r)
+	}
+	if r := unblock("00004", 16); r.GetCode() != 0 {
+		t.Fatalf("unblock: %v", r)
+	}
+	if r := unblock("00004", 16); codes.Code(r.GetCode()) != codes.FailedPrecondition {
+		t.Fatalf("unblock twice: %v", r)
 	}
 	// A duplicate that differs from what central holds is not silently dropped.
 	forged := proto.Clone(recs[3]).(*xasov1.OutboxRecord)
 	forged.Hash = bytes.Repeat([]byte{1}, 32)
 	r = a.apply(t, appendEvents("00004", forged))[0]
-	if codes.Code(r.GetCode()) != codes.DataLoss {
+	if codes.Code(r.GetCode()) != codes.DataLoss || r.GetBlocked().GetSequence() != 4 {
 		t.Fatalf("forged duplicate: %v", r)
 	}
-	// Another commune's records are refused.
+	if r := unblock("00004", 4); r.GetCode() != 0 {
+		t.Fatalf("unblock: %v", r)
+	}
+	// Another commune's records are refused, and block that commune only.
 	r = a.apply(t, appendEvents("00008", recs[15]))[0]
 	if codes.Code(r.GetCode()) != codes.PermissionDenied {
 		t.Fatalf("foreign records: %v", r)
@@ -660,13 +700,14 @@ func TestEnrolledNodeSendsForItsCommuneUntilRevoked(t *testing.T) {
 func TestCatalogueAndCalendarChangesFeedTheNodes(t *testing.T) {
 	a := &applier{f: openTestFSM(t)}
 	registerSample(t, a, "00004")
-	n := len(sample.Procedures())
+	// The commune, then the catalogue, each item for every commune.
+	n := 1 + len(sample.Procedures())
 	items, _, err := a.f.FeedAfter("00004", 0, 10*n)
 	if err != nil || len(items) != n {
 		t.Fatalf("feed after registering the catalogue: %d items, %v; want %d", len(items), err, n)
 	}
 	for i, it := range items {
-		if it.GetSequence() != uint64(i+1) || it.GetProcedure() == nil {
+		if it.GetSequence() != uint64(i+1) || !it.GetBroadcast() || (i == 0) != (it.GetCommune() != nil) || (i > 0) != (it.GetProcedure() != nil) {
 			t.Fatalf("item %d = %v", i, it)
 		}
 	}
@@ -701,10 +742,13 @@ func TestACommuneWritesOnlyToDossiersItOwns(t *testing.T) {
 		rec.Hash = h
 		return rec
 	}
-	if r := a.apply(t, appendEvents("00008", forge(recs[0])))[0]; codes.Code(r.GetCode()) != codes.PermissionDenied {
+	if r := a.apply(t, appendEvents("00008", forge(recs[0])))[0]; codes.Code(r.GetCode()) != codes.PermissionDenied || r.GetBlocked() == nil {
 		t.Errorf("a receipt in another's name: %v", r)
 	}
 	if r := a.apply(t, appendEvents("00004", recs[0]))[0]; r.GetCode() != 0 {
+		t.Fatal(r.GetMessage())
+	}
+	if r := a.apply(t, &xasov1.CentralCommand{Command: &xasov1.CentralCommand_UnblockChain{UnblockChain: &xasov1.UnblockChainCommand{CommuneCode: "00008", Sequence: 1}}})[0]; r.GetCode() != 0 {
 		t.Fatal(r.GetMessage())
 	}
 	if r := a.apply(t, appendEvents("00008", forge(recs[1])))[0]; codes.Code(r.GetCode()) != codes.PermissionDenied {

@@ -96,12 +96,14 @@ var (
 	descNodeLag     = prometheus.NewDesc("xaso_central_node_lag_events", "Events the commune's node had written that central does not hold, as the node last reported.", []string{"commune", "node"}, nil)
 	descNodeContact = prometheus.NewDesc("xaso_central_node_last_contact_timestamp_seconds", "When the commune's node last sent a batch (Unix time).", []string{"commune", "node"}, nil)
 	descNodeAcked   = prometheus.NewDesc("xaso_central_node_acked_sequence", "Last sequence of the commune's events central holds.", []string{"commune", "node"}, nil)
+	descNodeBlocked = prometheus.NewDesc("xaso_central_chain_blocked_sequence", "The sequence of the commune's record central refused for its content, at which its chain is blocked; 0 when it is not.", []string{"commune", "node"}, nil)
 )
 
 func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descNodeLag
 	ch <- descNodeContact
 	ch <- descNodeAcked
+	ch <- descNodeBlocked
 }
 
 func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -117,6 +119,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		labels := []string{n.GetCommuneCode(), n.GetNodeId()}
 		ch <- prometheus.MustNewConstMetric(descNodeLag, prometheus.GaugeValue, float64(max(0, hw.GetNodeLastSequence()-hw.GetLastSequence())), labels...)
 		ch <- prometheus.MustNewConstMetric(descNodeAcked, prometheus.GaugeValue, float64(hw.GetLastSequence()), labels...)
+		ch <- prometheus.MustNewConstMetric(descNodeBlocked, prometheus.GaugeValue, float64(hw.GetBlocked().GetSequence()), labels...)
 		if t := hw.GetLastTime(); t != nil {
 			ch <- prometheus.MustNewConstMetric(descNodeContact, prometheus.GaugeValue, float64(t.AsTime().UnixNano())/1e9, labels...)
 		}

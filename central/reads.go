@@ -223,13 +223,28 @@ func (f *FSM) FeedAfter(commune string, after uint64, limit int) ([]*xasov1.Feed
 				return fmt.Errorf("decode feed item %x: %w", it.Item().Key(), err)
 			}
 			last = item.GetSequence()
-			if c := item.GetCommuneCode(); c == "" || c == commune {
+			if feedFor(item, commune) {
 				out = append(out, item)
 			}
 		}
 		return nil
 	})
 	return out, last, err
+}
+
+// feedFor says whether a feed item is for commune: addressed to it, or to
+// every commune by an operator's command. An item from before the
+// broadcast flag, with no commune, is for all unless it is a transfer
+// (which a node's record made: never for all).
+func feedFor(item *xasov1.FeedItem, commune string) bool {
+	switch c := item.GetCommuneCode(); {
+	case c != "":
+		return c == commune
+	case item.GetBroadcast():
+		return true
+	default:
+		return item.GetTransfer() == nil
+	}
 }
 
 // FeedHead is the last sequence of the feed (0 when it is empty).

@@ -567,7 +567,7 @@ func (s *Server) ListNodes(ctx context.Context, req *xasov1.ListNodesRequest) (*
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "read stream of %s: %v", n.GetCommuneCode(), err)
 		}
-		st := &xasov1.NodeStatus{Node: n, AckedSequence: hw.GetLastSequence(), NodeLastSequence: hw.GetNodeLastSequence(), AckedHash: hw.GetLastHash()}
+		st := &xasov1.NodeStatus{Node: n, AckedSequence: hw.GetLastSequence(), NodeLastSequence: hw.GetNodeLastSequence(), AckedHash: hw.GetLastHash(), Blocked: hw.GetBlocked()}
 		if hw.GetNodeId() == n.GetNodeId() {
 			st.LastContactTime = hw.GetLastTime()
 			st.LagEvents = max(0, hw.GetNodeLastSequence()-hw.GetLastSequence())
@@ -590,6 +590,31 @@ func (s *Server) RevokeNode(ctx context.Context, req *xasov1.RevokeNodeRequest) 
 		return nil, err
 	}
 	return &xasov1.RevokeNodeResponse{}, nil
+}
+
+// UnblockCommuneChain lifts the block of a commune's chain at the record
+// central refused, once the cause is dealt with (docs/deploy.md).
+func (s *Server) UnblockCommuneChain(ctx context.Context, req *xasov1.UnblockCommuneChainRequest) (*xasov1.UnblockCommuneChainResponse, error) {
+	c, err := s.authorize(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	var v dossier.Violations
+	if !dossier.ValidCommuneCode(req.GetCommuneCode()) {
+		v.Add("commune_code", "a 5-digit administrative unit code")
+	}
+	if req.GetSequence() < 1 {
+		v.Add("sequence", "the sequence the chain is blocked at (ListNodes shows it)")
+	}
+	if len(v) > 0 {
+		return nil, grpcerr.BadRequest(v)
+	}
+	cmd := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_UnblockChain{UnblockChain: &xasov1.UnblockChainCommand{
+		CommuneCode: req.GetCommuneCode(), Sequence: req.GetSequence()}}}
+	if _, err := s.write(ctx, c.name, cmd); err != nil {
+		return nil, err
+	}
+	return &xasov1.UnblockCommuneChainResponse{}, nil
 }
 
 // UpdateCommuneSettings sets how a commune's node syncs.

@@ -91,6 +91,9 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 		if err := attachmentsExist(txn, files); err != nil {
 			return nil, err
 		}
+		if err := dossier.CheckOwn(nil, ev, commune, in.Time); err != nil {
+			return nil, err
+		}
 		d := &dossier.Dossier{}
 		dossier.Apply(d, ev)
 		eff := newEffect()
@@ -130,6 +133,14 @@ func (s *Store) Transition(ctx context.Context, cal *dossier.Calendar, code stri
 		ev, err := dossier.Decide(old, cmd, cal)
 		if err != nil {
 			return nil, err
+		}
+		if err := dossier.CheckOwn(old, ev, old.GetCommuneCode(), cmd.Time); err != nil {
+			return nil, err
+		}
+		if cmd.Action == dossier.Transfer {
+			if err := checkCommune(txn, cmd.TransferCommune); err != nil {
+				return nil, err
+			}
 		}
 		files := namedFiles(cmd.Attachments, cmd.Components)
 		if err := attachmentsExist(txn, files); err != nil {

@@ -39,9 +39,11 @@ import (
 //	m/uploaded                     last position central holds in full
 //	s/{sha256 of token:32}         desk session (JSON, with a time to live; not replicated)
 const (
-	prefixDossier    = "d/"
-	prefixEvent      = "e/"
-	prefixOutbox     = "o/"
+	prefixDossier = "d/"
+	prefixEvent   = "e/"
+	prefixOutbox  = "o/"
+	// prefixCommune: the province's communes as central sent them, by code.
+	prefixCommune    = "cm/"
 	prefixDaySeq     = "q/"
 	prefixIdem       = "k/"
 	prefixProcedure  = "p/"

@@ -63,10 +63,11 @@ var (
 	descConn     = prometheus.NewDesc("xaso_node_sync_connected", "1 while a stream to central is open.", nil, nil)
 	descSent     = prometheus.NewDesc("xaso_node_sync_sent_bytes_total", "Bytes sent to central, on the wire.", nil, nil)
 	descRetries  = prometheus.NewDesc("xaso_node_sync_retries_total", "Sync attempts that failed.", nil, nil)
+	descBlocked  = prometheus.NewDesc("xaso_node_sync_blocked_sequence", "The sequence of this node's record central refused for its content (or at which central's chain differs), where sync stops; 0 when it does not.", nil, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDossiers, descOverdue, descOutbox, descLastSeq, descSize, descPendingB, descLag, descContact, descConn, descSent, descRetries} {
+	for _, d := range []*prometheus.Desc{descDossiers, descOverdue, descOutbox, descLastSeq, descSize, descPendingB, descLag, descContact, descConn, descSent, descRetries, descBlocked} {
 		ch <- d
 	}
 }
@@ -108,5 +109,10 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descConn, prometheus.GaugeValue, conn)
 		ch <- prometheus.MustNewConstMetric(descSent, prometheus.CounterValue, float64(st.BytesSent))
 		ch <- prometheus.MustNewConstMetric(descRetries, prometheus.CounterValue, float64(st.Retries))
+		var blocked int64
+		if st.Blocked != nil {
+			blocked = st.Blocked.Sequence
+		}
+		ch <- prometheus.MustNewConstMetric(descBlocked, prometheus.GaugeValue, float64(blocked))
 	}
 }

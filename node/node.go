@@ -165,7 +165,7 @@ type syncLocal struct {
 // ApplyFeed applies central's items in order, each with its checkpoint.
 func (l syncLocal) ApplyFeed(ctx context.Context, items []*xasov1.FeedItem) error {
 	for _, it := range items {
-		if err := l.applyFeedItem(ctx, it, l.n.now()); err != nil {
+		if err := l.applyFeedItem(ctx, it, l.n.cfg.Commune, l.n.now()); err != nil {
 			return err
 		}
 		if cj := it.GetCalendarJson(); cj != "" {

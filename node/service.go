@@ -275,6 +275,9 @@ func (s *service) GetSyncStatus(ctx context.Context, _ *xasov1.GetSyncStatusRequ
 	resp.SyncBandwidthKbit, resp.SyncUploadWindow = lim.GetSyncBandwidthKbit(), lim.GetSyncUploadWindow()
 	if st, ok := s.sync(); ok {
 		resp.Connected, resp.Enrolled, resp.BytesSent, resp.Retries, resp.LastError = st.Connected, st.Enrolled, st.BytesSent, st.Retries, st.LastError
+		if b := st.Blocked; b != nil {
+			resp.Blocked = &xasov1.SyncBlock{Sequence: b.Sequence, Code: b.Code.String(), Reason: b.Reason, Time: timestamppb.New(b.Time)}
+		}
 	}
 	return resp, nil
 }

@@ -76,6 +76,19 @@ func (s *Store) Acknowledge(ctx context.Context, seq int64) error {
 	return nil
 }
 
+// RecordHash returns the hash of the outbox record at seq; the genesis
+// hash at 0, before the first.
+func (s *Store) RecordHash(seq int64) ([]byte, error) {
+	if seq == 0 {
+		return dossier.GenesisHash(), nil
+	}
+	rec := &xasov1.OutboxRecord{}
+	if err := s.view(func(txn *badger.Txn) error { return getProto(txn, outboxKey(seq), rec) }); err != nil {
+		return nil, fmt.Errorf("outbox record %d: %w", seq, err)
+	}
+	return rec.GetHash(), nil
+}
+
 // OldestPending returns the time of the oldest event central has not
 // acknowledged; zero when there is none.
 func (s *Store) OldestPending() (time.Time, error) {
@@ -97,10 +110,12 @@ func (s *Store) FeedSequence() uint64 {
 	return s.feed
 }
 
-// applyFeedItem applies one item of central's feed with its checkpoint, in
-// one transaction. Items at or below the checkpoint are skipped (a feed
-// resent after a cut).
-func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, now time.Time) error {
+// applyFeedItem applies one item of central's feed for commune (this
+// node's) with its checkpoint, in one transaction. Items at or below the
+// checkpoint are skipped (a feed resent after a cut), and so is a transfer
+// that does not name this commune both as the item's and as the dossier's
+// destination: a node takes only what is addressed to it.
+func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, commune string, now time.Time) error {
 	// The feed's sequence is the province's: items for other communes are
 	// not sent here, so the sequence rises with gaps.
 	if item.GetSequence() <= s.FeedSequence() {
@@ -129,7 +144,12 @@ func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, now ti
 			}
 			eff.set(procVersionKey(p.GetCode(), p.GetVersion()), v)
 		case *xasov1.FeedItem_Transfer:
-			if err := s.acceptTransfer(txn, eff, it.Transfer, item.GetCommuneCode(), now); err != nil {
+			if item.GetCommuneCode() != commune || it.Transfer.GetTransferCommuneCode() != commune {
+				s.log.Warn("feed: skipped a transfer not addressed to this commune", "feed_sequence", item.GetSequence(),
+					"item_commune", item.GetCommuneCode(), "dossier", it.Transfer.GetCode(), "to", it.Transfer.GetTransferCommuneCode())
+				break
+			}
+			if err := s.acceptTransfer(txn, eff, it.Transfer, commune, now); err != nil {
 				return nil, err
 			}
 		case *xasov1.FeedItem_Settings:
@@ -138,6 +158,15 @@ func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, now ti
 				return nil, err
 			}
 			eff.set([]byte(keySettings), v)
+		case *xasov1.FeedItem_Commune:
+			if !dossier.ValidCommuneCode(it.Commune.GetCode()) {
+				return nil, fmt.Errorf("commune %q from central: not a 5-digit code", it.Commune.GetCode())
+			}
+			v, err := proto.Marshal(it.Commune)
+			if err != nil {
+				return nil, err
+			}
+			eff.set([]byte(prefixCommune+it.Commune.GetCode()), v)
 		case *xasov1.FeedItem_CalendarJson:
 			if _, err := dossier.ParseCalendar([]byte(it.CalendarJson)); err != nil {
 				return nil, fmt.Errorf("calendar from central: %w", err)
@@ -303,8 +332,28 @@ func (s *Store) acceptTransfer(txn *badger.Txn, eff *effect, in *xasov1.Dossier,
 	if err != nil {
 		return fmt.Errorf("transfer of dossier %s: %w", code, err)
 	}
+	if err := dossier.CheckOwn(d, ev, commune, now); err != nil {
+		return fmt.Errorf("transfer of dossier %s: %w", code, err)
+	}
 	dossier.Apply(d, ev)
 	return writeDossier(eff, s, old, d, ev)
+}
+
+// checkCommune says whether commune is registered in the province, as the
+// communes central sent say; every commune is taken while central has sent
+// none (a node that never synced, or a central from before they were sent).
+func checkCommune(txn *badger.Txn, commune string) error {
+	if _, err := txn.Get([]byte(prefixCommune + commune)); err == nil {
+		return nil
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixCommune)})
+	defer it.Close()
+	if it.Rewind(); !it.Valid() {
+		return nil
+	}
+	return dossier.Violations{{Field: "transfer_commune_code", Description: fmt.Sprintf("commune %s is not registered in the province", commune)}}
 }
 
 // Settings returns the sync settings central sent, or nil when it sent none.

@@ -44,6 +44,9 @@ type Central interface {
 	// CatchUp returns once the member has applied everything the cluster
 	// had committed when it was called (a linearizable read's fence).
 	CatchUp(ctx context.Context) error
+	// NodesChanged returns a channel closed when a node is next enrolled
+	// or revoked (or the state replaced by a snapshot).
+	NodesChanged() <-chan struct{}
 	AppliedIndex() uint64
 	AttachmentManifest(sha string) (*xasov1.AttachmentManifest, error)
 	MissingChunks(m *xasov1.AttachmentManifest) ([]int32, error)
@@ -163,6 +166,7 @@ func resultErr(res []*xasov1.CommandResult) error {
 type caller struct {
 	node    *xasov1.EnrolledNode
 	commune string
+	leaf    *x509.Certificate
 }
 
 // identify checks the node's certificate against the registry: enrolled,
@@ -197,7 +201,7 @@ func (s *Service) identify(ctx context.Context) (caller, error) {
 			return caller{}, err
 		}
 	}
-	return caller{node: n, commune: commune}, nil
+	return caller{node: n, commune: commune, leaf: leaf}, nil
 }
 
 // catchUpWait bounds how long identify waits for the cluster before it
@@ -225,18 +229,22 @@ func (s *Service) admit(leaf *x509.Certificate, commune string) (*xasov1.Enrolle
 
 // Push takes a node's outbox batches: it answers first with central's
 // high-water mark, then each batch once Raft committed it. Batches waiting
-// together are proposed as one command.
+// together are proposed as one command. The stream ends within moments of
+// the node's revocation.
 func (s *Service) Push(stream xasov1.ReplicationService_PushServer) error {
-	ctx := stream.Context()
-	who, err := s.identify(ctx)
+	who, err := s.identify(stream.Context())
 	if err != nil {
 		return err
 	}
+	ctx, stop := s.guard(stream.Context(), who)
+	defer stop()
 	hw, err := s.cfg.Central.NodeStream(who.commune)
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "read high-water mark: %v", err)
 	}
-	if err := stream.Send(&xasov1.PushResponse{AckedSequence: hw.GetLastSequence(), NextSequence: hw.GetLastSequence() + 1}); err != nil {
+	first := &xasov1.PushResponse{AckedSequence: hw.GetLastSequence(), NextSequence: hw.GetLastSequence() + 1,
+		AckedHash: chainHash(hw.GetLastHash()), Blocked: hw.GetBlocked()}
+	if err := stream.Send(first); err != nil {
 		return err
 	}
 	reqs := make(chan *xasov1.PushRequest, s.cfg.Window)
@@ -272,38 +280,94 @@ func (s *Service) Push(stream xasov1.ReplicationService_PushServer) error {
 			}
 		}
 		if err := s.commit(ctx, who, batch, stream); err != nil {
-			return err
+			return guardErr(ctx, err)
 		}
 	}
 	if err := <-recvErr; err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return guardErr(ctx, err)
 	}
 	return nil
 }
 
-// commit proposes the records of the batches, as few commands as keep
-// each under maxBatchBytes, and answers each batch.
+// chainHash is a high-water mark's hash: the genesis hash before the first record.
+func chainHash(h []byte) []byte {
+	if len(h) == 0 {
+		return dossier.GenesisHash()
+	}
+	return h
+}
+
+// errRevoked is the cause of a stream's end when its node was revoked or
+// enrolled again with another certificate.
+var errRevoked = errors.New("the node's enrollment ended")
+
+// guard returns a context that ends when the calling node is revoked (or
+// enrolled again with another certificate), checked each time central
+// applies an enrollment or a revocation; stop releases it.
+func (s *Service) guard(parent context.Context, who caller) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	go func() {
+		for {
+			changed := s.cfg.Central.NodesChanged()
+			if _, err := s.admit(who.leaf, who.commune); err != nil {
+				s.cfg.Logger.Warn("closing a revoked node's stream", "node", who.node.GetNodeId(), "commune", who.commune, "why", err)
+				cancel(fmt.Errorf("%w: %v", errRevoked, status.Convert(err).Message()))
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			}
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}
+
+// guardErr says PermissionDenied when ctx ended because the node was
+// revoked, and passes err on otherwise.
+func guardErr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, errRevoked) {
+		return status.Error(codes.PermissionDenied, cause.Error())
+	}
+	return err
+}
+
+// commit checks the records of the batches and proposes them, as few
+// commands as keep each under maxBatchBytes, and answers each batch. The
+// first record the check refuses is not proposed: the command that carries
+// the records before it says that it was refused, and central blocks the
+// commune's chain there (a record refused for its content is not a gap).
 func (s *Service) commit(ctx context.Context, who caller, batch []*xasov1.PushRequest, stream xasov1.ReplicationService_PushServer) error {
 	var group []*xasov1.PushRequest
-	cmd := &xasov1.AppendEventsCommand{CommuneCode: who.commune, NodeId: who.node.GetNodeId()}
+	newCmd := func() *xasov1.AppendEventsCommand {
+		return &xasov1.AppendEventsCommand{CommuneCode: who.commune, NodeId: who.node.GetNodeId()}
+	}
+	cmd := newCmd()
 	size := 0
+	now := s.cfg.Now()
 	for i, req := range batch {
 		recs, err := s.codec.Decode(req)
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "batch %d: %v", req.GetBatchId(), err)
 		}
 		group = append(group, req)
-		cmd.Records = append(cmd.Records, recs...)
 		cmd.NodeLastSequence = max(cmd.NodeLastSequence, req.GetNodeLastSequence())
 		for _, r := range recs {
+			if err := dossier.ValidateRecord(r, who.commune, now); err != nil {
+				cmd.Refused = &xasov1.ChainBlock{Sequence: r.GetSequence(), Code: int32(codes.InvalidArgument), Reason: dossier.Short(err.Error(), 2000)}
+				s.cfg.Logger.Warn("record refused", "node", who.node.GetNodeId(), "commune", who.commune, "sequence", r.GetSequence(), "why", err)
+				// The batches after this one are answered with it.
+				return s.appendEvents(ctx, who, cmd, append(group, batch[i+1:]...), stream)
+			}
+			cmd.Records = append(cmd.Records, r)
 			size += proto.Size(r)
 		}
 		if i == len(batch)-1 || size >= maxBatchBytes/2 {
 			if err := s.appendEvents(ctx, who, cmd, group, stream); err != nil {
 				return err
 			}
-			group, size = nil, 0
-			cmd = &xasov1.AppendEventsCommand{CommuneCode: who.commune, NodeId: who.node.GetNodeId()}
+			group, size, cmd = nil, 0, newCmd()
 		}
 	}
 	return nil
@@ -319,19 +383,24 @@ func (s *Service) appendEvents(ctx context.Context, who caller, cmd *xasov1.Appe
 		return status.Errorf(codes.Internal, "%d results for one command", len(res))
 	}
 	r := res[0]
-	switch codes.Code(r.GetCode()) {
-	case codes.OK:
-	case codes.FailedPrecondition:
-		if r.GetNextSequence() == 0 { // not a gap: the commune is not registered, say
-			return status.Error(codes.FailedPrecondition, r.GetMessage())
+	switch code := codes.Code(r.GetCode()); {
+	case r.GetBlocked() != nil:
+		// Refused for its content: the node is told why and stops there.
+		if code != codes.OK {
+			s.cfg.Logger.Warn("commune chain blocked", "node", who.node.GetNodeId(), "commune", who.commune,
+				"sequence", r.GetBlocked().GetSequence(), "code", codes.Code(r.GetBlocked().GetCode()), "why", r.GetBlocked().GetReason())
 		}
+	case code == codes.OK:
+	case code == codes.FailedPrecondition && r.GetNextSequence() > 0:
 		// A gap: the answers below send the node back to next_sequence.
 	default:
-		s.cfg.Logger.Warn("events refused", "node", who.node.GetNodeId(), "commune", who.commune, "code", codes.Code(r.GetCode()), "message", r.GetMessage())
-		return status.Error(codes.Code(r.GetCode()), r.GetMessage())
+		// The commune is not registered, the node revoked …: not the records.
+		s.cfg.Logger.Warn("events refused", "node", who.node.GetNodeId(), "commune", who.commune, "code", code, "message", r.GetMessage())
+		return status.Error(code, r.GetMessage())
 	}
 	for i, req := range batch {
-		resp := &xasov1.PushResponse{BatchId: req.GetBatchId(), AckedSequence: r.GetNextSequence() - 1, NextSequence: r.GetNextSequence()}
+		resp := &xasov1.PushResponse{BatchId: req.GetBatchId(), AckedSequence: r.GetNextSequence() - 1, NextSequence: r.GetNextSequence(),
+			AckedHash: chainHash(r.GetLastHash()), Blocked: r.GetBlocked()}
 		if i == len(batch)-1 {
 			resp.Accepted, resp.Duplicates = r.GetAccepted(), r.GetDuplicates()
 		}
@@ -348,11 +417,12 @@ const feedPage = 256
 // Feed streams the items after the node's checkpoint, then new ones as the
 // member applies them, until the node hangs up.
 func (s *Service) Feed(req *xasov1.FeedRequest, stream xasov1.ReplicationService_FeedServer) error {
-	ctx := stream.Context()
-	who, err := s.identify(ctx)
+	who, err := s.identify(stream.Context())
 	if err != nil {
 		return err
 	}
+	ctx, stop := s.guard(stream.Context(), who)
+	defer stop()
 	// scanned: every item up to it was sent or is for another commune.
 	scanned := req.GetAfterSequence()
 	for {
@@ -367,6 +437,9 @@ func (s *Service) Feed(req *xasov1.FeedRequest, stream xasov1.ReplicationService
 				return status.Errorf(codes.Unavailable, "read feed: %v", err)
 			}
 			if len(items) > 0 {
+				if ctx.Err() != nil { // revoked: not one item more
+					return guardErr(ctx, ctx.Err())
+				}
 				if err := stream.Send(&xasov1.FeedResponse{Items: items}); err != nil {
 					return err
 				}
@@ -376,7 +449,7 @@ func (s *Service) Feed(req *xasov1.FeedRequest, stream xasov1.ReplicationService
 		}
 		// Nothing new: wait for the member to apply more.
 		if err := s.cfg.Central.WaitApplied(ctx, applied+1); err != nil {
-			return status.FromContextError(err).Err()
+			return guardErr(ctx, status.FromContextError(err).Err())
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
@@ -29,6 +31,9 @@ type Local interface {
 	ReadOutbox(from int64, maxRecords, maxBytes int) ([]*xasov1.OutboxRecord, error)
 	// Acknowledge records that central committed every record up to seq.
 	Acknowledge(ctx context.Context, seq int64) error
+	// RecordHash returns the hash of the node's record at seq (the
+	// genesis hash at 0).
+	RecordHash(seq int64) ([]byte, error)
 	// FeedSequence is the last feed item applied.
 	FeedSequence() uint64
 	// ApplyFeed applies items in order, each with its checkpoint.
@@ -97,7 +102,27 @@ type Status struct {
 	// ChunksSent counts file chunks sent (a chunk resent counts again).
 	ChunksSent int64
 	LastError  string
+	// Blocked is set while central refuses one of the node's records for
+	// its content, or holds a chain that differs from the node's: nothing
+	// from Blocked.Sequence on is sent until that is resolved.
+	Blocked *Block
 }
+
+// Block is why the node's chain does not go on at central.
+type Block struct {
+	Sequence int64
+	// Code is a gRPC status code: INVALID_ARGUMENT, PERMISSION_DENIED or
+	// FAILED_PRECONDITION for a refused record, DATA_LOSS for a chain that
+	// differs from central's.
+	Code   codes.Code
+	Reason string
+	Time   time.Time
+}
+
+// ErrChainDiverged says that central holds another record than the node
+// at a sequence both hold: the node stops sending until an operator
+// resolves it (docs/deploy.md).
+var ErrChainDiverged = errors.New("central's chain differs from this node's")
 
 // Syncer replicates a node's outbox up to central and central's feed down
 // to the node, reconnecting with capped exponential back-off and jitter.
@@ -118,6 +143,7 @@ type Syncer struct {
 	enrolled  atomic.Bool
 	mu        sync.Mutex
 	lastErr   string
+	blocked   *Block
 	// restored is closed once the node holds what central holds of its
 	// commune; the feed and the uploads wait for it.
 	restored     chan struct{}
@@ -176,7 +202,47 @@ func (s *Syncer) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Status{Enrolled: s.enrolled.Load(), Connected: s.connected.Load(), BytesSent: s.sent.Load(), Retries: s.retries.Load(),
-		ChunksSent: s.chunks.Load(), LastError: s.lastErr}
+		ChunksSent: s.chunks.Load(), LastError: s.lastErr, Blocked: s.blocked}
+}
+
+// setBlocked records central's word on the node's chain (nil: not
+// blocked) and says whether it changed.
+func (s *Syncer) setBlocked(b *xasov1.ChainBlock) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case b == nil && s.blocked != nil && s.blocked.Code != codes.DataLoss:
+		s.cfg.Logger.Info("central takes this node's records again", "from", s.blocked.Sequence)
+		s.blocked = nil
+	case b != nil && (s.blocked == nil || s.blocked.Sequence != b.GetSequence()):
+		s.blocked = &Block{Sequence: b.GetSequence(), Code: codes.Code(b.GetCode()), Reason: b.GetReason(), Time: b.GetTime().AsTime()}
+		s.cfg.Logger.Error("central refused a record of this node: sync stops there until an operator resolves it",
+			"sequence", b.GetSequence(), "code", codes.Code(b.GetCode()), "reason", b.GetReason())
+	}
+}
+
+func (s *Syncer) isBlocked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.blocked != nil
+}
+
+// checkHash compares central's hash of the record at seq with the node's
+// own; a mismatch blocks the node's sync and is ErrChainDiverged.
+func (s *Syncer) checkHash(seq int64, central []byte) error {
+	own, err := s.local.RecordHash(seq)
+	if err != nil {
+		return fmt.Errorf("read the hash of record %d: %w", seq, err)
+	}
+	if bytes.Equal(own, central) {
+		return nil
+	}
+	err = fmt.Errorf("%w at sequence %d: central holds %x, this node %x", ErrChainDiverged, seq, central, own)
+	s.mu.Lock()
+	s.blocked = &Block{Sequence: seq, Code: codes.DataLoss, Reason: err.Error(), Time: time.Now()}
+	s.mu.Unlock()
+	s.cfg.Logger.Error("sync stopped", "err", err)
+	return err
 }
 
 func (s *Syncer) setErr(err error) {
@@ -347,6 +413,11 @@ func (s *Syncer) push(ctx context.Context, client xasov1.ReplicationServiceClien
 	if central > last {
 		return fmt.Errorf("central holds %d events of this commune and this node only %d: this node's data is older than central's; set restore_from_central on a replaced machine", central, last)
 	}
+	// Nothing is taken as acknowledged unless central holds this very chain.
+	if err := s.checkHash(central, first.GetAckedHash()); err != nil {
+		return err
+	}
+	s.setBlocked(first.GetBlocked())
 	if central > acked {
 		if err := s.local.Acknowledge(ctx, central); err != nil {
 			return err
@@ -382,7 +453,7 @@ func (s *Syncer) push(ctx context.Context, client xasov1.ReplicationServiceClien
 	defer beat.Stop()
 	for {
 		changed := s.local.OutboxChanged()
-		for len(inflight) < s.cfg.Window {
+		for len(inflight) < s.cfg.Window && !s.isBlocked() {
 			head, _ := s.local.OutboxHead()
 			if next > head {
 				break
@@ -409,6 +480,9 @@ func (s *Syncer) push(ctx context.Context, client xasov1.ReplicationServiceClien
 		case r := <-answers:
 			s.contact()
 			if r.GetAckedSequence() > acked {
+				if err := s.checkHash(r.GetAckedSequence(), r.GetAckedHash()); err != nil {
+					return err
+				}
 				acked = r.GetAckedSequence()
 				if err := s.local.Acknowledge(ctx, acked); err != nil {
 					return err
@@ -426,7 +500,17 @@ func (s *Syncer) push(ctx context.Context, client xasov1.ReplicationServiceClien
 				}
 				inflight = inflight[1:]
 			}
-			if r.GetBatchId() >= epoch && end >= 0 && r.GetNextSequence() <= end {
+			wasBlocked := s.isBlocked()
+			s.setBlocked(r.GetBlocked())
+			switch {
+			case r.GetBlocked() != nil:
+				// Refused for its content: nothing from it on is sent, and
+				// the answers to what is in flight say the same.
+				next, inflight, epoch = r.GetNextSequence(), nil, batchID+1
+			case wasBlocked && !s.isBlocked():
+				// An operator lifted the block: go on from central's mark.
+				next, inflight, epoch = r.GetNextSequence(), nil, batchID+1
+			case r.GetBatchId() >= epoch && end >= 0 && r.GetNextSequence() <= end:
 				// Central lacks what came before this batch (it restarted
 				// from a snapshot, or a batch was lost): resend from where
 				// it says, and ignore the answers to what is in flight.

@@ -182,6 +182,7 @@ var messages = map[string][2]string{
 	"dash.contact":                {"Liên lạc lần cuối", "Last contact"},
 	"dash.never":                  {"chưa bao giờ", "never"},
 	"dash.nonode":                 {"chưa có máy trạm", "no node enrolled"},
+	"dash.blocked":                {"Dừng đồng bộ: trung tâm từ chối bản ghi", "Sync blocked: central refused record"},
 	"dash.procedures":             {"Thủ tục tiếp nhận nhiều nhất", "Busiest procedures"},
 	"chart.title":                 {"Hồ sơ tiếp nhận theo tháng và tỷ lệ đúng hạn", "Dossiers received by month and on-time rate"},
 	"chart.province":              {"cả tỉnh", "the whole province"},

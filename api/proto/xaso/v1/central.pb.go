@@ -168,6 +168,7 @@ type CentralCommand struct {
 	//	*CentralCommand_PutAttachmentManifest
 	//	*CentralCommand_PutChunk
 	//	*CentralCommand_PutCommuneSettings
+	//	*CentralCommand_UnblockChain
 	Command       isCentralCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -350,6 +351,15 @@ func (x *CentralCommand) GetPutCommuneSettings() *PutCommuneSettingsCommand {
 	return nil
 }
 
+func (x *CentralCommand) GetUnblockChain() *UnblockChainCommand {
+	if x != nil {
+		if x, ok := x.Command.(*CentralCommand_UnblockChain); ok {
+			return x.UnblockChain
+		}
+	}
+	return nil
+}
+
 type isCentralCommand_Command interface {
 	isCentralCommand_Command()
 }
@@ -410,6 +420,10 @@ type CentralCommand_PutCommuneSettings struct {
 	PutCommuneSettings *PutCommuneSettingsCommand `protobuf:"bytes,23,opt,name=put_commune_settings,json=putCommuneSettings,proto3,oneof"`
 }
 
+type CentralCommand_UnblockChain struct {
+	UnblockChain *UnblockChainCommand `protobuf:"bytes,24,opt,name=unblock_chain,json=unblockChain,proto3,oneof"`
+}
+
 func (*CentralCommand_PutCommune) isCentralCommand_Command() {}
 
 func (*CentralCommand_PutProcedure) isCentralCommand_Command() {}
@@ -437,6 +451,8 @@ func (*CentralCommand_PutAttachmentManifest) isCentralCommand_Command() {}
 func (*CentralCommand_PutChunk) isCentralCommand_Command() {}
 
 func (*CentralCommand_PutCommuneSettings) isCentralCommand_Command() {}
+
+func (*CentralCommand_UnblockChain) isCentralCommand_Command() {}
 
 // PutCommuneCommand registers a commune or renames it.
 type PutCommuneCommand struct {
@@ -652,9 +668,16 @@ type CommandResult struct {
 	Version int32 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
 	// AppendEvents: how many records were applied and dropped as duplicates,
 	// and the sequence the node must send next.
-	Accepted      int32 `protobuf:"varint,6,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	Duplicates    int32 `protobuf:"varint,7,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
-	NextSequence  int64 `protobuf:"varint,8,opt,name=next_sequence,json=nextSequence,proto3" json:"next_sequence,omitempty"`
+	Accepted     int32 `protobuf:"varint,6,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Duplicates   int32 `protobuf:"varint,7,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	NextSequence int64 `protobuf:"varint,8,opt,name=next_sequence,json=nextSequence,proto3" json:"next_sequence,omitempty"`
+	// AppendEvents: the hash of the record at next_sequence - 1 (the
+	// genesis hash before the first), which the node compares with its own
+	// before it takes anything as acknowledged.
+	LastHash []byte `protobuf:"bytes,9,opt,name=last_hash,json=lastHash,proto3" json:"last_hash,omitempty"`
+	// AppendEvents: the record central refused for its content, when one
+	// was; the commune's chain is blocked at it until an operator resolves it.
+	Blocked       *ChainBlock `protobuf:"bytes,10,opt,name=blocked,proto3" json:"blocked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -745,6 +768,107 @@ func (x *CommandResult) GetNextSequence() int64 {
 	return 0
 }
 
+func (x *CommandResult) GetLastHash() []byte {
+	if x != nil {
+		return x.LastHash
+	}
+	return nil
+}
+
+func (x *CommandResult) GetBlocked() *ChainBlock {
+	if x != nil {
+		return x.Blocked
+	}
+	return nil
+}
+
+// ChainBlock is a commune's record that central refused for its content (a
+// malformed field, an action the workflow does not allow, a forged chain):
+// not a gap to resend, a fault for an operator to resolve. Nothing after it
+// in the commune's chain is taken until then; other communes are not
+// concerned.
+type ChainBlock struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sequence of the refused record in the commune's chain.
+	Sequence int64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// A gRPC status code: INVALID_ARGUMENT, PERMISSION_DENIED,
+	// FAILED_PRECONDITION or DATA_LOSS.
+	Code int32 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	// Why it was refused.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The proposer's time when it was first refused.
+	Time *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	// The node that sent it.
+	NodeId        string `protobuf:"bytes,5,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainBlock) Reset() {
+	*x = ChainBlock{}
+	mi := &file_xaso_v1_central_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainBlock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainBlock) ProtoMessage() {}
+
+func (x *ChainBlock) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainBlock.ProtoReflect.Descriptor instead.
+func (*ChainBlock) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ChainBlock) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *ChainBlock) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ChainBlock) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ChainBlock) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *ChainBlock) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
 // FieldViolation is one wrong field of a refused command.
 type FieldViolation struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -756,7 +880,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_xaso_v1_central_proto_msgTypes[7]
+	mi := &file_xaso_v1_central_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +892,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[7]
+	mi := &file_xaso_v1_central_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +905,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{7}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -810,7 +934,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_xaso_v1_central_proto_msgTypes[8]
+	mi := &file_xaso_v1_central_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +946,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[8]
+	mi := &file_xaso_v1_central_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +959,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{8}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AuditRecord) GetIndex() uint64 {
@@ -871,13 +995,18 @@ type AppendEventsCommand struct {
 	// The last sequence the node had written when it sent these records: how
 	// far behind central is (lag). Zero when unknown.
 	NodeLastSequence int64 `protobuf:"varint,4,opt,name=node_last_sequence,json=nodeLastSequence,proto3" json:"node_last_sequence,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Set by the replication service when its own check refused the record
+	// after the last of records (which is not proposed: too large or
+	// malformed to go through the log): the state machine blocks the chain
+	// there when that record is the next it expects, as if it had refused it.
+	Refused       *ChainBlock `protobuf:"bytes,5,opt,name=refused,proto3" json:"refused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AppendEventsCommand) Reset() {
 	*x = AppendEventsCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[9]
+	mi := &file_xaso_v1_central_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1018,7 @@ func (x *AppendEventsCommand) String() string {
 func (*AppendEventsCommand) ProtoMessage() {}
 
 func (x *AppendEventsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[9]
+	mi := &file_xaso_v1_central_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1031,7 @@ func (x *AppendEventsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendEventsCommand.ProtoReflect.Descriptor instead.
 func (*AppendEventsCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{9}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AppendEventsCommand) GetCommuneCode() string {
@@ -933,6 +1062,13 @@ func (x *AppendEventsCommand) GetNodeLastSequence() int64 {
 	return 0
 }
 
+func (x *AppendEventsCommand) GetRefused() *ChainBlock {
+	if x != nil {
+		return x.Refused
+	}
+	return nil
+}
+
 // NodeStream is central's high-water mark of one commune's event stream.
 type NodeStream struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -945,13 +1081,15 @@ type NodeStream struct {
 	LastTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_time,json=lastTime,proto3" json:"last_time,omitempty"`
 	// The node's last sequence when it last reported it (see AppendEventsCommand).
 	NodeLastSequence int64 `protobuf:"varint,6,opt,name=node_last_sequence,json=nodeLastSequence,proto3" json:"node_last_sequence,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Set while the chain is blocked at a record central refused.
+	Blocked       *ChainBlock `protobuf:"bytes,7,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeStream) Reset() {
 	*x = NodeStream{}
-	mi := &file_xaso_v1_central_proto_msgTypes[10]
+	mi := &file_xaso_v1_central_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1101,7 @@ func (x *NodeStream) String() string {
 func (*NodeStream) ProtoMessage() {}
 
 func (x *NodeStream) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[10]
+	mi := &file_xaso_v1_central_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1114,7 @@ func (x *NodeStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStream.ProtoReflect.Descriptor instead.
 func (*NodeStream) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{10}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NodeStream) GetCommuneCode() string {
@@ -1021,6 +1159,13 @@ func (x *NodeStream) GetNodeLastSequence() int64 {
 	return 0
 }
 
+func (x *NodeStream) GetBlocked() *ChainBlock {
+	if x != nil {
+		return x.Blocked
+	}
+	return nil
+}
+
 // OperatorToken is an API token of a province operator. Central keeps only
 // the SHA-256 of the secret.
 type OperatorToken struct {
@@ -1036,7 +1181,7 @@ type OperatorToken struct {
 
 func (x *OperatorToken) Reset() {
 	*x = OperatorToken{}
-	mi := &file_xaso_v1_central_proto_msgTypes[11]
+	mi := &file_xaso_v1_central_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1193,7 @@ func (x *OperatorToken) String() string {
 func (*OperatorToken) ProtoMessage() {}
 
 func (x *OperatorToken) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[11]
+	mi := &file_xaso_v1_central_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1206,7 @@ func (x *OperatorToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorToken.ProtoReflect.Descriptor instead.
 func (*OperatorToken) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{11}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *OperatorToken) GetName() string {
@@ -1109,7 +1254,7 @@ type PutOperatorTokenCommand struct {
 
 func (x *PutOperatorTokenCommand) Reset() {
 	*x = PutOperatorTokenCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[12]
+	mi := &file_xaso_v1_central_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1266,7 @@ func (x *PutOperatorTokenCommand) String() string {
 func (*PutOperatorTokenCommand) ProtoMessage() {}
 
 func (x *PutOperatorTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[12]
+	mi := &file_xaso_v1_central_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1279,7 @@ func (x *PutOperatorTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutOperatorTokenCommand.ProtoReflect.Descriptor instead.
 func (*PutOperatorTokenCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{12}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PutOperatorTokenCommand) GetToken() *OperatorToken {
@@ -1154,7 +1299,7 @@ type DeleteOperatorTokenCommand struct {
 
 func (x *DeleteOperatorTokenCommand) Reset() {
 	*x = DeleteOperatorTokenCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[13]
+	mi := &file_xaso_v1_central_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1311,7 @@ func (x *DeleteOperatorTokenCommand) String() string {
 func (*DeleteOperatorTokenCommand) ProtoMessage() {}
 
 func (x *DeleteOperatorTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[13]
+	mi := &file_xaso_v1_central_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1324,7 @@ func (x *DeleteOperatorTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOperatorTokenCommand.ProtoReflect.Descriptor instead.
 func (*DeleteOperatorTokenCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{13}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteOperatorTokenCommand) GetName() string {
@@ -1206,7 +1351,7 @@ type EnrollmentToken struct {
 
 func (x *EnrollmentToken) Reset() {
 	*x = EnrollmentToken{}
-	mi := &file_xaso_v1_central_proto_msgTypes[14]
+	mi := &file_xaso_v1_central_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1363,7 @@ func (x *EnrollmentToken) String() string {
 func (*EnrollmentToken) ProtoMessage() {}
 
 func (x *EnrollmentToken) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[14]
+	mi := &file_xaso_v1_central_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1376,7 @@ func (x *EnrollmentToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollmentToken.ProtoReflect.Descriptor instead.
 func (*EnrollmentToken) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{14}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EnrollmentToken) GetCommuneCode() string {
@@ -1293,7 +1438,7 @@ type IssueEnrollmentCommand struct {
 
 func (x *IssueEnrollmentCommand) Reset() {
 	*x = IssueEnrollmentCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[15]
+	mi := &file_xaso_v1_central_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1450,7 @@ func (x *IssueEnrollmentCommand) String() string {
 func (*IssueEnrollmentCommand) ProtoMessage() {}
 
 func (x *IssueEnrollmentCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[15]
+	mi := &file_xaso_v1_central_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1463,7 @@ func (x *IssueEnrollmentCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueEnrollmentCommand.ProtoReflect.Descriptor instead.
 func (*IssueEnrollmentCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{15}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *IssueEnrollmentCommand) GetToken() *EnrollmentToken {
@@ -1347,7 +1492,7 @@ type UseEnrollmentCommand struct {
 
 func (x *UseEnrollmentCommand) Reset() {
 	*x = UseEnrollmentCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[16]
+	mi := &file_xaso_v1_central_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1504,7 @@ func (x *UseEnrollmentCommand) String() string {
 func (*UseEnrollmentCommand) ProtoMessage() {}
 
 func (x *UseEnrollmentCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[16]
+	mi := &file_xaso_v1_central_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1517,7 @@ func (x *UseEnrollmentCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UseEnrollmentCommand.ProtoReflect.Descriptor instead.
 func (*UseEnrollmentCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{16}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UseEnrollmentCommand) GetSecretSha256() string {
@@ -1430,7 +1575,7 @@ type EnrolledNode struct {
 
 func (x *EnrolledNode) Reset() {
 	*x = EnrolledNode{}
-	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1587,7 @@ func (x *EnrolledNode) String() string {
 func (*EnrolledNode) ProtoMessage() {}
 
 func (x *EnrolledNode) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1600,7 @@ func (x *EnrolledNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrolledNode.ProtoReflect.Descriptor instead.
 func (*EnrolledNode) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{17}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EnrolledNode) GetNodeId() string {
@@ -1514,6 +1659,59 @@ func (x *EnrolledNode) GetPublicKeySha256() string {
 	return ""
 }
 
+// UnblockChainCommand clears the block of a commune's chain at sequence.
+type UnblockChainCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CommuneCode   string                 `protobuf:"bytes,1,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	Sequence      int64                  `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockChainCommand) Reset() {
+	*x = UnblockChainCommand{}
+	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockChainCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockChainCommand) ProtoMessage() {}
+
+func (x *UnblockChainCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockChainCommand.ProtoReflect.Descriptor instead.
+func (*UnblockChainCommand) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UnblockChainCommand) GetCommuneCode() string {
+	if x != nil {
+		return x.CommuneCode
+	}
+	return ""
+}
+
+func (x *UnblockChainCommand) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
 // RevokeNodeCommand refuses a node from now on (a stolen or retired machine).
 type RevokeNodeCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1524,7 +1722,7 @@ type RevokeNodeCommand struct {
 
 func (x *RevokeNodeCommand) Reset() {
 	*x = RevokeNodeCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1734,7 @@ func (x *RevokeNodeCommand) String() string {
 func (*RevokeNodeCommand) ProtoMessage() {}
 
 func (x *RevokeNodeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1747,7 @@ func (x *RevokeNodeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeCommand.ProtoReflect.Descriptor instead.
 func (*RevokeNodeCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{18}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RevokeNodeCommand) GetNodeId() string {
@@ -1566,14 +1764,20 @@ type FeedItem struct {
 	Sequence uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// The Raft index of the entry that made the item.
 	RaftIndex uint64 `protobuf:"varint,2,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
-	// Empty for every commune; otherwise the one commune the item is for.
+	// The one commune the item is for; empty with broadcast.
 	CommuneCode string `protobuf:"bytes,3,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	// For every commune: only an operator's command (catalogue, calendar)
+	// makes such an item, never a node's record. Items written before this
+	// field existed have neither commune nor broadcast and are read as
+	// broadcast unless they carry a transfer.
+	Broadcast bool `protobuf:"varint,4,opt,name=broadcast,proto3" json:"broadcast,omitempty"`
 	// Types that are valid to be assigned to Item:
 	//
 	//	*FeedItem_Procedure
 	//	*FeedItem_CalendarJson
 	//	*FeedItem_Transfer
 	//	*FeedItem_Settings
+	//	*FeedItem_Commune
 	Item          isFeedItem_Item `protobuf_oneof:"item"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1581,7 +1785,7 @@ type FeedItem struct {
 
 func (x *FeedItem) Reset() {
 	*x = FeedItem{}
-	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1797,7 @@ func (x *FeedItem) String() string {
 func (*FeedItem) ProtoMessage() {}
 
 func (x *FeedItem) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1810,7 @@ func (x *FeedItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedItem.ProtoReflect.Descriptor instead.
 func (*FeedItem) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{19}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FeedItem) GetSequence() uint64 {
@@ -1628,6 +1832,13 @@ func (x *FeedItem) GetCommuneCode() string {
 		return x.CommuneCode
 	}
 	return ""
+}
+
+func (x *FeedItem) GetBroadcast() bool {
+	if x != nil {
+		return x.Broadcast
+	}
+	return false
 }
 
 func (x *FeedItem) GetItem() isFeedItem_Item {
@@ -1673,6 +1884,15 @@ func (x *FeedItem) GetSettings() *CommuneSettings {
 	return nil
 }
 
+func (x *FeedItem) GetCommune() *Commune {
+	if x != nil {
+		if x, ok := x.Item.(*FeedItem_Commune); ok {
+			return x.Commune
+		}
+	}
+	return nil
+}
+
 type isFeedItem_Item interface {
 	isFeedItem_Item()
 }
@@ -1695,6 +1915,12 @@ type FeedItem_Settings struct {
 	Settings *CommuneSettings `protobuf:"bytes,13,opt,name=settings,proto3,oneof"`
 }
 
+type FeedItem_Commune struct {
+	// A commune registered or renamed: nodes check the communes a dossier
+	// is transferred to against these.
+	Commune *Commune `protobuf:"bytes,14,opt,name=commune,proto3,oneof"`
+}
+
 func (*FeedItem_Procedure) isFeedItem_Item() {}
 
 func (*FeedItem_CalendarJson) isFeedItem_Item() {}
@@ -1702,6 +1928,8 @@ func (*FeedItem_CalendarJson) isFeedItem_Item() {}
 func (*FeedItem_Transfer) isFeedItem_Item() {}
 
 func (*FeedItem_Settings) isFeedItem_Item() {}
+
+func (*FeedItem_Commune) isFeedItem_Item() {}
 
 // ClusterMember is what central knows of a member beyond Raft: where its API is.
 type ClusterMember struct {
@@ -1714,7 +1942,7 @@ type ClusterMember struct {
 
 func (x *ClusterMember) Reset() {
 	*x = ClusterMember{}
-	mi := &file_xaso_v1_central_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1954,7 @@ func (x *ClusterMember) String() string {
 func (*ClusterMember) ProtoMessage() {}
 
 func (x *ClusterMember) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1967,7 @@ func (x *ClusterMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
 func (*ClusterMember) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{20}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ClusterMember) GetId() string {
@@ -1767,7 +1995,7 @@ type PutMemberCommand struct {
 
 func (x *PutMemberCommand) Reset() {
 	*x = PutMemberCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[21]
+	mi := &file_xaso_v1_central_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1779,7 +2007,7 @@ func (x *PutMemberCommand) String() string {
 func (*PutMemberCommand) ProtoMessage() {}
 
 func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[21]
+	mi := &file_xaso_v1_central_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1792,7 +2020,7 @@ func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutMemberCommand.ProtoReflect.Descriptor instead.
 func (*PutMemberCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{21}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PutMemberCommand) GetMember() *ClusterMember {
@@ -1812,7 +2040,7 @@ type ReadFenceCommand struct {
 
 func (x *ReadFenceCommand) Reset() {
 	*x = ReadFenceCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[22]
+	mi := &file_xaso_v1_central_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +2052,7 @@ func (x *ReadFenceCommand) String() string {
 func (*ReadFenceCommand) ProtoMessage() {}
 
 func (x *ReadFenceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[22]
+	mi := &file_xaso_v1_central_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +2065,7 @@ func (x *ReadFenceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFenceCommand.ProtoReflect.Descriptor instead.
 func (*ReadFenceCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{22}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{24}
 }
 
 // Aggregate is the counts of one report group (commune × procedure × month
@@ -1866,7 +2094,7 @@ type Aggregate struct {
 
 func (x *Aggregate) Reset() {
 	*x = Aggregate{}
-	mi := &file_xaso_v1_central_proto_msgTypes[23]
+	mi := &file_xaso_v1_central_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1878,7 +2106,7 @@ func (x *Aggregate) String() string {
 func (*Aggregate) ProtoMessage() {}
 
 func (x *Aggregate) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[23]
+	mi := &file_xaso_v1_central_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1891,7 +2119,7 @@ func (x *Aggregate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
 func (*Aggregate) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{23}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Aggregate) GetReceived() int64 {
@@ -1996,7 +2224,7 @@ type PutAttachmentManifestCommand struct {
 
 func (x *PutAttachmentManifestCommand) Reset() {
 	*x = PutAttachmentManifestCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[24]
+	mi := &file_xaso_v1_central_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2236,7 @@ func (x *PutAttachmentManifestCommand) String() string {
 func (*PutAttachmentManifestCommand) ProtoMessage() {}
 
 func (x *PutAttachmentManifestCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[24]
+	mi := &file_xaso_v1_central_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2249,7 @@ func (x *PutAttachmentManifestCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutAttachmentManifestCommand.ProtoReflect.Descriptor instead.
 func (*PutAttachmentManifestCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{24}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PutAttachmentManifestCommand) GetCommuneCode() string {
@@ -2041,16 +2269,22 @@ func (x *PutAttachmentManifestCommand) GetManifest() *AttachmentManifest {
 // PutChunkCommand stores one chunk, content-addressed (the proposer checked
 // its hash against the manifest; the state machine checks it again).
 type PutChunkCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sha256        []byte                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
-	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Sha256 []byte                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Data   []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// The commune that sends it and the file it is a chunk of: when the
+	// chunk completes that commune's manifest, the state machine checks the
+	// whole file against its hash before any commune's copy counts.
+	CommuneCode      string `protobuf:"bytes,3,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	AttachmentSha256 string `protobuf:"bytes,4,opt,name=attachment_sha256,json=attachmentSha256,proto3" json:"attachment_sha256,omitempty"`
+	Index            int32  `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PutChunkCommand) Reset() {
 	*x = PutChunkCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[25]
+	mi := &file_xaso_v1_central_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2296,7 @@ func (x *PutChunkCommand) String() string {
 func (*PutChunkCommand) ProtoMessage() {}
 
 func (x *PutChunkCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[25]
+	mi := &file_xaso_v1_central_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2309,7 @@ func (x *PutChunkCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutChunkCommand.ProtoReflect.Descriptor instead.
 func (*PutChunkCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{25}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PutChunkCommand) GetSha256() []byte {
@@ -2090,6 +2324,27 @@ func (x *PutChunkCommand) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *PutChunkCommand) GetCommuneCode() string {
+	if x != nil {
+		return x.CommuneCode
+	}
+	return ""
+}
+
+func (x *PutChunkCommand) GetAttachmentSha256() string {
+	if x != nil {
+		return x.AttachmentSha256
+	}
+	return ""
+}
+
+func (x *PutChunkCommand) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
 }
 
 // CommuneSettings is how a commune's node syncs, set by province operators
@@ -2109,7 +2364,7 @@ type CommuneSettings struct {
 
 func (x *CommuneSettings) Reset() {
 	*x = CommuneSettings{}
-	mi := &file_xaso_v1_central_proto_msgTypes[26]
+	mi := &file_xaso_v1_central_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2376,7 @@ func (x *CommuneSettings) String() string {
 func (*CommuneSettings) ProtoMessage() {}
 
 func (x *CommuneSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[26]
+	mi := &file_xaso_v1_central_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2389,7 @@ func (x *CommuneSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommuneSettings.ProtoReflect.Descriptor instead.
 func (*CommuneSettings) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{26}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CommuneSettings) GetSyncBandwidthKbit() int64 {
@@ -2176,7 +2431,7 @@ type PutCommuneSettingsCommand struct {
 
 func (x *PutCommuneSettingsCommand) Reset() {
 	*x = PutCommuneSettingsCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[27]
+	mi := &file_xaso_v1_central_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2443,7 @@ func (x *PutCommuneSettingsCommand) String() string {
 func (*PutCommuneSettingsCommand) ProtoMessage() {}
 
 func (x *PutCommuneSettingsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[27]
+	mi := &file_xaso_v1_central_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2456,7 @@ func (x *PutCommuneSettingsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCommuneSettingsCommand.ProtoReflect.Descriptor instead.
 func (*PutCommuneSettingsCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{27}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PutCommuneSettingsCommand) GetCommuneCode() string {
@@ -2232,7 +2487,7 @@ type StoredDossier struct {
 
 func (x *StoredDossier) Reset() {
 	*x = StoredDossier{}
-	mi := &file_xaso_v1_central_proto_msgTypes[28]
+	mi := &file_xaso_v1_central_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2244,7 +2499,7 @@ func (x *StoredDossier) String() string {
 func (*StoredDossier) ProtoMessage() {}
 
 func (x *StoredDossier) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[28]
+	mi := &file_xaso_v1_central_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2257,7 +2512,7 @@ func (x *StoredDossier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredDossier.ProtoReflect.Descriptor instead.
 func (*StoredDossier) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{28}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StoredDossier) GetDossier() *Dossier {
@@ -2285,7 +2540,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1d\n" +
 	"\n" +
-	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"\xd8\b\n" +
+	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"\x9d\t\n" +
 	"\x0eCentralCommand\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12=\n" +
@@ -2307,7 +2562,8 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"revokeNode\x12_\n" +
 	"\x17put_attachment_manifest\x18\x15 \x01(\v2%.xaso.v1.PutAttachmentManifestCommandH\x00R\x15putAttachmentManifest\x127\n" +
 	"\tput_chunk\x18\x16 \x01(\v2\x18.xaso.v1.PutChunkCommandH\x00R\bputChunk\x12V\n" +
-	"\x14put_commune_settings\x18\x17 \x01(\v2\".xaso.v1.PutCommuneSettingsCommandH\x00R\x12putCommuneSettingsB\t\n" +
+	"\x14put_commune_settings\x18\x17 \x01(\v2\".xaso.v1.PutCommuneSettingsCommandH\x00R\x12putCommuneSettings\x12C\n" +
+	"\runblock_chain\x18\x18 \x01(\v2\x1c.xaso.v1.UnblockChainCommandH\x00R\funblockChainB\t\n" +
 	"\acommand\"?\n" +
 	"\x11PutCommuneCommand\x12*\n" +
 	"\acommune\x18\x01 \x01(\v2\x10.xaso.v1.CommuneR\acommune\"r\n" +
@@ -2318,7 +2574,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\rcalendar_json\x18\x01 \x01(\tR\fcalendarJson\"b\n" +
 	"\x13CentralCommandBatch\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\x05R\x06format\x123\n" +
-	"\bcommands\x18\x02 \x03(\v2\x17.xaso.v1.CentralCommandR\bcommands\"\x87\x02\n" +
+	"\bcommands\x18\x02 \x03(\v2\x17.xaso.v1.CentralCommandR\bcommands\"\xd3\x02\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x127\n" +
@@ -2331,19 +2587,30 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\a \x01(\x05R\n" +
 	"duplicates\x12#\n" +
-	"\rnext_sequence\x18\b \x01(\x03R\fnextSequence\"H\n" +
+	"\rnext_sequence\x18\b \x01(\x03R\fnextSequence\x12\x1b\n" +
+	"\tlast_hash\x18\t \x01(\fR\blastHash\x12-\n" +
+	"\ablocked\x18\n" +
+	" \x01(\v2\x13.xaso.v1.ChainBlockR\ablocked\"\x9d\x01\n" +
+	"\n" +
+	"ChainBlock\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x17\n" +
+	"\anode_id\x18\x05 \x01(\tR\x06nodeId\"H\n" +
 	"\x0eFieldViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\"\x86\x01\n" +
 	"\vAuditRecord\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x121\n" +
 	"\acommand\x18\x02 \x01(\v2\x17.xaso.v1.CentralCommandR\acommand\x12.\n" +
-	"\x06result\x18\x03 \x01(\v2\x16.xaso.v1.CommandResultR\x06result\"\xb0\x01\n" +
+	"\x06result\x18\x03 \x01(\v2\x16.xaso.v1.CommandResultR\x06result\"\xdf\x01\n" +
 	"\x13AppendEventsCommand\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12/\n" +
 	"\arecords\x18\x03 \x03(\v2\x15.xaso.v1.OutboxRecordR\arecords\x12,\n" +
-	"\x12node_last_sequence\x18\x04 \x01(\x03R\x10nodeLastSequence\"\xf1\x01\n" +
+	"\x12node_last_sequence\x18\x04 \x01(\x03R\x10nodeLastSequence\x12-\n" +
+	"\arefused\x18\x05 \x01(\v2\x13.xaso.v1.ChainBlockR\arefused\"\xa0\x02\n" +
 	"\n" +
 	"NodeStream\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x12\x17\n" +
@@ -2351,7 +2618,8 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\rlast_sequence\x18\x03 \x01(\x03R\flastSequence\x12\x1b\n" +
 	"\tlast_hash\x18\x04 \x01(\fR\blastHash\x127\n" +
 	"\tlast_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\x12,\n" +
-	"\x12node_last_sequence\x18\x06 \x01(\x03R\x10nodeLastSequence\"\xcf\x01\n" +
+	"\x12node_last_sequence\x18\x06 \x01(\x03R\x10nodeLastSequence\x12-\n" +
+	"\ablocked\x18\a \x01(\v2\x13.xaso.v1.ChainBlockR\ablocked\"\xcf\x01\n" +
 	"\rOperatorToken\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x15.xaso.v1.OperatorRoleR\x04role\x12#\n" +
@@ -2395,19 +2663,24 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"revokeTime\x12\x1d\n" +
 	"\n" +
 	"revoked_by\x18\a \x01(\tR\trevokedBy\x12*\n" +
-	"\x11public_key_sha256\x18\b \x01(\tR\x0fpublicKeySha256\",\n" +
+	"\x11public_key_sha256\x18\b \x01(\tR\x0fpublicKeySha256\"T\n" +
+	"\x13UnblockChainCommand\x12!\n" +
+	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x03R\bsequence\",\n" +
 	"\x11RevokeNodeCommand\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xb3\x02\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xff\x02\n" +
 	"\bFeedItem\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1d\n" +
 	"\n" +
 	"raft_index\x18\x02 \x01(\x04R\traftIndex\x12!\n" +
-	"\fcommune_code\x18\x03 \x01(\tR\vcommuneCode\x122\n" +
+	"\fcommune_code\x18\x03 \x01(\tR\vcommuneCode\x12\x1c\n" +
+	"\tbroadcast\x18\x04 \x01(\bR\tbroadcast\x122\n" +
 	"\tprocedure\x18\n" +
 	" \x01(\v2\x12.xaso.v1.ProcedureH\x00R\tprocedure\x12%\n" +
 	"\rcalendar_json\x18\v \x01(\tH\x00R\fcalendarJson\x12.\n" +
 	"\btransfer\x18\f \x01(\v2\x10.xaso.v1.DossierH\x00R\btransfer\x126\n" +
-	"\bsettings\x18\r \x01(\v2\x18.xaso.v1.CommuneSettingsH\x00R\bsettingsB\x06\n" +
+	"\bsettings\x18\r \x01(\v2\x18.xaso.v1.CommuneSettingsH\x00R\bsettings\x12,\n" +
+	"\acommune\x18\x0e \x01(\v2\x10.xaso.v1.CommuneH\x00R\acommuneB\x06\n" +
 	"\x04item\"@\n" +
 	"\rClusterMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
@@ -2433,10 +2706,13 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\x11digitised_results\x18\r \x01(\x03R\x10digitisedResults\"z\n" +
 	"\x1cPutAttachmentManifestCommand\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x127\n" +
-	"\bmanifest\x18\x02 \x01(\v2\x1b.xaso.v1.AttachmentManifestR\bmanifest\"=\n" +
+	"\bmanifest\x18\x02 \x01(\v2\x1b.xaso.v1.AttachmentManifestR\bmanifest\"\xa3\x01\n" +
 	"\x0fPutChunkCommand\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\fR\x06sha256\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\xcb\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12!\n" +
+	"\fcommune_code\x18\x03 \x01(\tR\vcommuneCode\x12+\n" +
+	"\x11attachment_sha256\x18\x04 \x01(\tR\x10attachmentSha256\x12\x14\n" +
+	"\x05index\x18\x05 \x01(\x05R\x05index\"\xcb\x01\n" +
 	"\x0fCommuneSettings\x12.\n" +
 	"\x13sync_bandwidth_kbit\x18\x01 \x01(\x03R\x11syncBandwidthKbit\x12,\n" +
 	"\x12sync_upload_window\x18\x02 \x01(\tR\x10syncUploadWindow\x12;\n" +
@@ -2468,7 +2744,7 @@ func file_xaso_v1_central_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_xaso_v1_central_proto_goTypes = []any{
 	(OperatorRole)(0),                    // 0: xaso.v1.OperatorRole
 	(*Commune)(nil),                      // 1: xaso.v1.Commune
@@ -2478,83 +2754,91 @@ var file_xaso_v1_central_proto_goTypes = []any{
 	(*PutCalendarCommand)(nil),           // 5: xaso.v1.PutCalendarCommand
 	(*CentralCommandBatch)(nil),          // 6: xaso.v1.CentralCommandBatch
 	(*CommandResult)(nil),                // 7: xaso.v1.CommandResult
-	(*FieldViolation)(nil),               // 8: xaso.v1.FieldViolation
-	(*AuditRecord)(nil),                  // 9: xaso.v1.AuditRecord
-	(*AppendEventsCommand)(nil),          // 10: xaso.v1.AppendEventsCommand
-	(*NodeStream)(nil),                   // 11: xaso.v1.NodeStream
-	(*OperatorToken)(nil),                // 12: xaso.v1.OperatorToken
-	(*PutOperatorTokenCommand)(nil),      // 13: xaso.v1.PutOperatorTokenCommand
-	(*DeleteOperatorTokenCommand)(nil),   // 14: xaso.v1.DeleteOperatorTokenCommand
-	(*EnrollmentToken)(nil),              // 15: xaso.v1.EnrollmentToken
-	(*IssueEnrollmentCommand)(nil),       // 16: xaso.v1.IssueEnrollmentCommand
-	(*UseEnrollmentCommand)(nil),         // 17: xaso.v1.UseEnrollmentCommand
-	(*EnrolledNode)(nil),                 // 18: xaso.v1.EnrolledNode
-	(*RevokeNodeCommand)(nil),            // 19: xaso.v1.RevokeNodeCommand
-	(*FeedItem)(nil),                     // 20: xaso.v1.FeedItem
-	(*ClusterMember)(nil),                // 21: xaso.v1.ClusterMember
-	(*PutMemberCommand)(nil),             // 22: xaso.v1.PutMemberCommand
-	(*ReadFenceCommand)(nil),             // 23: xaso.v1.ReadFenceCommand
-	(*Aggregate)(nil),                    // 24: xaso.v1.Aggregate
-	(*PutAttachmentManifestCommand)(nil), // 25: xaso.v1.PutAttachmentManifestCommand
-	(*PutChunkCommand)(nil),              // 26: xaso.v1.PutChunkCommand
-	(*CommuneSettings)(nil),              // 27: xaso.v1.CommuneSettings
-	(*PutCommuneSettingsCommand)(nil),    // 28: xaso.v1.PutCommuneSettingsCommand
-	(*StoredDossier)(nil),                // 29: xaso.v1.StoredDossier
-	(*timestamppb.Timestamp)(nil),        // 30: google.protobuf.Timestamp
-	(*Procedure)(nil),                    // 31: xaso.v1.Procedure
-	(*OutboxRecord)(nil),                 // 32: xaso.v1.OutboxRecord
-	(*Dossier)(nil),                      // 33: xaso.v1.Dossier
-	(*AttachmentManifest)(nil),           // 34: xaso.v1.AttachmentManifest
+	(*ChainBlock)(nil),                   // 8: xaso.v1.ChainBlock
+	(*FieldViolation)(nil),               // 9: xaso.v1.FieldViolation
+	(*AuditRecord)(nil),                  // 10: xaso.v1.AuditRecord
+	(*AppendEventsCommand)(nil),          // 11: xaso.v1.AppendEventsCommand
+	(*NodeStream)(nil),                   // 12: xaso.v1.NodeStream
+	(*OperatorToken)(nil),                // 13: xaso.v1.OperatorToken
+	(*PutOperatorTokenCommand)(nil),      // 14: xaso.v1.PutOperatorTokenCommand
+	(*DeleteOperatorTokenCommand)(nil),   // 15: xaso.v1.DeleteOperatorTokenCommand
+	(*EnrollmentToken)(nil),              // 16: xaso.v1.EnrollmentToken
+	(*IssueEnrollmentCommand)(nil),       // 17: xaso.v1.IssueEnrollmentCommand
+	(*UseEnrollmentCommand)(nil),         // 18: xaso.v1.UseEnrollmentCommand
+	(*EnrolledNode)(nil),                 // 19: xaso.v1.EnrolledNode
+	(*UnblockChainCommand)(nil),          // 20: xaso.v1.UnblockChainCommand
+	(*RevokeNodeCommand)(nil),            // 21: xaso.v1.RevokeNodeCommand
+	(*FeedItem)(nil),                     // 22: xaso.v1.FeedItem
+	(*ClusterMember)(nil),                // 23: xaso.v1.ClusterMember
+	(*PutMemberCommand)(nil),             // 24: xaso.v1.PutMemberCommand
+	(*ReadFenceCommand)(nil),             // 25: xaso.v1.ReadFenceCommand
+	(*Aggregate)(nil),                    // 26: xaso.v1.Aggregate
+	(*PutAttachmentManifestCommand)(nil), // 27: xaso.v1.PutAttachmentManifestCommand
+	(*PutChunkCommand)(nil),              // 28: xaso.v1.PutChunkCommand
+	(*CommuneSettings)(nil),              // 29: xaso.v1.CommuneSettings
+	(*PutCommuneSettingsCommand)(nil),    // 30: xaso.v1.PutCommuneSettingsCommand
+	(*StoredDossier)(nil),                // 31: xaso.v1.StoredDossier
+	(*timestamppb.Timestamp)(nil),        // 32: google.protobuf.Timestamp
+	(*Procedure)(nil),                    // 33: xaso.v1.Procedure
+	(*OutboxRecord)(nil),                 // 34: xaso.v1.OutboxRecord
+	(*Dossier)(nil),                      // 35: xaso.v1.Dossier
+	(*AttachmentManifest)(nil),           // 36: xaso.v1.AttachmentManifest
 }
 var file_xaso_v1_central_proto_depIdxs = []int32{
-	30, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
-	30, // 1: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
+	32, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
+	32, // 1: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
 	3,  // 2: xaso.v1.CentralCommand.put_commune:type_name -> xaso.v1.PutCommuneCommand
 	4,  // 3: xaso.v1.CentralCommand.put_procedure:type_name -> xaso.v1.PutProcedureCommand
 	5,  // 4: xaso.v1.CentralCommand.put_calendar:type_name -> xaso.v1.PutCalendarCommand
-	10, // 5: xaso.v1.CentralCommand.append_events:type_name -> xaso.v1.AppendEventsCommand
-	13, // 6: xaso.v1.CentralCommand.put_operator_token:type_name -> xaso.v1.PutOperatorTokenCommand
-	14, // 7: xaso.v1.CentralCommand.delete_operator_token:type_name -> xaso.v1.DeleteOperatorTokenCommand
-	16, // 8: xaso.v1.CentralCommand.issue_enrollment:type_name -> xaso.v1.IssueEnrollmentCommand
-	17, // 9: xaso.v1.CentralCommand.use_enrollment:type_name -> xaso.v1.UseEnrollmentCommand
-	22, // 10: xaso.v1.CentralCommand.put_member:type_name -> xaso.v1.PutMemberCommand
-	23, // 11: xaso.v1.CentralCommand.read_fence:type_name -> xaso.v1.ReadFenceCommand
-	19, // 12: xaso.v1.CentralCommand.revoke_node:type_name -> xaso.v1.RevokeNodeCommand
-	25, // 13: xaso.v1.CentralCommand.put_attachment_manifest:type_name -> xaso.v1.PutAttachmentManifestCommand
-	26, // 14: xaso.v1.CentralCommand.put_chunk:type_name -> xaso.v1.PutChunkCommand
-	28, // 15: xaso.v1.CentralCommand.put_commune_settings:type_name -> xaso.v1.PutCommuneSettingsCommand
-	1,  // 16: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
-	31, // 17: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
-	2,  // 18: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
-	8,  // 19: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
-	2,  // 20: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
-	7,  // 21: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
-	32, // 22: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
-	30, // 23: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
-	0,  // 24: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
-	30, // 25: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
-	12, // 26: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
-	30, // 27: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
-	30, // 28: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
-	30, // 29: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
-	15, // 30: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
-	30, // 31: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	30, // 32: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
-	30, // 33: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	30, // 34: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
-	31, // 35: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
-	33, // 36: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
-	27, // 37: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
-	21, // 38: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
-	34, // 39: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
-	30, // 40: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
-	27, // 41: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
-	33, // 42: xaso.v1.StoredDossier.dossier:type_name -> xaso.v1.Dossier
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	11, // 5: xaso.v1.CentralCommand.append_events:type_name -> xaso.v1.AppendEventsCommand
+	14, // 6: xaso.v1.CentralCommand.put_operator_token:type_name -> xaso.v1.PutOperatorTokenCommand
+	15, // 7: xaso.v1.CentralCommand.delete_operator_token:type_name -> xaso.v1.DeleteOperatorTokenCommand
+	17, // 8: xaso.v1.CentralCommand.issue_enrollment:type_name -> xaso.v1.IssueEnrollmentCommand
+	18, // 9: xaso.v1.CentralCommand.use_enrollment:type_name -> xaso.v1.UseEnrollmentCommand
+	24, // 10: xaso.v1.CentralCommand.put_member:type_name -> xaso.v1.PutMemberCommand
+	25, // 11: xaso.v1.CentralCommand.read_fence:type_name -> xaso.v1.ReadFenceCommand
+	21, // 12: xaso.v1.CentralCommand.revoke_node:type_name -> xaso.v1.RevokeNodeCommand
+	27, // 13: xaso.v1.CentralCommand.put_attachment_manifest:type_name -> xaso.v1.PutAttachmentManifestCommand
+	28, // 14: xaso.v1.CentralCommand.put_chunk:type_name -> xaso.v1.PutChunkCommand
+	30, // 15: xaso.v1.CentralCommand.put_commune_settings:type_name -> xaso.v1.PutCommuneSettingsCommand
+	20, // 16: xaso.v1.CentralCommand.unblock_chain:type_name -> xaso.v1.UnblockChainCommand
+	1,  // 17: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
+	33, // 18: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
+	2,  // 19: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
+	9,  // 20: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
+	8,  // 21: xaso.v1.CommandResult.blocked:type_name -> xaso.v1.ChainBlock
+	32, // 22: xaso.v1.ChainBlock.time:type_name -> google.protobuf.Timestamp
+	2,  // 23: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
+	7,  // 24: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
+	34, // 25: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
+	8,  // 26: xaso.v1.AppendEventsCommand.refused:type_name -> xaso.v1.ChainBlock
+	32, // 27: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
+	8,  // 28: xaso.v1.NodeStream.blocked:type_name -> xaso.v1.ChainBlock
+	0,  // 29: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
+	32, // 30: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
+	13, // 31: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
+	32, // 32: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
+	32, // 33: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
+	32, // 34: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
+	16, // 35: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
+	32, // 36: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	32, // 37: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
+	32, // 38: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	32, // 39: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
+	33, // 40: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
+	35, // 41: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
+	29, // 42: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
+	1,  // 43: xaso.v1.FeedItem.commune:type_name -> xaso.v1.Commune
+	23, // 44: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
+	36, // 45: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
+	32, // 46: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
+	29, // 47: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
+	35, // 48: xaso.v1.StoredDossier.dossier:type_name -> xaso.v1.Dossier
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_proto_init() }
@@ -2579,12 +2863,14 @@ func file_xaso_v1_central_proto_init() {
 		(*CentralCommand_PutAttachmentManifest)(nil),
 		(*CentralCommand_PutChunk)(nil),
 		(*CentralCommand_PutCommuneSettings)(nil),
+		(*CentralCommand_UnblockChain)(nil),
 	}
-	file_xaso_v1_central_proto_msgTypes[19].OneofWrappers = []any{
+	file_xaso_v1_central_proto_msgTypes[21].OneofWrappers = []any{
 		(*FeedItem_Procedure)(nil),
 		(*FeedItem_CalendarJson)(nil),
 		(*FeedItem_Transfer)(nil),
 		(*FeedItem_Settings)(nil),
+		(*FeedItem_Commune)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2592,7 +2878,7 @@ func file_xaso_v1_central_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_proto_rawDesc), len(file_xaso_v1_central_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2511,7 +2511,9 @@ type NodeStatus struct {
 	LastContactTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_contact_time,json=lastContactTime,proto3" json:"last_contact_time,omitempty"`
 	// The hash of the record at acked_sequence: equal to the node's own
 	// hash at that sequence when both hold the same chain.
-	AckedHash     []byte `protobuf:"bytes,6,opt,name=acked_hash,json=ackedHash,proto3" json:"acked_hash,omitempty"`
+	AckedHash []byte `protobuf:"bytes,6,opt,name=acked_hash,json=ackedHash,proto3" json:"acked_hash,omitempty"`
+	// Set while the commune's chain is blocked at a record central refused.
+	Blocked       *ChainBlock `protobuf:"bytes,7,opt,name=blocked,proto3" json:"blocked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2584,6 +2586,13 @@ func (x *NodeStatus) GetLastContactTime() *timestamppb.Timestamp {
 func (x *NodeStatus) GetAckedHash() []byte {
 	if x != nil {
 		return x.AckedHash
+	}
+	return nil
+}
+
+func (x *NodeStatus) GetBlocked() *ChainBlock {
+	if x != nil {
+		return x.Blocked
 	}
 	return nil
 }
@@ -2723,6 +2732,97 @@ func (*RevokeNodeResponse) Descriptor() ([]byte, []int) {
 	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{49}
 }
 
+// UnblockCommuneChainRequest names the commune and the sequence its chain is
+// blocked at (so that a block that changed meanwhile is not lifted blindly).
+type UnblockCommuneChainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CommuneCode   string                 `protobuf:"bytes,1,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	Sequence      int64                  `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockCommuneChainRequest) Reset() {
+	*x = UnblockCommuneChainRequest{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockCommuneChainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockCommuneChainRequest) ProtoMessage() {}
+
+func (x *UnblockCommuneChainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockCommuneChainRequest.ProtoReflect.Descriptor instead.
+func (*UnblockCommuneChainRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *UnblockCommuneChainRequest) GetCommuneCode() string {
+	if x != nil {
+		return x.CommuneCode
+	}
+	return ""
+}
+
+func (x *UnblockCommuneChainRequest) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+// UnblockCommuneChainResponse is empty.
+type UnblockCommuneChainResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnblockCommuneChainResponse) Reset() {
+	*x = UnblockCommuneChainResponse{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnblockCommuneChainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnblockCommuneChainResponse) ProtoMessage() {}
+
+func (x *UnblockCommuneChainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnblockCommuneChainResponse.ProtoReflect.Descriptor instead.
+func (*UnblockCommuneChainResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{51}
+}
+
 // GetProvinceAttachmentRequest names a file by its SHA-256 (hex).
 type GetProvinceAttachmentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2733,7 +2833,7 @@ type GetProvinceAttachmentRequest struct {
 
 func (x *GetProvinceAttachmentRequest) Reset() {
 	*x = GetProvinceAttachmentRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2745,7 +2845,7 @@ func (x *GetProvinceAttachmentRequest) String() string {
 func (*GetProvinceAttachmentRequest) ProtoMessage() {}
 
 func (x *GetProvinceAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2758,7 +2858,7 @@ func (x *GetProvinceAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*GetProvinceAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{50}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetProvinceAttachmentRequest) GetSha256() string {
@@ -2779,7 +2879,7 @@ type GetProvinceAttachmentResponse struct {
 
 func (x *GetProvinceAttachmentResponse) Reset() {
 	*x = GetProvinceAttachmentResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2791,7 +2891,7 @@ func (x *GetProvinceAttachmentResponse) String() string {
 func (*GetProvinceAttachmentResponse) ProtoMessage() {}
 
 func (x *GetProvinceAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2804,7 +2904,7 @@ func (x *GetProvinceAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*GetProvinceAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{51}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GetProvinceAttachmentResponse) GetAttachment() *AttachmentRef {
@@ -2832,7 +2932,7 @@ type UpdateCommuneSettingsRequest struct {
 
 func (x *UpdateCommuneSettingsRequest) Reset() {
 	*x = UpdateCommuneSettingsRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2844,7 +2944,7 @@ func (x *UpdateCommuneSettingsRequest) String() string {
 func (*UpdateCommuneSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateCommuneSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2857,7 +2957,7 @@ func (x *UpdateCommuneSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCommuneSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCommuneSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{52}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *UpdateCommuneSettingsRequest) GetCommuneCode() string {
@@ -2884,7 +2984,7 @@ type UpdateCommuneSettingsResponse struct {
 
 func (x *UpdateCommuneSettingsResponse) Reset() {
 	*x = UpdateCommuneSettingsResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2896,7 +2996,7 @@ func (x *UpdateCommuneSettingsResponse) String() string {
 func (*UpdateCommuneSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateCommuneSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2909,7 +3009,7 @@ func (x *UpdateCommuneSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCommuneSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCommuneSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{53}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UpdateCommuneSettingsResponse) GetSettings() *CommuneSettings {
@@ -3069,7 +3169,7 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\x0fProposeResponse\x120\n" +
 	"\aresults\x18\x01 \x03(\v2\x16.xaso.v1.CommandResultR\aresults\"N\n" +
 	"\x10ListNodesRequest\x12:\n" +
-	"\vconsistency\x18\x01 \x01(\x0e2\x18.xaso.v1.ReadConsistencyR\vconsistency\"\x92\x02\n" +
+	"\vconsistency\x18\x01 \x01(\x0e2\x18.xaso.v1.ReadConsistencyR\vconsistency\"\xc1\x02\n" +
 	"\n" +
 	"NodeStatus\x12)\n" +
 	"\x04node\x18\x01 \x01(\v2\x15.xaso.v1.EnrolledNodeR\x04node\x12%\n" +
@@ -3079,13 +3179,18 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"lag_events\x18\x04 \x01(\x03R\tlagEvents\x12F\n" +
 	"\x11last_contact_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastContactTime\x12\x1d\n" +
 	"\n" +
-	"acked_hash\x18\x06 \x01(\fR\tackedHash\"e\n" +
+	"acked_hash\x18\x06 \x01(\fR\tackedHash\x12-\n" +
+	"\ablocked\x18\a \x01(\v2\x13.xaso.v1.ChainBlockR\ablocked\"e\n" +
 	"\x11ListNodesResponse\x12)\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x13.xaso.v1.NodeStatusR\x05nodes\x12%\n" +
 	"\x04read\x18\x02 \x01(\v2\x11.xaso.v1.ReadInfoR\x04read\",\n" +
 	"\x11RevokeNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x14\n" +
-	"\x12RevokeNodeResponse\"6\n" +
+	"\x12RevokeNodeResponse\"[\n" +
+	"\x1aUnblockCommuneChainRequest\x12!\n" +
+	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x03R\bsequence\"\x1d\n" +
+	"\x1bUnblockCommuneChainResponse\"6\n" +
 	"\x1cGetProvinceAttachmentRequest\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\tR\x06sha256\"q\n" +
 	"\x1dGetProvinceAttachmentResponse\x126\n" +
@@ -3100,7 +3205,7 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\bsettings\x18\x01 \x01(\v2\x18.xaso.v1.CommuneSettingsR\bsettings*V\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12!\n" +
-	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\x92\x11\n" +
+	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xf4\x11\n" +
 	"\x0eCentralService\x12E\n" +
 	"\n" +
 	"GetCluster\x12\x1a.xaso.v1.GetClusterRequest\x1a\x1b.xaso.v1.GetClusterResponse\x12W\n" +
@@ -3128,7 +3233,8 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\x15CreateEnrollmentToken\x12%.xaso.v1.CreateEnrollmentTokenRequest\x1a&.xaso.v1.CreateEnrollmentTokenResponse\x12B\n" +
 	"\tListNodes\x12\x19.xaso.v1.ListNodesRequest\x1a\x1a.xaso.v1.ListNodesResponse\x12E\n" +
 	"\n" +
-	"RevokeNode\x12\x1a.xaso.v1.RevokeNodeRequest\x1a\x1b.xaso.v1.RevokeNodeResponse2R\n" +
+	"RevokeNode\x12\x1a.xaso.v1.RevokeNodeRequest\x1a\x1b.xaso.v1.RevokeNodeResponse\x12`\n" +
+	"\x13UnblockCommuneChain\x12#.xaso.v1.UnblockCommuneChainRequest\x1a$.xaso.v1.UnblockCommuneChainResponse2R\n" +
 	"\x12CentralPeerService\x12<\n" +
 	"\aPropose\x12\x17.xaso.v1.ProposeRequest\x1a\x18.xaso.v1.ProposeResponseB/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
 
@@ -3145,7 +3251,7 @@ func file_xaso_v1_central_service_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_xaso_v1_central_service_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: xaso.v1.ReadConsistency
 	(*ReadInfo)(nil),                       // 1: xaso.v1.ReadInfo
@@ -3198,122 +3304,128 @@ var file_xaso_v1_central_service_proto_goTypes = []any{
 	(*ListNodesResponse)(nil),              // 48: xaso.v1.ListNodesResponse
 	(*RevokeNodeRequest)(nil),              // 49: xaso.v1.RevokeNodeRequest
 	(*RevokeNodeResponse)(nil),             // 50: xaso.v1.RevokeNodeResponse
-	(*GetProvinceAttachmentRequest)(nil),   // 51: xaso.v1.GetProvinceAttachmentRequest
-	(*GetProvinceAttachmentResponse)(nil),  // 52: xaso.v1.GetProvinceAttachmentResponse
-	(*UpdateCommuneSettingsRequest)(nil),   // 53: xaso.v1.UpdateCommuneSettingsRequest
-	(*UpdateCommuneSettingsResponse)(nil),  // 54: xaso.v1.UpdateCommuneSettingsResponse
-	(*Commune)(nil),                        // 55: xaso.v1.Commune
-	(*Procedure)(nil),                      // 56: xaso.v1.Procedure
-	(*Dossier)(nil),                        // 57: xaso.v1.Dossier
-	(*timestamppb.Timestamp)(nil),          // 58: google.protobuf.Timestamp
-	(*Aggregate)(nil),                      // 59: xaso.v1.Aggregate
-	(*AuditRecord)(nil),                    // 60: xaso.v1.AuditRecord
-	(OperatorRole)(0),                      // 61: xaso.v1.OperatorRole
-	(*OperatorToken)(nil),                  // 62: xaso.v1.OperatorToken
-	(*CentralCommand)(nil),                 // 63: xaso.v1.CentralCommand
-	(*CommandResult)(nil),                  // 64: xaso.v1.CommandResult
-	(*EnrolledNode)(nil),                   // 65: xaso.v1.EnrolledNode
-	(*AttachmentRef)(nil),                  // 66: xaso.v1.AttachmentRef
-	(*CommuneSettings)(nil),                // 67: xaso.v1.CommuneSettings
+	(*UnblockCommuneChainRequest)(nil),     // 51: xaso.v1.UnblockCommuneChainRequest
+	(*UnblockCommuneChainResponse)(nil),    // 52: xaso.v1.UnblockCommuneChainResponse
+	(*GetProvinceAttachmentRequest)(nil),   // 53: xaso.v1.GetProvinceAttachmentRequest
+	(*GetProvinceAttachmentResponse)(nil),  // 54: xaso.v1.GetProvinceAttachmentResponse
+	(*UpdateCommuneSettingsRequest)(nil),   // 55: xaso.v1.UpdateCommuneSettingsRequest
+	(*UpdateCommuneSettingsResponse)(nil),  // 56: xaso.v1.UpdateCommuneSettingsResponse
+	(*Commune)(nil),                        // 57: xaso.v1.Commune
+	(*Procedure)(nil),                      // 58: xaso.v1.Procedure
+	(*Dossier)(nil),                        // 59: xaso.v1.Dossier
+	(*timestamppb.Timestamp)(nil),          // 60: google.protobuf.Timestamp
+	(*Aggregate)(nil),                      // 61: xaso.v1.Aggregate
+	(*AuditRecord)(nil),                    // 62: xaso.v1.AuditRecord
+	(OperatorRole)(0),                      // 63: xaso.v1.OperatorRole
+	(*OperatorToken)(nil),                  // 64: xaso.v1.OperatorToken
+	(*CentralCommand)(nil),                 // 65: xaso.v1.CentralCommand
+	(*CommandResult)(nil),                  // 66: xaso.v1.CommandResult
+	(*EnrolledNode)(nil),                   // 67: xaso.v1.EnrolledNode
+	(*ChainBlock)(nil),                     // 68: xaso.v1.ChainBlock
+	(*AttachmentRef)(nil),                  // 69: xaso.v1.AttachmentRef
+	(*CommuneSettings)(nil),                // 70: xaso.v1.CommuneSettings
 }
 var file_xaso_v1_central_service_proto_depIdxs = []int32{
 	3,  // 0: xaso.v1.GetClusterResponse.members:type_name -> xaso.v1.ClusterMemberStatus
 	1,  // 1: xaso.v1.GetClusterResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 2: xaso.v1.ListCommunesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	55, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
+	57, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
 	1,  // 4: xaso.v1.ListCommunesResponse.read:type_name -> xaso.v1.ReadInfo
-	55, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
-	55, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
+	57, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
+	57, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
 	0,  // 7: xaso.v1.ListCatalogProceduresRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	56, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	58, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
 	1,  // 9: xaso.v1.ListCatalogProceduresResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 10: xaso.v1.GetCatalogProcedureRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	56, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	58, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	1,  // 12: xaso.v1.GetCatalogProcedureResponse.read:type_name -> xaso.v1.ReadInfo
-	56, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	56, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	56, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	56, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	58, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	58, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	58, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	58, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	0,  // 17: xaso.v1.GetCalendarRequest.consistency:type_name -> xaso.v1.ReadConsistency
 	1,  // 18: xaso.v1.GetCalendarResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 19: xaso.v1.GetProvinceDossierRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	57, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	59, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
 	1,  // 21: xaso.v1.GetProvinceDossierResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 22: xaso.v1.GetPerformanceReportRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	58, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	59, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
+	60, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	61, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
 	32, // 25: xaso.v1.GetPerformanceReportResponse.rows:type_name -> xaso.v1.PerformanceRow
 	1,  // 26: xaso.v1.GetPerformanceReportResponse.read:type_name -> xaso.v1.ReadInfo
-	60, // 27: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
-	61, // 28: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
-	62, // 29: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
-	62, // 30: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
-	58, // 31: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	63, // 32: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
-	64, // 33: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
+	62, // 27: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
+	63, // 28: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
+	64, // 29: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
+	64, // 30: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
+	60, // 31: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	65, // 32: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
+	66, // 33: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
 	0,  // 34: xaso.v1.ListNodesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	65, // 35: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
-	58, // 36: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
-	47, // 37: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
-	1,  // 38: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
-	66, // 39: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	67, // 40: xaso.v1.UpdateCommuneSettingsRequest.settings:type_name -> xaso.v1.CommuneSettings
-	67, // 41: xaso.v1.UpdateCommuneSettingsResponse.settings:type_name -> xaso.v1.CommuneSettings
-	2,  // 42: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
-	5,  // 43: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
-	7,  // 44: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
-	9,  // 45: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
-	11, // 46: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
-	13, // 47: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
-	15, // 48: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
-	53, // 49: xaso.v1.CentralService.UpdateCommuneSettings:input_type -> xaso.v1.UpdateCommuneSettingsRequest
-	17, // 50: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
-	19, // 51: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
-	21, // 52: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
-	23, // 53: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
-	25, // 54: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
-	27, // 55: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
-	29, // 56: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
-	51, // 57: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
-	31, // 58: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
-	34, // 59: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
-	36, // 60: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
-	38, // 61: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
-	40, // 62: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
-	42, // 63: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
-	46, // 64: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
-	49, // 65: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
-	44, // 66: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
-	4,  // 67: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
-	6,  // 68: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
-	8,  // 69: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
-	10, // 70: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
-	12, // 71: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
-	14, // 72: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
-	16, // 73: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
-	54, // 74: xaso.v1.CentralService.UpdateCommuneSettings:output_type -> xaso.v1.UpdateCommuneSettingsResponse
-	18, // 75: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
-	20, // 76: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
-	22, // 77: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
-	24, // 78: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
-	26, // 79: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
-	28, // 80: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
-	30, // 81: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
-	52, // 82: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
-	33, // 83: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
-	35, // 84: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
-	37, // 85: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
-	39, // 86: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
-	41, // 87: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
-	43, // 88: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
-	48, // 89: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
-	50, // 90: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
-	45, // 91: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
-	67, // [67:92] is the sub-list for method output_type
-	42, // [42:67] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	67, // 35: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
+	60, // 36: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
+	68, // 37: xaso.v1.NodeStatus.blocked:type_name -> xaso.v1.ChainBlock
+	47, // 38: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
+	1,  // 39: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
+	69, // 40: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	70, // 41: xaso.v1.UpdateCommuneSettingsRequest.settings:type_name -> xaso.v1.CommuneSettings
+	70, // 42: xaso.v1.UpdateCommuneSettingsResponse.settings:type_name -> xaso.v1.CommuneSettings
+	2,  // 43: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
+	5,  // 44: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
+	7,  // 45: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
+	9,  // 46: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
+	11, // 47: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
+	13, // 48: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
+	15, // 49: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
+	55, // 50: xaso.v1.CentralService.UpdateCommuneSettings:input_type -> xaso.v1.UpdateCommuneSettingsRequest
+	17, // 51: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
+	19, // 52: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
+	21, // 53: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
+	23, // 54: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
+	25, // 55: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
+	27, // 56: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
+	29, // 57: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
+	53, // 58: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
+	31, // 59: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
+	34, // 60: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
+	36, // 61: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
+	38, // 62: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
+	40, // 63: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
+	42, // 64: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
+	46, // 65: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
+	49, // 66: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
+	51, // 67: xaso.v1.CentralService.UnblockCommuneChain:input_type -> xaso.v1.UnblockCommuneChainRequest
+	44, // 68: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
+	4,  // 69: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
+	6,  // 70: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
+	8,  // 71: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
+	10, // 72: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
+	12, // 73: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
+	14, // 74: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
+	16, // 75: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
+	56, // 76: xaso.v1.CentralService.UpdateCommuneSettings:output_type -> xaso.v1.UpdateCommuneSettingsResponse
+	18, // 77: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
+	20, // 78: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
+	22, // 79: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
+	24, // 80: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
+	26, // 81: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
+	28, // 82: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
+	30, // 83: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
+	54, // 84: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
+	33, // 85: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
+	35, // 86: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
+	37, // 87: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
+	39, // 88: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
+	41, // 89: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
+	43, // 90: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
+	48, // 91: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
+	50, // 92: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
+	52, // 93: xaso.v1.CentralService.UnblockCommuneChain:output_type -> xaso.v1.UnblockCommuneChainResponse
+	45, // 94: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
+	69, // [69:95] is the sub-list for method output_type
+	43, // [43:69] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_service_proto_init() }
@@ -3329,7 +3441,7 @@ func file_xaso_v1_central_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_service_proto_rawDesc), len(file_xaso_v1_central_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   54,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -43,6 +43,7 @@ const (
 	CentralService_CreateEnrollmentToken_FullMethodName  = "/xaso.v1.CentralService/CreateEnrollmentToken"
 	CentralService_ListNodes_FullMethodName              = "/xaso.v1.CentralService/ListNodes"
 	CentralService_RevokeNode_FullMethodName             = "/xaso.v1.CentralService/RevokeNode"
+	CentralService_UnblockCommuneChain_FullMethodName    = "/xaso.v1.CentralService/UnblockCommuneChain"
 )
 
 // CentralServiceClient is the client API for CentralService service.
@@ -104,6 +105,11 @@ type CentralServiceClient interface {
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	// RevokeNode refuses a node's certificate from now on.
 	RevokeNode(ctx context.Context, in *RevokeNodeRequest, opts ...grpc.CallOption) (*RevokeNodeResponse, error)
+	// UnblockCommuneChain lets a commune's chain go on from the record central
+	// refused (see ChainBlock), once the cause is dealt with: the node that
+	// sent it revoked and replaced (restore_from_central), or central
+	// upgraded to take what it wrongly refused.
+	UnblockCommuneChain(ctx context.Context, in *UnblockCommuneChainRequest, opts ...grpc.CallOption) (*UnblockCommuneChainResponse, error)
 }
 
 type centralServiceClient struct {
@@ -354,6 +360,16 @@ func (c *centralServiceClient) RevokeNode(ctx context.Context, in *RevokeNodeReq
 	return out, nil
 }
 
+func (c *centralServiceClient) UnblockCommuneChain(ctx context.Context, in *UnblockCommuneChainRequest, opts ...grpc.CallOption) (*UnblockCommuneChainResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnblockCommuneChainResponse)
+	err := c.cc.Invoke(ctx, CentralService_UnblockCommuneChain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CentralServiceServer is the server API for CentralService service.
 // All implementations must embed UnimplementedCentralServiceServer
 // for forward compatibility.
@@ -413,6 +429,11 @@ type CentralServiceServer interface {
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	// RevokeNode refuses a node's certificate from now on.
 	RevokeNode(context.Context, *RevokeNodeRequest) (*RevokeNodeResponse, error)
+	// UnblockCommuneChain lets a commune's chain go on from the record central
+	// refused (see ChainBlock), once the cause is dealt with: the node that
+	// sent it revoked and replaced (restore_from_central), or central
+	// upgraded to take what it wrongly refused.
+	UnblockCommuneChain(context.Context, *UnblockCommuneChainRequest) (*UnblockCommuneChainResponse, error)
 	mustEmbedUnimplementedCentralServiceServer()
 }
 
@@ -494,6 +515,9 @@ func (UnimplementedCentralServiceServer) ListNodes(context.Context, *ListNodesRe
 }
 func (UnimplementedCentralServiceServer) RevokeNode(context.Context, *RevokeNodeRequest) (*RevokeNodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeNode not implemented")
+}
+func (UnimplementedCentralServiceServer) UnblockCommuneChain(context.Context, *UnblockCommuneChainRequest) (*UnblockCommuneChainResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnblockCommuneChain not implemented")
 }
 func (UnimplementedCentralServiceServer) mustEmbedUnimplementedCentralServiceServer() {}
 func (UnimplementedCentralServiceServer) testEmbeddedByValue()                        {}
@@ -948,6 +972,24 @@ func _CentralService_RevokeNode_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CentralService_UnblockCommuneChain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnblockCommuneChainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CentralServiceServer).UnblockCommuneChain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CentralService_UnblockCommuneChain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CentralServiceServer).UnblockCommuneChain(ctx, req.(*UnblockCommuneChainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CentralService_ServiceDesc is the grpc.ServiceDesc for CentralService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1050,6 +1092,10 @@ var CentralService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeNode",
 			Handler:    _CentralService_RevokeNode_Handler,
+		},
+		{
+			MethodName: "UnblockCommuneChain",
+			Handler:    _CentralService_UnblockCommuneChain_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1062,9 +1062,13 @@ type GetSyncStatusResponse struct {
 	// from this node's configuration).
 	SyncBandwidthKbit int64  `protobuf:"varint,15,opt,name=sync_bandwidth_kbit,json=syncBandwidthKbit,proto3" json:"sync_bandwidth_kbit,omitempty"`
 	SyncUploadWindow  string `protobuf:"bytes,16,opt,name=sync_upload_window,json=syncUploadWindow,proto3" json:"sync_upload_window,omitempty"`
+	// Set when central refused one of this node's records for its content:
+	// nothing from that record on is sent until an operator resolves it
+	// (see the deployment guide).
 	// True while the node restores its commune's data from central
 	// (restore_from_central); desk changes are refused meanwhile.
-	Restoring     bool `protobuf:"varint,17,opt,name=restoring,proto3" json:"restoring,omitempty"`
+	Restoring     bool       `protobuf:"varint,17,opt,name=restoring,proto3" json:"restoring,omitempty"`
+	Blocked       *SyncBlock `protobuf:"bytes,18,opt,name=blocked,proto3" json:"blocked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1216,6 +1220,13 @@ func (x *GetSyncStatusResponse) GetRestoring() bool {
 		return x.Restoring
 	}
 	return false
+}
+
+func (x *GetSyncStatusResponse) GetBlocked() *SyncBlock {
+	if x != nil {
+		return x.Blocked
+	}
+	return nil
 }
 
 // OutboxRecord is one entry of a node's outbox: an event in the node's own
@@ -1495,6 +1506,78 @@ func (x *CheckStoreResponse) GetDossiers() int64 {
 	return 0
 }
 
+// SyncBlock is a record of this node's that central refused for its
+// content, or a disagreement between this node's chain and central's.
+type SyncBlock struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sequence of the record.
+	Sequence int64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// A gRPC status code name, e.g. "INVALID_ARGUMENT", "DATA_LOSS".
+	Code          string                 `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncBlock) Reset() {
+	*x = SyncBlock{}
+	mi := &file_xaso_v1_node_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncBlock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncBlock) ProtoMessage() {}
+
+func (x *SyncBlock) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_node_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncBlock.ProtoReflect.Descriptor instead.
+func (*SyncBlock) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SyncBlock) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *SyncBlock) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *SyncBlock) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SyncBlock) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 var File_xaso_v1_node_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_node_proto_rawDesc = "" +
@@ -1574,7 +1657,7 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"attachment\x18\x01 \x01(\v2\x16.xaso.v1.AttachmentRefR\n" +
 	"attachment\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\fR\acontent\"\x16\n" +
-	"\x14GetSyncStatusRequest\"\xb6\x05\n" +
+	"\x14GetSyncStatusRequest\"\xe4\x05\n" +
 	"\x15GetSyncStatusResponse\x12#\n" +
 	"\rlast_sequence\x18\x01 \x01(\x03R\flastSequence\x12%\n" +
 	"\x0eacked_sequence\x18\x02 \x01(\x03R\rackedSequence\x12%\n" +
@@ -1596,7 +1679,8 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\x18pending_attachment_bytes\x18\x0e \x01(\x03R\x16pendingAttachmentBytes\x12.\n" +
 	"\x13sync_bandwidth_kbit\x18\x0f \x01(\x03R\x11syncBandwidthKbit\x12,\n" +
 	"\x12sync_upload_window\x18\x10 \x01(\tR\x10syncUploadWindow\x12\x1c\n" +
-	"\trestoring\x18\x11 \x01(\bR\trestoring\"\xc7\x01\n" +
+	"\trestoring\x18\x11 \x01(\bR\trestoring\x12,\n" +
+	"\ablocked\x18\x12 \x01(\v2\x12.xaso.v1.SyncBlockR\ablocked\"\xc7\x01\n" +
 	"\fOutboxRecord\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12!\n" +
@@ -1618,7 +1702,12 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\rlast_sequence\x18\x03 \x01(\x03R\flastSequence\x12\x1b\n" +
 	"\thead_hash\x18\x04 \x01(\fR\bheadHash\x12\x18\n" +
 	"\arecords\x18\x05 \x01(\x03R\arecords\x12\x1a\n" +
-	"\bdossiers\x18\x06 \x01(\x03R\bdossiers2\xad\x06\n" +
+	"\bdossiers\x18\x06 \x01(\x03R\bdossiers\"\x83\x01\n" +
+	"\tSyncBlock\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xad\x06\n" +
 	"\vNodeService\x12Q\n" +
 	"\x0eListProcedures\x12\x1e.xaso.v1.ListProceduresRequest\x1a\x1f.xaso.v1.ListProceduresResponse\x12K\n" +
 	"\fGetProcedure\x12\x1c.xaso.v1.GetProcedureRequest\x1a\x1d.xaso.v1.GetProcedureResponse\x12N\n" +
@@ -1645,7 +1734,7 @@ func file_xaso_v1_node_proto_rawDescGZIP() []byte {
 	return file_xaso_v1_node_proto_rawDescData
 }
 
-var file_xaso_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_xaso_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_xaso_v1_node_proto_goTypes = []any{
 	(*ListProceduresRequest)(nil),     // 0: xaso.v1.ListProceduresRequest
 	(*ListProceduresResponse)(nil),    // 1: xaso.v1.ListProceduresResponse
@@ -1669,66 +1758,69 @@ var file_xaso_v1_node_proto_goTypes = []any{
 	(*AttachmentManifest)(nil),        // 19: xaso.v1.AttachmentManifest
 	(*CheckStoreRequest)(nil),         // 20: xaso.v1.CheckStoreRequest
 	(*CheckStoreResponse)(nil),        // 21: xaso.v1.CheckStoreResponse
-	(*Procedure)(nil),                 // 22: xaso.v1.Procedure
-	(*Applicant)(nil),                 // 23: xaso.v1.Applicant
-	(Channel)(0),                      // 24: xaso.v1.Channel
-	(*SubmittedComponent)(nil),        // 25: xaso.v1.SubmittedComponent
-	(*AttachmentRef)(nil),             // 26: xaso.v1.AttachmentRef
-	(Role)(0),                         // 27: xaso.v1.Role
-	(*Dossier)(nil),                   // 28: xaso.v1.Dossier
-	(Action)(0),                       // 29: xaso.v1.Action
-	(*timestamppb.Timestamp)(nil),     // 30: google.protobuf.Timestamp
-	(Satisfaction)(0),                 // 31: xaso.v1.Satisfaction
-	(*Event)(nil),                     // 32: xaso.v1.Event
+	(*SyncBlock)(nil),                 // 22: xaso.v1.SyncBlock
+	(*Procedure)(nil),                 // 23: xaso.v1.Procedure
+	(*Applicant)(nil),                 // 24: xaso.v1.Applicant
+	(Channel)(0),                      // 25: xaso.v1.Channel
+	(*SubmittedComponent)(nil),        // 26: xaso.v1.SubmittedComponent
+	(*AttachmentRef)(nil),             // 27: xaso.v1.AttachmentRef
+	(Role)(0),                         // 28: xaso.v1.Role
+	(*Dossier)(nil),                   // 29: xaso.v1.Dossier
+	(Action)(0),                       // 30: xaso.v1.Action
+	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
+	(Satisfaction)(0),                 // 32: xaso.v1.Satisfaction
+	(*Event)(nil),                     // 33: xaso.v1.Event
 }
 var file_xaso_v1_node_proto_depIdxs = []int32{
-	22, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
-	22, // 1: xaso.v1.GetProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	23, // 2: xaso.v1.CreateDossierRequest.applicant:type_name -> xaso.v1.Applicant
-	24, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
-	25, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	26, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	27, // 6: xaso.v1.CreateDossierRequest.role:type_name -> xaso.v1.Role
-	28, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	28, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	28, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
-	29, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
-	27, // 11: xaso.v1.TransitionDossierRequest.role:type_name -> xaso.v1.Role
-	30, // 12: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
-	31, // 13: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
-	25, // 14: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	26, // 15: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	28, // 16: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	26, // 17: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	26, // 18: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	30, // 19: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
-	32, // 20: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
-	26, // 21: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
-	0,  // 22: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
-	2,  // 23: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
-	4,  // 24: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
-	6,  // 25: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
-	8,  // 26: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
-	10, // 27: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
-	12, // 28: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
-	14, // 29: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
-	16, // 30: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
-	20, // 31: xaso.v1.NodeService.CheckStore:input_type -> xaso.v1.CheckStoreRequest
-	1,  // 32: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
-	3,  // 33: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
-	5,  // 34: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
-	7,  // 35: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
-	9,  // 36: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
-	11, // 37: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
-	13, // 38: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
-	15, // 39: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
-	17, // 40: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
-	21, // 41: xaso.v1.NodeService.CheckStore:output_type -> xaso.v1.CheckStoreResponse
-	32, // [32:42] is the sub-list for method output_type
-	22, // [22:32] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	23, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	23, // 1: xaso.v1.GetProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	24, // 2: xaso.v1.CreateDossierRequest.applicant:type_name -> xaso.v1.Applicant
+	25, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
+	26, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	27, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	28, // 6: xaso.v1.CreateDossierRequest.role:type_name -> xaso.v1.Role
+	29, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	29, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	29, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
+	30, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
+	28, // 11: xaso.v1.TransitionDossierRequest.role:type_name -> xaso.v1.Role
+	31, // 12: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
+	32, // 13: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
+	26, // 14: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	27, // 15: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	29, // 16: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	27, // 17: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	27, // 18: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	31, // 19: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
+	22, // 20: xaso.v1.GetSyncStatusResponse.blocked:type_name -> xaso.v1.SyncBlock
+	33, // 21: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
+	27, // 22: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
+	31, // 23: xaso.v1.SyncBlock.time:type_name -> google.protobuf.Timestamp
+	0,  // 24: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
+	2,  // 25: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
+	4,  // 26: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
+	6,  // 27: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
+	8,  // 28: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
+	10, // 29: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
+	12, // 30: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
+	14, // 31: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
+	16, // 32: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
+	20, // 33: xaso.v1.NodeService.CheckStore:input_type -> xaso.v1.CheckStoreRequest
+	1,  // 34: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
+	3,  // 35: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
+	5,  // 36: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
+	7,  // 37: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
+	9,  // 38: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
+	11, // 39: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
+	13, // 40: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
+	15, // 41: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
+	17, // 42: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
+	21, // 43: xaso.v1.NodeService.CheckStore:output_type -> xaso.v1.CheckStoreResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_node_proto_init() }
@@ -1743,7 +1835,7 @@ func file_xaso_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_node_proto_rawDesc), len(file_xaso_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -707,9 +707,16 @@ type PushResponse struct {
 	AckedSequence int64 `protobuf:"varint,2,opt,name=acked_sequence,json=ackedSequence,proto3" json:"acked_sequence,omitempty"`
 	// Where the node must continue from (acked_sequence + 1). When it is
 	// below the batch's first sequence, the batch left a gap and was not taken.
-	NextSequence  int64 `protobuf:"varint,3,opt,name=next_sequence,json=nextSequence,proto3" json:"next_sequence,omitempty"`
-	Accepted      int32 `protobuf:"varint,4,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	Duplicates    int32 `protobuf:"varint,5,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	NextSequence int64 `protobuf:"varint,3,opt,name=next_sequence,json=nextSequence,proto3" json:"next_sequence,omitempty"`
+	Accepted     int32 `protobuf:"varint,4,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Duplicates   int32 `protobuf:"varint,5,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
+	// The hash of the record at acked_sequence as central holds it (the
+	// genesis hash at 0): the node takes nothing as acknowledged unless it is
+	// the hash of its own record.
+	AckedHash []byte `protobuf:"bytes,6,opt,name=acked_hash,json=ackedHash,proto3" json:"acked_hash,omitempty"`
+	// Set when central refused the record at blocked.sequence for its
+	// content: the node stops sending from it and shows why.
+	Blocked       *ChainBlock `protobuf:"bytes,7,opt,name=blocked,proto3" json:"blocked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -777,6 +784,20 @@ func (x *PushResponse) GetDuplicates() int32 {
 		return x.Duplicates
 	}
 	return 0
+}
+
+func (x *PushResponse) GetAckedHash() []byte {
+	if x != nil {
+		return x.AckedHash
+	}
+	return nil
+}
+
+func (x *PushResponse) GetBlocked() *ChainBlock {
+	if x != nil {
+		return x.Blocked
+	}
+	return nil
 }
 
 // FeedRequest says where the node's feed stands.
@@ -991,7 +1012,7 @@ const file_xaso_v1_replication_proto_rawDesc = "" +
 	"\arecords\x18\x06 \x01(\fR\arecords\x12,\n" +
 	"\x12node_last_sequence\x18\a \x01(\x03R\x10nodeLastSequence\">\n" +
 	"\vRecordBatch\x12/\n" +
-	"\arecords\x18\x01 \x03(\v2\x15.xaso.v1.OutboxRecordR\arecords\"\xb1\x01\n" +
+	"\arecords\x18\x01 \x03(\v2\x15.xaso.v1.OutboxRecordR\arecords\"\xff\x01\n" +
 	"\fPushResponse\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\x04R\abatchId\x12%\n" +
 	"\x0eacked_sequence\x18\x02 \x01(\x03R\rackedSequence\x12#\n" +
@@ -999,7 +1020,10 @@ const file_xaso_v1_replication_proto_rawDesc = "" +
 	"\baccepted\x18\x04 \x01(\x05R\baccepted\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x05 \x01(\x05R\n" +
-	"duplicates\"4\n" +
+	"duplicates\x12\x1d\n" +
+	"\n" +
+	"acked_hash\x18\x06 \x01(\fR\tackedHash\x12-\n" +
+	"\ablocked\x18\a \x01(\v2\x13.xaso.v1.ChainBlockR\ablocked\"4\n" +
 	"\vFeedRequest\x12%\n" +
 	"\x0eafter_sequence\x18\x01 \x01(\x04R\rafterSequence\"7\n" +
 	"\fFeedResponse\x12'\n" +
@@ -1057,7 +1081,8 @@ var file_xaso_v1_replication_proto_goTypes = []any{
 	(*OutboxRecord)(nil),            // 17: xaso.v1.OutboxRecord
 	(*Event)(nil),                   // 18: xaso.v1.Event
 	(*AttachmentManifest)(nil),      // 19: xaso.v1.AttachmentManifest
-	(*FeedItem)(nil),                // 20: xaso.v1.FeedItem
+	(*ChainBlock)(nil),              // 20: xaso.v1.ChainBlock
+	(*FeedItem)(nil),                // 21: xaso.v1.FeedItem
 }
 var file_xaso_v1_replication_proto_depIdxs = []int32{
 	17, // 0: xaso.v1.RestoreResponse.records:type_name -> xaso.v1.OutboxRecord
@@ -1066,25 +1091,26 @@ var file_xaso_v1_replication_proto_depIdxs = []int32{
 	19, // 3: xaso.v1.OfferAttachmentRequest.manifest:type_name -> xaso.v1.AttachmentManifest
 	0,  // 4: xaso.v1.PushRequest.compression:type_name -> xaso.v1.Compression
 	17, // 5: xaso.v1.RecordBatch.records:type_name -> xaso.v1.OutboxRecord
-	20, // 6: xaso.v1.FeedResponse.items:type_name -> xaso.v1.FeedItem
-	3,  // 7: xaso.v1.RestoreResponse.PriorEventsEntry.value:type_name -> xaso.v1.EventList
-	8,  // 8: xaso.v1.ReplicationService.Enroll:input_type -> xaso.v1.EnrollRequest
-	10, // 9: xaso.v1.ReplicationService.Push:input_type -> xaso.v1.PushRequest
-	13, // 10: xaso.v1.ReplicationService.Feed:input_type -> xaso.v1.FeedRequest
-	4,  // 11: xaso.v1.ReplicationService.OfferAttachment:input_type -> xaso.v1.OfferAttachmentRequest
-	6,  // 12: xaso.v1.ReplicationService.PutChunk:input_type -> xaso.v1.PutChunkRequest
-	1,  // 13: xaso.v1.ReplicationService.Restore:input_type -> xaso.v1.RestoreRequest
-	9,  // 14: xaso.v1.ReplicationService.Enroll:output_type -> xaso.v1.EnrollResponse
-	12, // 15: xaso.v1.ReplicationService.Push:output_type -> xaso.v1.PushResponse
-	14, // 16: xaso.v1.ReplicationService.Feed:output_type -> xaso.v1.FeedResponse
-	5,  // 17: xaso.v1.ReplicationService.OfferAttachment:output_type -> xaso.v1.OfferAttachmentResponse
-	7,  // 18: xaso.v1.ReplicationService.PutChunk:output_type -> xaso.v1.PutChunkResponse
-	2,  // 19: xaso.v1.ReplicationService.Restore:output_type -> xaso.v1.RestoreResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	20, // 6: xaso.v1.PushResponse.blocked:type_name -> xaso.v1.ChainBlock
+	21, // 7: xaso.v1.FeedResponse.items:type_name -> xaso.v1.FeedItem
+	3,  // 8: xaso.v1.RestoreResponse.PriorEventsEntry.value:type_name -> xaso.v1.EventList
+	8,  // 9: xaso.v1.ReplicationService.Enroll:input_type -> xaso.v1.EnrollRequest
+	10, // 10: xaso.v1.ReplicationService.Push:input_type -> xaso.v1.PushRequest
+	13, // 11: xaso.v1.ReplicationService.Feed:input_type -> xaso.v1.FeedRequest
+	4,  // 12: xaso.v1.ReplicationService.OfferAttachment:input_type -> xaso.v1.OfferAttachmentRequest
+	6,  // 13: xaso.v1.ReplicationService.PutChunk:input_type -> xaso.v1.PutChunkRequest
+	1,  // 14: xaso.v1.ReplicationService.Restore:input_type -> xaso.v1.RestoreRequest
+	9,  // 15: xaso.v1.ReplicationService.Enroll:output_type -> xaso.v1.EnrollResponse
+	12, // 16: xaso.v1.ReplicationService.Push:output_type -> xaso.v1.PushResponse
+	14, // 17: xaso.v1.ReplicationService.Feed:output_type -> xaso.v1.FeedResponse
+	5,  // 18: xaso.v1.ReplicationService.OfferAttachment:output_type -> xaso.v1.OfferAttachmentResponse
+	7,  // 19: xaso.v1.ReplicationService.PutChunk:output_type -> xaso.v1.PutChunkResponse
+	2,  // 20: xaso.v1.ReplicationService.Restore:output_type -> xaso.v1.RestoreResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_replication_proto_init() }

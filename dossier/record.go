@@ -1,0 +1,450 @@
+package dossier
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+)
+
+// What a node sends is checked twice at central: by the replication
+// service before it is proposed and by the state machine as it applies,
+// with the functions of this file. A commune's PC can be stolen and its key
+// used, so nothing in a record is taken on trust: every string and list is
+// bounded (a string that becomes part of a state key must never exceed the
+// store's key limit), every enum is one this version knows, the record is
+// its commune's, and the event is one the workflow allows in the state the
+// dossier is in (CheckEvent). The node runs the same checks on what it
+// writes, so an honest node never sends what central refuses.
+
+// Bounds on a node's records.
+const (
+	// MaxRecordBytes bounds one encoded outbox record.
+	MaxRecordBytes = 64 << 10
+	// MaxDossierEvents bounds the events of one dossier.
+	MaxDossierEvents = 10_000
+	// MaxActorBytes bounds who acted.
+	MaxActorBytes = 128
+	// MaxAssigneeBytes bounds the person or unit holding a dossier.
+	MaxAssigneeBytes = 200
+	// MaxReasonBytes bounds a written reason.
+	MaxReasonBytes = 2000
+	// MaxListItems bounds each list of an event (components, attachments,
+	// scans of a component).
+	MaxListItems = 100
+	// MaxClockSkew is how far ahead of central's clock an event's time may
+	// be (a commune PC's clock is often off, rarely by a day).
+	MaxClockSkew = 24 * time.Hour
+)
+
+// earliest is before any dossier xaso can hold: times before it are bad input.
+var earliest = time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// latestAppointment bounds a due time or an appointment past the event.
+const latestAppointment = 5 * 366 * 24 * time.Hour
+
+// ValidateRecord checks the form of an outbox record that commune's node
+// sent, against central's clock now: everything that needs no state.
+// Field paths are the record's.
+func ValidateRecord(rec *xasov1.OutboxRecord, commune string, now time.Time) error {
+	var v Violations
+	if rec == nil {
+		v.Add("record", "required")
+		return v
+	}
+	if n := proto.Size(rec); n > MaxRecordBytes {
+		v.Add("record", fmt.Sprintf("%d bytes encoded; at most %d", n, MaxRecordBytes))
+		return v
+	}
+	if rec.GetSequence() < 1 {
+		v.Add("sequence", "sequences start at 1")
+	}
+	if rec.GetCommuneCode() != commune {
+		v.Add("commune_code", fmt.Sprintf("the record is commune %q's; the node sends for %q only", Short(rec.GetCommuneCode(), 40), commune))
+	}
+	if _, err := ParseCode(rec.GetDossierCode()); err != nil {
+		v.Add("dossier_code", "not a dossier code {commune}-{yymmdd}-{nnnn}")
+	}
+	if len(rec.GetHash()) != 32 {
+		v.Add("hash", "a 32-byte SHA-256")
+	}
+	if len(rec.GetPrevHash()) != 32 {
+		v.Add("prev_hash", "a 32-byte SHA-256")
+	}
+	if rec.GetEvent() == nil {
+		v.Add("event", "required")
+	} else {
+		validateEvent(rec.GetEvent(), now, "event", &v)
+		if rc := rec.GetEvent().GetReceipt(); rc != nil && rc.GetCode() != rec.GetDossierCode() {
+			v.Add("event.receipt.code", "the receipt is for another dossier than the record's")
+		}
+	}
+	return v.Err()
+}
+
+// Short keeps an echoed input or a message at most max bytes long (cut
+// at a character boundary, with an ellipsis).
+func Short(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.ToValidUTF8(s[:cut], "") + "…"
+}
+
+// validText checks a free-text field: at most max bytes, no control
+// characters other than line breaks and tabs.
+func validText(s string, max int) bool {
+	if len(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+// validLine is validText on one line, not empty.
+func validLine(s string, max int) bool {
+	return strings.TrimSpace(s) != "" && validText(s, max) && !strings.ContainsAny(s, "\r\n")
+}
+
+func knownEnum[E ~int32](e E, names map[int32]string) bool {
+	_, ok := names[int32(e)]
+	return ok && e != 0
+}
+
+func validTime(t *timestamppb.Timestamp, now time.Time, ahead time.Duration) bool {
+	if t.CheckValid() != nil {
+		return false
+	}
+	at := t.AsTime()
+	return !at.Before(earliest) && !at.After(now.Add(ahead))
+}
+
+// validateEvent checks an event's fields one by one, without the dossier.
+func validateEvent(ev *xasov1.Event, now time.Time, f string, v *Violations) {
+	if s := ev.GetSequence(); s < 1 || s > MaxDossierEvents {
+		v.Add(f+".sequence", fmt.Sprintf("1 to %d", MaxDossierEvents))
+	}
+	if !knownEnum(ev.GetAction(), xasov1.Action_name) {
+		v.Add(f+".action", "a workflow action")
+	}
+	if !validLine(ev.GetActor(), MaxActorBytes) {
+		v.Add(f+".actor", fmt.Sprintf("who acted: one line of at most %d bytes", MaxActorBytes))
+	}
+	if !knownEnum(ev.GetRole(), xasov1.Role_name) {
+		v.Add(f+".role", "CLERK, OFFICER or LEADER")
+	}
+	if ev.GetTime() == nil || !validTime(ev.GetTime(), now, MaxClockSkew) {
+		v.Add(f+".time", fmt.Sprintf("a time from %s to a day ahead of central's clock", earliest.Format(time.DateOnly)))
+	}
+	if !validText(ev.GetReason(), MaxReasonBytes) {
+		v.Add(f+".reason", fmt.Sprintf("at most %d bytes of text", MaxReasonBytes))
+	}
+	if !knownEnum(ev.GetState(), xasov1.State_name) {
+		v.Add(f+".state", "a workflow state")
+	}
+	if a := ev.GetAssignee(); a != "" && !validLine(a, MaxAssigneeBytes) {
+		v.Add(f+".assignee", fmt.Sprintf("one line of at most %d bytes", MaxAssigneeBytes))
+	}
+	for _, t := range []struct {
+		name string
+		ts   *timestamppb.Timestamp
+	}{{"due_time", ev.GetDueTime()}, {"appointment_time", ev.GetAppointmentTime()}} {
+		if t.ts != nil && !validTime(t.ts, now, MaxClockSkew+latestAppointment) {
+			v.Add(f+"."+t.name, "a time within five years")
+		}
+	}
+	if s := ev.GetSatisfaction(); s != 0 && !knownEnum(s, xasov1.Satisfaction_name) {
+		v.Add(f+".satisfaction", "a known rating")
+	}
+	if t := ev.GetTimeliness(); t != 0 && !knownEnum(t, xasov1.Timeliness_name) {
+		v.Add(f+".timeliness", "EARLY, ON_TIME or LATE")
+	}
+	if c := ev.GetTransferCommuneCode(); c != "" && !ValidCommuneCode(c) {
+		v.Add(f+".transfer_commune_code", "a 5-digit administrative unit code")
+	}
+	validateParts(ev.GetComponents(), ev.GetAttachments(), f, v)
+	if rc := ev.GetReceipt(); rc != nil {
+		validateReceipt(rc, f+".receipt", v)
+	}
+}
+
+// validateParts bounds the components and attachments an event carries.
+func validateParts(comps []*xasov1.SubmittedComponent, atts []*xasov1.AttachmentRef, f string, v *Violations) {
+	if len(comps) > MaxListItems {
+		v.Add(f+".components", fmt.Sprintf("at most %d", MaxListItems))
+		comps = nil
+	}
+	if len(atts) > MaxListItems {
+		v.Add(f+".attachments", fmt.Sprintf("at most %d", MaxListItems))
+		atts = nil
+	}
+	for i, c := range comps {
+		cf := fmt.Sprintf("%s.components[%d]", f, i)
+		if !validLine(c.GetCode(), 64) {
+			v.Add(cf+".code", "a component code: one line of at most 64 bytes")
+		}
+		if len(c.GetAttachmentSha256()) > MaxListItems {
+			v.Add(cf+".attachment_sha256", fmt.Sprintf("at most %d", MaxListItems))
+			continue
+		}
+		for j, h := range c.GetAttachmentSha256() {
+			if !ValidSHA256(h) {
+				v.Add(fmt.Sprintf("%s.attachment_sha256[%d]", cf, j), "a lower-case hex SHA-256")
+			}
+		}
+	}
+	for i, a := range atts {
+		af := fmt.Sprintf("%s.attachments[%d]", f, i)
+		if !ValidSHA256(a.GetSha256()) {
+			v.Add(af+".sha256", "a lower-case hex SHA-256")
+		}
+		if !validText(a.GetFilename(), 255) {
+			v.Add(af+".filename", "at most 255 bytes of text")
+		}
+		if !validText(a.GetContentType(), 100) {
+			v.Add(af+".content_type", "at most 100 bytes of text")
+		}
+		if a.GetSizeBytes() < 0 || a.GetSizeBytes() > MaxFileBytes {
+			v.Add(af+".size_bytes", fmt.Sprintf("0 to %d", MaxFileBytes))
+		}
+		if cc := a.GetComponentCode(); cc != "" && !validLine(cc, 64) {
+			v.Add(af+".component_code", "a component code: one line of at most 64 bytes")
+		}
+	}
+}
+
+// validateReceipt checks a receipt's fields.
+func validateReceipt(rc *xasov1.Receipt, f string, v *Violations) {
+	if _, err := ParseCode(rc.GetCode()); err != nil {
+		v.Add(f+".code", "not a dossier code {commune}-{yymmdd}-{nnnn}")
+	}
+	if !ValidCommuneCode(rc.GetCommuneCode()) {
+		v.Add(f+".commune_code", "a 5-digit administrative unit code")
+	}
+	if !ValidName(rc.GetProcedureCode(), 40) {
+		v.Add(f+".procedure_code", "a procedure code: 1 to 40 letters, digits, '.', '-' or '_'")
+	}
+	if rc.GetProcedureVersion() < 0 {
+		v.Add(f+".procedure_version", "not negative")
+	}
+	if !validText(rc.GetProcedureName(), 500) {
+		v.Add(f+".procedure_name", "at most 500 bytes of text")
+	}
+	if d := rc.GetProcessingDays(); d < 0 || d > 365 {
+		v.Add(f+".processing_days", "0 to 365 working days")
+	}
+	if s := rc.GetSupplementClock(); s != 0 && !knownEnum(s, xasov1.SupplementClock_name) {
+		v.Add(f+".supplement_clock", "a known supplement clock")
+	}
+	ValidateApplicant(rc.GetApplicant(), f+".applicant", v)
+	if !knownEnum(rc.GetChannel(), xasov1.Channel_name) {
+		v.Add(f+".channel", "IN_PERSON, ONLINE or POSTAL")
+	}
+}
+
+// CheckEvent re-decides an event that commune's node recorded on d (nil
+// for a dossier central does not hold yet) with the workflow's rules: the
+// event follows the dossier's last one, the action is allowed in the
+// dossier's state and to the event's role, the state and holder after it
+// are the ones the action makes, and it carries what the action needs and
+// nothing an action of its kind cannot carry. It does not recompute due
+// times (they follow the calendar the node had) nor timeliness. The error
+// is a *TransitionError, a *RoleError or Violations, like Decide's, or an
+// *OwnerError.
+func CheckEvent(d *Dossier, ev *Event, commune string) error {
+	var v Violations
+	if d == nil {
+		return checkReceipt(ev, commune)
+	}
+	if ev.GetSequence() != d.GetEventCount()+1 {
+		v.Add("event.sequence", fmt.Sprintf("event %d does not follow the dossier's event %d", ev.GetSequence(), d.GetEventCount()))
+		return v
+	}
+	if ev.GetReceipt() != nil || ev.GetAction() == Receive {
+		return &TransitionError{Action: Receive, State: d.GetState(), Why: "the dossier was received already"}
+	}
+	if ev.GetAction() == AcceptTransfer {
+		return checkAcceptTransfer(d, ev, commune)
+	}
+	if d.GetCommuneCode() != commune {
+		return &OwnerError{Commune: commune, Dossier: d.GetCode(), Why: "it belongs to commune " + d.GetCommuneCode()}
+	}
+	r, known := rules[ev.GetAction()]
+	if !known {
+		v.Add("event.action", fmt.Sprintf("%s is not a workflow action on an existing dossier", ev.GetAction()))
+		return v
+	}
+	if err := checkRule(d, ev.GetAction(), ev.GetRole()); err != nil {
+		return err
+	}
+	want := d.GetState()
+	switch {
+	case r.to != StateUnspecified:
+		want = r.to
+	case ev.GetAction() == Return && d.GetState() == ResultReady:
+		want = Returned
+	}
+	if ev.GetState() != want {
+		v.Add("event.state", fmt.Sprintf("%s leaves the dossier %s, not %s", ActionName(ev.GetAction()), StateName(want), StateName(ev.GetState())))
+	}
+	if r.reason && strings.TrimSpace(ev.GetReason()) == "" {
+		v.Add("event.reason", ActionName(ev.GetAction())+" needs a written reason")
+	}
+	switch {
+	case r.assignee && strings.TrimSpace(ev.GetAssignee()) == "":
+		v.Add("event.assignee", ActionName(ev.GetAction())+" needs the person or unit who takes the dossier")
+	case !r.assignee && ev.GetAssignee() != d.GetAssignee():
+		v.Add("event.assignee", ActionName(ev.GetAction())+" does not change who holds the dossier")
+	}
+	action := ev.GetAction()
+	if action == ReceiveSupplement {
+		if ev.GetDueTime() == nil {
+			v.Add("event.due_time", "the supplement restarts the clock: a new due time")
+		}
+	} else if !proto.Equal(ev.GetDueTime(), d.GetDueTime()) {
+		v.Add("event.due_time", ActionName(action)+" does not change the due time")
+	}
+	if action == Apologize {
+		last := d.GetDueTime()
+		if d.GetAppointmentTime() != nil {
+			last = d.GetAppointmentTime()
+		}
+		if at := ev.GetAppointmentTime(); at == nil || !at.AsTime().After(ev.GetTime().AsTime()) || (last != nil && !at.AsTime().After(last.AsTime())) {
+			v.Add("event.appointment_time", "an apology sets a new appointment, after the event and after the last one")
+		}
+	} else if ev.GetAppointmentTime() != nil {
+		v.Add("event.appointment_time", "only an APOLOGIZE sets an appointment")
+	}
+	finishes := action == Approve || action == Refuse
+	if finishes != (ev.GetTimeliness() != 0) {
+		v.Add("event.timeliness", "set on APPROVE and REFUSE only")
+	}
+	if action != Return && ev.GetSatisfaction() != 0 {
+		v.Add("event.satisfaction", "a rating is given when the result is returned")
+	}
+	switch {
+	case action == Transfer && (!ValidCommuneCode(ev.GetTransferCommuneCode()) || ev.GetTransferCommuneCode() == commune):
+		v.Add("event.transfer_commune_code", "another commune than the one holding the dossier")
+	case action != Transfer && ev.GetTransferCommuneCode() != "":
+		v.Add("event.transfer_commune_code", "only a TRANSFER names a commune")
+	}
+	if action != ReceiveSupplement && len(ev.GetComponents()) > 0 {
+		v.Add("event.components", "components are handed in at receipt or as a supplement")
+	}
+	switch action {
+	case ReceiveSupplement:
+	case Approve:
+		for i, a := range ev.GetAttachments() {
+			if !a.GetResult() {
+				v.Add(fmt.Sprintf("event.attachments[%d].result", i), "what is attached on APPROVE is the signed result")
+			}
+		}
+	default:
+		if len(ev.GetAttachments()) > 0 {
+			v.Add("event.attachments", ActionName(action)+" attaches no file")
+		}
+	}
+	if d.GetEventCount() >= MaxDossierEvents {
+		v.Add("event.sequence", fmt.Sprintf("a dossier has at most %d events", MaxDossierEvents))
+	}
+	return v.Err()
+}
+
+// OwnerError says that a commune wrote a dossier that is not its own: a
+// receipt under another commune's code or in its name, an event on a
+// dossier another commune holds, or a transfer meant for another commune.
+type OwnerError struct {
+	Commune, Dossier, Why string
+}
+
+func (e *OwnerError) Error() string {
+	return fmt.Sprintf("commune %s may not write dossier %s: %s", e.Commune, e.Dossier, e.Why)
+}
+
+// checkReceipt checks the first event of a dossier: its receipt, by the
+// desk, in the commune the code names, which is the sender's.
+func checkReceipt(ev *Event, commune string) error {
+	var v Violations
+	rc := ev.GetReceipt()
+	if ev.GetAction() != Receive || rc == nil {
+		v.Add("event.action", "the first event of a dossier is its RECEIVE, with the receipt")
+		return v
+	}
+	if ev.GetSequence() != 1 {
+		v.Add("event.sequence", "the receipt is event 1")
+	}
+	if ev.GetRole() != Clerk {
+		return &RoleError{Action: Receive, Role: ev.GetRole(), Roles: []Role{Clerk}}
+	}
+	if rc.GetCommuneCode() != commune {
+		return &OwnerError{Commune: commune, Dossier: Short(rc.GetCode(), 40), Why: "the receipt is in the name of commune " + Short(rc.GetCommuneCode(), 40)}
+	}
+	// Decree 118/2025 art. 28: the code names the receiving agency; a
+	// commune numbers its own dossiers, and only its own.
+	if pc, err := ParseCode(rc.GetCode()); err == nil && pc.Commune != commune {
+		return &OwnerError{Commune: commune, Dossier: rc.GetCode(), Why: "the code is commune " + pc.Commune + "'s"}
+	}
+	if ev.GetState() != Received {
+		v.Add("event.state", "a receipt leaves the dossier RECEIVED")
+	}
+	if ev.GetDueTime() == nil {
+		v.Add("event.due_time", "a receipt sets the due time")
+	}
+	if ev.GetAssignee() != "" || ev.GetAppointmentTime() != nil || ev.GetSatisfaction() != 0 || ev.GetTimeliness() != 0 || ev.GetTransferCommuneCode() != "" {
+		v.Add("event", "a receipt carries no holder, appointment, rating, timeliness or transfer")
+	}
+	return v.Err()
+}
+
+// checkAcceptTransfer checks that commune takes a dossier transferred to it,
+// as AcceptTransferEvent makes the event.
+func checkAcceptTransfer(d *Dossier, ev *Event, commune string) error {
+	if d.GetState() != Transferred {
+		return &TransitionError{Action: AcceptTransfer, State: d.GetState(), Why: "it needs TRANSFERRED"}
+	}
+	var v Violations
+	if d.GetTransferCommuneCode() != commune || ev.GetTransferCommuneCode() != commune {
+		return &OwnerError{Commune: commune, Dossier: d.GetCode(), Why: "it was not transferred to this commune"}
+	}
+	if ev.GetState() != Received || ev.GetAssignee() != "" || !proto.Equal(ev.GetDueTime(), d.GetDueTime()) ||
+		ev.GetAppointmentTime() != nil || ev.GetSatisfaction() != 0 || ev.GetTimeliness() != 0 ||
+		len(ev.GetComponents()) > 0 || len(ev.GetAttachments()) > 0 {
+		v.Add("event", "an ACCEPT_TRANSFER leaves the dossier RECEIVED, unassigned, with its due time, and carries nothing else")
+	}
+	if !slices.Contains([]Role{Clerk}, ev.GetRole()) {
+		return &RoleError{Action: AcceptTransfer, Role: ev.GetRole(), Roles: []Role{Clerk}}
+	}
+	return v.Err()
+}
+
+// CheckOwn is what a node checks of an event it is about to write on
+// before (nil for a new dossier) in commune, at now: the checks central
+// makes of the record that will carry it, so that an honest node never
+// sends what central refuses. Its errors are those of CheckEvent.
+func CheckOwn(before *Dossier, ev *Event, commune string, now time.Time) error {
+	var v Violations
+	if n := proto.Size(ev); n > MaxRecordBytes-256 {
+		v.Add("event", fmt.Sprintf("%d bytes encoded; at most %d", n, MaxRecordBytes-256))
+		return v
+	}
+	validateEvent(ev, now, "event", &v)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	return CheckEvent(before, ev, commune)
+}
