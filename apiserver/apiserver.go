@@ -97,6 +97,21 @@ func (o Observer) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 	return h(ctx, req)
 }
 
+// Stream is a gRPC stream interceptor: it times a stream from its start to
+// its end (labelled like Unary) and turns a panic in the handler into an
+// Internal error with a log line, so that no input can end the process.
+func (o Observer) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			o.Log.ErrorContext(ss.Context(), "panic in stream handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
+			err = status.Error(codes.Internal, "internal error")
+		}
+		o.GRPC.WithLabelValues(info.FullMethod, status.Code(err).String()).Observe(time.Since(start).Seconds())
+	}()
+	return h(srv, ss)
+}
+
 // Middleware is a grpc-gateway middleware timing REST calls by route.
 func (o Observer) Middleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {

@@ -116,7 +116,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(obs.Unary), grpc.MaxRecvMsgSize(16<<20),
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(obs.Unary), grpc.ChainStreamInterceptor(obs.Stream), grpc.MaxRecvMsgSize(16<<20),
 		// Nodes ping every few seconds to notice a half-open link; a member
 		// pings a silent node to free what its stream holds.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),

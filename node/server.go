@@ -23,6 +23,7 @@ func (n *Node) handler() (http.Handler, error) {
 		grpc.MaxRecvMsgSize(int(n.cfg.MaxAttachmentBytes)+(1<<20)),
 		grpc.MaxSendMsgSize(int(n.cfg.MaxAttachmentBytes)+(1<<20)),
 		grpc.ChainUnaryInterceptor(obs.Unary),
+		grpc.ChainStreamInterceptor(obs.Stream),
 	)
 	xasov1.RegisterNodeServiceServer(gs, n.svc)
 
