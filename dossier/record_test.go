@@ -1,0 +1,180 @@
+package dossier_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/sample"
+	"github.com/xaso/xaso/workload"
+)
+
+// honest returns a desk's records of commune and the dossier each event
+// was decided on (nil for a receipt), as central folds them.
+func honest(t *testing.T, commune string, seed uint64, n int) ([]*xasov1.OutboxRecord, []*xasov1.Dossier) {
+	t.Helper()
+	h := workload.NewHistory(commune, sample.Procedures(), sample.Calendar(), seed, time.Date(2026, 3, 2, 8, 0, 0, 0, dossier.Zone))
+	held := map[string]*xasov1.Dossier{}
+	var recs []*xasov1.OutboxRecord
+	var before []*xasov1.Dossier
+	for range n {
+		rec, err := h.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := held[rec.GetDossierCode()]
+		recs = append(recs, rec)
+		if d == nil {
+			before = append(before, nil)
+			d = &xasov1.Dossier{}
+			held[rec.GetDossierCode()] = d
+		} else {
+			before = append(before, dossier.Clone(d))
+		}
+		dossier.Apply(d, rec.GetEvent())
+	}
+	return recs, before
+}
+
+// Property: every record an honest desk makes (Decide, ReceiveEvent and the
+// transfer's acceptance, through the simulated desk) passes central's
+// checks, so central never blocks an honest commune.
+func TestHonestRecordsPassCentralsChecks(t *testing.T) {
+	for seed := range uint64(4) {
+		recs, before := honest(t, "00004", seed, 3000)
+		now := recs[len(recs)-1].GetEvent().GetTime().AsTime()
+		for i, rec := range recs {
+			if err := dossier.ValidateRecord(rec, "00004", now); err != nil {
+				t.Fatalf("seed %d record %d (%s): %v", seed, rec.GetSequence(), rec.GetEvent().GetAction(), err)
+			}
+			if err := dossier.CheckEvent(before[i], rec.GetEvent(), "00004"); err != nil {
+				t.Fatalf("seed %d record %d (%s on %v): %v", seed, rec.GetSequence(), rec.GetEvent().GetAction(), before[i].GetState(), err)
+			}
+		}
+	}
+}
+
+// Each way a record can be wrong is refused, and with the kind of error
+// central maps to a status code.
+func TestCentralRefusesWhatTheWorkflowDoesNot(t *testing.T) {
+	recs, before := honest(t, "00004", 1, 400)
+	now := recs[len(recs)-1].GetEvent().GetTime().AsTime()
+	find := func(a xasov1.Action) int {
+		for i, r := range recs {
+			if r.GetEvent().GetAction() == a {
+				return i
+			}
+		}
+		t.Fatalf("no %v in the history", a)
+		return -1
+	}
+	receipt, assign, submit := find(dossier.Receive), find(dossier.Assign), find(dossier.Submit)
+	long := strings.Repeat("x", 70_000)
+	var (
+		violations = func(err error) bool { var v dossier.Violations; return errors.As(err, &v) }
+		transition = func(err error) bool { var e *dossier.TransitionError; return errors.As(err, &e) }
+		role       = func(err error) bool { var e *dossier.RoleError; return errors.As(err, &e) }
+		owner      = func(err error) bool { var e *dossier.OwnerError; return errors.As(err, &e) }
+	)
+	cases := []struct {
+		name   string
+		at     int
+		mutate func(r *xasov1.OutboxRecord)
+		record bool // refused by ValidateRecord; otherwise by CheckEvent
+		kind   func(error) bool
+	}{
+		{"a 70,000-byte dossier code", receipt, func(r *xasov1.OutboxRecord) { r.DossierCode = long }, true, violations},
+		{"a 70,000-byte procedure code", receipt, func(r *xasov1.OutboxRecord) { r.Event.Receipt.ProcedureCode = long }, true, violations},
+		{"a record of another commune", assign, func(r *xasov1.OutboxRecord) { r.CommuneCode = "00008" }, true, violations},
+		{"an unknown action", assign, func(r *xasov1.OutboxRecord) { r.Event.Action = 999 }, true, violations},
+		{"an unknown state", assign, func(r *xasov1.OutboxRecord) { r.Event.State = 77 }, true, violations},
+		{"an unknown role", assign, func(r *xasov1.OutboxRecord) { r.Event.Role = 9 }, true, violations},
+		{"a time in 2099", assign, func(r *xasov1.OutboxRecord) { r.Event.Time = timestamppb.New(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)) }, true, violations},
+		{"a time before 2015", assign, func(r *xasov1.OutboxRecord) { r.Event.Time = timestamppb.New(time.Unix(0, 0)) }, true, violations},
+		{"a control character in the actor", assign, func(r *xasov1.OutboxRecord) { r.Event.Actor = "a\x00b" }, true, violations},
+		{"a transfer to an empty commune", assign, func(r *xasov1.OutboxRecord) {
+			r.Event.Action, r.Event.State, r.Event.TransferCommuneCode, r.Event.Assignee = dossier.Transfer, dossier.Transferred, "", ""
+		}, false, violations},
+		{"a transfer to its own commune", assign, func(r *xasov1.OutboxRecord) {
+			r.Event.Action, r.Event.State, r.Event.TransferCommuneCode, r.Event.Assignee = dossier.Transfer, dossier.Transferred, "00004", ""
+		}, false, violations},
+		{"a receipt under another commune's code", receipt, func(r *xasov1.OutboxRecord) {
+			r.Event.Receipt.Code = "00082" + r.Event.Receipt.Code[5:]
+			r.DossierCode = r.Event.Receipt.Code
+		}, false, owner},
+		{"a receipt in another commune's name", receipt, func(r *xasov1.OutboxRecord) { r.Event.Receipt.CommuneCode = "00082" }, false, owner},
+		{"a receipt by an officer", receipt, func(r *xasov1.OutboxRecord) { r.Event.Role = dossier.Officer }, false, role},
+		{"approval by a clerk", submit, func(r *xasov1.OutboxRecord) {
+			r.Event.Action, r.Event.Role, r.Event.State = dossier.Approve, dossier.Clerk, dossier.ResultReady
+		}, false, transition},
+		{"a submit by a clerk", submit, func(r *xasov1.OutboxRecord) { r.Event.Role = dossier.Clerk }, false, role},
+		{"a state the action does not make", submit, func(r *xasov1.OutboxRecord) { r.Event.State = dossier.Returned }, false, violations},
+		{"a second receipt", assign, func(r *xasov1.OutboxRecord) { r.Event.Receipt = recs[receipt].GetEvent().GetReceipt() }, false, transition},
+		{"an event that skips one", assign, func(r *xasov1.OutboxRecord) { r.Event.Sequence += 1 }, false, violations},
+		{"an assignment without assignee", assign, func(r *xasov1.OutboxRecord) { r.Event.Assignee = "" }, false, violations},
+		{"a submit that moves the due time", submit, func(r *xasov1.OutboxRecord) {
+			r.Event.DueTime = timestamppb.New(r.GetEvent().GetDueTime().AsTime().Add(240 * time.Hour))
+		}, false, violations},
+		{"a rating before the return", submit, func(r *xasov1.OutboxRecord) { r.Event.Satisfaction = xasov1.Satisfaction_SATISFACTION_SATISFIED }, false, violations},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := proto.Clone(recs[c.at]).(*xasov1.OutboxRecord)
+			// The unchanged record passes: the case tests its mutation.
+			if err := dossier.ValidateRecord(rec, "00004", now); err != nil {
+				t.Fatal(err)
+			}
+			if err := dossier.CheckEvent(before[c.at], rec.GetEvent(), "00004"); err != nil {
+				t.Fatal(err)
+			}
+			c.mutate(rec)
+			err := dossier.ValidateRecord(rec, "00004", now)
+			if !c.record {
+				if err != nil {
+					t.Fatalf("ValidateRecord refused what CheckEvent should: %v", err)
+				}
+				err = dossier.CheckEvent(before[c.at], rec.GetEvent(), "00004")
+			}
+			if err == nil || !c.kind(err) {
+				t.Fatalf("got %T %v", err, err)
+			}
+			if len(err.Error()) > 4000 {
+				t.Fatalf("the refusal echoes the input: %d bytes", len(err.Error()))
+			}
+		})
+	}
+}
+
+// The node's own check is central's: an event the node would write passes,
+// an oversized one does not.
+func TestCheckOwnIsCentralsCheck(t *testing.T) {
+	recs, before := honest(t, "00004", 2, 200)
+	for i, rec := range recs {
+		if err := dossier.CheckOwn(before[i], rec.GetEvent(), "00004", rec.GetEvent().GetTime().AsTime()); err != nil {
+			t.Fatalf("record %d: %v", rec.GetSequence(), err)
+		}
+	}
+	ev := proto.Clone(recs[0].GetEvent()).(*xasov1.Event)
+	ev.Reason = strings.Repeat("lý do ", 20_000)
+	if err := dossier.CheckOwn(nil, ev, "00004", ev.GetTime().AsTime()); err == nil {
+		t.Fatal("an oversized event passed")
+	}
+}
+
+func TestShortCutsAtACharacter(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		max  int
+		want string
+	}{{"abc", 5, "abc"}, {"abcdef", 3, "abc…"}, {"Việt Nam", 2, "Vi…"}, {"Việt Nam", 3, "Vi…"}} {
+		if got := dossier.Short(c.in, c.max); got != c.want {
+			t.Errorf("Short(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
+		}
+	}
+}
