@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ commands against the central cluster (any member; writes reach the leader):
   enroll COMMUNE [--ttl D]       a one-time enrollment token for a commune's node
   nodes [list]                   enrolled nodes: acknowledged events, lag, last contact
   nodes revoke NODE_ID           refuse a node (a stolen or retired machine)
+  communes unblock CODE SEQUENCE let the commune's chain go on from the record
+                                 central refused (nodes list shows it; see
+                                 docs/deploy.md before you do)
 
 the province's certificates (offline, on the operator's machine):
   pki init --dir D               a new CA in D (ca.crt, ca.key)
@@ -126,6 +130,15 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 			return err
 		}
 		resp, err = api.PutCommune(ctx, &xasov1.PutCommuneRequest{Commune: &xasov1.Commune{Code: args[1], Name: args[2]}})
+	case "communes unblock":
+		if err := need(3, "communes unblock CODE SEQUENCE"); err != nil {
+			return err
+		}
+		seq, perr := strconv.ParseInt(args[2], 10, 64)
+		if perr != nil || seq < 1 {
+			return fmt.Errorf("communes unblock: SEQUENCE %q is not a record sequence (1 or more)", args[2])
+		}
+		resp, err = api.UnblockCommuneChain(ctx, &xasov1.UnblockCommuneChainRequest{CommuneCode: args[1], Sequence: seq})
 	case "communes settings":
 		if err := need(2, "communes settings CODE [--bandwidth-kbit N] [--upload-window HH:MM-HH:MM]"); err != nil {
 			return err

@@ -121,6 +121,14 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 	if code, _, e := admin(ms[0], "token", "create", "x", "--role", "king"); code != 1 || !strings.Contains(e, "role") {
 		t.Fatalf("bad role: %d %s", code, e)
 	}
+	// Lifting a block names the commune and the sequence; a chain that is
+	// not blocked says so.
+	if code, _, e := admin(ms[0], "communes", "unblock", "00004", "abc"); code != 1 || !strings.Contains(e, "SEQUENCE") {
+		t.Fatalf("unblock with a bad sequence: %d %s", code, e)
+	}
+	if code, _, e := admin(ms[0], "communes", "unblock", "00004", "3"); code != 1 || !strings.Contains(e, "not blocked") {
+		t.Fatalf("unblock of a chain that is not blocked: %d %s", code, e)
+	}
 	if code, o, e := admin(ms[0], "cluster", "snapshot"); code != 0 {
 		t.Fatalf("snapshot: %s %s", o, e)
 	}
