@@ -122,15 +122,18 @@ func appendRecord(st *stateTxn, index uint64, hw *xasov1.NodeStream, rec *xasov1
 	case seq != hw.GetLastSequence()+1:
 		return &recordError{code: codes.FailedPrecondition, msg: fmt.Sprintf("leaves a gap: send from sequence %d", hw.GetLastSequence()+1)}
 	}
-	if err := dossier.ValidateRecord(rec, hw.GetCommuneCode(), now); err != nil {
+	// One encoding of the record gives its size, its hash and what is stored.
+	enc, h, err := dossier.EncodeRecord(rec)
+	if err != nil {
+		return refuseRecord(codes.InvalidArgument, "cannot be encoded: %v", err)
+	}
+	if err := dossier.ValidateSizedRecord(rec, len(enc), hw.GetCommuneCode(), now); err != nil {
 		return refuseRecord(codes.InvalidArgument, "%v", err)
 	}
 	if !bytes.Equal(rec.GetPrevHash(), hw.GetLastHash()) {
 		return refuseRecord(codes.DataLoss, "does not chain on the previous record's hash")
 	}
-	// One encoding of the record gives both its hash and what is stored.
-	enc, h, err := dossier.EncodeRecord(rec)
-	if err != nil || !bytes.Equal(h, rec.GetHash()) {
+	if !bytes.Equal(h, rec.GetHash()) {
 		return refuseRecord(codes.DataLoss, "its hash does not match its content")
 	}
 	if e := applyDossierEvent(st, index, rec); e != nil {

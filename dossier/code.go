@@ -3,7 +3,6 @@ package dossier
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -29,24 +28,26 @@ type ParsedCode struct {
 	Seq     int
 }
 
-// ParseCode checks a dossier code and takes it apart.
+// ParseCode checks a dossier code and takes it apart. Its errors quote at
+// most the first 40 bytes of what they were given.
 func ParseCode(code string) (ParsedCode, error) {
-	parts := strings.Split(code, "-")
-	if len(parts) != 3 {
-		return ParsedCode{}, fmt.Errorf("dossier code %q is not {commune}-{yymmdd}-{nnnn}", code)
+	// {commune:5}-{yymmdd:6}-{seq:4..9}: 17 to 22 bytes.
+	if len(code) < 17 || len(code) > 22 || code[5] != '-' || code[12] != '-' {
+		return ParsedCode{}, fmt.Errorf("dossier code %q is not {commune}-{yymmdd}-{nnnn}", Short(code, 40))
 	}
-	if !ValidCommuneCode(parts[0]) {
-		return ParsedCode{}, fmt.Errorf("dossier code %q: commune %q is not 5 digits", code, parts[0])
+	commune, day, num := code[:5], code[6:12], code[13:]
+	if !ValidCommuneCode(commune) {
+		return ParsedCode{}, fmt.Errorf("dossier code %q: commune %q is not 5 digits", code, commune)
 	}
-	t, err := time.Parse("060102", parts[1])
-	if err != nil || len(parts[1]) != 6 {
-		return ParsedCode{}, fmt.Errorf("dossier code %q: %q is not a yymmdd date", code, parts[1])
+	t, err := time.Parse("060102", day)
+	if err != nil || !digits(day) {
+		return ParsedCode{}, fmt.Errorf("dossier code %q: %q is not a yymmdd date", code, day)
 	}
-	seq, err := strconv.Atoi(parts[2])
-	if err != nil || len(parts[2]) < 4 || len(parts[2]) > 9 || !digits(parts[2]) || seq < 1 {
-		return ParsedCode{}, fmt.Errorf("dossier code %q: sequence %q is not 4 to 9 digits from 0001", code, parts[2])
+	seq, err := strconv.Atoi(num)
+	if err != nil || !digits(num) || seq < 1 {
+		return ParsedCode{}, fmt.Errorf("dossier code %q: sequence %q is not 4 to 9 digits from 0001", code, num)
 	}
-	return ParsedCode{Commune: parts[0], Date: DateOf(t, time.UTC), Seq: seq}, nil
+	return ParsedCode{Commune: commune, Date: DateOf(t, time.UTC), Seq: seq}, nil
 }
 
 // ValidCommuneCode reports whether s is a 5-digit administrative unit code.
