@@ -44,7 +44,9 @@ import (
 //	m/feed                            last feed sequence
 //	f/{sequence:8}                    feed item for the nodes (catalogue and calendar versions)
 //	cs/{commune}                      the commune's sync settings
-//	am/{attachment sha256}            manifest of a file a node offered
+//	am/{attachment sha256}            manifest of a file central holds, its bytes all there and checked
+//	am/{attachment sha256}/{commune}  a commune's offer of a file, until its bytes are all there and checked
+//	ap/{commune}/{attachment sha256}  the commune's offers waiting (empty value; bounds them)
 //	ac/{chunk sha256}                 chunk of a file, content-addressed
 const (
 	keyApplied        = "m/applied"

@@ -21,9 +21,6 @@ import (
 // ChunkSize is the size of an attachment chunk.
 const ChunkSize = dossier.ChunkSize
 
-// allowedTypes are the content types a scan or a result may have.
-var allowedTypes = map[string]bool{"application/pdf": true, "image/jpeg": true, "image/png": true}
-
 func attachmentKey(sha string) []byte { return []byte(prefixAttachment + sha) }
 
 func chunkKey(sum []byte) []byte { return []byte(prefixChunk + hex.EncodeToString(sum)) }
@@ -38,15 +35,15 @@ func (s *Store) PutAttachment(filename, contentType string, content []byte, maxB
 		v.Add("filename", "a file name of at most 255 bytes is required")
 	}
 	contentType = strings.ToLower(strings.TrimSpace(strings.Split(contentType, ";")[0]))
-	if !allowedTypes[contentType] {
-		v.Add("content_type", "application/pdf, image/jpeg or image/png")
+	if !dossier.AllowedFileType(contentType) {
+		v.Add("content_type", dossier.FileTypesText)
 	}
 	switch {
 	case len(content) == 0:
 		v.Add("content", "the file is empty")
 	case int64(len(content)) > maxBytes:
 		v.Add("content", fmt.Sprintf("%d bytes is over the limit of %d", len(content), maxBytes))
-	case allowedTypes[contentType]:
+	case dossier.AllowedFileType(contentType):
 		if got := http.DetectContentType(content); got != contentType {
 			v.Add("content", fmt.Sprintf("the content is %s, not %s", got, contentType))
 		}

@@ -1,7 +1,6 @@
 package replication
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -470,76 +469,6 @@ func (s *Service) propose(ctx context.Context, nodeID string, cmd *xasov1.Centra
 		return nil, status.FromContextError(err).Err()
 	}
 	return res[0], nil
-}
-
-// OfferAttachment records a file's manifest and says which chunks central lacks.
-func (s *Service) OfferAttachment(ctx context.Context, req *xasov1.OfferAttachmentRequest) (*xasov1.OfferAttachmentResponse, error) {
-	who, err := s.identify(ctx)
-	if err != nil {
-		return nil, err
-	}
-	man := req.GetManifest()
-	if err := dossier.ValidateManifest(man); err != nil {
-		return nil, grpcerr.BadRequest(err.(dossier.Violations))
-	}
-	held, err := s.cfg.Central.AttachmentManifest(man.GetAttachment().GetSha256())
-	switch {
-	case err != nil:
-		cmd := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutAttachmentManifest{PutAttachmentManifest: &xasov1.PutAttachmentManifestCommand{
-			CommuneCode: who.commune, Manifest: man}}}
-		if _, err := s.propose(ctx, who.node.GetNodeId(), cmd); err != nil {
-			return nil, err
-		}
-	case !sameChunks(held, man):
-		return nil, status.Errorf(codes.DataLoss, "file %s: the chunks differ from those of the file central holds by that hash", man.GetAttachment().GetSha256())
-	}
-	missing, err := s.cfg.Central.MissingChunks(man)
-	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "read chunks: %v", err)
-	}
-	return &xasov1.OfferAttachmentResponse{MissingChunks: missing}, nil
-}
-
-func sameChunks(a, b *xasov1.AttachmentManifest) bool {
-	if len(a.GetChunkSha256()) != len(b.GetChunkSha256()) {
-		return false
-	}
-	for i := range a.GetChunkSha256() {
-		if !bytes.Equal(a.GetChunkSha256()[i], b.GetChunkSha256()[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// PutChunk stores one chunk of an offered file and says which chunks
-// central still lacks.
-func (s *Service) PutChunk(ctx context.Context, req *xasov1.PutChunkRequest) (*xasov1.PutChunkResponse, error) {
-	who, err := s.identify(ctx)
-	if err != nil {
-		return nil, err
-	}
-	man, err := s.cfg.Central.AttachmentManifest(req.GetAttachmentSha256())
-	if err != nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "file %s was not offered: offer its manifest first", req.GetAttachmentSha256())
-	}
-	i := req.GetIndex()
-	if i < 0 || int(i) >= len(man.GetChunkSha256()) {
-		return nil, grpcerr.Field("index", fmt.Sprintf("0 to %d", len(man.GetChunkSha256())-1))
-	}
-	sum := sha256.Sum256(req.GetData())
-	if !bytes.Equal(sum[:], man.GetChunkSha256()[i]) {
-		return nil, grpcerr.Field("data", fmt.Sprintf("does not hash to chunk %d of the manifest", i))
-	}
-	cmd := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutChunk{PutChunk: &xasov1.PutChunkCommand{Sha256: sum[:], Data: req.GetData()}}}
-	if _, err := s.propose(ctx, who.node.GetNodeId(), cmd); err != nil {
-		return nil, err
-	}
-	missing, err := s.cfg.Central.MissingChunks(man)
-	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "read chunks: %v", err)
-	}
-	return &xasov1.PutChunkResponse{MissingChunks: missing}, nil
 }
 
 // restorePage caps a page of Restore: records, and bytes of records and
