@@ -26,21 +26,6 @@ import (
 // type, each chunk against the commune's own offer) and apply checks it
 // all again.
 
-// PendingFiles is what the file calls need of central besides Central: a
-// commune's own offer of a file central does not hold yet. The Central a
-// service is given must have it for nodes to send files.
-type PendingFiles interface {
-	PendingManifest(commune, sha string) (*xasov1.AttachmentManifest, error)
-}
-
-func (s *Service) pendingFiles() (PendingFiles, error) {
-	pf, ok := s.cfg.Central.(PendingFiles)
-	if !ok {
-		return nil, status.Error(codes.Unimplemented, "this member takes no files")
-	}
-	return pf, nil
-}
-
 // OfferAttachment records the commune's offer of a file (its manifest) and
 // says which chunks central lacks: none when central holds the file with
 // the same chunks; a file central holds with other chunks is refused.
@@ -49,10 +34,7 @@ func (s *Service) OfferAttachment(ctx context.Context, req *xasov1.OfferAttachme
 	if err != nil {
 		return nil, err
 	}
-	files, err := s.pendingFiles()
-	if err != nil {
-		return nil, err
-	}
+	files := s.cfg.Central
 	man := req.GetManifest()
 	if err := dossier.ValidateOfferedManifest(man); err != nil {
 		return nil, grpcerr.BadRequest(err.(dossier.Violations))
@@ -87,10 +69,7 @@ func (s *Service) PutChunk(ctx context.Context, req *xasov1.PutChunkRequest) (*x
 	if err != nil {
 		return nil, err
 	}
-	files, err := s.pendingFiles()
-	if err != nil {
-		return nil, err
-	}
+	files := s.cfg.Central
 	sha, i, data := req.GetAttachmentSha256(), req.GetIndex(), req.GetData()
 	var v dossier.Violations
 	if !dossier.ValidSHA256(sha) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -48,6 +49,9 @@ type Central interface {
 	NodesChanged() <-chan struct{}
 	AppliedIndex() uint64
 	AttachmentManifest(sha string) (*xasov1.AttachmentManifest, error)
+	// PendingManifest returns a commune's own offer of a file central does
+	// not hold yet.
+	PendingManifest(commune, sha string) (*xasov1.AttachmentManifest, error)
 	MissingChunks(m *xasov1.AttachmentManifest) ([]int32, error)
 	// Records returns a commune's outbox records from sequence from on.
 	Records(commune string, from int64, limit int) ([]*xasov1.OutboxRecord, error)
@@ -68,6 +72,10 @@ type ServiceConfig struct {
 	Now func() time.Time
 	// Window is how many batches a stream may have waiting (default 64).
 	Window int
+	// StreamsPerNode bounds the Push and the Feed streams one node may
+	// have open at once, each (default 4: a node needs one of each; a
+	// reconnect may overlap the stream it replaces for a moment).
+	StreamsPerNode int
 }
 
 // Service is the central side of replication (xasov1.ReplicationServiceServer).
@@ -75,6 +83,31 @@ type Service struct {
 	xasov1.UnimplementedReplicationServiceServer
 	cfg   ServiceConfig
 	codec *Codec
+
+	mu sync.Mutex
+	// streams counts the open streams by node and kind ("push", "feed").
+	streams map[streamKey]int
+}
+
+type streamKey struct{ node, kind string }
+
+// openStream counts a node's stream of kind, refusing one beyond
+// StreamsPerNode; release ends it.
+func (s *Service) openStream(who caller, kind string) (release func(), err error) {
+	k := streamKey{who.node.GetNodeId(), kind}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.streams[k] >= s.cfg.StreamsPerNode {
+		return nil, status.Errorf(codes.ResourceExhausted, "node %s has %d %s streams open already", k.node, s.streams[k], kind)
+	}
+	s.streams[k]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.streams[k]--; s.streams[k] == 0 {
+			delete(s.streams, k)
+		}
+	}, nil
 }
 
 // NewService makes the service.
@@ -94,11 +127,14 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Window <= 0 {
 		cfg.Window = 64
 	}
+	if cfg.StreamsPerNode <= 0 {
+		cfg.StreamsPerNode = 4
+	}
 	c, err := NewCodec()
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, codec: c}, nil
+	return &Service{cfg: cfg, codec: c, streams: map[streamKey]int{}}, nil
 }
 
 // Enroll spends an enrollment token and signs the node's certificate.
@@ -235,6 +271,11 @@ func (s *Service) Push(stream xasov1.ReplicationService_PushServer) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.openStream(who, "push")
+	if err != nil {
+		return err
+	}
+	defer release()
 	ctx, stop := s.guard(stream.Context(), who)
 	defer stop()
 	hw, err := s.cfg.Central.NodeStream(who.commune)
@@ -420,6 +461,11 @@ func (s *Service) Feed(req *xasov1.FeedRequest, stream xasov1.ReplicationService
 	if err != nil {
 		return err
 	}
+	release, err := s.openStream(who, "feed")
+	if err != nil {
+		return err
+	}
+	defer release()
 	ctx, stop := s.guard(stream.Context(), who)
 	defer stop()
 	// scanned: every item up to it was sent or is for another commune.
