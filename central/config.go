@@ -18,6 +18,11 @@ type Config struct {
 	// ID is the member's Raft ID; its certificate's common name must be the same.
 	ID      string `yaml:"id"`
 	DataDir string `yaml:"data_dir"`
+	// StateKeyFile holds the AES key (16, 24 or 32 bytes, raw or hex) that
+	// encrypts the member's state at rest (default: {data_dir}.key, beside
+	// the data directory). A new state gets a new key there when the file
+	// does not exist; the file must be readable by its owner only.
+	StateKeyFile string `yaml:"state_key_file"`
 	// RaftListen is where the Raft transport listens; RaftAdvertise where
 	// the other members reach it (default: RaftListen).
 	RaftListen    string `yaml:"raft_listen"`
@@ -144,7 +149,7 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
 	}
-	return nil
+	return c.checkStateKey()
 }
 
 // memberTLS is a member's TLS material, loaded.

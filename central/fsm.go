@@ -154,8 +154,17 @@ func (f *FSM) WaitApplied(ctx context.Context, index uint64) error {
 	}
 }
 
-// OpenFSM opens the state in dir.
+// OpenFSM opens the state in dir without encryption (tests); a member
+// opens it with OpenState.
 func OpenFSM(dir string, log *slog.Logger) (*FSM, error) {
+	return OpenState(StateOptions{Dir: dir, Logger: log})
+}
+
+// OpenState opens the state as o says (encrypted with o.Key when set).
+// These are the state's only Badger options: a snapshot's restore clears
+// and refills the same database.
+func OpenState(o StateOptions) (*FSM, error) {
+	dir, log := o.Dir, o.Logger
 	opts := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithSyncWrites(false). // the Raft log is the durable record; the FSM is rebuilt from it
@@ -163,7 +172,10 @@ func OpenFSM(dir string, log *slog.Logger) (*FSM, error) {
 		WithNumVersionsToKeep(1).
 		WithMemTableSize(64 << 20).
 		WithBlockCacheSize(64 << 20).
-		WithIndexCacheSize(32 << 20)
+		WithIndexCacheSize(32 << 20) // encryption needs an index cache
+	if len(o.Key) > 0 {
+		opts = opts.WithEncryptionKey(o.Key).WithEncryptionKeyRotationDuration(30 * 24 * time.Hour)
+	}
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open central state %s: %w", dir, err)

@@ -36,6 +36,10 @@ type MemberConfig struct {
 	// the one peers dial (default: RaftListen).
 	RaftListen, RaftAdvertise string
 	DataDir                   string
+	// StateKey, 16, 24 or 32 bytes, encrypts the state at rest (AES);
+	// without it the state is not encrypted (tests). Run sets it from
+	// state_key_file.
+	StateKey []byte
 	// ServerTLS and ClientTLS authenticate members to each other (mutual TLS).
 	ServerTLS, ClientTLS *tls.Config
 	// Bootstrap is the voter list to start a new cluster with. It is used
@@ -99,7 +103,7 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
 	}
-	fsm, err := OpenFSM(filepath.Join(cfg.DataDir, "state"), log)
+	fsm, err := OpenState(StateOptions{Dir: stateDir(cfg.DataDir), Key: cfg.StateKey, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -22,14 +22,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	peers, _ := cfg.Peers()
+	key, err := cfg.stateKey(log)
+	if err != nil {
+		return err
+	}
 	m, err := StartMember(MemberConfig{
-		ID: cfg.ID, RaftListen: cfg.RaftListen, RaftAdvertise: cfg.RaftAdvertise, DataDir: cfg.DataDir,
+		ID: cfg.ID, RaftListen: cfg.RaftListen, RaftAdvertise: cfg.RaftAdvertise, DataDir: cfg.DataDir, StateKey: key,
 		ServerTLS: raftServer.server, ClientTLS: raftServer.client, Bootstrap: peers,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs, Logger: log,
 	})
 	if err != nil {
-		return err
+		return cfg.wrongStateKey(err)
 	}
 	defer m.Close()
 	ln, err := net.Listen("tcp", cfg.APIListen)

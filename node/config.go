@@ -2,17 +2,16 @@ package node
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/xaso/xaso/configfile"
 	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/internal/atrest"
 )
 
 // Config is a commune node's configuration. The YAML keys are also the
@@ -24,9 +23,16 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// Commune is the 5-digit administrative unit code of this commune.
 	Commune string `yaml:"commune"`
-	// EncryptionKeyFile, when set, holds the AES key (16, 24 or 32 bytes, raw
-	// or hex) that encrypts the store at rest.
+	// EncryptionKeyFile holds the AES key (16, 24 or 32 bytes, raw or hex)
+	// that encrypts the store at rest (default: {data_dir}.key, beside the
+	// data directory). A new store gets a new key there when the file does
+	// not exist; the file must be readable by its owner only.
 	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	// AllowUnencryptedStore keeps opening a store made without encryption
+	// (by an earlier version without a key), with a warning; such a store
+	// keeps no private key of the node, so the node cannot enroll with it.
+	// A new store is always encrypted.
+	AllowUnencryptedStore bool `yaml:"allow_unencrypted_store"`
 	// MaxAttachmentBytes is the largest file a clerk may upload.
 	MaxAttachmentBytes int64 `yaml:"max_attachment_bytes"`
 	// CalendarFile, when set, is the working calendar (JSON) to start from;
@@ -110,11 +116,6 @@ func (c Config) Validate() error {
 	if c.MaxAttachmentBytes < 1<<10 || c.MaxAttachmentBytes > 256<<20 {
 		return fmt.Errorf("max_attachment_bytes: %d is outside 1 KiB to 256 MiB", c.MaxAttachmentBytes)
 	}
-	if c.EncryptionKeyFile != "" {
-		if _, err := ReadKeyFile(c.EncryptionKeyFile); err != nil {
-			return fmt.Errorf("encryption_key_file: %w", err)
-		}
-	}
 	for key, f := range map[string]string{"calendar_file": c.CalendarFile, "catalogue_file": c.CatalogueFile} {
 		if f == "" {
 			continue
@@ -177,7 +178,7 @@ func (c Config) Validate() error {
 	if _, err := dossier.ParseDailyWindow(c.SyncUploadWindow); err != nil {
 		return fmt.Errorf("sync_upload_window: %w", err)
 	}
-	return nil
+	return c.checkEncryption()
 }
 
 // nodeID is the configured node id or its default.
@@ -188,19 +189,6 @@ func (c Config) nodeID() string {
 	return "node-" + c.Commune
 }
 
-// ReadKeyFile reads an AES key of 16, 24 or 32 bytes, raw or hex-encoded.
-func ReadKeyFile(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if k, err := hex.DecodeString(strings.TrimSpace(string(data))); err == nil && validKeyLen(len(k)) {
-		return k, nil
-	}
-	if validKeyLen(len(data)) {
-		return data, nil
-	}
-	return nil, fmt.Errorf("%s holds %d bytes; an AES key is 16, 24 or 32 bytes (raw or hex)", path, len(data))
-}
-
-func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }
+// ReadKeyFile reads an AES key of 16, 24 or 32 bytes, raw or hex-encoded,
+// from a file that only its owner may read.
+func ReadKeyFile(path string) ([]byte, error) { return atrest.ReadKeyFile(path) }

@@ -55,15 +55,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opts := StoreOptions{Dir: cfg.DataDir, Logger: log}
-	if cfg.EncryptionKeyFile != "" {
-		k, err := ReadKeyFile(cfg.EncryptionKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("encryption_key_file: %w", err)
-		}
-		opts.EncryptionKey = k
-	}
-	st, err := OpenStore(opts)
+	st, err := openStore(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +105,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log, sync: n.SyncStatus, limits: n.limits.Load,
 	}
 	last, _ := st.OutboxHead()
-	log.Info("node open", "commune", cfg.Commune, "data_dir", cfg.DataDir, "outbox_last", last, "encrypted", opts.EncryptionKey != nil)
+	log.Info("node open", "commune", cfg.Commune, "data_dir", cfg.DataDir, "outbox_last", last, "encrypted", st.Encrypted())
 	return n, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/internal/atrest"
 )
 
 // ErrNotFound is returned when a dossier, procedure or attachment does not exist.
@@ -32,7 +34,15 @@ type StoreOptions struct {
 	// Dir is the Badger directory; created when missing.
 	Dir string
 	// EncryptionKey, 16, 24 or 32 bytes, encrypts the store at rest (AES).
+	// Without it, the key file a node keeps beside the store when none is
+	// configured ({Dir}.key, see Config.KeyFile) is used when it exists;
+	// otherwise the store is opened (or made) without encryption, which
+	// only node.Open refuses (tests and tools open stores here).
 	EncryptionKey []byte
+	// Unencrypted opens the store without encryption, not looking for
+	// {Dir}.key (node.Open, for a store made without it, when the
+	// configuration allows that).
+	Unencrypted bool
 	// NoSync skips the fsync on commit. For benchmarks only: an acknowledged
 	// change may be lost in a power cut.
 	NoSync bool
@@ -46,9 +56,10 @@ type StoreOptions struct {
 // committed together (group commit) by one writer goroutine, so that the
 // outbox sequence is dense and one fsync serves many clerks.
 type Store struct {
-	db    *badger.DB
-	log   *slog.Logger
-	idKey []byte
+	db        *badger.DB
+	log       *slog.Logger
+	idKey     []byte
+	encrypted bool
 
 	reqs    chan *writeReq
 	stop    chan struct{}
@@ -94,6 +105,15 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 		WithIndexCacheSize(16 << 20).
 		WithNumCompactors(2).
 		WithValueThreshold(1 << 10)
+	if len(opts.EncryptionKey) == 0 && !opts.Unencrypted {
+		k, err := atrest.ReadKeyFile(atrest.DefaultKeyFile(opts.Dir))
+		switch {
+		case err == nil:
+			opts.EncryptionKey = k
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
+		}
+	}
 	if len(opts.EncryptionKey) > 0 {
 		bo = bo.WithEncryptionKey(opts.EncryptionKey).WithEncryptionKeyRotationDuration(30 * 24 * time.Hour)
 	}
@@ -101,7 +121,7 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
 	}
-	s := &Store{db: db, log: log, reqs: make(chan *writeReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{}), counts: map[dossier.State]int64{}, changed: make(chan struct{})}
+	s := &Store{db: db, log: log, encrypted: len(opts.EncryptionKey) > 0, reqs: make(chan *writeReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{}), counts: map[dossier.State]int64{}, changed: make(chan struct{})}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -153,6 +173,9 @@ func (s *Store) load() error {
 		return err
 	})
 }
+
+// Encrypted says whether the store is encrypted at rest.
+func (s *Store) Encrypted() bool { return s.encrypted }
 
 // Close stops the writer, waits for changes under way and closes Badger.
 func (s *Store) Close() error {

@@ -128,14 +128,14 @@ func TestConfigValidationNamesTheKey(t *testing.T) {
 		return p
 	}
 	tests := map[string]string{
-		"commune: '12'\n":                                "commune",
-		"commune: '09619'\nlisten: nonsense\n":           "listen",
-		"commune: '09619'\nmax_attachment_bytes: 5\n":    "max_attachment_bytes",
-		"commune: '09619'\nlog_level: loud\n":            "log_level",
-		"commune: '09619'\nencryption_key_file: /nope\n": "encryption_key_file",
-		"commune: '09619'\ncalendar_file: /nope\n":       "calendar_file",
-		"commune: '09619'\ncolour: blue\n":               "colour",
-		"commune: '09619'\ndata_dir: ''\n":               "data_dir",
+		"commune: '12'\n":                                    "commune",
+		"commune: '09619'\nlisten: nonsense\n":               "listen",
+		"commune: '09619'\nmax_attachment_bytes: 5\n":        "max_attachment_bytes",
+		"commune: '09619'\nlog_level: loud\n":                "log_level",
+		"commune: '09619'\nencryption_key_file: /nope/key\n": "encryption_key_file",
+		"commune: '09619'\ncalendar_file: /nope\n":           "calendar_file",
+		"commune: '09619'\ncolour: blue\n":                   "colour",
+		"commune: '09619'\ndata_dir: ''\n":                   "data_dir",
 	}
 	for body, key := range tests {
 		cfg, err := LoadConfig(write(body))

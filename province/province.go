@@ -41,7 +41,10 @@ import (
 
 // Options shape a province.
 type Options struct {
-	// Dir holds every member's and node's data, and the PKI.
+	// Dir holds every member's and node's data, and the PKI. Members and
+	// nodes run with the product's defaults for encryption at rest: each
+	// store is encrypted with a key made at its first start, beside it
+	// ({member or node}/data.key).
 	Dir string
 	// Communes run a node each (default: the sample province's first five).
 	Communes []sample.Commune

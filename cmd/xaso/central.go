@@ -19,6 +19,7 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 	d := central.DefaultConfig()
 	fs.String("id", "", "id: this member's Raft ID, the common name of its certificate (required)")
 	fs.String("data-dir", d.DataDir, "data_dir: Raft log, snapshots and state")
+	fs.String("state-key-file", "", "state_key_file: AES key (16/24/32 bytes, raw or hex, mode 0600) encrypting the state (default: {data_dir}.key, made for a new state)")
 	fs.String("raft-listen", d.RaftListen, "raft_listen: address of the Raft transport (mutual TLS)")
 	fs.String("raft-advertise", "", "raft_advertise: Raft address the other members dial (default: raft_listen)")
 	fs.String("api-listen", d.APIListen, "api_listen: address of gRPC, REST and metrics (TLS)")
@@ -59,6 +60,8 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 				cfg.ID = v
 			case "data-dir":
 				cfg.DataDir = v
+			case "state-key-file":
+				cfg.StateKeyFile = v
 			case "raft-listen":
 				cfg.RaftListen = v
 			case "raft-advertise":

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -49,11 +51,24 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 			t.Fatalf("pki issue: %s", errs)
 		}
 	}
+	// The state's key: central-3's named by the flag, the others' by default {data_dir}.key.
+	stateKey := map[string]string{"central-1": filepath.Join(dir, "central-1.key"), "central-2": filepath.Join(dir, "central-2.key"), "central-3": filepath.Join(dir, "state-3.key")}
 	args := func(m member) []string {
-		return []string{"central", "--id", m.id, "--data-dir", filepath.Join(dir, m.id), "--raft-listen", m.raft, "--api-listen", m.api,
+		a := []string{"central", "--id", m.id, "--data-dir", filepath.Join(dir, m.id), "--raft-listen", m.raft, "--api-listen", m.api,
 			"--bootstrap", strings.Join(boot, ","), "--ca-file", filepath.Join(pkiDir, "ca.crt"),
 			"--cert-file", filepath.Join(pkiDir, m.id+".crt"), "--key-file", filepath.Join(pkiDir, m.id+".key"),
 			"--bootstrap-token-file", token, "--heartbeat-timeout", "300ms", "--election-timeout", "300ms"}
+		if m.id == "central-3" {
+			a = append(a, "--state-key-file", stateKey[m.id])
+		}
+		return a
+	}
+	// A key file others may read: refused in one line naming it, before anything starts.
+	loose := filepath.Join(dir, "loose.key")
+	os.WriteFile(loose, []byte(strings.Repeat("ab", 32)), 0o600)
+	os.Chmod(loose, 0o644)
+	if code, _, e := runCmd(t, append(args(ms[0]), "--state-key-file", loose)...); code != 1 || !strings.HasPrefix(e, "xaso central: state_key_file: ") || strings.Count(strings.TrimSpace(e), "\n") != 0 {
+		t.Fatalf("a state key others may read: exit %d, %q", code, e)
 	}
 	type running struct {
 		cancel context.CancelFunc
@@ -158,6 +173,24 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 		t.Fatal("the restarted member bootstrapped again")
 	}
 	stopAll()
+
+	// Each member's state is encrypted with its own key, made at its first
+	// start: the commune's name is nowhere in the state's files.
+	for _, m := range ms {
+		st, err := os.Stat(stateKey[m.id])
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s's state key: %v %v", m.id, st, err)
+		}
+		filepath.WalkDir(filepath.Join(dir, m.id, "state"), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			if b, _ := os.ReadFile(path); bytes.Contains(b, []byte("Phường Ba Đình")) {
+				t.Errorf("%s holds the commune's name in clear", path)
+			}
+			return nil
+		})
+	}
 }
 
 func TestCentralBadConfigNamesTheKey(t *testing.T) {

@@ -76,7 +76,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "xaso demo: %s, 3 central members, %d commune nodes, data in %s\n", prov.Name, *communes, *dir)
+	fmt.Fprintf(stdout, "xaso demo: %s, 3 central members, %d commune nodes, data in %s (encrypted at rest, each store's key beside it: */data.key)\n", prov.Name, *communes, *dir)
 	p, err := province.Start(ctx, province.Options{
 		Dir: *dir, Communes: prov.Communes[:*communes], PortBase: *portBase, Logger: log,
 		Link: func(i int) *linksim.Link { return simulated[i] },

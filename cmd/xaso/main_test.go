@@ -43,6 +43,11 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 	os.WriteFile(unknown, []byte("commune: '09619'\nsync_window: night\n"), 0o600)
 	good := filepath.Join(dir, "good.yaml")
 	os.WriteFile(good, []byte("commune: '09619'\ndata_dir: "+dir+"\n"), 0o600)
+	loose := filepath.Join(dir, "loose.key")
+	os.WriteFile(loose, []byte(strings.Repeat("ab", 32)), 0o600)
+	os.Chmod(loose, 0o640)
+	looseConfig := filepath.Join(dir, "loose.yaml")
+	os.WriteFile(looseConfig, []byte("commune: '09619'\ndata_dir: "+filepath.Join(dir, "store")+"\nencryption_key_file: "+loose+"\n"), 0o600)
 	tests := []struct {
 		args []string
 		code int
@@ -52,6 +57,9 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{[]string{"node", "--commune", "09619", "--max-attachment-bytes", "lots"}, 1, "max_attachment_bytes"},
 		{[]string{"node", "--config", bad}, 1, "log_level"},
 		{[]string{"node", "--colour", "red"}, 2, "colour"},
+		{[]string{"node", "--commune", "09619", "--data-dir", filepath.Join(dir, "store"), "--encryption-key-file", loose}, 1, "encryption_key_file"},
+		{[]string{"node", "--commune", "09619", "--allow-unencrypted-store", "perhaps"}, 1, "allow_unencrypted_store"},
+		{[]string{"check-config", looseConfig}, 1, "encryption_key_file"},
 		{[]string{"check-config", unknown}, 1, "sync_window"},
 		{[]string{"check-config", bad}, 1, "log_level"},
 		{[]string{"check-config"}, 2, "usage"},

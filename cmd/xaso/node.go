@@ -24,7 +24,8 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 	fs.String("listen", d.Listen, "listen: address for gRPC, REST, web pages and metrics")
 	fs.String("data-dir", d.DataDir, "data_dir: directory of the Badger store")
 	fs.String("commune", "", "commune: 5-digit administrative unit code of this commune (required)")
-	fs.String("encryption-key-file", "", "encryption_key_file: AES key (16/24/32 bytes, raw or hex) encrypting the store")
+	fs.String("encryption-key-file", "", "encryption_key_file: AES key (16/24/32 bytes, raw or hex, mode 0600) encrypting the store (default: {data_dir}.key, made for a new store)")
+	fs.String("allow-unencrypted-store", "false", "allow_unencrypted_store: keep opening a store made without encryption (it then keeps no private key of the node)")
 	fs.String("max-attachment-bytes", strconv.FormatInt(d.MaxAttachmentBytes, 10), "max_attachment_bytes: largest upload")
 	fs.String("calendar-file", "", "calendar_file: working calendar JSON to start from (default: embedded official calendar)")
 	fs.String("catalogue-file", "", "catalogue_file: procedure catalogue JSON to start from (default: embedded sample)")
@@ -61,6 +62,12 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 				cfg.Commune = v
 			case "encryption-key-file":
 				cfg.EncryptionKeyFile = v
+			case "allow-unencrypted-store":
+				b, perr := strconv.ParseBool(v)
+				if perr != nil {
+					err = fmt.Errorf("allow_unencrypted_store: %q is not true or false", v)
+				}
+				cfg.AllowUnencryptedStore = b
 			case "max-attachment-bytes":
 				n, perr := strconv.ParseInt(v, 10, 64)
 				if perr != nil {
