@@ -149,6 +149,7 @@ func TestDeploy(t *testing.T) {
 	d.checkJoin(ctx, run, bins["deploy-1"])
 	code := d.checkDossierReachesCentral(ctx, 0)
 	d.checkHardening(ctx)
+	d.checkEncryptionAtRest(ctx, code)
 
 	// A host restart: the services come back by themselves.
 	if _, err := docker(ctx, "restart", d.members[1].container, d.nodes[0].container); err != nil {
@@ -461,6 +462,47 @@ func (d *deployment) checkDossierAtNode(ctx context.Context, i int, code string)
 		return err == nil, fmt.Sprint(err)
 	}); err != nil {
 		d.t.Fatal(err)
+	}
+}
+
+// checkEncryptionAtRest checks the stores' keys (generated on the host,
+// the service's alone) and that the stores hold no known text in clear:
+// the applicant of the dossier code at the first node, the commune's name
+// at the first member, which the Raft log (not encrypted by xaso) holds.
+func (d *deployment) checkEncryptionAtRest(ctx context.Context, code string) {
+	d.t.Helper()
+	api, closeConn, err := d.nodeAPI(ctx, 0)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	got, err := api.GetDossier(ctx, &xasov1.GetDossierRequest{Code: code})
+	closeConn()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	applicant := got.GetDossier().GetApplicant().GetFullName()
+	commune := d.communes[0].Name
+	for _, c := range []struct {
+		h                host
+		key, store, text string
+	}{{d.nodes[0], "/etc/xaso/node.key", "/var/lib/xaso/node", applicant}, {d.members[0], "/etc/xaso/state.key", "/var/lib/xaso/central/state", commune}} {
+		if out, err := c.h.exec(ctx, "stat", "-c", "%U:%G %a %s", c.key); err != nil || out != "xaso:xaso 600 64" {
+			d.t.Errorf("%s %s: %q %v, want xaso:xaso 600, 64 hex digits", c.h.name, c.key, out, err)
+		}
+		if out, err := c.h.exec(ctx, "grep", "-c", "Hello Badger", c.store+"/KEYREGISTRY"); err == nil || out != "0" {
+			d.t.Errorf("%s: the store in %s is not encrypted (%q %v)", c.h.name, c.store, out, err)
+		}
+		if c.text == "" {
+			d.t.Fatalf("no text to look for in %s", c.store)
+		}
+		if out, err := c.h.exec(ctx, "grep", "-rlF", c.text, c.store); err == nil || out != "" {
+			d.t.Errorf("%s: %q lies in clear in %s", c.h.name, c.text, out)
+		}
+	}
+	// The test looks for the right bytes: the Raft log, which the disk must
+	// protect, holds the commune's name.
+	if out, err := d.members[0].exec(ctx, "grep", "-rlF", commune, "/var/lib/xaso/central/raft"); err != nil || out == "" {
+		d.t.Errorf("the Raft log does not hold %q (%q %v): the check above looks for the wrong bytes", commune, out, err)
 	}
 }
 
