@@ -95,7 +95,9 @@ func TestCentralRefusesWhatTheWorkflowDoesNot(t *testing.T) {
 		{"an unknown action", assign, func(r *xasov1.OutboxRecord) { r.Event.Action = 999 }, true, violations},
 		{"an unknown state", assign, func(r *xasov1.OutboxRecord) { r.Event.State = 77 }, true, violations},
 		{"an unknown role", assign, func(r *xasov1.OutboxRecord) { r.Event.Role = 9 }, true, violations},
-		{"a time in 2099", assign, func(r *xasov1.OutboxRecord) { r.Event.Time = timestamppb.New(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)) }, true, violations},
+		{"a time in 2099", assign, func(r *xasov1.OutboxRecord) {
+			r.Event.Time = timestamppb.New(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+		}, true, violations},
 		{"a time before 2015", assign, func(r *xasov1.OutboxRecord) { r.Event.Time = timestamppb.New(time.Unix(0, 0)) }, true, violations},
 		{"a control character in the actor", assign, func(r *xasov1.OutboxRecord) { r.Event.Actor = "a\x00b" }, true, violations},
 		{"a transfer to an empty commune", assign, func(r *xasov1.OutboxRecord) {
