@@ -51,6 +51,12 @@ func applyEvents(st *stateTxn, index uint64, cmd *xasov1.CentralCommand, c *xaso
 	res := &xasov1.CommandResult{}
 	now := cmd.GetTime().AsTime()
 	for i, rec := range c.GetRecords() {
+		if st.full() && st.checkpoint != nil {
+			// What the records so far wrote fills a transaction: commit it
+			// with the mark they moved, and go on in a new one.
+			st.setProto(hwKey, hw)
+			st.checkpoint()
+		}
 		if hw.GetBlocked() != nil && rec.GetSequence() > hw.GetLastSequence() {
 			// Blocked: nothing from the refused record on is taken until
 			// an operator lifts the block.
@@ -64,7 +70,9 @@ func applyEvents(st *stateTxn, index uint64, cmd *xasov1.CentralCommand, c *xaso
 			}
 			res.Code, res.Message = int32(err.code), fmt.Sprintf("records[%d] (sequence %d): %s", i, rec.GetSequence(), err.msg)
 			if err.block && hw.GetBlocked() == nil {
-				hw.Blocked = &xasov1.ChainBlock{Sequence: rec.GetSequence(), Code: int32(err.code), Reason: dossier.Short(err.msg, 2000), Time: cmd.GetTime(), NodeId: c.GetNodeId()}
+				// Blocked where the chain stands: the next sequence central
+				// expects (the refused record may claim any).
+				hw.Blocked = &xasov1.ChainBlock{Sequence: hw.GetLastSequence() + 1, Code: int32(err.code), Reason: dossier.Short(err.msg, 2000), Time: cmd.GetTime(), NodeId: c.GetNodeId()}
 			}
 			break
 		}
@@ -171,20 +179,18 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 		before = contributionOf(d)
 	}
 	dossier.Apply(d, ev)
-	after := contributionOf(d)
-	moveContribution(st, before, after)
-
-	moved := before != nil && before.group != after.group
-	if before != nil && before.due != 0 && (after.due != before.due || moved) {
-		st.del(dueKey(before.due, d.GetCode()))
-	}
-	if after.due != 0 && (before == nil || after.due != before.due || moved) {
-		st.set(dueKey(after.due, d.GetCode()), []byte(after.group.String()))
-	}
 	// The event's record: which commune's stream, which sequence in it.
 	stored.Dossier = d
 	stored.EventRecords = append(stored.EventRecords, binary.BigEndian.AppendUint64([]byte(rec.GetCommuneCode()), uint64(rec.GetSequence())))
-	st.putDossier(rec.GetDossierCode(), stored, !exists)
+	// What one record makes central write is bounded, so that it fits a
+	// transaction (and a node's feed) whatever the node sends: refused
+	// here, before anything is written (d came from apply's cache, which
+	// no longer holds it, and is dropped).
+	enc := marshal(stored)
+	if len(enc) > maxStoredDossierBytes {
+		return refuseRecord(codes.ResourceExhausted, "dossier %s would take %d bytes at central; at most %d (its components and files)", rec.GetDossierCode(), len(enc), maxStoredDossierBytes)
+	}
+	var transfer *xasov1.FeedItem
 	if ev.GetAction() == dossier.Transfer {
 		out := proto.Clone(d).(*xasov1.Dossier)
 		evs, err := dossierEvents(st.txn, stored.GetEventRecords()[:len(stored.GetEventRecords())-1])
@@ -195,10 +201,36 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 		out.Events = append(evs, ev)
 		// Addressed to the one commune it names (checked registered and
 		// not the sender above), never to all.
-		appendFeed(st, index, &xasov1.FeedItem{CommuneCode: ev.GetTransferCommuneCode(), Item: &xasov1.FeedItem_Transfer{Transfer: out}})
+		transfer = &xasov1.FeedItem{CommuneCode: ev.GetTransferCommuneCode(), Item: &xasov1.FeedItem_Transfer{Transfer: out}}
+		if n := proto.Size(transfer); n > maxTransferBytes {
+			return refuseRecord(codes.ResourceExhausted, "dossier %s with its events takes %d bytes; a transfer carries at most %d", rec.GetDossierCode(), n, maxTransferBytes)
+		}
+	}
+	after := contributionOf(d)
+	moveContribution(st, before, after)
+
+	moved := before != nil && before.group != after.group
+	if before != nil && before.due != 0 && (after.due != before.due || moved) {
+		st.del(dueKey(before.due, d.GetCode()))
+	}
+	if after.due != 0 && (before == nil || after.due != before.due || moved) {
+		st.set(dueKey(after.due, d.GetCode()), []byte(after.group.String()))
+	}
+	st.putDossier(rec.GetDossierCode(), stored, enc, !exists)
+	if transfer != nil {
+		appendFeed(st, index, transfer)
 	}
 	return nil
 }
+
+// Bounds on what one record makes central write: its dossier as stored
+// (with its components and files), and a transfer's feed item (the dossier
+// with its events). An honest dossier takes a few kilobytes; the node
+// checks its own against half of maxStoredDossierBytes (dossier.CheckOwn).
+const (
+	maxStoredDossierBytes = dossier.MaxDossierBytes
+	maxTransferBytes      = 2 << 20
+)
 
 // dossier reads the dossier with code (empty, false when there is none),
 // from apply's cache when it is there. The caller owns what it gets and
@@ -214,10 +246,9 @@ func (st *stateTxn) dossier(code string) (*xasov1.StoredDossier, bool) {
 	return stored, st.getProto([]byte(prefixDossier+code), stored)
 }
 
-// putDossier writes a dossier, and keeps it for the next event; created
-// says it is new to the state.
-func (st *stateTxn) putDossier(code string, d *xasov1.StoredDossier, created bool) {
-	v := marshal(d)
+// putDossier writes a dossier d, encoded as v, and keeps it for the next
+// event; created says it is new to the state.
+func (st *stateTxn) putDossier(code string, d *xasov1.StoredDossier, v []byte, created bool) {
 	st.set([]byte(prefixDossier+code), v)
 	st.hot.dossiers.put(code, d, len(v))
 	if created {

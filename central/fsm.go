@@ -74,9 +74,14 @@ const (
 	snapshotMagic     = "XASO-CENTRAL-SNAPSHOT"
 	snapshotVersion   = 2 // 2: dossiers keep their event pointers (no de/ keys)
 	maxSnapshotEntry  = 64 << 20
-	// commitBytes is when ApplyBatch commits and starts a new transaction
-	// (at an entry boundary), well under Badger's transaction limit.
+	// commitBytes and commitOps are when apply commits and starts a new
+	// transaction, well under Badger's limits of a transaction's size and
+	// count: at an entry boundary, or inside an entry (see midCommit).
 	commitBytes = 4 << 20
+	commitOps   = 20_000
+	// keyPartial marks the entry a transaction was committed in the
+	// middle of: {index:8}{position:4}, the first command not yet applied.
+	keyPartial = "m/partial"
 )
 
 // FSM is central's replicated state machine: it applies batches of commands
@@ -97,6 +102,9 @@ type FSM struct {
 
 	// hot is apply's in-memory help (see hotState), used by apply, Restore and Close.
 	hot *hotState
+	// midCommitted, when set (by tests), is called after each commit
+	// inside an entry (see midCommit).
+	midCommitted func()
 
 	mu sync.Mutex
 	// advanced is closed and replaced whenever the applied index moves.
@@ -319,13 +327,27 @@ type stateTxn struct {
 	// nodesChanged says that a node was enrolled or revoked in this
 	// transaction (see FSM.NodesChanged).
 	nodesChanged bool
+	// ops counts the transaction's writes.
+	ops int
+	// partial says that the state holds a keyPartial mark, to delete once
+	// the entry it names is whole (members cut entries at different
+	// places: their states must not keep the marks).
+	partial bool
+	// checkpoint, while a command is applied, commits what the state holds
+	// so far (midCommit) and goes on in a new transaction: a command that
+	// writes more than a transaction holds is applied in several.
+	checkpoint func()
 }
+
+// full says that the transaction should be committed before more is written.
+func (s *stateTxn) full() bool { return s.bytes > commitBytes || s.ops > commitOps }
 
 func (s *stateTxn) set(k, v []byte) {
 	if err := s.txn.Set(k, v); err != nil {
 		panic(fmt.Sprintf("central state: write %q: %v", k, err))
 	}
 	s.bytes += len(k) + len(v) + 32
+	s.ops++
 }
 
 func (s *stateTxn) setProto(k []byte, m proto.Message) { s.set(k, marshal(m)) }
@@ -335,6 +357,7 @@ func (s *stateTxn) del(k []byte) {
 		panic(fmt.Sprintf("central state: delete %q: %v", k, err))
 	}
 	s.bytes += len(k) + 32
+	s.ops++
 }
 
 // getProto reads k into m; false when k is absent.
@@ -355,6 +378,10 @@ func (f *FSM) begin() *stateTxn {
 
 func (f *FSM) commit(st *stateTxn, applied uint64) {
 	st.flushAggregates()
+	if st.partial {
+		st.del([]byte(keyPartial))
+		st.partial = false
+	}
 	st.set([]byte(keyApplied), be64(applied))
 	if err := st.txn.Commit(); err != nil {
 		panic(fmt.Sprintf("central state: commit at index %d: %v", applied, err))
@@ -363,6 +390,47 @@ func (f *FSM) commit(st *stateTxn, applied uint64) {
 	if st.nodesChanged {
 		f.signalNodesChanged()
 	}
+}
+
+// midCommit commits st in the middle of the entry at index, before its
+// command at pos (or inside it: the commands that may be cut, a node's
+// records, are idempotent), and goes on in a new transaction. The state
+// then holds the entry's commands before pos and says so (keyPartial), so
+// that a member restarted before the entry's end applies only the rest of
+// it; the applied index stays at the entry before, so that whoever waits
+// for the entry sees it whole. Local reads may see part of the entry
+// meanwhile, as they may see a state a moment old.
+func (f *FSM) midCommit(st *stateTxn, index uint64, pos int) {
+	st.flushAggregates()
+	st.set([]byte(keyApplied), be64(index-1))
+	st.set([]byte(keyPartial), binary.BigEndian.AppendUint32(be64(index), uint32(pos)))
+	if err := st.txn.Commit(); err != nil {
+		panic(fmt.Sprintf("central state: commit in entry %d at command %d: %v", index, pos, err))
+	}
+	if index-1 > f.applied.Load() {
+		f.setApplied(index - 1)
+	}
+	st.txn, st.bytes, st.ops, st.partial = f.db.NewTransaction(true), 0, 0, true
+	if f.midCommitted != nil {
+		f.midCommitted()
+	}
+}
+
+// partialFrom is the first command of the entry at index not yet in the
+// state: 0 unless a restart cut the entry's application (see midCommit).
+func (st *stateTxn) partialFrom(index uint64) int {
+	v, err := getValue(st.txn, []byte(keyPartial))
+	switch {
+	case errors.Is(err, errNotFound):
+		return 0
+	case err != nil:
+		panic(fmt.Sprintf("central state: read %s: %v", keyPartial, err))
+	}
+	st.partial = true // deleted when this transaction commits whole entries
+	if len(v) == 12 && binary.BigEndian.Uint64(v) == index {
+		return int(binary.BigEndian.Uint32(v[8:]))
+	}
+	return 0
 }
 
 // Apply applies one log entry (raft.FSM).
@@ -390,7 +458,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		}
 		res := f.applyEntry(st, l)
 		out[i], applied, commands = res, l.Index, commands+len(res)
-		if st.bytes > commitBytes {
+		if st.full() {
 			f.commit(st, applied)
 			st = f.begin()
 		}
@@ -411,7 +479,18 @@ func (f *FSM) applyEntry(st *stateTxn, l *raft.Log) []*xasov1.CommandResult {
 		return []*xasov1.CommandResult{{Code: int32(codes.Internal), Message: "undecodable log entry", Index: l.Index}}
 	}
 	results := make([]*xasov1.CommandResult, len(batch.GetCommands()))
+	skip := st.partialFrom(l.Index)
+	defer func() { st.checkpoint = nil }()
 	for pos, cmd := range batch.GetCommands() {
+		if pos < skip {
+			// Applied before a restart cut the entry (see midCommit).
+			results[pos] = &xasov1.CommandResult{Index: l.Index}
+			continue
+		}
+		if st.full() {
+			f.midCommit(st, l.Index, pos)
+		}
+		st.checkpoint = func() { f.midCommit(st, l.Index, pos) }
 		var res *xasov1.CommandResult
 		switch c := cmd.GetCommand().(type) {
 		case *xasov1.CentralCommand_AppendEvents:

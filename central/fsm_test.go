@@ -331,10 +331,10 @@ func TestAppendEventsTakesExactlyTheNextRecord(t *testing.T) {
 	forged := proto.Clone(recs[3]).(*xasov1.OutboxRecord)
 	forged.Hash = bytes.Repeat([]byte{1}, 32)
 	r = a.apply(t, appendEvents("00004", forged))[0]
-	if codes.Code(r.GetCode()) != codes.DataLoss || r.GetBlocked().GetSequence() != 4 {
+	if codes.Code(r.GetCode()) != codes.DataLoss || r.GetBlocked().GetSequence() != 16 {
 		t.Fatalf("forged duplicate: %v", r)
 	}
-	if r := unblock("00004", 4); r.GetCode() != 0 {
+	if r := unblock("00004", 16); r.GetCode() != 0 {
 		t.Fatalf("unblock: %v", r)
 	}
 	// Another commune's records are refused, and block that commune only.

@@ -28,8 +28,12 @@ import (
 const (
 	// MaxRecordBytes bounds one encoded outbox record.
 	MaxRecordBytes = 64 << 10
-	// MaxDossierEvents bounds the events of one dossier.
-	MaxDossierEvents = 10_000
+	// MaxDossierEvents bounds the events of one dossier (an honest one has
+	// tens).
+	MaxDossierEvents = 1000
+	// MaxDossierBytes bounds a dossier as central stores it, with its
+	// components and files (an honest one takes a few kilobytes).
+	MaxDossierBytes = 512 << 10
 	// MaxActorBytes bounds who acted.
 	MaxActorBytes = 128
 	// MaxAssigneeBytes bounds the person or unit holding a dossier.
@@ -454,6 +458,9 @@ func CheckOwn(before *Dossier, ev *Event, commune string, now time.Time) error {
 		return v
 	}
 	validateEvent(ev, now, "event", &v)
+	if n := proto.Size(before) + proto.Size(ev); n > MaxDossierBytes/2 {
+		v.Add("event", fmt.Sprintf("the dossier would hold %d bytes of components and files; at most %d", n, MaxDossierBytes/2))
+	}
 	if err := v.Err(); err != nil {
 		return err
 	}

@@ -428,15 +428,17 @@ func (h *hostile) attack(honest *xasov1.Dossier) {
 	r.Hash = bytes.Repeat([]byte{9}, 32)
 	h.refusedRecord("wrong hash", h.encode(r), []*xasov1.OutboxRecord{r}, false, codes.DataLoss)
 	// A forged copy of a record central holds: a duplicate is dropped only
-	// when it is the very record, so this one blocks the chain where it is.
+	// when it is the very record, so this one blocks the chain where it
+	// stands (at the next sequence central expects).
 	forged := proto.Clone(h.held[0]).(*xasov1.OutboxRecord)
 	forged.Event.Actor = "someone.else"
 	forged.Hash = recordHash(t, forged)
-	if a, err := h.send(h.encode(forged), nil); err != nil || a.GetBlocked().GetSequence() != forged.GetSequence() || codes.Code(a.GetBlocked().GetCode()) != codes.DataLoss {
-		t.Errorf("a forged copy of record %d: %v, %v; want a block there for DataLoss", forged.GetSequence(), a, err)
+	next := int64(len(h.held)) + 1
+	if a, err := h.send(h.encode(forged), nil); err != nil || a.GetBlocked().GetSequence() != next || codes.Code(a.GetBlocked().GetCode()) != codes.DataLoss {
+		t.Errorf("a forged copy of record %d: %v, %v; want a block at %d for DataLoss", forged.GetSequence(), a, err, next)
 	} else {
 		h.note("forged copy of a record central holds", fmt.Sprintf("blocked at %d, %v", a.GetBlocked().GetSequence(), codes.DataLoss))
-		h.unblock(forged.GetSequence())
+		h.unblock(next)
 	}
 	// Events the workflow refuses (re-decided at central).
 	one("APPROVE by a CLERK", on(ad, func() *xasov1.Event {
