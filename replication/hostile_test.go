@@ -178,7 +178,13 @@ func exchange(client xasov1.ReplicationServiceClient, reqs ...*xasov1.PushReques
 		}
 		out = append(out, a)
 	}
+	// Hang up and wait for central's end of the stream, as a node's syncer
+	// does not: central keeps a node's newest few streams, and this one
+	// must not count against the next.
 	s.CloseSend()
+	if _, err := s.Recv(); err != io.EOF {
+		return out, fmt.Errorf("the stream's end: %v, want EOF", err)
+	}
 	return out, nil
 }
 
@@ -733,18 +739,22 @@ type parallelStreams struct {
 	conns []*grpc.ClientConn
 	reqs  []*xasov1.PushRequest
 	dup   int
-	done  atomic.Int32 // streams answered or refused
+	done  atomic.Int32 // streams answered or ended by central
+	alive atomic.Int32 // streams answered and not ended by central since
 }
 
-// settled is how many streams were answered or refused so far.
+// settled is how many streams were answered or ended so far.
 func (ps *parallelStreams) settled() int { return int(ps.done.Load()) }
 
+// open is how many answered streams central has not ended.
+func (ps *parallelStreams) open() int { return int(ps.alive.Load()) }
+
 // run opens the streams at once; each sends its batch and expects it
-// answered as duplicates — or the stream refused as ResourceExhausted,
-// central bounding the streams of a node — and stays open until release
-// is closed. It returns how many were answered and refused, and the first
-// other error.
-func (ps *parallelStreams) run(release <-chan struct{}) (answered, bounded int, err error) {
+// answered as duplicates — or the stream ended as Aborted, central keeping
+// a node's newest streams only — and stays open until release is closed
+// or central ends it. It returns how many were answered and how many ended
+// before their answer, and the first other error.
+func (ps *parallelStreams) run(release <-chan struct{}) (answered, replaced int, err error) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	errs := make(chan error, len(ps.reqs))
@@ -759,7 +769,9 @@ func (ps *parallelStreams) run(release <-chan struct{}) (answered, bounded int, 
 				_, err = s.Recv()
 			}
 			if err == nil {
-				err = s.Send(req)
+				if err = s.Send(req); err == io.EOF {
+					_, err = s.Recv() // central ended the stream: its status says why
+				}
 			}
 			var a *xasov1.PushResponse
 			if err == nil {
@@ -768,28 +780,38 @@ func (ps *parallelStreams) run(release <-chan struct{}) (answered, bounded int, 
 			if err == nil && (a.GetDuplicates() != int32(ps.dup) || a.GetAccepted() != 0) {
 				err = fmt.Errorf("a batch of %d records central holds: %v", ps.dup, a)
 			}
-			ps.done.Add(1)
 			mu.Lock()
 			switch {
 			case err == nil:
 				answered++
-			case status.Code(err) == codes.ResourceExhausted:
-				bounded++
+				ps.alive.Add(1)
+			case status.Code(err) == codes.Aborted:
+				replaced++
 			}
 			mu.Unlock()
+			ps.done.Add(1)
 			if err != nil {
-				if status.Code(err) != codes.ResourceExhausted {
+				if status.Code(err) != codes.Aborted {
 					errs <- err
 				}
 				return
 			}
-			<-release // held open, idle
-			s.CloseSend()
+			ended := make(chan error, 1)
+			go func() { _, err := s.Recv(); ended <- err }()
+			select {
+			case err := <-ended: // central ended it for a newer one
+				ps.alive.Add(-1)
+				if status.Code(err) != codes.Aborted {
+					errs <- fmt.Errorf("an idle stream ended: %v, want Aborted", err)
+				}
+			case <-release: // held open, idle, until now
+				s.CloseSend()
+			}
 		}()
 	}
 	wg.Wait()
 	close(errs)
-	return answered, bounded, <-errs
+	return answered, replaced, <-errs
 }
 
 // slow prepares a batch of records central holds, uncompressed, on a
@@ -1204,30 +1226,32 @@ func TestHostileNodeCannotHurtTheProvince(t *testing.T) {
 	t.Logf("sequential attacks: %v", time.Since(attacked).Round(time.Millisecond))
 
 	// 50 streams at once (10 connections × 5, over the three members),
-	// each sending a batch central holds and staying open: central answers
-	// as many as it lets a node hold (a few a member) and refuses the rest
-	// as ResourceExhausted, and stays up.
+	// each sending a batch central holds and staying open: central keeps a
+	// node's newest few a member and ends the older ones as Aborted, and
+	// stays up.
 	streams := h.parallelStreams(10, 5, h.held[:3])
 	release := make(chan struct{})
 	type parallelResult struct {
-		answered, bounded int
-		err               error
+		answered, replaced int
+		err                error
 	}
 	parallelDone := make(chan parallelResult, 1)
 	go func() {
 		a, b, err := streams.run(release)
 		parallelDone <- parallelResult{a, b, err}
 	}()
-	eventually(t, 30*time.Second, "the 50 streams answered or refused", func() (bool, string) {
+	eventually(t, 30*time.Second, "the 50 streams answered or ended, at most 4 a member left open", func() (bool, string) {
 		up := membersAnswer(t, p)
-		return checkMembersUp(up) == nil && streams.settled() == len(streams.reqs), fmt.Sprintf("%d settled, members %v", streams.settled(), up)
+		return checkMembersUp(up) == nil && streams.settled() == len(streams.reqs) && streams.open() <= 3*4,
+			fmt.Sprintf("%d settled, %d open, members %v", streams.settled(), streams.open(), up)
 	})
+	open := streams.open()
 	close(release)
 	par := <-parallelDone
-	if par.err != nil || par.answered == 0 || par.answered > 3*4 || par.answered+par.bounded != 50 {
-		t.Errorf("50 parallel streams: %d answered, %d refused as ResourceExhausted, %v", par.answered, par.bounded, par.err)
+	if par.err != nil || par.answered == 0 || par.answered+par.replaced != 50 {
+		t.Errorf("50 parallel streams: %d answered, %d ended before their answer, %v", par.answered, par.replaced, par.err)
 	}
-	h.note("50 parallel streams held open", fmt.Sprintf("%d answered, %d refused ResourceExhausted", par.answered, par.bounded))
+	h.note("50 parallel streams held open", fmt.Sprintf("%d answered, %d ended before their answer, %d left open", par.answered, par.replaced, open))
 
 	// A slow batch over an 8 KiB/s link, while the random mutations go on.
 	type slowResult struct {
@@ -1330,6 +1354,21 @@ func TestHostileNodeCannotHurtTheProvince(t *testing.T) {
 		t.Error(err)
 	}
 
+	// An idle Push stream on each member, open when the node is revoked.
+	var pushes []xasov1.ReplicationService_PushClient
+	for _, conn := range h.conns {
+		pctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		s, err := xasov1.NewReplicationServiceClient(conn).Push(pctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Recv(); err != nil {
+			t.Fatalf("the hostile's idle push stream: %v", err)
+		}
+		pushes = append(pushes, s)
+	}
+
 	// Revoked, the hostile's open streams end within seconds, and it is
 	// refused from then on.
 	if _, err := p.Central().RevokeNode(p.Operator(context.Background()), &xasov1.RevokeNodeRequest{NodeId: h.nodeID}); err != nil {
@@ -1359,8 +1398,17 @@ func TestHostileNodeCannotHurtTheProvince(t *testing.T) {
 			}
 		}()
 	}
+	for i, ps := range pushes {
+		feedWG.Add(1)
+		go func() {
+			defer feedWG.Done()
+			if err := checkStreamEnds(func() error { _, err := ps.Recv(); return err }, 10*time.Second); err != nil {
+				t.Errorf("the hostile's idle push stream %d after revocation: %v", i, err)
+			}
+		}()
+	}
 	feedWG.Wait()
-	t.Logf("the hostile's %d feed streams ended %v after the revocation", len(feeds), time.Since(revoked).Round(time.Millisecond))
+	t.Logf("the hostile's %d feed and %d idle push streams ended %v after the revocation", len(feeds), len(pushes), time.Since(revoked).Round(time.Millisecond))
 	if _, err := exchange(h.client()); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("a push after revocation: %v, want PermissionDenied", err)
 	}

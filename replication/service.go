@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,7 +75,8 @@ type ServiceConfig struct {
 	Window int
 	// StreamsPerNode bounds the Push and the Feed streams one node may
 	// have open at once, each (default 4: a node needs one of each; a
-	// reconnect may overlap the stream it replaces for a moment).
+	// reconnect may overlap the streams of links that broke silently).
+	// One more ends the node's oldest.
 	StreamsPerNode int
 }
 
@@ -85,29 +87,43 @@ type Service struct {
 	codec *Codec
 
 	mu sync.Mutex
-	// streams counts the open streams by node and kind ("push", "feed").
-	streams map[streamKey]int
+	// streams are the open streams by node and kind ("push", "feed"),
+	// oldest first.
+	streams map[streamKey][]*openStream
 }
 
 type streamKey struct{ node, kind string }
 
-// openStream counts a node's stream of kind, refusing one beyond
-// StreamsPerNode; release ends it.
-func (s *Service) openStream(who caller, kind string) (release func(), err error) {
+// openStream is one open stream and how to end it.
+type openStream struct{ end context.CancelCauseFunc }
+
+// errReplaced ends the oldest of a node's streams when the node opens one
+// more than StreamsPerNode: a node's newest stream is the one it uses (the
+// others are left from links that broke without a word).
+var errReplaced = errors.New("the node opened a newer stream")
+
+// register counts a node's stream of kind, which end ends; beyond
+// StreamsPerNode it ends the node's oldest of that kind. release forgets it.
+func (s *Service) register(who caller, kind string, end context.CancelCauseFunc) (release func()) {
 	k := streamKey{who.node.GetNodeId(), kind}
+	me := &openStream{end: end}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.streams[k] >= s.cfg.StreamsPerNode {
-		return nil, status.Errorf(codes.ResourceExhausted, "node %s has %d %s streams open already", k.node, s.streams[k], kind)
+	if open := s.streams[k]; len(open) >= s.cfg.StreamsPerNode {
+		open[0].end(errReplaced)
+		s.streams[k] = open[1:]
 	}
-	s.streams[k]++
+	s.streams[k] = append(s.streams[k], me)
 	return func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.streams[k]--; s.streams[k] == 0 {
+		open := slices.DeleteFunc(s.streams[k], func(o *openStream) bool { return o == me })
+		if len(open) == 0 {
 			delete(s.streams, k)
+		} else {
+			s.streams[k] = open
 		}
-	}, nil
+	}
 }
 
 // NewService makes the service.
@@ -134,7 +150,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, codec: c, streams: map[streamKey]int{}}, nil
+	return &Service{cfg: cfg, codec: c, streams: map[streamKey][]*openStream{}}, nil
 }
 
 // Enroll spends an enrollment token and signs the node's certificate.
@@ -271,13 +287,9 @@ func (s *Service) Push(stream xasov1.ReplicationService_PushServer) error {
 	if err != nil {
 		return err
 	}
-	release, err := s.openStream(who, "push")
-	if err != nil {
-		return err
-	}
-	defer release()
-	ctx, stop := s.guard(stream.Context(), who)
+	ctx, end, stop := s.guard(stream.Context(), who)
 	defer stop()
+	defer s.register(who, "push", end)()
 	hw, err := s.cfg.Central.NodeStream(who.commune)
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "read high-water mark: %v", err)
@@ -305,7 +317,21 @@ func (s *Service) Push(stream xasov1.ReplicationService_PushServer) error {
 			}
 		}
 	}()
-	for req := range reqs {
+	for {
+		var req *xasov1.PushRequest
+		select {
+		case <-ctx.Done():
+			// Revoked, or replaced by a newer stream of the node.
+			return guardErr(ctx, status.FromContextError(ctx.Err()).Err())
+		case r, ok := <-reqs:
+			if !ok {
+				if err := <-recvErr; err != nil && !errors.Is(err, io.EOF) {
+					return guardErr(ctx, err)
+				}
+				return nil
+			}
+			req = r
+		}
 		batch := []*xasov1.PushRequest{req}
 	more:
 		for len(batch) < s.cfg.Window {
@@ -323,10 +349,6 @@ func (s *Service) Push(stream xasov1.ReplicationService_PushServer) error {
 			return guardErr(ctx, err)
 		}
 	}
-	if err := <-recvErr; err != nil && !errors.Is(err, io.EOF) {
-		return guardErr(ctx, err)
-	}
-	return nil
 }
 
 // chainHash is a high-water mark's hash: the genesis hash before the first record.
@@ -343,8 +365,9 @@ var errRevoked = errors.New("the node's enrollment ended")
 
 // guard returns a context that ends when the calling node is revoked (or
 // enrolled again with another certificate), checked each time central
-// applies an enrollment or a revocation; stop releases it.
-func (s *Service) guard(parent context.Context, who caller) (context.Context, func()) {
+// applies an enrollment or a revocation, or when end is called; stop
+// releases it.
+func (s *Service) guard(parent context.Context, who caller) (ctx context.Context, end context.CancelCauseFunc, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	go func() {
 		for {
@@ -361,14 +384,17 @@ func (s *Service) guard(parent context.Context, who caller) (context.Context, fu
 			}
 		}
 	}()
-	return ctx, func() { cancel(nil) }
+	return ctx, cancel, func() { cancel(nil) }
 }
 
 // guardErr says PermissionDenied when ctx ended because the node was
 // revoked, and passes err on otherwise.
 func guardErr(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); errors.Is(cause, errRevoked) {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errRevoked):
 		return status.Error(codes.PermissionDenied, cause.Error())
+	case errors.Is(cause, errReplaced):
+		return status.Error(codes.Aborted, cause.Error())
 	}
 	return err
 }
@@ -461,13 +487,9 @@ func (s *Service) Feed(req *xasov1.FeedRequest, stream xasov1.ReplicationService
 	if err != nil {
 		return err
 	}
-	release, err := s.openStream(who, "feed")
-	if err != nil {
-		return err
-	}
-	defer release()
-	ctx, stop := s.guard(stream.Context(), who)
+	ctx, end, stop := s.guard(stream.Context(), who)
 	defer stop()
+	defer s.register(who, "feed", end)()
 	// scanned: every item up to it was sent or is for another commune.
 	scanned := req.GetAfterSequence()
 	for {

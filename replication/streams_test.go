@@ -1,39 +1,44 @@
 package replication
 
 import (
+	"context"
+	"errors"
 	"testing"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 )
 
-// A node may hold StreamsPerNode streams of each kind, not more; another
-// node, or another kind, is not concerned, and a closed stream frees its place.
-func TestStreamsPerNodeAreBounded(t *testing.T) {
-	s := &Service{cfg: ServiceConfig{StreamsPerNode: 2}, streams: map[streamKey]int{}}
+// A node keeps at most StreamsPerNode streams of each kind: one more ends
+// its oldest (left from a link that broke silently); another node, or
+// another kind, is not concerned, and a released stream frees its place.
+func TestANodesNewestStreamsAreKept(t *testing.T) {
+	s := &Service{cfg: ServiceConfig{StreamsPerNode: 2}, streams: map[streamKey][]*openStream{}}
 	a := caller{node: &xasov1.EnrolledNode{NodeId: "node-a"}, commune: "00004"}
 	b := caller{node: &xasov1.EnrolledNode{NodeId: "node-b"}, commune: "00008"}
-	var releases []func()
-	for range 2 {
-		r, err := s.openStream(a, "push")
-		if err != nil {
-			t.Fatal(err)
-		}
-		releases = append(releases, r)
+	open := func(who caller, kind string) (context.Context, func()) {
+		ctx, end := context.WithCancelCause(context.Background())
+		return ctx, s.register(who, kind, end)
 	}
-	if _, err := s.openStream(a, "push"); status.Code(err) != codes.ResourceExhausted {
-		t.Fatalf("a third push stream: %v, want ResourceExhausted", err)
+	first, _ := open(a, "push")
+	second, releaseSecond := open(a, "push")
+	feed, _ := open(a, "feed")
+	other, _ := open(b, "push")
+	if first.Err() != nil || second.Err() != nil || feed.Err() != nil || other.Err() != nil {
+		t.Fatal("a stream within the bound was ended")
 	}
-	if _, err := s.openStream(a, "feed"); err != nil {
-		t.Fatalf("a feed stream beside two push streams: %v", err)
+	third, _ := open(a, "push")
+	if !errors.Is(context.Cause(first), errReplaced) {
+		t.Fatalf("the oldest push stream: %v, want it ended as replaced", context.Cause(first))
 	}
-	if _, err := s.openStream(b, "push"); err != nil {
-		t.Fatalf("another node's push stream: %v", err)
+	if second.Err() != nil || third.Err() != nil || feed.Err() != nil || other.Err() != nil {
+		t.Fatal("a stream other than the oldest push stream of node-a was ended")
 	}
-	releases[0]()
-	if _, err := s.openStream(a, "push"); err != nil {
-		t.Fatalf("a push stream after one closed: %v", err)
+	if n := len(s.streams[streamKey{"node-a", "push"}]); n != 2 {
+		t.Fatalf("%d push streams of node-a counted, want 2", n)
+	}
+	releaseSecond()
+	fourth, _ := open(a, "push")
+	if third.Err() != nil || fourth.Err() != nil {
+		t.Fatal("a stream was ended although a place was free")
 	}
 }
