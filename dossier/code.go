@@ -39,15 +39,33 @@ func ParseCode(code string) (ParsedCode, error) {
 	if !ValidCommuneCode(commune) {
 		return ParsedCode{}, fmt.Errorf("dossier code %q: commune %q is not 5 digits", code, commune)
 	}
-	t, err := time.Parse("060102", day)
-	if err != nil || !digits(day) {
+	date, ok := parseYYMMDD(day)
+	if !ok {
 		return ParsedCode{}, fmt.Errorf("dossier code %q: %q is not a yymmdd date", code, day)
 	}
 	seq, err := strconv.Atoi(num)
 	if err != nil || !digits(num) || seq < 1 {
 		return ParsedCode{}, fmt.Errorf("dossier code %q: sequence %q is not 4 to 9 digits from 0001", code, num)
 	}
-	return ParsedCode{Commune: commune, Date: DateOf(t, time.UTC), Seq: seq}, nil
+	return ParsedCode{Commune: commune, Date: date, Seq: seq}, nil
+}
+
+// parseYYMMDD reads a yymmdd date as time.Parse's "060102" does (years 69
+// to 99 are 1969 to 1999), without parsing a layout: central checks every
+// dossier code a node sends with it.
+func parseYYMMDD(s string) (Date, bool) {
+	if len(s) != 6 || !digits(s) {
+		return Date{}, false
+	}
+	n := func(i int) int { return int(s[i]-'0')*10 + int(s[i+1]-'0') }
+	y, m, d := n(0)+2000, time.Month(n(2)), n(4)
+	if y >= 2069 {
+		y -= 100
+	}
+	if m < 1 || m > 12 || d < 1 || d > time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+		return Date{}, false
+	}
+	return Date{y, m, d}, true
 }
 
 // ValidCommuneCode reports whether s is a 5-digit administrative unit code.

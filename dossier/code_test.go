@@ -1,7 +1,9 @@
 package dossier_test
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/xaso/xaso/dossier"
 )
@@ -40,4 +42,25 @@ func FuzzParseCode(f *testing.F) {
 			t.Fatalf("ParseCode(%q) accepted %+v", s, p)
 		}
 	})
+}
+
+// parseYYMMDD reads every yymmdd as time.Parse("060102") does.
+func TestParseYYMMDDIsTimeParse(t *testing.T) {
+	for yy := range 100 {
+		for mm := range 14 {
+			for dd := range 33 {
+				s := fmt.Sprintf("%02d%02d%02d", yy, mm, dd)
+				want, err := time.Parse("060102", s)
+				got, ok := dossier.ParseYYMMDD(s)
+				if ok != (err == nil) || ok && got != dossier.DateOf(want, time.UTC) {
+					t.Fatalf("%s: %v %v, time.Parse says %v %v", s, got, ok, want, err)
+				}
+			}
+		}
+	}
+	for _, s := range []string{"", "26113", "2611300", "26 130", "2611x0", "-61130"} {
+		if _, ok := dossier.ParseYYMMDD(s); ok {
+			t.Errorf("%q read as a date", s)
+		}
+	}
 }

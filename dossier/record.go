@@ -115,25 +115,43 @@ func Short(s string, max int) string {
 // validText checks a free-text field: at most max bytes, no control
 // characters other than line breaks and tabs.
 func validText(s string, max int) bool {
-	if len(s) > max {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' {
-			return false
-		}
-	}
-	return true
+	return len(s) <= max && textOK(s, false)
 }
 
 // validLine is validText on one line, not empty.
 func validLine(s string, max int) bool {
-	return strings.TrimSpace(s) != "" && validText(s, max) && !strings.ContainsAny(s, "\r\n")
+	return len(s) <= max && strings.TrimSpace(s) != "" && textOK(s, true)
 }
 
+// textOK says whether s has no control character but tabs and, unless
+// oneLine, line breaks. (Apply asks it for every event: ASCII is read a
+// byte at a time.)
+func textOK(s string, oneLine bool) bool {
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b < 0x20 && (b != '\t' && (oneLine || b != '\n' && b != '\r')) || b == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsControl(r) {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+// knownEnum says whether e is one of the values names lists, other than
+// the zero value.
 func knownEnum[E ~int32](e E, names map[int32]string) bool {
+	if e == 0 {
+		return false
+	}
 	_, ok := names[int32(e)]
-	return ok && e != 0
+	return ok
 }
 
 func validTime(t *timestamppb.Timestamp, now time.Time, ahead time.Duration) bool {

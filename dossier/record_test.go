@@ -2,9 +2,11 @@ package dossier_test
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -177,6 +179,33 @@ func TestShortCutsAtACharacter(t *testing.T) {
 	}{{"abc", 5, "abc"}, {"abcdef", 3, "abc…"}, {"Việt Nam", 2, "Vi…"}, {"Việt Nam", 3, "Vi…"}} {
 		if got := dossier.Short(c.in, c.max); got != c.want {
 			t.Errorf("Short(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
+		}
+	}
+}
+
+// textOK agrees with the plain rune-by-rune reading of its rule, on every
+// kind of character (ASCII controls, line breaks, C1 controls, Vietnamese).
+func TestTextOKIsItsRule(t *testing.T) {
+	rule := func(s string, oneLine bool) bool {
+		for _, r := range s {
+			if unicode.IsControl(r) && r != '\t' && (oneLine || r != '\n' && r != '\r') {
+				return false
+			}
+		}
+		return true
+	}
+	alphabet := []rune{'a', 'Z', ' ', '\t', '\n', '\r', 0, 0x1f, 0x7f, 0x85, 0x9f, 'ệ', 'Đ', '€', 0x2028}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20_000 {
+		rs := make([]rune, rng.IntN(6))
+		for i := range rs {
+			rs[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		s := string(rs)
+		for _, oneLine := range []bool{false, true} {
+			if got, want := dossier.TextOK(s, oneLine), rule(s, oneLine); got != want {
+				t.Fatalf("textOK(%q, %v) = %v, want %v", s, oneLine, got, want)
+			}
 		}
 	}
 }
