@@ -19,7 +19,7 @@ import (
 
 // honest returns a desk's records of commune and the dossier each event
 // was decided on (nil for a receipt), as central folds them.
-func honest(t *testing.T, commune string, seed uint64, n int) ([]*xasov1.OutboxRecord, []*xasov1.Dossier) {
+func honest(t testing.TB, commune string, seed uint64, n int) ([]*xasov1.OutboxRecord, []*xasov1.Dossier) {
 	t.Helper()
 	h := workload.NewHistory(commune, sample.Procedures(), sample.Calendar(), seed, time.Date(2026, 3, 2, 8, 0, 0, 0, dossier.Zone))
 	held := map[string]*xasov1.Dossier{}
@@ -206,6 +206,28 @@ func TestTextOKIsItsRule(t *testing.T) {
 			if got, want := dossier.TextOK(s, oneLine), rule(s, oneLine); got != want {
 				t.Fatalf("textOK(%q, %v) = %v, want %v", s, oneLine, got, want)
 			}
+		}
+	}
+}
+
+// BenchmarkRecordChecks is what central's checks of one record cost
+// (ValidateRecord and CheckEvent, as apply runs them), over a desk's
+// history.
+func BenchmarkRecordChecks(b *testing.B) {
+	recs, before := honest(b, "00004", 3, 5000)
+	now := recs[len(recs)-1].GetEvent().GetTime().AsTime()
+	sizes := make([]int, len(recs))
+	for i, r := range recs {
+		sizes[i] = proto.Size(r)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		k := i % len(recs)
+		if err := dossier.ValidateSizedRecord(recs[k], sizes[k], "00004", now); err != nil {
+			b.Fatal(err)
+		}
+		if err := dossier.CheckEvent(before[k], recs[k].GetEvent(), "00004"); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
