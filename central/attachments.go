@@ -79,7 +79,7 @@ func applyManifest(st *stateTxn, c *xasov1.PutAttachmentManifestCommand) *xasov1
 	if st.getProto(manifestKey(sha), held) {
 		// Settling the file cleared every waiting offer of it: there is
 		// none of this commune's to drop.
-		if !sameChunks(held, man) {
+		if !dossier.SameChunks(held, man) {
 			return refused(codes.DataLoss, "file %s: the chunks differ from those of the file central holds by that hash", sha)
 		}
 		return &xasov1.CommandResult{Duplicates: 1}
@@ -237,19 +237,6 @@ func pendingOffers(st *stateTxn, sha string) []string {
 		out = append(out, string(it.Item().Key()[len(prefix):]))
 	}
 	return out
-}
-
-// sameChunks says whether two manifests name the same chunks, in order.
-func sameChunks(a, b *xasov1.AttachmentManifest) bool {
-	if len(a.GetChunkSha256()) != len(b.GetChunkSha256()) {
-		return false
-	}
-	for i := range a.GetChunkSha256() {
-		if !bytes.Equal(a.GetChunkSha256()[i], b.GetChunkSha256()[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // AttachmentManifest returns the manifest of a file central holds: its

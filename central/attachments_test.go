@@ -121,7 +121,7 @@ func TestACommunesBogusOfferNeverBlocksAnothers(t *testing.T) {
 	wantCode(t, "the thief's offer", a.apply(t, offer(thief, bogusMan))[0], codes.OK)
 	wantCode(t, "the thief's chunk 0", a.apply(t, putChunk(thief, sha, 0, bogus[0]))[0], codes.OK)
 	wantCode(t, "the owner's offer", a.apply(t, offer(owner, realMan))[0], codes.OK)
-	if p, err := f.PendingManifest(owner, sha); err != nil || !sameChunks(p, realMan) {
+	if p, err := f.PendingManifest(owner, sha); err != nil || !dossier.SameChunks(p, realMan) {
 		t.Fatalf("the owner's offer waits as its own: %v", err)
 	}
 	// A chunk of the thief's manifest is not one of the owner's.

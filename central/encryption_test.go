@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -29,20 +28,7 @@ func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 // filesHolding lists the files under dir whose bytes contain s.
 func filesHolding(t testing.TB, dir, s string) []string {
 	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(s)) {
-			out = append(out, path)
-		}
-		return nil
-	})
+	out, err := atrest.FilesHolding(dir, s)
 	if err != nil {
 		t.Fatal(err)
 	}

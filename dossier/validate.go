@@ -1,6 +1,7 @@
 package dossier
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -284,6 +285,19 @@ func ValidateManifest(m *xasov1.AttachmentManifest) error {
 		}
 	}
 	return v.Err()
+}
+
+// SameChunks says whether two manifests name the same chunks, in order.
+func SameChunks(a, b *xasov1.AttachmentManifest) bool {
+	if len(a.GetChunkSha256()) != len(b.GetChunkSha256()) {
+		return false
+	}
+	for i := range a.GetChunkSha256() {
+		if !bytes.Equal(a.GetChunkSha256()[i], b.GetChunkSha256()[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrFileCorrupt says that a file's chunks do not make the file its

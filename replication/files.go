@@ -131,7 +131,7 @@ func (s *Service) missing(ctx context.Context, who caller, man *xasov1.Attachmen
 	for again := false; ; again = true {
 		held, err := s.cfg.Central.AttachmentManifest(sha)
 		if err == nil {
-			if !sameChunks(held, man) {
+			if !dossier.SameChunks(held, man) {
 				return nil, status.Errorf(codes.DataLoss, "file %s: the chunks differ from those of the file central holds by that hash", sha)
 			}
 			man = held
@@ -157,16 +157,4 @@ func (s *Service) proposeFile(ctx context.Context, who caller, cmd *xasov1.Centr
 		s.cfg.Logger.Warn("file refused", "node", who.node.GetNodeId(), "commune", who.commune, "why", status.Convert(err).Message())
 	}
 	return err
-}
-
-func sameChunks(a, b *xasov1.AttachmentManifest) bool {
-	if len(a.GetChunkSha256()) != len(b.GetChunkSha256()) {
-		return false
-	}
-	for i := range a.GetChunkSha256() {
-		if !bytes.Equal(a.GetChunkSha256()[i], b.GetChunkSha256()[i]) {
-			return false
-		}
-	}
-	return true
 }

@@ -140,3 +140,23 @@ func Inspect(dir string) (State, error) {
 	}
 	return Encrypted, nil
 }
+
+// FilesHolding lists the files under dir whose bytes contain text in
+// clear: what a check that a store is encrypted looks for.
+func FilesHolding(dir, text string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(text)) {
+			out = append(out, path)
+		}
+		return nil
+	})
+	return out, err
+}
