@@ -166,8 +166,12 @@ func (p *pages) syncBadge(ctx context.Context) *web.Sync {
 	// it must not scan the outbox as the full sync status does.
 	last, acked := p.n.store.OutboxHead()
 	st, _ := p.n.SyncStatus()
-	return &web.Sync{Connected: st.Connected, PendingEvents: last - acked, PendingFiles: p.n.store.PendingUploadCount(),
+	sync := &web.Sync{Connected: st.Connected, PendingEvents: last - acked, PendingFiles: p.n.store.PendingUploadCount(),
 		LastContact: p.n.store.LastContact()}
+	if st.Blocked != nil {
+		sync.Blocked = st.Blocked.Sequence
+	}
+	return sync
 }
 
 // syncJSON serves the sync indicator to the desk's script, which refreshes

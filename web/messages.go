@@ -63,6 +63,7 @@ var messages = map[string][2]string{
 	"sync.alone":                  {"Làm việc độc lập (không đồng bộ)", "Working alone (no sync)"},
 	"sync.connected":              {"Đã kết nối tỉnh", "Connected to the province"},
 	"sync.offline":                {"Mất kết nối tỉnh — vẫn làm việc bình thường", "Province unreachable — work goes on"},
+	"sync.blocked":                {"Tỉnh ngừng nhận dữ liệu của xã — hãy báo cán bộ tỉnh; vẫn làm việc bình thường", "The province stopped taking this commune's data — tell the province's operator; work goes on"},
 	"sync.events":                 {"thay đổi", "changes"},
 	"sync.files":                  {"tệp", "files"},
 	"sync.waiting":                {"chờ gửi", "waiting to go"},

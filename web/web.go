@@ -114,6 +114,10 @@ type Sync struct {
 	Alone, Connected            bool
 	PendingEvents, PendingFiles int64
 	LastContact                 time.Time
+	// Blocked is the sequence of the node's record central refused (or at
+	// which central's chain differs): nothing from it on is sent until the
+	// province resolves it; 0 when sync is not blocked.
+	Blocked int64
 }
 
 // FormField is one labelled input: the API field its errors come from,
@@ -129,6 +133,9 @@ func (s Sync) Label(lang Lang) string {
 	if s.Alone {
 		return Message(lang, "sync.alone")
 	}
+	if s.Blocked > 0 {
+		return fmt.Sprintf("%s · %d %s %s", Message(lang, "sync.blocked"), s.PendingEvents, Message(lang, "sync.events"), Message(lang, "sync.waiting"))
+	}
 	state := Message(lang, "sync.offline")
 	if s.Connected {
 		state = Message(lang, "sync.connected")
@@ -137,12 +144,13 @@ func (s Sync) Label(lang Lang) string {
 		s.PendingFiles, Message(lang, "sync.files"), Message(lang, "sync.waiting"))
 }
 
-// Class is the sync indicator's style: alone, connected or offline.
+// Class is the sync indicator's style: alone, connected or offline (a
+// blocked sync looks offline).
 func (s Sync) Class() string {
 	switch {
 	case s.Alone:
 		return "sync-alone"
-	case s.Connected:
+	case s.Connected && s.Blocked == 0:
 		return "sync-ok"
 	}
 	return "sync-off"
