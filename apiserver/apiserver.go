@@ -20,6 +20,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -43,12 +44,19 @@ func Gateway(opts ...runtime.ServeMuxOption) *runtime.ServeMux {
 // Split sends gRPC requests to gs and everything else to h.
 func Split(gs *grpc.Server, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+		if IsGRPC(r) {
 			gs.ServeHTTP(w, r)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// IsGRPC says whether r is a gRPC call (HTTP/2, content type
+// application/grpc…), which Split sends to the gRPC server and which the
+// per-request deadlines of Serve leave alone.
+func IsGRPC(r *http.Request) bool {
+	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
 }
 
 // errorHandler is grpc-gateway's, but a refused workflow action is 409
@@ -156,6 +164,9 @@ func (s *statusWriter) WriteHeader(c int) {
 	s.ResponseWriter.WriteHeader(c)
 }
 
+// Unwrap lets http.ResponseController reach the server's writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (s *statusWriter) Write(b []byte) (int, error) {
 	s.wrote = true
 	return s.ResponseWriter.Write(b)
@@ -164,11 +175,107 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 // ShutdownGrace is how long in-flight requests get to finish at shutdown.
 const ShutdownGrace = 10 * time.Second
 
+// Limits bound what clients can hold of a server: the time to send a
+// request, the time to take a response, idle time, and connections. A zero
+// field takes its value from DefaultLimits.
+type Limits struct {
+	// ReadHeaderTimeout bounds reading a request's header: a client that
+	// trickles its header is cut when it passes.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading the body of an ordinary HTTP request (the
+	// REST gateway, the pages and their forms, exports), counted from when
+	// the handler starts; WriteTimeout bounds writing its response. Once
+	// the body has been read to its end the read deadline no longer
+	// applies, so a slow handler is not cut by it. A route can have other deadlines with
+	// Deadlines (the node's uploads do).
+	//
+	// gRPC calls (IsGRPC) are exempt: central's replication streams (Push,
+	// Feed) live as long as a node is connected, and gRPC bounds its calls
+	// itself (message size limits, keepalive pings that find dead peers,
+	// the caller's deadline). http.Server's own ReadTimeout and
+	// WriteTimeout are not used for the same reason: over HTTP/2 they
+	// would cut every stream, gRPC's included.
+	ReadTimeout, WriteTimeout time.Duration
+	// IdleTimeout closes a connection that has no request in flight.
+	IdleTimeout time.Duration
+	// MaxConns caps the connections served at once; a further connection
+	// waits in the listen backlog until one closes. A gRPC client (a node
+	// at central, a member forwarding to the leader) multiplexes all its
+	// calls over one HTTP/2 connection, so it costs one slot however many
+	// streams it runs; the deadlines above free slots that slow clients
+	// hold, so they cannot keep a node out for long. Negative: no limit.
+	MaxConns int
+}
+
+// DefaultLimits are the limits of a field left zero.
+var DefaultLimits = Limits{
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       30 * time.Second,
+	WriteTimeout:      2 * time.Minute,
+	IdleTimeout:       2 * time.Minute,
+	MaxConns:          512,
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.ReadHeaderTimeout <= 0 {
+		l.ReadHeaderTimeout = d.ReadHeaderTimeout
+	}
+	if l.ReadTimeout <= 0 {
+		l.ReadTimeout = d.ReadTimeout
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = d.WriteTimeout
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = d.IdleTimeout
+	}
+	if l.MaxConns == 0 {
+		l.MaxConns = d.MaxConns
+	}
+	return l
+}
+
+// Deadlines gives h's requests other deadlines than the server's: read
+// bounds reading the body and write writing the response, from when h
+// starts (zero keeps the server's). gRPC calls are left alone.
+func Deadlines(h http.Handler, read, write time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if IsGRPC(r) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		withDeadlines(w, r, read, write)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// withDeadlines sets w's write deadline and, when r has a body, its read
+// deadline. net/http itself lifts the read deadline once the body has been
+// read to its end (HTTP/1.1 then reads the connection in the background
+// with none, to notice a client that goes away; over HTTP/2 a stream's
+// deadline passing after its body's end changes nothing), so a handler
+// that works long after reading is not cut by it.
+func withDeadlines(w http.ResponseWriter, r *http.Request, read, write time.Duration) {
+	rc := http.NewResponseController(w)
+	if write > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(write))
+	}
+	if read > 0 && r.Body != nil && r.Body != http.NoBody {
+		_ = rc.SetReadDeadline(time.Now().Add(read))
+	}
+}
+
 // Serve serves h on ln until ctx is done, then shuts down gracefully. With
 // tlsConfig it serves HTTPS (HTTP/2 by ALPN); without, HTTP/1.1 and
-// unencrypted HTTP/2. started, when set, is called once serving begins and
-// stopped when it ends.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.Config, log *slog.Logger, started, stopped func()) error {
+// unencrypted HTTP/2. lim bounds clients (see Limits). started, when set,
+// is called once serving begins and stopped when it ends.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.Config, lim Limits, log *slog.Logger, started, stopped func()) error {
+	lim = lim.withDefaults()
+	addr := ln.Addr()
+	if lim.MaxConns > 0 {
+		ln = netutil.LimitListener(ln, lim.MaxConns)
+	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	if tlsConfig == nil {
@@ -180,10 +287,10 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           Deadlines(h, lim.ReadTimeout, lim.WriteTimeout),
 		Protocols:         &protocols,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
@@ -197,13 +304,13 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+		return fmt.Errorf("serve %s: %w", addr, err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shut down %s: %w", ln.Addr(), err)
+		return fmt.Errorf("shut down %s: %w", addr, err)
 	}
 	return nil
 }

@@ -58,6 +58,11 @@ type Config struct {
 	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
 	TrailingLogs      uint64 `yaml:"trailing_logs"`
 	LogLevel          string `yaml:"log_level"`
+	// MaxConnections caps the API connections a member serves at once
+	// (each connected node holds one for its replication streams, plus
+	// operators, dashboards and the other members); further ones wait
+	// until one closes.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // DefaultConfig returns the defaults every key starts from.
@@ -72,6 +77,7 @@ func DefaultConfig() Config {
 		SnapshotThreshold:  8192,
 		TrailingLogs:       10240,
 		LogLevel:           "info",
+		MaxConnections:     DefaultMaxConnections,
 	}
 }
 
@@ -137,6 +143,9 @@ func (c Config) Validate() error {
 	}
 	if c.HeartbeatTimeout < 50*time.Millisecond || c.ElectionTimeout < c.HeartbeatTimeout {
 		return fmt.Errorf("election_timeout: %v must be at least heartbeat_timeout %v, itself at least 50ms", c.ElectionTimeout, c.HeartbeatTimeout)
+	}
+	if c.MaxConnections < 0 || c.MaxConnections > 1<<16 {
+		return fmt.Errorf("max_connections: %d is outside 1 to 65536 (0: the default)", c.MaxConnections)
 	}
 	if c.NodeCertificateTTL < time.Hour || c.NodeCertificateTTL > 10*365*24*time.Hour {
 		return fmt.Errorf("node_certificate_ttl: %v is outside 1h to 10 years", c.NodeCertificateTTL)

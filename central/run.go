@@ -51,7 +51,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 	s, err := NewServer(ServerConfig{Member: m, APIAddress: adv, TLS: raftServer.api, PeerTLS: raftServer.client,
-		BootstrapTokenSHA256: sum, CAFingerprint: t.caFP, CA: t.ca, NodeCertificateTTL: cfg.NodeCertificateTTL, Logger: log})
+		BootstrapTokenSHA256: sum, CAFingerprint: t.caFP, CA: t.ca, NodeCertificateTTL: cfg.NodeCertificateTTL,
+		MaxConnections: cfg.MaxConnections, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,9 @@ type ServerConfig struct {
 	// this member does not hold the key. NodeCertificateTTL is their life.
 	CA                 *pki.CA
 	NodeCertificateTTL time.Duration
-	Logger             *slog.Logger
+	// MaxConnections caps the API's connections (0: DefaultMaxConnections).
+	MaxConnections int
+	Logger         *slog.Logger
 	// Now is the clock (default time.Now); commands are stamped with it.
 	Now func() time.Time
 }
@@ -167,7 +169,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	defer wg.Wait()
 	defer s.closeConns()
-	return apiserver.Serve(ctx, ln, h, s.cfg.TLS, s.log, nil, nil)
+	return apiserver.Serve(ctx, ln, h, s.cfg.TLS, s.limits(), s.log, nil, nil)
+}
+
+// DefaultMaxConnections is a member's connection cap when none is set:
+// every connected node holds one connection for its replication streams
+// (a province has a few hundred communes), and operators, dashboards and
+// the other members need room beside them.
+const DefaultMaxConnections = 4096
+
+// limits are the API's: apiserver's deadlines for plain HTTP (the
+// dashboard, REST, exports); gRPC, the replication streams above all, is
+// exempt from them (see apiserver.Limits).
+func (s *Server) limits() apiserver.Limits {
+	lim := apiserver.Limits{MaxConns: s.cfg.MaxConnections}
+	if lim.MaxConns == 0 {
+		lim.MaxConns = DefaultMaxConnections
+	}
+	return lim
 }
 
 func (s *Server) closeConns() {

@@ -53,6 +53,9 @@ type Config struct {
 	PublicURL string `yaml:"public_url"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// MaxConnections caps the HTTP connections the node serves at once
+	// (desk browsers, API clients); further ones wait until one closes.
+	MaxConnections int `yaml:"max_connections"`
 
 	// Central lists central members' API addresses (host:port). Without
 	// it the node works alone and keeps its outbox.
@@ -90,6 +93,7 @@ func DefaultConfig() Config {
 		DataDir:            "/var/lib/xaso/node",
 		MaxAttachmentBytes: 20 << 20,
 		LogLevel:           "info",
+		MaxConnections:     512,
 		SyncHeartbeat:      30 * time.Second,
 		SyncKeepalive:      10 * time.Second,
 	}
@@ -115,6 +119,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAttachmentBytes < 1<<10 || c.MaxAttachmentBytes > 256<<20 {
 		return fmt.Errorf("max_attachment_bytes: %d is outside 1 KiB to 256 MiB", c.MaxAttachmentBytes)
+	}
+	if c.MaxConnections < 0 || c.MaxConnections > 1<<16 {
+		return fmt.Errorf("max_connections: %d is outside 1 to 65536 (0: the default)", c.MaxConnections)
 	}
 	for key, f := range map[string]string{"calendar_file": c.CalendarFile, "catalogue_file": c.CatalogueFile} {
 		if f == "" {

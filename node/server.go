@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -56,7 +57,34 @@ func (n *Node) handler() (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	return apiserver.Split(gs, mux), nil
+	return apiserver.Split(gs, uploads(mux, n.cfg.MaxAttachmentBytes)), nil
+}
+
+// uploads gives the requests that may carry a scan (a POST to the REST
+// API, where a file comes base64 in JSON, or to a desk form under /ban/)
+// uploadTimeout to arrive instead of the server's shorter read deadline;
+// everything else keeps the server's.
+func uploads(h http.Handler, maxFile int64) http.Handler {
+	d := uploadTimeout(maxFile)
+	long := apiserver.Deadlines(h, d, 0)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && (strings.HasPrefix(r.URL.Path, "/v1/") || strings.HasPrefix(r.URL.Path, "/ban/")) {
+			long.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// uploadTimeout bounds reading a body that may carry a file of up to
+// maxFile bytes: 2 minutes, enough for the default 20 MiB (27 MiB as
+// base64) at 256 KiB/s, a slow commune link; a larger configured maximum
+// gets the time it takes at that rate. A client trickling a body is cut
+// there, whatever it declared.
+func uploadTimeout(maxFile int64) time.Duration {
+	const rate = 256 << 10 // bytes per second
+	d := time.Duration(maxFile*4/3/rate) * time.Second
+	return max(d, 2*time.Minute)
 }
 
 // Serve serves the node's API on ln until ctx is done, then shuts down
@@ -76,5 +104,5 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 		defer func() { cancel(); <-done }()
 	}
-	return apiserver.Serve(ctx, ln, h, nil, n.log, func() { n.ready.Store(true) }, func() { n.ready.Store(false) })
+	return apiserver.Serve(ctx, ln, h, nil, apiserver.Limits{MaxConns: n.cfg.MaxConnections}, n.log, func() { n.ready.Store(true) }, func() { n.ready.Store(false) })
 }
