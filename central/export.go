@@ -79,14 +79,20 @@ type table struct {
 	rows   [][]any
 }
 
+// strings lays t out for CSV: text cells neutralised (csvText), numbers
+// as the export writes them, which stay numbers in a spreadsheet.
 func (t table) strings() [][]string {
-	out := [][]string{t.header}
+	header := make([]string, len(t.header))
+	for i, h := range t.header {
+		header[i] = csvText(h)
+	}
+	out := [][]string{header}
 	for _, r := range t.rows {
 		line := make([]string, len(r))
 		for i, c := range r {
 			switch v := c.(type) {
 			case string:
-				line[i] = v
+				line[i] = csvText(v)
 			case int64:
 				line[i] = strconv.FormatInt(v, 10)
 			case float64:
@@ -96,6 +102,20 @@ func (t table) strings() [][]string {
 		out = append(out, line)
 	}
 	return out
+}
+
+// csvText keeps a text cell from being read as a formula by a spreadsheet
+// that opens the CSV: a cell that starts with '=', '+', '-', '@', a tab or
+// a carriage return gets a leading single quote (OWASP's advice on CSV
+// injection), so that a commune or procedure name such as
+// =HYPERLINK("http://…","…") shows as the text it is. Only text cells
+// pass here: the counts and rates are written from numbers and stay
+// numbers (none is negative, and a number is never a formula anyway).
+func csvText(s string) string {
+	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
 }
 
 // reportTable lays a report out as operators read it.
@@ -118,6 +138,9 @@ func reportTable(rows []*xasov1.PerformanceRow) table {
 
 // writeXLSX writes a one-sheet Office Open XML workbook: strings inline,
 // numbers as numbers, so that spreadsheets sum and chart them directly.
+// A text cell is an inline string (t="inlineStr"), never a formula (the
+// sheet has no <f> element), so a name that starts with '=' stays text
+// and needs no quote here.
 func writeXLSX(w io.Writer, sheet string, t table) error {
 	z := zip.NewWriter(w)
 	files := []struct{ name, body string }{
