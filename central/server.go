@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -148,7 +149,7 @@ func (s *Server) Handler() (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	return apiserver.Split(gs, mux), nil
+	return apiserver.Split(gs, downloads(mux)), nil
 }
 
 // Serve serves the API on ln until ctx is done. While serving, the member
@@ -177,6 +178,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // (a province has a few hundred communes), and operators, dashboards and
 // the other members need room beside them.
 const DefaultMaxConnections = 4096
+
+// downloadTimeout is how long a file or an export may take to reach an
+// operator: a file of dossier.MaxFileBytes (as base64 in JSON) at 256 KiB/s.
+const downloadTimeout = time.Duration(dossier.MaxFileBytes*4/3/(256<<10)) * time.Second
+
+// downloads gives the answers that may carry a whole file (GET
+// /v1/attachments/…) or a province's report (the export) downloadTimeout
+// to leave, instead of the server's shorter write deadline.
+func downloads(h http.Handler) http.Handler {
+	long := apiserver.Deadlines(h, 0, downloadTimeout)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && (strings.HasPrefix(r.URL.Path, "/v1/attachments/") || strings.HasPrefix(r.URL.Path, "/v1/reports/performance:export")) {
+			long.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // limits are the API's: apiserver's deadlines for plain HTTP (the
 // dashboard, REST, exports); gRPC, the replication streams above all, is

@@ -67,3 +67,38 @@ func TestUploadsGetALongerReadDeadline(t *testing.T) {
 		c.Close()
 	}
 }
+
+// The node's files leave within uploadTimeout where other answers get the
+// server's write deadline: an answer written after that deadline reaches
+// the client from /v1/attachments/… and /ban/tep/…, not from a page.
+func TestDownloadsGetALongerWriteDeadline(t *testing.T) {
+	h := uploads(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(500 * time.Millisecond) // a slow answer: past the server's write deadline
+		io.WriteString(w, "the file")
+	}), 20<<20)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- apiserver.Serve(ctx, ln, h, nil, apiserver.Limits{WriteTimeout: 200 * time.Millisecond},
+			slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
+	}()
+	defer func() { cancel(); <-done }()
+	for path, whole := range map[string]bool{"/v1/attachments/ab": true, "/ban/tep/ab": true, "/ban/ho-so/x": false} {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		var body []byte
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		switch {
+		case whole && (err != nil || string(body) != "the file"):
+			t.Errorf("%s: %q, %v; want the answer whole", path, body, err)
+		case !whole && err == nil && string(body) == "the file":
+			t.Errorf("%s: the answer arrived past the server's write deadline", path)
+		}
+	}
+}

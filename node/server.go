@@ -62,17 +62,21 @@ func (n *Node) handler() (http.Handler, error) {
 
 // uploads gives the requests that may carry a scan (a POST to the REST
 // API, where a file comes base64 in JSON, or to a desk form under /ban/)
-// uploadTimeout to arrive instead of the server's shorter read deadline;
-// everything else keeps the server's.
+// uploadTimeout to arrive instead of the server's shorter read deadline,
+// and those that send one back (GET /v1/attachments/…, /ban/tep/…) as long
+// to leave; everything else keeps the server's.
 func uploads(h http.Handler, maxFile int64) http.Handler {
 	d := uploadTimeout(maxFile)
-	long := apiserver.Deadlines(h, d, 0)
+	up, down := apiserver.Deadlines(h, d, 0), apiserver.Deadlines(h, 0, d)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && (strings.HasPrefix(r.URL.Path, "/v1/") || strings.HasPrefix(r.URL.Path, "/ban/")) {
-			long.ServeHTTP(w, r)
-			return
+		switch p := r.URL.Path; {
+		case r.Method == http.MethodPost && (strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/ban/")):
+			up.ServeHTTP(w, r)
+		case r.Method == http.MethodGet && (strings.HasPrefix(p, "/v1/attachments/") || strings.HasPrefix(p, "/ban/tep/")):
+			down.ServeHTTP(w, r)
+		default:
+			h.ServeHTTP(w, r)
 		}
-		h.ServeHTTP(w, r)
 	})
 }
 
