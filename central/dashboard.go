@@ -3,6 +3,7 @@ package central
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -32,6 +34,23 @@ const operatorCookie = "xaso_operator"
 type dashboard struct {
 	s     *Server
 	pages *web.Pages
+
+	// limiter counts token sign-ins per address before the token is looked
+	// up, with a cap on checks at once; in memory, so a member's restart
+	// clears it.
+	limiterOnce sync.Once
+	limiter     *web.SignInLimiter
+}
+
+// limits returns the sign-in limiter, made on first use with the member's
+// clock.
+func (d *dashboard) limits() *web.SignInLimiter {
+	d.limiterOnce.Do(func() {
+		lim := web.DefaultSignInLimits
+		lim.AccountFailures = 0 // a token names nobody until it is checked
+		d.limiter = web.NewSignInLimiter(lim, d.s.now)
+	})
+	return d.limiter
 }
 
 // routes adds the dashboard's pages to mux.
@@ -76,7 +95,7 @@ func (d *dashboard) operator(r *http.Request) (operator, bool) {
 func (d *dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
 	lang := web.PickLang(w, r)
 	d.pages.Render(w, http.StatusOK, "signin", web.Page{Lang: lang, Site: "site.central", Title: web.Message(lang, "signin.title"), Path: "/dang-nhap",
-		Data: web.SignInForm{Token: true, Next: r.URL.Query().Get("next")}})
+		Data: web.SignInForm{Token: true, Next: dashboardNext(r.URL.Query().Get("next"))}})
 }
 
 func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
@@ -85,24 +104,54 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: the form did not come from this dashboard", http.StatusForbidden)
 		return
 	}
+	if !web.ReadSignInForm(w, r) {
+		return
+	}
 	token := strings.TrimSpace(r.PostFormValue("token"))
+	next := dashboardNext(r.PostFormValue("next"))
+	refuse := func(code int, msg string) {
+		d.pages.Render(w, code, "signin", web.Page{Lang: lang, Site: "site.central", Title: web.Message(lang, "signin.title"), Path: "/dang-nhap",
+			Data: web.SignInForm{Token: true, Next: next, Error: msg}})
+	}
+	if token == "" || len(token) > 200 {
+		refuse(http.StatusUnauthorized, "signin.badtoken")
+		return
+	}
+	a, wait, err := d.limits().Begin("", web.ClientAddr(r))
+	if err != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+		if errors.Is(err, web.ErrSignInLocked) {
+			refuse(http.StatusTooManyRequests, "signin.lockout")
+		} else {
+			refuse(http.StatusServiceUnavailable, "signin.busy")
+		}
+		return
+	}
 	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", "Bearer "+token))
-	if _, err := d.s.authorize(ctx, false); err != nil || token == "" {
+	_, err = d.s.authorize(ctx, false)
+	a.Done(err == nil)
+	if err != nil {
 		code, msg := http.StatusUnauthorized, "signin.badtoken"
-		if err != nil && status.Code(err) != codes.Unauthenticated {
+		if status.Code(err) != codes.Unauthenticated {
 			code, msg = http.StatusInternalServerError, "signin.broken"
 		}
-		d.pages.Render(w, code, "signin", web.Page{Lang: lang, Site: "site.central", Title: web.Message(lang, "signin.title"), Path: "/dang-nhap",
-			Data: web.SignInForm{Token: true, Next: r.PostFormValue("next"), Error: msg}})
+		refuse(code, msg)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: operatorCookie, Value: token, Path: "/", MaxAge: 12 * 3600, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	next := r.PostFormValue("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/dang-") {
-		next = "/"
-	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// dashboardNext keeps a post-sign-in redirect on the dashboard: a local
+// path (see web.LocalPath) that is not the sign-in or sign-out, else the
+// front page.
+func dashboardNext(next string) string {
+	next = web.LocalPath(next, "/")
+	if strings.HasPrefix(next, "/dang-") {
+		return "/"
+	}
+	return next
 }
 
 func (d *dashboard) signOut(w http.ResponseWriter, r *http.Request) {

@@ -41,6 +41,7 @@ func (p *pages) deskRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /dang-nhap", p.signInForm)
 	mux.HandleFunc("POST /dang-nhap", p.signIn)
 	mux.HandleFunc("POST /dang-xuat", p.signOut)
+	mux.HandleFunc("POST /ban/mo-khoa", p.desk(p.unlock))
 	mux.HandleFunc("GET /ban", p.desk(p.queue))
 	mux.HandleFunc("GET /ban/dong-bo", p.desk(p.syncJSON))
 	mux.HandleFunc("GET /ban/tiep-nhan", p.desk(p.receiveForm))
@@ -79,7 +80,7 @@ func (p *pages) signInForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	d := web.SignInForm{Next: r.URL.Query().Get("next")}
+	d := web.SignInForm{Next: safeNext(r.URL.Query().Get("next"))}
 	if p.users.path == "" {
 		d.Disabled = "signin.nousers"
 	}
@@ -92,14 +93,21 @@ func (p *pages) signIn(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: the form did not come from this node's pages", http.StatusForbidden)
 		return
 	}
+	if !web.ReadSignInForm(w, r) {
+		return
+	}
 	name, pass := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("password")
-	d := web.SignInForm{Name: name, Next: r.PostFormValue("next")}
-	u, err := p.users.authenticate(name, pass, p.n.now())
+	d := web.SignInForm{Name: name, Next: safeNext(r.PostFormValue("next"))}
+	u, wait, err := p.users.authenticate(name, pass, web.ClientAddr(r), p.n.now)
 	if err != nil {
 		status := http.StatusUnauthorized
 		switch {
 		case errors.Is(err, errLocked):
-			d.Error, status = "signin.locked", http.StatusTooManyRequests
+			d.Error, status = "signin.lockout", http.StatusTooManyRequests
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+		case errors.Is(err, errBusy):
+			d.Error, status = "signin.busy", http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		case errors.Is(err, errBadPassword):
 			d.Error = "signin.bad"
 		case errors.Is(err, errNoUsers):
@@ -123,12 +131,36 @@ func (p *pages) signIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, safeNext(d.Next), http.StatusSeeOther)
 }
 
-// safeNext keeps a post-sign-in redirect on the desk.
+// safeNext keeps a post-sign-in redirect on the desk: a local path (see
+// web.LocalPath) under /ban, else the work queue.
 func safeNext(next string) string {
-	if strings.HasPrefix(next, "/ban") && !strings.HasPrefix(next, "//") {
+	next = web.LocalPath(next, "/ban")
+	if next == "/ban" || strings.HasPrefix(next, "/ban/") || strings.HasPrefix(next, "/ban?") {
 		return next
 	}
 	return "/ban"
+}
+
+// unlock lets a leader lift the sign-in lock of an official of the users
+// file (someone kept guessing their password): the lock and its back-off
+// are cleared, and for an hour the official's wrong passwords count per
+// address, so that whoever keeps guessing stays locked out at theirs.
+func (p *pages) unlock(w http.ResponseWriter, r *http.Request, se Session) {
+	if se.Role != "leader" {
+		http.Error(w, "forbidden: only a leader unlocks an official", http.StatusForbidden)
+		return
+	}
+	if !web.ReadSignInForm(w, r) {
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	if _, ok, err := p.users.lookup(name); err != nil || !ok {
+		http.Error(w, "no official of that name", http.StatusNotFound)
+		return
+	}
+	p.users.limits(p.n.now).Unlock(name)
+	p.n.log.InfoContext(r.Context(), "sign-in unlocked", "user", name, "by", se.User)
+	http.Redirect(w, r, "/ban", http.StatusSeeOther)
 }
 
 func (p *pages) signOut(w http.ResponseWriter, r *http.Request) {

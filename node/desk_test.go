@@ -102,7 +102,7 @@ func (d *desk) get(path string) (int, string, string) {
 func (d *desk) signIn(name string) {
 	d.t.Helper()
 	d.c.Jar, _ = cookiejar.New(nil)
-	if st, loc, body := d.post("/dang-nhap", url.Values{"name": {name}, "password": {"mật khẩu 1"}}, nil); st != http.StatusSeeOther || loc != "/ban" {
+	if st, loc, body := d.form("/dang-nhap", url.Values{"name": {name}, "password": {"mật khẩu 1"}}); st != http.StatusSeeOther || loc != "/ban" {
 		d.t.Fatalf("sign in as %s: %d %s\n%s", name, st, loc, body)
 	}
 }
@@ -119,7 +119,7 @@ func TestClerkDesk(t *testing.T) {
 	if st, loc, _ := d.get("/ban"); st != http.StatusSeeOther || !strings.HasPrefix(loc, "/dang-nhap") {
 		t.Fatalf("the desk without a session: %d %s", st, loc)
 	}
-	if st, _, body := d.post("/dang-nhap", url.Values{"name": {"lan"}, "password": {"sai"}}, nil); st != http.StatusUnauthorized || !strings.Contains(body, "Sai tên đăng nhập hoặc mật khẩu") {
+	if st, _, body := d.form("/dang-nhap", url.Values{"name": {"lan"}, "password": {"sai"}}); st != http.StatusUnauthorized || !strings.Contains(body, "Sai tên đăng nhập hoặc mật khẩu") {
 		t.Fatalf("wrong password: %d\n%s", st, body)
 	}
 	d.signIn("lan")

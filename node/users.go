@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/web"
 )
 
 // User is one person who may sign in to the node's desk pages.
@@ -122,9 +123,15 @@ func checkPassword(hash, password string) bool {
 	if err != nil {
 		return false
 	}
+	if hashHook != nil {
+		hashHook()
+	}
 	got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
 	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
 }
+
+// hashHook, when set (tests), is called for each password hashed.
+var hashHook func()
 
 // dummyHash is checked against when the name is unknown, so that a wrong
 // name takes as long as a wrong password.
@@ -135,17 +142,24 @@ var dummyHash = "pbkdf2-sha256$600000$c2FsdHNhbHRzYWx0$" + base64.RawStdEncoding
 type users struct {
 	path string
 
-	mu    sync.Mutex
-	mod   time.Time
-	size  int64
-	list  map[string]User
-	err   error
-	fails map[string]failures
+	mu   sync.Mutex
+	mod  time.Time
+	size int64
+	list map[string]User
+	err  error
+
+	// limiter counts sign-in attempts before a password is hashed (per
+	// name and per address, a cap on hashes at once). It lives in memory:
+	// a restart of the node clears every lock.
+	limiterOnce sync.Once
+	limiter     *web.SignInLimiter
 }
 
-type failures struct {
-	n     int
-	until time.Time
+// limits returns the sign-in limiter, made on first use with the node's
+// clock.
+func (u *users) limits(now func() time.Time) *web.SignInLimiter {
+	u.limiterOnce.Do(func() { u.limiter = web.NewSignInLimiter(web.DefaultSignInLimits, now) })
+	return u.limiter
 }
 
 // current returns the users as the file says now, reading it again when
@@ -190,50 +204,46 @@ func (u *users) lookup(name string) (User, bool, error) {
 // errNoUsers says that the node has no users file: nobody can sign in.
 var errNoUsers = errors.New("no users_file is configured")
 
-// errLocked says that a name had too many wrong passwords in a row.
-var errLocked = errors.New("too many wrong passwords; wait a minute")
-
-// signInLimit is how many wrong passwords in a row lock a name for
-// signInLock.
-const (
-	signInLimit = 5
-	signInLock  = time.Minute
+// errLocked says that a name or an address had too many wrong passwords in
+// a row; errBusy that too many passwords are being checked at once.
+var (
+	errLocked = errors.New("too many wrong passwords; wait")
+	errBusy   = errors.New("too many sign-ins at once; try again")
 )
 
-// authenticate checks a name and password against the file.
-func (u *users) authenticate(name, password string, now time.Time) (User, error) {
-	u.mu.Lock()
-	if u.fails == nil {
-		u.fails = map[string]failures{}
+// authenticate checks a name and password against the file. The attempt
+// is counted (per name, per address) before the password is hashed, and
+// refused unhashed when either is locked or too many hashes run now; wait
+// says how long to wait then.
+func (u *users) authenticate(name, password, addr string, now func() time.Time) (x User, wait time.Duration, err error) {
+	if u.path == "" {
+		return User{}, 0, errNoUsers
 	}
-	f := u.fails[name]
-	u.mu.Unlock()
-	if f.n >= signInLimit && now.Before(f.until) {
-		return User{}, errLocked
+	if len(name) > 64 || len(password) > 1024 {
+		return User{}, 0, errBadPassword // no such name, and not worth a hash
 	}
+	a, wait, err := u.limits(now).Begin(name, addr)
+	switch {
+	case errors.Is(err, web.ErrSignInLocked):
+		return User{}, wait, errLocked
+	case err != nil:
+		return User{}, wait, errBusy
+	}
+	good := false
+	defer func() { a.Done(good) }()
 	x, ok, err := u.lookup(name)
 	if err != nil {
-		return User{}, err
+		return User{}, 0, err
 	}
 	hash := dummyHash
 	if ok {
 		hash = x.PasswordHash
 	}
-	good := checkPassword(hash, password) && ok
-	u.mu.Lock()
-	defer u.mu.Unlock()
+	good = checkPassword(hash, password) && ok
 	if !good {
-		if len(u.fails) > 10_000 {
-			clear(u.fails) // names typed at random cannot grow it without bound
-		}
-		f := u.fails[name]
-		f.n++
-		f.until = now.Add(signInLock)
-		u.fails[name] = f
-		return User{}, errBadPassword
+		return User{}, 0, errBadPassword
 	}
-	delete(u.fails, name)
-	return x, nil
+	return x, 0, nil
 }
 
 // errBadPassword says that the name or the password is wrong (which one is

@@ -81,6 +81,8 @@ var messages = map[string][2]string{
 	"signin.bad":                  {"Sai tên đăng nhập hoặc mật khẩu.", "Wrong name or password."},
 	"signin.badtoken":             {"Mã truy cập không đúng hoặc đã bị thu hồi.", "The token is wrong or was revoked."},
 	"signin.locked":               {"Nhập sai quá nhiều lần. Vui lòng đợi một phút.", "Too many wrong attempts. Wait a minute."},
+	"signin.lockout":              {"Nhập sai quá nhiều lần. Vui lòng đợi rồi thử lại, hoặc nhờ lãnh đạo mở khóa.", "Too many wrong attempts. Wait and try again, or ask a leader to unlock you."},
+	"signin.busy":                 {"Đang có quá nhiều lượt đăng nhập. Vui lòng thử lại sau ít giây.", "Too many sign-ins at once. Try again in a few seconds."},
 	"signin.broken":               {"Không kiểm tra được tài khoản lúc này; hãy báo kỹ thuật viên.", "Accounts cannot be checked now; tell the technician."},
 	"signin.nousers":              {"Chưa có tài khoản nào: kỹ thuật viên cần khai báo users_file trong cấu hình của máy.", "No accounts yet: the technician must set users_file in this node's configuration."},
 	"queue.title":                 {"Việc cần làm", "Work queue"},
