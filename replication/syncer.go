@@ -206,7 +206,9 @@ func (s *Syncer) Status() Status {
 }
 
 // setBlocked records central's word on the node's chain (nil: not
-// blocked) and says whether it changed.
+// blocked). A block the node found itself (DATA_LOSS: central's chain
+// differs from its own) stays while the syncer runs; a restarted node
+// compares the hashes again.
 func (s *Syncer) setBlocked(b *xasov1.ChainBlock) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
