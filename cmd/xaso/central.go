@@ -35,6 +35,7 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 	fs.String("election-timeout", d.ElectionTimeout.String(), "election_timeout: Raft election timeout")
 	fs.String("snapshot-threshold", strconv.FormatUint(d.SnapshotThreshold, 10), "snapshot_threshold: new entries that trigger a snapshot")
 	fs.String("trailing-logs", strconv.FormatUint(d.TrailingLogs, 10), "trailing_logs: entries kept after a snapshot")
+	fs.String("max-connections", strconv.Itoa(d.MaxConnections), "max_connections: API connections served at once (a connected node holds one); one more waits")
 	fs.String("log-level", d.LogLevel, "log_level: debug, info, warn or error")
 	apply = func(cfg *central.Config) error {
 		var err error
@@ -92,6 +93,12 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 				count(f, &cfg.SnapshotThreshold)
 			case "trailing-logs":
 				count(f, &cfg.TrailingLogs)
+			case "max-connections":
+				n, perr := strconv.Atoi(v)
+				if perr != nil {
+					err = fmt.Errorf("max_connections: %q is not a number", v)
+				}
+				cfg.MaxConnections = n
 			case "log-level":
 				cfg.LogLevel = v
 			}

@@ -59,6 +59,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{[]string{"node", "--colour", "red"}, 2, "colour"},
 		{[]string{"node", "--commune", "09619", "--data-dir", filepath.Join(dir, "store"), "--encryption-key-file", loose}, 1, "encryption_key_file"},
 		{[]string{"node", "--commune", "09619", "--allow-unencrypted-store", "perhaps"}, 1, "allow_unencrypted_store"},
+		{[]string{"node", "--commune", "09619", "--max-connections", "many"}, 1, "max_connections"},
+		{[]string{"node", "--commune", "09619", "--max-connections", "70000"}, 1, "max_connections"},
 		{[]string{"check-config", looseConfig}, 1, "encryption_key_file"},
 		{[]string{"check-config", unknown}, 1, "sync_window"},
 		{[]string{"check-config", bad}, 1, "log_level"},

@@ -27,6 +27,7 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 	fs.String("encryption-key-file", "", "encryption_key_file: AES key (16/24/32 bytes, raw or hex, mode 0600) encrypting the store (default: {data_dir}.key, made for a new store)")
 	fs.String("allow-unencrypted-store", "false", "allow_unencrypted_store: keep opening a store made without encryption (it then keeps no private key of the node)")
 	fs.String("max-attachment-bytes", strconv.FormatInt(d.MaxAttachmentBytes, 10), "max_attachment_bytes: largest upload")
+	fs.String("max-connections", strconv.Itoa(d.MaxConnections), "max_connections: HTTP connections served at once; one more waits")
 	fs.String("calendar-file", "", "calendar_file: working calendar JSON to start from (default: embedded official calendar)")
 	fs.String("catalogue-file", "", "catalogue_file: procedure catalogue JSON to start from (default: embedded sample)")
 	fs.String("commune-name", "", "commune_name: the commune's name as the receipt prints it (default: xã {commune})")
@@ -74,6 +75,12 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 					err = fmt.Errorf("max_attachment_bytes: %q is not a number", v)
 				}
 				cfg.MaxAttachmentBytes = n
+			case "max-connections":
+				n, perr := strconv.Atoi(v)
+				if perr != nil {
+					err = fmt.Errorf("max_connections: %q is not a number", v)
+				}
+				cfg.MaxConnections = n
 			case "calendar-file":
 				cfg.CalendarFile = v
 			case "catalogue-file":
