@@ -28,19 +28,9 @@ func TestUploadsGetALongerReadDeadline(t *testing.T) {
 		_, err := io.ReadAll(r.Body)
 		readErr <- err
 	}), 20<<20)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- apiserver.Serve(ctx, ln, h, nil, apiserver.Limits{ReadTimeout: 300 * time.Millisecond},
-			slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
-	}()
-	defer func() { cancel(); <-done }()
+	addr := serveLimited(t, h, apiserver.Limits{ReadTimeout: 300 * time.Millisecond})
 	for path, whole := range map[string]bool{"/v1/attachments": true, "/ban/tiep-nhan": true, "/dang-xuat": false} {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,19 +66,9 @@ func TestDownloadsGetALongerWriteDeadline(t *testing.T) {
 		time.Sleep(500 * time.Millisecond) // a slow answer: past the server's write deadline
 		io.WriteString(w, "the file")
 	}), 20<<20)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- apiserver.Serve(ctx, ln, h, nil, apiserver.Limits{WriteTimeout: 200 * time.Millisecond},
-			slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
-	}()
-	defer func() { cancel(); <-done }()
+	addr := serveLimited(t, h, apiserver.Limits{WriteTimeout: 200 * time.Millisecond})
 	for path, whole := range map[string]bool{"/v1/attachments/ab": true, "/ban/tep/ab": true, "/ban/ho-so/x": false} {
-		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		resp, err := http.Get("http://" + addr + path)
 		var body []byte
 		if err == nil {
 			body, err = io.ReadAll(resp.Body)
@@ -101,4 +81,19 @@ func TestDownloadsGetALongerWriteDeadline(t *testing.T) {
 			t.Errorf("%s: the answer arrived past the server's write deadline", path)
 		}
 	}
+}
+
+// serveLimited serves h on a loopback port with lim until the test ends,
+// and returns its address.
+func serveLimited(t *testing.T, h http.Handler, lim apiserver.Limits) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- apiserver.Serve(ctx, ln, h, nil, lim, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
 }
