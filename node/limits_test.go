@@ -93,7 +93,9 @@ func serveLimited(t *testing.T, h http.Handler, lim apiserver.Limits) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- apiserver.Serve(ctx, ln, h, nil, lim, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil) }()
+	go func() {
+		done <- apiserver.Serve(ctx, ln, h, nil, lim, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return ln.Addr().String()
 }
