@@ -229,6 +229,31 @@ type queueSection struct {
 	More      bool
 }
 
+// lockedOfficial is an official whose sign-in is locked, as a leader's
+// work queue lists them with a button to unlock.
+type lockedOfficial struct {
+	Name, FullName string
+	Until          time.Time
+}
+
+// lockedOfficials lists the officials of the users file whose sign-in is
+// locked now, by name.
+func (p *pages) lockedOfficials() []lockedOfficial {
+	list, err := p.users.current()
+	if err != nil {
+		return nil
+	}
+	var out []lockedOfficial
+	lim := p.users.limits(p.n.now)
+	for name, u := range list {
+		if until, ok := lim.Locked(name); ok {
+			out = append(out, lockedOfficial{Name: name, FullName: u.FullName, Until: until})
+		}
+	}
+	slices.SortFunc(out, func(a, b lockedOfficial) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
 // queueSize is how many dossiers a work queue section shows.
 const queueSize = 50
 
@@ -249,7 +274,14 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 		{"ready", "queue.ready", "state = RESULT_READY"},
 		{"received", "queue.received", "state = RECEIVED"},
 	}
-	var data struct{ Sections []queueSection }
+	var data struct {
+		Sections []queueSection
+		// Locked: the officials a leader may unlock (a leader's queue only).
+		Locked []lockedOfficial
+	}
+	if se.Role == "leader" {
+		data.Locked = p.lockedOfficials()
+	}
 	for _, s := range sections {
 		f, err := ParseFilter(s.filter)
 		if err != nil {

@@ -81,12 +81,23 @@ func TestSignInLockOutBurst(t *testing.T) {
 	if st, _, _ := clerk.form("/ban/mo-khoa", url.Values{"name": {"lan"}}); st != http.StatusForbidden {
 		t.Fatalf("an officer unlocks: %d", st)
 	}
+	// The leader's work queue lists the locked official with a button to
+	// unlock; an officer's does not.
+	if _, _, body := clerk.get("/ban"); strings.Contains(body, `action="/ban/mo-khoa"`) {
+		t.Fatal("an officer's work queue offers to unlock")
+	}
 	leader := newDesk(t, n.url)
 	leader.signIn("hoa")
+	if _, _, body := leader.get("/ban"); !strings.Contains(body, `action="/ban/mo-khoa"`) || !strings.Contains(body, `name="name" value="lan"`) {
+		t.Fatalf("the leader's work queue does not offer to unlock lan:\n%s", body)
+	}
 	if st, loc, body := leader.form("/ban/mo-khoa", url.Values{"name": {"lan"}}); st != http.StatusSeeOther || loc != "/ban" {
 		t.Fatalf("the leader unlocks: %d %s\n%s", st, loc, body)
 	}
 	lan.signIn("lan")
+	if _, _, body := leader.get("/ban"); strings.Contains(body, `name="name" value="lan"`) {
+		t.Fatal("the leader's work queue still lists lan as locked after the unlock")
+	}
 }
 
 // One address trying many names is locked out at its limit.
