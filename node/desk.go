@@ -666,7 +666,7 @@ func (p *pages) act(w http.ResponseWriter, r *http.Request, se Session) {
 // hồ sơ và hẹn trả kết quả).
 type receiptData struct {
 	Code, CommuneName, Applicant, Address, Phone, Email, Procedure, Clerk string
-	Received, Due, LookupURL                                              string
+	Received, Due, LookupURL, LookupCheck                                 string
 	Day, Month, Year, Days                                                int
 	Components                                                            []receiptComponent
 }
@@ -692,7 +692,7 @@ func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
 	data := receiptData{Code: d.GetCode(), CommuneName: p.communeName(), Applicant: d.GetApplicant().GetFullName(),
 		Address: d.GetApplicant().GetAddress(), Phone: d.GetApplicant().GetPhone(), Email: d.GetApplicant().GetEmail(),
 		Procedure: d.GetProcedureName(), Received: clock(rec), Day: rec.Day(), Month: int(rec.Month()), Year: rec.Year(),
-		Days: int(d.GetProcessingDays()), LookupURL: p.lookupURL(r, d.GetCode())}
+		Days: int(d.GetProcessingDays()), LookupURL: p.lookupURL(r, d.GetCode()), LookupCheck: p.n.store.LookupCheck(d.GetCode())}
 	if len(d.GetEvents()) > 0 {
 		data.Clerk = d.GetEvents()[0].GetActor()
 		if u, ok, _ := p.users.lookup(data.Clerk); ok && u.FullName != "" {
@@ -739,7 +739,7 @@ func (p *pages) lookupURL(r *http.Request, code string) string {
 		}
 		base = scheme + "://" + r.Host
 	}
-	return base + "/tra-cuu/" + url.PathEscape(code)
+	return base + lookupPath(code, p.n.store.LookupCheck(code))
 }
 
 // file serves a dossier's file to a signed-in user.

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"crypto/subtle"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/xaso/xaso/dossier"
@@ -53,18 +56,75 @@ type lookupStep struct {
 	Action string
 }
 
-// lookupData is the look-up page's data: the code asked for, the message
-// key of what is wrong with it, and the dossier found.
+// lookupData is the look-up page's data: the code and check value asked
+// for, the message key of what is wrong with them, and the dossier found
+// (Exists alone when the check value was not given or is wrong).
 type lookupData struct {
-	Code, Error string
-	Dossier     *lookupView
+	Code, Check, Error string
+	Exists             bool
+	Dossier            *lookupView
 }
 
 // pages serves the node's web pages.
 type pages struct {
-	n     *Node
-	pages *web.Pages
-	users *users
+	n       *Node
+	pages   *web.Pages
+	users   *users
+	lookups lookupLimiter
+}
+
+// lookupLimiter bounds the citizen's look-ups per client address: at most
+// lookupsPerMinute a minute, counted in one-minute windows. It keeps its
+// counts in memory (a restart clears them).
+type lookupLimiter struct {
+	mu      sync.Mutex
+	windows map[string]*lookupWindow
+}
+
+type lookupWindow struct {
+	start time.Time
+	n     int
+}
+
+// lookupsPerMinute is how many look-ups one address may make a minute: a
+// family checking its dossiers makes a few; walking codes takes thousands.
+const lookupsPerMinute = 30
+
+// allow counts one look-up from addr at now and says whether it may go on.
+func (l *lookupLimiter) allow(addr string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.windows == nil {
+		l.windows = map[string]*lookupWindow{}
+	}
+	if len(l.windows) > 10_000 {
+		for a, w := range l.windows {
+			if now.Sub(w.start) >= time.Minute {
+				delete(l.windows, a)
+			}
+		}
+	}
+	w := l.windows[addr]
+	if w == nil || now.Sub(w.start) >= time.Minute {
+		w = &lookupWindow{start: now}
+		l.windows[addr] = w
+	}
+	w.n++
+	return w.n <= lookupsPerMinute
+}
+
+// allowLookup answers 429 when the client's address has looked up too much.
+func (p *pages) allowLookup(w http.ResponseWriter, r *http.Request) bool {
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		addr = r.RemoteAddr
+	}
+	if p.lookups.allow(addr, p.n.now()) {
+		return true
+	}
+	w.Header().Set("Retry-After", "60")
+	http.Error(w, web.Message(web.PickLang(w, r), "lookup.toomany"), http.StatusTooManyRequests)
+	return false
 }
 
 // routes adds the pages to mux.
@@ -83,21 +143,39 @@ func (p *pages) routes(mux *http.ServeMux) {
 func (p *pages) lookupForm(w http.ResponseWriter, r *http.Request) {
 	lang := web.PickLang(w, r)
 	code := strings.TrimSpace(r.URL.Query().Get("code"))
+	check := strings.TrimSpace(r.URL.Query().Get("k"))
 	if code != "" {
 		if _, err := dossier.ParseCode(code); err == nil {
-			http.Redirect(w, r, "/tra-cuu/"+url.PathEscape(code), http.StatusSeeOther)
+			http.Redirect(w, r, lookupPath(code, check), http.StatusSeeOther)
 			return
 		}
-		p.render(w, http.StatusBadRequest, lang, "/tra-cuu", lookupData{Code: code, Error: "lookup.bad"})
+		p.render(w, http.StatusBadRequest, lang, "/tra-cuu", lookupData{Code: code, Check: check, Error: "lookup.bad"})
 		return
 	}
 	p.render(w, http.StatusOK, lang, "/tra-cuu", lookupData{})
 }
 
-// lookup shows where a dossier is and by when its result is due.
+// lookupPath is a dossier's look-up address, with its check value when
+// there is one.
+func lookupPath(code, check string) string {
+	path := "/tra-cuu/" + url.PathEscape(code)
+	if check != "" {
+		path += "?k=" + url.QueryEscape(check)
+	}
+	return path
+}
+
+// lookup shows where a dossier is and by when its result is due, given
+// the check value printed on the receipt (in the QR code's address, or
+// typed); the code alone says only that the dossier exists. Look-ups are
+// limited per address.
 func (p *pages) lookup(w http.ResponseWriter, r *http.Request) {
+	if !p.allowLookup(w, r) {
+		return
+	}
 	lang := web.PickLang(w, r)
 	code := r.PathValue("code")
+	check := strings.ToUpper(strings.TrimSpace(r.URL.Query().Get("k")))
 	path := "/tra-cuu/" + url.PathEscape(code)
 	if _, err := dossier.ParseCode(code); err != nil {
 		p.render(w, http.StatusBadRequest, lang, path, lookupData{Code: code, Error: "lookup.bad"})
@@ -113,12 +191,20 @@ func (p *pages) lookup(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the dossier cannot be read now; try again", http.StatusInternalServerError)
 		return
 	}
+	if subtle.ConstantTimeCompare([]byte(check), []byte(p.n.store.LookupCheck(code))) != 1 {
+		data := lookupData{Code: code, Check: check, Exists: true}
+		if check != "" {
+			data.Error = "lookup.badcheck"
+		}
+		p.render(w, http.StatusOK, lang, path, data)
+		return
+	}
 	v := &lookupView{Code: d.GetCode(), Procedure: d.GetProcedureName(), State: dossier.StateName(d.GetState()),
 		Received: d.GetReceivedTime().AsTime(), times: timesOf(d, p.n.now())}
 	for _, ev := range d.GetEvents() {
 		v.Steps = append(v.Steps, lookupStep{Time: ev.GetTime().AsTime(), Action: dossier.ActionName(ev.GetAction())})
 	}
-	p.render(w, http.StatusOK, lang, path, lookupData{Code: code, Dossier: v})
+	p.render(w, http.StatusOK, lang, path, lookupData{Code: code, Check: check, Dossier: v})
 }
 
 func (p *pages) render(w http.ResponseWriter, status int, lang web.Lang, path string, data lookupData) {

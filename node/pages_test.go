@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -40,8 +41,19 @@ func TestCitizenLookup(t *testing.T) {
 	if status != 200 || !strings.Contains(body, `<html lang="vi">`) || !strings.Contains(body, `<label for="code">Mã hồ sơ</label>`) {
 		t.Fatalf("form: %d\n%s", status, body)
 	}
-	// The QR code's address, reached from the form too.
-	status, path, body := page(t, client, n.url+"/tra-cuu?code="+dossierCode)
+	// The code alone says only that the dossier exists: codes are
+	// sequential, and could be walked.
+	check := n.Store().LookupCheck(dossierCode)
+	status, _, body = page(t, client, n.url+"/tra-cuu/"+dossierCode)
+	if status != 200 || !strings.Contains(body, "Có hồ sơ với mã này") || strings.Contains(body, "Tiếp nhận hồ sơ") || strings.Contains(body, "Ngày hẹn trả kết quả</dt>") {
+		t.Fatalf("the code alone: %d\n%s", status, body)
+	}
+	status, _, body = page(t, client, n.url+"/tra-cuu/"+dossierCode+"?k=AAAAAAAA")
+	if status != 200 || !strings.Contains(body, "Mã kiểm tra không đúng") || strings.Contains(body, "Tiếp nhận hồ sơ") {
+		t.Fatalf("a wrong check code: %d\n%s", status, body)
+	}
+	// The QR code's address (code and check value), reached from the form too.
+	status, path, body := page(t, client, n.url+"/tra-cuu?code="+dossierCode+"&k="+strings.ToLower(check))
 	if status != 200 || path != "/tra-cuu/"+dossierCode {
 		t.Fatalf("look-up: %d at %s", status, path)
 	}
@@ -60,16 +72,16 @@ func TestCitizenLookup(t *testing.T) {
 	}
 
 	// English, remembered.
-	if _, _, body = page(t, client, n.url+"/tra-cuu/"+dossierCode+"?lang=en"); !strings.Contains(body, `<html lang="en">`) || !strings.Contains(body, "Dossier received") {
+	if _, _, body = page(t, client, n.url+"/tra-cuu/"+dossierCode+"?lang=en&k="+check); !strings.Contains(body, `<html lang="en">`) || !strings.Contains(body, "Dossier received") {
 		t.Fatalf("English page:\n%s", body)
 	}
-	if _, _, body = page(t, client, n.url+"/tra-cuu/"+dossierCode); !strings.Contains(body, "Result due on") {
+	if _, _, body = page(t, client, n.url+"/tra-cuu/"+dossierCode+"?k="+check); !strings.Contains(body, "Result due on") {
 		t.Fatal("the language choice was not remembered")
 	}
 
 	// Past the due date, the page says so.
 	n.clock.Set(time.Date(2027, 1, 4, 9, 0, 0, 0, time.UTC))
-	if _, _, body = page(t, client, n.url+"/tra-cuu/"+dossierCode); !strings.Contains(body, "past its due date") {
+	if _, _, body = page(t, client, n.url+"/tra-cuu/"+dossierCode+"?k="+check); !strings.Contains(body, "past its due date") {
 		t.Error("an overdue dossier's page does not say so")
 	}
 
@@ -91,4 +103,22 @@ func TestCitizenLookup(t *testing.T) {
 		t.Fatalf("stylesheet: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// Walking the look-up's codes from one address is stopped: after
+// lookupsPerMinute look-ups in a minute, 429 until the minute passes.
+func TestCitizenLookupIsLimitedPerAddress(t *testing.T) {
+	n := startNode(t)
+	for i := range lookupsPerMinute {
+		if status, _, _ := page(t, http.DefaultClient, n.url+fmt.Sprintf("/tra-cuu/09619-261123-%04d", i+1)); status != http.StatusNotFound {
+			t.Fatalf("look-up %d: %d", i+1, status)
+		}
+	}
+	if status, _, body := page(t, http.DefaultClient, n.url+"/tra-cuu/09619-261123-9999"); status != http.StatusTooManyRequests || !strings.Contains(body, "Quá nhiều lượt tra cứu") {
+		t.Fatalf("look-up %d: %d %s", lookupsPerMinute+1, status, body)
+	}
+	n.clock.Set(n.clock.Now().Add(time.Minute))
+	if status, _, _ := page(t, http.DefaultClient, n.url+"/tra-cuu/09619-261123-9999"); status != http.StatusNotFound {
+		t.Fatalf("a minute later: %d", status)
+	}
 }

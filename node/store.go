@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -193,6 +194,19 @@ func (s *Store) idHash(id string) []byte {
 	m := hmac.New(sha256.New, s.idKey)
 	m.Write([]byte(id))
 	return m.Sum(nil)[:16]
+}
+
+// LookupCheck is the check value of a dossier's code that the receipt
+// prints and its QR code carries: 8 characters of a keyed hash of the code
+// (the store's secret key, as for identity numbers, with its own domain).
+// The citizen's look-up shows a dossier's details only with it, so that
+// codes, which are sequential, cannot be walked. A machine replaced from
+// central has a new key: receipts it did not print show only that their
+// dossier exists.
+func (s *Store) LookupCheck(code string) string {
+	m := hmac.New(sha256.New, s.idKey)
+	m.Write([]byte("tra-cuu\x00" + code))
+	return base32.StdEncoding.EncodeToString(m.Sum(nil)[:5])
 }
 
 // Counts returns the number of dossiers in each state.

@@ -196,6 +196,11 @@ func TestWebPages(t *testing.T) {
 	if code == "" {
 		t.Fatal("the receipt shows no code")
 	}
+	// The look-up address the QR code holds: the code with its check value.
+	lookup := text(".receipt .lookup-url")
+	if !strings.Contains(lookup, "/tra-cuu/"+code+"?k=") || len(text(".receipt .lookup-check")) != 8 {
+		t.Fatalf("the receipt's look-up address %q holds no check value", lookup)
+	}
 	// Print the receipt (to PDF: a headless browser has no printer).
 	pdf, err := chromedp.Run(b, chromedp.PrintToPDF(chromedp.PDFPaper(chromedp.PaperA4)))
 	if err != nil || len(pdf) < 1000 || string(pdf[:4]) != "%PDF" {
@@ -216,7 +221,7 @@ func TestWebPages(t *testing.T) {
 	step("returned", chromedp.WaitVisible(chromedp.CSS(".state-RETURNED")), shot("dossier-returned"))
 
 	// The citizen, from the QR code's address, on a phone too.
-	step("citizen look-up", chromedp.Navigate(nodeURL+"/tra-cuu/"+code), chromedp.WaitVisible(chromedp.CSS(".state")), shot("lookup"))
+	step("citizen look-up", chromedp.Navigate(lookup), chromedp.WaitVisible(chromedp.CSS(".state")), shot("lookup"))
 	if state := text(".state"); !strings.Contains(state, "Đã trả kết quả") {
 		t.Errorf("the citizen sees %q", state)
 	}
