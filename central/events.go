@@ -80,8 +80,12 @@ func applyEvents(st *stateTxn, index uint64, cmd *xasov1.CentralCommand, c *xaso
 	}
 	if r := c.GetRefused(); r != nil && res.GetCode() == 0 && hw.GetBlocked() == nil && r.GetSequence() == hw.GetLastSequence()+1 {
 		// The service refused the next record before proposing it.
-		hw.Blocked = &xasov1.ChainBlock{Sequence: r.GetSequence(), Code: r.GetCode(), Reason: dossier.Short(r.GetReason(), 2000), Time: cmd.GetTime(), NodeId: c.GetNodeId()}
-		res.Code, res.Message = r.GetCode(), fmt.Sprintf("sequence %d: %s", r.GetSequence(), hw.Blocked.GetReason())
+		code := r.GetCode()
+		if code <= 0 || code > int32(codes.Unauthenticated) {
+			code = int32(codes.InvalidArgument)
+		}
+		hw.Blocked = &xasov1.ChainBlock{Sequence: r.GetSequence(), Code: code, Reason: dossier.Short(r.GetReason(), 2000), Time: cmd.GetTime(), NodeId: c.GetNodeId()}
+		res.Code, res.Message = code, fmt.Sprintf("sequence %d: %s", r.GetSequence(), hw.Blocked.GetReason())
 	}
 	// Every batch is a contact, with records or without.
 	hw.NodeId, hw.LastTime = c.GetNodeId(), cmd.GetTime()
