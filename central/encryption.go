@@ -90,13 +90,12 @@ func (c Config) stateKey(log *slog.Logger) ([]byte, error) {
 		if err = os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("data_dir: %w", err)
 		}
-		if key, err = atrest.CreateKeyFile(kf); errors.Is(err, fs.ErrExist) {
-			key, err = atrest.ReadKeyFile(kf) // made by someone else meanwhile
-		} else if err == nil {
-			log.Info("made the state's encryption key", "state_key_file", kf)
-		}
-		if err != nil {
+		var made bool
+		if key, made, err = atrest.ReadOrCreateKeyFile(kf); err != nil {
 			return nil, fmt.Errorf("state_key_file: %w", err)
+		}
+		if made {
+			log.Info("made the state's encryption key", "state_key_file", kf)
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, errStateKeyMissing(kf, dir)

@@ -94,19 +94,15 @@ func openStore(cfg Config, log *slog.Logger) (*Store, error) {
 		log.Warn("the store is not encrypted at rest (allow_unencrypted_store): dossiers and citizens' data lie in clear on disk; move them to an encrypted store (docs/deploy.md)", "data_dir", cfg.DataDir)
 		opts.Unencrypted = true
 	case atrest.New:
-		k, err := ReadKeyFile(kf)
-		if errors.Is(err, fs.ErrNotExist) {
-			if err = os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-				return nil, fmt.Errorf("data_dir: %w", err)
-			}
-			if k, err = atrest.CreateKeyFile(kf); errors.Is(err, fs.ErrExist) {
-				k, err = ReadKeyFile(kf) // made by someone else meanwhile
-			} else if err == nil {
-				log.Info("new store: made its encryption key", "encryption_key_file", kf)
-			}
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data_dir: %w", err)
 		}
+		k, made, err := atrest.ReadOrCreateKeyFile(kf)
 		if err != nil {
 			return nil, fmt.Errorf("encryption_key_file: %w", err)
+		}
+		if made {
+			log.Info("new store: made its encryption key", "encryption_key_file", kf)
 		}
 		opts.EncryptionKey = k
 	case atrest.Encrypted:

@@ -34,7 +34,6 @@ func (s *Service) OfferAttachment(ctx context.Context, req *xasov1.OfferAttachme
 	if err != nil {
 		return nil, err
 	}
-	files := s.cfg.Central
 	man := req.GetManifest()
 	if err := dossier.ValidateOfferedManifest(man); err != nil {
 		return nil, grpcerr.BadRequest(err.(dossier.Violations))
@@ -43,7 +42,7 @@ func (s *Service) OfferAttachment(ctx context.Context, req *xasov1.OfferAttachme
 		// Not held: the commune's own offer, whatever others offered by
 		// that hash. Proposed unless the commune's node offered this very
 		// manifest before (it resumes after a cut).
-		if p, err := files.PendingManifest(who.commune, man.GetAttachment().GetSha256()); err != nil || !proto.Equal(p, man) {
+		if p, err := s.cfg.Central.PendingManifest(who.commune, man.GetAttachment().GetSha256()); err != nil || !proto.Equal(p, man) {
 			if err := s.proposeFile(ctx, who, offerCommand(who, man)); err != nil {
 				return nil, err
 			}
@@ -69,7 +68,6 @@ func (s *Service) PutChunk(ctx context.Context, req *xasov1.PutChunkRequest) (*x
 	if err != nil {
 		return nil, err
 	}
-	files := s.cfg.Central
 	sha, i, data := req.GetAttachmentSha256(), req.GetIndex(), req.GetData()
 	var v dossier.Violations
 	if !dossier.ValidSHA256(sha) {
@@ -83,7 +81,7 @@ func (s *Service) PutChunk(ctx context.Context, req *xasov1.PutChunkRequest) (*x
 	}
 	// The commune's own offer, never another commune's; or the file
 	// central holds (another commune's copy was complete first).
-	man, err := files.PendingManifest(who.commune, sha)
+	man, err := s.cfg.Central.PendingManifest(who.commune, sha)
 	pending := err == nil
 	if !pending {
 		if man, err = s.cfg.Central.AttachmentManifest(sha); err != nil {

@@ -90,6 +90,21 @@ func CreateKeyFile(path string) ([]byte, error) {
 	return key, nil
 }
 
+// ReadOrCreateKeyFile reads the key in path, or makes it there when the
+// file does not exist (as CreateKeyFile); made says it was made now. A key
+// made by another process meanwhile is read.
+func ReadOrCreateKeyFile(path string) (key []byte, made bool, err error) {
+	key, err = ReadKeyFile(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, false, err
+	}
+	if key, err = CreateKeyFile(path); errors.Is(err, fs.ErrExist) {
+		key, err = ReadKeyFile(path)
+		return key, false, err
+	}
+	return key, err == nil, err
+}
+
 // State is what a Badger directory holds, as far as encryption goes.
 type State int
 

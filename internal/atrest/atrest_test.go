@@ -47,6 +47,19 @@ func TestKeyFiles(t *testing.T) {
 			t.Errorf("%s: %d bytes, %v", name, len(k), err)
 		}
 	}
+	// Read or create: made once, read after; a loose file is refused, not replaced.
+	q := filepath.Join(dir, "q")
+	made1, first, err := ReadOrCreateKeyFile(q)
+	if err != nil || !first || len(made1) != 32 {
+		t.Fatalf("read or create a new key: %d bytes, made %v, %v", len(made1), first, err)
+	}
+	again, second, err := ReadOrCreateKeyFile(q)
+	if err != nil || second || string(again) != string(made1) {
+		t.Fatalf("read or create an existing key: made %v, same %v, %v", second, string(again) == string(made1), err)
+	}
+	if _, made, err := ReadOrCreateKeyFile(filepath.Join(dir, "group")); err == nil || made {
+		t.Fatalf("read or create a group-readable key: made %v, %v", made, err)
+	}
 	if got := DefaultKeyFile("/var/lib/xaso/node/"); got != "/var/lib/xaso/node.key" {
 		t.Errorf("default key file %s", got)
 	}
