@@ -47,6 +47,8 @@ type Node struct {
 	// limits are the sync settings in force: the file's, until central
 	// sends the commune's.
 	limits atomic.Pointer[xasov1.CommuneSettings]
+	// users are the desk's officials (users_file), with their sign-in limiter.
+	users *users
 }
 
 // Open opens the node's store, seeding the catalogue and the calendar on
@@ -59,7 +61,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, store: st, now: now}
+	n := &Node{cfg: cfg, log: log, store: st, now: now, users: &users{path: cfg.UsersFile}}
 	if cfg.RestoreFromCentral {
 		if err := st.RequireRestore(); err != nil {
 			st.Close()

@@ -46,7 +46,7 @@ func (n *Node) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	(&pages{n: n, pages: pg, users: &users{path: n.cfg.UsersFile}}).routes(mux)
+	(&pages{n: n, pages: pg, users: n.users}).routes(mux)
 	mux.Handle("/v1/", http.MaxBytesHandler(gw, n.cfg.MaxAttachmentBytes*4/3+(1<<20)))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -123,15 +124,9 @@ func checkPassword(hash, password string) bool {
 	if err != nil {
 		return false
 	}
-	if hashHook != nil {
-		hashHook()
-	}
 	got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
 	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
 }
-
-// hashHook, when set (tests), is called for each password hashed.
-var hashHook func()
 
 // dummyHash is checked against when the name is unknown, so that a wrong
 // name takes as long as a wrong password.
@@ -153,6 +148,8 @@ type users struct {
 	// a restart of the node clears every lock.
 	limiterOnce sync.Once
 	limiter     *web.SignInLimiter
+	// hashed, when set (tests), is called for each password hashed.
+	hashed atomic.Pointer[func()]
 }
 
 // limits returns the sign-in limiter, made on first use with the node's
@@ -238,6 +235,9 @@ func (u *users) authenticate(name, password, addr string, now func() time.Time) 
 	hash := dummyHash
 	if ok {
 		hash = x.PasswordHash
+	}
+	if h := u.hashed.Load(); h != nil {
+		(*h)()
 	}
 	good = checkPassword(hash, password) && ok
 	if !good {
