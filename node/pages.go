@@ -3,7 +3,6 @@ package node
 import (
 	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -115,11 +114,7 @@ func (l *lookupLimiter) allow(addr string, now time.Time) bool {
 
 // allowLookup answers 429 when the client's address has looked up too much.
 func (p *pages) allowLookup(w http.ResponseWriter, r *http.Request) bool {
-	addr, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		addr = r.RemoteAddr
-	}
-	if p.lookups.allow(addr, p.n.now()) {
+	if p.lookups.allow(web.ClientAddr(r), p.n.now()) {
 		return true
 	}
 	w.Header().Set("Retry-After", "60")
