@@ -2,10 +2,12 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -48,6 +50,24 @@ type Config struct {
 	// role, password hash from `xaso hash-password`); it is read again
 	// when it changes. Without it nobody can sign in.
 	UsersFile string `yaml:"users_file"`
+	// Names are the host names and addresses clients reach the node by:
+	// the Host header of every request must be one of them (a page from
+	// elsewhere cannot drive the API through a clerk's browser), and the
+	// node's TLS certificate names them. Default: the machine's host name,
+	// "localhost" and the addresses of its interfaces. Loopback is always
+	// allowed.
+	Names []string `yaml:"names"`
+	// TokensFile lists the API tokens of this node (name, role, expiry,
+	// SHA-256 of the secret), made with `xaso admin node-token`; it is read
+	// again when it changes, so a removed token stops working at once.
+	TokensFile string `yaml:"tokens_file"`
+	// MetricsNeedToken makes /metrics answer only a caller with a token
+	// (any role; "monitor" is meant for it).
+	MetricsNeedToken bool `yaml:"metrics_need_token"`
+	// AllowedOrigins are further origins (scheme://host[:port]) whose pages
+	// may call the REST API with a signed-in official's session; the
+	// node's own names are always allowed.
+	AllowedOrigins []string `yaml:"allowed_origins"`
 	// PublicURL is the address citizens reach the look-up page at, which
 	// the receipt's QR code holds (default: the address the clerk uses).
 	PublicURL string `yaml:"public_url"`
@@ -154,6 +174,25 @@ func (c Config) Validate() error {
 			return fmt.Errorf("public_url: %q is not an http(s)://host[:port] address", c.PublicURL)
 		}
 	}
+	for i, h := range c.Names {
+		if !validHostName(h) {
+			return fmt.Errorf("names[%d]: %q is not a host name or an IP address", i, h)
+		}
+	}
+	for i, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			return fmt.Errorf("allowed_origins[%d]: %q is not scheme://host[:port]", i, o)
+		}
+	}
+	if c.TokensFile != "" {
+		data, err := os.ReadFile(c.TokensFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("tokens_file: %w", err)
+		}
+		if _, err := ParseTokens(data); err != nil {
+			return fmt.Errorf("tokens_file: %s: %w", c.TokensFile, err)
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -186,6 +225,47 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sync_upload_window: %w", err)
 	}
 	return c.checkEncryption()
+}
+
+// HostNames returns the names the node answers to: the configured names,
+// or the machine's host name and interface addresses; loopback always.
+func (c Config) HostNames() []string {
+	names := []string{"localhost", "127.0.0.1", "::1"}
+	if len(c.Names) > 0 {
+		return append(names, c.Names...)
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		names = append(names, h)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				names = append(names, ipn.IP.String())
+			}
+		}
+	}
+	return names
+}
+
+// validHostName reports whether h is an IP address or a DNS name.
+func validHostName(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if len(h) == 0 || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // nodeID is the configured node id or its default.

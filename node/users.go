@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,11 +136,8 @@ var dummyHash = "pbkdf2-sha256$600000$c2FsdHNhbHRzYWx0$" + base64.RawStdEncoding
 type users struct {
 	path string
 
-	mu   sync.Mutex
-	mod  time.Time
-	size int64
-	list map[string]User
-	err  error
+	fileOnce sync.Once
+	file     *reloaded[map[string]User]
 
 	// limiter counts sign-in attempts before a password is hashed (per
 	// name and per address, a cap on hashes at once). It lives in memory:
@@ -160,35 +156,25 @@ func (u *users) limits(now func() time.Time) *web.SignInLimiter {
 }
 
 // current returns the users as the file says now, reading it again when
-// it changed. The map is never changed after it is made, so callers may
-// keep reading it.
+// it changed.
 func (u *users) current() (map[string]User, error) {
 	if u.path == "" {
 		return nil, errNoUsers
 	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	fi, err := os.Stat(u.path)
-	if err != nil {
-		return nil, fmt.Errorf("users_file: %w", err)
-	}
-	if u.list == nil && u.err == nil || !fi.ModTime().Equal(u.mod) || fi.Size() != u.size {
-		u.mod, u.size, u.list, u.err = fi.ModTime(), fi.Size(), nil, nil
-		data, err := os.ReadFile(u.path)
-		var us []User
-		if err == nil {
-			us, err = ParseUsers(data)
-		}
-		if err != nil {
-			u.err = fmt.Errorf("users_file %s: %w", u.path, err)
-		} else {
-			u.list = make(map[string]User, len(us))
-			for _, x := range us {
-				u.list[x.Name] = x
+	u.fileOnce.Do(func() {
+		u.file = &reloaded[map[string]User]{key: "users_file", path: u.path, parse: func(data []byte) (map[string]User, error) {
+			us, err := ParseUsers(data)
+			if err != nil {
+				return nil, err
 			}
-		}
-	}
-	return u.list, u.err
+			m := make(map[string]User, len(us))
+			for _, x := range us {
+				m[x.Name] = x
+			}
+			return m, nil
+		}}
+	})
+	return u.file.get()
 }
 
 // lookup returns the user named name as the file says now.
