@@ -55,24 +55,16 @@ func (p *pages) deskRoutes(mux *http.ServeMux) {
 
 // desk wraps a desk page: it needs a live session of a user the users file
 // still lists with the same role (removing a person ends their sessions).
-func (p *pages) desk(h deskHandler) http.HandlerFunc { return web.SignedIn(p.session, h) }
+// The page's context carries the official as the principal of the calls
+// it makes to the node's service.
+func (p *pages) desk(h deskHandler) http.HandlerFunc {
+	return web.SignedIn(p.session, func(w http.ResponseWriter, r *http.Request, se Session) {
+		h(w, r.WithContext(WithPrincipal(r.Context(), sessionPrincipal(se, web.ClientAddr(r)))), se)
+	})
+}
 
 // session returns the request's session when it is valid.
-func (p *pages) session(r *http.Request) (Session, bool) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return Session{}, false
-	}
-	se, err := p.n.store.Session(c.Value, p.n.now())
-	if err != nil {
-		return Session{}, false
-	}
-	u, ok, err := p.users.lookup(se.User)
-	if err != nil || !ok || u.Role != se.Role {
-		return Session{}, false
-	}
-	return se, true
-}
+func (p *pages) session(r *http.Request) (Session, bool) { return p.auth.session(r) }
 
 func (p *pages) signInForm(w http.ResponseWriter, r *http.Request) {
 	lang := web.PickLang(w, r)
@@ -410,7 +402,7 @@ func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
 		comps = append(comps, sc)
 	}
 	if _, err := dossier.ReceiveEvent(dossier.ReceiveInput{Procedure: proc, Applicant: applicant, Channel: channel,
-		Components: comps, Actor: se.User, Role: dossier.Clerk, Time: p.n.now()}, p.n.Calendar()); err != nil {
+		Components: comps, Actor: se.User, Role: roleOf(se), Time: p.n.now()}, p.n.Calendar()); err != nil {
 		var v dossier.Violations
 		if !errors.As(err, &v) {
 			p.fail(w, r, err, "check dossier")
@@ -437,7 +429,7 @@ func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
 	}
 	res, err := p.n.svc.CreateDossier(r.Context(), &xasov1.CreateDossierRequest{
 		RequestId: d.RequestID, ProcedureCode: proc.GetCode(), Applicant: applicant, Channel: channel,
-		Components: comps, Attachments: atts, Actor: se.User, Role: dossier.Clerk,
+		Components: comps, Attachments: atts,
 	})
 	if err != nil {
 		d.Errors = web.FormErrors(err, receiveFields...)
@@ -628,7 +620,7 @@ func (p *pages) act(w http.ResponseWriter, r *http.Request, se Session) {
 	action := xasov1.Action(xasov1.Action_value["ACTION_"+name])
 	data := &dossierData{Failed: name}
 	expected, _ := strconv.ParseInt(r.FormValue("expected_event_count"), 10, 64)
-	req := &xasov1.TransitionDossierRequest{Code: code, Action: action, Actor: se.User, Role: roleOf(se),
+	req := &xasov1.TransitionDossierRequest{Code: code, Action: action,
 		Reason: strings.TrimSpace(r.FormValue("reason")), Assignee: strings.TrimSpace(r.FormValue("assignee")),
 		TransferCommuneCode: strings.TrimSpace(r.FormValue("transfer_commune_code")), ExpectedEventCount: expected}
 	if s := r.FormValue("satisfaction"); s != "" {

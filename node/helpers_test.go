@@ -6,14 +6,19 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
@@ -38,6 +43,63 @@ type testNode struct {
 	url   string
 	grpc  xasov1.NodeServiceClient
 	clock *clock
+	// tokens are API tokens of the node's tokens file, by role (0: a
+	// monitor's).
+	tokens map[xasov1.Role]string
+}
+
+// The names of the test node's API tokens, by role.
+var testTokenNames = map[xasov1.Role]string{
+	xasov1.Role_ROLE_CLERK: "motcua.1", xasov1.Role_ROLE_OFFICER: "tuphap.1", xasov1.Role_ROLE_LEADER: "chutich", 0: "giamsat",
+}
+
+// nobody is the role of a call made without credentials.
+const nobody = xasov1.Role(-1)
+
+type callerRole struct{}
+
+// as returns ctx in which the test node's gRPC client calls with the token
+// of role (0: a monitor's; nobody: no credentials). Without it, a call is
+// a clerk's.
+func as(ctx context.Context, role xasov1.Role) context.Context {
+	return context.WithValue(ctx, callerRole{}, role)
+}
+
+// roleOfCall is the role a test call is made as.
+func roleOfCall(ctx context.Context) xasov1.Role {
+	if r, ok := ctx.Value(callerRole{}).(xasov1.Role); ok {
+		return r
+	}
+	return xasov1.Role_ROLE_CLERK
+}
+
+// writeTokens gives the node a tokens file with a token for each role of
+// testTokenNames, valid for a year of the test clock.
+func writeTokens(t testing.TB, cfg *Config, now time.Time) map[xasov1.Role]string {
+	t.Helper()
+	secrets := map[xasov1.Role]string{}
+	var list []Token
+	for role, name := range testTokenNames {
+		roleName := "monitor"
+		if role != 0 {
+			roleName = strings.ToLower(strings.TrimPrefix(role.String(), "ROLE_"))
+		}
+		tok, secret, err := NewToken(name, roleName, 365*24*time.Hour, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, tok)
+		secrets[role] = secret
+	}
+	data, err := MarshalTokens(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TokensFile = filepath.Join(t.TempDir(), "tokens.yaml")
+	if err := os.WriteFile(cfg.TokensFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return secrets
 }
 
 const testCommune = "09619"
@@ -50,10 +112,11 @@ func startNode(t testing.TB, mutate ...func(*Config)) *testNode {
 	cfg.Commune = testCommune
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
+	clk := &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone)}
+	tokens := writeTokens(t, &cfg, clk.Now())
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	clk := &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := Open(context.Background(), cfg, log, clk.Now)
 	if err != nil {
@@ -66,7 +129,13 @@ func startNode(t testing.TB, mutate ...func(*Config)) *testNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Serve(ctx, ln) }()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if role := roleOfCall(ctx); role != nobody {
+				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tokens[role])
+			}
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,11 +152,29 @@ func startNode(t testing.TB, mutate ...func(*Config)) *testNode {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return &testNode{Node: n, url: "http://" + ln.Addr().String(), grpc: xasov1.NewNodeServiceClient(conn), clock: clk}
+	return &testNode{Node: n, url: "http://" + ln.Addr().String(), grpc: xasov1.NewNodeServiceClient(conn), clock: clk, tokens: tokens}
 }
 
-// call sends a JSON request and decodes the JSON answer into a map.
+// call sends a JSON request and decodes the JSON answer into a map. It
+// calls with the token of the role a map body names ("role", removed from
+// the body with "actor"), a clerk's by default.
 func (n *testNode) call(t *testing.T, method, path string, body any, header ...string) (int, map[string]any) {
+	t.Helper()
+	role := xasov1.Role_ROLE_CLERK
+	if m, ok := body.(map[string]any); ok {
+		if r, ok := m["role"].(string); ok {
+			role = xasov1.Role(xasov1.Role_value[r])
+			m = maps.Clone(m)
+			delete(m, "role")
+			delete(m, "actor")
+			body = m
+		}
+	}
+	return n.callAs(t, role, method, path, body, header...)
+}
+
+// callAs is call with the token of role (nobody: no credentials).
+func (n *testNode) callAs(t *testing.T, role xasov1.Role, method, path string, body any, header ...string) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -100,6 +187,12 @@ func (n *testNode) call(t *testing.T, method, path string, body any, header ...s
 	req, err := http.NewRequest(method, n.url+path, rd)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if role != nobody {
+		req.Header.Set("Authorization", "Bearer "+n.tokens[role])
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -124,8 +217,6 @@ func birthRequest() map[string]any {
 		"applicant":      map[string]any{"full_name": "Hà Thị Lan", "id_number": "001190012345", "phone": "0912345678"},
 		"channel":        "CHANNEL_IN_PERSON",
 		"components":     []any{map[string]any{"code": "TK", "paper": true}, map[string]any{"code": "GCS", "paper": true}},
-		"actor":          "motcua.1",
-		"role":           "ROLE_CLERK",
 	}
 }
 

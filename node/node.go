@@ -49,6 +49,8 @@ type Node struct {
 	limits atomic.Pointer[xasov1.CommuneSettings]
 	// users are the desk's officials (users_file), with their sign-in limiter.
 	users *users
+	// auth finds who makes each call of the API.
+	auth *authenticator
 }
 
 // Open opens the node's store, seeding the catalogue and the calendar on
@@ -106,6 +108,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 		store: st, commune: cfg.Commune, calendar: n.calendar.Load, now: now,
 		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log, sync: n.SyncStatus, limits: n.limits.Load,
 	}
+	n.auth = newAuthenticator(n)
 	last, _ := st.OutboxHead()
 	log.Info("node open", "commune", cfg.Commune, "data_dir", cfg.DataDir, "outbox_last", last, "encrypted", st.Encrypted())
 	return n, nil

@@ -69,6 +69,7 @@ type pages struct {
 	n       *Node
 	pages   *web.Pages
 	users   *users
+	auth    *authenticator
 	lookups lookupLimiter
 }
 

@@ -20,11 +20,12 @@ import (
 // handler builds the node's HTTP handler: gRPC and everything else on one port.
 func (n *Node) handler() (http.Handler, error) {
 	obs := apiserver.Observer{Log: n.log, GRPC: n.metrics.grpcLatency, HTTP: n.metrics.httpLatency}
+	auth := n.auth
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(int(n.cfg.MaxAttachmentBytes)+(1<<20)),
 		grpc.MaxSendMsgSize(int(n.cfg.MaxAttachmentBytes)+(1<<20)),
-		grpc.ChainUnaryInterceptor(obs.Unary),
-		grpc.ChainStreamInterceptor(obs.Stream),
+		grpc.ChainUnaryInterceptor(obs.Unary, auth.Unary),
+		grpc.ChainStreamInterceptor(obs.Stream, auth.Stream),
 	)
 	xasov1.RegisterNodeServiceServer(gs, n.svc)
 
@@ -46,9 +47,9 @@ func (n *Node) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	(&pages{n: n, pages: pg, users: n.users}).routes(mux)
-	mux.Handle("/v1/", http.MaxBytesHandler(gw, n.cfg.MaxAttachmentBytes*4/3+(1<<20)))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	(&pages{n: n, pages: pg, users: n.users, auth: auth}).routes(mux)
+	mux.Handle("/v1/", auth.REST(http.MaxBytesHandler(gw, n.cfg.MaxAttachmentBytes*4/3+(1<<20))))
+	mux.Handle("GET /metrics", auth.Metrics(n.cfg.MetricsNeedToken, promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !n.ready.Load() {
@@ -57,7 +58,7 @@ func (n *Node) handler() (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	return apiserver.Split(gs, uploads(mux, n.cfg.MaxAttachmentBytes)), nil
+	return auth.Hosts(apiserver.Split(gs, uploads(mux, n.cfg.MaxAttachmentBytes))), nil
 }
 
 // uploads gives the requests that may carry a scan (a POST to the REST

@@ -80,6 +80,10 @@ func pageSize(n int32) (int, error) {
 
 // ListProcedures lists the catalogue, a page at a time.
 func (s *service) ListProcedures(ctx context.Context, req *xasov1.ListProceduresRequest) (*xasov1.ListProceduresResponse, error) {
+	_, err := caller(ctx, xasov1.NodeService_ListProcedures_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
 	size, err := pageSize(req.GetPageSize())
 	if err != nil {
 		return nil, err
@@ -107,6 +111,10 @@ func (s *service) ListProcedures(ctx context.Context, req *xasov1.ListProcedures
 
 // GetProcedure returns one procedure.
 func (s *service) GetProcedure(ctx context.Context, req *xasov1.GetProcedureRequest) (*xasov1.GetProcedureResponse, error) {
+	_, err := caller(ctx, xasov1.NodeService_GetProcedure_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
 	if req.GetCode() == "" {
 		return nil, grpcerr.Field("code", "the procedure code is required")
 	}
@@ -119,6 +127,10 @@ func (s *service) GetProcedure(ctx context.Context, req *xasov1.GetProcedureRequ
 
 // CreateDossier receives a dossier.
 func (s *service) CreateDossier(ctx context.Context, req *xasov1.CreateDossierRequest) (*xasov1.CreateDossierResponse, error) {
+	who, err := caller(ctx, xasov1.NodeService_CreateDossier_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
 	rid := req.GetRequestId()
 	if rid == "" {
 		if md, ok := metadata.FromIncomingContext(ctx); ok {
@@ -142,7 +154,7 @@ func (s *service) CreateDossier(ctx context.Context, req *xasov1.CreateDossierRe
 	}
 	d, err := s.store.Create(ctx, s.commune, s.calendar(), CreateInput{
 		RequestID: rid, ProcedureCode: req.GetProcedureCode(), Applicant: req.GetApplicant(), Channel: req.GetChannel(),
-		Components: req.GetComponents(), Attachments: req.GetAttachments(), Actor: req.GetActor(), Role: req.GetRole(), Time: s.now(),
+		Components: req.GetComponents(), Attachments: req.GetAttachments(), Actor: who.Name, Role: who.Role, Time: s.now(),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, err, "create dossier")
@@ -164,6 +176,10 @@ func checkCode(code string) error {
 
 // GetDossier returns one dossier with its events.
 func (s *service) GetDossier(ctx context.Context, req *xasov1.GetDossierRequest) (*xasov1.GetDossierResponse, error) {
+	_, err := caller(ctx, xasov1.NodeService_GetDossier_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkCode(req.GetCode()); err != nil {
 		return nil, err
 	}
@@ -176,6 +192,10 @@ func (s *service) GetDossier(ctx context.Context, req *xasov1.GetDossierRequest)
 
 // ListDossiers lists dossiers matching a filter.
 func (s *service) ListDossiers(ctx context.Context, req *xasov1.ListDossiersRequest) (*xasov1.ListDossiersResponse, error) {
+	_, err := caller(ctx, xasov1.NodeService_ListDossiers_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
 	size, err := pageSize(req.GetPageSize())
 	if err != nil {
 		return nil, err
@@ -196,6 +216,10 @@ func (s *service) ListDossiers(ctx context.Context, req *xasov1.ListDossiersRequ
 
 // TransitionDossier applies one workflow action.
 func (s *service) TransitionDossier(ctx context.Context, req *xasov1.TransitionDossierRequest) (*xasov1.TransitionDossierResponse, error) {
+	who, err := caller(ctx, xasov1.NodeService_TransitionDossier_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkCode(req.GetCode()); err != nil {
 		return nil, err
 	}
@@ -206,7 +230,7 @@ func (s *service) TransitionDossier(ctx context.Context, req *xasov1.TransitionD
 		return nil, grpcerr.Field("expected_event_count", "must not be negative")
 	}
 	cmd := dossier.Command{
-		Action: req.GetAction(), Actor: req.GetActor(), Role: req.GetRole(), Time: s.now(), Reason: req.GetReason(),
+		Action: req.GetAction(), Actor: who.Name, Role: who.Role, Time: s.now(), Reason: req.GetReason(),
 		Assignee: req.GetAssignee(), Satisfaction: req.GetSatisfaction(), Components: req.GetComponents(), Attachments: req.GetAttachments(),
 		TransferCommune: req.GetTransferCommuneCode(),
 	}
@@ -219,9 +243,6 @@ func (s *service) TransitionDossier(ctx context.Context, req *xasov1.TransitionD
 	if _, ok := xasov1.Satisfaction_name[int32(cmd.Satisfaction)]; !ok {
 		return nil, grpcerr.Field("satisfaction", "not a rating")
 	}
-	if _, ok := xasov1.Role_name[int32(cmd.Role)]; !ok || cmd.Role == 0 {
-		return nil, grpcerr.Field("role", "CLERK, OFFICER or LEADER")
-	}
 	d, err := s.store.Transition(ctx, s.calendar(), req.GetCode(), req.GetExpectedEventCount(), cmd)
 	if err != nil {
 		return nil, s.fail(ctx, err, "transition dossier")
@@ -232,6 +253,10 @@ func (s *service) TransitionDossier(ctx context.Context, req *xasov1.TransitionD
 
 // CreateAttachment stores a file.
 func (s *service) CreateAttachment(ctx context.Context, req *xasov1.CreateAttachmentRequest) (*xasov1.CreateAttachmentResponse, error) {
+	_, err := caller(ctx, xasov1.NodeService_CreateAttachment_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
 	ref, err := s.store.PutAttachment(req.GetFilename(), req.GetContentType(), req.GetContent(), s.maxFile)
 	if err != nil {
 		return nil, s.fail(ctx, err, "store attachment")
@@ -241,6 +266,10 @@ func (s *service) CreateAttachment(ctx context.Context, req *xasov1.CreateAttach
 
 // GetAttachment returns a stored file.
 func (s *service) GetAttachment(ctx context.Context, req *xasov1.GetAttachmentRequest) (*xasov1.GetAttachmentResponse, error) {
+	_, err := caller(ctx, xasov1.NodeService_GetAttachment_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
 	if !dossier.ValidSHA256(req.GetSha256()) {
 		return nil, grpcerr.Field("sha256", "not a lower-case hex SHA-256")
 	}
@@ -253,6 +282,10 @@ func (s *service) GetAttachment(ctx context.Context, req *xasov1.GetAttachmentRe
 
 // GetSyncStatus says how far the outbox reached central.
 func (s *service) GetSyncStatus(ctx context.Context, _ *xasov1.GetSyncStatusRequest) (*xasov1.GetSyncStatusResponse, error) {
+	_, err := caller(ctx, xasov1.NodeService_GetSyncStatus_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
 	last, acked := s.store.OutboxHead()
 	resp := &xasov1.GetSyncStatusResponse{LastSequence: last, AckedSequence: acked, PendingEvents: last - acked}
 	pending, err := s.store.OutboxBytes(acked + 1)
@@ -284,6 +317,10 @@ func (s *service) GetSyncStatus(ctx context.Context, _ *xasov1.GetSyncStatusRequ
 
 // CheckStore checks the whole store; one check runs at a time.
 func (s *service) CheckStore(ctx context.Context, _ *xasov1.CheckStoreRequest) (*xasov1.CheckStoreResponse, error) {
+	_, err := caller(ctx, xasov1.NodeService_CheckStore_FullMethodName)
+	if err != nil {
+		return nil, err
+	}
 	if !s.checking.TryLock() {
 		return nil, status.Error(codes.ResourceExhausted, "a store check is running; retry when it ends")
 	}

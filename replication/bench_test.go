@@ -21,7 +21,7 @@ import (
 func fill(b *testing.B, n *node.Node, events int64, seed uint64) {
 	b.Helper()
 	start, _ := n.Store().OutboxHead()
-	c := workload.New(n.Server(), seed, testLogger())
+	c := workload.New(workload.InProcess(n.Server(), node.ActAs), seed, testLogger())
 	for {
 		last, _ := n.Store().OutboxHead()
 		if last-start >= events {
@@ -108,7 +108,7 @@ func BenchmarkBytesPerEvent(b *testing.B) {
 		// Live: events sent as they are made, a few at a time.
 		from = to
 		before = link.Delivered()
-		c := workload.New(n.Server(), 2, testLogger())
+		c := workload.New(workload.InProcess(n.Server(), node.ActAs), 2, testLogger())
 		for range 300 {
 			if err := c.Step(context.Background()); err != nil {
 				b.Fatal(err)
@@ -144,7 +144,7 @@ func BenchmarkBacklogOverWeakLink(b *testing.B) {
 			content := make([]byte, size)
 			rand.Read(content) // scans are compressed already: random bytes are fair
 			copy(content, "%PDF-1.4\n")
-			att, err := n.Server().CreateAttachment(context.Background(), &xasov1.CreateAttachmentRequest{Filename: "scan.pdf", ContentType: "application/pdf", Content: content})
+			att, err := n.Server().CreateAttachment(reader(context.Background()), &xasov1.CreateAttachmentRequest{Filename: "scan.pdf", ContentType: "application/pdf", Content: content})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -157,7 +157,7 @@ func BenchmarkBacklogOverWeakLink(b *testing.B) {
 		b.ReportMetric(meta.Seconds(), "metadata-s")
 
 		pending := func() int64 {
-			st, _ := n.Server().GetSyncStatus(context.Background(), &xasov1.GetSyncStatusRequest{})
+			st, _ := n.Server().GetSyncStatus(reader(context.Background()), &xasov1.GetSyncStatusRequest{})
 			return st.GetPendingAttachments()
 		}
 		// Goodput while the scan goes: from its first chunk to central's

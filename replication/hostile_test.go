@@ -1044,7 +1044,7 @@ func nodeHoldings(t *testing.T, p *province.Province) (holdings, map[string][]*x
 			if prev, ok := out.dossiers[d.GetCode()]; ok && d.GetState() == dossier.Transferred && prev.GetState() != dossier.Transferred {
 				continue // the owner's copy is in already
 			}
-			full, err := nd.Server().GetDossier(context.Background(), &xasov1.GetDossierRequest{Code: d.GetCode()})
+			full, err := nd.Server().GetDossier(reader(context.Background()), &xasov1.GetDossierRequest{Code: d.GetCode()})
 			if err != nil {
 				t.Fatal(err)
 			}

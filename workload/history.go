@@ -56,9 +56,9 @@ func (h *History) Next() (*xasov1.OutboxRecord, error) {
 	}
 	i := h.rng.IntN(len(h.open))
 	d := h.open[i]
-	req := nextAction(h.rng, d, nil)
+	req, who := nextAction(h.rng, d, nil)
 	ev, err := dossier.Decide(d, dossier.Command{
-		Action: req.GetAction(), Actor: req.GetActor(), Role: req.GetRole(), Time: h.now,
+		Action: req.GetAction(), Actor: who.Name, Role: who.Role, Time: h.now,
 		Reason: req.GetReason(), Assignee: req.GetAssignee(), Satisfaction: req.GetSatisfaction(),
 	}, h.cal)
 	if err != nil {
@@ -82,7 +82,7 @@ func (h *History) receive() (*xasov1.OutboxRecord, error) {
 	ev, err := dossier.ReceiveEvent(dossier.ReceiveInput{
 		Code: code, CommuneCode: h.commune, Procedure: h.procs[req.GetProcedureCode()],
 		Applicant: req.GetApplicant(), Channel: req.GetChannel(), Components: req.GetComponents(),
-		Actor: req.GetActor(), Role: req.GetRole(), Time: h.now,
+		Actor: Clerk.Name, Role: Clerk.Role, Time: h.now,
 	}, h.cal)
 	if err != nil {
 		return nil, fmt.Errorf("receive %s: %w", code, err)

@@ -14,13 +14,15 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 )
 
-// Client is the part of the node API the workload uses; the in-process
-// server satisfies it, and Remote makes one of a gRPC client.
+// Client is the part of the node API the workload uses. Each call's
+// context says which official makes it (ActingOfficial); the client
+// presents that official's credentials. InProcess and Remote make one.
 type Client interface {
 	ListProcedures(context.Context, *xasov1.ListProceduresRequest) (*xasov1.ListProceduresResponse, error)
 	CreateDossier(context.Context, *xasov1.CreateDossierRequest) (*xasov1.CreateDossierResponse, error)
@@ -28,25 +30,106 @@ type Client interface {
 	ListDossiers(context.Context, *xasov1.ListDossiersRequest) (*xasov1.ListDossiersResponse, error)
 }
 
-// Remote is a node's gRPC client as a Client.
-func Remote(api xasov1.NodeServiceClient) Client { return remote{api} }
+// Official is one of the simulated desk's people.
+type Official struct {
+	Name string
+	Role xasov1.Role
+}
 
-type remote struct{ api xasov1.NodeServiceClient }
+// The simulated desk's officials: the one-stop clerk, the officer who
+// processes dossiers and the leader who signs.
+var (
+	Clerk   = Official{Name: "motcua.1", Role: xasov1.Role_ROLE_CLERK}
+	Officer = Official{Name: "chuyenvien.1", Role: xasov1.Role_ROLE_OFFICER}
+	Leader  = Official{Name: "chutich", Role: xasov1.Role_ROLE_LEADER}
+)
+
+// Officials lists them all, for setting up their credentials.
+func Officials() []Official { return []Official{Clerk, Officer, Leader} }
+
+type actingKey struct{}
+
+// actAs returns ctx saying that o makes the calls made with it.
+func actAs(ctx context.Context, o Official) context.Context {
+	return context.WithValue(ctx, actingKey{}, o)
+}
+
+// ActingOfficial returns the official a workload call is made as.
+func ActingOfficial(ctx context.Context) (Official, bool) {
+	o, ok := ctx.Value(actingKey{}).(Official)
+	return o, ok
+}
+
+// Tokens are the node API tokens of the simulated officials, by name.
+type Tokens map[string]string
+
+// Outgoing returns ctx carrying the acting official's token as gRPC
+// metadata (authorization: Bearer …).
+func (t Tokens) Outgoing(ctx context.Context) context.Context {
+	if o, ok := ActingOfficial(ctx); ok && t[o.Name] != "" {
+		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+t[o.Name])
+	}
+	return ctx
+}
+
+// Remote is a node's gRPC client as a Client: each call carries the token
+// of the official who makes it.
+func Remote(api xasov1.NodeServiceClient, tokens Tokens) Client { return remote{api, tokens} }
+
+type remote struct {
+	api    xasov1.NodeServiceClient
+	tokens Tokens
+}
 
 func (r remote) ListProcedures(ctx context.Context, q *xasov1.ListProceduresRequest) (*xasov1.ListProceduresResponse, error) {
-	return r.api.ListProcedures(ctx, q)
+	return r.api.ListProcedures(r.tokens.Outgoing(ctx), q)
 }
 
 func (r remote) CreateDossier(ctx context.Context, q *xasov1.CreateDossierRequest) (*xasov1.CreateDossierResponse, error) {
-	return r.api.CreateDossier(ctx, q)
+	return r.api.CreateDossier(r.tokens.Outgoing(ctx), q)
 }
 
 func (r remote) TransitionDossier(ctx context.Context, q *xasov1.TransitionDossierRequest) (*xasov1.TransitionDossierResponse, error) {
-	return r.api.TransitionDossier(ctx, q)
+	return r.api.TransitionDossier(r.tokens.Outgoing(ctx), q)
 }
 
 func (r remote) ListDossiers(ctx context.Context, q *xasov1.ListDossiersRequest) (*xasov1.ListDossiersResponse, error) {
-	return r.api.ListDossiers(ctx, q)
+	return r.api.ListDossiers(r.tokens.Outgoing(ctx), q)
+}
+
+// InProcess is a node's service, in the same process, as a Client: as
+// puts the acting official into each call's context as the node expects
+// (node.ActAs).
+func InProcess(srv xasov1.NodeServiceServer, as func(ctx context.Context, name string, role xasov1.Role) context.Context) Client {
+	return inProcess{srv, as}
+}
+
+type inProcess struct {
+	srv xasov1.NodeServiceServer
+	as  func(ctx context.Context, name string, role xasov1.Role) context.Context
+}
+
+func (p inProcess) ctx(ctx context.Context) context.Context {
+	if o, ok := ActingOfficial(ctx); ok {
+		return p.as(ctx, o.Name, o.Role)
+	}
+	return ctx
+}
+
+func (p inProcess) ListProcedures(ctx context.Context, q *xasov1.ListProceduresRequest) (*xasov1.ListProceduresResponse, error) {
+	return p.srv.ListProcedures(p.ctx(ctx), q)
+}
+
+func (p inProcess) CreateDossier(ctx context.Context, q *xasov1.CreateDossierRequest) (*xasov1.CreateDossierResponse, error) {
+	return p.srv.CreateDossier(p.ctx(ctx), q)
+}
+
+func (p inProcess) TransitionDossier(ctx context.Context, q *xasov1.TransitionDossierRequest) (*xasov1.TransitionDossierResponse, error) {
+	return p.srv.TransitionDossier(p.ctx(ctx), q)
+}
+
+func (p inProcess) ListDossiers(ctx context.Context, q *xasov1.ListDossiersRequest) (*xasov1.ListDossiersResponse, error) {
+	return p.srv.ListDossiers(p.ctx(ctx), q)
 }
 
 // Clerks is a simulated commune centre.
@@ -85,7 +168,7 @@ var (
 // refusal the workflow explains.
 func (c *Clerks) Step(ctx context.Context) error {
 	if c.procs == nil {
-		resp, err := c.api.ListProcedures(ctx, &xasov1.ListProceduresRequest{PageSize: 500})
+		resp, err := c.api.ListProcedures(actAs(ctx, Clerk), &xasov1.ListProceduresRequest{PageSize: 500})
 		if err != nil {
 			return fmt.Errorf("list procedures: %w", err)
 		}
@@ -105,8 +188,8 @@ func (c *Clerks) Step(ctx context.Context) error {
 	}
 	i := c.rng.IntN(len(c.open))
 	d := c.open[i]
-	req := nextAction(c.rng, d, c.TransferTo)
-	resp, err := c.api.TransitionDossier(ctx, req)
+	req, who := nextAction(c.rng, d, c.TransferTo)
+	resp, err := c.api.TransitionDossier(actAs(ctx, who), req)
 	if err != nil {
 		if status.Code(err) == codes.FailedPrecondition || status.Code(err) == codes.Aborted {
 			c.Stats.Refused++
@@ -188,14 +271,12 @@ func receiveRequest(rng *rand.Rand, procs []*xasov1.Procedure) *xasov1.CreateDos
 		Applicant:     &xasov1.Applicant{FullName: person(rng), IdNumber: fmt.Sprintf("0%02d%09d", rng.IntN(96)+1, rng.IntN(1e9)), Phone: fmt.Sprintf("09%08d", rng.IntN(1e8))},
 		Channel:       channel,
 		Components:    comps,
-		Actor:         "motcua.1",
-		Role:          xasov1.Role_ROLE_CLERK,
 	}
 }
 
 func (c *Clerks) receive(ctx context.Context) error {
 	req := receiveRequest(c.rng, c.procs)
-	resp, err := c.api.CreateDossier(ctx, req)
+	resp, err := c.api.CreateDossier(actAs(ctx, Clerk), req)
 	if err != nil {
 		return fmt.Errorf("receive %s: %w", req.GetProcedureCode(), err)
 	}
@@ -209,7 +290,7 @@ func (c *Clerks) receive(ctx context.Context) error {
 // takeTransfers picks up the dossiers other communes transferred here
 // (they arrive RECEIVED from central's feed).
 func (c *Clerks) takeTransfers(ctx context.Context) error {
-	resp, err := c.api.ListDossiers(ctx, &xasov1.ListDossiersRequest{Filter: "state = RECEIVED", PageSize: 100})
+	resp, err := c.api.ListDossiers(actAs(ctx, Clerk), &xasov1.ListDossiersRequest{Filter: "state = RECEIVED", PageSize: 100})
 	if err != nil {
 		return fmt.Errorf("list received dossiers: %w", err)
 	}
@@ -225,13 +306,14 @@ func (c *Clerks) takeTransfers(ctx context.Context) error {
 	return nil
 }
 
-// nextAction chooses the action a desk would take on d; transferTo are
-// the communes it may hand a dossier to.
-func nextAction(rng *rand.Rand, d *xasov1.Dossier, transferTo []string) *xasov1.TransitionDossierRequest {
+// nextAction chooses the action a desk would take on d and who takes it;
+// transferTo are the communes it may hand a dossier to.
+func nextAction(rng *rand.Rand, d *xasov1.Dossier, transferTo []string) (*xasov1.TransitionDossierRequest, Official) {
 	r := &xasov1.TransitionDossierRequest{Code: d.GetCode(), ExpectedEventCount: d.GetEventCount()}
-	officer := func(a xasov1.Action) { r.Action, r.Actor, r.Role = a, "chuyenvien.1", xasov1.Role_ROLE_OFFICER }
-	leader := func(a xasov1.Action) { r.Action, r.Actor, r.Role = a, "chutich", xasov1.Role_ROLE_LEADER }
-	clerk := func(a xasov1.Action) { r.Action, r.Actor, r.Role = a, "motcua.1", xasov1.Role_ROLE_CLERK }
+	var who Official
+	officer := func(a xasov1.Action) { r.Action, who = a, Officer }
+	leader := func(a xasov1.Action) { r.Action, who = a, Leader }
+	clerk := func(a xasov1.Action) { r.Action, who = a, Clerk }
 	roll := rng.IntN(100)
 	switch d.GetState() {
 	case xasov1.State_STATE_RECEIVED:
@@ -244,7 +326,7 @@ func nextAction(rng *rand.Rand, d *xasov1.Dossier, transferTo []string) *xasov1.
 			r.TransferCommuneCode = transferTo[rng.IntN(len(transferTo))]
 		default:
 			clerk(xasov1.Action_ACTION_ASSIGN)
-			r.Assignee = "chuyenvien.1"
+			r.Assignee = Officer.Name
 		}
 	case xasov1.State_STATE_IN_PROCESSING:
 		switch {
@@ -270,5 +352,5 @@ func nextAction(rng *rand.Rand, d *xasov1.Dossier, transferTo []string) *xasov1.
 		clerk(xasov1.Action_ACTION_RETURN)
 		r.Satisfaction = xasov1.Satisfaction(1 + rng.IntN(3))
 	}
-	return r
+	return r, who
 }

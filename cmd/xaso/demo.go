@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xaso/xaso/node"
 	"github.com/xaso/xaso/province"
 	"github.com/xaso/xaso/replication/linksim"
 	"github.com/xaso/xaso/sample"
@@ -107,7 +108,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c := workload.New(n.Node().Server(), uint64(i+1), log.With("commune", n.Commune.Code))
+				c := workload.New(workload.InProcess(n.Node().Server(), node.ActAs), uint64(i+1), log.With("commune", n.Commune.Code))
 				for _, m := range p.Nodes() {
 					if m != n {
 						c.TransferTo = append(c.TransferTo, m.Commune.Code)

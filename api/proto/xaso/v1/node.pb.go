@@ -248,10 +248,7 @@ type CreateDossierRequest struct {
 	Channel       Channel               `protobuf:"varint,4,opt,name=channel,proto3,enum=xaso.v1.Channel" json:"channel,omitempty"`
 	Components    []*SubmittedComponent `protobuf:"bytes,5,rep,name=components,proto3" json:"components,omitempty"`
 	// Attachments (already uploaded) named by the components.
-	Attachments []*AttachmentRef `protobuf:"bytes,6,rep,name=attachments,proto3" json:"attachments,omitempty"`
-	// The clerk receiving it.
-	Actor         string `protobuf:"bytes,7,opt,name=actor,proto3" json:"actor,omitempty"`
-	Role          Role   `protobuf:"varint,8,opt,name=role,proto3,enum=xaso.v1.Role" json:"role,omitempty"`
+	Attachments   []*AttachmentRef `protobuf:"bytes,6,rep,name=attachments,proto3" json:"attachments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -326,20 +323,6 @@ func (x *CreateDossierRequest) GetAttachments() []*AttachmentRef {
 		return x.Attachments
 	}
 	return nil
-}
-
-func (x *CreateDossierRequest) GetActor() string {
-	if x != nil {
-		return x.Actor
-	}
-	return ""
-}
-
-func (x *CreateDossierRequest) GetRole() Role {
-	if x != nil {
-		return x.Role
-	}
-	return Role_ROLE_UNSPECIFIED
 }
 
 // CreateDossierResponse holds the new dossier with its receipt event.
@@ -605,8 +588,6 @@ type TransitionDossierRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Code   string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	Action Action                 `protobuf:"varint,2,opt,name=action,proto3,enum=xaso.v1.Action" json:"action,omitempty"`
-	Actor  string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
-	Role   Role                   `protobuf:"varint,4,opt,name=role,proto3,enum=xaso.v1.Role" json:"role,omitempty"`
 	Reason string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	// ASSIGN, FORWARD: who takes it.
 	Assignee string `protobuf:"bytes,6,opt,name=assignee,proto3" json:"assignee,omitempty"`
@@ -669,20 +650,6 @@ func (x *TransitionDossierRequest) GetAction() Action {
 		return x.Action
 	}
 	return Action_ACTION_UNSPECIFIED
-}
-
-func (x *TransitionDossierRequest) GetActor() string {
-	if x != nil {
-		return x.Actor
-	}
-	return ""
-}
-
-func (x *TransitionDossierRequest) GetRole() Role {
-	if x != nil {
-		return x.Role
-	}
-	return Role_ROLE_UNSPECIFIED
 }
 
 func (x *TransitionDossierRequest) GetReason() string {
@@ -1597,7 +1564,7 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\x13GetProcedureRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\"H\n" +
 	"\x14GetProcedureResponse\x120\n" +
-	"\tprocedure\x18\x01 \x01(\v2\x12.xaso.v1.ProcedureR\tprocedure\"\xea\x02\n" +
+	"\tprocedure\x18\x01 \x01(\v2\x12.xaso.v1.ProcedureR\tprocedure\"\xca\x02\n" +
 	"\x14CreateDossierRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12%\n" +
@@ -1607,9 +1574,7 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\n" +
 	"components\x18\x05 \x03(\v2\x1b.xaso.v1.SubmittedComponentR\n" +
 	"components\x128\n" +
-	"\vattachments\x18\x06 \x03(\v2\x16.xaso.v1.AttachmentRefR\vattachments\x12\x14\n" +
-	"\x05actor\x18\a \x01(\tR\x05actor\x12!\n" +
-	"\x04role\x18\b \x01(\x0e2\r.xaso.v1.RoleR\x04role\"C\n" +
+	"\vattachments\x18\x06 \x03(\v2\x16.xaso.v1.AttachmentRefR\vattachmentsJ\x04\b\a\x10\bJ\x04\b\b\x10\tR\x05actorR\x04role\"C\n" +
 	"\x15CreateDossierResponse\x12*\n" +
 	"\adossier\x18\x01 \x01(\v2\x10.xaso.v1.DossierR\adossier\"'\n" +
 	"\x11GetDossierRequest\x12\x12\n" +
@@ -1623,12 +1588,10 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"l\n" +
 	"\x14ListDossiersResponse\x12,\n" +
 	"\bdossiers\x18\x01 \x03(\v2\x10.xaso.v1.DossierR\bdossiers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa3\x04\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x83\x04\n" +
 	"\x18TransitionDossierRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12'\n" +
-	"\x06action\x18\x02 \x01(\x0e2\x0f.xaso.v1.ActionR\x06action\x12\x14\n" +
-	"\x05actor\x18\x03 \x01(\tR\x05actor\x12!\n" +
-	"\x04role\x18\x04 \x01(\x0e2\r.xaso.v1.RoleR\x04role\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x0f.xaso.v1.ActionR\x06action\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1a\n" +
 	"\bassignee\x18\x06 \x01(\tR\bassignee\x12E\n" +
 	"\x10appointment_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0fappointmentTime\x129\n" +
@@ -1639,7 +1602,7 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\vattachments\x18\n" +
 	" \x03(\v2\x16.xaso.v1.AttachmentRefR\vattachments\x120\n" +
 	"\x14expected_event_count\x18\v \x01(\x03R\x12expectedEventCount\x122\n" +
-	"\x15transfer_commune_code\x18\f \x01(\tR\x13transferCommuneCode\"G\n" +
+	"\x15transfer_commune_code\x18\f \x01(\tR\x13transferCommuneCodeJ\x04\b\x03\x10\x04J\x04\b\x04\x10\x05R\x05actorR\x04role\"G\n" +
 	"\x19TransitionDossierResponse\x12*\n" +
 	"\adossier\x18\x01 \x01(\v2\x10.xaso.v1.DossierR\adossier\"r\n" +
 	"\x17CreateAttachmentRequest\x12\x1a\n" +
@@ -1764,12 +1727,11 @@ var file_xaso_v1_node_proto_goTypes = []any{
 	(Channel)(0),                      // 25: xaso.v1.Channel
 	(*SubmittedComponent)(nil),        // 26: xaso.v1.SubmittedComponent
 	(*AttachmentRef)(nil),             // 27: xaso.v1.AttachmentRef
-	(Role)(0),                         // 28: xaso.v1.Role
-	(*Dossier)(nil),                   // 29: xaso.v1.Dossier
-	(Action)(0),                       // 30: xaso.v1.Action
-	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
-	(Satisfaction)(0),                 // 32: xaso.v1.Satisfaction
-	(*Event)(nil),                     // 33: xaso.v1.Event
+	(*Dossier)(nil),                   // 28: xaso.v1.Dossier
+	(Action)(0),                       // 29: xaso.v1.Action
+	(*timestamppb.Timestamp)(nil),     // 30: google.protobuf.Timestamp
+	(Satisfaction)(0),                 // 31: xaso.v1.Satisfaction
+	(*Event)(nil),                     // 32: xaso.v1.Event
 }
 var file_xaso_v1_node_proto_depIdxs = []int32{
 	23, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
@@ -1778,49 +1740,47 @@ var file_xaso_v1_node_proto_depIdxs = []int32{
 	25, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
 	26, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
 	27, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	28, // 6: xaso.v1.CreateDossierRequest.role:type_name -> xaso.v1.Role
-	29, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	29, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	29, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
-	30, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
-	28, // 11: xaso.v1.TransitionDossierRequest.role:type_name -> xaso.v1.Role
-	31, // 12: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
-	32, // 13: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
-	26, // 14: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	27, // 15: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	29, // 16: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	27, // 17: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	27, // 18: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	31, // 19: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
-	22, // 20: xaso.v1.GetSyncStatusResponse.blocked:type_name -> xaso.v1.SyncBlock
-	33, // 21: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
-	27, // 22: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
-	31, // 23: xaso.v1.SyncBlock.time:type_name -> google.protobuf.Timestamp
-	0,  // 24: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
-	2,  // 25: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
-	4,  // 26: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
-	6,  // 27: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
-	8,  // 28: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
-	10, // 29: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
-	12, // 30: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
-	14, // 31: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
-	16, // 32: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
-	20, // 33: xaso.v1.NodeService.CheckStore:input_type -> xaso.v1.CheckStoreRequest
-	1,  // 34: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
-	3,  // 35: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
-	5,  // 36: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
-	7,  // 37: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
-	9,  // 38: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
-	11, // 39: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
-	13, // 40: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
-	15, // 41: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
-	17, // 42: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
-	21, // 43: xaso.v1.NodeService.CheckStore:output_type -> xaso.v1.CheckStoreResponse
-	34, // [34:44] is the sub-list for method output_type
-	24, // [24:34] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	28, // 6: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	28, // 7: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	28, // 8: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
+	29, // 9: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
+	30, // 10: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
+	31, // 11: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
+	26, // 12: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	27, // 13: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	28, // 14: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	27, // 15: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	27, // 16: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	30, // 17: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
+	22, // 18: xaso.v1.GetSyncStatusResponse.blocked:type_name -> xaso.v1.SyncBlock
+	32, // 19: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
+	27, // 20: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
+	30, // 21: xaso.v1.SyncBlock.time:type_name -> google.protobuf.Timestamp
+	0,  // 22: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
+	2,  // 23: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
+	4,  // 24: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
+	6,  // 25: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
+	8,  // 26: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
+	10, // 27: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
+	12, // 28: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
+	14, // 29: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
+	16, // 30: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
+	20, // 31: xaso.v1.NodeService.CheckStore:input_type -> xaso.v1.CheckStoreRequest
+	1,  // 32: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
+	3,  // 33: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
+	5,  // 34: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
+	7,  // 35: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
+	9,  // 36: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
+	11, // 37: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
+	13, // 38: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
+	15, // 39: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
+	17, // 40: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
+	21, // 41: xaso.v1.NodeService.CheckStore:output_type -> xaso.v1.CheckStoreResponse
+	32, // [32:42] is the sub-list for method output_type
+	22, // [22:32] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_node_proto_init() }

@@ -37,6 +37,10 @@ const (
 //
 // NodeService is the commune node's API: the desk's dossiers, the catalogue as
 // the node has it, attachments and sync status. It works with central down.
+// Every call is authenticated: an official's desk session (REST), a token
+// from the node's tokens file (authorization: Bearer …) or a client
+// certificate the province CA issued for the commune; the caller is the
+// actor of what it does, and its role decides what it may do.
 type NodeServiceClient interface {
 	// ListProcedures lists the procedure catalogue as this node has it.
 	ListProcedures(ctx context.Context, in *ListProceduresRequest, opts ...grpc.CallOption) (*ListProceduresResponse, error)
@@ -178,6 +182,10 @@ func (c *nodeServiceClient) CheckStore(ctx context.Context, in *CheckStoreReques
 //
 // NodeService is the commune node's API: the desk's dossiers, the catalogue as
 // the node has it, attachments and sync status. It works with central down.
+// Every call is authenticated: an official's desk session (REST), a token
+// from the node's tokens file (authorization: Bearer …) or a client
+// certificate the province CA issued for the commune; the caller is the
+// actor of what it does, and its role decides what it may do.
 type NodeServiceServer interface {
 	// ListProcedures lists the procedure catalogue as this node has it.
 	ListProcedures(context.Context, *ListProceduresRequest) (*ListProceduresResponse, error)
