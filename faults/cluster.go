@@ -25,8 +25,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/node"
 	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/sample"
+	"github.com/xaso/xaso/workload"
 )
 
 // Options shape a province in containers.
@@ -64,6 +66,10 @@ type Cluster struct {
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // operator connections, by member address
+
+	// tokens are the simulated officials' node API tokens, valid at every
+	// node (its tokens file lists them).
+	tokens workload.Tokens
 }
 
 // Start builds the image, the networks and the PKI, starts the members,
@@ -81,6 +87,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 	if err := c.makePKI(); err != nil {
+		c.Close(context.Background())
+		return nil, err
+	}
+	if err := c.makeTokens(); err != nil {
 		c.Close(context.Background())
 		return nil, err
 	}
@@ -208,6 +218,7 @@ commune: "%s"
 node_id: %s
 central: [central-1:8443, central-2:8444, central-3:8445]
 enrollment_token_file: /etc/xaso/%s.token
+tokens_file: /etc/xaso/node-tokens.yaml
 sync_heartbeat: 2s
 sync_keepalive: 2s
 log_level: info
@@ -361,13 +372,36 @@ func (c *Cluster) seed(ctx context.Context) error {
 	return err
 }
 
-// NodeAPI dials a node on the lan, where the clerks reach it.
+// makeTokens writes the nodes' tokens file: a token for each simulated
+// official, by name and role.
+func (c *Cluster) makeTokens() error {
+	c.tokens = workload.Tokens{}
+	var list []node.Token
+	for _, o := range workload.Officials() {
+		tok, secret, err := node.NewToken(o.Name, strings.ToLower(strings.TrimPrefix(o.Role.String(), "ROLE_")), 24*time.Hour, time.Now())
+		if err != nil {
+			return err
+		}
+		list = append(list, tok)
+		c.tokens[o.Name] = secret
+	}
+	data, err := node.MarshalTokens(list)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(c.confDir(), "node-tokens.yaml"), data, 0o644)
+}
+
+// NodeAPI dials a node on the lan, where the clerks reach it. Each call
+// carries the token of the official the workload acts as, or the
+// leader's.
 func (c *Cluster) NodeAPI(ctx context.Context, i int) (xasov1.NodeServiceClient, func(), error) {
 	ip, err := containerIP(ctx, c.nodes[i], c.lan)
 	if err != nil || ip == "" {
 		return nil, nil, fmt.Errorf("%s has no lan address: %v", c.nodes[i], err)
 	}
-	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8080"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8080"), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(c.tokens.Interceptor(workload.Leader)))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -379,7 +379,7 @@ func TestMetricsCanNeedAToken(t *testing.T) {
 func TestParseTokens(t *testing.T) {
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone)
 	tok, secret, err := NewToken("ketnoi", "officer", 30*24*time.Hour, now)
-	if err != nil || !strings.HasPrefix(secret, TokenPrefix) || tok.SHA256 != tokenSum(secret) {
+	if err != nil || !strings.HasPrefix(secret, TokenPrefix) || tok.SHA256 != TokenSum(secret) {
 		t.Fatalf("new token: %v %v", tok, err)
 	}
 	good, _ := MarshalTokens([]Token{tok})

@@ -57,11 +57,13 @@ func NewToken(name, role string, ttl time.Duration, now time.Time) (Token, strin
 	b := make([]byte, 32)
 	rand.Read(b)
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-	t.SHA256 = tokenSum(secret)
+	t.SHA256 = TokenSum(secret)
 	return t, secret, nil
 }
 
-func tokenSum(secret string) string {
+// TokenSum is the hex SHA-256 of a token's secret, as the tokens file
+// holds it.
+func TokenSum(secret string) string {
 	s := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(s[:])
 }
@@ -135,7 +137,7 @@ func (ts *tokens) check(secret string, now time.Time) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	sum := tokenSum(secret)
+	sum := TokenSum(secret)
 	for _, t := range list {
 		if subtle.ConstantTimeCompare([]byte(t.SHA256), []byte(sum)) == 1 {
 			if !now.Before(t.Expires) {

@@ -447,6 +447,9 @@ func (p *Province) addNode(ctx context.Context, i int) error {
 	if cfg.UsersFile, err = p.deskUsers(dir); err != nil {
 		return err
 	}
+	if cfg.TokensFile, err = p.nodeTokens(dir); err != nil {
+		return err
+	}
 	for _, m := range p.members {
 		cfg.Central = append(cfg.Central, m.Config.APIListen)
 	}
@@ -494,6 +497,41 @@ func (p *Province) deskUsers(dir string) (string, error) {
 		fmt.Fprintf(&b, "- name: %s\n  full_name: %s (demo)\n  role: %s\n  password_hash: %s\n", u[0], names[u[1]], u[1], p.userHash)
 	}
 	return path, writeFiles(dir, map[string][]byte{"users.yaml": []byte(b.String())})
+}
+
+// APITokenFile is the file holding the node API token of the demo desk
+// user name (DemoUsers): the same token works at every demo node, with
+// that user's name and role.
+func (p *Province) APITokenFile(name string) string {
+	return filepath.Join(p.pkiDir(), "node-api-"+name+".token")
+}
+
+// nodeTokens writes the node's tokens file once: a token for each of
+// DemoUsers, whose secrets (made on the demo's first run) lie in Dir/pki.
+func (p *Province) nodeTokens(dir string) (string, error) {
+	path := filepath.Join(dir, "node-tokens.yaml")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	var list []node.Token
+	for _, u := range DemoUsers {
+		tok, secret, err := node.NewToken(u[0], u[1], node.MaxTokenTTL, time.Now())
+		if err != nil {
+			return "", err
+		}
+		if data, err := os.ReadFile(p.APITokenFile(u[0])); err == nil {
+			secret = strings.TrimSpace(string(data))
+			tok.SHA256 = node.TokenSum(secret)
+		} else if err := writeFiles(p.pkiDir(), map[string][]byte{filepath.Base(p.APITokenFile(u[0])): []byte(secret)}); err != nil {
+			return "", err
+		}
+		list = append(list, tok)
+	}
+	data, err := node.MarshalTokens(list)
+	if err != nil {
+		return "", err
+	}
+	return path, writeFiles(dir, map[string][]byte{"node-tokens.yaml": data})
 }
 
 // StartNode starts (or restarts) the i-th node.

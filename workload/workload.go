@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -70,6 +71,18 @@ func (t Tokens) Outgoing(ctx context.Context) context.Context {
 		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+t[o.Name])
 	}
 	return ctx
+}
+
+// Interceptor is a gRPC client interceptor that sends with each call the
+// token of the official the call is made as, or fallback's for calls made
+// as nobody in particular (reads by a test, say).
+func (t Tokens) Interceptor(fallback Official) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if _, ok := ActingOfficial(ctx); !ok {
+			ctx = actAs(ctx, fallback)
+		}
+		return invoker(t.Outgoing(ctx), method, req, reply, cc, opts...)
+	}
 }
 
 // Remote is a node's gRPC client as a Client: each call carries the token

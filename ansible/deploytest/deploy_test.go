@@ -43,6 +43,10 @@ type deployment struct {
 	communes []sample.Commune
 	token    string
 	roots    *x509.CertPool
+	// nodeTokens are the simulated officials' node API tokens, in every
+	// node's tokens file through the inventory (tokenEntries).
+	nodeTokens   workload.Tokens
+	tokenEntries []node.Token
 }
 
 // playbook runs one of ../*.yml against the test's inventory.
@@ -280,7 +284,39 @@ func (d *deployment) writeHosts(bin string, extra ...host) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(&b, "    nodes:\n      vars:\n        xaso_node_users:\n          - {name: motcua, full_name: \"Cán bộ một cửa\", role: clerk, password_hash: %q}\n      hosts:\n", hash)
+	fmt.Fprintf(&b, "    nodes:\n      vars:\n        xaso_node_users:\n          - {name: motcua, full_name: \"Cán bộ một cửa\", role: clerk, password_hash: %q}\n", hash)
+	// The API's tokens: the simulated officials', made as a field engineer
+	// makes them (hashes in the inventory, secrets kept by the test).
+	if d.nodeTokens == nil {
+		d.nodeTokens = workload.Tokens{}
+		dir, err := os.MkdirTemp("", "xaso-node-tokens-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		file := filepath.Join(dir, "tokens.yaml")
+		for _, o := range workload.Officials() {
+			out, err := sh(context.Background(), "", nil, bin, "admin", "node-token", "create", o.Name, "--role", strings.ToLower(strings.TrimPrefix(o.Role.String(), "ROLE_")), "--ttl", "24h", "--tokens-file", file)
+			if err != nil {
+				return err
+			}
+			d.nodeTokens[o.Name] = strings.TrimSpace(out)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		list, err := node.ParseTokens(data)
+		if err != nil {
+			return err
+		}
+		d.tokenEntries = list
+	}
+	b.WriteString("        xaso_node_tokens:\n")
+	for _, t := range d.tokenEntries {
+		fmt.Fprintf(&b, "          - {name: %s, role: %s, sha256: %s, expires: %q}\n", t.Name, t.Role, t.SHA256, t.Expires.Format(time.RFC3339))
+	}
+	b.WriteString("      hosts:\n")
 	for i, n := range d.nodes {
 		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n          xaso_node_commune: %q\n          xaso_node_commune_name: %q\n",
 			n.name, n.container, d.communes[i].Code, d.communes[i].Name)
@@ -371,7 +407,8 @@ func (d *deployment) nodeAPI(ctx context.Context, i int) (xasov1.NodeServiceClie
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8080"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8080"), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(d.nodeTokens.Interceptor(workload.Leader)))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -422,7 +459,7 @@ func (d *deployment) checkDossierReachesCentral(ctx context.Context, i int) stri
 	defer closeConn()
 	var created *xasov1.Dossier
 	if err := waitFor(ctx, time.Minute, "a dossier received at "+d.nodes[i].name, func() (bool, string) {
-		w := workload.New(workload.Remote(api), uint64(time.Now().UnixNano()), slog.New(slog.DiscardHandler))
+		w := workload.New(workload.Remote(api, d.nodeTokens), uint64(time.Now().UnixNano()), slog.New(slog.DiscardHandler))
 		if err := w.Step(ctx); err != nil {
 			return false, err.Error()
 		}

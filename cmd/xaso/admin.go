@@ -9,15 +9,16 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 )
 
-const adminUsage = `usage: xaso admin [--addr HOST:PORT] COMMAND
+const adminUsage = `usage: xaso admin [--addr HOST:PORT] [--node-token-file F] COMMAND
 
-commands against a commune node:
+commands against a commune node (with a token of its tokens file: --node-token-file or $XASO_NODE_TOKEN):
   procedures [--query WORDS]     the catalogue as the node has it
   dossier CODE                   one dossier with its events
   dossiers [--filter F]          dossiers matching a filter (first page)
@@ -34,12 +35,16 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		tokenFile: fs.String("token-file", "", "file holding the operator token (default: $XASO_TOKEN)"),
 		timeout:   timeout,
 	}
+	nodeToken := fs.String("node-token-file", "", "file holding a token of the node's tokens file (default: $XASO_NODE_TOKEN)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprint(stderr, adminUsage+"\n"+adminCentralUsage)
+		fmt.Fprint(stderr, adminUsage+"\n"+nodeTokenUsage+"\n"+adminCentralUsage)
 		return errUsage
+	}
+	if fs.Arg(0) == "node-token" {
+		return runNodeToken(fs.Args()[1:], time.Now(), stdout, stderr)
 	}
 	if isCentralCommand(fs.Arg(0)) {
 		return runAdminCentral(ctx, cc, fs.Arg(0), fs.Args()[1:], stdout, stderr)
@@ -52,6 +57,11 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	api := xasov1.NewNodeServiceClient(conn)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	secret, err := readSecret(*nodeToken, "XASO_NODE_TOKEN", "node-token-file")
+	if err != nil {
+		return err
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret)
 
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	sub := flag.NewFlagSet("xaso admin "+cmd, flag.ContinueOnError)

@@ -98,9 +98,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for i, n := range p.Nodes() {
 		fmt.Fprintf(stdout, "  %-28s %s/ban  %s/tra-cuu  %s/v1/dossiers  %s/v1/sync  %s/metrics  link %s\n", n.Commune.Name+" ("+n.Commune.Code+")", n.URL, n.URL, n.URL, n.URL, n.URL, kinds[i])
 	}
+	fmt.Fprintf(stdout, "node API tokens (every node; same names and roles as the desk users): %s, %s, %s\n",
+		p.APITokenFile(province.DemoUsers[0][0]), p.APITokenFile(province.DemoUsers[1][0]), p.APITokenFile(province.DemoUsers[2][0]))
 	m0 := p.Members()[0]
 	fmt.Fprintf(stdout, "try: curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %s/v1/nodes\n",
 		p.CAFile(), filepath.Join(*dir, "pki", "operator.token"), m0.URL)
+	fmt.Fprintf(stdout, "     curl -H \"Authorization: Bearer $(cat %s)\" %s/v1/dossiers\n",
+		p.APITokenFile(province.DemoUsers[0][0]), p.Nodes()[0].URL)
 
 	var wg sync.WaitGroup
 	for i, n := range p.Nodes() {

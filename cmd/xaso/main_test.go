@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xaso/xaso/node"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while a command writes it.
@@ -104,8 +106,16 @@ func TestDemoReplicatesToCentralAndStops(t *testing.T) {
 		nodes, members = nodeRE.FindAllString(out.String(), -1), centralRE.FindAllString(out.String(), -1)
 		time.Sleep(20 * time.Millisecond) // polling the output, bounded by the deadline
 	}
-	// The simulated clerks receive dossiers at the nodes ...
-	waitBody(t, http.DefaultClient, deadline, nodes[0]+"/v1/dossiers?page_size=1", "", `"code"`)
+	// The simulated clerks receive dossiers at the nodes (which answer only
+	// a caller with credentials) ...
+	nodeToken, err := os.ReadFile(filepath.Join(dir, "pki", "node-api-motcua.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Get(nodes[0] + "/v1/dossiers?page_size=1"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a node's dossiers without a token: %v %v, want 401", resp, err)
+	}
+	waitBody(t, http.DefaultClient, deadline, nodes[0]+"/v1/dossiers?page_size=1", string(nodeToken), `"code"`)
 
 	// ... and central acknowledges them: the first commune's link is good.
 	caPEM, err := os.ReadFile(filepath.Join(dir, "pki", "ca.crt"))
@@ -157,5 +167,49 @@ func waitBody(t *testing.T, client *http.Client, deadline time.Time, url, token,
 			t.Fatalf("%s: no %s before the deadline; last: %s", url, want, last)
 		}
 		time.Sleep(50 * time.Millisecond) // polling, bounded by the deadline
+	}
+}
+
+// TestNodeTokenCommands makes, lists and revokes tokens of a tokens file
+// as a field engineer does on the node's machine; bad input names the key.
+func TestNodeTokenCommands(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "node-tokens.yaml")
+	code, secret, stderr := runCmd(t, "admin", "node-token", "create", "ketnoi", "--role", "officer", "--ttl", "720h", "--tokens-file", file)
+	secret = strings.TrimSpace(secret)
+	if code != 0 || !strings.HasPrefix(secret, node.TokenPrefix) {
+		t.Fatalf("create: %d %q %q", code, secret, stderr)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil || strings.Contains(string(data), secret) {
+		t.Fatalf("the tokens file must hold the secret's hash only: %v\n%s", err, data)
+	}
+	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
+		t.Errorf("tokens file mode %v, want 0600", fi.Mode().Perm())
+	}
+	list, err := node.ParseTokens(data)
+	if err != nil || len(list) != 1 || list[0].SHA256 != node.TokenSum(secret) || list[0].Role != "officer" {
+		t.Fatalf("tokens file: %v %v", list, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		key  string
+	}{
+		{[]string{"create", "ketnoi", "--role", "officer", "--tokens-file", file}, "exists"},
+		{[]string{"create", "khac", "--role", "root", "--tokens-file", file}, "role"},
+		{[]string{"create", "khac", "--role", "clerk", "--ttl", "20000h", "--tokens-file", file}, "ttl"},
+		{[]string{"revoke", "nobody", "--tokens-file", file}, "nobody"},
+	} {
+		if code, _, stderr := runCmd(t, append([]string{"admin", "node-token"}, tc.args...)...); code == 0 || !strings.Contains(stderr, tc.key) {
+			t.Errorf("node-token %v: exit %d %q, want an error naming %q", tc.args, code, stderr, tc.key)
+		}
+	}
+	if code, out, _ := runCmd(t, "admin", "node-token", "list", "--tokens-file", file); code != 0 || !strings.Contains(out, "ketnoi") || !strings.Contains(out, "officer") {
+		t.Errorf("list: %d %q", code, out)
+	}
+	if code, _, stderr := runCmd(t, "admin", "node-token", "revoke", "ketnoi", "--tokens-file", file); code != 0 {
+		t.Fatalf("revoke: %d %q", code, stderr)
+	}
+	if data, _ := os.ReadFile(file); strings.Contains(string(data), "ketnoi") {
+		t.Fatalf("revoked token still in the file:\n%s", data)
 	}
 }

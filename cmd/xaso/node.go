@@ -32,6 +32,10 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 	fs.String("catalogue-file", "", "catalogue_file: procedure catalogue JSON to start from (default: embedded sample)")
 	fs.String("commune-name", "", "commune_name: the commune's name as the receipt prints it (default: xã {commune})")
 	fs.String("users-file", "", "users_file: who may sign in to the desk pages (YAML: name, full_name, role, password_hash)")
+	fs.String("tokens-file", "", "tokens_file: the API's tokens (YAML, hashes; `xaso admin node-token`), read again when it changes")
+	fs.String("names", "", "names: host names and addresses clients reach the node by, comma-separated (default: the machine's name and addresses)")
+	fs.String("allowed-origins", "", "allowed_origins: further scheme://host[:port] whose pages may call the API with a desk session, comma-separated")
+	fs.String("metrics-need-token", "false", "metrics_need_token: /metrics answers only a caller with a token")
 	fs.String("public-url", "", "public_url: address citizens reach the look-up page at, for the receipt's QR code (default: the clerk's)")
 	fs.String("log-level", d.LogLevel, "log_level: debug, info, warn or error")
 	fs.String("central", "", "central: central members' API addresses, host:port,… (none: work alone)")
@@ -89,6 +93,18 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 				cfg.CommuneName = v
 			case "users-file":
 				cfg.UsersFile = v
+			case "tokens-file":
+				cfg.TokensFile = v
+			case "names":
+				cfg.Names = splitList(v)
+			case "allowed-origins":
+				cfg.AllowedOrigins = splitList(v)
+			case "metrics-need-token":
+				b, perr := strconv.ParseBool(v)
+				if perr != nil {
+					err = fmt.Errorf("metrics_need_token: %q is not true or false", v)
+				}
+				cfg.MetricsNeedToken = b
 			case "public-url":
 				cfg.PublicURL = v
 			case "log-level":
