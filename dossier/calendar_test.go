@@ -66,10 +66,10 @@ func TestCutoffSetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cal.StartDay(at("2026-11-23 15:30")).String(); got != "2026-11-24" {
-		t.Errorf("with a 15:00 cut-off, 15:30 counts from %s, want 2026-11-24", got)
+	if got := cal.StartDay(at("2026-11-16 15:30")).String(); got != "2026-11-17" {
+		t.Errorf("with a 15:00 cut-off, 15:30 counts from %s, want 2026-11-17", got)
 	}
-	if got := cal.StartDay(at("2026-11-23 14:59")).String(); got != "2026-11-23" {
+	if got := cal.StartDay(at("2026-11-16 14:59")).String(); got != "2026-11-16" {
 		t.Errorf("with a 15:00 cut-off, 14:59 counts from %s, want the same day", got)
 	}
 }
@@ -117,6 +117,8 @@ func TestCalendarRejectsBadData(t *testing.T) {
 		"cut-off after end":    `{"work_end":"17:00","cutoff":"18:00"}`,
 		"bad clock":            `{"work_end":"5pm"}`,
 		"not JSON":             `{`,
+		"official year twice":  `{"official_years":[2026,2026]}`,
+		"official year 0":      `{"official_years":[0]}`,
 	}
 	for name, js := range bad {
 		if _, err := dossier.ParseCalendar([]byte(js)); err == nil {

@@ -81,7 +81,7 @@ func newMoon(k int) float64 {
 	t2, t3 := t*t, t*t*t
 	jd := 2415020.75933 + 29.53058868*kf + 0.0001178*t2 - 0.000000155*t3
 	jd += 0.00033 * math.Sin((166.56+132.87*t-0.009173*t2)*rad)
-	m := (359.2242 + 29.10535608*kf - 0.0000333*t2 - 0.00000347*t3) * rad  // the sun's mean anomaly
+	m := (359.2242 + 29.10535608*kf - 0.0000333*t2 - 0.00000347*t3) * rad   // the sun's mean anomaly
 	mm := (306.0253 + 385.81691806*kf + 0.0107306*t2 + 0.00001236*t3) * rad // the moon's mean anomaly
 	f := (21.2964 + 390.67050646*kf - 0.0016528*t2 - 0.00000239*t3) * rad   // the moon's argument of latitude
 	c := (0.1734-0.000393*t)*math.Sin(m) + 0.0021*math.Sin(2*m) -
@@ -109,7 +109,7 @@ func sunLongitude(jd float64) float64 {
 	t := (jd - 2451545.0) / 36525 // Julian centuries from J2000
 	t2 := t * t
 	m := 357.52910 + 35999.05030*t - 0.0001559*t2 - 0.00000048*t*t2 // mean anomaly, degrees
-	l0 := 280.46645 + 36000.76983*t + 0.0003032*t2                   // mean longitude, degrees
+	l0 := 280.46645 + 36000.76983*t + 0.0003032*t2                  // mean longitude, degrees
 	dl := (1.914600-0.004817*t-0.000014*t2)*math.Sin(rad*m) +
 		(0.019993-0.000101*t)*math.Sin(2*rad*m) + 0.000290*math.Sin(3*rad*m)
 	l := (l0 + dl) * rad
