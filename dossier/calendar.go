@@ -99,7 +99,14 @@ type CalendarDay struct {
 // listed for that year on top; due dates over such days are provisional.
 type CalendarSpec struct {
 	// WorkEnd is when working hours end (HH:MM); due times fall then.
+	// Empty means the end of the last session, or 17:00.
 	WorkEnd string `json:"work_end"`
+	// Sessions are the working hours of a working day, in order (HH:MM to
+	// HH:MM), e.g. a morning and an afternoon session. Empty means 07:30 to
+	// 11:30 and 13:00 to WorkEnd: 8 hours a day, 40 a week, as Decision
+	// 188/1999/QĐ-TTg sets for public servants (not in the repository). The
+	// last session ends at WorkEnd.
+	Sessions []Session `json:"sessions,omitempty"`
 	// Cutoff is the time of day after which a receipt counts from the next
 	// working day (HH:MM). Empty means WorkEnd: the texts set no earlier hour.
 	Cutoff string        `json:"cutoff,omitempty"`
@@ -119,6 +126,7 @@ type Calendar struct {
 	loc      *time.Location
 	workEnd  Clock
 	cutoff   Clock
+	sessions []session
 	off      map[Date]string
 	on       map[Date]string
 	official map[int]bool
@@ -154,10 +162,16 @@ func NewCalendar(spec CalendarSpec) (*Calendar, error) {
 	var err error
 	if spec.WorkEnd == "" {
 		spec.WorkEnd = "17:00"
+		if n := len(spec.Sessions); n > 0 {
+			spec.WorkEnd = spec.Sessions[n-1].End
+		}
 		c.spec.WorkEnd = spec.WorkEnd
 	}
 	if c.workEnd, err = ParseClock(spec.WorkEnd); err != nil {
 		return nil, fmt.Errorf("work_end: %w", err)
+	}
+	if c.sessions, err = parseSessions(spec.Sessions, c.workEnd); err != nil {
+		return nil, err
 	}
 	c.cutoff = c.workEnd
 	if spec.Cutoff != "" {
@@ -293,14 +307,21 @@ func (c *Calendar) NextWorkingDay(d Date) Date {
 
 // StartDay is the working day a receipt at t counts from: the day itself when
 // it is a working day and t is before the cut-off, else the next working day.
-func (c *Calendar) StartDay(t time.Time) Date {
+func (c *Calendar) StartDay(t time.Time) Date { return c.StartDayCutoff(t, c.cutoff) }
+
+// StartDayCutoff is StartDay with a cut-off of the caller's, for a procedure
+// whose own rule sets another hour than the calendar's.
+func (c *Calendar) StartDayCutoff(t time.Time, cutoff Clock) Date {
 	local := t.In(c.loc)
 	d := DateOf(local, c.loc)
-	if c.IsWorkingDay(d) && local.Hour()*60+local.Minute() < c.cutoff.Minutes {
+	if c.IsWorkingDay(d) && local.Hour()*60+local.Minute() < cutoff.Minutes {
 		return d
 	}
 	return c.NextWorkingDay(d)
 }
+
+// Cutoff returns the calendar's cut-off for receipts.
+func (c *Calendar) Cutoff() Clock { return c.cutoff }
 
 // AddWorkingDays returns the n-th working day after d (d itself not counted,
 // as the Civil Code counts periods in days); n = 0 returns d.
