@@ -155,3 +155,21 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+func TestDueProvisional(t *testing.T) {
+	cal := sample.Calendar()
+	proc := birth() // 5 working days
+	d := &dossier.Dossier{}
+	dossier.Apply(d, receive(t, cal, proc, at("2026-11-23 09:00")))
+	if dossier.DueProvisional(d, cal) {
+		t.Error("a dossier received and due in 2026 is provisional")
+	}
+	late := &dossier.Dossier{}
+	dossier.Apply(late, receive(t, cal, proc, at("2026-12-28 09:00")))
+	if !dossier.DueProvisional(late, cal) {
+		t.Errorf("a dossier due %v, in 2027, is not provisional", late.GetDueTime().AsTime())
+	}
+	if dossier.DueProvisional(&dossier.Dossier{}, cal) {
+		t.Error("a dossier without a due time is provisional")
+	}
+}
