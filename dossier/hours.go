@@ -102,11 +102,10 @@ func (c *Calendar) AddWorkingHours(t time.Time, d time.Duration) time.Time {
 					continue
 				}
 				from := max(pos, start)
-				if left := end - from; d <= left {
+				if d <= end-from {
 					return midnight.Add(from + d)
-				} else {
-					d -= left
 				}
+				d -= end - from
 				pos = end
 			}
 		}
