@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -90,37 +91,87 @@ type CalendarDay struct {
 
 // CalendarSpec is the province's working calendar as data (JSON): working
 // hours, the afternoon cut-off for receipts, and the days off and worked.
+//
+// Days lists the exceptions to the week the government announced. For an
+// official year (OfficialYears) the list is complete: a weekday not listed
+// is a working day. For any other year the calendar computes the public
+// holidays of the Labour Code (see ComputedHolidays) and applies the days
+// listed for that year on top; due dates over such days are provisional.
 type CalendarSpec struct {
 	// WorkEnd is when working hours end (HH:MM); due times fall then.
+	// Empty means the end of the last session, or 17:00.
 	WorkEnd string `json:"work_end"`
+	// Sessions are the working hours of a working day, in order (HH:MM to
+	// HH:MM), e.g. a morning and an afternoon session. Empty means 07:30 to
+	// 11:30 and 13:00 to WorkEnd: 8 hours a day, 40 a week, as Decision
+	// 188/1999/QĐ-TTg sets for public servants (not in the repository). The
+	// last session ends at WorkEnd.
+	Sessions []Session `json:"sessions,omitempty"`
 	// Cutoff is the time of day after which a receipt counts from the next
 	// working day (HH:MM). Empty means WorkEnd: the texts set no earlier hour.
 	Cutoff string        `json:"cutoff,omitempty"`
 	Days   []CalendarDay `json:"days"`
+	// OfficialYears are the years whose days off and worked Days lists in
+	// full, from the government's notices. When empty, every year that has
+	// a listed day is official (as calendars written before this field mean).
+	OfficialYears []int `json:"official_years,omitempty"`
 }
 
 // Calendar answers which days are working days and computes due dates in
 // working days. Saturdays and Sundays are off unless listed as workdays;
-// listed holidays are off. It is immutable and safe for concurrent use.
+// listed holidays are off; in a year that is not official, the computed
+// public holidays are off too. It is immutable (but for a cache of the
+// computed years) and safe for concurrent use.
 type Calendar struct {
-	loc     *time.Location
-	workEnd Clock
-	cutoff  Clock
-	off     map[Date]string
-	on      map[Date]string
-	spec    CalendarSpec
+	loc      *time.Location
+	workEnd  Clock
+	cutoff   Clock
+	sessions []session
+	off      map[Date]string
+	on       map[Date]string
+	official map[int]bool
+	spec     CalendarSpec
+	computed *computedYears
+}
+
+// computedYears caches the holidays computed for years that are not official.
+type computedYears struct {
+	mu    sync.Mutex
+	years map[int]map[Date]string
+}
+
+// holidays returns the computed holidays of year y.
+func (cy *computedYears) holidays(y int) map[Date]string {
+	cy.mu.Lock()
+	defer cy.mu.Unlock()
+	h, ok := cy.years[y]
+	if !ok {
+		h = map[Date]string{}
+		for _, day := range ComputedHolidays(y) {
+			h[day.Date] = day.Name
+		}
+		cy.years[y] = h
+	}
+	return h
 }
 
 // NewCalendar validates spec and builds the calendar for Vietnam's time zone.
 func NewCalendar(spec CalendarSpec) (*Calendar, error) {
-	c := &Calendar{loc: Zone, off: map[Date]string{}, on: map[Date]string{}, spec: spec}
+	c := &Calendar{loc: Zone, off: map[Date]string{}, on: map[Date]string{}, official: map[int]bool{}, spec: spec,
+		computed: &computedYears{years: map[int]map[Date]string{}}}
 	var err error
 	if spec.WorkEnd == "" {
 		spec.WorkEnd = "17:00"
+		if n := len(spec.Sessions); n > 0 {
+			spec.WorkEnd = spec.Sessions[n-1].End
+		}
 		c.spec.WorkEnd = spec.WorkEnd
 	}
 	if c.workEnd, err = ParseClock(spec.WorkEnd); err != nil {
 		return nil, fmt.Errorf("work_end: %w", err)
+	}
+	if c.sessions, err = parseSessions(spec.Sessions, c.workEnd); err != nil {
+		return nil, err
 	}
 	c.cutoff = c.workEnd
 	if spec.Cutoff != "" {
@@ -157,6 +208,18 @@ func NewCalendar(spec CalendarSpec) (*Calendar, error) {
 		default:
 			return nil, fmt.Errorf("days[%d].kind: %q is neither %q nor %q", i, day.Kind, Holiday, Workday)
 		}
+		if len(spec.OfficialYears) == 0 {
+			c.official[d.Year] = true
+		}
+	}
+	for i, y := range spec.OfficialYears {
+		if y < 1900 || y > 9999 {
+			return nil, fmt.Errorf("official_years[%d]: %d is not a year this calendar can hold", i, y)
+		}
+		if c.official[y] {
+			return nil, fmt.Errorf("official_years[%d]: %d is listed twice", i, y)
+		}
+		c.official[y] = true
 	}
 	return c, nil
 }
@@ -194,8 +257,42 @@ func (c *Calendar) IsWorkingDay(d Date) bool {
 	if _, ok := c.off[d]; ok {
 		return false
 	}
+	if !c.official[d.Year] {
+		if _, ok := c.computed.holidays(d.Year)[d]; ok {
+			return false
+		}
+	}
 	wd := d.Weekday()
 	return wd != time.Saturday && wd != time.Sunday
+}
+
+// IsOfficialYear reports whether the government's days off and worked for
+// year y are in the calendar; when not, the year's holidays are computed.
+func (c *Calendar) IsOfficialYear(y int) bool { return c.official[y] }
+
+// OfficialYears returns the official years, in order.
+func (c *Calendar) OfficialYears() []int {
+	out := make([]int, 0, len(c.official))
+	for y := range c.official {
+		out = append(out, y)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// Provisional reports whether a period from a to b (both included, in
+// either order) touches a year that is not official: anything computed over
+// it in working days may change when central publishes that year.
+func (c *Calendar) Provisional(a, b Date) bool {
+	if b.Before(a) {
+		a, b = b, a
+	}
+	for y := a.Year; y <= b.Year; y++ {
+		if !c.official[y] {
+			return true
+		}
+	}
+	return false
 }
 
 // NextWorkingDay returns the first working day after d.
@@ -210,14 +307,21 @@ func (c *Calendar) NextWorkingDay(d Date) Date {
 
 // StartDay is the working day a receipt at t counts from: the day itself when
 // it is a working day and t is before the cut-off, else the next working day.
-func (c *Calendar) StartDay(t time.Time) Date {
+func (c *Calendar) StartDay(t time.Time) Date { return c.StartDayCutoff(t, c.cutoff) }
+
+// StartDayCutoff is StartDay with a cut-off of the caller's, for a procedure
+// whose own rule sets another hour than the calendar's.
+func (c *Calendar) StartDayCutoff(t time.Time, cutoff Clock) Date {
 	local := t.In(c.loc)
 	d := DateOf(local, c.loc)
-	if c.IsWorkingDay(d) && local.Hour()*60+local.Minute() < c.cutoff.Minutes {
+	if c.IsWorkingDay(d) && local.Hour()*60+local.Minute() < cutoff.Minutes {
 		return d
 	}
 	return c.NextWorkingDay(d)
 }
+
+// Cutoff returns the calendar's cut-off for receipts.
+func (c *Calendar) Cutoff() Clock { return c.cutoff }
 
 // AddWorkingDays returns the n-th working day after d (d itself not counted,
 // as the Civil Code counts periods in days); n = 0 returns d.
@@ -247,6 +351,22 @@ func (c *Calendar) EndOfDay(d Date) time.Time { return d.At(c.workEnd, c.loc) }
 // of days working days: the end of working hours on the due day.
 func (c *Calendar) Due(t time.Time, days int) time.Time {
 	return c.EndOfDay(c.AddWorkingDays(c.StartDay(t), days))
+}
+
+// Deadline is a due time and whether it rests on computed days.
+type Deadline struct {
+	// Time is the due time.
+	Time time.Time
+	// Provisional is true when the period from the receipt to the due time
+	// touches a year that is not official: the due time is to be computed
+	// again when central publishes that year's calendar.
+	Provisional bool
+}
+
+// Deadline is Due with whether the due time is provisional.
+func (c *Calendar) Deadline(t time.Time, days int) Deadline {
+	due := c.Due(t, days)
+	return Deadline{Time: due, Provisional: c.Provisional(DateOf(t, c.loc), DateOf(due, c.loc))}
 }
 
 // Timeliness judges a dossier finished at finished against its due time:

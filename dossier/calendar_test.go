@@ -25,10 +25,10 @@ func TestDue(t *testing.T) {
 		wantDue  string
 	}{
 		{"same-day procedure on a working morning", "2026-11-23 09:00", 0, "2026-11-23"},
-		{"one day from Monday", "2026-11-23 09:00", 1, "2026-11-24"},
+		{"one day from Monday", "2026-11-16 09:00", 1, "2026-11-17"},
 		{"three days over a weekend", "2026-11-26 10:00", 3, "2026-12-01"},
-		{"after the cut-off counts from the next working day", "2026-11-23 17:30", 0, "2026-11-24"},
-		{"exactly at the cut-off counts from the next working day", "2026-11-23 17:00", 1, "2026-11-25"},
+		{"after the cut-off counts from the next working day", "2026-11-16 17:30", 0, "2026-11-17"},
+		{"exactly at the cut-off counts from the next working day", "2026-11-16 17:00", 1, "2026-11-18"},
 		{"received on a Saturday", "2026-11-28 09:00", 1, "2026-12-01"},
 		{"received on a Sunday evening", "2026-11-29 20:00", 0, "2026-11-30"},
 		{"Tết Bính Ngọ: five days off Mon 16 to Fri 20 Feb", "2026-02-13 09:00", 1, "2026-02-23"},
@@ -40,6 +40,13 @@ func TestDue(t *testing.T) {
 		{"2 Sep 2025 with the adjacent Monday", "2025-08-29 09:00", 1, "2025-09-03"},
 		{"Tết Dương lịch 2026 with the swapped Friday", "2025-12-31 09:00", 1, "2026-01-05"},
 		{"twenty days for land over Tết 2026", "2026-02-02 08:00", 20, "2026-03-09"},
+		// Notice 9441/TB-BNV (not in the repository): Sat 22 Aug 2026 worked
+		// for Mon 31 Aug; 1 and 2 Sep are National Day (Labour Code art. 112(1)(đ)).
+		{"Saturday 22 Aug 2026 is a make-up working day", "2026-08-21 16:00", 1, "2026-08-22"},
+		{"31 Aug to 2 Sep 2026 off", "2026-08-28 09:00", 1, "2026-09-03"},
+		// Vietnam Culture Day, a paid holiday from 2026 (art. 112(1) as amended).
+		{"24 Nov 2026, Vietnam Culture Day, is off", "2026-11-23 09:00", 1, "2026-11-25"},
+		{"a receipt on the evening before Culture Day", "2026-11-23 17:30", 0, "2026-11-25"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,10 +66,10 @@ func TestCutoffSetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cal.StartDay(at("2026-11-23 15:30")).String(); got != "2026-11-24" {
-		t.Errorf("with a 15:00 cut-off, 15:30 counts from %s, want 2026-11-24", got)
+	if got := cal.StartDay(at("2026-11-16 15:30")).String(); got != "2026-11-17" {
+		t.Errorf("with a 15:00 cut-off, 15:30 counts from %s, want 2026-11-17", got)
 	}
-	if got := cal.StartDay(at("2026-11-23 14:59")).String(); got != "2026-11-23" {
+	if got := cal.StartDay(at("2026-11-16 14:59")).String(); got != "2026-11-16" {
 		t.Errorf("with a 15:00 cut-off, 14:59 counts from %s, want the same day", got)
 	}
 }
@@ -110,6 +117,8 @@ func TestCalendarRejectsBadData(t *testing.T) {
 		"cut-off after end":    `{"work_end":"17:00","cutoff":"18:00"}`,
 		"bad clock":            `{"work_end":"5pm"}`,
 		"not JSON":             `{`,
+		"official year twice":  `{"official_years":[2026,2026]}`,
+		"official year 0":      `{"official_years":[0]}`,
 	}
 	for name, js := range bad {
 		if _, err := dossier.ParseCalendar([]byte(js)); err == nil {

@@ -268,10 +268,11 @@ func allComponents(p *dossier.Procedure) []*xasov1.SubmittedComponent {
 func TestSupplementClock(t *testing.T) {
 	cal := sample.Calendar()
 	proc := proto.Clone(birth()).(*dossier.Procedure) // 5 working days
-	// Received Monday 23 Nov 2026 09:00: due Monday 30 Nov.
+	// Received Monday 23 Nov 2026 09:00: due Tuesday 1 Dec (24 Nov, Vietnam
+	// Culture Day, is off).
 	recv := receive(t, cal, proc, at("2026-11-23 09:00"))
-	if got := recv.GetDueTime().AsTime().In(dossier.Zone).Format(time.DateOnly); got != "2026-11-30" {
-		t.Fatalf("due %s, want 2026-11-30", got)
+	if got := recv.GetDueTime().AsTime().In(dossier.Zone).Format(time.DateOnly); got != "2026-12-01" {
+		t.Fatalf("due %s, want 2026-12-01", got)
 	}
 	run := func(clock xasov1.SupplementClock) string {
 		d := &dossier.Dossier{}
@@ -287,15 +288,15 @@ func TestSupplementClock(t *testing.T) {
 			dossier.Apply(d, ev)
 		}
 		step(dossier.Assign, dossier.Clerk, "2026-11-23 10:00")
-		step(dossier.RequestSupplement, dossier.Officer, "2026-11-25 10:00") // Wed: 3 working days left (26, 27, 30)
+		step(dossier.RequestSupplement, dossier.Officer, "2026-11-25 10:00") // Wed: 4 working days left (26, 27, 30, 1)
 		step(dossier.ReceiveSupplement, dossier.Clerk, "2026-12-02 10:00")   // Wed 2 Dec
 		return d.GetDueTime().AsTime().In(dossier.Zone).Format(time.DateOnly)
 	}
 	if got := run(xasov1.SupplementClock_SUPPLEMENT_CLOCK_RESTART); got != "2026-12-09" {
 		t.Errorf("restart: due %s, want 5 working days after 2 Dec: 2026-12-09", got)
 	}
-	if got := run(xasov1.SupplementClock_SUPPLEMENT_CLOCK_RESUME); got != "2026-12-07" {
-		t.Errorf("resume: due %s, want 3 working days after 2 Dec: 2026-12-07", got)
+	if got := run(xasov1.SupplementClock_SUPPLEMENT_CLOCK_RESUME); got != "2026-12-08" {
+		t.Errorf("resume: due %s, want 4 working days after 2 Dec: 2026-12-08", got)
 	}
 }
 

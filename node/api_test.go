@@ -201,8 +201,8 @@ func TestGRPCStatuses(t *testing.T) {
 	if err != nil || len(got.GetDossier().GetEvents()) != 1 {
 		t.Fatalf("get: %v %v", got, err)
 	}
-	// 3 working days from Monday 23 Nov 2026.
-	if due := got.GetDossier().GetDueTime().AsTime().In(dossier.Zone).Format(time.DateTime); due != "2026-11-26 17:00:00" {
+	// 3 working days from Monday 23 Nov 2026; Tuesday 24, Vietnam Culture Day, is off.
+	if due := got.GetDossier().GetDueTime().AsTime().In(dossier.Zone).Format(time.DateTime); due != "2026-11-27 17:00:00" {
 		t.Errorf("due %s", due)
 	}
 }
@@ -261,16 +261,17 @@ func TestListFiltersAndPages(t *testing.T) {
 	if got := list("applicant_id_number = 001190000001", 2); len(got) != 4 {
 		t.Errorf("by applicant: %v", got)
 	}
-	// Received from 10:00 to 21:00 on Monday; due Thursday 17:00 unless after the cut-off.
-	if got := list(`due_time <= "2026-11-26T17:00:00+07:00"`, 100); len(got) != 7 {
-		t.Errorf("due by Thursday: %d dossiers %v, want the 7 received 10:00 to 16:00, before the cut-off", len(got), got)
+	// Received from 10:00 to 21:00 on Monday 23 Nov; due Friday 17:00 (24 Nov
+	// is Vietnam Culture Day) unless after the cut-off.
+	if got := list(`due_time <= "2026-11-27T17:00:00+07:00"`, 100); len(got) != 7 {
+		t.Errorf("due by Friday: %d dossiers %v, want the 7 received 10:00 to 16:00, before the cut-off", len(got), got)
 	}
 	if got := list("overdue = true", 10); len(got) != 0 {
 		t.Errorf("overdue now: %v", got)
 	}
-	n.clock.Set(time.Date(2026, 11, 27, 8, 0, 0, 0, dossier.Zone))
+	n.clock.Set(time.Date(2026, 11, 30, 8, 0, 0, 0, dossier.Zone))
 	if got := list("overdue = true", 10); len(got) != 7 {
-		t.Errorf("overdue on Friday: %d, want 7", len(got))
+		t.Errorf("overdue on Monday 30 Nov: %d, want 7", len(got))
 	}
 	if got := list("received_time >= 2026-11-23 AND received_time < 2026-11-24", 100); len(got) != 12 {
 		t.Errorf("received Monday: %d", len(got))

@@ -32,6 +32,7 @@ func CalendarJSON() []byte { return append([]byte(nil), calendarJSON...) }
 // Calendar returns the official working calendar for 2025 and 2026: public
 // holidays (Labour Code 2019 art. 112), Tết and the Hùng Kings' day included,
 // and the compensatory days off and worked that the government announced.
+// Later years are computed (dossier.ComputedHolidays) and provisional.
 func Calendar() *dossier.Calendar {
 	cal, err := dossier.ParseCalendar(calendarJSON)
 	if err != nil {

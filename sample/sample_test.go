@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/xaso/xaso/dossier"
@@ -37,3 +38,36 @@ func TestEmbeddedDataIsValid(t *testing.T) {
 		t.Errorf("province has %d communes, want at least 10", len(prov.Communes))
 	}
 }
+
+// Every public holiday of the law (Labour Code 2019 art. 112(1), 24/11 from
+// 2026) that falls on a weekday is off in each official year: a holiday
+// missing from the embedded list, as 24 Nov 2026 once was, fails here.
+func TestOfficialYearsHaveTheLawsHolidays(t *testing.T) {
+	if err := checkHolidays(Calendar()); err != nil {
+		t.Error(err)
+	}
+	// The check fires on a calendar without Culture Day.
+	broken, err := dossier.ParseCalendar([]byte(`{"official_years":[2026],"days":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checkHolidays(broken) == nil {
+		t.Error("a 2026 calendar listing no holiday passed the check")
+	}
+}
+
+func checkHolidays(cal *dossier.Calendar) error {
+	for _, y := range cal.OfficialYears() {
+		for _, d := range dossier.ComputedHolidays(y) {
+			if cal.IsWorkingDay(d.Date) && !movedByNotice[d.Date.String()] {
+				return fmt.Errorf("official %d: %s (%s) is a working day", y, d.Date, d.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// movedByNotice are days the computation gives off that the government
+// placed elsewhere: Tết Ất Tỵ's day in lieu for Saturday 1 Feb 2025 was
+// given as Monday 27 Jan, swapped with Saturday 8 Feb.
+var movedByNotice = map[string]bool{"2025-02-03": true}
