@@ -60,14 +60,18 @@ func TestDecree118Rules(t *testing.T) {
 		{"art. 19(5): a request after the third working day is refused",
 			nil, []step{assign, request("2026-11-27 08:00")}, false, dossier.AwaitingSupplement},
 		{"art. 19(5): sector law's window of 10 working days",
-			func(p *dossier.Procedure) { p.SupplementWindowDays, p.SupplementLegalBasis = 10, "Luật chuyên ngành (ví dụ)" },
+			func(p *dossier.Procedure) {
+				p.SupplementWindowDays, p.SupplementLegalBasis = 10, "Luật chuyên ngành (ví dụ)"
+			},
 			[]step{assign, request("2026-12-04 09:00")}, true, dossier.AwaitingSupplement},
 		{"art. 19(5): closing on the 15th day after the request is refused",
 			nil, []step{assign, request("2026-11-24 09:00"), {dossier.CloseUnsupplemented, dossier.Clerk, "2026-12-09 16:00"}}, false, dossier.ClosedUnsupplemented},
 		{"art. 19(5): closing after 15 calendar days is allowed",
 			nil, []step{assign, request("2026-11-24 09:00"), {dossier.CloseUnsupplemented, dossier.Clerk, "2026-12-10 08:00"}}, true, dossier.ClosedUnsupplemented},
 		{"art. 19(5): sector law's closing period of 30 days",
-			func(p *dossier.Procedure) { p.SupplementCloseDays, p.SupplementLegalBasis = 30, "Luật chuyên ngành (ví dụ)" },
+			func(p *dossier.Procedure) {
+				p.SupplementCloseDays, p.SupplementLegalBasis = 30, "Luật chuyên ngành (ví dụ)"
+			},
 			[]step{assign, request("2026-11-24 09:00"), {dossier.CloseUnsupplemented, dossier.Clerk, "2026-12-10 08:00"}}, false, dossier.ClosedUnsupplemented},
 		{"art. 19(6): an apology the day before the due day is allowed",
 			nil, []step{assign, {dossier.Apologize, dossier.Officer, "2026-11-29 20:00"}}, true, dossier.InProcessing},
