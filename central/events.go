@@ -214,8 +214,10 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	moveContribution(st, before, after)
 
 	moved := before != nil && before.group != after.group
-	if before != nil && before.due != 0 && (after.due != before.due || moved) {
-		st.del(dueKey(before.due, d.GetCode()))
+	// before.indexed, not before.due: older versions indexed a dossier
+	// waiting for supplements too, and its key must go when it moves on.
+	if before != nil && before.indexed != 0 && (after.due != before.indexed || moved) {
+		st.del(dueKey(before.indexed, d.GetCode()))
 	}
 	if after.due != 0 && (before == nil || after.due != before.due || moved) {
 		st.set(dueKey(after.due, d.GetCode()), []byte(after.group.String()))
@@ -332,7 +334,11 @@ func (g group) keys() [5]string {
 type contribution struct {
 	group group
 	agg   *xasov1.Aggregate
-	due   int64 // unix seconds of the due time while open; 0 otherwise
+	due   int64 // unix seconds of the due time while the clock runs (dossier.ClockRuns); 0 otherwise
+	// indexed is the due time under which a due-index key may exist: due,
+	// or, for a dossier waiting for supplements, the due time older
+	// versions indexed it under (they counted it overdue).
+	indexed int64
 }
 
 func contributionOf(d *xasov1.Dossier) *contribution {
@@ -341,12 +347,26 @@ func contributionOf(d *xasov1.Dossier) *contribution {
 		agg:   &xasov1.Aggregate{Received: 1},
 	}
 	a := c.agg
+	switch d.GetState() {
+	case dossier.Guided, dossier.RefusedAtReception:
+		// Not received (Decree 118/2025 art. 17(1)(c)): counted apart, for
+		// the evaluation of how often citizens must come back (art. 33(1)(c)).
+		a.Received = 0
+		if d.GetState() == dossier.Guided {
+			a.Guided = 1
+		} else {
+			a.RefusedAtReception = 1
+		}
+		return c
+	}
 	if d.GetChannel() == xasov1.Channel_CHANNEL_ONLINE {
 		a.ReceivedOnline = 1
 	}
 	switch {
 	case d.GetState() == xasov1.State_STATE_WITHDRAWN:
 		a.Withdrawn = 1
+	case d.GetState() == dossier.ClosedUnsupplemented:
+		a.ClosedUnsupplemented = 1
 	case d.GetFinishedTime() != nil:
 		switch d.GetTimeliness() {
 		case xasov1.Timeliness_TIMELINESS_EARLY:
@@ -359,7 +379,13 @@ func contributionOf(d *xasov1.Dossier) *contribution {
 	default:
 		a.Pending = 1
 		if d.GetDueTime() != nil {
-			c.due = d.GetDueTime().AsTime().Unix()
+			c.indexed = d.GetDueTime().AsTime().Unix()
+		}
+		// A dossier waiting for supplements is never overdue (its time
+		// counts anew when they come: Decree 118/2025 art. 19(5)); the
+		// node's overdue filter asks the same dossier.ClockRuns.
+		if dossier.ClockRuns(d) {
+			c.due = c.indexed
 		}
 	}
 	if d.GetState() == xasov1.State_STATE_RETURNED {
@@ -456,6 +482,9 @@ func addAggregate(a, b *xasov1.Aggregate, k int64) {
 	a.NotSatisfied += k * b.GetNotSatisfied()
 	a.DigitisedComponents += k * b.GetDigitisedComponents()
 	a.DigitisedResults += k * b.GetDigitisedResults()
+	a.Guided += k * b.GetGuided()
+	a.RefusedAtReception += k * b.GetRefusedAtReception()
+	a.ClosedUnsupplemented += k * b.GetClosedUnsupplemented()
 }
 
 // sameCounts is proto.Equal for aggregates, without reflection: apply asks
@@ -474,7 +503,10 @@ func sameCounts(a, b *xasov1.Aggregate) bool {
 		a.GetSatisfied() == b.GetSatisfied() &&
 		a.GetNotSatisfied() == b.GetNotSatisfied() &&
 		a.GetDigitisedComponents() == b.GetDigitisedComponents() &&
-		a.GetDigitisedResults() == b.GetDigitisedResults()
+		a.GetDigitisedResults() == b.GetDigitisedResults() &&
+		a.GetGuided() == b.GetGuided() &&
+		a.GetRefusedAtReception() == b.GetRefusedAtReception() &&
+		a.GetClosedUnsupplemented() == b.GetClosedUnsupplemented()
 }
 
 var zeroCounts = &xasov1.Aggregate{}

@@ -124,6 +124,7 @@ func reportTable(rows []*xasov1.PerformanceRow) table {
 		"month", "commune_code", "commune_name", "procedure_code", "procedure_name",
 		"received", "received_online", "finished_early", "finished_on_time", "finished_late", "pending", "overdue_now", "withdrawn", "returned",
 		"on_time_rate", "online_rate", "satisfaction_rate", "satisfaction_average", "digitised_components_rate", "digitised_results_rate",
+		"guided", "refused_at_reception", "closed_unsupplemented",
 	}}
 	for _, r := range rows {
 		a := r.GetCounts()
@@ -131,6 +132,7 @@ func reportTable(rows []*xasov1.PerformanceRow) table {
 			r.GetMonth(), r.GetCommuneCode(), r.GetCommuneName(), r.GetProcedureCode(), r.GetProcedureName(),
 			a.GetReceived(), a.GetReceivedOnline(), a.GetFinishedEarly(), a.GetFinishedOnTime(), a.GetFinishedLate(), a.GetPending(), r.GetOverdueNow(), a.GetWithdrawn(), a.GetReturned(),
 			r.GetOnTimeRate(), r.GetOnlineRate(), r.GetSatisfactionRate(), r.GetSatisfactionAverage(), r.GetDigitisedComponentsRate(), r.GetDigitisedResultsRate(),
+			a.GetGuided(), a.GetRefusedAtReception(), a.GetClosedUnsupplemented(),
 		})
 	}
 	return t

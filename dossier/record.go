@@ -211,8 +211,17 @@ func validateEvent(ev *xasov1.Event, now time.Time, f string, v *Violations) {
 		v.Add(f+".transfer_commune_code", "a 5-digit administrative unit code")
 	}
 	validateParts(ev.GetComponents(), ev.GetAttachments(), f, v)
+	if m := ev.GetMissingComponents(); len(m) > MaxListItems {
+		v.Add(f+".missing_components", fmt.Sprintf("at most %d", MaxListItems))
+	} else {
+		for i, c := range m {
+			if !validLine(c, 64) {
+				v.Add(fmt.Sprintf("%s.missing_components[%d]", f, i), "a component code: one line of at most 64 bytes")
+			}
+		}
+	}
 	if rc := ev.GetReceipt(); rc != nil {
-		validateReceipt(rc, f+".receipt", v)
+		validateReceipt(rc, now, f+".receipt", v)
 	}
 }
 
@@ -262,7 +271,7 @@ func validateParts(comps []*xasov1.SubmittedComponent, atts []*xasov1.Attachment
 }
 
 // validateReceipt checks a receipt's fields.
-func validateReceipt(rc *xasov1.Receipt, f string, v *Violations) {
+func validateReceipt(rc *xasov1.Receipt, now time.Time, f string, v *Violations) {
 	if _, err := ParseCode(rc.GetCode()); err != nil {
 		v.Add(f+".code", "not a dossier code {commune}-{yymmdd}-{nnnn}")
 	}
@@ -283,6 +292,15 @@ func validateReceipt(rc *xasov1.Receipt, f string, v *Violations) {
 	}
 	if s := rc.GetSupplementClock(); s != 0 && !knownEnum(s, xasov1.SupplementClock_name) {
 		v.Add(f+".supplement_clock", "a known supplement clock")
+	}
+	if r := rc.GetRules(); r != 0 && !knownEnum(r, xasov1.WorkflowRules_name) {
+		v.Add(f+".rules", "a known body of workflow rules")
+	}
+	if dl := rc.GetSupplementDeadline(); dl != nil && !validTime(dl, now, MaxClockSkew+latestAppointment) {
+		v.Add(f+".supplement_deadline", "a time within five years")
+	}
+	if d := rc.GetSupplementCloseDays(); d < 0 || d > 365 {
+		v.Add(f+".supplement_close_days", "0 to 365 days")
 	}
 	ValidateApplicant(rc.GetApplicant(), f+".applicant", v)
 	if !knownEnum(rc.GetChannel(), xasov1.Channel_name) {
@@ -323,6 +341,10 @@ func CheckEvent(d *Dossier, ev *Event, commune string) error {
 		return v
 	}
 	if err := checkRule(d, ev.GetAction(), ev.GetRole()); err != nil {
+		return err
+	}
+	// The same periods Decide checks, at the time the node decided.
+	if err := checkTime(d, ev.GetAction(), ev.GetTime().AsTime()); err != nil {
 		return err
 	}
 	want := d.GetState()
@@ -375,6 +397,9 @@ func CheckEvent(d *Dossier, ev *Event, commune string) error {
 		v.Add("event.transfer_commune_code", "another commune than the one holding the dossier")
 	case action != Transfer && ev.GetTransferCommuneCode() != "":
 		v.Add("event.transfer_commune_code", "only a TRANSFER names a commune")
+	}
+	if len(ev.GetMissingComponents()) > 0 {
+		v.Add("event.missing_components", "missing components are listed by a guidance at reception only")
 	}
 	if action != ReceiveSupplement && len(ev.GetComponents()) > 0 {
 		v.Add("event.components", "components are handed in at receipt or as a supplement")
@@ -432,11 +457,35 @@ func checkReceipt(ev *Event, commune string) error {
 	if pc, err := ParseCode(rc.GetCode()); err == nil && pc.Commune != commune {
 		return &OwnerError{Commune: commune, Dossier: rc.GetCode(), Why: "the code is commune " + pc.Commune + "'s"}
 	}
-	if ev.GetState() != Received {
-		v.Add("event.state", "a receipt leaves the dossier RECEIVED")
-	}
-	if ev.GetDueTime() == nil {
-		v.Add("event.due_time", "a receipt sets the due time")
+	switch ev.GetState() {
+	case Received:
+		if ev.GetDueTime() == nil {
+			v.Add("event.due_time", "a receipt sets the due time")
+		}
+		if rc.GetRules() == Decree118 && rc.GetSupplementDeadline() == nil {
+			v.Add("event.receipt.supplement_deadline", "a receipt under Decree 118/2025 sets until when supplements may be asked for (art. 19(5))")
+		}
+		if len(ev.GetMissingComponents()) > 0 {
+			v.Add("event.missing_components", "a dossier taken in is complete: only a guidance lists missing components")
+		}
+	case Guided, RefusedAtReception:
+		// Decree 118/2025 art. 17(1)(c): the guidance or the refusal at
+		// reception is recorded with its reason; no processing time runs
+		// (art. 17(3)).
+		if rc.GetRules() != Decree118 {
+			v.Add("event.receipt.rules", "a guidance or refusal at reception is recorded under Decree 118/2025")
+		}
+		if strings.TrimSpace(ev.GetReason()) == "" {
+			v.Add("event.reason", "a guidance or refusal at reception states its reason (art. 17(1)(c))")
+		}
+		if ev.GetDueTime() != nil || rc.GetSupplementDeadline() != nil {
+			v.Add("event.due_time", "a dossier not taken in has no due time")
+		}
+		if ev.GetState() == RefusedAtReception && len(ev.GetMissingComponents()) > 0 {
+			v.Add("event.missing_components", "only a guidance lists missing components")
+		}
+	default:
+		v.Add("event.state", "a receipt leaves the dossier RECEIVED, GUIDED or REFUSED_AT_RECEPTION")
 	}
 	if ev.GetAssignee() != "" || ev.GetAppointmentTime() != nil || ev.GetSatisfaction() != 0 || ev.GetTimeliness() != 0 || ev.GetTransferCommuneCode() != "" {
 		v.Add("event", "a receipt carries no holder, appointment, rating, timeliness or transfer")

@@ -59,6 +59,14 @@ type ReceiveInput struct {
 	Actor       string
 	Role        Role
 	Time        time.Time
+	// Outcome is what the desk does with the dossier (Decree 118/2025 art.
+	// 17(1)(c)): StateUnspecified or Received takes a complete one; Guided
+	// records the written guidance for an incomplete one (Phiếu yêu cầu bổ
+	// sung, hoàn thiện hồ sơ), RefusedAtReception a refusal (Phiếu từ chối
+	// giải quyết hồ sơ). Both need Reason.
+	Outcome State
+	// Reason is the guidance's or the refusal's.
+	Reason string
 }
 
 // ValidateApplicant checks the applicant's details; field paths start with prefix.
@@ -155,10 +163,31 @@ func (v *Violations) components(proc *Procedure, comps []*xasov1.SubmittedCompon
 }
 
 // ReceiveEvent checks what the desk takes in and returns the RECEIVE event that
-// creates the dossier, with its due time. The dossier must be complete: every
-// required component of the procedure handed in.
+// creates the dossier. Taken in (Outcome Received), the dossier must be
+// complete, every required component of the procedure handed in; it gets
+// its due time and the deadline for asking for supplements (Decree
+// 118/2025 art. 19(5)). Guided or refused at reception (art. 16(3),
+// 17(1)(c)), it is recorded with the reason and, for a guidance, the
+// required components that are missing, and no clock runs.
 func ReceiveEvent(in ReceiveInput, cal *Calendar) (*Event, error) {
 	var v Violations
+	outcome := in.Outcome
+	switch outcome {
+	case StateUnspecified, Received:
+		outcome = Received
+		if in.Reason != "" {
+			v.Add("reason", "a dossier taken in needs no reason; a reason goes with a guidance or a refusal at reception")
+		}
+	case Guided, RefusedAtReception:
+		if strings.TrimSpace(in.Reason) == "" {
+			v.Add("reason", "a guidance or a refusal at reception states its reason (Decree 118/2025 art. 17(1)(c))")
+		}
+		if len(in.Reason) > MaxReasonBytes || !validText(in.Reason, MaxReasonBytes) {
+			v.Add("reason", fmt.Sprintf("at most %d bytes of text", MaxReasonBytes))
+		}
+	default:
+		v.Add("outcome", "RECEIVED, GUIDED or REFUSED_AT_RECEPTION")
+	}
 	if strings.TrimSpace(in.Actor) == "" {
 		v.Add("actor", "who receives the dossier is required")
 	}
@@ -177,23 +206,26 @@ func ReceiveEvent(in ReceiveInput, cal *Calendar) (*Event, error) {
 	for _, c := range in.Components {
 		handed[c.GetCode()] = true
 	}
+	var missing []string
 	for _, c := range in.Procedure.GetComponents() {
 		if c.GetRequired() && !handed[c.GetCode()] {
-			v.Add("components", fmt.Sprintf("required component %q (%s) is missing: the desk takes only a complete dossier", c.GetCode(), c.GetName()))
+			missing = append(missing, c.GetCode())
+			if outcome == Received {
+				v.Add("components", fmt.Sprintf("required component %q (%s) is missing: the desk takes only a complete dossier; record a guidance instead (GUIDED)", c.GetCode(), c.GetName()))
+			}
 		}
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	p := in.Procedure
-	return &Event{
+	ev := &Event{
 		Sequence:    1,
 		Action:      Receive,
 		Actor:       in.Actor,
 		Role:        in.Role,
 		Time:        timestamppb.New(in.Time),
-		State:       Received,
-		DueTime:     timestamppb.New(cal.Due(in.Time, int(p.GetProcessingDays()))),
+		State:       outcome,
 		Components:  in.Components,
 		Attachments: in.Attachments,
 		Receipt: &xasov1.Receipt{
@@ -206,8 +238,24 @@ func ReceiveEvent(in ReceiveInput, cal *Calendar) (*Event, error) {
 			SupplementClock:  p.GetSupplementClock(),
 			Applicant:        in.Applicant,
 			Channel:          in.Channel,
+			Rules:            Decree118,
 		},
-	}, nil
+	}
+	switch outcome {
+	case Received:
+		window := int(p.GetSupplementWindowDays())
+		if window <= 0 {
+			window = DefaultSupplementWindowDays
+		}
+		ev.DueTime = timestamppb.New(cal.Due(in.Time, int(p.GetProcessingDays())))
+		ev.Receipt.SupplementDeadline = timestamppb.New(cal.Due(in.Time, window))
+		ev.Receipt.SupplementCloseDays = p.GetSupplementCloseDays()
+	case Guided:
+		ev.Reason, ev.MissingComponents = in.Reason, missing
+	default:
+		ev.Reason = in.Reason
+	}
+	return ev, nil
 }
 
 // ValidateProcedure checks a catalogue entry.
@@ -224,6 +272,24 @@ func ValidateProcedure(p *Procedure) error {
 	}
 	if p.GetProcessingDays() < 0 || p.GetProcessingDays() > 365 {
 		v.Add("processing_days", "0 to 365 working days")
+	}
+	// Decree 118/2025 art. 19(5): the supplement periods and the restart
+	// of the clock are the decree's unless sector law says otherwise,
+	// which the procedure then names.
+	if w := p.GetSupplementWindowDays(); w < 0 || w > 365 {
+		v.Add("supplement_window_days", "0 (the decree's 3 working days) to 365")
+	}
+	if c := p.GetSupplementCloseDays(); c < 0 || c > 365 {
+		v.Add("supplement_close_days", "0 (the decree's 15 days) to 365")
+	}
+	departs := p.GetSupplementWindowDays() > 0 && p.GetSupplementWindowDays() != DefaultSupplementWindowDays ||
+		p.GetSupplementCloseDays() > 0 && p.GetSupplementCloseDays() != DefaultSupplementCloseDays ||
+		p.GetSupplementClock() == xasov1.SupplementClock_SUPPLEMENT_CLOCK_RESUME
+	if departs && strings.TrimSpace(p.GetSupplementLegalBasis()) == "" {
+		v.Add("supplement_legal_basis", "the sector law that sets supplement periods or a RESUME clock other than Decree 118/2025 art. 19(5)'s")
+	}
+	if len(p.GetSupplementLegalBasis()) > 500 {
+		v.Add("supplement_legal_basis", "at most 500 bytes")
 	}
 	if p.GetFeeVnd() < 0 {
 		v.Add("fee_vnd", "not negative")

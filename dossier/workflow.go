@@ -48,6 +48,30 @@ const (
 	Refused            = xasov1.State_STATE_REFUSED
 	Withdrawn          = xasov1.State_STATE_WITHDRAWN
 	Transferred        = xasov1.State_STATE_TRANSFERRED
+	// Guided is an incomplete dossier the desk gave a written guidance
+	// for instead of a receipt (Decree 118/2025 art. 16(3), 17(1)(c)).
+	Guided = xasov1.State_STATE_GUIDED
+	// RefusedAtReception is a dossier the desk refused to take (art.
+	// 17(1)(c)).
+	RefusedAtReception = xasov1.State_STATE_REFUSED_AT_RECEPTION
+	// ClosedUnsupplemented is a dossier closed because the supplements
+	// asked for did not come in time (art. 19(5)).
+	ClosedUnsupplemented = xasov1.State_STATE_CLOSED_UNSUPPLEMENTED
+)
+
+// Decree118 is the body of rules of Decree 118/2025/NĐ-CP; dossiers
+// received before xaso followed it carry WORKFLOW_RULES_UNSPECIFIED.
+const Decree118 = xasov1.WorkflowRules_WORKFLOW_RULES_DECREE_118_2025
+
+// The decree's periods where sector law sets none (Decree 118/2025 art. 19(5)).
+const (
+	// DefaultSupplementWindowDays is how many working days after receipt
+	// the handling unit may ask for supplements.
+	DefaultSupplementWindowDays = 3
+	// DefaultSupplementCloseDays is how many days (calendar days: the
+	// decree says "15 ngày", not working days) after the supplement
+	// request the desk closes a dossier whose supplements did not come.
+	DefaultSupplementCloseDays = 15
 )
 
 // Roles.
@@ -73,6 +97,9 @@ const (
 	Apologize         = xasov1.Action_ACTION_APOLOGIZE
 	Transfer          = xasov1.Action_ACTION_TRANSFER
 	AcceptTransfer    = xasov1.Action_ACTION_ACCEPT_TRANSFER
+	// CloseUnsupplemented closes a dossier whose supplements did not come
+	// within the period after the request (Decree 118/2025 art. 19(5)).
+	CloseUnsupplemented = xasov1.Action_ACTION_CLOSE_UNSUPPLEMENTED
 )
 
 // rule is one row of the workflow: from which states an action may be taken,
@@ -85,8 +112,11 @@ type rule struct {
 	assignee bool  // the new holder is required
 }
 
-// rules is the workflow of the one-stop-shop mechanism (Decree 61/2018 as
-// amended by Decree 107/2021). RECEIVE is not here: it creates the dossier.
+// rules is the workflow of the one-stop-shop mechanism (Decree 118/2025).
+// RECEIVE is not here: it creates the dossier. The rows are the union of
+// what the older rules (Decree 61/2018 as amended) and Decree 118/2025
+// allow, so that every logged event still replays; checkRule and
+// checkTime narrow them for dossiers received under Decree 118/2025.
 var rules = map[Action]rule{
 	Assign:            {from: []State{Received}, roles: []Role{Clerk}, to: InProcessing, assignee: true},
 	Forward:           {from: []State{InProcessing}, roles: []Role{Officer, Leader}, assignee: true, reason: true},
@@ -97,8 +127,17 @@ var rules = map[Action]rule{
 	Approve:           {from: []State{AwaitingApproval}, roles: []Role{Leader}, to: ResultReady},
 	Refuse:            {from: []State{InProcessing, AwaitingApproval}, roles: []Role{Leader}, to: Refused, reason: true},
 	Return:            {from: []State{ResultReady, Refused}, roles: []Role{Clerk}},
-	Withdraw:          {from: []State{Received, AwaitingSupplement}, roles: []Role{Clerk}, to: Withdrawn, reason: true},
-	Apologize:         {from: []State{Received, InProcessing, AwaitingSupplement, AwaitingApproval}, roles: []Role{Officer, Leader}, reason: true},
+	// Decree 118/2025 art. 21: the citizen may stop the procedure until the
+	// decision or the notice of the result is issued; the desk records it.
+	Withdraw: {from: []State{Received, InProcessing, AwaitingSupplement, AwaitingApproval}, roles: []Role{Clerk}, to: Withdrawn, reason: true},
+	// Art. 19(6), 12(5): the handling unit apologises in writing with a
+	// new date; under Decree 118/2025 not while the clock is stopped for
+	// supplements (checkRule), once, and the day before the due day at
+	// the latest (checkTime).
+	Apologize: {from: []State{Received, InProcessing, AwaitingSupplement, AwaitingApproval}, roles: []Role{Officer, Leader}, reason: true},
+	// Art. 19(5): the desk closes a dossier whose supplements did not come
+	// within 15 days of the request (or sector law's period; checkTime).
+	CloseUnsupplemented: {from: []State{AwaitingSupplement}, roles: []Role{Clerk}, to: ClosedUnsupplemented},
 	// The "any commune" service: a desk receives a dossier that another
 	// commune is competent for, and hands it over before anyone works on it.
 	Transfer: {from: []State{Received}, roles: []Role{Clerk}, to: Transferred},
@@ -151,10 +190,28 @@ func IsFinished(s State) bool {
 }
 
 // IsOpen reports whether the legal clock still concerns the commune that
-// holds a dossier in state s: received, not finished, not withdrawn, and
-// not handed to another commune.
+// holds a dossier in state s: received, not finished, not withdrawn or
+// closed, not handed to another commune, and not turned away at reception.
 func IsOpen(s State) bool {
-	return s != StateUnspecified && !IsFinished(s) && s != Withdrawn && s != Transferred
+	switch s {
+	case StateUnspecified, Withdrawn, Transferred, Guided, RefusedAtReception, ClosedUnsupplemented:
+		return false
+	}
+	return !IsFinished(s)
+}
+
+// ClockRuns reports whether d's legal clock runs: open, with a due time,
+// and not stopped for the citizen's supplements. Only such a dossier can
+// be overdue (a dossier waiting for supplements never is: Decree 118/2025
+// art. 19(5) counts its time anew when they come).
+func ClockRuns(d *Dossier) bool {
+	return d != nil && IsOpen(d.GetState()) && d.GetState() != AwaitingSupplement && d.GetDueTime() != nil
+}
+
+// OverdueAt reports whether d is overdue at now: its clock runs and its
+// due time has passed.
+func OverdueAt(d *Dossier, now time.Time) bool {
+	return ClockRuns(d) && d.GetDueTime().AsTime().Before(now)
 }
 
 // StateUnspecified is the zero State.
@@ -226,10 +283,71 @@ func checkRule(d *Dossier, a Action, role Role) error {
 	if a == Return && d.GetState() == Refused && d.GetReturnedTime() != nil {
 		return &TransitionError{Action: a, State: d.GetState(), Why: "the refusal notice was already returned"}
 	}
+	if d.GetRules() == Decree118 {
+		switch {
+		case a == RequestSupplement && d.GetSupplementRequests() > 0:
+			return &TransitionError{Action: a, State: d.GetState(), Why: "supplements may be asked for only once per dossier (Decree 118/2025 art. 11(2)(c), 16(3), 17(2)(a)) and were asked for already"}
+		case a == Apologize && d.GetApologized():
+			return &TransitionError{Action: a, State: d.GetState(), Why: "the date of the result may be set anew only once (Decree 118/2025 art. 19(6)) and was already"}
+		case a == Apologize && d.GetState() == AwaitingSupplement:
+			return &TransitionError{Action: a, State: d.GetState(), Why: "the clock is stopped for supplements: the dossier cannot be late (Decree 118/2025 art. 19(5), 19(6))"}
+		}
+	}
 	if !slices.Contains(r.roles, role) {
 		return &RoleError{Action: a, Role: role, Roles: r.roles}
 	}
 	return nil
+}
+
+// checkTime checks the periods in which an action may be taken at t: the
+// rules of Decree 118/2025 that depend on the time, for the dossiers
+// received under them, and the closing of an unsupplemented dossier for
+// all. It needs no calendar: the working-day deadline was computed at
+// receipt, and the other periods count calendar days in Vietnam's time.
+// Decide (with the command's time) and CheckEvent (with the event's, the
+// proposer's) call it alike.
+func checkTime(d *Dossier, a Action, t time.Time) error {
+	day := DateOf(t, Zone)
+	switch a {
+	case RequestSupplement:
+		// Art. 19(5): "không quá 03 ngày làm việc kể từ ngày tiếp nhận hồ
+		// sơ, trừ trường hợp pháp luật chuyên ngành có quy định".
+		if dl := d.GetSupplementDeadline(); d.GetRules() == Decree118 && dl != nil && t.After(dl.AsTime()) {
+			return &TransitionError{Action: a, State: d.GetState(), Why: fmt.Sprintf("supplements must be asked for by %s, within the working days after receipt the law allows (Decree 118/2025 art. 19(5))", dl.AsTime().In(Zone).Format(time.DateTime))}
+		}
+	case Apologize:
+		// Art. 19(6): "chậm nhất 01 ngày trước ngày hết hạn".
+		if due := d.GetDueTime(); d.GetRules() == Decree118 && due != nil && !day.Before(DateOf(due.AsTime(), Zone)) {
+			return &TransitionError{Action: a, State: d.GetState(), Why: fmt.Sprintf("the apology with a new date is sent the day before the due day %s at the latest (Decree 118/2025 art. 19(6))", DateOf(due.AsTime(), Zone))}
+		}
+	case CloseUnsupplemented:
+		// Art. 19(5): "Sau 15 ngày kể từ khi thông báo": calendar days,
+		// counted from the day after the request.
+		days := int(d.GetSupplementCloseDays())
+		if days <= 0 {
+			days = DefaultSupplementCloseDays
+		}
+		p := d.GetPausedTime()
+		if p == nil {
+			return &TransitionError{Action: a, State: d.GetState(), Why: "no supplement request is pending"}
+		}
+		if last := DateOf(p.AsTime(), Zone).AddDays(days); !last.Before(day) {
+			return &TransitionError{Action: a, State: d.GetState(), Why: fmt.Sprintf("the citizen has until %s to bring the supplements; the desk closes the dossier after %d days (Decree 118/2025 art. 19(5))", last, days)}
+		}
+	}
+	return nil
+}
+
+// AllowedAt returns the actions role may take on d at t, in enum order:
+// Allowed, less those whose period has not come or has passed.
+func AllowedAt(d *Dossier, role Role, t time.Time) []Action {
+	var out []Action
+	for _, a := range Allowed(d, role) {
+		if checkTime(d, a, t) == nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Decide checks that cmd may be applied to d and returns the event it makes;
@@ -258,6 +376,9 @@ func Decide(d *Dossier, cmd Command, cal *Calendar) (*Event, error) {
 		return nil, v
 	}
 	if err := checkRule(d, cmd.Action, cmd.Role); err != nil {
+		return nil, err
+	}
+	if err := checkTime(d, cmd.Action, cmd.Time); err != nil {
 		return nil, err
 	}
 
@@ -363,6 +484,13 @@ func Apply(d *Dossier, ev *Event) {
 		d.Applicant = rc.GetApplicant()
 		d.Channel = rc.GetChannel()
 		d.ReceivedTime = ev.GetTime()
+		d.Rules = rc.GetRules()
+		d.SupplementDeadline = rc.GetSupplementDeadline()
+		d.SupplementCloseDays = rc.GetSupplementCloseDays()
+		d.MissingComponents = ev.GetMissingComponents()
+		if s := ev.GetState(); s == Guided || s == RefusedAtReception {
+			d.OutcomeReason = ev.GetReason()
+		}
 	}
 	d.State = ev.GetState()
 	d.Assignee = ev.GetAssignee()
@@ -374,13 +502,16 @@ func Apply(d *Dossier, ev *Event) {
 	switch ev.GetAction() {
 	case RequestSupplement:
 		d.PausedTime = ev.GetTime()
+		if d.GetRules() == Decree118 {
+			d.SupplementRequests++
+		}
 	case ReceiveSupplement:
 		d.PausedTime = nil
 	case Approve:
 		d.FinishedTime, d.Timeliness = ev.GetTime(), ev.GetTimeliness()
 	case Refuse:
 		d.FinishedTime, d.Timeliness, d.OutcomeReason = ev.GetTime(), ev.GetTimeliness(), ev.GetReason()
-	case Withdraw:
+	case Withdraw, CloseUnsupplemented:
 		d.OutcomeReason = ev.GetReason()
 	case Return:
 		d.ReturnedTime, d.Satisfaction = ev.GetTime(), ev.GetSatisfaction()

@@ -16,36 +16,39 @@ import (
 )
 
 var (
-	allStates = []dossier.State{dossier.Received, dossier.InProcessing, dossier.AwaitingSupplement, dossier.AwaitingApproval, dossier.ResultReady, dossier.Returned, dossier.Refused, dossier.Withdrawn, dossier.Transferred}
+	allStates = []dossier.State{dossier.Received, dossier.InProcessing, dossier.AwaitingSupplement, dossier.AwaitingApproval, dossier.ResultReady, dossier.Returned, dossier.Refused, dossier.Withdrawn, dossier.Transferred, dossier.Guided, dossier.RefusedAtReception, dossier.ClosedUnsupplemented}
 	allRoles  = []dossier.Role{dossier.Clerk, dossier.Officer, dossier.Leader}
 )
 
 // allowed is the workflow of DESIGN.md written out by hand, (action, from,
 // role) → to. Everything not listed must be refused.
 var allowed = map[string]dossier.State{
-	"ASSIGN RECEIVED CLERK":                        dossier.InProcessing,
-	"FORWARD IN_PROCESSING OFFICER":                dossier.InProcessing,
-	"FORWARD IN_PROCESSING LEADER":                 dossier.InProcessing,
-	"REQUEST_SUPPLEMENT IN_PROCESSING OFFICER":     dossier.AwaitingSupplement,
-	"RECEIVE_SUPPLEMENT AWAITING_SUPPLEMENT CLERK": dossier.InProcessing,
-	"SUBMIT IN_PROCESSING OFFICER":                 dossier.AwaitingApproval,
-	"SEND_BACK AWAITING_APPROVAL LEADER":           dossier.InProcessing,
-	"APPROVE AWAITING_APPROVAL LEADER":             dossier.ResultReady,
-	"REFUSE IN_PROCESSING LEADER":                  dossier.Refused,
-	"REFUSE AWAITING_APPROVAL LEADER":              dossier.Refused,
-	"RETURN RESULT_READY CLERK":                    dossier.Returned,
-	"RETURN REFUSED CLERK":                         dossier.Refused,
-	"WITHDRAW RECEIVED CLERK":                      dossier.Withdrawn,
-	"WITHDRAW AWAITING_SUPPLEMENT CLERK":           dossier.Withdrawn,
-	"APOLOGIZE RECEIVED OFFICER":                   dossier.Received,
-	"APOLOGIZE RECEIVED LEADER":                    dossier.Received,
-	"APOLOGIZE IN_PROCESSING OFFICER":              dossier.InProcessing,
-	"APOLOGIZE IN_PROCESSING LEADER":               dossier.InProcessing,
-	"APOLOGIZE AWAITING_SUPPLEMENT OFFICER":        dossier.AwaitingSupplement,
-	"APOLOGIZE AWAITING_SUPPLEMENT LEADER":         dossier.AwaitingSupplement,
-	"APOLOGIZE AWAITING_APPROVAL OFFICER":          dossier.AwaitingApproval,
-	"APOLOGIZE AWAITING_APPROVAL LEADER":           dossier.AwaitingApproval,
-	"TRANSFER RECEIVED CLERK":                      dossier.Transferred,
+	"ASSIGN RECEIVED CLERK":                          dossier.InProcessing,
+	"FORWARD IN_PROCESSING OFFICER":                  dossier.InProcessing,
+	"FORWARD IN_PROCESSING LEADER":                   dossier.InProcessing,
+	"REQUEST_SUPPLEMENT IN_PROCESSING OFFICER":       dossier.AwaitingSupplement,
+	"RECEIVE_SUPPLEMENT AWAITING_SUPPLEMENT CLERK":   dossier.InProcessing,
+	"SUBMIT IN_PROCESSING OFFICER":                   dossier.AwaitingApproval,
+	"SEND_BACK AWAITING_APPROVAL LEADER":             dossier.InProcessing,
+	"APPROVE AWAITING_APPROVAL LEADER":               dossier.ResultReady,
+	"REFUSE IN_PROCESSING LEADER":                    dossier.Refused,
+	"REFUSE AWAITING_APPROVAL LEADER":                dossier.Refused,
+	"RETURN RESULT_READY CLERK":                      dossier.Returned,
+	"RETURN REFUSED CLERK":                           dossier.Refused,
+	"WITHDRAW RECEIVED CLERK":                        dossier.Withdrawn,
+	"WITHDRAW IN_PROCESSING CLERK":                   dossier.Withdrawn, // Decree 118/2025 art. 21
+	"WITHDRAW AWAITING_SUPPLEMENT CLERK":             dossier.Withdrawn,
+	"WITHDRAW AWAITING_APPROVAL CLERK":               dossier.Withdrawn,            // art. 21
+	"CLOSE_UNSUPPLEMENTED AWAITING_SUPPLEMENT CLERK": dossier.ClosedUnsupplemented, // art. 19(5)
+	"APOLOGIZE RECEIVED OFFICER":                     dossier.Received,
+	"APOLOGIZE RECEIVED LEADER":                      dossier.Received,
+	"APOLOGIZE IN_PROCESSING OFFICER":                dossier.InProcessing,
+	"APOLOGIZE IN_PROCESSING LEADER":                 dossier.InProcessing,
+	"APOLOGIZE AWAITING_SUPPLEMENT OFFICER":          dossier.AwaitingSupplement,
+	"APOLOGIZE AWAITING_SUPPLEMENT LEADER":           dossier.AwaitingSupplement,
+	"APOLOGIZE AWAITING_APPROVAL OFFICER":            dossier.AwaitingApproval,
+	"APOLOGIZE AWAITING_APPROVAL LEADER":             dossier.AwaitingApproval,
+	"TRANSFER RECEIVED CLERK":                        dossier.Transferred,
 }
 
 var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone)
@@ -62,41 +65,76 @@ func fullCommand(a dossier.Action, r dossier.Role, now time.Time) dossier.Comman
 	return cmd
 }
 
+// refusedUnder118 are the rows of allowed that Decree 118/2025 takes away
+// from the dossiers received under it: no apology while the clock is
+// stopped (art. 19(5), 19(6)).
+var refusedUnder118 = map[string]bool{
+	"APOLOGIZE AWAITING_SUPPLEMENT OFFICER": true,
+	"APOLOGIZE AWAITING_SUPPLEMENT LEADER":  true,
+}
+
 func dossierIn(s dossier.State) *dossier.Dossier {
 	return &dossier.Dossier{Code: "09619-261123-0001", CommuneCode: "09619", State: s, EventCount: 3, DueTime: timestamppb.New(t0.AddDate(0, 0, 7)), PausedTime: timestamppb.New(t0), ProcessingDays: 5}
 }
 
+// dossier118In is dossierIn for a dossier received under Decree 118/2025,
+// within its supplement window, before its due day.
+func dossier118In(s dossier.State) *dossier.Dossier {
+	d := dossierIn(s)
+	d.Rules = dossier.Decree118
+	d.SupplementDeadline = timestamppb.New(t0.AddDate(0, 0, 3))
+	return d
+}
+
 func TestTransitionTable(t *testing.T) {
-	cal := sample.Calendar()
-	for _, a := range dossier.Actions() {
-		for _, s := range allStates {
-			for _, r := range allRoles {
-				key := fmt.Sprintf("%s %s %s", dossier.ActionName(a), dossier.StateName(s), dossier.RoleName(r))
-				t.Run(key, func(t *testing.T) {
-					d := dossierIn(s)
-					before := proto.Clone(d)
-					ev, err := dossier.Decide(d, fullCommand(a, r, t0.Add(time.Hour)), cal)
-					if !proto.Equal(before, d) {
-						t.Fatal("Decide changed the dossier")
-					}
-					want, ok := allowed[key]
-					if !ok {
-						var te *dossier.TransitionError
-						var re *dossier.RoleError
-						if !errors.As(err, &te) && !errors.As(err, &re) {
-							t.Fatalf("want refusal (transition or role error), got %v, %v", ev, err)
+	for _, rules := range []string{"old rules", "Decree 118"} {
+		for _, a := range dossier.Actions() {
+			for _, s := range allStates {
+				for _, r := range allRoles {
+					key := fmt.Sprintf("%s %s %s", dossier.ActionName(a), dossier.StateName(s), dossier.RoleName(r))
+					t.Run(rules+" "+key, func(t *testing.T) {
+						d := dossierIn(s)
+						if rules == "Decree 118" {
+							d = dossier118In(s)
 						}
-						return
-					}
-					if err != nil {
-						t.Fatalf("want allowed, got %v", err)
-					}
-					if ev.GetState() != want || ev.GetSequence() != 4 || ev.GetAction() != a {
-						t.Fatalf("event = %v; want state %v, sequence 4", ev, want)
-					}
-				})
+						now := t0.Add(time.Hour)
+						if a == dossier.CloseUnsupplemented {
+							now = t0.AddDate(0, 0, 16) // art. 19(5): after 15 days
+						}
+						_, ok := allowed[key]
+						transition(t, d, a, r, now, key, ok && !(rules == "Decree 118" && refusedUnder118[key]))
+					})
+				}
 			}
 		}
+	}
+}
+
+// transition checks that the desk decides a on d as allowed says, and
+// that central's re-decision accepts what the desk decided.
+func transition(t *testing.T, d *dossier.Dossier, a dossier.Action, r dossier.Role, now time.Time, key string, ok bool) {
+	t.Helper()
+	before := proto.Clone(d)
+	ev, err := dossier.Decide(d, fullCommand(a, r, now), sample.Calendar())
+	if !proto.Equal(before, d) {
+		t.Fatal("Decide changed the dossier")
+	}
+	if !ok {
+		var te *dossier.TransitionError
+		var re *dossier.RoleError
+		if !errors.As(err, &te) && !errors.As(err, &re) {
+			t.Fatalf("want refusal (transition or role error), got %v, %v", ev, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("want allowed, got %v", err)
+	}
+	if want := allowed[key]; ev.GetState() != want || ev.GetSequence() != 4 || ev.GetAction() != a {
+		t.Fatalf("event = %v; want state %v, sequence 4", ev, want)
+	}
+	if err := dossier.CheckEvent(d, ev, "09619"); err != nil {
+		t.Fatalf("central refuses what the desk decided: %v", err)
 	}
 }
 

@@ -309,7 +309,7 @@ func (p *pages) openCode(w http.ResponseWriter, r *http.Request, _ Session) {
 
 // receiveForm values, shown again when the form has errors.
 type receiveValues struct {
-	FullName, IDNumber, Phone, Email, Address, Channel string
+	FullName, IDNumber, Phone, Email, Address, Channel, Reason string
 }
 
 type receiveData struct {
@@ -323,7 +323,7 @@ type receiveData struct {
 }
 
 // receiveFields are the API fields the receive form shows errors next to.
-var receiveFields = []string{"applicant.full_name", "applicant.id_number", "applicant.phone", "applicant.email", "applicant.address", "components", "channel"}
+var receiveFields = []string{"applicant.full_name", "applicant.id_number", "applicant.phone", "applicant.email", "applicant.address", "components", "channel", "reason"}
 
 // receiveForm is the first step of receiving: pick the procedure (search by
 // name, code or field), then its checklist and the applicant's details.
@@ -376,7 +376,16 @@ func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
 	d := &receiveData{Procedure: proc, RequestID: r.FormValue("request_id"), Paper: map[string]bool{},
 		Form: receiveValues{FullName: strings.TrimSpace(r.FormValue("full_name")), IDNumber: strings.TrimSpace(r.FormValue("id_number")),
 			Phone: strings.TrimSpace(r.FormValue("phone")), Email: strings.TrimSpace(r.FormValue("email")),
-			Address: strings.TrimSpace(r.FormValue("address")), Channel: r.FormValue("channel")}}
+			Address: strings.TrimSpace(r.FormValue("address")), Channel: r.FormValue("channel"), Reason: strings.TrimSpace(r.FormValue("reason"))}}
+	// The guidance or refusal at reception (Decree 118/2025 art. 17(1)(c)):
+	// the buttons name the state the dossier is recorded in.
+	var outcome dossier.State
+	switch o := r.FormValue("outcome"); o {
+	case "GUIDED", "REFUSED_AT_RECEPTION":
+		outcome = dossier.State(xasov1.State_value["STATE_"+o])
+	default:
+		d.Form.Reason = "" // taken in: the reason box was for the other buttons
+	}
 	for _, c := range r.MultipartForm.Value["paper"] {
 		d.Paper[c] = true
 	}
@@ -402,7 +411,7 @@ func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
 		comps = append(comps, sc)
 	}
 	if _, err := dossier.ReceiveEvent(dossier.ReceiveInput{Procedure: proc, Applicant: applicant, Channel: channel,
-		Components: comps, Actor: se.User, Role: roleOf(se), Time: p.n.now()}, p.n.Calendar()); err != nil {
+		Components: comps, Actor: se.User, Role: roleOf(se), Time: p.n.now(), Outcome: outcome, Reason: d.Form.Reason}, p.n.Calendar()); err != nil {
 		var v dossier.Violations
 		if !errors.As(err, &v) {
 			p.fail(w, r, err, "check dossier")
@@ -429,11 +438,16 @@ func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
 	}
 	res, err := p.n.svc.CreateDossier(r.Context(), &xasov1.CreateDossierRequest{
 		RequestId: d.RequestID, ProcedureCode: proc.GetCode(), Applicant: applicant, Channel: channel,
-		Components: comps, Attachments: atts,
+		Components: comps, Attachments: atts, Outcome: outcome, Reason: d.Form.Reason,
 	})
 	if err != nil {
 		d.Errors = web.FormErrors(err, receiveFields...)
 		again(httpStatus(err))
+		return
+	}
+	if outcome != dossier.StateUnspecified {
+		// No receipt: the dossier page shows the guidance or the refusal.
+		http.Redirect(w, r, "/ban/ho-so/"+res.GetDossier().GetCode(), http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/ban/ho-so/"+res.GetDossier().GetCode()+"/phieu", http.StatusSeeOther)
@@ -579,7 +593,7 @@ func (p *pages) showDossier(w http.ResponseWriter, r *http.Request, se Session, 
 		}
 	}
 	slices.Sort(data.People)
-	for _, a := range dossier.Allowed(d, roleOf(se)) {
+	for _, a := range dossier.AllowedAt(d, roleOf(se), p.n.now()) {
 		reason, assignee := dossier.Needs(a)
 		data.Actions = append(data.Actions, actionForm{Name: dossier.ActionName(a), Reason: reason, Assignee: assignee,
 			Appointment: a == dossier.Apologize, Commune: a == dossier.Transfer, Satisfaction: a == dossier.Return,

@@ -28,6 +28,10 @@ type CreateInput struct {
 	Actor         string
 	Role          dossier.Role
 	Time          time.Time
+	// Outcome and Reason record a guidance or a refusal at reception
+	// instead of taking the dossier in (dossier.ReceiveInput).
+	Outcome dossier.State
+	Reason  string
 }
 
 // Create receives a dossier: it numbers it, computes its due time and writes
@@ -74,6 +78,7 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 		ev, err := dossier.ReceiveEvent(dossier.ReceiveInput{
 			Code: code, CommuneCode: commune, Procedure: proc, Applicant: in.Applicant, Channel: in.Channel,
 			Components: in.Components, Attachments: in.Attachments, Actor: in.Actor, Role: in.Role, Time: in.Time,
+			Outcome: in.Outcome, Reason: in.Reason,
 		}, cal)
 		if err != nil {
 			if proc == nil {
@@ -175,10 +180,9 @@ func (e *StaleError) Error() string {
 }
 
 // clockRuns reports whether the dossier belongs in the due-time index: open,
-// and not waiting for the citizen's supplements.
-func clockRuns(d *dossier.Dossier) bool {
-	return d != nil && dossier.IsOpen(d.GetState()) && d.GetState() != dossier.AwaitingSupplement && d.GetDueTime() != nil
-}
+// and not waiting for the citizen's supplements (dossier.ClockRuns, the
+// rule central's reports follow too).
+func clockRuns(d *dossier.Dossier) bool { return dossier.ClockRuns(d) }
 
 // writeDossier adds to eff the new dossier d (replacing old, nil for a new
 // one), its event, its outbox record and the index changes between them.

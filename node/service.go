@@ -155,6 +155,7 @@ func (s *service) CreateDossier(ctx context.Context, req *xasov1.CreateDossierRe
 	d, err := s.store.Create(ctx, s.commune, s.calendar(), CreateInput{
 		RequestID: rid, ProcedureCode: req.GetProcedureCode(), Applicant: req.GetApplicant(), Channel: req.GetChannel(),
 		Components: req.GetComponents(), Attachments: req.GetAttachments(), Actor: who.Name, Role: who.Role, Time: s.now(),
+		Outcome: req.GetOutcome(), Reason: req.GetReason(),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, err, "create dossier")

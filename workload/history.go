@@ -56,7 +56,7 @@ func (h *History) Next() (*xasov1.OutboxRecord, error) {
 	}
 	i := h.rng.IntN(len(h.open))
 	d := h.open[i]
-	req, who := nextAction(h.rng, d, nil)
+	req, who := nextAction(h.rng, d, nil, h.now)
 	ev, err := dossier.Decide(d, dossier.Command{
 		Action: req.GetAction(), Actor: who.Name, Role: who.Role, Time: h.now,
 		Reason: req.GetReason(), Assignee: req.GetAssignee(), Satisfaction: req.GetSatisfaction(),
@@ -82,14 +82,16 @@ func (h *History) receive() (*xasov1.OutboxRecord, error) {
 	ev, err := dossier.ReceiveEvent(dossier.ReceiveInput{
 		Code: code, CommuneCode: h.commune, Procedure: h.procs[req.GetProcedureCode()],
 		Applicant: req.GetApplicant(), Channel: req.GetChannel(), Components: req.GetComponents(),
-		Actor: Clerk.Name, Role: Clerk.Role, Time: h.now,
+		Actor: Clerk.Name, Role: Clerk.Role, Time: h.now, Outcome: req.GetOutcome(), Reason: req.GetReason(),
 	}, h.cal)
 	if err != nil {
 		return nil, fmt.Errorf("receive %s: %w", code, err)
 	}
 	d := &xasov1.Dossier{}
 	dossier.Apply(d, ev)
-	h.open = append(h.open, d)
+	if dossier.IsOpen(d.GetState()) {
+		h.open = append(h.open, d)
+	}
 	return h.chain(code, ev)
 }
 

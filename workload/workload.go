@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
 )
 
 // Client is the part of the node API the workload uses. Each call's
@@ -201,7 +202,7 @@ func (c *Clerks) Step(ctx context.Context) error {
 	}
 	i := c.rng.IntN(len(c.open))
 	d := c.open[i]
-	req, who := nextAction(c.rng, d, c.TransferTo)
+	req, who := nextAction(c.rng, d, c.TransferTo, time.Now())
 	resp, err := c.api.TransitionDossier(actAs(ctx, who), req)
 	if err != nil {
 		if status.Code(err) == codes.FailedPrecondition || status.Code(err) == codes.Aborted {
@@ -215,7 +216,7 @@ func (c *Clerks) Step(ctx context.Context) error {
 	nd := resp.GetDossier()
 	nd.Events = nil
 	switch nd.GetState() {
-	case xasov1.State_STATE_RETURNED, xasov1.State_STATE_WITHDRAWN, xasov1.State_STATE_TRANSFERRED:
+	case xasov1.State_STATE_RETURNED, xasov1.State_STATE_WITHDRAWN, xasov1.State_STATE_TRANSFERRED, xasov1.State_STATE_CLOSED_UNSUPPLEMENTED:
 		c.open = append(c.open[:i], c.open[i+1:]...)
 	case xasov1.State_STATE_REFUSED:
 		if nd.GetReturnedTime() != nil {
@@ -265,11 +266,19 @@ func person(rng *rand.Rand) string {
 
 // receiveRequest is what a desk takes in for a new dossier of a random
 // procedure: its required components and some of the others, in person or
-// (a third of the time, where the procedure allows) online.
+// (a third of the time, where the procedure allows) online. One time in
+// twenty a required component is missing and the desk records the
+// written guidance instead (Decree 118/2025 art. 16(3), 17(1)(c)).
 func receiveRequest(rng *rand.Rand, procs []*xasov1.Procedure) *xasov1.CreateDossierRequest {
 	p := procs[rng.IntN(len(procs))]
+	guide := rng.IntN(20) == 0
 	var comps []*xasov1.SubmittedComponent
+	var missing bool
 	for _, comp := range p.GetComponents() {
+		if guide && comp.GetRequired() && !missing {
+			missing = true
+			continue
+		}
 		if comp.GetRequired() || rng.IntN(2) == 0 {
 			comps = append(comps, &xasov1.SubmittedComponent{Code: comp.GetCode(), Paper: true})
 		}
@@ -278,13 +287,17 @@ func receiveRequest(rng *rand.Rand, procs []*xasov1.Procedure) *xasov1.CreateDos
 	if p.GetOnlineLevel() != xasov1.OnlineLevel_ONLINE_LEVEL_NONE && rng.IntN(3) == 0 {
 		channel = xasov1.Channel_CHANNEL_ONLINE
 	}
-	return &xasov1.CreateDossierRequest{
+	req := &xasov1.CreateDossierRequest{
 		RequestId:     fmt.Sprintf("wl-%016x", rng.Uint64()),
 		ProcedureCode: p.GetCode(),
 		Applicant:     &xasov1.Applicant{FullName: person(rng), IdNumber: fmt.Sprintf("0%02d%09d", rng.IntN(96)+1, rng.IntN(1e9)), Phone: fmt.Sprintf("09%08d", rng.IntN(1e8))},
 		Channel:       channel,
 		Components:    comps,
 	}
+	if missing {
+		req.Outcome, req.Reason = xasov1.State_STATE_GUIDED, "Thiếu thành phần hồ sơ bắt buộc: hướng dẫn bổ sung một lần"
+	}
+	return req
 }
 
 func (c *Clerks) receive(ctx context.Context) error {
@@ -296,7 +309,9 @@ func (c *Clerks) receive(ctx context.Context) error {
 	c.Stats.Created++
 	d := resp.GetDossier()
 	d.Events = nil
-	c.open = append(c.open, d)
+	if dossier.IsOpen(d.GetState()) {
+		c.open = append(c.open, d)
+	}
 	return nil
 }
 
@@ -319,9 +334,9 @@ func (c *Clerks) takeTransfers(ctx context.Context) error {
 	return nil
 }
 
-// nextAction chooses the action a desk would take on d and who takes it;
-// transferTo are the communes it may hand a dossier to.
-func nextAction(rng *rand.Rand, d *xasov1.Dossier, transferTo []string) (*xasov1.TransitionDossierRequest, Official) {
+// nextAction chooses the action a desk would take on d at now and who
+// takes it; transferTo are the communes it may hand a dossier to.
+func nextAction(rng *rand.Rand, d *xasov1.Dossier, transferTo []string, now time.Time) (*xasov1.TransitionDossierRequest, Official) {
 	r := &xasov1.TransitionDossierRequest{Code: d.GetCode(), ExpectedEventCount: d.GetEventCount()}
 	var who Official
 	officer := func(a xasov1.Action) { r.Action, who = a, Officer }
@@ -342,10 +357,17 @@ func nextAction(rng *rand.Rand, d *xasov1.Dossier, transferTo []string) (*xasov1
 			r.Assignee = Officer.Name
 		}
 	case xasov1.State_STATE_IN_PROCESSING:
+		// Decree 118/2025 art. 19(5), 11(2)(c): supplements are asked for
+		// once, within the days after receipt the law allows.
+		canAsk := d.GetSupplementRequests() == 0 && (d.GetSupplementDeadline() == nil || now.Before(d.GetSupplementDeadline().AsTime()))
 		switch {
-		case roll < 10:
+		case roll < 10 && canAsk:
 			officer(xasov1.Action_ACTION_REQUEST_SUPPLEMENT)
 			r.Reason = "Thiếu bản sao giấy tờ tùy thân"
+		case roll < 12:
+			// Art. 21: the citizen stops the procedure before the result.
+			clerk(xasov1.Action_ACTION_WITHDRAW)
+			r.Reason = "Công dân yêu cầu dừng thực hiện thủ tục"
 		case roll < 13:
 			leader(xasov1.Action_ACTION_REFUSE)
 			r.Reason = "Không đủ điều kiện theo quy định"

@@ -2088,8 +2088,16 @@ type Aggregate struct {
 	DigitisedComponents int64 `protobuf:"varint,12,opt,name=digitised_components,json=digitisedComponents,proto3" json:"digitised_components,omitempty"`
 	// Dossiers whose result is kept as a file.
 	DigitisedResults int64 `protobuf:"varint,13,opt,name=digitised_results,json=digitisedResults,proto3" json:"digitised_results,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Incomplete dossiers the desk gave a written guidance for instead of a
+	// receipt (Decree 118/2025 art. 17(1)(c), 33(1)(c)); not in received.
+	Guided int64 `protobuf:"varint,14,opt,name=guided,proto3" json:"guided,omitempty"`
+	// Dossiers the desk refused at reception; not in received.
+	RefusedAtReception int64 `protobuf:"varint,15,opt,name=refused_at_reception,json=refusedAtReception,proto3" json:"refused_at_reception,omitempty"`
+	// Dossiers closed because the supplements asked for did not come (art.
+	// 19(5)); not pending.
+	ClosedUnsupplemented int64 `protobuf:"varint,16,opt,name=closed_unsupplemented,json=closedUnsupplemented,proto3" json:"closed_unsupplemented,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Aggregate) Reset() {
@@ -2209,6 +2217,27 @@ func (x *Aggregate) GetDigitisedComponents() int64 {
 func (x *Aggregate) GetDigitisedResults() int64 {
 	if x != nil {
 		return x.DigitisedResults
+	}
+	return 0
+}
+
+func (x *Aggregate) GetGuided() int64 {
+	if x != nil {
+		return x.Guided
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRefusedAtReception() int64 {
+	if x != nil {
+		return x.RefusedAtReception
+	}
+	return 0
+}
+
+func (x *Aggregate) GetClosedUnsupplemented() int64 {
+	if x != nil {
+		return x.ClosedUnsupplemented
 	}
 	return 0
 }
@@ -2688,7 +2717,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"apiAddress\"B\n" +
 	"\x10PutMemberCommand\x12.\n" +
 	"\x06member\x18\x01 \x01(\v2\x16.xaso.v1.ClusterMemberR\x06member\"\x12\n" +
-	"\x10ReadFenceCommand\"\xe4\x03\n" +
+	"\x10ReadFenceCommand\"\xe3\x04\n" +
 	"\tAggregate\x12\x1a\n" +
 	"\breceived\x18\x01 \x01(\x03R\breceived\x12'\n" +
 	"\x0freceived_online\x18\x02 \x01(\x03R\x0ereceivedOnline\x12%\n" +
@@ -2703,7 +2732,10 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	" \x01(\x03R\tsatisfied\x12#\n" +
 	"\rnot_satisfied\x18\v \x01(\x03R\fnotSatisfied\x121\n" +
 	"\x14digitised_components\x18\f \x01(\x03R\x13digitisedComponents\x12+\n" +
-	"\x11digitised_results\x18\r \x01(\x03R\x10digitisedResults\"z\n" +
+	"\x11digitised_results\x18\r \x01(\x03R\x10digitisedResults\x12\x16\n" +
+	"\x06guided\x18\x0e \x01(\x03R\x06guided\x120\n" +
+	"\x14refused_at_reception\x18\x0f \x01(\x03R\x12refusedAtReception\x123\n" +
+	"\x15closed_unsupplemented\x18\x10 \x01(\x03R\x14closedUnsupplemented\"z\n" +
 	"\x1cPutAttachmentManifestCommand\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x127\n" +
 	"\bmanifest\x18\x02 \x01(\v2\x1b.xaso.v1.AttachmentManifestR\bmanifest\"\xa3\x01\n" +

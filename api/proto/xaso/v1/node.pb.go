@@ -248,7 +248,14 @@ type CreateDossierRequest struct {
 	Channel       Channel               `protobuf:"varint,4,opt,name=channel,proto3,enum=xaso.v1.Channel" json:"channel,omitempty"`
 	Components    []*SubmittedComponent `protobuf:"bytes,5,rep,name=components,proto3" json:"components,omitempty"`
 	// Attachments (already uploaded) named by the components.
-	Attachments   []*AttachmentRef `protobuf:"bytes,6,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	Attachments []*AttachmentRef `protobuf:"bytes,6,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	// What the desk does with it (Decree 118/2025 art. 17(1)(c)):
+	// unspecified or RECEIVED takes a complete dossier; GUIDED records the
+	// written guidance for an incomplete one (its missing components are
+	// listed); REFUSED_AT_RECEPTION records a refusal. Both need a reason.
+	Outcome State `protobuf:"varint,9,opt,name=outcome,proto3,enum=xaso.v1.State" json:"outcome,omitempty"`
+	// Why the dossier was not taken: the guidance's or refusal's reason.
+	Reason        string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -323,6 +330,20 @@ func (x *CreateDossierRequest) GetAttachments() []*AttachmentRef {
 		return x.Attachments
 	}
 	return nil
+}
+
+func (x *CreateDossierRequest) GetOutcome() State {
+	if x != nil {
+		return x.Outcome
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *CreateDossierRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
 }
 
 // CreateDossierResponse holds the new dossier with its receipt event.
@@ -1564,7 +1585,7 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\x13GetProcedureRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\"H\n" +
 	"\x14GetProcedureResponse\x120\n" +
-	"\tprocedure\x18\x01 \x01(\v2\x12.xaso.v1.ProcedureR\tprocedure\"\xca\x02\n" +
+	"\tprocedure\x18\x01 \x01(\v2\x12.xaso.v1.ProcedureR\tprocedure\"\x8c\x03\n" +
 	"\x14CreateDossierRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12%\n" +
@@ -1574,7 +1595,10 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\n" +
 	"components\x18\x05 \x03(\v2\x1b.xaso.v1.SubmittedComponentR\n" +
 	"components\x128\n" +
-	"\vattachments\x18\x06 \x03(\v2\x16.xaso.v1.AttachmentRefR\vattachmentsJ\x04\b\a\x10\bJ\x04\b\b\x10\tR\x05actorR\x04role\"C\n" +
+	"\vattachments\x18\x06 \x03(\v2\x16.xaso.v1.AttachmentRefR\vattachments\x12(\n" +
+	"\aoutcome\x18\t \x01(\x0e2\x0e.xaso.v1.StateR\aoutcome\x12\x16\n" +
+	"\x06reason\x18\n" +
+	" \x01(\tR\x06reasonJ\x04\b\a\x10\bJ\x04\b\b\x10\tR\x05actorR\x04role\"C\n" +
 	"\x15CreateDossierResponse\x12*\n" +
 	"\adossier\x18\x01 \x01(\v2\x10.xaso.v1.DossierR\adossier\"'\n" +
 	"\x11GetDossierRequest\x12\x12\n" +
@@ -1727,11 +1751,12 @@ var file_xaso_v1_node_proto_goTypes = []any{
 	(Channel)(0),                      // 25: xaso.v1.Channel
 	(*SubmittedComponent)(nil),        // 26: xaso.v1.SubmittedComponent
 	(*AttachmentRef)(nil),             // 27: xaso.v1.AttachmentRef
-	(*Dossier)(nil),                   // 28: xaso.v1.Dossier
-	(Action)(0),                       // 29: xaso.v1.Action
-	(*timestamppb.Timestamp)(nil),     // 30: google.protobuf.Timestamp
-	(Satisfaction)(0),                 // 31: xaso.v1.Satisfaction
-	(*Event)(nil),                     // 32: xaso.v1.Event
+	(State)(0),                        // 28: xaso.v1.State
+	(*Dossier)(nil),                   // 29: xaso.v1.Dossier
+	(Action)(0),                       // 30: xaso.v1.Action
+	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
+	(Satisfaction)(0),                 // 32: xaso.v1.Satisfaction
+	(*Event)(nil),                     // 33: xaso.v1.Event
 }
 var file_xaso_v1_node_proto_depIdxs = []int32{
 	23, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
@@ -1740,47 +1765,48 @@ var file_xaso_v1_node_proto_depIdxs = []int32{
 	25, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
 	26, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
 	27, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	28, // 6: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	28, // 7: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	28, // 8: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
-	29, // 9: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
-	30, // 10: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
-	31, // 11: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
-	26, // 12: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	27, // 13: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	28, // 14: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	27, // 15: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	27, // 16: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	30, // 17: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
-	22, // 18: xaso.v1.GetSyncStatusResponse.blocked:type_name -> xaso.v1.SyncBlock
-	32, // 19: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
-	27, // 20: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
-	30, // 21: xaso.v1.SyncBlock.time:type_name -> google.protobuf.Timestamp
-	0,  // 22: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
-	2,  // 23: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
-	4,  // 24: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
-	6,  // 25: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
-	8,  // 26: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
-	10, // 27: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
-	12, // 28: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
-	14, // 29: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
-	16, // 30: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
-	20, // 31: xaso.v1.NodeService.CheckStore:input_type -> xaso.v1.CheckStoreRequest
-	1,  // 32: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
-	3,  // 33: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
-	5,  // 34: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
-	7,  // 35: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
-	9,  // 36: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
-	11, // 37: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
-	13, // 38: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
-	15, // 39: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
-	17, // 40: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
-	21, // 41: xaso.v1.NodeService.CheckStore:output_type -> xaso.v1.CheckStoreResponse
-	32, // [32:42] is the sub-list for method output_type
-	22, // [22:32] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	28, // 6: xaso.v1.CreateDossierRequest.outcome:type_name -> xaso.v1.State
+	29, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	29, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	29, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
+	30, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
+	31, // 11: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
+	32, // 12: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
+	26, // 13: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	27, // 14: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	29, // 15: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	27, // 16: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	27, // 17: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	31, // 18: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
+	22, // 19: xaso.v1.GetSyncStatusResponse.blocked:type_name -> xaso.v1.SyncBlock
+	33, // 20: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
+	27, // 21: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
+	31, // 22: xaso.v1.SyncBlock.time:type_name -> google.protobuf.Timestamp
+	0,  // 23: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
+	2,  // 24: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
+	4,  // 25: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
+	6,  // 26: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
+	8,  // 27: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
+	10, // 28: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
+	12, // 29: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
+	14, // 30: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
+	16, // 31: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
+	20, // 32: xaso.v1.NodeService.CheckStore:input_type -> xaso.v1.CheckStoreRequest
+	1,  // 33: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
+	3,  // 34: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
+	5,  // 35: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
+	7,  // 36: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
+	9,  // 37: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
+	11, // 38: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
+	13, // 39: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
+	15, // 40: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
+	17, // 41: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
+	21, // 42: xaso.v1.NodeService.CheckStore:output_type -> xaso.v1.CheckStoreResponse
+	33, // [33:43] is the sub-list for method output_type
+	23, // [23:33] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_node_proto_init() }

@@ -85,9 +85,12 @@ type SupplementClock int32
 const (
 	SupplementClock_SUPPLEMENT_CLOCK_UNSPECIFIED SupplementClock = 0
 	// The full processing time counts again from the day the supplements
-	// arrive (Decree 61/2018, "tính lại từ đầu"). The default.
+	// arrive (Decree 118/2025 art. 19(5): "Thời hạn giải quyết được tính lại
+	// từ đầu sau khi nhận đủ hồ sơ"). The default.
 	SupplementClock_SUPPLEMENT_CLOCK_RESTART SupplementClock = 1
 	// The working days left when the request was sent count from that day.
+	// The decree knows no such clock: a procedure may use it only where its
+	// sector law says so, named in supplement_legal_basis.
 	SupplementClock_SUPPLEMENT_CLOCK_RESUME SupplementClock = 2
 )
 
@@ -132,6 +135,60 @@ func (SupplementClock) EnumDescriptor() ([]byte, []int) {
 	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{1}
 }
 
+// WorkflowRules names the body of rules a dossier was received under; the
+// workflow decides new events by the current rules, but what it counts
+// from a dossier's past (supplement requests) it counts only from the
+// rules that recorded it.
+type WorkflowRules int32
+
+const (
+	// Received before xaso followed Decree 118/2025 (Decree 61/2018 as
+	// amended): its receipt carries no supplement deadline and its
+	// supplement requests were not counted.
+	WorkflowRules_WORKFLOW_RULES_UNSPECIFIED WorkflowRules = 0
+	// Decree 118/2025/NĐ-CP (in force from 1 July 2025).
+	WorkflowRules_WORKFLOW_RULES_DECREE_118_2025 WorkflowRules = 1
+)
+
+// Enum value maps for WorkflowRules.
+var (
+	WorkflowRules_name = map[int32]string{
+		0: "WORKFLOW_RULES_UNSPECIFIED",
+		1: "WORKFLOW_RULES_DECREE_118_2025",
+	}
+	WorkflowRules_value = map[string]int32{
+		"WORKFLOW_RULES_UNSPECIFIED":     0,
+		"WORKFLOW_RULES_DECREE_118_2025": 1,
+	}
+)
+
+func (x WorkflowRules) Enum() *WorkflowRules {
+	p := new(WorkflowRules)
+	*p = x
+	return p
+}
+
+func (x WorkflowRules) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WorkflowRules) Descriptor() protoreflect.EnumDescriptor {
+	return file_xaso_v1_resources_proto_enumTypes[2].Descriptor()
+}
+
+func (WorkflowRules) Type() protoreflect.EnumType {
+	return &file_xaso_v1_resources_proto_enumTypes[2]
+}
+
+func (x WorkflowRules) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WorkflowRules.Descriptor instead.
+func (WorkflowRules) EnumDescriptor() ([]byte, []int) {
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{2}
+}
+
 // Channel is how a dossier reached the desk.
 type Channel int32
 
@@ -169,11 +226,11 @@ func (x Channel) String() string {
 }
 
 func (Channel) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[2].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[3].Descriptor()
 }
 
 func (Channel) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[2]
+	return &file_xaso_v1_resources_proto_enumTypes[3]
 }
 
 func (x Channel) Number() protoreflect.EnumNumber {
@@ -182,7 +239,7 @@ func (x Channel) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Channel.Descriptor instead.
 func (Channel) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{2}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{3}
 }
 
 // State is where a dossier stands in the one-stop-shop workflow.
@@ -209,33 +266,50 @@ const (
 	// Handed to another commune, which processes it from now on (the "any
 	// commune" service); the receiving commune keeps it read-only.
 	State_STATE_TRANSFERRED State = 9
+	// Hướng dẫn bổ sung: the desk did not take an incomplete dossier and gave
+	// the written guidance (Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ; Decree
+	// 118/2025 art. 16(3), 17(1)(c)). Final; no processing time runs.
+	State_STATE_GUIDED State = 10
+	// Từ chối tiếp nhận: the desk refused the dossier at reception with a
+	// written reason (Phiếu từ chối giải quyết hồ sơ; art. 17(1)(c)). Final.
+	State_STATE_REFUSED_AT_RECEPTION State = 11
+	// Đóng hồ sơ: the supplements asked for did not come within the period
+	// (15 days unless sector law says otherwise) and the desk closed the
+	// dossier (art. 19(5)). Final.
+	State_STATE_CLOSED_UNSUPPLEMENTED State = 12
 )
 
 // Enum value maps for State.
 var (
 	State_name = map[int32]string{
-		0: "STATE_UNSPECIFIED",
-		1: "STATE_RECEIVED",
-		2: "STATE_IN_PROCESSING",
-		3: "STATE_AWAITING_SUPPLEMENT",
-		4: "STATE_AWAITING_APPROVAL",
-		5: "STATE_RESULT_READY",
-		6: "STATE_RETURNED",
-		7: "STATE_REFUSED",
-		8: "STATE_WITHDRAWN",
-		9: "STATE_TRANSFERRED",
+		0:  "STATE_UNSPECIFIED",
+		1:  "STATE_RECEIVED",
+		2:  "STATE_IN_PROCESSING",
+		3:  "STATE_AWAITING_SUPPLEMENT",
+		4:  "STATE_AWAITING_APPROVAL",
+		5:  "STATE_RESULT_READY",
+		6:  "STATE_RETURNED",
+		7:  "STATE_REFUSED",
+		8:  "STATE_WITHDRAWN",
+		9:  "STATE_TRANSFERRED",
+		10: "STATE_GUIDED",
+		11: "STATE_REFUSED_AT_RECEPTION",
+		12: "STATE_CLOSED_UNSUPPLEMENTED",
 	}
 	State_value = map[string]int32{
-		"STATE_UNSPECIFIED":         0,
-		"STATE_RECEIVED":            1,
-		"STATE_IN_PROCESSING":       2,
-		"STATE_AWAITING_SUPPLEMENT": 3,
-		"STATE_AWAITING_APPROVAL":   4,
-		"STATE_RESULT_READY":        5,
-		"STATE_RETURNED":            6,
-		"STATE_REFUSED":             7,
-		"STATE_WITHDRAWN":           8,
-		"STATE_TRANSFERRED":         9,
+		"STATE_UNSPECIFIED":           0,
+		"STATE_RECEIVED":              1,
+		"STATE_IN_PROCESSING":         2,
+		"STATE_AWAITING_SUPPLEMENT":   3,
+		"STATE_AWAITING_APPROVAL":     4,
+		"STATE_RESULT_READY":          5,
+		"STATE_RETURNED":              6,
+		"STATE_REFUSED":               7,
+		"STATE_WITHDRAWN":             8,
+		"STATE_TRANSFERRED":           9,
+		"STATE_GUIDED":                10,
+		"STATE_REFUSED_AT_RECEPTION":  11,
+		"STATE_CLOSED_UNSUPPLEMENTED": 12,
 	}
 )
 
@@ -250,11 +324,11 @@ func (x State) String() string {
 }
 
 func (State) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[3].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[4].Descriptor()
 }
 
 func (State) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[3]
+	return &file_xaso_v1_resources_proto_enumTypes[4]
 }
 
 func (x State) Number() protoreflect.EnumNumber {
@@ -263,7 +337,7 @@ func (x State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use State.Descriptor instead.
 func (State) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{3}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{4}
 }
 
 // Action is one step of the workflow; every event records one.
@@ -291,15 +365,22 @@ const (
 	Action_ACTION_REFUSE Action = 9
 	// The clerk returns the result (or the refusal notice) to the citizen.
 	Action_ACTION_RETURN Action = 10
-	// The citizen withdraws the dossier.
+	// The citizen stops the procedure (dừng thực hiện thủ tục hành chính,
+	// Decree 118/2025 art. 21): any time before the result or the refusal
+	// exists.
 	Action_ACTION_WITHDRAW Action = 11
-	// The handling unit apologises for a delay and sets a new appointment.
+	// The handling unit apologises for a delay and sets a new appointment,
+	// at the latest the day before the due day and once per dossier
+	// (Decree 118/2025 art. 19(6), 12(5)).
 	Action_ACTION_APOLOGIZE Action = 12
 	// The receiving commune hands the dossier to the competent commune.
 	Action_ACTION_TRANSFER Action = 13
 	// The competent commune takes a dossier transferred to it (made by its
 	// node when central's feed brings the dossier, not by a person).
 	Action_ACTION_ACCEPT_TRANSFER Action = 14
+	// The desk closes a dossier whose supplements did not come within the
+	// period after the request (Decree 118/2025 art. 19(5)).
+	Action_ACTION_CLOSE_UNSUPPLEMENTED Action = 15
 )
 
 // Enum value maps for Action.
@@ -320,23 +401,25 @@ var (
 		12: "ACTION_APOLOGIZE",
 		13: "ACTION_TRANSFER",
 		14: "ACTION_ACCEPT_TRANSFER",
+		15: "ACTION_CLOSE_UNSUPPLEMENTED",
 	}
 	Action_value = map[string]int32{
-		"ACTION_UNSPECIFIED":        0,
-		"ACTION_RECEIVE":            1,
-		"ACTION_ASSIGN":             2,
-		"ACTION_FORWARD":            3,
-		"ACTION_REQUEST_SUPPLEMENT": 4,
-		"ACTION_RECEIVE_SUPPLEMENT": 5,
-		"ACTION_SUBMIT":             6,
-		"ACTION_SEND_BACK":          7,
-		"ACTION_APPROVE":            8,
-		"ACTION_REFUSE":             9,
-		"ACTION_RETURN":             10,
-		"ACTION_WITHDRAW":           11,
-		"ACTION_APOLOGIZE":          12,
-		"ACTION_TRANSFER":           13,
-		"ACTION_ACCEPT_TRANSFER":    14,
+		"ACTION_UNSPECIFIED":          0,
+		"ACTION_RECEIVE":              1,
+		"ACTION_ASSIGN":               2,
+		"ACTION_FORWARD":              3,
+		"ACTION_REQUEST_SUPPLEMENT":   4,
+		"ACTION_RECEIVE_SUPPLEMENT":   5,
+		"ACTION_SUBMIT":               6,
+		"ACTION_SEND_BACK":            7,
+		"ACTION_APPROVE":              8,
+		"ACTION_REFUSE":               9,
+		"ACTION_RETURN":               10,
+		"ACTION_WITHDRAW":             11,
+		"ACTION_APOLOGIZE":            12,
+		"ACTION_TRANSFER":             13,
+		"ACTION_ACCEPT_TRANSFER":      14,
+		"ACTION_CLOSE_UNSUPPLEMENTED": 15,
 	}
 )
 
@@ -351,11 +434,11 @@ func (x Action) String() string {
 }
 
 func (Action) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[4].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[5].Descriptor()
 }
 
 func (Action) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[4]
+	return &file_xaso_v1_resources_proto_enumTypes[5]
 }
 
 func (x Action) Number() protoreflect.EnumNumber {
@@ -364,7 +447,7 @@ func (x Action) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Action.Descriptor instead.
 func (Action) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{4}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{5}
 }
 
 // Role is what a person does at the commune centre.
@@ -407,11 +490,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[5].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[6].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[5]
+	return &file_xaso_v1_resources_proto_enumTypes[6]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -420,7 +503,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{5}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{6}
 }
 
 // Timeliness is how a finished dossier stands against its due date.
@@ -460,11 +543,11 @@ func (x Timeliness) String() string {
 }
 
 func (Timeliness) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[6].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[7].Descriptor()
 }
 
 func (Timeliness) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[6]
+	return &file_xaso_v1_resources_proto_enumTypes[7]
 }
 
 func (x Timeliness) Number() protoreflect.EnumNumber {
@@ -473,7 +556,7 @@ func (x Timeliness) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Timeliness.Descriptor instead.
 func (Timeliness) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{6}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{7}
 }
 
 // Satisfaction is the citizen's rating of the service at return.
@@ -513,11 +596,11 @@ func (x Satisfaction) String() string {
 }
 
 func (Satisfaction) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[7].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[8].Descriptor()
 }
 
 func (Satisfaction) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[7]
+	return &file_xaso_v1_resources_proto_enumTypes[8]
 }
 
 func (x Satisfaction) Number() protoreflect.EnumNumber {
@@ -526,7 +609,7 @@ func (x Satisfaction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Satisfaction.Descriptor instead.
 func (Satisfaction) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{7}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{8}
 }
 
 // Component is one paper a procedure asks for (thành phần hồ sơ).
@@ -612,9 +695,21 @@ type Procedure struct {
 	OnlineLevel     OnlineLevel     `protobuf:"varint,9,opt,name=online_level,json=onlineLevel,proto3,enum=xaso.v1.OnlineLevel" json:"online_level,omitempty"`
 	SupplementClock SupplementClock `protobuf:"varint,10,opt,name=supplement_clock,json=supplementClock,proto3,enum=xaso.v1.SupplementClock" json:"supplement_clock,omitempty"`
 	// The legal texts the procedure rests on.
-	LegalBasis    string `protobuf:"bytes,11,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LegalBasis string `protobuf:"bytes,11,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
+	// Working days from receipt within which the handling unit may ask for
+	// supplements; 0 means the decree's 3 (Decree 118/2025 art. 19(5)).
+	SupplementWindowDays int32 `protobuf:"varint,12,opt,name=supplement_window_days,json=supplementWindowDays,proto3" json:"supplement_window_days,omitempty"`
+	// Days after the supplement request after which the desk closes a
+	// dossier whose supplements did not come; 0 means the decree's 15
+	// calendar days (art. 19(5)).
+	SupplementCloseDays int32 `protobuf:"varint,13,opt,name=supplement_close_days,json=supplementCloseDays,proto3" json:"supplement_close_days,omitempty"`
+	// The sector law that sets supplement_window_days,
+	// supplement_close_days or a RESUME clock other than the decree's
+	// (art. 19(5) "trừ trường hợp pháp luật chuyên ngành có quy định");
+	// required when any of them departs from the decree.
+	SupplementLegalBasis string `protobuf:"bytes,14,opt,name=supplement_legal_basis,json=supplementLegalBasis,proto3" json:"supplement_legal_basis,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Procedure) Reset() {
@@ -720,6 +815,27 @@ func (x *Procedure) GetSupplementClock() SupplementClock {
 func (x *Procedure) GetLegalBasis() string {
 	if x != nil {
 		return x.LegalBasis
+	}
+	return ""
+}
+
+func (x *Procedure) GetSupplementWindowDays() int32 {
+	if x != nil {
+		return x.SupplementWindowDays
+	}
+	return 0
+}
+
+func (x *Procedure) GetSupplementCloseDays() int32 {
+	if x != nil {
+		return x.SupplementCloseDays
+	}
+	return 0
+}
+
+func (x *Procedure) GetSupplementLegalBasis() string {
+	if x != nil {
+		return x.SupplementLegalBasis
 	}
 	return ""
 }
@@ -966,8 +1082,16 @@ type Receipt struct {
 	SupplementClock  SupplementClock        `protobuf:"varint,7,opt,name=supplement_clock,json=supplementClock,proto3,enum=xaso.v1.SupplementClock" json:"supplement_clock,omitempty"`
 	Applicant        *Applicant             `protobuf:"bytes,8,opt,name=applicant,proto3" json:"applicant,omitempty"`
 	Channel          Channel                `protobuf:"varint,9,opt,name=channel,proto3,enum=xaso.v1.Channel" json:"channel,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	Rules            WorkflowRules          `protobuf:"varint,10,opt,name=rules,proto3,enum=xaso.v1.WorkflowRules" json:"rules,omitempty"`
+	// The end of the period in which supplements may be asked for (art.
+	// 19(5)), computed at receipt with the node's calendar; unset for
+	// dossiers received under older rules and at a guidance or refusal.
+	SupplementDeadline *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=supplement_deadline,json=supplementDeadline,proto3" json:"supplement_deadline,omitempty"`
+	// Days after a supplement request after which the desk may close the
+	// dossier; 0 means the decree's 15.
+	SupplementCloseDays int32 `protobuf:"varint,12,opt,name=supplement_close_days,json=supplementCloseDays,proto3" json:"supplement_close_days,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Receipt) Reset() {
@@ -1063,6 +1187,27 @@ func (x *Receipt) GetChannel() Channel {
 	return Channel_CHANNEL_UNSPECIFIED
 }
 
+func (x *Receipt) GetRules() WorkflowRules {
+	if x != nil {
+		return x.Rules
+	}
+	return WorkflowRules_WORKFLOW_RULES_UNSPECIFIED
+}
+
+func (x *Receipt) GetSupplementDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SupplementDeadline
+	}
+	return nil
+}
+
+func (x *Receipt) GetSupplementCloseDays() int32 {
+	if x != nil {
+		return x.SupplementCloseDays
+	}
+	return 0
+}
+
 // Event is one change of a dossier. The dossier is the fold of its events.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1095,8 +1240,10 @@ type Event struct {
 	// TRANSFER: the commune the dossier goes to; ACCEPT_TRANSFER: the
 	// commune that took it, its owner from then on.
 	TransferCommuneCode string `protobuf:"bytes,16,opt,name=transfer_commune_code,json=transferCommuneCode,proto3" json:"transfer_commune_code,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// RECEIVE into GUIDED: the required components that were missing.
+	MissingComponents []string `protobuf:"bytes,17,rep,name=missing_components,json=missingComponents,proto3" json:"missing_components,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
@@ -1241,6 +1388,13 @@ func (x *Event) GetTransferCommuneCode() string {
 	return ""
 }
 
+func (x *Event) GetMissingComponents() []string {
+	if x != nil {
+		return x.MissingComponents
+	}
+	return nil
+}
+
 // Dossier is one citizen's dossier (hồ sơ) as its home commune holds it.
 type Dossier struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1272,7 +1426,8 @@ type Dossier struct {
 	PausedTime   *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=paused_time,json=pausedTime,proto3" json:"paused_time,omitempty"`
 	Timeliness   Timeliness             `protobuf:"varint,20,opt,name=timeliness,proto3,enum=xaso.v1.Timeliness" json:"timeliness,omitempty"`
 	Satisfaction Satisfaction           `protobuf:"varint,21,opt,name=satisfaction,proto3,enum=xaso.v1.Satisfaction" json:"satisfaction,omitempty"`
-	// Reason of the refusal or withdrawal.
+	// Reason of the refusal, the withdrawal, or the guidance or refusal at
+	// reception.
 	OutcomeReason string `protobuf:"bytes,22,opt,name=outcome_reason,json=outcomeReason,proto3" json:"outcome_reason,omitempty"`
 	Apologized    bool   `protobuf:"varint,23,opt,name=apologized,proto3" json:"apologized,omitempty"`
 	// Number of events; the last event's sequence.
@@ -1281,9 +1436,20 @@ type Dossier struct {
 	// The events, oldest first, when asked for.
 	Events []*Event `protobuf:"bytes,26,rep,name=events,proto3" json:"events,omitempty"`
 	// While TRANSFERRED: the commune it is handed to.
-	TransferCommuneCode string `protobuf:"bytes,27,opt,name=transfer_commune_code,json=transferCommuneCode,proto3" json:"transfer_commune_code,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	TransferCommuneCode string        `protobuf:"bytes,27,opt,name=transfer_commune_code,json=transferCommuneCode,proto3" json:"transfer_commune_code,omitempty"`
+	Rules               WorkflowRules `protobuf:"varint,28,opt,name=rules,proto3,enum=xaso.v1.WorkflowRules" json:"rules,omitempty"`
+	// Until when the handling unit may ask for supplements (art. 19(5)).
+	SupplementDeadline *timestamppb.Timestamp `protobuf:"bytes,29,opt,name=supplement_deadline,json=supplementDeadline,proto3" json:"supplement_deadline,omitempty"`
+	// Days after a supplement request after which the desk may close the
+	// dossier; 0 means the decree's 15.
+	SupplementCloseDays int32 `protobuf:"varint,30,opt,name=supplement_close_days,json=supplementCloseDays,proto3" json:"supplement_close_days,omitempty"`
+	// Supplement requests so far, counted under WORKFLOW_RULES_DECREE_118_2025
+	// only (the decree allows one: art. 11(2)(c), 16(3), 17(2)(a)).
+	SupplementRequests int32 `protobuf:"varint,31,opt,name=supplement_requests,json=supplementRequests,proto3" json:"supplement_requests,omitempty"`
+	// GUIDED: the required components that were missing.
+	MissingComponents []string `protobuf:"bytes,32,rep,name=missing_components,json=missingComponents,proto3" json:"missing_components,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Dossier) Reset() {
@@ -1505,6 +1671,41 @@ func (x *Dossier) GetTransferCommuneCode() string {
 	return ""
 }
 
+func (x *Dossier) GetRules() WorkflowRules {
+	if x != nil {
+		return x.Rules
+	}
+	return WorkflowRules_WORKFLOW_RULES_UNSPECIFIED
+}
+
+func (x *Dossier) GetSupplementDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SupplementDeadline
+	}
+	return nil
+}
+
+func (x *Dossier) GetSupplementCloseDays() int32 {
+	if x != nil {
+		return x.SupplementCloseDays
+	}
+	return 0
+}
+
+func (x *Dossier) GetSupplementRequests() int32 {
+	if x != nil {
+		return x.SupplementRequests
+	}
+	return 0
+}
+
+func (x *Dossier) GetMissingComponents() []string {
+	if x != nil {
+		return x.MissingComponents
+	}
+	return nil
+}
+
 var File_xaso_v1_resources_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_resources_proto_rawDesc = "" +
@@ -1513,7 +1714,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\tComponent\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
-	"\brequired\x18\x03 \x01(\bR\brequired\"\x93\x03\n" +
+	"\brequired\x18\x03 \x01(\bR\brequired\"\xb3\x04\n" +
 	"\tProcedure\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x12\n" +
@@ -1529,7 +1730,10 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x10supplement_clock\x18\n" +
 	" \x01(\x0e2\x18.xaso.v1.SupplementClockR\x0fsupplementClock\x12\x1f\n" +
 	"\vlegal_basis\x18\v \x01(\tR\n" +
-	"legalBasis\"\x8b\x01\n" +
+	"legalBasis\x124\n" +
+	"\x16supplement_window_days\x18\f \x01(\x05R\x14supplementWindowDays\x122\n" +
+	"\x15supplement_close_days\x18\r \x01(\x05R\x13supplementCloseDays\x124\n" +
+	"\x16supplement_legal_basis\x18\x0e \x01(\tR\x14supplementLegalBasis\"\x8b\x01\n" +
 	"\tApplicant\x12\x1b\n" +
 	"\tfull_name\x18\x01 \x01(\tR\bfullName\x12\x1b\n" +
 	"\tid_number\x18\x02 \x01(\tR\bidNumber\x12\x14\n" +
@@ -1547,7 +1751,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x04 \x01(\x03R\tsizeBytes\x12%\n" +
 	"\x0ecomponent_code\x18\x05 \x01(\tR\rcomponentCode\x12\x16\n" +
-	"\x06result\x18\x06 \x01(\bR\x06result\"\x87\x03\n" +
+	"\x06result\x18\x06 \x01(\bR\x06result\"\xb6\x04\n" +
 	"\aReceipt\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12%\n" +
@@ -1557,7 +1761,11 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x0fprocessing_days\x18\x06 \x01(\x05R\x0eprocessingDays\x12C\n" +
 	"\x10supplement_clock\x18\a \x01(\x0e2\x18.xaso.v1.SupplementClockR\x0fsupplementClock\x120\n" +
 	"\tapplicant\x18\b \x01(\v2\x12.xaso.v1.ApplicantR\tapplicant\x12*\n" +
-	"\achannel\x18\t \x01(\x0e2\x10.xaso.v1.ChannelR\achannel\"\xd4\x05\n" +
+	"\achannel\x18\t \x01(\x0e2\x10.xaso.v1.ChannelR\achannel\x12,\n" +
+	"\x05rules\x18\n" +
+	" \x01(\x0e2\x16.xaso.v1.WorkflowRulesR\x05rules\x12K\n" +
+	"\x13supplement_deadline\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x12supplementDeadline\x122\n" +
+	"\x15supplement_close_days\x18\f \x01(\x05R\x13supplementCloseDays\"\x83\x06\n" +
 	"\x05Event\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12'\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x0f.xaso.v1.ActionR\x06action\x12\x14\n" +
@@ -1579,8 +1787,8 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"timeliness\x18\x0f \x01(\x0e2\x13.xaso.v1.TimelinessR\n" +
 	"timeliness\x122\n" +
-	"\x15transfer_commune_code\x18\x10 \x01(\tR\x13transferCommuneCode\"\xaf\n" +
-	"\n" +
+	"\x15transfer_commune_code\x18\x10 \x01(\tR\x13transferCommuneCode\x12-\n" +
+	"\x12missing_components\x18\x11 \x03(\tR\x11missingComponents\"\xbe\f\n" +
 	"\aDossier\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12%\n" +
@@ -1618,7 +1826,12 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\vupdate_time\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12&\n" +
 	"\x06events\x18\x1a \x03(\v2\x0e.xaso.v1.EventR\x06events\x122\n" +
-	"\x15transfer_commune_code\x18\x1b \x01(\tR\x13transferCommuneCode*s\n" +
+	"\x15transfer_commune_code\x18\x1b \x01(\tR\x13transferCommuneCode\x12,\n" +
+	"\x05rules\x18\x1c \x01(\x0e2\x16.xaso.v1.WorkflowRulesR\x05rules\x12K\n" +
+	"\x13supplement_deadline\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampR\x12supplementDeadline\x122\n" +
+	"\x15supplement_close_days\x18\x1e \x01(\x05R\x13supplementCloseDays\x12/\n" +
+	"\x13supplement_requests\x18\x1f \x01(\x05R\x12supplementRequests\x12-\n" +
+	"\x12missing_components\x18  \x03(\tR\x11missingComponents*s\n" +
 	"\vOnlineLevel\x12\x1c\n" +
 	"\x18ONLINE_LEVEL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ONLINE_LEVEL_NONE\x10\x01\x12\x18\n" +
@@ -1627,12 +1840,15 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x0fSupplementClock\x12 \n" +
 	"\x1cSUPPLEMENT_CLOCK_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUPPLEMENT_CLOCK_RESTART\x10\x01\x12\x1b\n" +
-	"\x17SUPPLEMENT_CLOCK_RESUME\x10\x02*a\n" +
+	"\x17SUPPLEMENT_CLOCK_RESUME\x10\x02*S\n" +
+	"\rWorkflowRules\x12\x1e\n" +
+	"\x1aWORKFLOW_RULES_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eWORKFLOW_RULES_DECREE_118_2025\x10\x01*a\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11CHANNEL_IN_PERSON\x10\x01\x12\x12\n" +
 	"\x0eCHANNEL_ONLINE\x10\x02\x12\x12\n" +
-	"\x0eCHANNEL_POSTAL\x10\x03*\xf2\x01\n" +
+	"\x0eCHANNEL_POSTAL\x10\x03*\xc5\x02\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSTATE_RECEIVED\x10\x01\x12\x17\n" +
@@ -1643,7 +1859,11 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x0eSTATE_RETURNED\x10\x06\x12\x11\n" +
 	"\rSTATE_REFUSED\x10\a\x12\x13\n" +
 	"\x0fSTATE_WITHDRAWN\x10\b\x12\x15\n" +
-	"\x11STATE_TRANSFERRED\x10\t*\xd8\x02\n" +
+	"\x11STATE_TRANSFERRED\x10\t\x12\x10\n" +
+	"\fSTATE_GUIDED\x10\n" +
+	"\x12\x1e\n" +
+	"\x1aSTATE_REFUSED_AT_RECEPTION\x10\v\x12\x1f\n" +
+	"\x1bSTATE_CLOSED_UNSUPPLEMENTED\x10\f*\xf9\x02\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_RECEIVE\x10\x01\x12\x11\n" +
@@ -1660,7 +1880,8 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x0fACTION_WITHDRAW\x10\v\x12\x14\n" +
 	"\x10ACTION_APOLOGIZE\x10\f\x12\x13\n" +
 	"\x0fACTION_TRANSFER\x10\r\x12\x1a\n" +
-	"\x16ACTION_ACCEPT_TRANSFER\x10\x0e*O\n" +
+	"\x16ACTION_ACCEPT_TRANSFER\x10\x0e\x12\x1f\n" +
+	"\x1bACTION_CLOSE_UNSUPPLEMENTED\x10\x0f*O\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1691,66 +1912,71 @@ func file_xaso_v1_resources_proto_rawDescGZIP() []byte {
 	return file_xaso_v1_resources_proto_rawDescData
 }
 
-var file_xaso_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_xaso_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
 var file_xaso_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_xaso_v1_resources_proto_goTypes = []any{
 	(OnlineLevel)(0),              // 0: xaso.v1.OnlineLevel
 	(SupplementClock)(0),          // 1: xaso.v1.SupplementClock
-	(Channel)(0),                  // 2: xaso.v1.Channel
-	(State)(0),                    // 3: xaso.v1.State
-	(Action)(0),                   // 4: xaso.v1.Action
-	(Role)(0),                     // 5: xaso.v1.Role
-	(Timeliness)(0),               // 6: xaso.v1.Timeliness
-	(Satisfaction)(0),             // 7: xaso.v1.Satisfaction
-	(*Component)(nil),             // 8: xaso.v1.Component
-	(*Procedure)(nil),             // 9: xaso.v1.Procedure
-	(*Applicant)(nil),             // 10: xaso.v1.Applicant
-	(*SubmittedComponent)(nil),    // 11: xaso.v1.SubmittedComponent
-	(*AttachmentRef)(nil),         // 12: xaso.v1.AttachmentRef
-	(*Receipt)(nil),               // 13: xaso.v1.Receipt
-	(*Event)(nil),                 // 14: xaso.v1.Event
-	(*Dossier)(nil),               // 15: xaso.v1.Dossier
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(WorkflowRules)(0),            // 2: xaso.v1.WorkflowRules
+	(Channel)(0),                  // 3: xaso.v1.Channel
+	(State)(0),                    // 4: xaso.v1.State
+	(Action)(0),                   // 5: xaso.v1.Action
+	(Role)(0),                     // 6: xaso.v1.Role
+	(Timeliness)(0),               // 7: xaso.v1.Timeliness
+	(Satisfaction)(0),             // 8: xaso.v1.Satisfaction
+	(*Component)(nil),             // 9: xaso.v1.Component
+	(*Procedure)(nil),             // 10: xaso.v1.Procedure
+	(*Applicant)(nil),             // 11: xaso.v1.Applicant
+	(*SubmittedComponent)(nil),    // 12: xaso.v1.SubmittedComponent
+	(*AttachmentRef)(nil),         // 13: xaso.v1.AttachmentRef
+	(*Receipt)(nil),               // 14: xaso.v1.Receipt
+	(*Event)(nil),                 // 15: xaso.v1.Event
+	(*Dossier)(nil),               // 16: xaso.v1.Dossier
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 }
 var file_xaso_v1_resources_proto_depIdxs = []int32{
-	8,  // 0: xaso.v1.Procedure.components:type_name -> xaso.v1.Component
+	9,  // 0: xaso.v1.Procedure.components:type_name -> xaso.v1.Component
 	0,  // 1: xaso.v1.Procedure.online_level:type_name -> xaso.v1.OnlineLevel
 	1,  // 2: xaso.v1.Procedure.supplement_clock:type_name -> xaso.v1.SupplementClock
 	1,  // 3: xaso.v1.Receipt.supplement_clock:type_name -> xaso.v1.SupplementClock
-	10, // 4: xaso.v1.Receipt.applicant:type_name -> xaso.v1.Applicant
-	2,  // 5: xaso.v1.Receipt.channel:type_name -> xaso.v1.Channel
-	4,  // 6: xaso.v1.Event.action:type_name -> xaso.v1.Action
-	5,  // 7: xaso.v1.Event.role:type_name -> xaso.v1.Role
-	16, // 8: xaso.v1.Event.time:type_name -> google.protobuf.Timestamp
-	3,  // 9: xaso.v1.Event.state:type_name -> xaso.v1.State
-	16, // 10: xaso.v1.Event.due_time:type_name -> google.protobuf.Timestamp
-	16, // 11: xaso.v1.Event.appointment_time:type_name -> google.protobuf.Timestamp
-	7,  // 12: xaso.v1.Event.satisfaction:type_name -> xaso.v1.Satisfaction
-	11, // 13: xaso.v1.Event.components:type_name -> xaso.v1.SubmittedComponent
-	12, // 14: xaso.v1.Event.attachments:type_name -> xaso.v1.AttachmentRef
-	13, // 15: xaso.v1.Event.receipt:type_name -> xaso.v1.Receipt
-	6,  // 16: xaso.v1.Event.timeliness:type_name -> xaso.v1.Timeliness
-	1,  // 17: xaso.v1.Dossier.supplement_clock:type_name -> xaso.v1.SupplementClock
-	10, // 18: xaso.v1.Dossier.applicant:type_name -> xaso.v1.Applicant
-	2,  // 19: xaso.v1.Dossier.channel:type_name -> xaso.v1.Channel
-	11, // 20: xaso.v1.Dossier.components:type_name -> xaso.v1.SubmittedComponent
-	12, // 21: xaso.v1.Dossier.attachments:type_name -> xaso.v1.AttachmentRef
-	3,  // 22: xaso.v1.Dossier.state:type_name -> xaso.v1.State
-	16, // 23: xaso.v1.Dossier.received_time:type_name -> google.protobuf.Timestamp
-	16, // 24: xaso.v1.Dossier.due_time:type_name -> google.protobuf.Timestamp
-	16, // 25: xaso.v1.Dossier.appointment_time:type_name -> google.protobuf.Timestamp
-	16, // 26: xaso.v1.Dossier.finished_time:type_name -> google.protobuf.Timestamp
-	16, // 27: xaso.v1.Dossier.returned_time:type_name -> google.protobuf.Timestamp
-	16, // 28: xaso.v1.Dossier.paused_time:type_name -> google.protobuf.Timestamp
-	6,  // 29: xaso.v1.Dossier.timeliness:type_name -> xaso.v1.Timeliness
-	7,  // 30: xaso.v1.Dossier.satisfaction:type_name -> xaso.v1.Satisfaction
-	16, // 31: xaso.v1.Dossier.update_time:type_name -> google.protobuf.Timestamp
-	14, // 32: xaso.v1.Dossier.events:type_name -> xaso.v1.Event
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	11, // 4: xaso.v1.Receipt.applicant:type_name -> xaso.v1.Applicant
+	3,  // 5: xaso.v1.Receipt.channel:type_name -> xaso.v1.Channel
+	2,  // 6: xaso.v1.Receipt.rules:type_name -> xaso.v1.WorkflowRules
+	17, // 7: xaso.v1.Receipt.supplement_deadline:type_name -> google.protobuf.Timestamp
+	5,  // 8: xaso.v1.Event.action:type_name -> xaso.v1.Action
+	6,  // 9: xaso.v1.Event.role:type_name -> xaso.v1.Role
+	17, // 10: xaso.v1.Event.time:type_name -> google.protobuf.Timestamp
+	4,  // 11: xaso.v1.Event.state:type_name -> xaso.v1.State
+	17, // 12: xaso.v1.Event.due_time:type_name -> google.protobuf.Timestamp
+	17, // 13: xaso.v1.Event.appointment_time:type_name -> google.protobuf.Timestamp
+	8,  // 14: xaso.v1.Event.satisfaction:type_name -> xaso.v1.Satisfaction
+	12, // 15: xaso.v1.Event.components:type_name -> xaso.v1.SubmittedComponent
+	13, // 16: xaso.v1.Event.attachments:type_name -> xaso.v1.AttachmentRef
+	14, // 17: xaso.v1.Event.receipt:type_name -> xaso.v1.Receipt
+	7,  // 18: xaso.v1.Event.timeliness:type_name -> xaso.v1.Timeliness
+	1,  // 19: xaso.v1.Dossier.supplement_clock:type_name -> xaso.v1.SupplementClock
+	11, // 20: xaso.v1.Dossier.applicant:type_name -> xaso.v1.Applicant
+	3,  // 21: xaso.v1.Dossier.channel:type_name -> xaso.v1.Channel
+	12, // 22: xaso.v1.Dossier.components:type_name -> xaso.v1.SubmittedComponent
+	13, // 23: xaso.v1.Dossier.attachments:type_name -> xaso.v1.AttachmentRef
+	4,  // 24: xaso.v1.Dossier.state:type_name -> xaso.v1.State
+	17, // 25: xaso.v1.Dossier.received_time:type_name -> google.protobuf.Timestamp
+	17, // 26: xaso.v1.Dossier.due_time:type_name -> google.protobuf.Timestamp
+	17, // 27: xaso.v1.Dossier.appointment_time:type_name -> google.protobuf.Timestamp
+	17, // 28: xaso.v1.Dossier.finished_time:type_name -> google.protobuf.Timestamp
+	17, // 29: xaso.v1.Dossier.returned_time:type_name -> google.protobuf.Timestamp
+	17, // 30: xaso.v1.Dossier.paused_time:type_name -> google.protobuf.Timestamp
+	7,  // 31: xaso.v1.Dossier.timeliness:type_name -> xaso.v1.Timeliness
+	8,  // 32: xaso.v1.Dossier.satisfaction:type_name -> xaso.v1.Satisfaction
+	17, // 33: xaso.v1.Dossier.update_time:type_name -> google.protobuf.Timestamp
+	15, // 34: xaso.v1.Dossier.events:type_name -> xaso.v1.Event
+	2,  // 35: xaso.v1.Dossier.rules:type_name -> xaso.v1.WorkflowRules
+	17, // 36: xaso.v1.Dossier.supplement_deadline:type_name -> google.protobuf.Timestamp
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_resources_proto_init() }
@@ -1763,7 +1989,7 @@ func file_xaso_v1_resources_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_resources_proto_rawDesc), len(file_xaso_v1_resources_proto_rawDesc)),
-			NumEnums:      8,
+			NumEnums:      9,
 			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
