@@ -16,12 +16,12 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/web"
 )
 
@@ -42,6 +42,11 @@ type dashboard struct {
 	limiter     *web.SignInLimiter
 }
 
+// newDashboard makes the dashboard of s.
+func newDashboard(s *Server, pages *web.Pages) *dashboard {
+	return &dashboard{s: s, pages: pages}
+}
+
 // limits returns the sign-in limiter, made on first use with the member's
 // clock.
 func (d *dashboard) limits() *web.SignInLimiter {
@@ -53,22 +58,25 @@ func (d *dashboard) limits() *web.SignInLimiter {
 	return d.limiter
 }
 
-// routes adds the dashboard's pages to mux.
+// routes adds the dashboard's pages to mux, each with the access rule of
+// what it shows (see Access): a page of personal data needs the records
+// role, as the API's methods do.
 func (d *dashboard) routes(mux *http.ServeMux) {
 	mux.Handle("GET /static/", web.Static())
 	mux.HandleFunc("GET /dang-nhap", d.signInForm)
 	mux.HandleFunc("POST /dang-nhap", d.signIn)
 	mux.HandleFunc("POST /dang-xuat", d.signOut)
-	mux.HandleFunc("GET /{$}", d.signedIn(d.overview))
-	mux.HandleFunc("GET /bao-cao", d.signedIn(d.export))
-	mux.HandleFunc("GET /qua-han", d.signedIn(d.overdue))
-	mux.HandleFunc("GET /danh-muc", d.signedIn(d.catalogue))
-	mux.HandleFunc("GET /danh-muc/{code}", d.signedIn(d.procedure))
-	mux.HandleFunc("GET /lich", d.signedIn(d.calendar))
-	mux.HandleFunc("GET /ho-so", d.signedIn(d.dossier))
+	mux.HandleFunc("GET /{$}", d.signedIn(AccessRead, d.overview))
+	mux.HandleFunc("GET /bao-cao", d.signedIn(AccessRead, d.export))
+	mux.HandleFunc("GET /qua-han", d.signedIn(AccessRead, d.overdue))
+	mux.HandleFunc("GET /danh-muc", d.signedIn(AccessRead, d.catalogue))
+	mux.HandleFunc("GET /danh-muc/{code}", d.signedIn(AccessRead, d.procedure))
+	mux.HandleFunc("GET /lich", d.signedIn(AccessRead, d.calendar))
+	mux.HandleFunc("GET /ho-so", d.signedIn(AccessPersonalData, d.dossier))
 }
 
-// operator is the signed-in operator: the call context carrying the token,
+// operator is the signed-in operator: the call context carrying the
+// session's token (calls through Server.local are checked as the token's),
 // and who it is.
 type operator struct {
 	ctx    context.Context
@@ -77,19 +85,32 @@ type operator struct {
 
 type dashHandler func(w http.ResponseWriter, r *http.Request, op operator)
 
-func (d *dashboard) signedIn(h dashHandler) http.HandlerFunc { return web.SignedIn(d.operator, h) }
+// signedIn wraps a page that needs a session whose token's role the rule a
+// lets in.
+func (d *dashboard) signedIn(a Access, h dashHandler) http.HandlerFunc {
+	return web.SignedIn(d.operator, func(w http.ResponseWriter, r *http.Request, op operator) {
+		if !a.allows(op.caller) {
+			lang := web.PickLang(w, r)
+			http.Error(w, web.Message(lang, "dash.forbidden")+" ("+op.caller.roleName()+"; "+a.roles()+")", http.StatusForbidden)
+			return
+		}
+		h(w, r, op)
+	})
+}
 
+// operator checks the token of the request's cookie: a token revoked or
+// expired is refused at once.
 func (d *dashboard) operator(r *http.Request) (operator, bool) {
 	c, err := r.Cookie(operatorCookie)
 	if err != nil || c.Value == "" {
 		return operator{}, false
 	}
-	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", "Bearer "+c.Value))
-	who, err := d.s.authorize(ctx, false)
+	sum := pki.SecretSum(c.Value)
+	who, err := d.s.tokenCaller(sum, viaSession, web.ClientAddr(r))
 	if err != nil {
 		return operator{}, false
 	}
-	return operator{ctx: ctx, caller: who}, true
+	return operator{ctx: withSessionToken(r.Context(), sum), caller: who}, true
 }
 
 func (d *dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
@@ -98,6 +119,7 @@ func (d *dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
 		Data: web.SignInForm{Token: true, Next: dashboardNext(r.URL.Query().Get("next"))}})
 }
 
+// signIn checks an operator token and keeps it in the session's cookie.
 func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	lang := web.PickLang(w, r)
 	if !web.SameOrigin(r) {
@@ -127,8 +149,8 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", "Bearer "+token))
-	_, err = d.s.authorize(ctx, false)
+	// The bootstrap token opens no session: it only makes the first token.
+	who, err := d.s.tokenCaller(pki.SecretSum(token), viaSession, web.ClientAddr(r))
 	a.Done(err == nil)
 	if err != nil {
 		code, msg := http.StatusUnauthorized, "signin.badtoken"
@@ -138,6 +160,7 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		refuse(code, msg)
 		return
 	}
+	d.s.log.Info("dashboard sign-in", "token", who.name, "role", who.roleName(), "from", who.addr)
 	http.SetCookie(w, &http.Cookie{Name: operatorCookie, Value: token, Path: "/", MaxAge: 12 * 3600, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -165,14 +188,14 @@ func (d *dashboard) signOut(w http.ResponseWriter, r *http.Request) {
 
 // page frames a dashboard page.
 func (d *dashboard) page(lang web.Lang, op operator, path, title string, data any) web.Page {
-	role := "role.VIEWER"
-	if op.caller.role == xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR {
-		role = "role.OPERATOR"
-	}
 	pg := web.Page{Lang: lang, Site: "site.central", Title: title, Path: path, Data: data,
-		User: &web.User{Name: op.caller.name, FullName: op.caller.name, Role: role}}
-	for _, l := range []web.Link{{Href: "/", Label: "nav.dashboard"}, {Href: "/qua-han", Label: "nav.overdue"},
-		{Href: "/danh-muc", Label: "nav.catalogue"}, {Href: "/lich", Label: "nav.calendar"}, {Href: "/ho-so", Label: "nav.dossier"}} {
+		User: &web.User{Name: op.caller.name, FullName: op.caller.name, Role: "role." + op.caller.roleName()}}
+	links := []web.Link{{Href: "/", Label: "nav.dashboard"}, {Href: "/qua-han", Label: "nav.overdue"},
+		{Href: "/danh-muc", Label: "nav.catalogue"}, {Href: "/lich", Label: "nav.calendar"}}
+	if AccessPersonalData.allows(op.caller) {
+		links = append(links, web.Link{Href: "/ho-so", Label: "nav.dossier"})
+	}
+	for _, l := range links {
 		l.Current = strings.SplitN(path, "?", 2)[0] == l.Href || l.Href != "/" && strings.HasPrefix(path, l.Href)
 		pg.Nav = append(pg.Nav, l)
 	}
@@ -232,7 +255,7 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, op operator
 	}
 	from, to := fmt.Sprintf("%d-01", year), fmt.Sprintf("%d-12", year)
 	report := func(groupBy ...string) ([]*xasov1.PerformanceRow, error) {
-		res, err := d.s.GetPerformanceReport(op.ctx, &xasov1.GetPerformanceReportRequest{FromMonth: from, ToMonth: to, GroupBy: groupBy})
+		res, err := d.s.local.GetPerformanceReport(op.ctx, &xasov1.GetPerformanceReportRequest{FromMonth: from, ToMonth: to, GroupBy: groupBy})
 		return res.GetRows(), err
 	}
 	// The chart follows one commune or one procedure when asked (the
@@ -244,7 +267,7 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, op operator
 	} else if p := r.URL.Query().Get("procedure"); p != "" {
 		chartReq.ProcedureCodes, focus = []string{p}, p
 	}
-	res, err := d.s.GetPerformanceReport(op.ctx, chartReq)
+	res, err := d.s.local.GetPerformanceReport(op.ctx, chartReq)
 	byMonth := res.GetRows()
 	if err != nil {
 		d.fail(w, err, "report by month")
@@ -265,12 +288,12 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, op operator
 		d.fail(w, err, "report by procedure")
 		return
 	}
-	communes, err := d.s.ListCommunes(op.ctx, &xasov1.ListCommunesRequest{})
+	communes, err := d.s.local.ListCommunes(op.ctx, &xasov1.ListCommunesRequest{})
 	if err != nil {
 		d.fail(w, err, "communes")
 		return
 	}
-	nodes, err := d.s.ListNodes(op.ctx, &xasov1.ListNodesRequest{})
+	nodes, err := d.s.local.ListNodes(op.ctx, &xasov1.ListNodesRequest{})
 	if err != nil {
 		d.fail(w, err, "nodes")
 		return
@@ -405,7 +428,8 @@ func (d *dashboard) overdue(w http.ResponseWriter, r *http.Request, op operator)
 		rows = append(rows, overdueRow{Code: x.GetCode(), Commune: x.GetCommuneCode() + " " + names[x.GetCommuneCode()], Procedure: x.GetProcedureName(),
 			State: dossier.StateName(x.GetState()), Due: due, Days: int(now.Sub(due).Hours() / 24)})
 	}
-	d.pages.Render(w, http.StatusOK, "overdue", d.page(lang, op, "/qua-han", web.Message(lang, "nav.overdue"), map[string]any{"Rows": rows, "More": more}))
+	d.pages.Render(w, http.StatusOK, "overdue", d.page(lang, op, "/qua-han", web.Message(lang, "nav.overdue"), map[string]any{"Rows": rows, "More": more,
+		"Link": AccessPersonalData.allows(op.caller)}))
 }
 
 // Overdue returns the open dossiers whose due time is before asOf, most
@@ -474,7 +498,7 @@ func (d *dashboard) history(match func(*xasov1.CentralCommand) bool) ([]change, 
 
 func (d *dashboard) catalogue(w http.ResponseWriter, r *http.Request, op operator) {
 	lang := web.PickLang(w, r)
-	res, err := d.s.ListCatalogProcedures(op.ctx, &xasov1.ListCatalogProceduresRequest{})
+	res, err := d.s.local.ListCatalogProcedures(op.ctx, &xasov1.ListCatalogProceduresRequest{})
 	if err != nil {
 		d.fail(w, err, "catalogue")
 		return
@@ -485,7 +509,7 @@ func (d *dashboard) catalogue(w http.ResponseWriter, r *http.Request, op operato
 func (d *dashboard) procedure(w http.ResponseWriter, r *http.Request, op operator) {
 	lang := web.PickLang(w, r)
 	code := r.PathValue("code")
-	res, err := d.s.GetCatalogProcedure(op.ctx, &xasov1.GetCatalogProcedureRequest{Code: code})
+	res, err := d.s.local.GetCatalogProcedure(op.ctx, &xasov1.GetCatalogProcedureRequest{Code: code})
 	if err != nil {
 		d.fail(w, err, "procedure")
 		return
@@ -502,7 +526,7 @@ func (d *dashboard) procedure(w http.ResponseWriter, r *http.Request, op operato
 func (d *dashboard) calendar(w http.ResponseWriter, r *http.Request, op operator) {
 	lang := web.PickLang(w, r)
 	var spec dossier.CalendarSpec
-	res, err := d.s.GetCalendar(op.ctx, &xasov1.GetCalendarRequest{})
+	res, err := d.s.local.GetCalendar(op.ctx, &xasov1.GetCalendarRequest{})
 	switch code := status.Code(err); {
 	case err == nil:
 		cal, err := dossier.ParseCalendar([]byte(res.GetCalendarJson()))
@@ -531,7 +555,7 @@ func (d *dashboard) dossier(w http.ResponseWriter, r *http.Request, op operator)
 	data := map[string]any{"Code": code, "Error": "", "Dossier": (*xasov1.Dossier)(nil)}
 	answer := http.StatusOK
 	if code != "" {
-		res, err := d.s.GetProvinceDossier(op.ctx, &xasov1.GetProvinceDossierRequest{Code: code})
+		res, err := d.s.local.GetProvinceDossier(op.ctx, &xasov1.GetProvinceDossierRequest{Code: code})
 		switch {
 		case err == nil:
 			data["Dossier"] = res.GetDossier()
