@@ -25,15 +25,20 @@ import (
 	"github.com/xaso/xaso/web"
 )
 
-// operatorCookie holds the operator's token on the dashboard: every page
-// checks it as the API does, so a revoked token ends the session at once
-// and a member's restart ends none.
-const operatorCookie = "xaso_operator"
+// sessionCookie holds a dashboard session's id: random, with nothing of
+// the token in it. The session is kept in the member's memory (sessions),
+// so a member's restart signs everyone out of it.
+const sessionCookie = "xaso_session"
+
+// oldTokenCookie is where the dashboard once kept the token itself: sign-in
+// and sign-out clear it from the browser.
+const oldTokenCookie = "xaso_operator"
 
 // dashboard serves the province dashboard.
 type dashboard struct {
-	s     *Server
-	pages *web.Pages
+	s        *Server
+	pages    *web.Pages
+	sessions *sessions
 
 	// limiter counts token sign-ins per address before the token is looked
 	// up, with a cap on checks at once; in memory, so a member's restart
@@ -44,7 +49,7 @@ type dashboard struct {
 
 // newDashboard makes the dashboard of s.
 func newDashboard(s *Server, pages *web.Pages) *dashboard {
-	return &dashboard{s: s, pages: pages}
+	return &dashboard{s: s, pages: pages, sessions: s.sessions}
 }
 
 // limits returns the sign-in limiter, made on first use with the member's
@@ -98,19 +103,26 @@ func (d *dashboard) signedIn(a Access, h dashHandler) http.HandlerFunc {
 	})
 }
 
-// operator checks the token of the request's cookie: a token revoked or
-// expired is refused at once.
+// operator finds the request's session and checks its token again: a
+// token revoked or expired ends the session at its next request.
 func (d *dashboard) operator(r *http.Request) (operator, bool) {
-	c, err := r.Cookie(operatorCookie)
-	if err != nil || c.Value == "" {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
 		return operator{}, false
 	}
-	sum := pki.SecretSum(c.Value)
-	who, err := d.s.tokenCaller(sum, viaSession, web.ClientAddr(r))
+	sess, ok := d.sessions.get(ck.Value)
+	if !ok {
+		return operator{}, false
+	}
+	who, err := d.s.tokenCaller(sess.secretSum, viaSession, web.ClientAddr(r))
 	if err != nil {
+		d.sessions.end(ck.Value)
+		if status.Code(err) != codes.Unauthenticated {
+			d.s.log.Warn("dashboard: check a session's token", "err", err)
+		}
 		return operator{}, false
 	}
-	return operator{ctx: withSessionToken(r.Context(), sum), caller: who}, true
+	return operator{ctx: withSessionToken(r.Context(), sess.secretSum), caller: who}, true
 }
 
 func (d *dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +131,8 @@ func (d *dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
 		Data: web.SignInForm{Token: true, Next: dashboardNext(r.URL.Query().Get("next"))}})
 }
 
-// signIn checks an operator token and keeps it in the session's cookie.
+// signIn checks an operator token and opens a session for it: the cookie
+// holds the session's id, never the token.
 func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	lang := web.PickLang(w, r)
 	if !web.SameOrigin(r) {
@@ -160,8 +173,15 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		refuse(code, msg)
 		return
 	}
+	id, err := d.sessions.start(who)
+	if err != nil {
+		d.s.log.Error("dashboard: start a session", "err", err)
+		refuse(http.StatusInternalServerError, "signin.broken")
+		return
+	}
 	d.s.log.Info("dashboard sign-in", "token", who.name, "role", who.roleName(), "from", who.addr)
-	http.SetCookie(w, &http.Cookie{Name: operatorCookie, Value: token, Path: "/", MaxAge: 12 * 3600, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: oldTokenCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", MaxAge: int(sessionMaxLife / time.Second), HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -182,7 +202,12 @@ func (d *dashboard) signOut(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: the form did not come from this dashboard", http.StatusForbidden)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: operatorCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	if ck, err := r.Cookie(sessionCookie); err == nil {
+		d.sessions.end(ck.Value)
+	}
+	for _, name := range []string{sessionCookie, oldTokenCookie} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	}
 	http.Redirect(w, r, "/dang-nhap", http.StatusSeeOther)
 }
 

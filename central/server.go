@@ -93,6 +93,8 @@ type Server struct {
 	access map[string]Access
 	local  xasov1.CentralServiceClient
 	reads  *personalDataReads
+	// sessions are the dashboard's, kept in memory.
+	sessions *sessions
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // by API address
@@ -112,6 +114,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{cfg: cfg, m: cfg.Member, fsm: cfg.Member.FSM(), log: cfg.Logger, now: cfg.Now, conns: map[string]*grpc.ClientConn{},
 		access: accessTable()}
 	s.reads = &personalDataReads{log: s.log, now: s.now, member: s.m.ID()}
+	s.sessions = newSessions(s.now)
 	s.local = xasov1.NewCentralServiceClient(&localConn{desc: &xasov1.CentralService_ServiceDesc, srv: s, intercept: s.unaryAccess})
 	s.metrics = newMetrics(s.m)
 	return s, nil
