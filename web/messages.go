@@ -83,7 +83,7 @@ var messages = map[string][2]string{
 	"signin.name":                 {"Tên đăng nhập", "User name"},
 	"signin.password":             {"Mật khẩu", "Password"},
 	"signin.token":                {"Mã truy cập của quản trị viên", "Operator access token"},
-	"signin.token.hint":           {"Mã do quản trị viên hệ thống cấp (xaso admin tokens create).", "The token your system administrator issued (xaso admin tokens create)."},
+	"signin.token.hint":           {"Mã do quản trị viên hệ thống cấp (xaso admin token create).", "The token your system administrator issued (xaso admin token create)."},
 	"signin.submit":               {"Đăng nhập", "Sign in"},
 	"signin.bad":                  {"Sai tên đăng nhập hoặc mật khẩu.", "Wrong name or password."},
 	"signin.badtoken":             {"Mã truy cập không đúng, đã bị thu hồi hoặc đã hết hạn.", "The token is wrong, revoked or expired."},
