@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,16 +40,59 @@ type apiCluster struct {
 	roots  *x509.CertPool
 
 	smu     sync.Mutex
-	urls    map[string]string // member ID → https://host:port
-	servers map[string]func() // member ID → stop its server
+	urls    map[string]string  // member ID → https://host:port
+	servers map[string]func()  // member ID → stop its server
+	api     map[string]*Server // member ID → its server
+
+	// The secrets of an operator's, a records officer's and a viewer's
+	// token (newAPICluster makes them; newBareAPICluster does not).
+	operator, records, viewer string
+	// ahead is how far the servers' clock runs ahead of the machine's
+	// (see advance).
+	ahead atomic.Int64
 }
 
+// advance moves the servers' clock d ahead: tokens and sessions expire.
+func (ac *apiCluster) advance(d time.Duration) { ac.ahead.Add(int64(d)) }
+
+// now is the servers' clock.
+func (ac *apiCluster) now() time.Time { return time.Now().Add(time.Duration(ac.ahead.Load())) }
+
+// newAPICluster starts a cluster serving the API and makes a token of each
+// role: the operator's with the bootstrap token, the others with it.
 func newAPICluster(t *testing.T, tuning ...func(*MemberConfig)) *apiCluster {
+	t.Helper()
+	ac := newBareAPICluster(t, tuning...)
+	f := ac.follower().ID()
+	var tok struct {
+		Secret string `json:"secret"`
+	}
+	ac.eventuallyStatus(200, f, "POST", "/v1/tokens", bootstrapToken, map[string]any{"name": "van-hanh", "role": "OPERATOR_ROLE_OPERATOR"}, &tok)
+	ac.operator = tok.Secret
+	ac.eventuallyStatus(200, f, "POST", "/v1/tokens", ac.operator, map[string]any{"name": "ho-so", "role": "OPERATOR_ROLE_RECORDS"}, &tok)
+	ac.records = tok.Secret
+	ac.eventuallyStatus(200, f, "POST", "/v1/tokens", ac.operator, map[string]any{"name": "bao-cao", "role": "OPERATOR_ROLE_VIEWER"}, &tok)
+	ac.viewer = tok.Secret
+	// Every member has the tokens: a test may call any of them.
+	eventually(t, 15*time.Second, "every member has the tokens", func() bool {
+		for _, m := range ac.running() {
+			if ts, err := m.FSM().Tokens(); err != nil || len(ts) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	return ac
+}
+
+// newBareAPICluster starts a cluster serving the API, with no operator
+// token made yet.
+func newBareAPICluster(t *testing.T, tuning ...func(*MemberConfig)) *apiCluster {
 	t.Helper()
 	c := newCluster(t, 3, tuning...)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(c.ca.CertPEM)
-	ac := &apiCluster{testCluster: c, urls: map[string]string{}, servers: map[string]func(){}, roots: roots,
+	ac := &apiCluster{testCluster: c, urls: map[string]string{}, servers: map[string]func(){}, api: map[string]*Server{}, roots: roots,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}}
 	for _, m := range c.running() {
 		ac.serve(m)
@@ -89,7 +133,7 @@ func (ac *apiCluster) serve(m *Member) {
 	}
 	s, err := NewServer(ServerConfig{Member: m, APIAddress: ln.Addr().String(), TLS: srvTLS, PeerTLS: peerTLS,
 		BootstrapTokenSHA256: pki.SecretSum(bootstrapToken), CAFingerprint: pki.Fingerprint(ac.ca.Cert),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: ac.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +148,15 @@ func (ac *apiCluster) serve(m *Member) {
 	ac.smu.Lock()
 	ac.urls[m.ID()] = "https://" + ln.Addr().String()
 	ac.servers[m.ID()] = func() { cancel(); <-done }
+	ac.api[m.ID()] = s
 	ac.smu.Unlock()
+}
+
+// server is a member's API server now.
+func (ac *apiCluster) server(id string) *Server {
+	ac.smu.Lock()
+	defer ac.smu.Unlock()
+	return ac.api[id]
 }
 
 // url is where a member's API answers now.
@@ -202,14 +254,10 @@ func TestAPIOperatorTokensRolesAndAudit(t *testing.T) {
 	if code := ac.do(f, "GET", "/v1/communes", "xo_wrong", nil, nil); code != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d, want 401", code)
 	}
-	var viewer struct {
+	var viewer, op struct {
 		Secret string `json:"secret"`
 	}
-	ac.eventuallyStatus(200, f, "POST", "/v1/tokens", bootstrapToken, map[string]any{"name": "bao-cao", "role": "OPERATOR_ROLE_VIEWER"}, &viewer)
-	var op struct {
-		Secret string `json:"secret"`
-	}
-	ac.eventuallyStatus(200, f, "POST", "/v1/tokens", bootstrapToken, map[string]any{"name": "van-hanh", "role": "OPERATOR_ROLE_OPERATOR"}, &op)
+	viewer.Secret, op.Secret = ac.viewer, ac.operator
 
 	// Tokens are read where they were written (the write waited for this member to apply it).
 	if code := ac.do(f, "GET", "/v1/communes", viewer.Secret, nil, nil); code != 200 {
@@ -229,7 +277,10 @@ func TestAPIOperatorTokensRolesAndAudit(t *testing.T) {
 			} `json:"command"`
 		} `json:"records"`
 	}
-	ac.do(f, "GET", "/v1/audit", viewer.Secret, nil, &audit)
+	if code := ac.do(f, "GET", "/v1/audit", viewer.Secret, nil, nil); code != http.StatusForbidden {
+		t.Fatalf("viewer reads the audit trail: %d, want 403", code)
+	}
+	ac.do(f, "GET", "/v1/audit", op.Secret, nil, &audit)
 	last := audit.Records[len(audit.Records)-1]
 	if last.Command.Actor != "van-hanh" {
 		t.Fatalf("last write audited as %q, want van-hanh", last.Command.Actor)
@@ -258,7 +309,7 @@ func TestAPIBadOperatorInputIs400AndChangesNothing(t *testing.T) {
 	proc, _ := protojson.Marshal(sample.Procedures()[0])
 	var p map[string]any
 	json.Unmarshal(proc, &p)
-	ac.eventuallyStatus(200, f, "POST", "/v1/procedures", bootstrapToken, p, nil)
+	ac.eventuallyStatus(200, f, "POST", "/v1/procedures", ac.operator, p, nil)
 	before := withoutAudit(dump(t, ac.leader().FSM()))
 	tests := []struct {
 		name, method, path string
@@ -278,7 +329,7 @@ func TestAPIBadOperatorInputIs400AndChangesNothing(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var eb errorBody
-			code := ac.do(f, tc.method, tc.path, bootstrapToken, tc.body, &eb)
+			code := ac.do(f, tc.method, tc.path, ac.operator, tc.body, &eb)
 			if code != tc.status {
 				t.Fatalf("status %d (%s), want %d", code, eb.Message, tc.status)
 			}
@@ -296,7 +347,7 @@ func TestAPIWritesOnAnyMemberLinearizableReadsReportsAndExports(t *testing.T) {
 	ac := newAPICluster(t)
 	f := ac.follower().ID()
 	for _, c := range sample.SampleProvince().Communes[:3] {
-		ac.eventuallyStatus(200, f, "PUT", "/v1/communes/"+c.Code, bootstrapToken, map[string]any{"name": c.Name}, nil)
+		ac.eventuallyStatus(200, f, "PUT", "/v1/communes/"+c.Code, ac.operator, map[string]any{"name": c.Name}, nil)
 	}
 	// Read on another member, linearizable: it sees the write at once.
 	var other string
@@ -312,7 +363,7 @@ func TestAPIWritesOnAnyMemberLinearizableReadsReportsAndExports(t *testing.T) {
 			MemberID     string `json:"member_id"`
 		} `json:"read"`
 	}
-	if code := ac.do(other, "GET", "/v1/communes?consistency=READ_CONSISTENCY_LINEARIZABLE", bootstrapToken, nil, &list); code != 200 || len(list.Communes) != 3 {
+	if code := ac.do(other, "GET", "/v1/communes?consistency=READ_CONSISTENCY_LINEARIZABLE", ac.viewer, nil, &list); code != 200 || len(list.Communes) != 3 {
 		t.Fatalf("linearizable read on %s: %d, %d communes", other, code, len(list.Communes))
 	}
 	if list.Read.MemberID != other || list.Read.AppliedIndex == "" {
@@ -347,10 +398,10 @@ func TestAPIWritesOnAnyMemberLinearizableReadsReportsAndExports(t *testing.T) {
 			Events []map[string]any `json:"events"`
 		} `json:"dossier"`
 	}
-	if code := ac.do(f, "GET", "/v1/dossiers/"+someCode+"?consistency=READ_CONSISTENCY_LINEARIZABLE", bootstrapToken, nil, &d); code != 200 || d.Dossier.Code != someCode || len(d.Dossier.Events) == 0 {
+	if code := ac.do(f, "GET", "/v1/dossiers/"+someCode+"?consistency=READ_CONSISTENCY_LINEARIZABLE", ac.records, nil, &d); code != 200 || d.Dossier.Code != someCode || len(d.Dossier.Events) == 0 {
 		t.Fatalf("province look-up: %d %+v", code, d)
 	}
-	if code := ac.do(f, "GET", "/v1/dossiers/00004-260302-9999", bootstrapToken, nil, nil); code != 404 {
+	if code := ac.do(f, "GET", "/v1/dossiers/00004-260302-9999", ac.records, nil, nil); code != 404 {
 		t.Fatalf("unknown dossier: %d", code)
 	}
 	var rep struct {
@@ -364,7 +415,7 @@ func TestAPIWritesOnAnyMemberLinearizableReadsReportsAndExports(t *testing.T) {
 		} `json:"rows"`
 	}
 	q := "/v1/reports/performance?from_month=2026-01&to_month=2026-12&group_by=commune&consistency=READ_CONSISTENCY_LINEARIZABLE"
-	if code := ac.do(f, "GET", q, bootstrapToken, nil, &rep); code != 200 || len(rep.Rows) != 3 {
+	if code := ac.do(f, "GET", q, ac.viewer, nil, &rep); code != 200 || len(rep.Rows) != 3 {
 		t.Fatalf("report: %d, %d rows", code, len(rep.Rows))
 	}
 	if rep.Rows[0].CommuneName == "" || rep.Rows[0].Counts.Received == "" || rep.Rows[0].OnTimeRate <= 0 {
@@ -374,7 +425,7 @@ func TestAPIWritesOnAnyMemberLinearizableReadsReportsAndExports(t *testing.T) {
 	// Exports: CSV and XLSX hold the same rows.
 	get := func(format string) []byte {
 		req, _ := http.NewRequest("GET", ac.url(f)+"/v1/reports/performance:export?format="+format+"&from_month=2026-01&to_month=2026-12&group_by=commune&group_by=month", nil)
-		req.Header.Set("Authorization", "Bearer "+bootstrapToken)
+		req.Header.Set("Authorization", "Bearer "+ac.viewer)
 		resp, err := ac.client.Do(req)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("export %s: %v %v", format, resp.Status, err)
@@ -406,7 +457,7 @@ func TestAPIWritesOnAnyMemberLinearizableReadsReportsAndExports(t *testing.T) {
 	if !strings.Contains(sheet, recsCSV[1][2]) {
 		t.Fatalf("xlsx lacks the commune name %q", recsCSV[1][2])
 	}
-	if code := ac.do(f, "GET", "/v1/reports/performance:export?format=pdf&from_month=2026-01&to_month=2026-12", bootstrapToken, nil, nil); code != 400 {
+	if code := ac.do(f, "GET", "/v1/reports/performance:export?format=pdf&from_month=2026-01&to_month=2026-12", ac.viewer, nil, nil); code != 400 {
 		t.Fatalf("export format pdf: %d", code)
 	}
 }
@@ -434,7 +485,7 @@ func TestAPIClusterAdministrationOverGRPC(t *testing.T) {
 	}
 	defer conn.Close()
 	cl := xasov1.NewCentralServiceClient(conn)
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+bootstrapToken)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+ac.operator)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 

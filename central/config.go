@@ -47,8 +47,9 @@ type Config struct {
 	// NodeCertificateTTL is how long a node certificate signed at
 	// enrollment is valid.
 	NodeCertificateTTL time.Duration `yaml:"node_certificate_ttl"`
-	// BootstrapTokenFile holds an operator token accepted before any is
-	// issued (the first operator uses it to create the others).
+	// BootstrapTokenFile holds the bootstrap token: it may see the cluster
+	// and make the first operator token, an operator's, and is refused
+	// once any operator token was made (see AccessFirstToken).
 	BootstrapTokenFile string `yaml:"bootstrap_token_file"`
 	// Raft timing.
 	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`

@@ -16,30 +16,40 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/web"
 )
 
-// operatorCookie holds the operator's token on the dashboard: every page
-// checks it as the API does, so a revoked token ends the session at once
-// and a member's restart ends none.
-const operatorCookie = "xaso_operator"
+// sessionCookie holds a dashboard session's id: random, with nothing of
+// the token in it. The session is kept in the member's memory (sessions),
+// so a member's restart signs everyone out of it.
+const sessionCookie = "xaso_session"
+
+// oldTokenCookie is where the dashboard once kept the token itself: sign-in
+// and sign-out clear it from the browser.
+const oldTokenCookie = "xaso_operator"
 
 // dashboard serves the province dashboard.
 type dashboard struct {
-	s     *Server
-	pages *web.Pages
+	s        *Server
+	pages    *web.Pages
+	sessions *sessions
 
 	// limiter counts token sign-ins per address before the token is looked
 	// up, with a cap on checks at once; in memory, so a member's restart
 	// clears it.
 	limiterOnce sync.Once
 	limiter     *web.SignInLimiter
+}
+
+// newDashboard makes the dashboard of s.
+func newDashboard(s *Server, pages *web.Pages) *dashboard {
+	return &dashboard{s: s, pages: pages, sessions: s.sessions}
 }
 
 // limits returns the sign-in limiter, made on first use with the member's
@@ -53,22 +63,25 @@ func (d *dashboard) limits() *web.SignInLimiter {
 	return d.limiter
 }
 
-// routes adds the dashboard's pages to mux.
+// routes adds the dashboard's pages to mux, each with the access rule of
+// what it shows (see Access): a page of personal data needs the records
+// role, as the API's methods do.
 func (d *dashboard) routes(mux *http.ServeMux) {
 	mux.Handle("GET /static/", web.Static())
 	mux.HandleFunc("GET /dang-nhap", d.signInForm)
 	mux.HandleFunc("POST /dang-nhap", d.signIn)
 	mux.HandleFunc("POST /dang-xuat", d.signOut)
-	mux.HandleFunc("GET /{$}", d.signedIn(d.overview))
-	mux.HandleFunc("GET /bao-cao", d.signedIn(d.export))
-	mux.HandleFunc("GET /qua-han", d.signedIn(d.overdue))
-	mux.HandleFunc("GET /danh-muc", d.signedIn(d.catalogue))
-	mux.HandleFunc("GET /danh-muc/{code}", d.signedIn(d.procedure))
-	mux.HandleFunc("GET /lich", d.signedIn(d.calendar))
-	mux.HandleFunc("GET /ho-so", d.signedIn(d.dossier))
+	mux.HandleFunc("GET /{$}", d.signedIn(AccessRead, d.overview))
+	mux.HandleFunc("GET /bao-cao", d.signedIn(AccessRead, d.export))
+	mux.HandleFunc("GET /qua-han", d.signedIn(AccessRead, d.overdue))
+	mux.HandleFunc("GET /danh-muc", d.signedIn(AccessRead, d.catalogue))
+	mux.HandleFunc("GET /danh-muc/{code}", d.signedIn(AccessRead, d.procedure))
+	mux.HandleFunc("GET /lich", d.signedIn(AccessRead, d.calendar))
+	mux.HandleFunc("GET /ho-so", d.signedIn(AccessPersonalData, d.dossier))
 }
 
-// operator is the signed-in operator: the call context carrying the token,
+// operator is the signed-in operator: the call context carrying the
+// session's token (calls through Server.local are checked as the token's),
 // and who it is.
 type operator struct {
 	ctx    context.Context
@@ -77,19 +90,39 @@ type operator struct {
 
 type dashHandler func(w http.ResponseWriter, r *http.Request, op operator)
 
-func (d *dashboard) signedIn(h dashHandler) http.HandlerFunc { return web.SignedIn(d.operator, h) }
+// signedIn wraps a page that needs a session whose token's role the rule a
+// lets in.
+func (d *dashboard) signedIn(a Access, h dashHandler) http.HandlerFunc {
+	return web.SignedIn(d.operator, func(w http.ResponseWriter, r *http.Request, op operator) {
+		if !a.allows(op.caller) {
+			lang := web.PickLang(w, r)
+			http.Error(w, web.Message(lang, "dash.forbidden")+" ("+op.caller.roleName()+"; "+a.roles()+")", http.StatusForbidden)
+			return
+		}
+		h(w, r, op)
+	})
+}
 
+// operator finds the request's session and checks its token again: a
+// token revoked or expired ends the session at its next request.
 func (d *dashboard) operator(r *http.Request) (operator, bool) {
-	c, err := r.Cookie(operatorCookie)
-	if err != nil || c.Value == "" {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
 		return operator{}, false
 	}
-	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", "Bearer "+c.Value))
-	who, err := d.s.authorize(ctx, false)
+	sess, ok := d.sessions.get(ck.Value)
+	if !ok {
+		return operator{}, false
+	}
+	who, err := d.s.tokenCaller(sess.secretSum, viaSession, web.ClientAddr(r))
 	if err != nil {
+		d.sessions.end(ck.Value)
+		if status.Code(err) != codes.Unauthenticated {
+			d.s.log.Warn("dashboard: check a session's token", "err", err)
+		}
 		return operator{}, false
 	}
-	return operator{ctx: ctx, caller: who}, true
+	return operator{ctx: withSessionToken(r.Context(), sess.secretSum), caller: who}, true
 }
 
 func (d *dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
@@ -98,6 +131,8 @@ func (d *dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
 		Data: web.SignInForm{Token: true, Next: dashboardNext(r.URL.Query().Get("next"))}})
 }
 
+// signIn checks an operator token and opens a session for it: the cookie
+// holds the session's id, never the token.
 func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	lang := web.PickLang(w, r)
 	if !web.SameOrigin(r) {
@@ -127,8 +162,8 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", "Bearer "+token))
-	_, err = d.s.authorize(ctx, false)
+	// The bootstrap token opens no session: it only makes the first token.
+	who, err := d.s.tokenCaller(pki.SecretSum(token), viaSession, web.ClientAddr(r))
 	a.Done(err == nil)
 	if err != nil {
 		code, msg := http.StatusUnauthorized, "signin.badtoken"
@@ -138,7 +173,15 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		refuse(code, msg)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: operatorCookie, Value: token, Path: "/", MaxAge: 12 * 3600, HttpOnly: true,
+	id, err := d.sessions.start(who)
+	if err != nil {
+		d.s.log.Error("dashboard: start a session", "err", err)
+		refuse(http.StatusInternalServerError, "signin.broken")
+		return
+	}
+	d.s.log.Info("dashboard sign-in", "token", who.name, "role", who.roleName(), "from", who.addr)
+	http.SetCookie(w, &http.Cookie{Name: oldTokenCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", MaxAge: int(sessionMaxLife / time.Second), HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -159,20 +202,25 @@ func (d *dashboard) signOut(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: the form did not come from this dashboard", http.StatusForbidden)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: operatorCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	if ck, err := r.Cookie(sessionCookie); err == nil {
+		d.sessions.end(ck.Value)
+	}
+	for _, name := range []string{sessionCookie, oldTokenCookie} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	}
 	http.Redirect(w, r, "/dang-nhap", http.StatusSeeOther)
 }
 
 // page frames a dashboard page.
 func (d *dashboard) page(lang web.Lang, op operator, path, title string, data any) web.Page {
-	role := "role.VIEWER"
-	if op.caller.role == xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR {
-		role = "role.OPERATOR"
-	}
 	pg := web.Page{Lang: lang, Site: "site.central", Title: title, Path: path, Data: data,
-		User: &web.User{Name: op.caller.name, FullName: op.caller.name, Role: role}}
-	for _, l := range []web.Link{{Href: "/", Label: "nav.dashboard"}, {Href: "/qua-han", Label: "nav.overdue"},
-		{Href: "/danh-muc", Label: "nav.catalogue"}, {Href: "/lich", Label: "nav.calendar"}, {Href: "/ho-so", Label: "nav.dossier"}} {
+		User: &web.User{Name: op.caller.name, FullName: op.caller.name, Role: "role." + op.caller.roleName()}}
+	links := []web.Link{{Href: "/", Label: "nav.dashboard"}, {Href: "/qua-han", Label: "nav.overdue"},
+		{Href: "/danh-muc", Label: "nav.catalogue"}, {Href: "/lich", Label: "nav.calendar"}}
+	if AccessPersonalData.allows(op.caller) {
+		links = append(links, web.Link{Href: "/ho-so", Label: "nav.dossier"})
+	}
+	for _, l := range links {
 		l.Current = strings.SplitN(path, "?", 2)[0] == l.Href || l.Href != "/" && strings.HasPrefix(path, l.Href)
 		pg.Nav = append(pg.Nav, l)
 	}
@@ -232,7 +280,7 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, op operator
 	}
 	from, to := fmt.Sprintf("%d-01", year), fmt.Sprintf("%d-12", year)
 	report := func(groupBy ...string) ([]*xasov1.PerformanceRow, error) {
-		res, err := d.s.GetPerformanceReport(op.ctx, &xasov1.GetPerformanceReportRequest{FromMonth: from, ToMonth: to, GroupBy: groupBy})
+		res, err := d.s.local.GetPerformanceReport(op.ctx, &xasov1.GetPerformanceReportRequest{FromMonth: from, ToMonth: to, GroupBy: groupBy})
 		return res.GetRows(), err
 	}
 	// The chart follows one commune or one procedure when asked (the
@@ -244,7 +292,7 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, op operator
 	} else if p := r.URL.Query().Get("procedure"); p != "" {
 		chartReq.ProcedureCodes, focus = []string{p}, p
 	}
-	res, err := d.s.GetPerformanceReport(op.ctx, chartReq)
+	res, err := d.s.local.GetPerformanceReport(op.ctx, chartReq)
 	byMonth := res.GetRows()
 	if err != nil {
 		d.fail(w, err, "report by month")
@@ -265,12 +313,12 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, op operator
 		d.fail(w, err, "report by procedure")
 		return
 	}
-	communes, err := d.s.ListCommunes(op.ctx, &xasov1.ListCommunesRequest{})
+	communes, err := d.s.local.ListCommunes(op.ctx, &xasov1.ListCommunesRequest{})
 	if err != nil {
 		d.fail(w, err, "communes")
 		return
 	}
-	nodes, err := d.s.ListNodes(op.ctx, &xasov1.ListNodesRequest{})
+	nodes, err := d.s.local.ListNodes(op.ctx, &xasov1.ListNodesRequest{})
 	if err != nil {
 		d.fail(w, err, "nodes")
 		return
@@ -405,7 +453,8 @@ func (d *dashboard) overdue(w http.ResponseWriter, r *http.Request, op operator)
 		rows = append(rows, overdueRow{Code: x.GetCode(), Commune: x.GetCommuneCode() + " " + names[x.GetCommuneCode()], Procedure: x.GetProcedureName(),
 			State: dossier.StateName(x.GetState()), Due: due, Days: int(now.Sub(due).Hours() / 24)})
 	}
-	d.pages.Render(w, http.StatusOK, "overdue", d.page(lang, op, "/qua-han", web.Message(lang, "nav.overdue"), map[string]any{"Rows": rows, "More": more}))
+	d.pages.Render(w, http.StatusOK, "overdue", d.page(lang, op, "/qua-han", web.Message(lang, "nav.overdue"), map[string]any{"Rows": rows, "More": more,
+		"Link": AccessPersonalData.allows(op.caller)}))
 }
 
 // Overdue returns the open dossiers whose due time is before asOf, most
@@ -474,7 +523,7 @@ func (d *dashboard) history(match func(*xasov1.CentralCommand) bool) ([]change, 
 
 func (d *dashboard) catalogue(w http.ResponseWriter, r *http.Request, op operator) {
 	lang := web.PickLang(w, r)
-	res, err := d.s.ListCatalogProcedures(op.ctx, &xasov1.ListCatalogProceduresRequest{})
+	res, err := d.s.local.ListCatalogProcedures(op.ctx, &xasov1.ListCatalogProceduresRequest{})
 	if err != nil {
 		d.fail(w, err, "catalogue")
 		return
@@ -485,7 +534,7 @@ func (d *dashboard) catalogue(w http.ResponseWriter, r *http.Request, op operato
 func (d *dashboard) procedure(w http.ResponseWriter, r *http.Request, op operator) {
 	lang := web.PickLang(w, r)
 	code := r.PathValue("code")
-	res, err := d.s.GetCatalogProcedure(op.ctx, &xasov1.GetCatalogProcedureRequest{Code: code})
+	res, err := d.s.local.GetCatalogProcedure(op.ctx, &xasov1.GetCatalogProcedureRequest{Code: code})
 	if err != nil {
 		d.fail(w, err, "procedure")
 		return
@@ -502,7 +551,7 @@ func (d *dashboard) procedure(w http.ResponseWriter, r *http.Request, op operato
 func (d *dashboard) calendar(w http.ResponseWriter, r *http.Request, op operator) {
 	lang := web.PickLang(w, r)
 	var spec dossier.CalendarSpec
-	res, err := d.s.GetCalendar(op.ctx, &xasov1.GetCalendarRequest{})
+	res, err := d.s.local.GetCalendar(op.ctx, &xasov1.GetCalendarRequest{})
 	switch code := status.Code(err); {
 	case err == nil:
 		cal, err := dossier.ParseCalendar([]byte(res.GetCalendarJson()))
@@ -531,7 +580,7 @@ func (d *dashboard) dossier(w http.ResponseWriter, r *http.Request, op operator)
 	data := map[string]any{"Code": code, "Error": "", "Dossier": (*xasov1.Dossier)(nil)}
 	answer := http.StatusOK
 	if code != "" {
-		res, err := d.s.GetProvinceDossier(op.ctx, &xasov1.GetProvinceDossierRequest{Code: code})
+		res, err := d.s.local.GetProvinceDossier(op.ctx, &xasov1.GetProvinceDossierRequest{Code: code})
 		switch {
 		case err == nil:
 			data["Dossier"] = res.GetDossier()

@@ -17,7 +17,7 @@ import (
 func TestDashboard(t *testing.T) {
 	ac := newAPICluster(t)
 	f := ac.follower().ID()
-	ac.eventuallyStatus(200, f, "PUT", "/v1/communes/09619", bootstrapToken, map[string]any{"name": "Xã Tả Van"}, nil)
+	ac.eventuallyStatus(200, f, "PUT", "/v1/communes/09619", ac.operator, map[string]any{"name": "Xã Tả Van"}, nil)
 	base := ac.url(f)
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Transport: ac.client.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -54,7 +54,7 @@ func TestDashboard(t *testing.T) {
 	if st, body := signIn("xo_wrong"); st != http.StatusUnauthorized || !strings.Contains(body, `aria-invalid="true"`) {
 		t.Fatalf("wrong token: %d\n%s", st, body)
 	}
-	if st, loc := signIn(bootstrapToken); st != http.StatusSeeOther || loc != "/danh-muc" {
+	if st, loc := signIn(ac.records); st != http.StatusSeeOther || loc != "/danh-muc" {
 		t.Fatalf("sign in: %d %s", st, loc)
 	}
 	for _, c := range []struct {

@@ -27,4 +27,12 @@
 // that cannot be there. It is rebuilt when the state is opened or
 // restored, apply writes through it, and it never changes what apply
 // decides — only how often it reads the store.
+//
+// Operators call the API with tokens whose role says what they may do:
+// one table (access.go) gives every method a rule, checked in one place
+// for gRPC calls, REST calls (the gateway calls the service in process,
+// through the same interceptor: local.go) and the dashboard, whose
+// sessions are kept in the member's memory (sessions.go). Reading
+// citizens' personal data is a role of its own, and every such read is
+// logged (personaldata.go).
 package central

@@ -27,12 +27,13 @@ func (s *Server) exportReport(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	format := q.Get("format")
 	q.Del("format")
-	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", r.Header.Get("Authorization")))
+	ctx := metadata.NewOutgoingContext(r.Context(), metadata.Pairs("authorization", r.Header.Get("Authorization")))
 	s.writeExport(w, ctx, q, format)
 }
 
 // writeExport writes the report that q asks for (the report's query
-// parameters) as CSV or XLSX, for the caller in ctx.
+// parameters) as CSV or XLSX, for the caller in ctx: the report is read
+// through s.local, with the access check of GetPerformanceReport.
 func (s *Server) writeExport(w http.ResponseWriter, ctx context.Context, q url.Values, format string) {
 	if format != "csv" && format != "xlsx" {
 		httpError(w, http.StatusBadRequest, "format: csv or xlsx")
@@ -43,7 +44,7 @@ func (s *Server) writeExport(w http.ResponseWriter, ctx context.Context, q url.V
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	resp, err := s.GetPerformanceReport(ctx, req)
+	resp, err := s.local.GetPerformanceReport(ctx, req)
 	if err != nil {
 		st := status.Convert(err)
 		httpError(w, runtime.HTTPStatusFromCode(st.Code()), st.Message())

@@ -34,6 +34,7 @@ import (
 //	a/{index:8}/{position:4}          audit record of each applied operator command
 //	t/{name}                          operator token (hashed secret)
 //	th/{secret sha256}                token name, for authentication
+//	m/token-issued                    an operator token was made once: the bootstrap token is spent
 //	en/{secret sha256}                enrollment token
 //	hw/{commune}                      high-water mark of the commune's event stream
 //	r/{commune}/{sequence:8}          the commune's outbox records, as the node chained them
@@ -58,6 +59,7 @@ const (
 	prefixAudit       = "a/"
 	prefixToken       = "t/"
 	prefixTokenSecret = "th/"
+	keyTokenIssued    = "m/token-issued"
 	prefixEnrollment  = "en/"
 	prefixHighWater   = "hw/"
 	prefixRecord      = "r/"
@@ -372,6 +374,18 @@ func (s *stateTxn) getProto(k []byte, m proto.Message) bool {
 	return true
 }
 
+// has says whether k is in the state.
+func (s *stateTxn) has(k []byte) bool {
+	_, err := s.txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false
+	}
+	if err != nil {
+		panic(fmt.Sprintf("central state: read %q: %v", k, err))
+	}
+	return true
+}
+
 func (f *FSM) begin() *stateTxn {
 	return &stateTxn{txn: f.db.NewTransaction(true), hot: f.hot, aggs: map[string]*xasov1.Aggregate{}}
 }
@@ -643,21 +657,43 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 		if !validName(t.GetName()) {
 			v.Add("name", "1 to 64 letters, digits, '.', '-' or '_'")
 		}
+		// Roles are checked against the known ones where the command is
+		// proposed (CreateOperatorToken): a member of an older version
+		// applies what this one applies.
 		if t.GetRole() == xasov1.OperatorRole_OPERATOR_ROLE_UNSPECIFIED {
-			v.Add("role", "VIEWER or OPERATOR")
+			v.Add("role", "VIEWER, RECORDS or OPERATOR")
 		}
 		if !dossier.ValidSHA256(t.GetSecretSha256()) {
 			v.Add("secret_sha256", "the SHA-256 of the secret, in hex")
 		}
+		if e := t.GetExpireTime(); e != nil && (!e.AsTime().After(cmd.GetTime().AsTime()) || e.AsTime().After(cmd.GetTime().AsTime().Add(MaxOperatorTokenTTL))) {
+			v.Add("expire_time", fmt.Sprintf("after the time of issue, at most %v after it", MaxOperatorTokenTTL))
+		}
 		if len(v) == 0 && st.getProto([]byte(prefixToken+t.GetName()), &xasov1.OperatorToken{}) {
 			v.Add("name", fmt.Sprintf("a token named %q exists already", t.GetName()))
+		}
+		if len(v) == 0 && st.has([]byte(prefixTokenSecret+t.GetSecretSha256())) {
+			v.Add("secret_sha256", "another token has this secret; make a new one")
 		}
 		if len(v) > 0 {
 			return invalid("token", v)
 		}
-		t.CreateTime, t.CreatedBy = cmd.GetTime(), cmd.GetActor()
+		if c.PutOperatorToken.GetFirst() {
+			issued, err := tokenIssued(st.txn)
+			if err != nil {
+				panic(fmt.Sprintf("central state: read %s: %v", keyTokenIssued, err))
+			}
+			switch {
+			case issued:
+				return refused(codes.Unauthenticated, "the bootstrap token is spent: an operator token was made already; use one")
+			case t.GetRole() != xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR:
+				return invalid("token", violation("role", "the first token is an OPERATOR's, which can make the others"))
+			}
+		}
+		t.CreateTime, t.CreatedBy, t.Expired = cmd.GetTime(), cmd.GetActor(), false
 		w.set([]byte(prefixToken+t.GetName()), t)
 		w.setRaw([]byte(prefixTokenSecret+t.GetSecretSha256()), []byte(t.GetName()))
+		w.setRaw([]byte(keyTokenIssued), []byte{1})
 		return &xasov1.CommandResult{}
 	case *xasov1.CentralCommand_DeleteOperatorToken:
 		t := &xasov1.OperatorToken{}

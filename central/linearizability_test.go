@@ -135,7 +135,7 @@ func TestCatalogueWritesAndReadsAreLinearizable(t *testing.T) {
 	ln.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+bootstrapToken)
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+ac.operator)
 
 	// One gRPC client per member address, made as members move ports.
 	var cmu sync.Mutex

@@ -147,6 +147,35 @@ func (f *FSM) TokenBySecretHash(sum string) (*xasov1.OperatorToken, error) {
 	return t, nil
 }
 
+// TokenIssued reports whether an operator token was ever made: from then
+// on the bootstrap token is refused, even when every token was deleted.
+func (f *FSM) TokenIssued() (issued bool, err error) {
+	err = f.db.View(func(txn *badger.Txn) error {
+		issued, err = tokenIssued(txn)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("read whether a token was made: %w", err)
+	}
+	return issued, nil
+}
+
+// tokenIssued reads the mark a token's making leaves, or, in a state from
+// before the mark, whether any token exists.
+func tokenIssued(txn *badger.Txn) (bool, error) {
+	_, err := txn.Get([]byte(keyTokenIssued))
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return false, err
+	}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixToken)})
+	defer it.Close()
+	it.Rewind()
+	return it.Valid(), nil
+}
+
 // Tokens returns the operator tokens, by name.
 func (f *FSM) Tokens() ([]*xasov1.OperatorToken, error) {
 	return list(f, prefixToken, func() *xasov1.OperatorToken { return &xasov1.OperatorToken{} })

@@ -59,8 +59,9 @@ type ServerConfig struct {
 	// are verified when given (members forwarding writes present theirs,
 	// operators use tokens). PeerTLS dials the other members.
 	TLS, PeerTLS *tls.Config
-	// BootstrapTokenSHA256 is the hex SHA-256 of an operator token that is
-	// accepted with the operator role before any token is issued.
+	// BootstrapTokenSHA256 is the hex SHA-256 of the bootstrap token: it
+	// may see the cluster and create the first operator token (see
+	// AccessFirstToken), and is refused once any operator token was made.
 	BootstrapTokenSHA256 string
 	// CAFingerprint goes into enrollment tokens.
 	CAFingerprint string
@@ -85,6 +86,15 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	// access is the rule of every method (accessTable); local calls this
+	// member's CentralService in process, through the same check as gRPC
+	// (the REST gateway, exports and the dashboard use it); reads records
+	// the reads of personal data.
+	access map[string]Access
+	local  xasov1.CentralServiceClient
+	reads  *personalDataReads
+	// sessions are the dashboard's, kept in memory.
+	sessions *sessions
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // by API address
@@ -101,7 +111,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, m: cfg.Member, fsm: cfg.Member.FSM(), log: cfg.Logger, now: cfg.Now, conns: map[string]*grpc.ClientConn{}}
+	s := &Server{cfg: cfg, m: cfg.Member, fsm: cfg.Member.FSM(), log: cfg.Logger, now: cfg.Now, conns: map[string]*grpc.ClientConn{},
+		access: accessTable()}
+	s.reads = &personalDataReads{log: s.log, now: s.now, member: s.m.ID()}
+	s.sessions = newSessions(s.now)
+	s.local = xasov1.NewCentralServiceClient(&localConn{desc: &xasov1.CentralService_ServiceDesc, srv: s, intercept: s.unaryAccess})
 	s.metrics = newMetrics(s.m)
 	return s, nil
 }
@@ -119,7 +133,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(obs.Unary), grpc.ChainStreamInterceptor(obs.Stream), grpc.MaxRecvMsgSize(16<<20),
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(obs.Unary, s.unaryAccess), grpc.ChainStreamInterceptor(obs.Stream, s.streamAccess), grpc.MaxRecvMsgSize(16<<20),
 		// Nodes ping every few seconds to notice a half-open link; a member
 		// pings a silent node to free what its stream holds.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
@@ -128,8 +142,10 @@ func (s *Server) Handler() (http.Handler, error) {
 	xasov1.RegisterCentralServiceServer(gs, s)
 	xasov1.RegisterCentralPeerServiceServer(gs, peerService{s: s})
 	xasov1.RegisterReplicationServiceServer(gs, repl)
+	// The gateway calls the service through s.local, not directly: the
+	// access check of gRPC calls is then the check of REST calls too.
 	gw := apiserver.Gateway(runtime.WithMiddlewares(obs.Middleware))
-	if err := xasov1.RegisterCentralServiceHandlerServer(context.Background(), gw, s); err != nil {
+	if err := xasov1.RegisterCentralServiceHandlerClient(context.Background(), gw, s.local); err != nil {
 		return nil, fmt.Errorf("register REST gateway: %w", err)
 	}
 	mux := http.NewServeMux()
@@ -139,7 +155,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	(&dashboard{s: s, pages: pg}).routes(mux)
+	newDashboard(s, pg).routes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -149,7 +165,7 @@ func (s *Server) Handler() (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	return apiserver.Split(gs, downloads(mux)), nil
+	return apiserver.Split(gs, withClientAddr(downloads(mux))), nil
 }
 
 // Serve serves the API on ln until ctx is done. While serving, the member
@@ -442,45 +458,6 @@ func (s *Server) authorizePeer(ctx context.Context) error {
 		}
 	}
 	return status.Errorf(codes.PermissionDenied, "%q is not a member of the cluster", name)
-}
-
-// caller is an authenticated operator.
-type caller struct {
-	name string
-	role xasov1.OperatorRole
-}
-
-// authorize checks the operator token in the call's metadata; a write
-// needs the operator role.
-func (s *Server) authorize(ctx context.Context, write bool) (caller, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	var tok string
-	for _, v := range md.Get("authorization") {
-		if len(v) > 7 && (v[:7] == "Bearer " || v[:7] == "bearer ") {
-			tok = v[7:]
-		}
-	}
-	if tok == "" {
-		return caller{}, status.Error(codes.Unauthenticated, "an operator token is required: authorization: Bearer <token>")
-	}
-	sum := pki.SecretSum(tok)
-	var c caller
-	if s.cfg.BootstrapTokenSHA256 != "" && sum == s.cfg.BootstrapTokenSHA256 {
-		c = caller{name: "bootstrap", role: xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR}
-	} else {
-		t, err := s.fsm.TokenBySecretHash(sum)
-		if errors.Is(err, errNotFound) {
-			return caller{}, status.Error(codes.Unauthenticated, "unknown or revoked operator token")
-		}
-		if err != nil {
-			return caller{}, status.Errorf(codes.Internal, "check token: %v", err)
-		}
-		c = caller{name: t.GetName(), role: t.GetRole()}
-	}
-	if write && c.role != xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR {
-		return caller{}, status.Errorf(codes.PermissionDenied, "token %q may only read: writes need the OPERATOR role", c.name)
-	}
-	return c, nil
 }
 
 // toLeader forwards a call to the leader's API with the caller's own

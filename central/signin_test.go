@@ -43,12 +43,12 @@ func TestDashboardSignInLimits(t *testing.T) {
 		"/dang-xuat":     "/",
 		"/danh-muc?x=1":  "/danh-muc?x=1",
 	} {
-		st, loc := post(form, url.Values{"token": {bootstrapToken}, "next": {next}}.Encode())
+		st, loc := post(form, url.Values{"token": {ac.viewer}, "next": {next}}.Encode())
 		if st != http.StatusSeeOther || loc != want {
 			t.Errorf("next=%q: %d %q, want %q", next, st, loc, want)
 		}
 	}
-	if st, _ := post("multipart/form-data; boundary=XX", "--XX\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\n"+bootstrapToken+"\r\n--XX--\r\n"); st != http.StatusUnsupportedMediaType {
+	if st, _ := post("multipart/form-data; boundary=XX", "--XX\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\n"+ac.viewer+"\r\n--XX--\r\n"); st != http.StatusUnsupportedMediaType {
 		t.Errorf("multipart sign-in: %d, want 415", st)
 	}
 	if st, _ := post(form, "token="+strings.Repeat("x", 5000)); st != http.StatusRequestEntityTooLarge {
@@ -59,7 +59,7 @@ func TestDashboardSignInLimits(t *testing.T) {
 			t.Fatalf("wrong token %d: %d", i, st)
 		}
 	}
-	if st, _ := post(form, url.Values{"token": {bootstrapToken}}.Encode()); st != http.StatusTooManyRequests {
+	if st, _ := post(form, url.Values{"token": {ac.viewer}}.Encode()); st != http.StatusTooManyRequests {
 		t.Fatalf("the right token after 20 wrong ones from this address: %d, want 429", st)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/central"
 	"github.com/xaso/xaso/node"
 	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/sample"
@@ -58,11 +59,14 @@ type Cluster struct {
 	image    string
 	wan, lan string
 	ca       *pki.CA
-	token    string
-	members  []string // container names; their hostnames are central-1 …
-	nodes    []string // container names, one per commune
-	links    []string // the nodes' link proxies' container names
-	ups      []string // the nodes' uplink networks
+	// bootstrap is the members' bootstrap token; token and records are the
+	// secrets of the operator's token (made with it) and the records
+	// officer's (made with the operator's): see makeOperatorTokens.
+	bootstrap, token, records string
+	members                   []string // container names; their hostnames are central-1 …
+	nodes                     []string // container names, one per commune
+	links                     []string // the nodes' link proxies' container names
+	ups                       []string // the nodes' uplink networks
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // operator connections, by member address
@@ -99,6 +103,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			c.Close(context.Background())
 			return nil, err
 		}
+	}
+	if err := c.makeOperatorTokens(ctx); err != nil {
+		c.Close(context.Background())
+		return nil, err
 	}
 	if err := c.seed(ctx); err != nil {
 		c.Close(context.Background())
@@ -151,12 +159,14 @@ func (c *Cluster) makePKI() error {
 		return err
 	}
 	c.ca = ca
-	secret, _, err := pki.NewSecret()
-	if err != nil {
-		return err
+	for _, s := range []*string{&c.bootstrap, &c.token, &c.records} {
+		secret, _, err := pki.NewSecret()
+		if err != nil {
+			return err
+		}
+		*s = central.OperatorTokenPrefix + secret
 	}
-	c.token = secret
-	files := map[string][]byte{"ca.crt": ca.CertPEM, "ca.key": key, "operator.token": []byte(secret)}
+	files := map[string][]byte{"ca.crt": ca.CertPEM, "ca.key": key, "bootstrap.token": []byte(c.bootstrap)}
 	for i := range 3 {
 		id := fmt.Sprintf("central-%d", i+1)
 		pair, err := ca.Issue(id, []string{id}, nil, 30*24*time.Hour, time.Now())
@@ -191,7 +201,7 @@ ca_file: /etc/xaso/ca.crt
 ca_key_file: /etc/xaso/ca.key
 cert_file: /etc/xaso/%s.crt
 key_file: /etc/xaso/%s.key
-bootstrap_token_file: /etc/xaso/operator.token
+bootstrap_token_file: /etc/xaso/bootstrap.token
 heartbeat_timeout: 500ms
 election_timeout: 500ms
 log_level: info
@@ -324,15 +334,20 @@ func (c *Cluster) central(ctx context.Context, i int) (xasov1.CentralServiceClie
 	return xasov1.NewCentralServiceClient(conn), func() {}, nil
 }
 
-// retry calls an operator API on each member in turn until one answers
-// with something other than Unavailable (or ctx ends).
+// retry calls the operator API as the operator on each member in turn
+// until one answers with something other than Unavailable (or ctx ends).
 func retry[T any](ctx context.Context, call func(context.Context, xasov1.CentralServiceClient) (T, error), c *Cluster) (T, error) {
+	return retryAs(ctx, c.token, call, c)
+}
+
+// retryAs is retry with the token secret.
+func retryAs[T any](ctx context.Context, secret string, call func(context.Context, xasov1.CentralServiceClient) (T, error), c *Cluster) (T, error) {
 	var zero T
 	var last error
 	for k := 0; ; k++ {
 		api, closeConn, err := c.central(ctx, k%len(c.members))
 		if err == nil {
-			cctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.token), 5*time.Second)
+			cctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret), 5*time.Second)
 			var r T
 			r, err = call(cctx, api)
 			cancel()
@@ -348,6 +363,33 @@ func retry[T any](ctx context.Context, call func(context.Context, xasov1.Central
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// makeOperatorTokens makes the operator's token with the bootstrap token, and the
+// records officer's with the operator's. Their secrets are made here, so
+// that an answer lost on the way (retried) loses nothing: a token whose
+// secret works is made.
+func (c *Cluster) makeOperatorTokens(ctx context.Context) error {
+	for _, t := range []struct {
+		name, secret, with string
+		role               xasov1.OperatorRole
+	}{
+		{"faults-operator", c.token, c.bootstrap, xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR},
+		{"faults-records", c.records, c.token, xasov1.OperatorRole_OPERATOR_ROLE_RECORDS},
+	} {
+		_, err := retryAs(ctx, t.with, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.CreateOperatorTokenResponse, error) {
+			return api.CreateOperatorToken(ctx, &xasov1.CreateOperatorTokenRequest{Name: t.name, Role: t.role, Secret: t.secret,
+				TtlSeconds: int64(central.MaxOperatorTokenTTL / time.Second)})
+		}, c)
+		if err != nil {
+			if _, werr := retryAs(ctx, t.secret, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.GetClusterResponse, error) {
+				return api.GetCluster(ctx, &xasov1.GetClusterRequest{})
+			}, c); werr != nil {
+				return fmt.Errorf("make the %s token: %w (and it does not work: %v)", t.name, err, werr)
+			}
+		}
+	}
+	return nil
 }
 
 // seed registers the communes, the sample catalogue and calendar.
@@ -492,9 +534,10 @@ func (c *Cluster) Leader(ctx context.Context) (int, error) {
 	return i - 1, nil
 }
 
-// Central calls the operator API on any member that answers.
+// Central reads through the operator API on any member that answers, as
+// the records officer (dossiers, and what a viewer reads).
 func Central[T any](ctx context.Context, c *Cluster, call func(context.Context, xasov1.CentralServiceClient) (T, error)) (T, error) {
-	return retry(ctx, call, c)
+	return retryAs(ctx, c.records, call, c)
 }
 
 // Logs returns a container's log (xaso logs to stderr).

@@ -4,9 +4,10 @@
 // is built on it, and so are the tests that need the real thing end to end.
 //
 // Everything is configured as in production — a province CA, member
-// certificates, an operator token, one-time enrollment tokens that the
-// nodes spend on their first contact — only in one directory and on
-// loopback.
+// certificates, a bootstrap token that makes the first operator token,
+// an operator's and a records officer's tokens, one-time enrollment
+// tokens that the nodes spend on their first contact — only in one
+// directory and on loopback.
 package province
 
 import (
@@ -63,15 +64,18 @@ type Options struct {
 
 // Province is a running province.
 type Province struct {
-	opts    Options
-	log     *slog.Logger
-	ca      *pki.CA
-	caPEM   []byte
-	token   string
-	members []*Member
-	nodes   []*Node
-	conn    *grpc.ClientConn
-	api     xasov1.CentralServiceClient
+	opts  Options
+	log   *slog.Logger
+	ca    *pki.CA
+	caPEM []byte
+	// bootstrap is the members' bootstrap token; token and records are the
+	// secrets of the operator's and the records officer's tokens it and
+	// then the operator make (see makeOperatorTokens).
+	bootstrap, token, records string
+	members                   []*Member
+	nodes                     []*Node
+	conn                      *grpc.ClientConn
+	api                       xasov1.CentralServiceClient
 	// userHash is the demo password's hash, made once for every node.
 	userHash string
 }
@@ -149,8 +153,9 @@ func Start(ctx context.Context, opts Options) (*Province, error) {
 
 func (p *Province) pkiDir() string { return filepath.Join(p.opts.Dir, "pki") }
 
-// makePKI makes the province CA, the members' certificates and the
-// operator's bootstrap token (or reads them back from an earlier run).
+// makePKI makes the province CA, the members' bootstrap token and the
+// secrets of the demo's operator and records tokens (or reads them back
+// from an earlier run); central learns the secrets in makeOperatorTokens.
 func (p *Province) makePKI() error {
 	dir := p.pkiDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -179,17 +184,46 @@ func (p *Province) makePKI() error {
 		p.ca = ca
 	}
 	p.caPEM = p.ca.CertPEM
-	tokenFile := filepath.Join(dir, "operator.token")
-	if b, err := os.ReadFile(tokenFile); err == nil {
-		p.token = string(b)
-		return nil
+	// A directory of a run from before the bootstrap token was only the
+	// first token's maker: its operator.token is the bootstrap token.
+	if _, err := os.Stat(filepath.Join(dir, BootstrapTokenFile)); errors.Is(err, os.ErrNotExist) {
+		if b, err := os.ReadFile(filepath.Join(dir, OperatorTokenFile)); err == nil && !central.ValidOperatorSecret(string(b)) {
+			if err := os.Rename(filepath.Join(dir, OperatorTokenFile), filepath.Join(dir, BootstrapTokenFile)); err != nil {
+				return fmt.Errorf("pki: %w", err)
+			}
+		}
+	}
+	var err error
+	if p.bootstrap, err = secretFile(dir, BootstrapTokenFile, ""); err != nil {
+		return err
+	}
+	if p.token, err = secretFile(dir, OperatorTokenFile, central.OperatorTokenPrefix); err != nil {
+		return err
+	}
+	p.records, err = secretFile(dir, RecordsTokenFile, central.OperatorTokenPrefix)
+	return err
+}
+
+// The token files in Dir/pki: the members' bootstrap token, and the demo's
+// operator and records officer's tokens.
+const (
+	BootstrapTokenFile = "bootstrap.token"
+	OperatorTokenFile  = "operator.token"
+	RecordsTokenFile   = "records.token"
+)
+
+// secretFile reads the secret in dir/name, or makes one (prefix and 32
+// random bytes) and writes it there first.
+func secretFile(dir, name, prefix string) (string, error) {
+	if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+		return strings.TrimSpace(string(b)), nil
 	}
 	secret, _, err := pki.NewSecret()
 	if err != nil {
-		return err
+		return "", err
 	}
-	p.token = secret
-	return writeFiles(dir, map[string][]byte{"operator.token": []byte(secret)})
+	secret = prefix + secret
+	return secret, writeFiles(dir, map[string][]byte{name: []byte(secret)})
 }
 
 func writeFiles(dir string, files map[string][]byte) error {
@@ -245,7 +279,7 @@ func (p *Province) configureMembers() error {
 		cfg.Bootstrap = bootstrap
 		cfg.CAFile, cfg.CAKeyFile = filepath.Join(p.pkiDir(), "ca.crt"), filepath.Join(p.pkiDir(), "ca.key")
 		cfg.CertFile, cfg.KeyFile = filepath.Join(dir, "member.crt"), filepath.Join(dir, "member.key")
-		cfg.BootstrapTokenFile = filepath.Join(p.pkiDir(), "operator.token")
+		cfg.BootstrapTokenFile = filepath.Join(p.pkiDir(), BootstrapTokenFile)
 		if p.opts.Fast {
 			cfg.HeartbeatTimeout, cfg.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
 			cfg.SnapshotThreshold, cfg.TrailingLogs = 256, 128
@@ -331,13 +365,23 @@ func (p *Province) connect() error {
 // Operator(ctx).
 func (p *Province) Central() xasov1.CentralServiceClient { return p.api }
 
-// Operator returns ctx carrying the operator token.
-func (p *Province) Operator(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+p.token)
+// Operator returns ctx carrying the operator's token (writes and
+// administration; no personal data).
+func (p *Province) Operator(ctx context.Context) context.Context { return withToken(ctx, p.token) }
+
+// Records returns ctx carrying the records officer's token (dossiers with
+// personal data, their files, and what a viewer reads).
+func (p *Province) Records(ctx context.Context) context.Context { return withToken(ctx, p.records) }
+
+func withToken(ctx context.Context, secret string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret)
 }
 
-// OperatorToken is the bootstrap operator token (its file is in Dir/pki).
+// OperatorToken is the operator's token (its file is Dir/pki/operator.token).
 func (p *Province) OperatorToken() string { return p.token }
+
+// RecordsToken is the records officer's token (Dir/pki/records.token).
+func (p *Province) RecordsToken() string { return p.records }
 
 // CAFile is the province CA certificate's path.
 func (p *Province) CAFile() string { return filepath.Join(p.pkiDir(), "ca.crt") }
@@ -350,6 +394,10 @@ func (p *Province) WaitLeader(ctx context.Context) (string, error) {
 			return "", err
 		}
 		c, err := p.api.GetCluster(p.Operator(ctx), &xasov1.GetClusterRequest{})
+		if status.Code(err) == codes.Unauthenticated {
+			// A first run: the operator's token is not made yet.
+			c, err = p.api.GetCluster(withToken(ctx, p.bootstrap), &xasov1.GetClusterRequest{})
+		}
 		if err == nil && c.GetLeaderId() != "" {
 			for _, m := range c.GetMembers() {
 				if m.GetLeader() && m.GetApiAddress() != "" {
@@ -373,6 +421,9 @@ func (p *Province) seed(ctx context.Context) error {
 	if _, err := p.WaitLeader(wctx); err != nil {
 		return err
 	}
+	if err := p.makeOperatorTokens(wctx); err != nil {
+		return err
+	}
 	op := p.Operator(wctx)
 	for _, c := range p.opts.Communes {
 		if _, err := retry(wctx, func() (any, error) {
@@ -394,6 +445,42 @@ func (p *Province) seed(ctx context.Context) error {
 			return p.api.UpdateCalendar(op, &xasov1.UpdateCalendarRequest{CalendarJson: string(sample.CalendarJSON())})
 		}); err != nil {
 			return fmt.Errorf("calendar: %w", err)
+		}
+	}
+	return nil
+}
+
+// makeOperatorTokens makes the operator's token with the bootstrap token, and the
+// records officer's with the operator's, unless an earlier run did. Their
+// secrets are in Dir/pki before central is asked, so an answer lost on
+// the way loses nothing: the next attempt finds the token made.
+func (p *Province) makeOperatorTokens(ctx context.Context) error {
+	for _, t := range []struct {
+		name, secret, with string
+		role               xasov1.OperatorRole
+	}{
+		{"demo-operator", p.token, p.bootstrap, xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR},
+		{"demo-records", p.records, p.token, xasov1.OperatorRole_OPERATOR_ROLE_RECORDS},
+	} {
+		for {
+			_, err := p.api.GetCluster(withToken(ctx, t.secret), &xasov1.GetClusterRequest{})
+			if err == nil {
+				break
+			}
+			if status.Code(err) == codes.Unauthenticated {
+				_, err = p.api.CreateOperatorToken(withToken(ctx, t.with), &xasov1.CreateOperatorTokenRequest{
+					Name: t.name, Role: t.role, Secret: t.secret, TtlSeconds: int64(central.MaxOperatorTokenTTL / time.Second)})
+				if err == nil {
+					break
+				}
+			}
+			// Unavailable (an election), or the token made and not yet
+			// seen by the member asked: again, until ctx ends.
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("make the %s token: %v (last answer: %v)", t.name, ctx.Err(), err)
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 	}
 	return nil

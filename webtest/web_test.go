@@ -227,12 +227,12 @@ func TestWebPages(t *testing.T) {
 	}
 	step("phone", chromedp.EmulateViewport(390, 844), shot("lookup-phone"), chromedp.EmulateViewport(1366, 768))
 
-	// The province: sign in with the operator token, find the dossier once synced.
+	// The province: sign in with the records officer's token, find the dossier once synced.
 	step("central sign-in",
 		chromedp.Navigate(centralURL+"/dang-nhap"),
 		chromedp.WaitVisible(chromedp.ID("token")),
 		shot("central-signin"),
-		chromedp.SendKeys(chromedp.ID("token"), prov.OperatorToken()+"\r"),
+		chromedp.SendKeys(chromedp.ID("token"), prov.RecordsToken()+"\r"),
 		chromedp.WaitVisible(chromedp.CSS(".chart svg")),
 	)
 	deadline := time.Now().Add(60 * time.Second)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/central"
 	"github.com/xaso/xaso/node"
 	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/sample"
@@ -41,8 +42,11 @@ type deployment struct {
 	members  []host
 	nodes    []host
 	communes []sample.Commune
-	token    string
-	roots    *x509.CertPool
+	// bootstrap is the members' bootstrap token; token the secret of the
+	// deployment's operator token, which the role makes with it; records
+	// a records officer's token the test makes to read dossiers.
+	bootstrap, token, records string
+	roots                     *x509.CertPool
 	// nodeTokens are the simulated officials' node API tokens, in every
 	// node's tokens file through the inventory (tokenEntries).
 	nodeTokens   workload.Tokens
@@ -260,9 +264,12 @@ func (d *deployment) writeInventory(ctx context.Context, bin string) error {
 	}
 	d.roots = x509.NewCertPool()
 	d.roots.AppendCertsFromPEM(caPEM)
-	if d.token, _, err = pki.NewSecret(); err != nil {
-		return err
+	for _, sec := range []*string{&d.bootstrap, &d.token, &d.records} {
+		if *sec, _, err = pki.NewSecret(); err != nil {
+			return err
+		}
 	}
+	d.token, d.records = central.OperatorTokenPrefix+d.token, central.OperatorTokenPrefix+d.records
 	return d.writeHosts(bin)
 }
 
@@ -274,7 +281,7 @@ func (d *deployment) writeHosts(bin string, extra ...host) error {
 	b.WriteString("all:\n  vars:\n    ansible_connection: community.docker.docker\n")
 	fmt.Fprintf(&b, "    xaso_common_binary_src: %s\n", bin)
 	b.WriteString("  children:\n    central:\n      vars:\n")
-	fmt.Fprintf(&b, "        xaso_central_operator_token: %q\n        xaso_central_pki_dir: %s\n", d.token, pkiDir)
+	fmt.Fprintf(&b, "        xaso_central_bootstrap_token: %q\n        xaso_central_operator_token: %q\n        xaso_central_pki_dir: %s\n", d.bootstrap, d.token, pkiDir)
 	fmt.Fprintf(&b, "        xaso_central_initial_members: [%s, %s, %s]\n      hosts:\n", d.members[0].name, d.members[1].name, d.members[2].name)
 	for _, m := range append(append([]host{}, d.members...), extra...) {
 		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n", m.name, m.container)
@@ -477,8 +484,20 @@ func (d *deployment) checkDossierReachesCentral(ctx context.Context, i int) stri
 		d.t.Fatal(err)
 	}
 	defer closeC()
+	// Dossiers are a records officer's to read: the deployment's operator
+	// makes the token (its secret the test's, so that a retry is harmless).
+	rctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+d.records)
+	if err := waitFor(ctx, time.Minute, "a records officer's token", func() (bool, string) {
+		if _, err := c.GetCluster(rctx, &xasov1.GetClusterRequest{}); err == nil {
+			return true, ""
+		}
+		_, err := c.CreateOperatorToken(octx, &xasov1.CreateOperatorTokenRequest{Name: "kiem-thu-ho-so", Role: xasov1.OperatorRole_OPERATOR_ROLE_RECORDS, Secret: d.records})
+		return err == nil, fmt.Sprint(err)
+	}); err != nil {
+		d.t.Fatal(err)
+	}
 	if err := waitFor(ctx, time.Minute, created.GetCode()+" at central", func() (bool, string) {
-		r, err := c.GetProvinceDossier(octx, &xasov1.GetProvinceDossierRequest{Code: created.GetCode()})
+		r, err := c.GetProvinceDossier(rctx, &xasov1.GetProvinceDossierRequest{Code: created.GetCode()})
 		return err == nil && r.GetDossier().GetCode() == created.GetCode(), fmt.Sprint(err)
 	}); err != nil {
 		d.t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/central"
 	"github.com/xaso/xaso/pki"
 )
 
@@ -37,8 +38,20 @@ commands against the central cluster (any member; writes reach the leader):
   communes put CODE NAME         register or rename a commune
   communes settings CODE [--bandwidth-kbit N] [--upload-window HH:MM-HH:MM]
                                  how the commune's node syncs (sent to it)
-  token create NAME --role R     an operator token (R: operator or viewer)
+  token create NAME --role R [--ttl D] [--secret-file F]
+                                 an operator token; R: viewer (reports,
+                                 registry, catalogue, calendar, cluster,
+                                 nodes), records (also dossiers with personal
+                                 data and their files) or operator (writes and
+                                 administration; no personal data); D: its
+                                 life, default 2160h (90 days), at most 8784h;
+                                 its secret is shown once, or with
+                                 --secret-file kept in F (made there first when
+                                 F does not exist: a lost answer loses nothing)
+  token list                     the tokens, with their expiry (never secrets)
+  token delete NAME              revoke a token
   enroll COMMUNE [--ttl D]       a one-time enrollment token for a commune's node
+                                 (default 168h, at most 720h)
   nodes [list]                   enrolled nodes: acknowledged events, lag, last contact
   nodes revoke NODE_ID           refuse a node (a stolen or retired machine)
   communes unblock CODE SEQUENCE let the commune's chain go on from the record
@@ -71,8 +84,9 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 	ctx, cancel := context.WithTimeout(ctx, *cc.timeout)
 	defer cancel()
 	sub := flag.NewFlagSet("xaso admin "+cmd, flag.ContinueOnError)
-	role := sub.String("role", "", "token create: operator or viewer")
-	ttl := sub.Duration("ttl", 7*24*time.Hour, "enroll: how long the token is valid")
+	role := sub.String("role", "", "token create: viewer, records or operator")
+	ttl := sub.Duration("ttl", 0, "token create, enroll: how long the token is valid (default: 90 days for an operator token, 7 days for an enrollment token)")
+	secretFile := sub.String("secret-file", "", "token create: the file holding the token's secret, made there first when it does not exist")
 	kbit := sub.Int64("bandwidth-kbit", 0, "communes settings: cap on what the node sends, kbit/s (0: none)")
 	window := sub.String("upload-window", "", "communes settings: when files may be sent, HH:MM-HH:MM Vietnam time (empty: always)")
 	args, err := parseInterleaved(sub, rest, stderr)
@@ -146,14 +160,34 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 		resp, err = api.UpdateCommuneSettings(ctx, &xasov1.UpdateCommuneSettingsRequest{CommuneCode: args[1],
 			Settings: &xasov1.CommuneSettings{SyncBandwidthKbit: *kbit, SyncUploadWindow: *window}})
 	case "token create":
-		if err := need(2, "token create NAME --role operator|viewer"); err != nil {
+		if err := need(2, "token create NAME --role viewer|records|operator [--ttl D] [--secret-file F]"); err != nil {
 			return err
 		}
-		r := map[string]xasov1.OperatorRole{"operator": xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR, "viewer": xasov1.OperatorRole_OPERATOR_ROLE_VIEWER}[*role]
+		r := map[string]xasov1.OperatorRole{"viewer": xasov1.OperatorRole_OPERATOR_ROLE_VIEWER, "records": xasov1.OperatorRole_OPERATOR_ROLE_RECORDS,
+			"operator": xasov1.OperatorRole_OPERATOR_ROLE_OPERATOR}[*role]
 		if r == xasov1.OperatorRole_OPERATOR_ROLE_UNSPECIFIED {
-			return fmt.Errorf("role: %q is not operator or viewer", *role)
+			return fmt.Errorf("role: %q is not viewer, records or operator", *role)
 		}
-		resp, err = api.CreateOperatorToken(ctx, &xasov1.CreateOperatorTokenRequest{Name: args[1], Role: r})
+		req := &xasov1.CreateOperatorTokenRequest{Name: args[1], Role: r, TtlSeconds: int64(ttl.Seconds())}
+		if *secretFile != "" {
+			if req.Secret, err = tokenSecretFile(*secretFile); err != nil {
+				return err
+			}
+		}
+		resp, err = api.CreateOperatorToken(ctx, req)
+		if err == nil && *secretFile != "" {
+			fmt.Fprintf(stderr, "the token's secret is in %s\n", *secretFile)
+		}
+	case "token list":
+		if err := need(1, "token list"); err != nil {
+			return err
+		}
+		resp, err = api.ListOperatorTokens(ctx, &xasov1.ListOperatorTokensRequest{})
+	case "token delete":
+		if err := need(2, "token delete NAME"); err != nil {
+			return err
+		}
+		resp, err = api.DeleteOperatorToken(ctx, &xasov1.DeleteOperatorTokenRequest{Name: args[1]})
 	default:
 		if cmd == "enroll" && len(args) == 1 {
 			resp, err = api.CreateEnrollmentToken(ctx, &xasov1.CreateEnrollmentTokenRequest{CommuneCode: args[0], TtlSeconds: int64(ttl.Seconds())})
@@ -171,6 +205,38 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 	}
 	fmt.Fprintln(stdout, string(out))
 	return nil
+}
+
+// tokenSecretFile returns the operator token secret in file, or makes one
+// and writes it there (mode 0600, never over an existing file) before
+// central is asked: should the answer be lost, the secret is not.
+func tokenSecretFile(file string) (string, error) {
+	if b, err := os.ReadFile(file); err == nil {
+		secret := strings.TrimSpace(string(b))
+		if !central.ValidOperatorSecret(secret) {
+			return "", fmt.Errorf("secret-file: %s does not hold an operator token's secret (%s and 43 or more letters, digits, '-' or '_')", file, central.OperatorTokenPrefix)
+		}
+		return secret, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("secret-file: %w", err)
+	}
+	random, _, err := pki.NewSecret()
+	if err != nil {
+		return "", fmt.Errorf("secret-file: %w", err)
+	}
+	secret := central.OperatorTokenPrefix + random
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("secret-file: %w", err)
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("secret-file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("secret-file: %w", err)
+	}
+	return secret, nil
 }
 
 // parseInterleaved parses flags that may follow the words, as in

@@ -30,7 +30,7 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 	fs.String("key-file", "", "key_file: this member's key (PEM)")
 	fs.String("ca-key-file", "", "ca_key_file: the province CA key (PEM), to sign node certificates at enrollment (optional)")
 	fs.String("node-certificate-ttl", d.NodeCertificateTTL.String(), "node_certificate_ttl: life of a node certificate signed at enrollment")
-	fs.String("bootstrap-token-file", "", "bootstrap_token_file: an operator token accepted before any is issued")
+	fs.String("bootstrap-token-file", "", "bootstrap_token_file: a token that makes the first operator token, refused once one exists")
 	fs.String("heartbeat-timeout", d.HeartbeatTimeout.String(), "heartbeat_timeout: Raft heartbeat timeout")
 	fs.String("election-timeout", d.ElectionTimeout.String(), "election_timeout: Raft election timeout")
 	fs.String("snapshot-threshold", strconv.FormatUint(d.SnapshotThreshold, 10), "snapshot_threshold: new entries that trigger a snapshot")

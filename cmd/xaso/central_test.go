@@ -37,8 +37,9 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 	if code, _, _ := runCmd(t, "admin", "pki", "init", "--dir", pkiDir); code == 0 {
 		t.Fatal("pki init overwrote a CA")
 	}
-	token := filepath.Join(dir, "token")
-	os.WriteFile(token, []byte("xo_bootstrap-token-for-the-command-line-test\n"), 0o600)
+	bootToken := filepath.Join(dir, "bootstrap.token")
+	os.WriteFile(bootToken, []byte("xo_bootstrap-token-for-the-command-line-test\n"), 0o600)
+	token := bootToken // the bootstrap token until the first operator token is made
 
 	type member struct{ id, raft, api string }
 	var ms []member
@@ -57,7 +58,7 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 		a := []string{"central", "--id", m.id, "--data-dir", filepath.Join(dir, m.id), "--raft-listen", m.raft, "--api-listen", m.api,
 			"--bootstrap", strings.Join(boot, ","), "--ca-file", filepath.Join(pkiDir, "ca.crt"),
 			"--cert-file", filepath.Join(pkiDir, m.id+".crt"), "--key-file", filepath.Join(pkiDir, m.id+".key"),
-			"--bootstrap-token-file", token, "--heartbeat-timeout", "300ms", "--election-timeout", "300ms"}
+			"--bootstrap-token-file", bootToken, "--heartbeat-timeout", "300ms", "--election-timeout", "300ms"}
 		if m.id == "central-3" {
 			a = append(a, "--state-key-file", stateKey[m.id])
 		}
@@ -120,12 +121,43 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 	if strings.Count(out, `"suffrage": "Voter"`) != 3 {
 		t.Fatalf("status: %s", out)
 	}
+	// The bootstrap token may not administer: it makes the first
+	// operator token, whose secret the command keeps in a file it makes
+	// first, and is refused from then on.
+	if code, _, e := admin(ms[0], "communes", "list"); code != 1 || !strings.Contains(e, "PermissionDenied") {
+		t.Fatalf("communes list with the bootstrap token: %d %s", code, e)
+	}
+	adminToken := filepath.Join(dir, "admin.token")
+	if code, o, e := admin(ms[1], "token", "create", "quan-tri", "--role", "operator", "--secret-file", adminToken); code != 0 || strings.Contains(o, `"secret"`) || !strings.Contains(e, adminToken) {
+		t.Fatalf("first token: %d %s %s", code, o, e)
+	}
+	if st, err := os.Stat(adminToken); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the first token's secret file: %v %v", st, err)
+	}
+	if code, _, e := admin(ms[1], "token", "create", "lan-nua", "--role", "operator"); code != 1 || !strings.Contains(e, "bootstrap token is spent") {
+		t.Fatalf("a second token with the bootstrap token: %d %s", code, e)
+	}
+	token = adminToken
 	// Writes on any member.
 	if code, o, e := admin(ms[1], "communes", "put", "00004", "Phường Ba Đình"); code != 0 {
 		t.Fatalf("communes put: %s %s", o, e)
 	}
-	if code, o, e := admin(ms[2], "token", "create", "bao-cao", "--role", "viewer"); code != 0 || !strings.Contains(o, `"secret": "xo_`) {
+	if code, o, e := admin(ms[2], "token", "create", "bao-cao", "--role", "viewer", "--ttl", "720h"); code != 0 || !strings.Contains(o, `"secret": "xo_`) {
 		t.Fatalf("token create: %s %s", o, e)
+	} else if want := time.Now().Add(720 * time.Hour).UTC().Format("2006-01-02"); !strings.Contains(o, `"expire_time": "`+want) {
+		t.Fatalf("a token for 720h does not expire on %s: %s", want, o)
+	}
+	if code, o, e := admin(ms[2], "token", "create", "ho-so", "--role", "records"); code != 0 || !strings.Contains(o, `"role": "OPERATOR_ROLE_RECORDS"`) {
+		t.Fatalf("records token: %s %s", o, e)
+	}
+	if code, o, e := admin(ms[0], "token", "list"); code != 0 || !strings.Contains(o, `"name": "bao-cao"`) || strings.Count(o, `"expire_time"`) != 3 || strings.Contains(o, "secret") {
+		t.Fatalf("token list: %s %s", o, e)
+	}
+	if code, o, e := admin(ms[0], "token", "delete", "bao-cao"); code != 0 {
+		t.Fatalf("token delete: %s %s", o, e)
+	}
+	if code, o, e := admin(ms[0], "token", "list"); code != 0 || strings.Contains(o, "bao-cao") {
+		t.Fatalf("token list after the delete: %s %s", o, e)
 	}
 	if code, o, e := admin(ms[2], "enroll", "00004"); code != 0 || !strings.Contains(o, "xaso-enroll-1.00004.") {
 		t.Fatalf("enroll: %s %s", o, e)
@@ -133,7 +165,7 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 	if code, _, e := admin(ms[2], "enroll", "99999"); code != 1 || !strings.Contains(e, "commune_code") {
 		t.Fatalf("enroll of an unknown commune: %d %s", code, e)
 	}
-	if code, _, e := admin(ms[0], "token", "create", "x", "--role", "king"); code != 1 || !strings.Contains(e, "role") {
+	if code, _, e := admin(ms[0], "token", "create", "x", "--role", "king"); code != 1 || !strings.Contains(e, "viewer, records or operator") {
 		t.Fatalf("bad role: %d %s", code, e)
 	}
 	// Lifting a block names the commune and the sequence; a chain that is

@@ -87,11 +87,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer p.Close()
 
-	fmt.Fprintln(stdout, "central (HTTPS; CA "+p.CAFile()+", operator token in "+filepath.Join(*dir, "pki", "operator.token")+"):")
+	opFile, recFile := filepath.Join(*dir, "pki", province.OperatorTokenFile), filepath.Join(*dir, "pki", province.RecordsTokenFile)
+	fmt.Fprintln(stdout, "central (HTTPS; CA "+p.CAFile()+"; operator token (administration) in "+opFile+", records token (dossiers with personal data) in "+recFile+"):")
 	for _, m := range p.Members() {
 		fmt.Fprintf(stdout, "  %-10s %s/v1/cluster  %s/v1/nodes  %s/v1/reports/performance  %s/metrics\n", m.Config.ID, m.URL, m.URL, m.URL, m.URL)
 	}
-	fmt.Fprintf(stdout, "province dashboard: %s/ (sign in with the operator token)\n", p.Members()[0].URL)
+	fmt.Fprintf(stdout, "province dashboard: %s/ (sign in with a token: the records token also finds dossiers)\n", p.Members()[0].URL)
 	fmt.Fprintf(stdout, "clerk's desk: each node's /ban; users %s, %s, %s (clerk, officer, leader), password %s\n",
 		province.DemoUsers[0][0], province.DemoUsers[1][0], province.DemoUsers[2][0], province.DemoPassword)
 	fmt.Fprintln(stdout, "commune nodes (HTTP):")
@@ -102,7 +103,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		p.APITokenFile(province.DemoUsers[0][0]), p.APITokenFile(province.DemoUsers[1][0]), p.APITokenFile(province.DemoUsers[2][0]))
 	m0 := p.Members()[0]
 	fmt.Fprintf(stdout, "try: curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %s/v1/nodes\n",
-		p.CAFile(), filepath.Join(*dir, "pki", "operator.token"), m0.URL)
+		p.CAFile(), opFile, m0.URL)
 	fmt.Fprintf(stdout, "     curl -H \"Authorization: Bearer $(cat %s)\" %s/v1/dossiers\n",
 		p.APITokenFile(province.DemoUsers[0][0]), p.Nodes()[0].URL)
 

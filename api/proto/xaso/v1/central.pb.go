@@ -22,15 +22,23 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// OperatorRole is what an operator token may do.
+// OperatorRole is what an operator token may do. Which methods each role
+// may call is one table in central (central/access.go); reading citizens'
+// personal data is a role of its own, apart from administration.
 type OperatorRole int32
 
 const (
 	OperatorRole_OPERATOR_ROLE_UNSPECIFIED OperatorRole = 0
-	// Reads only.
+	// Reads what holds no personal data: reports and their exports, the
+	// communes, the catalogue, the calendar, the cluster and the nodes.
 	OperatorRole_OPERATOR_ROLE_VIEWER OperatorRole = 1
-	// Reads and writes.
+	// Writes and administration (communes, catalogue, calendar, cluster,
+	// nodes, tokens, the audit trail) and what a viewer reads; not the
+	// dossiers' personal data.
 	OperatorRole_OPERATOR_ROLE_OPERATOR OperatorRole = 2
+	// Reads dossiers with their applicants' personal data and their files,
+	// and what a viewer reads; no writes.
+	OperatorRole_OPERATOR_ROLE_RECORDS OperatorRole = 3
 )
 
 // Enum value maps for OperatorRole.
@@ -39,11 +47,13 @@ var (
 		0: "OPERATOR_ROLE_UNSPECIFIED",
 		1: "OPERATOR_ROLE_VIEWER",
 		2: "OPERATOR_ROLE_OPERATOR",
+		3: "OPERATOR_ROLE_RECORDS",
 	}
 	OperatorRole_value = map[string]int32{
 		"OPERATOR_ROLE_UNSPECIFIED": 0,
 		"OPERATOR_ROLE_VIEWER":      1,
 		"OPERATOR_ROLE_OPERATOR":    2,
+		"OPERATOR_ROLE_RECORDS":     3,
 	}
 )
 
@@ -1169,12 +1179,17 @@ func (x *NodeStream) GetBlocked() *ChainBlock {
 // OperatorToken is an API token of a province operator. Central keeps only
 // the SHA-256 of the secret.
 type OperatorToken struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Role          OperatorRole           `protobuf:"varint,2,opt,name=role,proto3,enum=xaso.v1.OperatorRole" json:"role,omitempty"`
-	SecretSha256  string                 `protobuf:"bytes,3,opt,name=secret_sha256,json=secretSha256,proto3" json:"secret_sha256,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	CreatedBy     string                 `protobuf:"bytes,5,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role         OperatorRole           `protobuf:"varint,2,opt,name=role,proto3,enum=xaso.v1.OperatorRole" json:"role,omitempty"`
+	SecretSha256 string                 `protobuf:"bytes,3,opt,name=secret_sha256,json=secretSha256,proto3" json:"secret_sha256,omitempty"`
+	CreateTime   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreatedBy    string                 `protobuf:"bytes,5,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// When the token stops working. A token made before tokens expired has
+	// none: it expires a year (MaxOperatorTokenTTL) after its create_time.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// Output only, in answers: the token has expired (never stored).
+	Expired       bool `protobuf:"varint,7,opt,name=expired,proto3" json:"expired,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1244,10 +1259,29 @@ func (x *OperatorToken) GetCreatedBy() string {
 	return ""
 }
 
+func (x *OperatorToken) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *OperatorToken) GetExpired() bool {
+	if x != nil {
+		return x.Expired
+	}
+	return false
+}
+
 // PutOperatorTokenCommand adds a token (its name must be new).
 type PutOperatorTokenCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Token         *OperatorToken         `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token *OperatorToken         `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// Proposed with the bootstrap token: refused unless central has never
+	// had an operator token, and unless the token is an OPERATOR's. The
+	// state keeps that a token was made (m/token-issued), so that deleting
+	// every token does not make the bootstrap token work again.
+	First         bool `protobuf:"varint,2,opt,name=first,proto3" json:"first,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1287,6 +1321,13 @@ func (x *PutOperatorTokenCommand) GetToken() *OperatorToken {
 		return x.Token
 	}
 	return nil
+}
+
+func (x *PutOperatorTokenCommand) GetFirst() bool {
+	if x != nil {
+		return x.First
+	}
+	return false
 }
 
 // DeleteOperatorTokenCommand revokes a token.
@@ -2648,7 +2689,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\tlast_hash\x18\x04 \x01(\fR\blastHash\x127\n" +
 	"\tlast_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\x12,\n" +
 	"\x12node_last_sequence\x18\x06 \x01(\x03R\x10nodeLastSequence\x12-\n" +
-	"\ablocked\x18\a \x01(\v2\x13.xaso.v1.ChainBlockR\ablocked\"\xcf\x01\n" +
+	"\ablocked\x18\a \x01(\v2\x13.xaso.v1.ChainBlockR\ablocked\"\xa6\x02\n" +
 	"\rOperatorToken\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x15.xaso.v1.OperatorRoleR\x04role\x12#\n" +
@@ -2656,9 +2697,13 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x1d\n" +
 	"\n" +
-	"created_by\x18\x05 \x01(\tR\tcreatedBy\"G\n" +
+	"created_by\x18\x05 \x01(\tR\tcreatedBy\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12\x18\n" +
+	"\aexpired\x18\a \x01(\bR\aexpired\"]\n" +
 	"\x17PutOperatorTokenCommand\x12,\n" +
-	"\x05token\x18\x01 \x01(\v2\x16.xaso.v1.OperatorTokenR\x05token\"0\n" +
+	"\x05token\x18\x01 \x01(\v2\x16.xaso.v1.OperatorTokenR\x05token\x12\x14\n" +
+	"\x05first\x18\x02 \x01(\bR\x05first\"0\n" +
 	"\x1aDeleteOperatorTokenCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\xcb\x02\n" +
 	"\x0fEnrollmentToken\x12!\n" +
@@ -2757,11 +2802,12 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\bsettings\x18\x02 \x01(\v2\x18.xaso.v1.CommuneSettingsR\bsettings\"`\n" +
 	"\rStoredDossier\x12*\n" +
 	"\adossier\x18\x01 \x01(\v2\x10.xaso.v1.DossierR\adossier\x12#\n" +
-	"\revent_records\x18\x02 \x03(\fR\feventRecords*c\n" +
+	"\revent_records\x18\x02 \x03(\fR\feventRecords*~\n" +
 	"\fOperatorRole\x12\x1d\n" +
 	"\x19OPERATOR_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14OPERATOR_ROLE_VIEWER\x10\x01\x12\x1a\n" +
-	"\x16OPERATOR_ROLE_OPERATOR\x10\x02B/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
+	"\x16OPERATOR_ROLE_OPERATOR\x10\x02\x12\x19\n" +
+	"\x15OPERATOR_ROLE_RECORDS\x10\x03B/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
 
 var (
 	file_xaso_v1_central_proto_rawDescOnce sync.Once
@@ -2848,29 +2894,30 @@ var file_xaso_v1_central_proto_depIdxs = []int32{
 	8,  // 28: xaso.v1.NodeStream.blocked:type_name -> xaso.v1.ChainBlock
 	0,  // 29: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
 	32, // 30: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
-	13, // 31: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
-	32, // 32: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
-	32, // 33: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
-	32, // 34: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
-	16, // 35: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
-	32, // 36: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	32, // 37: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
-	32, // 38: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	32, // 39: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
-	33, // 40: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
-	35, // 41: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
-	29, // 42: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
-	1,  // 43: xaso.v1.FeedItem.commune:type_name -> xaso.v1.Commune
-	23, // 44: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
-	36, // 45: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
-	32, // 46: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
-	29, // 47: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
-	35, // 48: xaso.v1.StoredDossier.dossier:type_name -> xaso.v1.Dossier
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	32, // 31: xaso.v1.OperatorToken.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 32: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
+	32, // 33: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
+	32, // 34: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
+	32, // 35: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
+	16, // 36: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
+	32, // 37: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	32, // 38: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
+	32, // 39: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	32, // 40: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
+	33, // 41: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
+	35, // 42: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
+	29, // 43: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
+	1,  // 44: xaso.v1.FeedItem.commune:type_name -> xaso.v1.Commune
+	23, // 45: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
+	36, // 46: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
+	32, // 47: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
+	29, // 48: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
+	35, // 49: xaso.v1.StoredDossier.dossier:type_name -> xaso.v1.Dossier
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_proto_init() }

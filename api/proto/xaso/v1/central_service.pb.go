@@ -1977,11 +1977,19 @@ func (x *ListAuditRecordsResponse) GetNextPageToken() string {
 	return ""
 }
 
-// CreateOperatorTokenRequest names the new token and its role.
+// CreateOperatorTokenRequest names the new token, its role and its life.
 type CreateOperatorTokenRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Role          OperatorRole           `protobuf:"varint,2,opt,name=role,proto3,enum=xaso.v1.OperatorRole" json:"role,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role  OperatorRole           `protobuf:"varint,2,opt,name=role,proto3,enum=xaso.v1.OperatorRole" json:"role,omitempty"`
+	// Seconds the token lives; default 90 days, at most 366 days.
+	TtlSeconds int64 `protobuf:"varint,3,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	// Optional: the token's secret, made by the client ("xo_" and 43 to 197
+	// letters, digits, '-' or '_': 32 random bytes in base64url), so that an
+	// answer lost on the way cannot lose the secret (the first token above
+	// all, which the bootstrap token can make only once). Empty: central
+	// makes one and answers it once.
+	Secret        string `protobuf:"bytes,4,opt,name=secret,proto3" json:"secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2030,11 +2038,26 @@ func (x *CreateOperatorTokenRequest) GetRole() OperatorRole {
 	return OperatorRole_OPERATOR_ROLE_UNSPECIFIED
 }
 
+func (x *CreateOperatorTokenRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+func (x *CreateOperatorTokenRequest) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
 // CreateOperatorTokenResponse carries the secret, shown this once.
 type CreateOperatorTokenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Token         *OperatorToken         `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
-	Secret        string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token *OperatorToken         `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// Empty when the request carried the secret.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2120,7 +2143,8 @@ func (*ListOperatorTokensRequest) Descriptor() ([]byte, []int) {
 	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{37}
 }
 
-// ListOperatorTokensResponse is the tokens without their secrets.
+// ListOperatorTokensResponse is the tokens without their secrets, each
+// with its expire_time and marked expired when it is.
 type ListOperatorTokensResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tokens        []*OperatorToken       `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
@@ -3142,10 +3166,13 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"r\n" +
 	"\x18ListAuditRecordsResponse\x12.\n" +
 	"\arecords\x18\x01 \x03(\v2\x14.xaso.v1.AuditRecordR\arecords\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"[\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x94\x01\n" +
 	"\x1aCreateOperatorTokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
-	"\x04role\x18\x02 \x01(\x0e2\x15.xaso.v1.OperatorRoleR\x04role\"c\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x15.xaso.v1.OperatorRoleR\x04role\x12\x1f\n" +
+	"\vttl_seconds\x18\x03 \x01(\x03R\n" +
+	"ttlSeconds\x12\x16\n" +
+	"\x06secret\x18\x04 \x01(\tR\x06secret\"c\n" +
 	"\x1bCreateOperatorTokenResponse\x12,\n" +
 	"\x05token\x18\x01 \x01(\v2\x16.xaso.v1.OperatorTokenR\x05token\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x1b\n" +

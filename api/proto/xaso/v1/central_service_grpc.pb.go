@@ -54,7 +54,9 @@ const (
 // Any member answers: writes are forwarded to the leader, reads are served
 // locally and say which Raft index they reflect, unless the request asks
 // for a linearizable read. Calls carry an operator token ("authorization:
-// Bearer …"); viewers read, operators also write.
+// Bearer …"); its role (OperatorRole) says which methods it may call. The
+// bootstrap token of the members' configuration may only see the cluster
+// and create the first operator token, and nothing once one exists.
 type CentralServiceClient interface {
 	// The cluster: members, leader, this member's applied index.
 	GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*GetClusterResponse, error)
@@ -378,7 +380,9 @@ func (c *centralServiceClient) UnblockCommuneChain(ctx context.Context, in *Unbl
 // Any member answers: writes are forwarded to the leader, reads are served
 // locally and say which Raft index they reflect, unless the request asks
 // for a linearizable read. Calls carry an operator token ("authorization:
-// Bearer …"); viewers read, operators also write.
+// Bearer …"); its role (OperatorRole) says which methods it may call. The
+// bootstrap token of the members' configuration may only see the cluster
+// and create the first operator token, and nothing once one exists.
 type CentralServiceServer interface {
 	// The cluster: members, leader, this member's applied index.
 	GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error)
