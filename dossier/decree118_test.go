@@ -38,8 +38,9 @@ func forge(d *dossier.Dossier, cmd dossier.Command, to dossier.State) *dossier.E
 }
 
 // TestDecree118Rules drives dossiers received under Decree 118/2025 (a
-// 5-working-day procedure received Monday 23 Nov 2026 09:00: due Monday
-// 30 Nov, supplements to be asked for by Thursday 26 Nov) through the
+// 5-working-day procedure received Monday 23 Nov 2026 09:00: with 24 Nov,
+// Vietnam Culture Day, off, due Tuesday 1 Dec, supplements to be asked for
+// by Friday 27 Nov) through the
 // decree's rules: the last step is refused (want != nil) or allowed, by
 // the desk (Decide) and by central's re-decision (CheckEvent) alike.
 func TestDecree118Rules(t *testing.T) {
@@ -56,9 +57,9 @@ func TestDecree118Rules(t *testing.T) {
 		{"art. 11(2)(c), 16(3), 17(2)(a): supplements once: a second request is refused",
 			nil, []step{assign, request("2026-11-24 09:00"), supplement("2026-11-25 09:00"), request("2026-11-26 09:00")}, false, dossier.AwaitingSupplement},
 		{"art. 19(5): a request on the third working day after receipt is allowed",
-			nil, []step{assign, request("2026-11-26 16:59")}, true, dossier.AwaitingSupplement},
+			nil, []step{assign, request("2026-11-27 16:59")}, true, dossier.AwaitingSupplement},
 		{"art. 19(5): a request after the third working day is refused",
-			nil, []step{assign, request("2026-11-27 08:00")}, false, dossier.AwaitingSupplement},
+			nil, []step{assign, request("2026-11-30 08:00")}, false, dossier.AwaitingSupplement},
 		{"art. 19(5): sector law's window of 10 working days",
 			func(p *dossier.Procedure) {
 				p.SupplementWindowDays, p.SupplementLegalBasis = 10, "Luật chuyên ngành (ví dụ)"
@@ -74,9 +75,9 @@ func TestDecree118Rules(t *testing.T) {
 			},
 			[]step{assign, request("2026-11-24 09:00"), {dossier.CloseUnsupplemented, dossier.Clerk, "2026-12-10 08:00"}}, false, dossier.ClosedUnsupplemented},
 		{"art. 19(6): an apology the day before the due day is allowed",
-			nil, []step{assign, {dossier.Apologize, dossier.Officer, "2026-11-29 20:00"}}, true, dossier.InProcessing},
+			nil, []step{assign, {dossier.Apologize, dossier.Officer, "2026-11-30 20:00"}}, true, dossier.InProcessing},
 		{"art. 19(6): an apology on the due day is refused",
-			nil, []step{assign, {dossier.Apologize, dossier.Officer, "2026-11-30 08:00"}}, false, dossier.InProcessing},
+			nil, []step{assign, {dossier.Apologize, dossier.Officer, "2026-12-01 08:00"}}, false, dossier.InProcessing},
 		{"art. 19(6): the date is set anew once: a second apology is refused",
 			nil, []step{assign, {dossier.Apologize, dossier.Officer, "2026-11-25 09:00"}, {dossier.Apologize, dossier.Leader, "2026-11-26 09:00"}}, false, dossier.InProcessing},
 		{"art. 19(5), 19(6): no apology while the clock is stopped",
