@@ -150,8 +150,17 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 	if code, o, e := admin(ms[2], "token", "create", "ho-so", "--role", "records"); code != 0 || !strings.Contains(o, `"role": "OPERATOR_ROLE_RECORDS"`) {
 		t.Fatalf("records token: %s %s", o, e)
 	}
-	if code, o, e := admin(ms[0], "token", "list"); code != 0 || !strings.Contains(o, `"name": "bao-cao"`) || strings.Count(o, `"expire_time"`) != 3 || strings.Contains(o, "secret") {
-		t.Fatalf("token list: %s %s", o, e)
+	// Another member lists them once it has applied the writes (reads are
+	// local): poll, bounded.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		code, o, e := admin(ms[0], "token", "list")
+		if code == 0 && strings.Contains(o, `"name": "bao-cao"`) && strings.Count(o, `"expire_time"`) == 3 && !strings.Contains(o, "secret") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("token list: %s %s", o, e)
+		}
+		time.Sleep(50 * time.Millisecond) // polling, bounded by the deadline
 	}
 	if code, o, e := admin(ms[0], "token", "delete", "bao-cao"); code != 0 {
 		t.Fatalf("token delete: %s %s", o, e)
