@@ -146,7 +146,7 @@ func (s *Store) AccessLog(f AccessFilter, n int, before int64) ([]*xasov1.Access
 	return out, next, nil
 }
 
-// accessEntries is what Check reads of the access log: its head and how
+// accessKeys is what Check reads of the access log: its head and how
 // many keys each of its prefixes holds.
 type accessKeys struct {
 	head                int64
