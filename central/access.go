@@ -91,6 +91,7 @@ func accessTable() map[string]Access {
 		xasov1.CentralService_UpdateCalendar_FullMethodName:         AccessAdmin,
 		xasov1.CentralService_GetProvinceDossier_FullMethodName:     AccessPersonalData,
 		xasov1.CentralService_GetProvinceAttachment_FullMethodName:  AccessPersonalData,
+		xasov1.CentralService_ListAccessRecords_FullMethodName:      AccessPersonalData,
 		xasov1.CentralService_GetPerformanceReport_FullMethodName:   AccessRead,
 		xasov1.CentralService_ListAuditRecords_FullMethodName:       AccessAdmin,
 		xasov1.CentralService_CreateOperatorToken_FullMethodName:    AccessFirstToken,

@@ -254,6 +254,9 @@ func TestAPIOperatorTokensRolesAndAudit(t *testing.T) {
 	if code := ac.do(f, "GET", "/v1/communes", "xo_wrong", nil, nil); code != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d, want 401", code)
 	}
+	if code := ac.do(f, "GET", "/v1/communes/00004/accessLog", "", nil, nil); code != http.StatusUnauthorized {
+		t.Fatalf("the access log without a token: %d, want 401", code)
+	}
 	var viewer, op struct {
 		Secret string `json:"secret"`
 	}
@@ -325,6 +328,9 @@ func TestAPIBadOperatorInputIs400AndChangesNothing(t *testing.T) {
 		{"report grouped by nonsense", "GET", "/v1/reports/performance?from_month=2026-01&to_month=2026-02&group_by=planet", nil, []string{"group_by[0]"}, 400},
 		{"unknown field", "PUT", "/v1/communes/00004", map[string]any{"nam": "Xã A"}, nil, 400},
 		{"update of a procedure that does not exist", "PUT", "/v1/procedures/NOPE-1", map[string]any{"procedure": map[string]any{"name": "x"}}, nil, 404},
+		{"access log of a commune not 5 digits", "GET", "/v1/communes/12ab/accessLog", nil, []string{"commune_code"}, 400},
+		{"access log of a bad dossier code, a bad page", "GET", "/v1/communes/00004/accessLog?dossier_code=x&page_token=abc&page_size=1001", nil,
+			[]string{"dossier_code", "page_size", "page_token"}, 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

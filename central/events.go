@@ -111,8 +111,9 @@ func refuseRecord(c codes.Code, format string, args ...any) *recordError {
 }
 
 // appendRecord takes one record if it is exactly the next of the stream,
-// chains on, and is an event the workflow allows; it advances hw. now is
-// the proposer's time, the bound of the event's.
+// chains on, and is an event the workflow allows or the next entry of the
+// commune's access log; it advances hw. now is the proposer's time, the
+// bound of the event's (or the entry's).
 func appendRecord(st *stateTxn, index uint64, hw *xasov1.NodeStream, rec *xasov1.OutboxRecord, now time.Time) *recordError {
 	seq := rec.GetSequence()
 	switch {
@@ -148,12 +149,48 @@ func appendRecord(st *stateTxn, index uint64, hw *xasov1.NodeStream, rec *xasov1
 	if !bytes.Equal(h, rec.GetHash()) {
 		return refuseRecord(codes.DataLoss, "its hash does not match its content")
 	}
-	if e := applyDossierEvent(st, index, rec); e != nil {
+	if a := rec.GetAccess(); a != nil {
+		if e := applyAccess(st, hw, rec); e != nil {
+			return e
+		}
+		hw.LastAccessSequence = a.GetSequence()
+	} else if e := applyDossierEvent(st, index, rec); e != nil {
 		return e
 	}
 	st.set(binary.BigEndian.AppendUint64([]byte(prefixRecord+hw.GetCommuneCode()+"/"), uint64(seq)), enc)
 	hw.LastSequence, hw.LastHash = seq, rec.GetHash()
 	return nil
+}
+
+// applyAccess takes an access entry of the commune's node (checked by
+// ValidateSizedRecord): it must be the next of the commune's access log,
+// which central indexes by entry and by each dossier it names, pointing
+// at the record that carries it. It does not move hw.
+func applyAccess(st *stateTxn, hw *xasov1.NodeStream, rec *xasov1.OutboxRecord) *recordError {
+	a := rec.GetAccess()
+	if want := hw.GetLastAccessSequence() + 1; a.GetSequence() != want {
+		return refuseRecord(codes.InvalidArgument, "access entry %d where the commune's access log has %d next", a.GetSequence(), want)
+	}
+	ptr := be64(uint64(rec.GetSequence()))
+	st.set(accessKey(hw.GetCommuneCode(), a.GetSequence()), ptr)
+	for _, code := range a.GetDossierCodes() {
+		st.set(accessCodeKey(hw.GetCommuneCode(), code, a.GetSequence()), ptr)
+	}
+	return nil
+}
+
+func accessPrefix(commune string) []byte { return []byte(prefixAccess + commune + "/") }
+
+func accessKey(commune string, seq int64) []byte {
+	return binary.BigEndian.AppendUint64(accessPrefix(commune), uint64(seq))
+}
+
+func accessCodePrefix(commune, code string) []byte {
+	return []byte(prefixAccessCode + commune + "/" + code + "/")
+}
+
+func accessCodeKey(commune, code string, seq int64) []byte {
+	return binary.BigEndian.AppendUint64(accessCodePrefix(commune, code), uint64(seq))
 }
 
 // applyDossierEvent folds one event into the dossier central holds and

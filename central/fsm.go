@@ -49,6 +49,8 @@ import (
 //	am/{attachment sha256}/{commune}  a commune's offer of a file, until its bytes are all there and checked
 //	ap/{commune}/{attachment sha256}  the commune's offers waiting (empty value; bounds them)
 //	ac/{chunk sha256}                 chunk of a file, content-addressed
+//	la/{commune}/{access seq:8}       the commune's access log: entry → the sequence of the record (r/) carrying it
+//	ld/{commune}/{dossier}/{access seq:8}  the same, by dossier named
 const (
 	keyApplied        = "m/applied"
 	prefixMember      = "m/member/"
@@ -72,6 +74,8 @@ const (
 	prefixSettings    = "cs/"
 	prefixManifest    = "am/"
 	prefixChunk       = "ac/"
+	prefixAccess      = "la/"
+	prefixAccessCode  = "ld/"
 	batchFormat       = 1
 	snapshotMagic     = "XASO-CENTRAL-SNAPSHOT"
 	snapshotVersion   = 2 // 2: dossiers keep their event pointers (no de/ keys)

@@ -152,13 +152,15 @@ func (h *applyHarness) chain(recs []*xasov1.OutboxRecord, fixedPrev, fixedHash m
 // contact writes.
 
 // communeKey says whether k is one of commune's own keys: its registration,
-// settings, high-water mark, records, dossiers (and their due index) and
-// its report rows.
+// settings, high-water mark, records, dossiers (and their due index), its
+// access log's keys and its report rows.
 func communeKey(k, commune string) bool {
 	switch {
 	case k == prefixCommune+commune, k == prefixSettings+commune, k == prefixHighWater+commune:
 		return true
 	case strings.HasPrefix(k, prefixRecord+commune+"/"), strings.HasPrefix(k, prefixDossier+commune+"-"):
+		return true
+	case strings.HasPrefix(k, prefixAccess+commune+"/"), strings.HasPrefix(k, prefixAccessCode+commune+"/"):
 		return true
 	case strings.HasPrefix(k, prefixDue) && len(k) > len(prefixDue)+8 && strings.HasPrefix(k[len(prefixDue)+8:], commune+"-"):
 		return true
@@ -484,11 +486,16 @@ func (h *applyHarness) build(data []byte) (*xasov1.CentralCommand, []string) {
 	for ops := 0; len(m.in) > 0 && ops < 8; ops++ {
 		i := m.intn(len(recs))
 		rec := recs[i]
-		if rec.Event == nil {
-			rec.Event = &xasov1.Event{}
-		}
 		ev := rec.Event
-		op := m.intn(30)
+		if ev == nil {
+			// An access record keeps no event: the event's changes then
+			// change nothing.
+			ev = &xasov1.Event{}
+			if rec.Access == nil {
+				rec.Event = ev
+			}
+		}
+		op := m.intn(32)
 		m.log = append(m.log, fmt.Sprintf("op %d on record %d", op, i))
 		switch op {
 		case 0:
@@ -629,8 +636,52 @@ func (h *applyHarness) build(data []byte) (*xasov1.CentralCommand, []string) {
 			// Fields this version does not know, of any size.
 			raw := protowire.AppendTag(nil, protowire.Number(100+m.intn(1000)), protowire.BytesType)
 			ev.ProtoReflect().SetUnknown(protowire.AppendBytes(raw, []byte(m.str())))
+		case 29:
+			// An honest access entry instead of the event (numbered below).
+			rec.Event, rec.DossierCode, rec.Access = nil, "", honestAccess(0, h.aCodes[0], h.bCodes[0])
+		case 30:
+			if rec.Access == nil {
+				rec.Access = &xasov1.AccessEntry{}
+			}
+			a := rec.Access
+			switch m.intn(11) {
+			case 0:
+				a.Sequence = m.seq(0)
+			case 1:
+				a.Time = m.time()
+			case 2:
+				a.Name = m.str()
+			case 3:
+				a.Role = xasov1.Role(m.enum())
+			case 4:
+				a.Via = m.strOr("session", "token", "")
+			case 5:
+				a.ClientAddress = m.str()
+			case 6:
+				a.Kind = xasov1.AccessKind(m.enum())
+			case 7:
+				a.DossierCodes = nil
+				for range m.count() {
+					a.DossierCodes = append(a.DossierCodes, m.strOr(h.aCodes[0], h.bCodes[0], fuzzC+"-260302-0001"))
+				}
+			case 8:
+				a.Filter = m.str()
+			case 9:
+				a.AttachmentSha256 = m.sha()
+			default:
+				a.Count = int32(m.int64Or(0, 1, 2, -1, dossier.MaxAccessCount, dossier.MaxAccessCount+1))
+			}
 		default:
 			recs = recs[:max(1, i)]
+		}
+	}
+	// Access entries not numbered yet follow A's log, which is empty in
+	// the starting state.
+	var access int64
+	for _, rec := range recs {
+		if a := rec.GetAccess(); a != nil && a.GetSequence() == 0 {
+			access++
+			a.Sequence = access
 		}
 	}
 	if rechain {
@@ -671,6 +722,15 @@ func FuzzApplyMutatedEvents(f *testing.F) {
 		{0, 28, 0, 0, 18, 0},               // 70,000 bytes of fields this version does not know
 		{0, 26},                            // no event
 		{0, 19, 9},                         // a receipt removed
+		{0, 29},                            // an honest access entry: taken
+		{1, 1, 29},                         // an event, then an access entry: taken
+		{0, 29, 30, 0, 5},                  // an access entry numbered 2, not 1
+		{0, 29, 30, 1, 6},                  // an access entry in 2100
+		{0, 29, 30, 7, 5},                  // 1,000 dossiers named
+		{0, 29, 30, 2, 18, 0},              // a 70,000-byte reader's name
+		{0, 29, 3, 1},                      // an access entry of another commune
+		{0, 29, 30, 6, 0, 99},              // an unknown kind
+		{0, 29, 1, 0},                      // an access entry with a dossier code
 	} {
 		f.Add(seed)
 	}
@@ -699,6 +759,13 @@ func knownAttacks(h *applyHarness) []struct {
 			rec.DossierCode = h.received
 			rec.Event = &xasov1.Event{Sequence: received.GetEventCount() + 1, Action: dossier.Transfer, Actor: "motcua.1", Role: dossier.Clerk,
 				Time: timestamppb.New(testNow.AddDate(0, 1, 0)), State: dossier.Transferred, DueTime: received.GetDueTime(), TransferCommuneCode: to}
+		}
+	}
+	// access makes the record A's first access entry, then changes it.
+	access := func(change func(rec *xasov1.OutboxRecord)) func(rec *xasov1.OutboxRecord) {
+		return func(rec *xasov1.OutboxRecord) {
+			rec.Event, rec.DossierCode, rec.Access = nil, "", honestAccess(1, h.aCodes[0], bCode)
+			change(rec)
 		}
 	}
 	receipt := func(rec *xasov1.OutboxRecord) *xasov1.Receipt {
@@ -786,7 +853,37 @@ func knownAttacks(h *applyHarness) []struct {
 		{"2,001-byte reason", func(r *xasov1.OutboxRecord) { r.Event.Reason = strings.Repeat("x", 2001) }, codes.InvalidArgument},
 		{"record of another commune", func(r *xasov1.OutboxRecord) { r.CommuneCode = fuzzB }, codes.PermissionDenied},
 		{"no event", func(r *xasov1.OutboxRecord) { r.Event = nil }, codes.InvalidArgument},
+		{"access entry of another commune", access(func(r *xasov1.OutboxRecord) { r.CommuneCode = fuzzB }), codes.PermissionDenied},
+		{"access entry 2 before entry 1", access(func(r *xasov1.OutboxRecord) { r.Access.Sequence = 2 }), codes.InvalidArgument},
+		{"access entry 0", access(func(r *xasov1.OutboxRecord) { r.Access.Sequence = 0 }), codes.InvalidArgument},
+		{"access entry in 2100", access(func(r *xasov1.OutboxRecord) {
+			r.Access.Time = timestamppb.New(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+		}), codes.InvalidArgument},
+		{"access entry before 2015", access(func(r *xasov1.OutboxRecord) {
+			r.Access.Time = timestamppb.New(time.Date(2014, 6, 1, 0, 0, 0, 0, time.UTC))
+		}), codes.InvalidArgument},
+		{"access entry naming 501 dossiers", access(func(r *xasov1.OutboxRecord) {
+			r.Access.DossierCodes = nil
+			for i := range 501 {
+				r.Access.DossierCodes = append(r.Access.DossierCodes, fmt.Sprintf("%s-260302-%04d", fuzzA, i+1))
+			}
+			r.Access.Count = 501
+		}), codes.InvalidArgument},
+		{"access entry with a 70,000-byte filter", access(func(r *xasov1.OutboxRecord) { r.Access.Filter = strings.Repeat("f", 70_000) }), codes.InvalidArgument},
+		{"access entry with a 129-byte name", access(func(r *xasov1.OutboxRecord) { r.Access.Name = strings.Repeat("n", 129) }), codes.InvalidArgument},
+		{"access entry of an unknown kind", access(func(r *xasov1.OutboxRecord) { r.Access.Kind = 99 }), codes.InvalidArgument},
+		{"access entry naming a code twice", access(func(r *xasov1.OutboxRecord) {
+			r.Access.DossierCodes, r.Access.Count = []string{bCode, bCode}, 2
+		}), codes.InvalidArgument},
+		{"access entry with an event too", access(func(r *xasov1.OutboxRecord) { r.Event = proto.Clone(h.next[0].GetEvent()).(*xasov1.Event) }), codes.InvalidArgument},
+		{"access entry with a dossier code", access(func(r *xasov1.OutboxRecord) { r.DossierCode = h.received }), codes.InvalidArgument},
 	}
+}
+
+// honestAccess is an access entry of A's node: a clerk's list of codes.
+func honestAccess(seq int64, codes ...string) *xasov1.AccessEntry {
+	return &xasov1.AccessEntry{Sequence: seq, Time: timestamppb.New(testNow), Name: "motcua.1", Role: dossier.Clerk, Via: "session",
+		ClientAddress: "192.0.2.7", Kind: dossier.AccessList, DossierCodes: codes, Filter: "state = RECEIVED", Count: int32(len(codes))}
 }
 
 // TestKnownAttacksAreRefusedAndChangeNothing replays the known attacks on
@@ -841,6 +938,18 @@ func TestKnownAttacksAreRefusedAndChangeNothing(t *testing.T) {
 			t.Error("the commune comparison does not see B's keys change")
 		}
 		rollback(t, h.main.f, h.base)
+	})
+
+	// An honest access entry of A is taken (naming a dossier of B too,
+	// which a transfer may have shown A), and touches no key of B.
+	t.Run("an honest access entry is taken", func(t *testing.T) {
+		rec := proto.Clone(h.next[0]).(*xasov1.OutboxRecord)
+		rec.Event, rec.DossierCode, rec.Access = nil, "", honestAccess(1, h.aCodes[0], h.bCodes[0])
+		h.chain([]*xasov1.OutboxRecord{rec}, nil, nil)
+		out := h.try(t, command([]*xasov1.OutboxRecord{rec}, next), "an honest access entry")
+		if out.res.GetCode() != 0 || out.res.GetAccepted() != 1 || !out.changed {
+			t.Fatalf("an honest access entry: %s, changed %v", shortResult(out.res), out.changed)
+		}
 	})
 
 	// try's own checks fire: told the state before an attack held a B

@@ -1,6 +1,7 @@
 package central
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -294,4 +295,56 @@ func (f *FSM) CommuneSettings(commune string) (*xasov1.CommuneSettings, error) {
 		return set, nil
 	}
 	return set, err
+}
+
+// AccessRecords returns up to n entries of commune's access log, newest
+// first, from before entry before (0: from the newest), those naming
+// dossier code when it is set, and the entry to go on before (0 when
+// nothing is left).
+func (f *FSM) AccessRecords(commune, code string, before int64, n int) ([]*xasov1.AccessEntry, int64, error) {
+	prefix := accessPrefix(commune)
+	if code != "" {
+		prefix = accessCodePrefix(commune, code)
+	}
+	start := append(bytes.Clone(prefix), 0xff)
+	if before > 0 {
+		start = binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(before-1))
+	}
+	var out []*xasov1.AccessEntry
+	var next int64
+	err := f.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: true, PrefetchSize: min(n, 100)})
+		defer it.Close()
+		for it.Seek(start); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != len(prefix)+8 {
+				return fmt.Errorf("access log key %q of %d bytes", k, len(k))
+			}
+			seq := int64(binary.BigEndian.Uint64(k[len(prefix):]))
+			if len(out) == n {
+				next = seq + 1
+				return nil
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if len(v) != 8 {
+				return fmt.Errorf("access log key %q: a pointer of %d bytes", k, len(v))
+			}
+			rec := &xasov1.OutboxRecord{}
+			if err := getProto(txn, binary.BigEndian.AppendUint64([]byte(prefixRecord+commune+"/"), binary.BigEndian.Uint64(v)), rec); err != nil {
+				return fmt.Errorf("access entry %d of %s: %w", seq, commune, err)
+			}
+			if rec.GetAccess().GetSequence() != seq {
+				return fmt.Errorf("access entry %d of %s: its record carries entry %d", seq, commune, rec.GetAccess().GetSequence())
+			}
+			out = append(out, rec.GetAccess())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("read the access log of %s: %w", commune, err)
+	}
+	return out, next, nil
 }

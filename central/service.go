@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -389,6 +390,51 @@ func (s *Server) ListAuditRecords(ctx context.Context, req *xasov1.ListAuditReco
 		redactSecrets(r.GetCommand())
 	}
 	return &xasov1.ListAuditRecordsResponse{Records: recs, NextPageToken: base64.RawURLEncoding.EncodeToString(next)}, nil
+}
+
+// ListAccessRecords pages through a commune's access log (who read which
+// dossiers' personal data at its node), newest first, as the node sent it.
+func (s *Server) ListAccessRecords(ctx context.Context, req *xasov1.ListAccessRecordsRequest) (*xasov1.ListAccessRecordsResponse, error) {
+	// The access table lets the personal-data role alone call it.
+	var v dossier.Violations
+	if !dossier.ValidCommuneCode(req.GetCommuneCode()) {
+		v.Add("commune_code", "a 5-digit administrative unit code")
+	}
+	if c := req.GetDossierCode(); c != "" {
+		if _, err := dossier.ParseCode(c); err != nil {
+			v.Add("dossier_code", err.Error())
+		}
+	}
+	size := int(req.GetPageSize())
+	if size < 0 || size > 1000 {
+		v.Add("page_size", "0 to 1000 (default 100)")
+	}
+	if size == 0 {
+		size = 100
+	}
+	var before int64
+	if t := req.GetPageToken(); t != "" {
+		var err error
+		if before, err = strconv.ParseInt(t, 10, 64); err != nil || before < 1 {
+			v.Add("page_token", "not a token this API gave")
+		}
+	}
+	if len(v) > 0 {
+		return nil, grpcerr.BadRequest(v)
+	}
+	info, err := s.read(ctx, req.GetConsistency())
+	if err != nil {
+		return nil, err
+	}
+	entries, next, err := s.fsm.AccessRecords(req.GetCommuneCode(), req.GetDossierCode(), before, size)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "%v", err)
+	}
+	resp := &xasov1.ListAccessRecordsResponse{Entries: entries, Read: info}
+	if next > 0 {
+		resp.NextPageToken = strconv.FormatInt(next, 10)
+	}
+	return resp, nil
 }
 
 // redactSecrets blanks secret hashes in an audit record shown to operators.

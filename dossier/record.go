@@ -79,21 +79,31 @@ func ValidateSizedRecord(rec *xasov1.OutboxRecord, size int, commune string, now
 	if rec.GetCommuneCode() != commune {
 		v.Add("commune_code", fmt.Sprintf("the record is commune %q's; the node sends for %q only", Short(rec.GetCommuneCode(), 40), commune))
 	}
-	if _, err := ParseCode(rec.GetDossierCode()); err != nil {
-		v.Add("dossier_code", "not a dossier code {commune}-{yymmdd}-{nnnn}")
-	}
 	if len(rec.GetHash()) != 32 {
 		v.Add("hash", "a 32-byte SHA-256")
 	}
 	if len(rec.GetPrevHash()) != 32 {
 		v.Add("prev_hash", "a 32-byte SHA-256")
 	}
-	if rec.GetEvent() == nil {
-		v.Add("event", "required")
-	} else {
-		validateEvent(rec.GetEvent(), now, "event", &v)
-		if rc := rec.GetEvent().GetReceipt(); rc != nil && rc.GetCode() != rec.GetDossierCode() {
-			v.Add("event.receipt.code", "the receipt is for another dossier than the record's")
+	switch {
+	case rec.GetEvent() != nil && rec.GetAccess() != nil:
+		v.Add("access", "a record carries an event or an access entry, not both")
+	case rec.GetAccess() != nil:
+		if rec.GetDossierCode() != "" {
+			v.Add("dossier_code", "empty for an access entry, which names its dossiers itself")
+		}
+		validateAccess(rec.GetAccess(), now, "access", &v)
+	default:
+		if _, err := ParseCode(rec.GetDossierCode()); err != nil {
+			v.Add("dossier_code", "not a dossier code {commune}-{yymmdd}-{nnnn}")
+		}
+		if rec.GetEvent() == nil {
+			v.Add("event", "required (or an access entry)")
+		} else {
+			validateEvent(rec.GetEvent(), now, "event", &v)
+			if rc := rec.GetEvent().GetReceipt(); rc != nil && rc.GetCode() != rec.GetDossierCode() {
+				v.Add("event.receipt.code", "the receipt is for another dossier than the record's")
+			}
 		}
 	}
 	return v.Err()

@@ -331,6 +331,16 @@ func waitConverged(t *testing.T, c *Cluster, within time.Duration) bool {
 func converged(c *Cluster) (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	if ok, why := synced(ctx, c); !ok {
+		return false, why
+	}
+	return transfersTaken(ctx, c)
+}
+
+// synced reports whether central acknowledged every node's outbox. It
+// reads no dossier at the nodes: a read of personal data is an access
+// entry in the node's outbox.
+func synced(ctx context.Context, c *Cluster) (bool, string) {
 	nodes, err := Central(ctx, c, func(ctx context.Context, api xasov1.CentralServiceClient) (*xasov1.ListNodesResponse, error) {
 		return api.ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
 	})
@@ -355,7 +365,7 @@ func converged(c *Cluster) (bool, string) {
 			return false, fmt.Sprintf("%s: node at %d (acked %d), central at %d", cm.Code, st.GetLastSequence(), st.GetAckedSequence(), held[cm.Code])
 		}
 	}
-	return transfersTaken(ctx, c)
+	return true, ""
 }
 
 // transfersTaken reports whether every dossier a node transferred is held,
@@ -409,13 +419,10 @@ func check(t *testing.T, c *Cluster, h *history) (lost, duplicated, phantom int)
 	owners := map[string]*xasov1.Dossier{}
 	events := map[string]int64{}
 	stores := make([]*xasov1.CheckStoreResponse, len(c.Nodes()))
-	for i, cm := range c.Communes() {
+	for i := range c.Communes() {
 		api, closeConn, err := c.NodeAPI(ctx, i)
 		if err != nil {
 			t.Fatal(err)
-		}
-		if stores[i], err = api.CheckStore(ctx, &xasov1.CheckStoreRequest{}); err != nil {
-			t.Errorf("%s: check store: %v", cm.Code, err)
 		}
 		token := ""
 		for {
@@ -432,6 +439,30 @@ func check(t *testing.T, c *Cluster, h *history) (lost, duplicated, phantom int)
 			if token = r.GetNextPageToken(); token == "" {
 				break
 			}
+		}
+		closeConn()
+	}
+	// Those lists were reads of personal data, which the nodes logged and
+	// send on: the chains are compared once central holds them.
+	isSynced := func() (bool, string) {
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		return synced(sctx, c)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for ok, why := isSynced(); !ok; ok, why = isSynced() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the access entries of the last reads did not reach central within a minute: %s", why)
+		}
+		time.Sleep(200 * time.Millisecond) // polling, bounded by the deadline
+	}
+	for i, cm := range c.Communes() {
+		api, closeConn, err := c.NodeAPI(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stores[i], err = api.CheckStore(ctx, &xasov1.CheckStoreRequest{}); err != nil {
+			t.Errorf("%s: check store: %v", cm.Code, err)
 		}
 		closeConn()
 	}

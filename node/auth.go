@@ -57,6 +57,7 @@ var methodRules = map[string]rule{
 	xasov1.NodeService_GetAttachment_FullMethodName:     officials,
 	xasov1.NodeService_GetSyncStatus_FullMethodName:     anyCaller,
 	xasov1.NodeService_CheckStore_FullMethodName:        leadersAndMonitors,
+	xasov1.NodeService_ListAccessLog_FullMethodName:     leaders,
 }
 
 // allow says whether p may call method: nil, or a PermissionDenied status

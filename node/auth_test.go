@@ -68,6 +68,7 @@ var forbidden = map[string][]xasov1.Role{
 	"GetAttachment":     {0},
 	"GetSyncStatus":     nil,
 	"CheckStore":        {xasov1.Role_ROLE_CLERK, xasov1.Role_ROLE_OFFICER},
+	"ListAccessLog":     {0, xasov1.Role_ROLE_CLERK, xasov1.Role_ROLE_OFFICER},
 }
 
 // TestGRPCCallsNeedCredentials calls every gRPC method without

@@ -252,3 +252,72 @@ func rssBytes(pid int) int64 {
 	}
 	return -1
 }
+
+// BenchmarkDossierReadLatency measures what recording a read in the access
+// log adds to GetDossier: readers at once on one store with fsync on (the
+// entry is durable before the answer; concurrent readers share a commit),
+// in process, without the network. "unlogged" reads the dossier from the
+// store as GetDossier did before the access log; "logged" is GetDossier
+// now. -benchtime sets the reads of each run.
+func BenchmarkDossierReadLatency(b *testing.B) {
+	for _, readers := range []int{1, 16} {
+		for _, logged := range []bool{false, true} {
+			name := fmt.Sprintf("readers=%d/unlogged", readers)
+			if logged {
+				name = fmt.Sprintf("readers=%d/logged", readers)
+			}
+			b.Run(name, func(b *testing.B) { benchReads(b, readers, logged) })
+		}
+	}
+}
+
+func benchReads(b *testing.B, readers int, logged bool) {
+	n := startNode(b)
+	ctx := WithPrincipal(context.Background(), Principal{Name: "lan", Role: dossier.Clerk, Via: ViaSession, Addr: "192.0.2.1"})
+	codes := make([]string, readers)
+	for i := range codes {
+		resp, err := n.Server().CreateDossier(ctx, &xasov1.CreateDossierRequest{
+			ProcedureCode: "1.001193", Channel: xasov1.Channel_CHANNEL_IN_PERSON,
+			Applicant:  &xasov1.Applicant{FullName: "Hà Thị Lan", IdNumber: "001190012345", Phone: "0912345678"},
+			Components: []*xasov1.SubmittedComponent{{Code: "TK", Paper: true}, {Code: "GCS", Paper: true}},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		codes[i] = resp.GetDossier().GetCode()
+	}
+	lat := make([][]time.Duration, readers)
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				var err error
+				if logged {
+					_, err = n.Server().GetDossier(ctx, &xasov1.GetDossierRequest{Code: codes[r]})
+				} else {
+					_, err = n.Store().Get(codes[r], true)
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				lat[r] = append(lat[r], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	if len(all) > 0 {
+		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "reads/s")
+	}
+}

@@ -51,6 +51,7 @@ func (p *pages) deskRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /ban/ho-so/{code}", p.desk(p.act))
 	mux.HandleFunc("GET /ban/ho-so/{code}/phieu", p.desk(p.receipt))
 	mux.HandleFunc("GET /ban/tep/{sha}", p.desk(p.file))
+	mux.HandleFunc("GET /ban/nhat-ky-truy-cap", p.desk(p.accessLog))
 }
 
 // desk wraps a desk page: it needs a live session of a user the users file
@@ -250,7 +251,8 @@ func (p *pages) lockedOfficials() []lockedOfficial {
 const queueSize = 50
 
 // queue is the work queue: overdue, due today, waiting for supplements,
-// waiting for approval, results to hand back, newly received.
+// waiting for approval, results to hand back, newly received. It records
+// the applicants it shows as one list read.
 func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 	lang := web.PickLang(w, r)
 	now := p.n.now()
@@ -270,10 +272,15 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 		Sections []queueSection
 		// Locked: the officials a leader may unlock (a leader's queue only).
 		Locked []lockedOfficial
+		// AccessLog: a link to the access log (a leader's queue only).
+		AccessLog bool
 	}
 	if se.Role == "leader" {
 		data.Locked = p.lockedOfficials()
+		data.AccessLog = true
 	}
+	shown := read{kind: dossier.AccessList}
+	var filters []string
 	for _, s := range sections {
 		f, err := ParseFilter(s.filter)
 		if err != nil {
@@ -286,12 +293,21 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 			return
 		}
 		sec := queueSection{ID: s.id, Title: s.title, More: next != ""}
+		filters = append(filters, s.filter)
 		for _, d := range ds {
+			shown.codes = append(shown.codes, d.GetCode())
 			t := timesOf(d, now)
 			sec.Dossiers = append(sec.Dossiers, queueRow{Code: d.GetCode(), Procedure: d.GetProcedureName(),
 				Applicant: d.GetApplicant().GetFullName(), Assignee: d.GetAssignee(), Due: t.Due, Overdue: t.Overdue})
 		}
 		data.Sections = append(data.Sections, sec)
+	}
+	// The queue shows its sections' applicants: one list read of the
+	// dossiers it shows (each once, though a dossier may be in two
+	// sections), the sections' filters joined.
+	shown.filter = strings.Join(filters, " | ")
+	if !p.recordRead(w, r, se, shown) {
+		return
 	}
 	p.pages.Render(w, http.StatusOK, "queue", p.page(r.Context(), lang, se, "/ban", web.Message(lang, "queue.title"), &data))
 }
@@ -558,7 +574,7 @@ func (p *pages) showDossier(w http.ResponseWriter, r *http.Request, se Session, 
 	lang := web.PickLang(w, r)
 	code := r.PathValue("code")
 	d, ok := p.readDossier(w, r, code)
-	if !ok {
+	if !ok || !p.recordRead(w, r, se, read{kind: dossier.AccessRead, codes: []string{d.GetCode()}, count: 1}) {
 		return
 	}
 	v := dossierView{Code: d.GetCode(), Procedure: d.GetProcedureName(), State: dossier.StateName(d.GetState()),
@@ -686,7 +702,7 @@ func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
 	lang := web.PickLang(w, r)
 	code := r.PathValue("code")
 	d, ok := p.readDossier(w, r, code)
-	if !ok {
+	if !ok || !p.recordRead(w, r, se, read{kind: dossier.AccessReceipt, codes: []string{d.GetCode()}, count: 1}) {
 		return
 	}
 	zone := p.n.Calendar().Location()
@@ -748,8 +764,9 @@ func (p *pages) lookupURL(r *http.Request, code string) string {
 	return base + lookupPath(code, p.n.store.LookupCheck(code))
 }
 
-// file serves a dossier's file to a signed-in user.
-func (p *pages) file(w http.ResponseWriter, r *http.Request, _ Session) {
+// file serves a dossier's file to a signed-in user, and records the
+// download.
+func (p *pages) file(w http.ResponseWriter, r *http.Request, se Session) {
 	sha := r.PathValue("sha")
 	if !dossier.ValidSHA256(sha) {
 		http.Error(w, "not a file hash", http.StatusBadRequest)
@@ -762,6 +779,9 @@ func (p *pages) file(w http.ResponseWriter, r *http.Request, _ Session) {
 		return
 	case err != nil:
 		p.fail(w, r, err, "file")
+		return
+	}
+	if !p.recordRead(w, r, se, read{kind: dossier.AccessDownload, sha256: sha}) {
 		return
 	}
 	w.Header().Set("Content-Type", ref.GetContentType())

@@ -138,6 +138,7 @@ func TestClerkDesk(t *testing.T) {
 	}
 
 	form := url.Values{"procedure": {"1.001193"}, "request_id": {"r1"}, "id_number": {"12345"}, "channel": {"IN_PERSON"}, "paper": {"GCS"}}
+	lastBefore, _ := n.Store().OutboxHead() // the queue's read is in it
 	st, _, body = d.post("/ban/tiep-nhan", form, nil)
 	if st != http.StatusBadRequest {
 		t.Fatalf("a form with errors: %d", st)
@@ -147,8 +148,8 @@ func TestClerkDesk(t *testing.T) {
 			t.Errorf("the form with errors lacks %s", want)
 		}
 	}
-	if last, _ := n.Store().OutboxHead(); last != 0 {
-		t.Fatalf("a form with errors changed the store: outbox at %d", last)
+	if last, _ := n.Store().OutboxHead(); last != lastBefore {
+		t.Fatalf("a form with errors changed the store: outbox at %d, %d before", last, lastBefore)
 	}
 
 	form.Set("full_name", "Hà Thị Lan")

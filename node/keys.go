@@ -38,6 +38,15 @@ import (
 //	m/upload_head                  last position of the upload queue
 //	m/uploaded                     last position central holds in full
 //	s/{sha256 of token:32}         desk session (JSON, with a time to live; not replicated)
+//	l/{sequence:8}                 access log: entry sequence (dense: 1, 2, 3 …) → the outbox sequence of the record carrying it
+//	lc/{code}/{sequence:8}         index: access entries by dossier named → outbox sequence
+//	ln/{name}\x00{sequence:8}      index: access entries by reader's name → outbox sequence
+//	m/access                       access log head: last entry sequence
+//
+// The access log (who read which dossiers' personal data) is append-only:
+// no code path deletes its keys. Its entries are outbox records (kind
+// access, not event), so the outbox's hash chain covers them and central
+// holds them once acknowledged.
 const (
 	prefixDossier = "d/"
 	prefixEvent   = "e/"
@@ -67,6 +76,10 @@ const (
 	keyUploadHead    = "m/upload_head"
 	keyUploaded      = "m/uploaded"
 	prefixSession    = "s/"
+	prefixAccess     = "l/"
+	prefixAccessCode = "lc/"
+	prefixAccessName = "ln/"
+	keyAccessHead    = "m/access"
 )
 
 func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
@@ -96,6 +109,22 @@ func uploadKey(pos uint64) []byte { return cat([]byte(prefixUpload), be64(pos)) 
 func uploadMarkKey(sha string) []byte { return []byte(prefixUploadMark + sha) }
 
 func outboxKey(seq int64) []byte { return cat([]byte(prefixOutbox), be64(uint64(seq))) }
+
+func accessKey(seq int64) []byte { return cat([]byte(prefixAccess), be64(uint64(seq))) }
+
+func accessCodePrefix(code string) []byte { return []byte(prefixAccessCode + code + "/") }
+
+func accessCodeKey(code string, seq int64) []byte {
+	return cat(accessCodePrefix(code), be64(uint64(seq)))
+}
+
+// accessNamePrefix ends the name with a zero byte, which no name holds
+// (dossier.CheckOwnAccess), so that one name's keys are not another's.
+func accessNamePrefix(name string) []byte { return []byte(prefixAccessName + name + "\x00") }
+
+func accessNameKey(name string, seq int64) []byte {
+	return cat(accessNamePrefix(name), be64(uint64(seq)))
+}
 
 func countKey(s dossier.State) []byte { return []byte{'m', '/', 'c', 'o', 'u', 'n', 't', '/', byte(s)} }
 

@@ -66,7 +66,8 @@ func (s *Store) Restored(ctx context.Context) error {
 
 // Restore applies records central holds of this node's commune, which
 // must continue the store's outbox chain: each event is applied to its
-// dossier as the node applied it first, and the outbox record it makes
+// dossier as the node applied it first, each access entry goes back in the
+// access log, and the outbox record it makes
 // must be the one central sent, hash for hash; nothing is written
 // otherwise. prior holds, for each ACCEPT_TRANSFER record, the dossier's
 // events before it. The records are acknowledged, since central holds
@@ -89,7 +90,8 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 		var order []string
 		daySeq := map[string]int64{}
 		for _, rec := range recs {
-			want, err := chainRecord(head, outEvent{commune: rec.GetCommuneCode(), code: rec.GetDossierCode(), event: rec.GetEvent()})
+			oe := outEvent{commune: rec.GetCommuneCode(), code: rec.GetDossierCode(), event: rec.GetEvent(), access: rec.GetAccess()}
+			want, err := chainRecord(head, oe)
 			if err != nil {
 				return nil, err
 			}
@@ -97,6 +99,12 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 				return nil, fmt.Errorf("record %d from central does not continue this node's chain at %d: %w", rec.GetSequence(), head.seq, errCorrupt)
 			}
 			head = outboxHead{seq: want.GetSequence(), hash: want.GetHash()}
+			if rec.GetAccess() != nil {
+				// An entry of the access log, which comes back with its own
+				// sequence (apply checks that it is the log's next).
+				eff.events = append(eff.events, oe)
+				continue
+			}
 			code, ev := rec.GetDossierCode(), rec.GetEvent()
 			d, seen := after[code]
 			if !seen {

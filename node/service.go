@@ -175,7 +175,7 @@ func checkCode(code string) error {
 	return nil
 }
 
-// GetDossier returns one dossier with its events.
+// GetDossier returns one dossier with its events, and records the read.
 func (s *service) GetDossier(ctx context.Context, req *xasov1.GetDossierRequest) (*xasov1.GetDossierResponse, error) {
 	_, err := caller(ctx, xasov1.NodeService_GetDossier_FullMethodName)
 	if err != nil {
@@ -188,10 +188,14 @@ func (s *service) GetDossier(ctx context.Context, req *xasov1.GetDossierRequest)
 	if err != nil {
 		return nil, s.fail(ctx, err, "get dossier")
 	}
+	if err := s.logRead(ctx, read{kind: dossier.AccessRead, codes: []string{d.GetCode()}, count: 1}); err != nil {
+		return nil, s.fail(ctx, err, "record the read")
+	}
 	return &xasov1.GetDossierResponse{Dossier: d}, nil
 }
 
-// ListDossiers lists dossiers matching a filter.
+// ListDossiers lists dossiers matching a filter, and records the list (a
+// search when the filter names a citizen's identity number).
 func (s *service) ListDossiers(ctx context.Context, req *xasov1.ListDossiersRequest) (*xasov1.ListDossiersResponse, error) {
 	_, err := caller(ctx, xasov1.NodeService_ListDossiers_FullMethodName)
 	if err != nil {
@@ -211,6 +215,16 @@ func (s *service) ListDossiers(ctx context.Context, req *xasov1.ListDossiersRequ
 	}
 	if err != nil {
 		return nil, s.fail(ctx, err, "list dossiers")
+	}
+	rd := read{kind: dossier.AccessList, count: len(ds), filter: req.GetFilter()}
+	if f.idNumber != "" {
+		rd.kind = dossier.AccessSearch // one citizen's dossiers
+	}
+	for _, d := range ds {
+		rd.codes = append(rd.codes, d.GetCode())
+	}
+	if err := s.logRead(ctx, rd); err != nil {
+		return nil, s.fail(ctx, err, "record the list")
 	}
 	return &xasov1.ListDossiersResponse{Dossiers: ds, NextPageToken: next}, nil
 }
@@ -265,7 +279,7 @@ func (s *service) CreateAttachment(ctx context.Context, req *xasov1.CreateAttach
 	return &xasov1.CreateAttachmentResponse{Attachment: ref}, nil
 }
 
-// GetAttachment returns a stored file.
+// GetAttachment returns a stored file, and records the download.
 func (s *service) GetAttachment(ctx context.Context, req *xasov1.GetAttachmentRequest) (*xasov1.GetAttachmentResponse, error) {
 	_, err := caller(ctx, xasov1.NodeService_GetAttachment_FullMethodName)
 	if err != nil {
@@ -277,6 +291,9 @@ func (s *service) GetAttachment(ctx context.Context, req *xasov1.GetAttachmentRe
 	ref, content, err := s.store.Attachment(req.GetSha256())
 	if err != nil {
 		return nil, s.fail(ctx, err, "get attachment")
+	}
+	if err := s.logRead(ctx, read{kind: dossier.AccessDownload, sha256: req.GetSha256()}); err != nil {
+		return nil, s.fail(ctx, err, "record the download")
 	}
 	return &xasov1.GetAttachmentResponse{Attachment: ref, Content: content}, nil
 }

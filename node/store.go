@@ -69,6 +69,7 @@ type Store struct {
 
 	mu       sync.Mutex // guards the fields below, written by the writer only
 	head     outboxHead
+	access   int64 // last access log sequence
 	acked    int64
 	feed     uint64
 	uploads  uint64 // last upload queue position
@@ -145,6 +146,9 @@ func (s *Store) load() error {
 			return fmt.Errorf("load outbox head: %w", err)
 		default:
 			s.head = outboxHead{hash: dossier.GenesisHash()}
+		}
+		if v, err := getValue(txn, []byte(keyAccessHead)); err == nil && len(v) == 8 {
+			s.access = int64(binary.BigEndian.Uint64(v))
 		}
 		if v, err := getValue(txn, []byte(keyAcked)); err == nil && len(v) == 8 {
 			s.acked = int64(binary.BigEndian.Uint64(v))

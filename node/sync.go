@@ -89,13 +89,16 @@ func (s *Store) RecordHash(seq int64) ([]byte, error) {
 	return rec.GetHash(), nil
 }
 
-// OldestPending returns the time of the oldest event central has not
-// acknowledged; zero when there is none.
+// OldestPending returns the time of the oldest record (event or access
+// entry) central has not acknowledged; zero when there is none.
 func (s *Store) OldestPending() (time.Time, error) {
 	_, acked := s.OutboxHead()
 	recs, err := s.ReadOutbox(acked+1, 1, 1)
 	if err != nil || len(recs) == 0 {
 		return time.Time{}, err
+	}
+	if a := recs[0].GetAccess(); a != nil {
+		return a.GetTime().AsTime(), nil
 	}
 	return recs[0].GetEvent().GetTime().AsTime(), nil
 }

@@ -41,7 +41,8 @@ func (s *Store) Verify() error {
 // Check reads the whole store in one transaction, so that it may run while
 // clerks work, and checks its invariants: the outbox is dense from 1 to its
 // head and its hash chain holds; every outbox record is the stored event it
-// names; every dossier is the fold of its events; every index entry points
+// names, or an access entry that is the access log's next (dense from 1 to
+// its head) with its log and index keys, and the log holds no other keys; every dossier is the fold of its events; every index entry points
 // at a dossier that agrees with it and every dossier has its entries; the
 // per-state counters match. The error is only for a store it cannot read.
 func (s *Store) Check() (StoreCheck, error) {
@@ -66,6 +67,7 @@ func (s *Store) Check() (StoreCheck, error) {
 		c.LastSequence = head
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixOutbox), PrefetchValues: true})
 		want := int64(1)
+		var wantAccess, accessEntries, accessCodes int64
 		prev := dossier.GenesisHash()
 		events := map[string]int{}
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -83,6 +85,27 @@ func (s *Store) Check() (StoreCheck, error) {
 			}
 			prev = rec.GetHash()
 			c.Records++
+			if a := rec.GetAccess(); a != nil {
+				// An access entry: the log's next, with its keys.
+				wantAccess++
+				if a.GetSequence() != wantAccess {
+					bad("access log: entry %d where %d was due (outbox %d)", a.GetSequence(), wantAccess, rec.GetSequence())
+					wantAccess = a.GetSequence()
+				}
+				keys := [][]byte{accessKey(a.GetSequence()), accessNameKey(a.GetName(), a.GetSequence())}
+				for _, code := range a.GetDossierCodes() {
+					keys = append(keys, accessCodeKey(code, a.GetSequence()))
+				}
+				for _, k := range keys {
+					if v, err := getValue(txn, k); err != nil || len(v) != 8 || int64(binary.BigEndian.Uint64(v)) != rec.GetSequence() {
+						bad("access entry %d: key %q does not point at outbox %d (%v)", a.GetSequence(), k[:min(len(k), 3)], rec.GetSequence(), err)
+					}
+				}
+				accessEntries++
+				accessCodes += int64(len(a.GetDossierCodes()))
+				want++
+				continue
+			}
 			stored := &xasov1.Event{}
 			if err := getProto(txn, eventKey(rec.GetDossierCode(), rec.GetEvent().GetSequence()), stored); err != nil || !proto.Equal(stored, rec.GetEvent()) {
 				bad("outbox %d: event %d of %s is not the stored one (%v)", rec.GetSequence(), rec.GetEvent().GetSequence(), rec.GetDossierCode(), err)
@@ -96,6 +119,18 @@ func (s *Store) Check() (StoreCheck, error) {
 		}
 		if head > 0 && !bytes.Equal(prev, c.HeadHash) {
 			bad("outbox: the head's hash is not the last record's")
+		}
+		// The access log: its head is the last entry of the outbox, and it
+		// holds the keys of those entries and no others.
+		ak, err := countAccessKeys(txn)
+		switch {
+		case err != nil:
+			bad("access log: %v", err)
+		case ak.head != wantAccess:
+			bad("access log: head says %d, the outbox's last entry is %d", ak.head, wantAccess)
+		case ak.log != accessEntries || ak.byName != accessEntries || ak.byCode != accessCodes:
+			bad("access log: %d entries, %d by reader, %d by dossier; the outbox carries %d entries naming %d dossiers",
+				ak.log, ak.byName, ak.byCode, accessEntries, accessCodes)
 		}
 
 		// Dossiers: fold, events in the outbox, index entries present.

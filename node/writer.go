@@ -37,9 +37,13 @@ type entry struct {
 	ttl        time.Duration
 }
 
+// outEvent is what one outbox record carries: an event of dossier code, or
+// an access entry (the store numbers it in the access log when its
+// sequence is 0; a restored one keeps its own, which must be the next).
 type outEvent struct {
 	commune, code string
 	event         *xasov1.Event
+	access        *xasov1.AccessEntry
 }
 
 func (e *effect) set(k []byte, v []byte)         { e.sets = append(e.sets, entry{key: k, value: v}) }
@@ -123,6 +127,7 @@ func (s *Store) writer() {
 type txnState struct {
 	txn     *badger.Txn
 	head    outboxHead
+	access  int64  // last access log sequence
 	uploads uint64 // last upload queue position
 	counts  map[dossier.State]int64
 	bytes   int
@@ -141,7 +146,7 @@ func (s *Store) newTxn() *txnState {
 	for k, v := range s.counts {
 		counts[k] = v
 	}
-	return &txnState{txn: s.db.NewTransaction(true), head: s.head, uploads: s.uploads, counts: counts}
+	return &txnState{txn: s.db.NewTransaction(true), head: s.head, access: s.access, uploads: s.uploads, counts: counts}
 }
 
 func (s *Store) commitBatch(batch []*writeReq) {
@@ -189,6 +194,7 @@ func (s *Store) finish(ts *txnState) {
 		s.changed = make(chan struct{})
 	}
 	s.head = ts.head
+	s.access = ts.access
 	s.uploads = ts.uploads
 	s.counts = ts.counts
 	s.mu.Unlock()
@@ -205,7 +211,8 @@ func (s *Store) fail(ts *txnState, err error) {
 }
 
 // apply writes one effect into the transaction: its keys, its outbox records
-// chained by hash, the new outbox head and the counters.
+// chained by hash (an access entry with its access log keys), the new
+// outbox head and the counters.
 func (s *Store) apply(ts *txnState, eff *effect) error {
 	for _, e := range eff.sets {
 		be := badger.NewEntry(e.key, e.value)
@@ -221,7 +228,19 @@ func (s *Store) apply(ts *txnState, eff *effect) error {
 			return err
 		}
 	}
+	accessBefore := ts.access
 	for _, oe := range eff.events {
+		if oe.access != nil {
+			a := proto.Clone(oe.access).(*xasov1.AccessEntry)
+			switch a.GetSequence() {
+			case 0:
+				a.Sequence = ts.access + 1
+			case ts.access + 1:
+			default:
+				return fmt.Errorf("access entry %d where %d is next: %w", a.GetSequence(), ts.access+1, errCorrupt)
+			}
+			oe.access = a
+		}
 		rec, err := chainRecord(ts.head, oe)
 		if err != nil {
 			return err
@@ -234,6 +253,17 @@ func (s *Store) apply(ts *txnState, eff *effect) error {
 			return err
 		}
 		ts.head = outboxHead{seq: rec.GetSequence(), hash: rec.GetHash()}
+		if a := rec.GetAccess(); a != nil {
+			if err := setAccessKeys(ts.txn, a, rec.GetSequence()); err != nil {
+				return err
+			}
+			ts.access = a.GetSequence()
+		}
+	}
+	if ts.access != accessBefore {
+		if err := ts.txn.Set([]byte(keyAccessHead), be64(uint64(ts.access))); err != nil {
+			return err
+		}
 	}
 	if eff.expect != nil && (ts.head.seq != eff.expect.seq || !bytes.Equal(ts.head.hash, eff.expect.hash)) {
 		return fmt.Errorf("the outbox reached %d, not %d as expected: %w", ts.head.seq, eff.expect.seq, errCorrupt)
@@ -273,6 +303,7 @@ func chainRecord(head outboxHead, oe outEvent) (*xasov1.OutboxRecord, error) {
 		CommuneCode: oe.commune,
 		DossierCode: oe.code,
 		Event:       oe.event,
+		Access:      oe.access,
 		PrevHash:    head.hash,
 	}
 	h, err := dossier.RecordHash(rec)
@@ -293,6 +324,10 @@ func effectSize(e *effect) int {
 	}
 	for _, oe := range e.events {
 		n += 2*proto.Size(oe.event) + 128
+		if a := oe.access; a != nil {
+			// The record, its access log key and its index keys.
+			n += proto.Size(a) + 64*(2+len(a.GetDossierCodes()))
+		}
 	}
 	return n
 }

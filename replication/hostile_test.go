@@ -82,6 +82,7 @@ type hostile struct {
 	daySeq  int
 	last    int64                      // the last sequence central holds
 	head    []byte                     // and its hash
+	access  int64                      // the last access entry central holds
 	held    []*xasov1.OutboxRecord     // the records central took, in order
 	model   map[string]*xasov1.Dossier // the dossiers they make, with their events
 	tried   map[string]bool            // codes of dossiers written only in refused records
@@ -259,6 +260,10 @@ func (h *hostile) send(req *xasov1.PushRequest, recs []*xasov1.OutboxRecord) (*x
 // take folds a record central acknowledged into the model.
 func (h *hostile) take(r *xasov1.OutboxRecord) {
 	h.held = append(h.held, r)
+	if a := r.GetAccess(); a != nil {
+		h.access = a.GetSequence()
+		return
+	}
 	d, ok := h.model[r.GetDossierCode()]
 	if !ok {
 		d = &xasov1.Dossier{}
@@ -269,30 +274,58 @@ func (h *hostile) take(r *xasov1.OutboxRecord) {
 	delete(h.tried, r.GetDossierCode())
 }
 
-// wrote notes the dossier code of a record central did not take.
+// wrote notes the dossier code of a record central did not take (an
+// access entry has none).
 func (h *hostile) wrote(r *xasov1.OutboxRecord) {
-	if _, ok := h.model[r.GetDossierCode()]; !ok && len(r.GetDossierCode()) < 100 {
+	if _, ok := h.model[r.GetDossierCode()]; !ok && len(r.GetDossierCode()) < 100 && r.GetAccess() == nil {
 		h.tried[r.GetDossierCode()] = true
 	}
 }
 
-// unblock lifts the block of the hostile commune's chain, as an operator does.
+// unblock lifts the block of the hostile commune's chain, as an operator
+// does. A leader lost while the write was in flight (Aborted: its outcome
+// unknown) is asked again unless the chain is no longer blocked there.
 func (h *hostile) unblock(seq int64) {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {
 		_, err := h.p.Central().UnblockCommuneChain(h.p.Operator(ctx), &xasov1.UnblockCommuneChainRequest{CommuneCode: h.commune, Sequence: seq})
-		if status.Code(err) != codes.Unavailable {
-			if err != nil {
+		switch status.Code(err) {
+		case codes.OK:
+			return
+		case codes.Unavailable:
+		case codes.Aborted, codes.FailedPrecondition:
+			// Aborted: the write may have gone through, or go through
+			// yet (then a retry finds the chain not blocked).
+			if blocked, rerr := h.blockedAt(ctx); rerr == nil && blocked != seq {
+				return
+			}
+			if status.Code(err) == codes.FailedPrecondition {
 				h.t.Fatalf("unblock %s at %d: %v", h.commune, seq, err)
 			}
-			return
+		default:
+			h.t.Fatalf("unblock %s at %d: %v", h.commune, seq, err)
 		}
 		if ctx.Err() != nil {
 			h.t.Fatalf("unblock %s at %d: %v", h.commune, seq, err)
 		}
 	}
+}
+
+// blockedAt is the sequence the hostile commune's chain is blocked at, as
+// a linearizable read at central says (0: not blocked).
+func (h *hostile) blockedAt(ctx context.Context) (int64, error) {
+	resp, err := h.p.Central().ListNodes(h.p.Operator(ctx), &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
+	if err != nil {
+		return 0, err
+	}
+	for _, n := range resp.GetNodes() {
+		if n.GetNode().GetNodeId() == h.nodeID {
+			return n.GetBlocked().GetSequence(), nil
+		}
+	}
+	return 0, fmt.Errorf("node %s is not listed", h.nodeID)
 }
 
 // receipt is a valid RECEIVE of a new dossier of the hostile commune.
@@ -309,6 +342,13 @@ func (h *hostile) receipt() *xasov1.OutboxRecord {
 		h.t.Fatal(err)
 	}
 	return &xasov1.OutboxRecord{CommuneCode: h.commune, DossierCode: code, Event: ev}
+}
+
+// accessRead is a valid access entry of the hostile commune: the next of
+// its log as central holds it, a read of codes.
+func (h *hostile) accessRead(codes ...string) *xasov1.OutboxRecord {
+	return &xasov1.OutboxRecord{CommuneCode: h.commune, Access: &xasov1.AccessEntry{Sequence: h.access + 1, Time: timestamppb.Now(), Name: "motcua.x",
+		Role: dossier.Clerk, Via: "session", ClientAddress: "198.51.100.7", Kind: dossier.AccessList, DossierCodes: codes, Count: int32(len(codes))}}
 }
 
 // step is a valid event on a dossier central holds of the hostile commune.
@@ -493,6 +533,45 @@ func (h *hostile) attack(honest *xasov1.Dossier) {
 	one("TRANSFER to 99999 (not registered)", on(rd, transfer("99999")), codes.FailedPrecondition)
 	one("TRANSFER to itself", on(rd, transfer(h.commune)), codes.InvalidArgument)
 
+	// Access entries: honest ones are taken (one naming an honest
+	// commune's dossier too: a transfer shows a commune another's); a
+	// forged one blocks the chain as an event does.
+	first, second := h.accessRead(rd.GetCode()), h.accessRead(ad.GetCode(), honest.GetCode())
+	second.Access.Sequence++ // the log's next but one, sent with the next
+	h.honestly(first, second)
+	h.honestly(h.receipt(), h.accessRead(rd.GetCode()))
+	if h.access != 3 {
+		t.Fatalf("central holds %d access entries of the hostile, 3 were sent", h.access)
+	}
+	access := func(name string, change func(r *xasov1.OutboxRecord), want ...codes.Code) {
+		t.Helper()
+		r := h.accessRead(rd.GetCode())
+		change(r)
+		h.chain(r)
+		h.refusedRecord(name, h.encode(r), []*xasov1.OutboxRecord{r}, false, want...)
+	}
+	access("access entry of an honest commune", func(r *xasov1.OutboxRecord) { r.CommuneCode = honestCommune }, codes.InvalidArgument)
+	access("access entry 70,000 bytes long", func(r *xasov1.OutboxRecord) { r.Access.Filter = strings.Repeat("lọc ", 70_000/5) }, codes.InvalidArgument)
+	access("access entry naming 600 dossiers", func(r *xasov1.OutboxRecord) {
+		r.Access.DossierCodes = nil
+		for i := range 600 {
+			r.Access.DossierCodes = append(r.Access.DossierCodes, dossier.FormatCode(h.commune, time.Now(), i+1))
+		}
+		r.Access.Count = 600
+	}, codes.InvalidArgument)
+	access("access entry a week ahead", func(r *xasov1.OutboxRecord) { r.Access.Time = timestamppb.New(time.Now().AddDate(0, 0, 7)) }, codes.InvalidArgument)
+	access("access entry in 2014", func(r *xasov1.OutboxRecord) {
+		r.Access.Time = timestamppb.New(time.Date(2014, 12, 31, 0, 0, 0, 0, time.UTC))
+	}, codes.InvalidArgument)
+	access("access entry skipping one of the log", func(r *xasov1.OutboxRecord) { r.Access.Sequence++ }, codes.InvalidArgument)
+	access("access entry again (the log's last)", func(r *xasov1.OutboxRecord) { r.Access.Sequence-- }, codes.InvalidArgument)
+	access("access entry with an event", func(r *xasov1.OutboxRecord) { r.Event = h.receipt().GetEvent() }, codes.InvalidArgument)
+	access("access entry of an unknown kind", func(r *xasov1.OutboxRecord) { r.Access.Kind = 42 }, codes.InvalidArgument)
+	access("access entry with a line break in the name", func(r *xasov1.OutboxRecord) { r.Access.Name = "motcua.x\nchutich" }, codes.InvalidArgument)
+	r = h.chain(h.accessRead(rd.GetCode()))[0]
+	r.Access.Name = "someone.else" // after hashing
+	h.refusedRecord("access entry changed after hashing", h.encode(r), []*xasov1.OutboxRecord{r}, false, codes.DataLoss)
+
 	// Batches central cannot read: the stream ends, the chain stays.
 	ok := h.encode(h.chain(h.receipt())...)
 	garbage := proto.Clone(ok).(*xasov1.PushRequest)
@@ -655,6 +734,50 @@ func mutate(rng *rand.Rand, r *xasov1.OutboxRecord, honestCommune, honestCode st
 	}
 }
 
+// mutateAccess changes one field of an access entry at random.
+func mutateAccess(rng *rand.Rand, a *xasov1.AccessEntry, honestCode string) string {
+	str := func() string {
+		n := []int{0, 1, 32, 33, 128, 129, 1000, 1001, 70_000}[rng.IntN(9)]
+		return strings.Repeat([]string{"a", "\x00", "\n", "ệ", " ", "/"}[rng.IntN(6)], n)
+	}
+	switch rng.IntN(11) {
+	case 0:
+		a.Sequence += []int64{-1, 1, 5, -a.GetSequence()}[rng.IntN(4)]
+		return "access sequence"
+	case 1:
+		a.Time = []*timestamppb.Timestamp{nil, {}, timestamppb.New(time.Now().Add(25 * time.Hour)), timestamppb.New(time.Now().Add(23 * time.Hour)), {Nanos: -1}}[rng.IntN(5)]
+		return "access time"
+	case 2:
+		a.Name = str()
+		return "access name"
+	case 3:
+		a.Role = xasov1.Role([]int32{-1, 0, 3, 4, 99}[rng.IntN(5)])
+		return "access role"
+	case 4:
+		a.Via = str()
+		return "access via"
+	case 5:
+		a.ClientAddress = str()
+		return "access address"
+	case 6:
+		a.Kind = xasov1.AccessKind([]int32{-1, 0, 1, 5, 7, 1 << 20}[rng.IntN(6)])
+		return "access kind"
+	case 7:
+		a.DossierCodes = append(a.DossierCodes, []string{honestCode, "x", str()}[rng.IntN(3)])
+		a.Count = int32(len(a.GetDossierCodes()))
+		return "access dossier codes"
+	case 8:
+		a.Filter = str()
+		return "access filter"
+	case 9:
+		a.AttachmentSha256 = []string{strings.Repeat("a", 64), "x", ""}[rng.IntN(3)]
+		return "access file"
+	default:
+		a.Count = []int32{-1, 0, 1_000_001, 7}[rng.IntN(4)]
+		return "access count"
+	}
+}
+
 // mutations sends n valid records of the hostile commune, each changed at
 // random: central takes each or refuses it (blocking the chain, which is
 // then lifted), and answers in step with the chain.
@@ -665,6 +788,31 @@ func (h *hostile) mutations(seed uint64, n int, honest *xasov1.Dossier) {
 	counts := map[string]int{}
 	for i := range n {
 		var r *xasov1.OutboxRecord
+		if rng.IntN(4) == 0 {
+			// An access entry, changed in one of its fields.
+			r = h.accessRead(h.openReceived())
+			if r.Access.DossierCodes[0] == "" {
+				r.Access.DossierCodes, r.Access.Count = nil, 0
+			}
+			h.chain(r)
+			what := mutateAccess(rng, r.Access, honestCode)
+			r.Hash = recordHash(t, r)
+			before := h.last
+			a, err := h.send(h.encode(r), []*xasov1.OutboxRecord{r})
+			switch {
+			case err != nil:
+				t.Errorf("mutation %d (%s): the stream ended: %v", i, what, err)
+				return
+			case a.GetBlocked() != nil:
+				counts["access entry refused, blocked"]++
+				h.unblock(a.GetBlocked().GetSequence())
+			case h.last == before+1:
+				counts["access entry taken"]++
+			default:
+				t.Errorf("mutation %d (%s): the chain moved from %d to %d, not blocked", i, what, before, h.last)
+			}
+			continue
+		}
 		if open := h.openReceived(); open != "" && rng.IntN(3) == 0 {
 			r = h.step(open, []dossier.Command{{Action: dossier.Assign, Actor: "motcua.x", Role: dossier.Clerk, Assignee: "tuphap.x"},
 				{Action: dossier.Withdraw, Actor: "motcua.x", Role: dossier.Clerk, Reason: "công dân rút"}}[rng.IntN(2)])
@@ -1044,11 +1192,7 @@ func nodeHoldings(t *testing.T, p *province.Province) (holdings, map[string][]*x
 			if prev, ok := out.dossiers[d.GetCode()]; ok && d.GetState() == dossier.Transferred && prev.GetState() != dossier.Transferred {
 				continue // the owner's copy is in already
 			}
-			full, err := nd.Server().GetDossier(reader(context.Background()), &xasov1.GetDossierRequest{Code: d.GetCode()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			out.dossiers[d.GetCode()] = full.GetDossier()
+			out.dossiers[d.GetCode()] = fullDossier(t, nd, d.GetCode())
 		}
 	}
 	return out, listed
@@ -1057,7 +1201,7 @@ func nodeHoldings(t *testing.T, p *province.Province) (holdings, map[string][]*x
 // centralHoldings reads what central holds of the given communes and codes.
 func centralHoldings(t *testing.T, p *province.Province, communes []string, asked map[string]bool) (holdings, []*xasov1.NodeStatus) {
 	t.Helper()
-	ctx := p.Records(context.Background())
+	ctx := p.Operator(context.Background())
 	nodes, err := p.Central().ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
 	if err != nil {
 		t.Fatal(err)
@@ -1192,7 +1336,7 @@ func TestHostileNodeCannotHurtTheProvince(t *testing.T) {
 			if d.GetState() != dossier.Returned && d.GetState() != dossier.Withdrawn || d.GetCommuneCode() != honest[0] {
 				continue
 			}
-			got, err := p.Central().GetProvinceDossier(p.Records(context.Background()), &xasov1.GetProvinceDossierRequest{Code: d.GetCode()})
+			got, err := p.Central().GetProvinceDossier(p.Operator(context.Background()), &xasov1.GetProvinceDossierRequest{Code: d.GetCode()})
 			if err == nil && got.GetDossier().GetEventCount() == d.GetEventCount() {
 				honestDossier = got.GetDossier()
 				return true, ""

@@ -129,12 +129,16 @@ func converged(t testing.TB, p *province.Province) (bool, string) {
 		}
 	}
 	// Every dossier transferred has reached the commune it went to.
+	transferred, err := node.ParseFilter("state = TRANSFERRED")
+	if err != nil {
+		return false, err.Error()
+	}
 	for _, n := range p.Nodes() {
-		out, err := n.Node().Server().ListDossiers(reader(ctx), &xasov1.ListDossiersRequest{Filter: "state = TRANSFERRED", PageSize: 1000})
+		out, _, err := n.Node().Store().List(transferred, 1000, "", time.Now())
 		if err != nil {
 			return false, err.Error()
 		}
-		for _, d := range out.GetDossiers() {
+		for _, d := range out {
 			for _, m := range p.Nodes() {
 				if m.Commune.Code != d.GetTransferCommuneCode() {
 					continue
@@ -148,21 +152,38 @@ func converged(t testing.TB, p *province.Province) (bool, string) {
 	return true, ""
 }
 
-// allDossiers lists every dossier a node holds.
-func allDossiers(t *testing.T, n *node.Node) []*xasov1.Dossier {
+// allDossiers lists every dossier a node holds, from its store: what a
+// test looks at is no reader's read, and writes no access entry (which
+// would move the node's chain under the test's feet).
+func allDossiers(t testing.TB, n *node.Node) []*xasov1.Dossier {
 	t.Helper()
+	every, err := node.ParseFilter("")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []*xasov1.Dossier
 	token := ""
 	for {
-		resp, err := n.Server().ListDossiers(reader(context.Background()), &xasov1.ListDossiersRequest{PageSize: 500, PageToken: token})
+		ds, next, err := n.Store().List(every, 500, token, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, resp.GetDossiers()...)
-		if token = resp.GetNextPageToken(); token == "" {
+		out = append(out, ds...)
+		if token = next; token == "" {
 			return out
 		}
 	}
+}
+
+// fullDossier is a dossier with its events, from a node's store (see
+// allDossiers).
+func fullDossier(t testing.TB, n *node.Node, code string) *xasov1.Dossier {
+	t.Helper()
+	d, err := n.Store().Get(code, true)
+	if err != nil {
+		t.Fatalf("%s: %v", code, err)
+	}
+	return d
 }
 
 // checkProvince checks, once converged, that every node's chain verifies,
@@ -171,7 +192,7 @@ func allDossiers(t *testing.T, n *node.Node) []*xasov1.Dossier {
 // own dossiers.
 func checkProvince(t *testing.T, p *province.Province) {
 	t.Helper()
-	ctx := p.Records(context.Background())
+	ctx := p.Operator(context.Background())
 	// One linearizable read brings the member answering up to date; the
 	// reads after it are local and reflect at least that.
 	if _, err := p.Central().ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE}); err != nil {
@@ -202,17 +223,14 @@ func checkProvince(t *testing.T, p *province.Province) {
 		if d.GetState() == dossier.Transferred {
 			t.Errorf("%s: transferred to %s, which does not hold it", code, d.GetTransferCommuneCode())
 		}
-		full, err := holder[code].Server().GetDossier(reader(ctx), &xasov1.GetDossierRequest{Code: code})
-		if err != nil {
-			t.Fatal(err)
-		}
+		full := fullDossier(t, holder[code], code)
 		got, err := p.Central().GetProvinceDossier(ctx, &xasov1.GetProvinceDossierRequest{Code: code})
 		if err != nil {
 			t.Fatalf("%s at central: %v", code, err)
 		}
-		if got.GetDossier().GetCommuneCode() != d.GetCommuneCode() || len(got.GetDossier().GetEvents()) != len(full.GetDossier().GetEvents()) || got.GetDossier().GetState() != d.GetState() {
+		if got.GetDossier().GetCommuneCode() != d.GetCommuneCode() || len(got.GetDossier().GetEvents()) != len(full.GetEvents()) || got.GetDossier().GetState() != d.GetState() {
 			t.Fatalf("%s: central has it at %s with %d events (%v), the owner %s with %d (%v)", code, got.GetDossier().GetCommuneCode(), len(got.GetDossier().GetEvents()),
-				got.GetDossier().GetState(), d.GetCommuneCode(), len(full.GetDossier().GetEvents()), d.GetState())
+				got.GetDossier().GetState(), d.GetCommuneCode(), len(full.GetEvents()), d.GetState())
 		}
 	}
 	t.Logf("%d dossiers transferred between communes, each with one owner", transferred)
@@ -642,7 +660,7 @@ func TestFilesFollowTheirEventsAndResumeAfterACut(t *testing.T) {
 	// The member asked may apply the last chunk a moment after the one the
 	// node talked to.
 	eventually(t, 10*time.Second, "the file whole at central", func() (bool, string) {
-		got, err := p.Central().GetProvinceAttachment(p.Records(context.Background()), &xasov1.GetProvinceAttachmentRequest{Sha256: sha})
+		got, err := p.Central().GetProvinceAttachment(p.Operator(context.Background()), &xasov1.GetProvinceAttachmentRequest{Sha256: sha})
 		return err == nil && bytes.Equal(got.GetContent(), content) && got.GetAttachment().GetFilename() == "giay-chung-sinh.pdf", fmt.Sprint(len(got.GetContent()), " bytes, ", err)
 	})
 }
@@ -730,7 +748,7 @@ func TestTransferToAnotherCommuneEndToEnd(t *testing.T) {
 		t.Fatalf("the first commune acts on a dossier it transferred: %v", err)
 	}
 	eventually(t, 20*time.Second, "central holds every outbox", func() (bool, string) { return converged(t, p) })
-	at, err := p.Central().GetProvinceDossier(p.Records(ctx), &xasov1.GetProvinceDossierRequest{Code: code})
+	at, err := p.Central().GetProvinceDossier(p.Operator(ctx), &xasov1.GetProvinceDossierRequest{Code: code})
 	if err != nil || at.GetDossier().GetCommuneCode() != b.Commune.Code || at.GetDossier().GetState() != xasov1.State_STATE_RETURNED || len(at.GetDossier().GetEvents()) != 7 {
 		t.Fatalf("at central: %v, %v", at.GetDossier(), err)
 	}
@@ -771,16 +789,13 @@ func TestNodesEnrollReplicateAndReceiveCatalogueChanges(t *testing.T) {
 
 	// Central has the dossiers as the nodes have them.
 	for i, code := range codes {
-		got, err := p.Central().GetProvinceDossier(p.Records(ctx), &xasov1.GetProvinceDossierRequest{Code: code})
+		got, err := p.Central().GetProvinceDossier(p.Operator(ctx), &xasov1.GetProvinceDossierRequest{Code: code})
 		if err != nil {
 			t.Fatalf("look up %s at central: %v", code, err)
 		}
-		want, err := p.Nodes()[i].Node().Server().GetDossier(reader(ctx), &xasov1.GetDossierRequest{Code: code})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.GetDossier().GetState() != want.GetDossier().GetState() || len(got.GetDossier().GetEvents()) != len(want.GetDossier().GetEvents()) {
-			t.Errorf("%s: central %v with %d events, node %v with %d", code, got.GetDossier().GetState(), len(got.GetDossier().GetEvents()), want.GetDossier().GetState(), len(want.GetDossier().GetEvents()))
+		want := fullDossier(t, p.Nodes()[i].Node(), code)
+		if got.GetDossier().GetState() != want.GetState() || len(got.GetDossier().GetEvents()) != len(want.GetEvents()) {
+			t.Errorf("%s: central %v with %d events, node %v with %d", code, got.GetDossier().GetState(), len(got.GetDossier().GetEvents()), want.GetState(), len(want.GetEvents()))
 		}
 	}
 
@@ -905,11 +920,7 @@ func TestReplacedNodeRestoresFromCentral(t *testing.T) {
 	eventually(t, 30*time.Second, "convergence", func() (bool, string) { return converged(t, p) })
 	before := map[string]*xasov1.Dossier{}
 	for _, d := range allDossiers(t, old.Node()) {
-		full, err := old.Node().Server().GetDossier(reader(context.Background()), &xasov1.GetDossierRequest{Code: d.GetCode()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		before[d.GetCode()] = full.GetDossier()
+		before[d.GetCode()] = fullDossier(t, old.Node(), d.GetCode())
 	}
 	lastBefore, hashBefore := headHash(t, old.Node())
 
@@ -955,12 +966,8 @@ func TestReplacedNodeRestoresFromCentral(t *testing.T) {
 		t.Fatalf("%d dossiers restored, the old machine had %d", len(after), len(before))
 	}
 	for _, d := range after {
-		full, err := n.Server().GetDossier(reader(context.Background()), &xasov1.GetDossierRequest{Code: d.GetCode()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !proto.Equal(full.GetDossier(), before[d.GetCode()]) {
-			t.Fatalf("%s restored as %v, it was %v", d.GetCode(), full.GetDossier(), before[d.GetCode()])
+		if full := fullDossier(t, n, d.GetCode()); !proto.Equal(full, before[d.GetCode()]) {
+			t.Fatalf("%s restored as %v, it was %v", d.GetCode(), full, before[d.GetCode()])
 		}
 	}
 

@@ -205,10 +205,25 @@ func (d *deployment) checkReplaceNode(ctx context.Context, i int, run, bin strin
 		before[x.GetCode()] = full.GetDossier()
 	}
 	chk, err := api.CheckStore(ctx, &xasov1.CheckStoreRequest{})
-	closeConn()
 	if err != nil || len(before) == 0 {
+		closeConn()
 		d.t.Fatalf("before the replacement: %d dossiers, %v", len(before), err)
 	}
+	// Those reads are in the node's access log, on their way to central:
+	// the machine dies once central holds its whole chain.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := api.GetSyncStatus(ctx, &xasov1.GetSyncStatusRequest{})
+		if err == nil && st.GetPendingEvents() == 0 && st.GetAckedSequence() == chk.GetLastSequence() {
+			break
+		}
+		if time.Now().After(deadline) {
+			closeConn()
+			d.t.Fatalf("the node's chain did not reach central within a minute: %v %v", st, err)
+		}
+		time.Sleep(200 * time.Millisecond) // polling, bounded by the deadline
+	}
+	closeConn()
 
 	if _, err := docker(ctx, "rm", "-f", d.nodes[i].container); err != nil {
 		d.t.Fatal(err)

@@ -57,6 +57,10 @@ commands against the central cluster (any member; writes reach the leader):
   communes unblock CODE SEQUENCE let the commune's chain go on from the record
                                  central refused (nodes list shows it; see
                                  docs/deploy.md before you do)
+  access-log COMMUNE [--dossier CODE] [--page-token T]
+                                 who read which dossiers' personal data at the
+                                 commune's node, newest first (a page of 100;
+                                 next_page_token continues)
 
 the province's certificates (offline, on the operator's machine):
   pki init --dir D               a new CA in D (ca.crt, ca.key)
@@ -71,7 +75,7 @@ type centralConn struct {
 
 func isCentralCommand(cmd string) bool {
 	switch cmd {
-	case "cluster", "communes", "token", "enroll", "nodes", "pki":
+	case "cluster", "communes", "token", "enroll", "nodes", "pki", "access-log":
 		return true
 	}
 	return false
@@ -89,6 +93,8 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 	secretFile := sub.String("secret-file", "", "token create: the file holding the token's secret, made there first when it does not exist")
 	kbit := sub.Int64("bandwidth-kbit", 0, "communes settings: cap on what the node sends, kbit/s (0: none)")
 	window := sub.String("upload-window", "", "communes settings: when files may be sent, HH:MM-HH:MM Vietnam time (empty: always)")
+	dossierCode := sub.String("dossier", "", "access-log: only the entries that name this dossier")
+	pageToken := sub.String("page-token", "", "access-log: the next_page_token of the page before")
 	args, err := parseInterleaved(sub, rest, stderr)
 	if err != nil {
 		return err
@@ -189,6 +195,10 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 		}
 		resp, err = api.DeleteOperatorToken(ctx, &xasov1.DeleteOperatorTokenRequest{Name: args[1]})
 	default:
+		if cmd == "access-log" && len(args) == 1 {
+			resp, err = api.ListAccessRecords(ctx, &xasov1.ListAccessRecordsRequest{CommuneCode: args[0], DossierCode: *dossierCode, PageToken: *pageToken})
+			break
+		}
 		if cmd == "enroll" && len(args) == 1 {
 			resp, err = api.CreateEnrollmentToken(ctx, &xasov1.CreateEnrollmentTokenRequest{CommuneCode: args[0], TtlSeconds: int64(ttl.Seconds())})
 			break

@@ -185,6 +185,14 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 	if code, _, e := admin(ms[0], "communes", "unblock", "00004", "3"); code != 1 || !strings.Contains(e, "not blocked") {
 		t.Fatalf("unblock of a chain that is not blocked: %d %s", code, e)
 	}
+	// The commune's access log: empty until its node sends reads; a bad
+	// dossier code is named.
+	if code, o, e := admin(ms[1], "access-log", "00004"); code != 0 || !strings.Contains(o, `"read"`) || strings.Contains(o, `"entries"`) {
+		t.Fatalf("access-log: %d %s %s", code, o, e)
+	}
+	if code, _, e := admin(ms[1], "access-log", "00004", "--dossier", "x"); code != 1 || !strings.Contains(e, "dossier_code") {
+		t.Fatalf("access-log with a bad dossier code: %d %s", code, e)
+	}
 	if code, o, e := admin(ms[0], "cluster", "snapshot"); code != 0 {
 		t.Fatalf("snapshot: %s %s", o, e)
 	}

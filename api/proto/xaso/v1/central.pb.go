@@ -1092,9 +1092,11 @@ type NodeStream struct {
 	// The node's last sequence when it last reported it (see AppendEventsCommand).
 	NodeLastSequence int64 `protobuf:"varint,6,opt,name=node_last_sequence,json=nodeLastSequence,proto3" json:"node_last_sequence,omitempty"`
 	// Set while the chain is blocked at a record central refused.
-	Blocked       *ChainBlock `protobuf:"bytes,7,opt,name=blocked,proto3" json:"blocked,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Blocked *ChainBlock `protobuf:"bytes,7,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	// The sequence of the last access entry taken (AccessEntry.sequence).
+	LastAccessSequence int64 `protobuf:"varint,8,opt,name=last_access_sequence,json=lastAccessSequence,proto3" json:"last_access_sequence,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *NodeStream) Reset() {
@@ -1174,6 +1176,13 @@ func (x *NodeStream) GetBlocked() *ChainBlock {
 		return x.Blocked
 	}
 	return nil
+}
+
+func (x *NodeStream) GetLastAccessSequence() int64 {
+	if x != nil {
+		return x.LastAccessSequence
+	}
+	return 0
 }
 
 // OperatorToken is an API token of a province operator. Central keeps only
@@ -2680,7 +2689,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12/\n" +
 	"\arecords\x18\x03 \x03(\v2\x15.xaso.v1.OutboxRecordR\arecords\x12,\n" +
 	"\x12node_last_sequence\x18\x04 \x01(\x03R\x10nodeLastSequence\x12-\n" +
-	"\arefused\x18\x05 \x01(\v2\x13.xaso.v1.ChainBlockR\arefused\"\xa0\x02\n" +
+	"\arefused\x18\x05 \x01(\v2\x13.xaso.v1.ChainBlockR\arefused\"\xd2\x02\n" +
 	"\n" +
 	"NodeStream\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x12\x17\n" +
@@ -2689,7 +2698,8 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\tlast_hash\x18\x04 \x01(\fR\blastHash\x127\n" +
 	"\tlast_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\x12,\n" +
 	"\x12node_last_sequence\x18\x06 \x01(\x03R\x10nodeLastSequence\x12-\n" +
-	"\ablocked\x18\a \x01(\v2\x13.xaso.v1.ChainBlockR\ablocked\"\xa6\x02\n" +
+	"\ablocked\x18\a \x01(\v2\x13.xaso.v1.ChainBlockR\ablocked\x120\n" +
+	"\x14last_access_sequence\x18\b \x01(\x03R\x12lastAccessSequence\"\xa6\x02\n" +
 	"\rOperatorToken\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x15.xaso.v1.OperatorRoleR\x04role\x12#\n" +

@@ -1977,6 +1977,146 @@ func (x *ListAuditRecordsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ListAccessRecordsRequest asks for a page of a commune's access log.
+type ListAccessRecordsRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	CommuneCode string                 `protobuf:"bytes,1,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	// Only entries that name this dossier.
+	DossierCode string `protobuf:"bytes,2,opt,name=dossier_code,json=dossierCode,proto3" json:"dossier_code,omitempty"`
+	// At most this many (default 100, at most 1000).
+	PageSize      int32           `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string          `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	Consistency   ReadConsistency `protobuf:"varint,5,opt,name=consistency,proto3,enum=xaso.v1.ReadConsistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccessRecordsRequest) Reset() {
+	*x = ListAccessRecordsRequest{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccessRecordsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccessRecordsRequest) ProtoMessage() {}
+
+func (x *ListAccessRecordsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccessRecordsRequest.ProtoReflect.Descriptor instead.
+func (*ListAccessRecordsRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListAccessRecordsRequest) GetCommuneCode() string {
+	if x != nil {
+		return x.CommuneCode
+	}
+	return ""
+}
+
+func (x *ListAccessRecordsRequest) GetDossierCode() string {
+	if x != nil {
+		return x.DossierCode
+	}
+	return ""
+}
+
+func (x *ListAccessRecordsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAccessRecordsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAccessRecordsRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
+// ListAccessRecordsResponse is a page of the access log, newest first.
+type ListAccessRecordsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*AccessEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Read          *ReadInfo              `protobuf:"bytes,3,opt,name=read,proto3" json:"read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccessRecordsResponse) Reset() {
+	*x = ListAccessRecordsResponse{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccessRecordsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccessRecordsResponse) ProtoMessage() {}
+
+func (x *ListAccessRecordsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccessRecordsResponse.ProtoReflect.Descriptor instead.
+func (*ListAccessRecordsResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListAccessRecordsResponse) GetEntries() []*AccessEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListAccessRecordsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListAccessRecordsResponse) GetRead() *ReadInfo {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
 // CreateOperatorTokenRequest names the new token, its role and its life.
 type CreateOperatorTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1996,7 +2136,7 @@ type CreateOperatorTokenRequest struct {
 
 func (x *CreateOperatorTokenRequest) Reset() {
 	*x = CreateOperatorTokenRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2148,7 @@ func (x *CreateOperatorTokenRequest) String() string {
 func (*CreateOperatorTokenRequest) ProtoMessage() {}
 
 func (x *CreateOperatorTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2161,7 @@ func (x *CreateOperatorTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateOperatorTokenRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{35}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateOperatorTokenRequest) GetName() string {
@@ -2064,7 +2204,7 @@ type CreateOperatorTokenResponse struct {
 
 func (x *CreateOperatorTokenResponse) Reset() {
 	*x = CreateOperatorTokenResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2216,7 @@ func (x *CreateOperatorTokenResponse) String() string {
 func (*CreateOperatorTokenResponse) ProtoMessage() {}
 
 func (x *CreateOperatorTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2229,7 @@ func (x *CreateOperatorTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateOperatorTokenResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{36}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CreateOperatorTokenResponse) GetToken() *OperatorToken {
@@ -2115,7 +2255,7 @@ type ListOperatorTokensRequest struct {
 
 func (x *ListOperatorTokensRequest) Reset() {
 	*x = ListOperatorTokensRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2127,7 +2267,7 @@ func (x *ListOperatorTokensRequest) String() string {
 func (*ListOperatorTokensRequest) ProtoMessage() {}
 
 func (x *ListOperatorTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2140,7 +2280,7 @@ func (x *ListOperatorTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListOperatorTokensRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{37}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{39}
 }
 
 // ListOperatorTokensResponse is the tokens without their secrets, each
@@ -2154,7 +2294,7 @@ type ListOperatorTokensResponse struct {
 
 func (x *ListOperatorTokensResponse) Reset() {
 	*x = ListOperatorTokensResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2166,7 +2306,7 @@ func (x *ListOperatorTokensResponse) String() string {
 func (*ListOperatorTokensResponse) ProtoMessage() {}
 
 func (x *ListOperatorTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2179,7 +2319,7 @@ func (x *ListOperatorTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListOperatorTokensResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{38}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListOperatorTokensResponse) GetTokens() []*OperatorToken {
@@ -2199,7 +2339,7 @@ type DeleteOperatorTokenRequest struct {
 
 func (x *DeleteOperatorTokenRequest) Reset() {
 	*x = DeleteOperatorTokenRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2211,7 +2351,7 @@ func (x *DeleteOperatorTokenRequest) String() string {
 func (*DeleteOperatorTokenRequest) ProtoMessage() {}
 
 func (x *DeleteOperatorTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2224,7 +2364,7 @@ func (x *DeleteOperatorTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOperatorTokenRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOperatorTokenRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{39}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteOperatorTokenRequest) GetName() string {
@@ -2243,7 +2383,7 @@ type DeleteOperatorTokenResponse struct {
 
 func (x *DeleteOperatorTokenResponse) Reset() {
 	*x = DeleteOperatorTokenResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2255,7 +2395,7 @@ func (x *DeleteOperatorTokenResponse) String() string {
 func (*DeleteOperatorTokenResponse) ProtoMessage() {}
 
 func (x *DeleteOperatorTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2268,7 +2408,7 @@ func (x *DeleteOperatorTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOperatorTokenResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOperatorTokenResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{40}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{42}
 }
 
 // CreateEnrollmentTokenRequest names the commune and how long the token lives.
@@ -2283,7 +2423,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2295,7 +2435,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2308,7 +2448,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{41}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetCommuneCode() string {
@@ -2337,7 +2477,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2489,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2502,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{42}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetToken() string {
@@ -2390,7 +2530,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2402,7 +2542,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2415,7 +2555,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{43}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ProposeRequest) GetActor() string {
@@ -2442,7 +2582,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2594,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2607,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{44}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ProposeResponse) GetResults() []*CommandResult {
@@ -2487,7 +2627,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2499,7 +2639,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2512,7 +2652,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{45}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListNodesRequest) GetConsistency() ReadConsistency {
@@ -2544,7 +2684,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +2696,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +2709,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{46}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *NodeStatus) GetNode() *EnrolledNode {
@@ -2632,7 +2772,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +2784,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +2797,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{47}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListNodesResponse) GetNodes() []*NodeStatus {
@@ -2684,7 +2824,7 @@ type RevokeNodeRequest struct {
 
 func (x *RevokeNodeRequest) Reset() {
 	*x = RevokeNodeRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +2836,7 @@ func (x *RevokeNodeRequest) String() string {
 func (*RevokeNodeRequest) ProtoMessage() {}
 
 func (x *RevokeNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +2849,7 @@ func (x *RevokeNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeNodeRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{48}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RevokeNodeRequest) GetNodeId() string {
@@ -2728,7 +2868,7 @@ type RevokeNodeResponse struct {
 
 func (x *RevokeNodeResponse) Reset() {
 	*x = RevokeNodeResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2740,7 +2880,7 @@ func (x *RevokeNodeResponse) String() string {
 func (*RevokeNodeResponse) ProtoMessage() {}
 
 func (x *RevokeNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2753,7 +2893,7 @@ func (x *RevokeNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeResponse.ProtoReflect.Descriptor instead.
 func (*RevokeNodeResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{49}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{51}
 }
 
 // UnblockCommuneChainRequest names the commune and the sequence its chain is
@@ -2768,7 +2908,7 @@ type UnblockCommuneChainRequest struct {
 
 func (x *UnblockCommuneChainRequest) Reset() {
 	*x = UnblockCommuneChainRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2780,7 +2920,7 @@ func (x *UnblockCommuneChainRequest) String() string {
 func (*UnblockCommuneChainRequest) ProtoMessage() {}
 
 func (x *UnblockCommuneChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2793,7 +2933,7 @@ func (x *UnblockCommuneChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockCommuneChainRequest.ProtoReflect.Descriptor instead.
 func (*UnblockCommuneChainRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{50}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *UnblockCommuneChainRequest) GetCommuneCode() string {
@@ -2819,7 +2959,7 @@ type UnblockCommuneChainResponse struct {
 
 func (x *UnblockCommuneChainResponse) Reset() {
 	*x = UnblockCommuneChainResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2831,7 +2971,7 @@ func (x *UnblockCommuneChainResponse) String() string {
 func (*UnblockCommuneChainResponse) ProtoMessage() {}
 
 func (x *UnblockCommuneChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2844,7 +2984,7 @@ func (x *UnblockCommuneChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockCommuneChainResponse.ProtoReflect.Descriptor instead.
 func (*UnblockCommuneChainResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{51}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{53}
 }
 
 // GetProvinceAttachmentRequest names a file by its SHA-256 (hex).
@@ -2857,7 +2997,7 @@ type GetProvinceAttachmentRequest struct {
 
 func (x *GetProvinceAttachmentRequest) Reset() {
 	*x = GetProvinceAttachmentRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2869,7 +3009,7 @@ func (x *GetProvinceAttachmentRequest) String() string {
 func (*GetProvinceAttachmentRequest) ProtoMessage() {}
 
 func (x *GetProvinceAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2882,7 +3022,7 @@ func (x *GetProvinceAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*GetProvinceAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{52}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetProvinceAttachmentRequest) GetSha256() string {
@@ -2903,7 +3043,7 @@ type GetProvinceAttachmentResponse struct {
 
 func (x *GetProvinceAttachmentResponse) Reset() {
 	*x = GetProvinceAttachmentResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3055,7 @@ func (x *GetProvinceAttachmentResponse) String() string {
 func (*GetProvinceAttachmentResponse) ProtoMessage() {}
 
 func (x *GetProvinceAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3068,7 @@ func (x *GetProvinceAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*GetProvinceAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{53}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetProvinceAttachmentResponse) GetAttachment() *AttachmentRef {
@@ -2956,7 +3096,7 @@ type UpdateCommuneSettingsRequest struct {
 
 func (x *UpdateCommuneSettingsRequest) Reset() {
 	*x = UpdateCommuneSettingsRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2968,7 +3108,7 @@ func (x *UpdateCommuneSettingsRequest) String() string {
 func (*UpdateCommuneSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateCommuneSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2981,7 +3121,7 @@ func (x *UpdateCommuneSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCommuneSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCommuneSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{54}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *UpdateCommuneSettingsRequest) GetCommuneCode() string {
@@ -3008,7 +3148,7 @@ type UpdateCommuneSettingsResponse struct {
 
 func (x *UpdateCommuneSettingsResponse) Reset() {
 	*x = UpdateCommuneSettingsResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3020,7 +3160,7 @@ func (x *UpdateCommuneSettingsResponse) String() string {
 func (*UpdateCommuneSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateCommuneSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3033,7 +3173,7 @@ func (x *UpdateCommuneSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCommuneSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCommuneSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{55}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *UpdateCommuneSettingsResponse) GetSettings() *CommuneSettings {
@@ -3047,7 +3187,7 @@ var File_xaso_v1_central_service_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1dxaso/v1/central_service.proto\x12\axaso.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15xaso/v1/central.proto\x1a\x17xaso/v1/resources.proto\"L\n" +
+	"\x1dxaso/v1/central_service.proto\x12\axaso.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15xaso/v1/central.proto\x1a\x12xaso/v1/node.proto\x1a\x17xaso/v1/resources.proto\"L\n" +
 	"\bReadInfo\x12#\n" +
 	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\"\x13\n" +
@@ -3166,7 +3306,18 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"r\n" +
 	"\x18ListAuditRecordsResponse\x12.\n" +
 	"\arecords\x18\x01 \x03(\v2\x14.xaso.v1.AuditRecordR\arecords\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x94\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd8\x01\n" +
+	"\x18ListAccessRecordsRequest\x12!\n" +
+	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x12!\n" +
+	"\fdossier_code\x18\x02 \x01(\tR\vdossierCode\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12:\n" +
+	"\vconsistency\x18\x05 \x01(\x0e2\x18.xaso.v1.ReadConsistencyR\vconsistency\"\x9a\x01\n" +
+	"\x19ListAccessRecordsResponse\x12.\n" +
+	"\aentries\x18\x01 \x03(\v2\x14.xaso.v1.AccessEntryR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12%\n" +
+	"\x04read\x18\x03 \x01(\v2\x11.xaso.v1.ReadInfoR\x04read\"\x94\x01\n" +
 	"\x1aCreateOperatorTokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x15.xaso.v1.OperatorRoleR\x04role\x12\x1f\n" +
@@ -3232,7 +3383,7 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\bsettings\x18\x01 \x01(\v2\x18.xaso.v1.CommuneSettingsR\bsettings*V\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12!\n" +
-	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xf4\x11\n" +
+	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xd0\x12\n" +
 	"\x0eCentralService\x12E\n" +
 	"\n" +
 	"GetCluster\x12\x1a.xaso.v1.GetClusterRequest\x1a\x1b.xaso.v1.GetClusterResponse\x12W\n" +
@@ -3253,7 +3404,8 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\x12GetProvinceDossier\x12\".xaso.v1.GetProvinceDossierRequest\x1a#.xaso.v1.GetProvinceDossierResponse\x12f\n" +
 	"\x15GetProvinceAttachment\x12%.xaso.v1.GetProvinceAttachmentRequest\x1a&.xaso.v1.GetProvinceAttachmentResponse\x12c\n" +
 	"\x14GetPerformanceReport\x12$.xaso.v1.GetPerformanceReportRequest\x1a%.xaso.v1.GetPerformanceReportResponse\x12W\n" +
-	"\x10ListAuditRecords\x12 .xaso.v1.ListAuditRecordsRequest\x1a!.xaso.v1.ListAuditRecordsResponse\x12`\n" +
+	"\x10ListAuditRecords\x12 .xaso.v1.ListAuditRecordsRequest\x1a!.xaso.v1.ListAuditRecordsResponse\x12Z\n" +
+	"\x11ListAccessRecords\x12!.xaso.v1.ListAccessRecordsRequest\x1a\".xaso.v1.ListAccessRecordsResponse\x12`\n" +
 	"\x13CreateOperatorToken\x12#.xaso.v1.CreateOperatorTokenRequest\x1a$.xaso.v1.CreateOperatorTokenResponse\x12]\n" +
 	"\x12ListOperatorTokens\x12\".xaso.v1.ListOperatorTokensRequest\x1a#.xaso.v1.ListOperatorTokensResponse\x12`\n" +
 	"\x13DeleteOperatorToken\x12#.xaso.v1.DeleteOperatorTokenRequest\x1a$.xaso.v1.DeleteOperatorTokenResponse\x12f\n" +
@@ -3278,7 +3430,7 @@ func file_xaso_v1_central_service_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_xaso_v1_central_service_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: xaso.v1.ReadConsistency
 	(*ReadInfo)(nil),                       // 1: xaso.v1.ReadInfo
@@ -3316,143 +3468,151 @@ var file_xaso_v1_central_service_proto_goTypes = []any{
 	(*GetPerformanceReportResponse)(nil),   // 33: xaso.v1.GetPerformanceReportResponse
 	(*ListAuditRecordsRequest)(nil),        // 34: xaso.v1.ListAuditRecordsRequest
 	(*ListAuditRecordsResponse)(nil),       // 35: xaso.v1.ListAuditRecordsResponse
-	(*CreateOperatorTokenRequest)(nil),     // 36: xaso.v1.CreateOperatorTokenRequest
-	(*CreateOperatorTokenResponse)(nil),    // 37: xaso.v1.CreateOperatorTokenResponse
-	(*ListOperatorTokensRequest)(nil),      // 38: xaso.v1.ListOperatorTokensRequest
-	(*ListOperatorTokensResponse)(nil),     // 39: xaso.v1.ListOperatorTokensResponse
-	(*DeleteOperatorTokenRequest)(nil),     // 40: xaso.v1.DeleteOperatorTokenRequest
-	(*DeleteOperatorTokenResponse)(nil),    // 41: xaso.v1.DeleteOperatorTokenResponse
-	(*CreateEnrollmentTokenRequest)(nil),   // 42: xaso.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil),  // 43: xaso.v1.CreateEnrollmentTokenResponse
-	(*ProposeRequest)(nil),                 // 44: xaso.v1.ProposeRequest
-	(*ProposeResponse)(nil),                // 45: xaso.v1.ProposeResponse
-	(*ListNodesRequest)(nil),               // 46: xaso.v1.ListNodesRequest
-	(*NodeStatus)(nil),                     // 47: xaso.v1.NodeStatus
-	(*ListNodesResponse)(nil),              // 48: xaso.v1.ListNodesResponse
-	(*RevokeNodeRequest)(nil),              // 49: xaso.v1.RevokeNodeRequest
-	(*RevokeNodeResponse)(nil),             // 50: xaso.v1.RevokeNodeResponse
-	(*UnblockCommuneChainRequest)(nil),     // 51: xaso.v1.UnblockCommuneChainRequest
-	(*UnblockCommuneChainResponse)(nil),    // 52: xaso.v1.UnblockCommuneChainResponse
-	(*GetProvinceAttachmentRequest)(nil),   // 53: xaso.v1.GetProvinceAttachmentRequest
-	(*GetProvinceAttachmentResponse)(nil),  // 54: xaso.v1.GetProvinceAttachmentResponse
-	(*UpdateCommuneSettingsRequest)(nil),   // 55: xaso.v1.UpdateCommuneSettingsRequest
-	(*UpdateCommuneSettingsResponse)(nil),  // 56: xaso.v1.UpdateCommuneSettingsResponse
-	(*Commune)(nil),                        // 57: xaso.v1.Commune
-	(*Procedure)(nil),                      // 58: xaso.v1.Procedure
-	(*Dossier)(nil),                        // 59: xaso.v1.Dossier
-	(*timestamppb.Timestamp)(nil),          // 60: google.protobuf.Timestamp
-	(*Aggregate)(nil),                      // 61: xaso.v1.Aggregate
-	(*AuditRecord)(nil),                    // 62: xaso.v1.AuditRecord
-	(OperatorRole)(0),                      // 63: xaso.v1.OperatorRole
-	(*OperatorToken)(nil),                  // 64: xaso.v1.OperatorToken
-	(*CentralCommand)(nil),                 // 65: xaso.v1.CentralCommand
-	(*CommandResult)(nil),                  // 66: xaso.v1.CommandResult
-	(*EnrolledNode)(nil),                   // 67: xaso.v1.EnrolledNode
-	(*ChainBlock)(nil),                     // 68: xaso.v1.ChainBlock
-	(*AttachmentRef)(nil),                  // 69: xaso.v1.AttachmentRef
-	(*CommuneSettings)(nil),                // 70: xaso.v1.CommuneSettings
+	(*ListAccessRecordsRequest)(nil),       // 36: xaso.v1.ListAccessRecordsRequest
+	(*ListAccessRecordsResponse)(nil),      // 37: xaso.v1.ListAccessRecordsResponse
+	(*CreateOperatorTokenRequest)(nil),     // 38: xaso.v1.CreateOperatorTokenRequest
+	(*CreateOperatorTokenResponse)(nil),    // 39: xaso.v1.CreateOperatorTokenResponse
+	(*ListOperatorTokensRequest)(nil),      // 40: xaso.v1.ListOperatorTokensRequest
+	(*ListOperatorTokensResponse)(nil),     // 41: xaso.v1.ListOperatorTokensResponse
+	(*DeleteOperatorTokenRequest)(nil),     // 42: xaso.v1.DeleteOperatorTokenRequest
+	(*DeleteOperatorTokenResponse)(nil),    // 43: xaso.v1.DeleteOperatorTokenResponse
+	(*CreateEnrollmentTokenRequest)(nil),   // 44: xaso.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil),  // 45: xaso.v1.CreateEnrollmentTokenResponse
+	(*ProposeRequest)(nil),                 // 46: xaso.v1.ProposeRequest
+	(*ProposeResponse)(nil),                // 47: xaso.v1.ProposeResponse
+	(*ListNodesRequest)(nil),               // 48: xaso.v1.ListNodesRequest
+	(*NodeStatus)(nil),                     // 49: xaso.v1.NodeStatus
+	(*ListNodesResponse)(nil),              // 50: xaso.v1.ListNodesResponse
+	(*RevokeNodeRequest)(nil),              // 51: xaso.v1.RevokeNodeRequest
+	(*RevokeNodeResponse)(nil),             // 52: xaso.v1.RevokeNodeResponse
+	(*UnblockCommuneChainRequest)(nil),     // 53: xaso.v1.UnblockCommuneChainRequest
+	(*UnblockCommuneChainResponse)(nil),    // 54: xaso.v1.UnblockCommuneChainResponse
+	(*GetProvinceAttachmentRequest)(nil),   // 55: xaso.v1.GetProvinceAttachmentRequest
+	(*GetProvinceAttachmentResponse)(nil),  // 56: xaso.v1.GetProvinceAttachmentResponse
+	(*UpdateCommuneSettingsRequest)(nil),   // 57: xaso.v1.UpdateCommuneSettingsRequest
+	(*UpdateCommuneSettingsResponse)(nil),  // 58: xaso.v1.UpdateCommuneSettingsResponse
+	(*Commune)(nil),                        // 59: xaso.v1.Commune
+	(*Procedure)(nil),                      // 60: xaso.v1.Procedure
+	(*Dossier)(nil),                        // 61: xaso.v1.Dossier
+	(*timestamppb.Timestamp)(nil),          // 62: google.protobuf.Timestamp
+	(*Aggregate)(nil),                      // 63: xaso.v1.Aggregate
+	(*AuditRecord)(nil),                    // 64: xaso.v1.AuditRecord
+	(*AccessEntry)(nil),                    // 65: xaso.v1.AccessEntry
+	(OperatorRole)(0),                      // 66: xaso.v1.OperatorRole
+	(*OperatorToken)(nil),                  // 67: xaso.v1.OperatorToken
+	(*CentralCommand)(nil),                 // 68: xaso.v1.CentralCommand
+	(*CommandResult)(nil),                  // 69: xaso.v1.CommandResult
+	(*EnrolledNode)(nil),                   // 70: xaso.v1.EnrolledNode
+	(*ChainBlock)(nil),                     // 71: xaso.v1.ChainBlock
+	(*AttachmentRef)(nil),                  // 72: xaso.v1.AttachmentRef
+	(*CommuneSettings)(nil),                // 73: xaso.v1.CommuneSettings
 }
 var file_xaso_v1_central_service_proto_depIdxs = []int32{
 	3,  // 0: xaso.v1.GetClusterResponse.members:type_name -> xaso.v1.ClusterMemberStatus
 	1,  // 1: xaso.v1.GetClusterResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 2: xaso.v1.ListCommunesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	57, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
+	59, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
 	1,  // 4: xaso.v1.ListCommunesResponse.read:type_name -> xaso.v1.ReadInfo
-	57, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
-	57, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
+	59, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
+	59, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
 	0,  // 7: xaso.v1.ListCatalogProceduresRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	58, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	60, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
 	1,  // 9: xaso.v1.ListCatalogProceduresResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 10: xaso.v1.GetCatalogProcedureRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	58, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	60, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	1,  // 12: xaso.v1.GetCatalogProcedureResponse.read:type_name -> xaso.v1.ReadInfo
-	58, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	58, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	58, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	58, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	60, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	60, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	60, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	60, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	0,  // 17: xaso.v1.GetCalendarRequest.consistency:type_name -> xaso.v1.ReadConsistency
 	1,  // 18: xaso.v1.GetCalendarResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 19: xaso.v1.GetProvinceDossierRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	59, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	61, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
 	1,  // 21: xaso.v1.GetProvinceDossierResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 22: xaso.v1.GetPerformanceReportRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	60, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	61, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
+	62, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	63, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
 	32, // 25: xaso.v1.GetPerformanceReportResponse.rows:type_name -> xaso.v1.PerformanceRow
 	1,  // 26: xaso.v1.GetPerformanceReportResponse.read:type_name -> xaso.v1.ReadInfo
-	62, // 27: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
-	63, // 28: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
-	64, // 29: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
-	64, // 30: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
-	60, // 31: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	65, // 32: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
-	66, // 33: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
-	0,  // 34: xaso.v1.ListNodesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	67, // 35: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
-	60, // 36: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
-	68, // 37: xaso.v1.NodeStatus.blocked:type_name -> xaso.v1.ChainBlock
-	47, // 38: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
-	1,  // 39: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
-	69, // 40: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	70, // 41: xaso.v1.UpdateCommuneSettingsRequest.settings:type_name -> xaso.v1.CommuneSettings
-	70, // 42: xaso.v1.UpdateCommuneSettingsResponse.settings:type_name -> xaso.v1.CommuneSettings
-	2,  // 43: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
-	5,  // 44: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
-	7,  // 45: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
-	9,  // 46: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
-	11, // 47: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
-	13, // 48: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
-	15, // 49: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
-	55, // 50: xaso.v1.CentralService.UpdateCommuneSettings:input_type -> xaso.v1.UpdateCommuneSettingsRequest
-	17, // 51: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
-	19, // 52: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
-	21, // 53: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
-	23, // 54: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
-	25, // 55: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
-	27, // 56: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
-	29, // 57: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
-	53, // 58: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
-	31, // 59: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
-	34, // 60: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
-	36, // 61: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
-	38, // 62: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
-	40, // 63: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
-	42, // 64: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
-	46, // 65: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
-	49, // 66: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
-	51, // 67: xaso.v1.CentralService.UnblockCommuneChain:input_type -> xaso.v1.UnblockCommuneChainRequest
-	44, // 68: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
-	4,  // 69: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
-	6,  // 70: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
-	8,  // 71: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
-	10, // 72: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
-	12, // 73: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
-	14, // 74: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
-	16, // 75: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
-	56, // 76: xaso.v1.CentralService.UpdateCommuneSettings:output_type -> xaso.v1.UpdateCommuneSettingsResponse
-	18, // 77: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
-	20, // 78: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
-	22, // 79: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
-	24, // 80: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
-	26, // 81: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
-	28, // 82: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
-	30, // 83: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
-	54, // 84: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
-	33, // 85: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
-	35, // 86: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
-	37, // 87: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
-	39, // 88: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
-	41, // 89: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
-	43, // 90: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
-	48, // 91: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
-	50, // 92: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
-	52, // 93: xaso.v1.CentralService.UnblockCommuneChain:output_type -> xaso.v1.UnblockCommuneChainResponse
-	45, // 94: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
-	69, // [69:95] is the sub-list for method output_type
-	43, // [43:69] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	64, // 27: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
+	0,  // 28: xaso.v1.ListAccessRecordsRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	65, // 29: xaso.v1.ListAccessRecordsResponse.entries:type_name -> xaso.v1.AccessEntry
+	1,  // 30: xaso.v1.ListAccessRecordsResponse.read:type_name -> xaso.v1.ReadInfo
+	66, // 31: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
+	67, // 32: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
+	67, // 33: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
+	62, // 34: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	68, // 35: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
+	69, // 36: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
+	0,  // 37: xaso.v1.ListNodesRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	70, // 38: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
+	62, // 39: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
+	71, // 40: xaso.v1.NodeStatus.blocked:type_name -> xaso.v1.ChainBlock
+	49, // 41: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
+	1,  // 42: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
+	72, // 43: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	73, // 44: xaso.v1.UpdateCommuneSettingsRequest.settings:type_name -> xaso.v1.CommuneSettings
+	73, // 45: xaso.v1.UpdateCommuneSettingsResponse.settings:type_name -> xaso.v1.CommuneSettings
+	2,  // 46: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
+	5,  // 47: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
+	7,  // 48: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
+	9,  // 49: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
+	11, // 50: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
+	13, // 51: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
+	15, // 52: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
+	57, // 53: xaso.v1.CentralService.UpdateCommuneSettings:input_type -> xaso.v1.UpdateCommuneSettingsRequest
+	17, // 54: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
+	19, // 55: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
+	21, // 56: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
+	23, // 57: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
+	25, // 58: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
+	27, // 59: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
+	29, // 60: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
+	55, // 61: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
+	31, // 62: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
+	34, // 63: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
+	36, // 64: xaso.v1.CentralService.ListAccessRecords:input_type -> xaso.v1.ListAccessRecordsRequest
+	38, // 65: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
+	40, // 66: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
+	42, // 67: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
+	44, // 68: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
+	48, // 69: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
+	51, // 70: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
+	53, // 71: xaso.v1.CentralService.UnblockCommuneChain:input_type -> xaso.v1.UnblockCommuneChainRequest
+	46, // 72: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
+	4,  // 73: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
+	6,  // 74: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
+	8,  // 75: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
+	10, // 76: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
+	12, // 77: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
+	14, // 78: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
+	16, // 79: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
+	58, // 80: xaso.v1.CentralService.UpdateCommuneSettings:output_type -> xaso.v1.UpdateCommuneSettingsResponse
+	18, // 81: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
+	20, // 82: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
+	22, // 83: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
+	24, // 84: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
+	26, // 85: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
+	28, // 86: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
+	30, // 87: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
+	56, // 88: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
+	33, // 89: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
+	35, // 90: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
+	37, // 91: xaso.v1.CentralService.ListAccessRecords:output_type -> xaso.v1.ListAccessRecordsResponse
+	39, // 92: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
+	41, // 93: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
+	43, // 94: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
+	45, // 95: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
+	50, // 96: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
+	52, // 97: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
+	54, // 98: xaso.v1.CentralService.UnblockCommuneChain:output_type -> xaso.v1.UnblockCommuneChainResponse
+	47, // 99: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
+	73, // [73:100] is the sub-list for method output_type
+	46, // [46:73] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_service_proto_init() }
@@ -3461,6 +3621,7 @@ func file_xaso_v1_central_service_proto_init() {
 		return
 	}
 	file_xaso_v1_central_proto_init()
+	file_xaso_v1_node_proto_init()
 	file_xaso_v1_resources_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3468,7 +3629,7 @@ func file_xaso_v1_central_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_service_proto_rawDesc), len(file_xaso_v1_central_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   56,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

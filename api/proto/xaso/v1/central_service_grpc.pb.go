@@ -37,6 +37,7 @@ const (
 	CentralService_GetProvinceAttachment_FullMethodName  = "/xaso.v1.CentralService/GetProvinceAttachment"
 	CentralService_GetPerformanceReport_FullMethodName   = "/xaso.v1.CentralService/GetPerformanceReport"
 	CentralService_ListAuditRecords_FullMethodName       = "/xaso.v1.CentralService/ListAuditRecords"
+	CentralService_ListAccessRecords_FullMethodName      = "/xaso.v1.CentralService/ListAccessRecords"
 	CentralService_CreateOperatorToken_FullMethodName    = "/xaso.v1.CentralService/CreateOperatorToken"
 	CentralService_ListOperatorTokens_FullMethodName     = "/xaso.v1.CentralService/ListOperatorTokens"
 	CentralService_DeleteOperatorToken_FullMethodName    = "/xaso.v1.CentralService/DeleteOperatorToken"
@@ -95,6 +96,9 @@ type CentralServiceClient interface {
 	GetPerformanceReport(ctx context.Context, in *GetPerformanceReportRequest, opts ...grpc.CallOption) (*GetPerformanceReportResponse, error)
 	// Every write, with who made it.
 	ListAuditRecords(ctx context.Context, in *ListAuditRecordsRequest, opts ...grpc.CallOption) (*ListAuditRecordsResponse, error)
+	// A commune's access log as its node sent it (who read which dossiers'
+	// personal data, when, from where), newest first.
+	ListAccessRecords(ctx context.Context, in *ListAccessRecordsRequest, opts ...grpc.CallOption) (*ListAccessRecordsResponse, error)
 	// Issues an operator token; the secret is shown once.
 	CreateOperatorToken(ctx context.Context, in *CreateOperatorTokenRequest, opts ...grpc.CallOption) (*CreateOperatorTokenResponse, error)
 	// Lists operator tokens (never their secrets).
@@ -302,6 +306,16 @@ func (c *centralServiceClient) ListAuditRecords(ctx context.Context, in *ListAud
 	return out, nil
 }
 
+func (c *centralServiceClient) ListAccessRecords(ctx context.Context, in *ListAccessRecordsRequest, opts ...grpc.CallOption) (*ListAccessRecordsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAccessRecordsResponse)
+	err := c.cc.Invoke(ctx, CentralService_ListAccessRecords_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *centralServiceClient) CreateOperatorToken(ctx context.Context, in *CreateOperatorTokenRequest, opts ...grpc.CallOption) (*CreateOperatorTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateOperatorTokenResponse)
@@ -421,6 +435,9 @@ type CentralServiceServer interface {
 	GetPerformanceReport(context.Context, *GetPerformanceReportRequest) (*GetPerformanceReportResponse, error)
 	// Every write, with who made it.
 	ListAuditRecords(context.Context, *ListAuditRecordsRequest) (*ListAuditRecordsResponse, error)
+	// A commune's access log as its node sent it (who read which dossiers'
+	// personal data, when, from where), newest first.
+	ListAccessRecords(context.Context, *ListAccessRecordsRequest) (*ListAccessRecordsResponse, error)
 	// Issues an operator token; the secret is shown once.
 	CreateOperatorToken(context.Context, *CreateOperatorTokenRequest) (*CreateOperatorTokenResponse, error)
 	// Lists operator tokens (never their secrets).
@@ -501,6 +518,9 @@ func (UnimplementedCentralServiceServer) GetPerformanceReport(context.Context, *
 }
 func (UnimplementedCentralServiceServer) ListAuditRecords(context.Context, *ListAuditRecordsRequest) (*ListAuditRecordsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditRecords not implemented")
+}
+func (UnimplementedCentralServiceServer) ListAccessRecords(context.Context, *ListAccessRecordsRequest) (*ListAccessRecordsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAccessRecords not implemented")
 }
 func (UnimplementedCentralServiceServer) CreateOperatorToken(context.Context, *CreateOperatorTokenRequest) (*CreateOperatorTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateOperatorToken not implemented")
@@ -868,6 +888,24 @@ func _CentralService_ListAuditRecords_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CentralService_ListAccessRecords_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAccessRecordsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CentralServiceServer).ListAccessRecords(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CentralService_ListAccessRecords_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CentralServiceServer).ListAccessRecords(ctx, req.(*ListAccessRecordsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CentralService_CreateOperatorToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateOperatorTokenRequest)
 	if err := dec(in); err != nil {
@@ -1072,6 +1110,10 @@ var CentralService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAuditRecords",
 			Handler:    _CentralService_ListAuditRecords_Handler,
+		},
+		{
+			MethodName: "ListAccessRecords",
+			Handler:    _CentralService_ListAccessRecords_Handler,
 		},
 		{
 			MethodName: "CreateOperatorToken",

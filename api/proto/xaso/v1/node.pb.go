@@ -22,6 +22,74 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// AccessKind is what kind of read of personal data an access entry records.
+type AccessKind int32
+
+const (
+	AccessKind_ACCESS_KIND_UNSPECIFIED AccessKind = 0
+	// One dossier with its applicant and events (the dossier page, GetDossier).
+	AccessKind_ACCESS_KIND_READ AccessKind = 1
+	// A list of dossiers with their applicants (the work queue, ListDossiers).
+	AccessKind_ACCESS_KIND_LIST AccessKind = 2
+	// A list of the dossiers of one citizen, by identity number.
+	AccessKind_ACCESS_KIND_SEARCH AccessKind = 3
+	// Dossiers exported to a file.
+	AccessKind_ACCESS_KIND_EXPORT AccessKind = 4
+	// A file of a dossier (a scan or a result).
+	AccessKind_ACCESS_KIND_DOWNLOAD AccessKind = 5
+	// The printed receipt of a dossier.
+	AccessKind_ACCESS_KIND_RECEIPT AccessKind = 6
+)
+
+// Enum value maps for AccessKind.
+var (
+	AccessKind_name = map[int32]string{
+		0: "ACCESS_KIND_UNSPECIFIED",
+		1: "ACCESS_KIND_READ",
+		2: "ACCESS_KIND_LIST",
+		3: "ACCESS_KIND_SEARCH",
+		4: "ACCESS_KIND_EXPORT",
+		5: "ACCESS_KIND_DOWNLOAD",
+		6: "ACCESS_KIND_RECEIPT",
+	}
+	AccessKind_value = map[string]int32{
+		"ACCESS_KIND_UNSPECIFIED": 0,
+		"ACCESS_KIND_READ":        1,
+		"ACCESS_KIND_LIST":        2,
+		"ACCESS_KIND_SEARCH":      3,
+		"ACCESS_KIND_EXPORT":      4,
+		"ACCESS_KIND_DOWNLOAD":    5,
+		"ACCESS_KIND_RECEIPT":     6,
+	}
+)
+
+func (x AccessKind) Enum() *AccessKind {
+	p := new(AccessKind)
+	*p = x
+	return p
+}
+
+func (x AccessKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccessKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_xaso_v1_node_proto_enumTypes[0].Descriptor()
+}
+
+func (AccessKind) Type() protoreflect.EnumType {
+	return &file_xaso_v1_node_proto_enumTypes[0]
+}
+
+func (x AccessKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccessKind.Descriptor instead.
+func (AccessKind) EnumDescriptor() ([]byte, []int) {
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{0}
+}
+
 // ListProceduresRequest asks for the catalogue.
 type ListProceduresRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1217,18 +1285,25 @@ func (x *GetSyncStatusResponse) GetBlocked() *SyncBlock {
 	return nil
 }
 
-// OutboxRecord is one entry of a node's outbox: an event in the node's own
-// dense sequence, chained by hash to the one before it.
+// OutboxRecord is one entry of a node's outbox, in the node's own dense
+// sequence, chained by hash to the one before it: an event of a dossier,
+// or an entry of the node's access log. Exactly one of event and access
+// is set.
 type OutboxRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The node's sequence, 1, 2, 3 … with no gaps.
 	Sequence    int64  `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	CommuneCode string `protobuf:"bytes,2,opt,name=commune_code,json=communeCode,proto3" json:"commune_code,omitempty"`
+	// The dossier the event is of; empty for an access entry (it names its
+	// dossiers itself).
 	DossierCode string `protobuf:"bytes,3,opt,name=dossier_code,json=dossierCode,proto3" json:"dossier_code,omitempty"`
 	Event       *Event `protobuf:"bytes,4,opt,name=event,proto3" json:"event,omitempty"`
-	// SHA-256 of the previous record's hash and this record's event bytes.
-	Hash          []byte `protobuf:"bytes,5,opt,name=hash,proto3" json:"hash,omitempty"`
-	PrevHash      []byte `protobuf:"bytes,6,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	// SHA-256 of the previous record's hash and this record's event (or
+	// access entry) bytes (see dossier.RecordHash).
+	Hash     []byte `protobuf:"bytes,5,opt,name=hash,proto3" json:"hash,omitempty"`
+	PrevHash []byte `protobuf:"bytes,6,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	// A read of personal data at the node.
+	Access        *AccessEntry `protobuf:"bytes,7,opt,name=access,proto3" json:"access,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1305,6 +1380,277 @@ func (x *OutboxRecord) GetPrevHash() []byte {
 	return nil
 }
 
+func (x *OutboxRecord) GetAccess() *AccessEntry {
+	if x != nil {
+		return x.Access
+	}
+	return nil
+}
+
+// AccessEntry is one read of personal data at a commune node: who, when,
+// from which address, and what they were shown. The node's access log is
+// append-only; each entry goes to central in the node's outbox, chained
+// with its events.
+type AccessEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The access log's own sequence, 1, 2, 3 … with no gaps.
+	Sequence int64                  `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Time     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// Who read: the official's sign-in name, or the API token's or
+	// certificate's name; empty when the node could not tell.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// Their workflow role (unset for a client that acts in no role).
+	Role Role `protobuf:"varint,4,opt,name=role,proto3,enum=xaso.v1.Role" json:"role,omitempty"`
+	// How they were authenticated: session, token, certificate, process;
+	// empty when the node could not tell.
+	Via string `protobuf:"bytes,5,opt,name=via,proto3" json:"via,omitempty"`
+	// The client's network address.
+	ClientAddress string     `protobuf:"bytes,6,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`
+	Kind          AccessKind `protobuf:"varint,7,opt,name=kind,proto3,enum=xaso.v1.AccessKind" json:"kind,omitempty"`
+	// The dossiers shown, in the order shown (at most 500, each once).
+	DossierCodes []string `protobuf:"bytes,8,rep,name=dossier_codes,json=dossierCodes,proto3" json:"dossier_codes,omitempty"`
+	// The filter of a list or search, as given.
+	Filter string `protobuf:"bytes,9,opt,name=filter,proto3" json:"filter,omitempty"`
+	// The file of a download.
+	AttachmentSha256 string `protobuf:"bytes,10,opt,name=attachment_sha256,json=attachmentSha256,proto3" json:"attachment_sha256,omitempty"`
+	// How many dossiers were shown.
+	Count         int32 `protobuf:"varint,11,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessEntry) Reset() {
+	*x = AccessEntry{}
+	mi := &file_xaso_v1_node_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessEntry) ProtoMessage() {}
+
+func (x *AccessEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_node_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessEntry.ProtoReflect.Descriptor instead.
+func (*AccessEntry) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AccessEntry) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *AccessEntry) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *AccessEntry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *AccessEntry) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetClientAddress() string {
+	if x != nil {
+		return x.ClientAddress
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetKind() AccessKind {
+	if x != nil {
+		return x.Kind
+	}
+	return AccessKind_ACCESS_KIND_UNSPECIFIED
+}
+
+func (x *AccessEntry) GetDossierCodes() []string {
+	if x != nil {
+		return x.DossierCodes
+	}
+	return nil
+}
+
+func (x *AccessEntry) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetAttachmentSha256() string {
+	if x != nil {
+		return x.AttachmentSha256
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// ListAccessLogRequest asks for a page of the access log.
+type ListAccessLogRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only entries that name this dossier.
+	DossierCode string `protobuf:"bytes,1,opt,name=dossier_code,json=dossierCode,proto3" json:"dossier_code,omitempty"`
+	// Only entries of this reader (their name as the log has it).
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// At most this many (default 50, at most 500).
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccessLogRequest) Reset() {
+	*x = ListAccessLogRequest{}
+	mi := &file_xaso_v1_node_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccessLogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccessLogRequest) ProtoMessage() {}
+
+func (x *ListAccessLogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_node_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccessLogRequest.ProtoReflect.Descriptor instead.
+func (*ListAccessLogRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListAccessLogRequest) GetDossierCode() string {
+	if x != nil {
+		return x.DossierCode
+	}
+	return ""
+}
+
+func (x *ListAccessLogRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ListAccessLogRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAccessLogRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListAccessLogResponse is a page of the access log, newest first.
+type ListAccessLogResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*AccessEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccessLogResponse) Reset() {
+	*x = ListAccessLogResponse{}
+	mi := &file_xaso_v1_node_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccessLogResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccessLogResponse) ProtoMessage() {}
+
+func (x *ListAccessLogResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_node_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccessLogResponse.ProtoReflect.Descriptor instead.
+func (*ListAccessLogResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListAccessLogResponse) GetEntries() []*AccessEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListAccessLogResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // AttachmentManifest is how a node stores a file: its reference and the
 // SHA-256 of each fixed-size chunk, so that a transfer can say which chunks
 // it lacks.
@@ -1319,7 +1665,7 @@ type AttachmentManifest struct {
 
 func (x *AttachmentManifest) Reset() {
 	*x = AttachmentManifest{}
-	mi := &file_xaso_v1_node_proto_msgTypes[19]
+	mi := &file_xaso_v1_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1677,7 @@ func (x *AttachmentManifest) String() string {
 func (*AttachmentManifest) ProtoMessage() {}
 
 func (x *AttachmentManifest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_node_proto_msgTypes[19]
+	mi := &file_xaso_v1_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1690,7 @@ func (x *AttachmentManifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachmentManifest.ProtoReflect.Descriptor instead.
 func (*AttachmentManifest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_node_proto_rawDescGZIP(), []int{19}
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AttachmentManifest) GetAttachment() *AttachmentRef {
@@ -1377,7 +1723,7 @@ type CheckStoreRequest struct {
 
 func (x *CheckStoreRequest) Reset() {
 	*x = CheckStoreRequest{}
-	mi := &file_xaso_v1_node_proto_msgTypes[20]
+	mi := &file_xaso_v1_node_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1735,7 @@ func (x *CheckStoreRequest) String() string {
 func (*CheckStoreRequest) ProtoMessage() {}
 
 func (x *CheckStoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_node_proto_msgTypes[20]
+	mi := &file_xaso_v1_node_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1748,7 @@ func (x *CheckStoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStoreRequest.ProtoReflect.Descriptor instead.
 func (*CheckStoreRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_node_proto_rawDescGZIP(), []int{20}
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{23}
 }
 
 // CheckStoreResponse is what the check found.
@@ -1424,7 +1770,7 @@ type CheckStoreResponse struct {
 
 func (x *CheckStoreResponse) Reset() {
 	*x = CheckStoreResponse{}
-	mi := &file_xaso_v1_node_proto_msgTypes[21]
+	mi := &file_xaso_v1_node_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1782,7 @@ func (x *CheckStoreResponse) String() string {
 func (*CheckStoreResponse) ProtoMessage() {}
 
 func (x *CheckStoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_node_proto_msgTypes[21]
+	mi := &file_xaso_v1_node_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1795,7 @@ func (x *CheckStoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStoreResponse.ProtoReflect.Descriptor instead.
 func (*CheckStoreResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_node_proto_rawDescGZIP(), []int{21}
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CheckStoreResponse) GetOk() bool {
@@ -1510,7 +1856,7 @@ type SyncBlock struct {
 
 func (x *SyncBlock) Reset() {
 	*x = SyncBlock{}
-	mi := &file_xaso_v1_node_proto_msgTypes[22]
+	mi := &file_xaso_v1_node_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1868,7 @@ func (x *SyncBlock) String() string {
 func (*SyncBlock) ProtoMessage() {}
 
 func (x *SyncBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_node_proto_msgTypes[22]
+	mi := &file_xaso_v1_node_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1881,7 @@ func (x *SyncBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncBlock.ProtoReflect.Descriptor instead.
 func (*SyncBlock) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_node_proto_rawDescGZIP(), []int{22}
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SyncBlock) GetSequence() int64 {
@@ -1667,14 +2013,37 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\x13sync_bandwidth_kbit\x18\x0f \x01(\x03R\x11syncBandwidthKbit\x12,\n" +
 	"\x12sync_upload_window\x18\x10 \x01(\tR\x10syncUploadWindow\x12\x1c\n" +
 	"\trestoring\x18\x11 \x01(\bR\trestoring\x12,\n" +
-	"\ablocked\x18\x12 \x01(\v2\x12.xaso.v1.SyncBlockR\ablocked\"\xc7\x01\n" +
+	"\ablocked\x18\x12 \x01(\v2\x12.xaso.v1.SyncBlockR\ablocked\"\xf5\x01\n" +
 	"\fOutboxRecord\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12!\n" +
 	"\fdossier_code\x18\x03 \x01(\tR\vdossierCode\x12$\n" +
 	"\x05event\x18\x04 \x01(\v2\x0e.xaso.v1.EventR\x05event\x12\x12\n" +
 	"\x04hash\x18\x05 \x01(\fR\x04hash\x12\x1b\n" +
-	"\tprev_hash\x18\x06 \x01(\fR\bprevHash\"\x8e\x01\n" +
+	"\tprev_hash\x18\x06 \x01(\fR\bprevHash\x12,\n" +
+	"\x06access\x18\a \x01(\v2\x14.xaso.v1.AccessEntryR\x06access\"\xf2\x02\n" +
+	"\vAccessEntry\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12!\n" +
+	"\x04role\x18\x04 \x01(\x0e2\r.xaso.v1.RoleR\x04role\x12\x10\n" +
+	"\x03via\x18\x05 \x01(\tR\x03via\x12%\n" +
+	"\x0eclient_address\x18\x06 \x01(\tR\rclientAddress\x12'\n" +
+	"\x04kind\x18\a \x01(\x0e2\x13.xaso.v1.AccessKindR\x04kind\x12#\n" +
+	"\rdossier_codes\x18\b \x03(\tR\fdossierCodes\x12\x16\n" +
+	"\x06filter\x18\t \x01(\tR\x06filter\x12+\n" +
+	"\x11attachment_sha256\x18\n" +
+	" \x01(\tR\x10attachmentSha256\x12\x14\n" +
+	"\x05count\x18\v \x01(\x05R\x05count\"\x89\x01\n" +
+	"\x14ListAccessLogRequest\x12!\n" +
+	"\fdossier_code\x18\x01 \x01(\tR\vdossierCode\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"o\n" +
+	"\x15ListAccessLogResponse\x12.\n" +
+	"\aentries\x18\x01 \x03(\v2\x14.xaso.v1.AccessEntryR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8e\x01\n" +
 	"\x12AttachmentManifest\x126\n" +
 	"\n" +
 	"attachment\x18\x01 \x01(\v2\x16.xaso.v1.AttachmentRefR\n" +
@@ -1694,7 +2063,16 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12.\n" +
-	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xad\x06\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time*\xb8\x01\n" +
+	"\n" +
+	"AccessKind\x12\x1b\n" +
+	"\x17ACCESS_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10ACCESS_KIND_READ\x10\x01\x12\x14\n" +
+	"\x10ACCESS_KIND_LIST\x10\x02\x12\x16\n" +
+	"\x12ACCESS_KIND_SEARCH\x10\x03\x12\x16\n" +
+	"\x12ACCESS_KIND_EXPORT\x10\x04\x12\x18\n" +
+	"\x14ACCESS_KIND_DOWNLOAD\x10\x05\x12\x17\n" +
+	"\x13ACCESS_KIND_RECEIPT\x10\x062\xfd\x06\n" +
 	"\vNodeService\x12Q\n" +
 	"\x0eListProcedures\x12\x1e.xaso.v1.ListProceduresRequest\x1a\x1f.xaso.v1.ListProceduresResponse\x12K\n" +
 	"\fGetProcedure\x12\x1c.xaso.v1.GetProcedureRequest\x1a\x1d.xaso.v1.GetProcedureResponse\x12N\n" +
@@ -1707,7 +2085,8 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\rGetAttachment\x12\x1d.xaso.v1.GetAttachmentRequest\x1a\x1e.xaso.v1.GetAttachmentResponse\x12N\n" +
 	"\rGetSyncStatus\x12\x1d.xaso.v1.GetSyncStatusRequest\x1a\x1e.xaso.v1.GetSyncStatusResponse\x12E\n" +
 	"\n" +
-	"CheckStore\x12\x1a.xaso.v1.CheckStoreRequest\x1a\x1b.xaso.v1.CheckStoreResponseB/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
+	"CheckStore\x12\x1a.xaso.v1.CheckStoreRequest\x1a\x1b.xaso.v1.CheckStoreResponse\x12N\n" +
+	"\rListAccessLog\x12\x1d.xaso.v1.ListAccessLogRequest\x1a\x1e.xaso.v1.ListAccessLogResponseB/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
 
 var (
 	file_xaso_v1_node_proto_rawDescOnce sync.Once
@@ -1721,92 +2100,105 @@ func file_xaso_v1_node_proto_rawDescGZIP() []byte {
 	return file_xaso_v1_node_proto_rawDescData
 }
 
-var file_xaso_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_xaso_v1_node_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_xaso_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_xaso_v1_node_proto_goTypes = []any{
-	(*ListProceduresRequest)(nil),     // 0: xaso.v1.ListProceduresRequest
-	(*ListProceduresResponse)(nil),    // 1: xaso.v1.ListProceduresResponse
-	(*GetProcedureRequest)(nil),       // 2: xaso.v1.GetProcedureRequest
-	(*GetProcedureResponse)(nil),      // 3: xaso.v1.GetProcedureResponse
-	(*CreateDossierRequest)(nil),      // 4: xaso.v1.CreateDossierRequest
-	(*CreateDossierResponse)(nil),     // 5: xaso.v1.CreateDossierResponse
-	(*GetDossierRequest)(nil),         // 6: xaso.v1.GetDossierRequest
-	(*GetDossierResponse)(nil),        // 7: xaso.v1.GetDossierResponse
-	(*ListDossiersRequest)(nil),       // 8: xaso.v1.ListDossiersRequest
-	(*ListDossiersResponse)(nil),      // 9: xaso.v1.ListDossiersResponse
-	(*TransitionDossierRequest)(nil),  // 10: xaso.v1.TransitionDossierRequest
-	(*TransitionDossierResponse)(nil), // 11: xaso.v1.TransitionDossierResponse
-	(*CreateAttachmentRequest)(nil),   // 12: xaso.v1.CreateAttachmentRequest
-	(*CreateAttachmentResponse)(nil),  // 13: xaso.v1.CreateAttachmentResponse
-	(*GetAttachmentRequest)(nil),      // 14: xaso.v1.GetAttachmentRequest
-	(*GetAttachmentResponse)(nil),     // 15: xaso.v1.GetAttachmentResponse
-	(*GetSyncStatusRequest)(nil),      // 16: xaso.v1.GetSyncStatusRequest
-	(*GetSyncStatusResponse)(nil),     // 17: xaso.v1.GetSyncStatusResponse
-	(*OutboxRecord)(nil),              // 18: xaso.v1.OutboxRecord
-	(*AttachmentManifest)(nil),        // 19: xaso.v1.AttachmentManifest
-	(*CheckStoreRequest)(nil),         // 20: xaso.v1.CheckStoreRequest
-	(*CheckStoreResponse)(nil),        // 21: xaso.v1.CheckStoreResponse
-	(*SyncBlock)(nil),                 // 22: xaso.v1.SyncBlock
-	(*Procedure)(nil),                 // 23: xaso.v1.Procedure
-	(*Applicant)(nil),                 // 24: xaso.v1.Applicant
-	(Channel)(0),                      // 25: xaso.v1.Channel
-	(*SubmittedComponent)(nil),        // 26: xaso.v1.SubmittedComponent
-	(*AttachmentRef)(nil),             // 27: xaso.v1.AttachmentRef
-	(State)(0),                        // 28: xaso.v1.State
-	(*Dossier)(nil),                   // 29: xaso.v1.Dossier
-	(Action)(0),                       // 30: xaso.v1.Action
-	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
-	(Satisfaction)(0),                 // 32: xaso.v1.Satisfaction
-	(*Event)(nil),                     // 33: xaso.v1.Event
+	(AccessKind)(0),                   // 0: xaso.v1.AccessKind
+	(*ListProceduresRequest)(nil),     // 1: xaso.v1.ListProceduresRequest
+	(*ListProceduresResponse)(nil),    // 2: xaso.v1.ListProceduresResponse
+	(*GetProcedureRequest)(nil),       // 3: xaso.v1.GetProcedureRequest
+	(*GetProcedureResponse)(nil),      // 4: xaso.v1.GetProcedureResponse
+	(*CreateDossierRequest)(nil),      // 5: xaso.v1.CreateDossierRequest
+	(*CreateDossierResponse)(nil),     // 6: xaso.v1.CreateDossierResponse
+	(*GetDossierRequest)(nil),         // 7: xaso.v1.GetDossierRequest
+	(*GetDossierResponse)(nil),        // 8: xaso.v1.GetDossierResponse
+	(*ListDossiersRequest)(nil),       // 9: xaso.v1.ListDossiersRequest
+	(*ListDossiersResponse)(nil),      // 10: xaso.v1.ListDossiersResponse
+	(*TransitionDossierRequest)(nil),  // 11: xaso.v1.TransitionDossierRequest
+	(*TransitionDossierResponse)(nil), // 12: xaso.v1.TransitionDossierResponse
+	(*CreateAttachmentRequest)(nil),   // 13: xaso.v1.CreateAttachmentRequest
+	(*CreateAttachmentResponse)(nil),  // 14: xaso.v1.CreateAttachmentResponse
+	(*GetAttachmentRequest)(nil),      // 15: xaso.v1.GetAttachmentRequest
+	(*GetAttachmentResponse)(nil),     // 16: xaso.v1.GetAttachmentResponse
+	(*GetSyncStatusRequest)(nil),      // 17: xaso.v1.GetSyncStatusRequest
+	(*GetSyncStatusResponse)(nil),     // 18: xaso.v1.GetSyncStatusResponse
+	(*OutboxRecord)(nil),              // 19: xaso.v1.OutboxRecord
+	(*AccessEntry)(nil),               // 20: xaso.v1.AccessEntry
+	(*ListAccessLogRequest)(nil),      // 21: xaso.v1.ListAccessLogRequest
+	(*ListAccessLogResponse)(nil),     // 22: xaso.v1.ListAccessLogResponse
+	(*AttachmentManifest)(nil),        // 23: xaso.v1.AttachmentManifest
+	(*CheckStoreRequest)(nil),         // 24: xaso.v1.CheckStoreRequest
+	(*CheckStoreResponse)(nil),        // 25: xaso.v1.CheckStoreResponse
+	(*SyncBlock)(nil),                 // 26: xaso.v1.SyncBlock
+	(*Procedure)(nil),                 // 27: xaso.v1.Procedure
+	(*Applicant)(nil),                 // 28: xaso.v1.Applicant
+	(Channel)(0),                      // 29: xaso.v1.Channel
+	(*SubmittedComponent)(nil),        // 30: xaso.v1.SubmittedComponent
+	(*AttachmentRef)(nil),             // 31: xaso.v1.AttachmentRef
+	(State)(0),                        // 32: xaso.v1.State
+	(*Dossier)(nil),                   // 33: xaso.v1.Dossier
+	(Action)(0),                       // 34: xaso.v1.Action
+	(*timestamppb.Timestamp)(nil),     // 35: google.protobuf.Timestamp
+	(Satisfaction)(0),                 // 36: xaso.v1.Satisfaction
+	(*Event)(nil),                     // 37: xaso.v1.Event
+	(Role)(0),                         // 38: xaso.v1.Role
 }
 var file_xaso_v1_node_proto_depIdxs = []int32{
-	23, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
-	23, // 1: xaso.v1.GetProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	24, // 2: xaso.v1.CreateDossierRequest.applicant:type_name -> xaso.v1.Applicant
-	25, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
-	26, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	27, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	28, // 6: xaso.v1.CreateDossierRequest.outcome:type_name -> xaso.v1.State
-	29, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	29, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	29, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
-	30, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
-	31, // 11: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
-	32, // 12: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
-	26, // 13: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	27, // 14: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	29, // 15: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	27, // 16: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	27, // 17: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	31, // 18: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
-	22, // 19: xaso.v1.GetSyncStatusResponse.blocked:type_name -> xaso.v1.SyncBlock
-	33, // 20: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
-	27, // 21: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
-	31, // 22: xaso.v1.SyncBlock.time:type_name -> google.protobuf.Timestamp
-	0,  // 23: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
-	2,  // 24: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
-	4,  // 25: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
-	6,  // 26: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
-	8,  // 27: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
-	10, // 28: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
-	12, // 29: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
-	14, // 30: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
-	16, // 31: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
-	20, // 32: xaso.v1.NodeService.CheckStore:input_type -> xaso.v1.CheckStoreRequest
-	1,  // 33: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
-	3,  // 34: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
-	5,  // 35: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
-	7,  // 36: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
-	9,  // 37: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
-	11, // 38: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
-	13, // 39: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
-	15, // 40: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
-	17, // 41: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
-	21, // 42: xaso.v1.NodeService.CheckStore:output_type -> xaso.v1.CheckStoreResponse
-	33, // [33:43] is the sub-list for method output_type
-	23, // [23:33] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	27, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	27, // 1: xaso.v1.GetProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	28, // 2: xaso.v1.CreateDossierRequest.applicant:type_name -> xaso.v1.Applicant
+	29, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
+	30, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	31, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	32, // 6: xaso.v1.CreateDossierRequest.outcome:type_name -> xaso.v1.State
+	33, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	33, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	33, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
+	34, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
+	35, // 11: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
+	36, // 12: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
+	30, // 13: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	31, // 14: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	33, // 15: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	31, // 16: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	31, // 17: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	35, // 18: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
+	26, // 19: xaso.v1.GetSyncStatusResponse.blocked:type_name -> xaso.v1.SyncBlock
+	37, // 20: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
+	20, // 21: xaso.v1.OutboxRecord.access:type_name -> xaso.v1.AccessEntry
+	35, // 22: xaso.v1.AccessEntry.time:type_name -> google.protobuf.Timestamp
+	38, // 23: xaso.v1.AccessEntry.role:type_name -> xaso.v1.Role
+	0,  // 24: xaso.v1.AccessEntry.kind:type_name -> xaso.v1.AccessKind
+	20, // 25: xaso.v1.ListAccessLogResponse.entries:type_name -> xaso.v1.AccessEntry
+	31, // 26: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
+	35, // 27: xaso.v1.SyncBlock.time:type_name -> google.protobuf.Timestamp
+	1,  // 28: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
+	3,  // 29: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
+	5,  // 30: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
+	7,  // 31: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
+	9,  // 32: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
+	11, // 33: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
+	13, // 34: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
+	15, // 35: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
+	17, // 36: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
+	24, // 37: xaso.v1.NodeService.CheckStore:input_type -> xaso.v1.CheckStoreRequest
+	21, // 38: xaso.v1.NodeService.ListAccessLog:input_type -> xaso.v1.ListAccessLogRequest
+	2,  // 39: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
+	4,  // 40: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
+	6,  // 41: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
+	8,  // 42: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
+	10, // 43: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
+	12, // 44: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
+	14, // 45: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
+	16, // 46: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
+	18, // 47: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
+	25, // 48: xaso.v1.NodeService.CheckStore:output_type -> xaso.v1.CheckStoreResponse
+	22, // 49: xaso.v1.NodeService.ListAccessLog:output_type -> xaso.v1.ListAccessLogResponse
+	39, // [39:50] is the sub-list for method output_type
+	28, // [28:39] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_node_proto_init() }
@@ -1820,13 +2212,14 @@ func file_xaso_v1_node_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_node_proto_rawDesc), len(file_xaso_v1_node_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   23,
+			NumEnums:      1,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_xaso_v1_node_proto_goTypes,
 		DependencyIndexes: file_xaso_v1_node_proto_depIdxs,
+		EnumInfos:         file_xaso_v1_node_proto_enumTypes,
 		MessageInfos:      file_xaso_v1_node_proto_msgTypes,
 	}.Build()
 	File_xaso_v1_node_proto = out.File

@@ -29,6 +29,7 @@ const (
 	NodeService_GetAttachment_FullMethodName     = "/xaso.v1.NodeService/GetAttachment"
 	NodeService_GetSyncStatus_FullMethodName     = "/xaso.v1.NodeService/GetSyncStatus"
 	NodeService_CheckStore_FullMethodName        = "/xaso.v1.NodeService/CheckStore"
+	NodeService_ListAccessLog_FullMethodName     = "/xaso.v1.NodeService/ListAccessLog"
 )
 
 // NodeServiceClient is the client API for NodeService service.
@@ -66,6 +67,10 @@ type NodeServiceClient interface {
 	// and counters. Its head hash equals central's acked_hash for this
 	// commune when central holds the same chain.
 	CheckStore(ctx context.Context, in *CheckStoreRequest, opts ...grpc.CallOption) (*CheckStoreResponse, error)
+	// ListAccessLog pages through the node's log of reads of personal data
+	// (who read which dossiers, when, from where), newest first. For the
+	// commune's leader only.
+	ListAccessLog(ctx context.Context, in *ListAccessLogRequest, opts ...grpc.CallOption) (*ListAccessLogResponse, error)
 }
 
 type nodeServiceClient struct {
@@ -176,6 +181,16 @@ func (c *nodeServiceClient) CheckStore(ctx context.Context, in *CheckStoreReques
 	return out, nil
 }
 
+func (c *nodeServiceClient) ListAccessLog(ctx context.Context, in *ListAccessLogRequest, opts ...grpc.CallOption) (*ListAccessLogResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAccessLogResponse)
+	err := c.cc.Invoke(ctx, NodeService_ListAccessLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeServiceServer is the server API for NodeService service.
 // All implementations must embed UnimplementedNodeServiceServer
 // for forward compatibility.
@@ -211,6 +226,10 @@ type NodeServiceServer interface {
 	// and counters. Its head hash equals central's acked_hash for this
 	// commune when central holds the same chain.
 	CheckStore(context.Context, *CheckStoreRequest) (*CheckStoreResponse, error)
+	// ListAccessLog pages through the node's log of reads of personal data
+	// (who read which dossiers, when, from where), newest first. For the
+	// commune's leader only.
+	ListAccessLog(context.Context, *ListAccessLogRequest) (*ListAccessLogResponse, error)
 	mustEmbedUnimplementedNodeServiceServer()
 }
 
@@ -250,6 +269,9 @@ func (UnimplementedNodeServiceServer) GetSyncStatus(context.Context, *GetSyncSta
 }
 func (UnimplementedNodeServiceServer) CheckStore(context.Context, *CheckStoreRequest) (*CheckStoreResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckStore not implemented")
+}
+func (UnimplementedNodeServiceServer) ListAccessLog(context.Context, *ListAccessLogRequest) (*ListAccessLogResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAccessLog not implemented")
 }
 func (UnimplementedNodeServiceServer) mustEmbedUnimplementedNodeServiceServer() {}
 func (UnimplementedNodeServiceServer) testEmbeddedByValue()                     {}
@@ -452,6 +474,24 @@ func _NodeService_CheckStore_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NodeService_ListAccessLog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAccessLogRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).ListAccessLog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_ListAccessLog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).ListAccessLog(ctx, req.(*ListAccessLogRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NodeService_ServiceDesc is the grpc.ServiceDesc for NodeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -498,6 +538,10 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckStore",
 			Handler:    _NodeService_CheckStore_Handler,
+		},
+		{
+			MethodName: "ListAccessLog",
+			Handler:    _NodeService_ListAccessLog_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
