@@ -46,6 +46,7 @@ var wantAccess = map[string]Access{
 	"xaso.v1.CentralService.UpdateCalendar":         AccessAdmin,
 	"xaso.v1.CentralService.GetProvinceDossier":     AccessPersonalData,
 	"xaso.v1.CentralService.GetProvinceAttachment":  AccessPersonalData,
+	"xaso.v1.CentralService.ListAccessRecords":      AccessPersonalData,
 	"xaso.v1.CentralService.GetPerformanceReport":   AccessRead,
 	"xaso.v1.CentralService.ListAuditRecords":       AccessAdmin,
 	"xaso.v1.CentralService.CreateOperatorToken":    AccessFirstToken,

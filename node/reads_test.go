@@ -104,8 +104,7 @@ func TestAPIReadsAreLogged(t *testing.T) {
 	if _, err := n.Server().GetAttachment(clerk, &xasov1.GetAttachmentRequest{Sha256: sha}); err != nil {
 		t.Fatal(err)
 	}
-	// Without a principal (the node's API does not authenticate yet): the
-	// reader is unknown, the address the connection's.
+	// Over the network: the token's owner, from the connection's address.
 	if _, err := n.grpc.GetDossier(ctx, &xasov1.GetDossierRequest{Code: code}); err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +127,8 @@ func TestAPIReadsAreLogged(t *testing.T) {
 		lan(wantEntry{kind: dossier.AccessSearch, codes: []string{code}, count: 1, filter: "applicant_id_number = 001190012345"}),
 		lan(wantEntry{kind: dossier.AccessList, filter: "state = REFUSED"}),
 		lan(wantEntry{kind: dossier.AccessDownload, sha: sha}),
-		{kind: dossier.AccessRead, codes: []string{code}, count: 1, addr: "127.0.0.1", at: t1},
-		{kind: dossier.AccessList, codes: []string{code}, count: 1, filter: "state = RECEIVED", at: t1},
+		{name: "motcua.1", role: dossier.Clerk, via: "token", kind: dossier.AccessRead, codes: []string{code}, count: 1, addr: "127.0.0.1", at: t1},
+		{name: "motcua.1", role: dossier.Clerk, via: "token", kind: dossier.AccessList, codes: []string{code}, count: 1, filter: "state = RECEIVED", addr: "127.0.0.1", at: t1},
 	})
 	// Each is an outbox record, for central.
 	if last, _ := n.Store().OutboxHead(); last != 1+7 {
@@ -191,11 +190,14 @@ func TestOnlyTheLeaderReadsTheAccessLog(t *testing.T) {
 	if _, err := n.Server().ListAccessLog(ctx, &xasov1.ListAccessLogRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("without a principal: %v", err)
 	}
-	if _, err := n.grpc.ListAccessLog(ctx, &xasov1.ListAccessLogRequest{}); status.Code(err) != codes.Unauthenticated {
+	if _, err := xasov1.NewNodeServiceClient(grpcConn(t, n)).ListAccessLog(ctx, &xasov1.ListAccessLogRequest{}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("over gRPC without credentials: %v", err)
 	}
-	if st, _ := n.call(t, "GET", "/v1/accessLog", nil); st != http.StatusUnauthorized {
+	if st, _ := n.callAs(t, nobody, "GET", "/v1/accessLog", nil); st != http.StatusUnauthorized {
 		t.Errorf("REST without credentials: %d", st)
+	}
+	if st, _ := n.callAs(t, xasov1.Role_ROLE_LEADER, "GET", "/v1/accessLog", nil); st != http.StatusOK {
+		t.Errorf("REST with the leader's token: %d", st)
 	}
 	for _, who := range []context.Context{as("lan", dossier.Clerk), as("minh", dossier.Officer), as("monitor", 0)} {
 		if _, err := n.Server().ListAccessLog(who, &xasov1.ListAccessLogRequest{}); status.Code(err) != codes.PermissionDenied {

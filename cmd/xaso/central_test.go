@@ -147,8 +147,15 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 	} else if want := time.Now().Add(720 * time.Hour).UTC().Format("2006-01-02"); !strings.Contains(o, `"expire_time": "`+want) {
 		t.Fatalf("a token for 720h does not expire on %s: %s", want, o)
 	}
-	if code, o, e := admin(ms[2], "token", "create", "ho-so", "--role", "records"); code != 0 || !strings.Contains(o, `"role": "OPERATOR_ROLE_RECORDS"`) {
+	code, o, e := admin(ms[2], "token", "create", "ho-so", "--role", "records")
+	if code != 0 || !strings.Contains(o, `"role": "OPERATOR_ROLE_RECORDS"`) {
 		t.Fatalf("records token: %s %s", o, e)
+	}
+	recordsToken := filepath.Join(t.TempDir(), "records.token")
+	if m := regexp.MustCompile(`"secret": "([^"]+)"`).FindStringSubmatch(o); m == nil {
+		t.Fatalf("records token without its secret: %s", o)
+	} else if err := os.WriteFile(recordsToken, []byte(m[1]), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	// Another member lists them once it has applied the writes (reads are
 	// local): poll, bounded.
@@ -187,10 +194,17 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 	}
 	// The commune's access log: empty until its node sends reads; a bad
 	// dossier code is named.
+	// It is personal data: the records role reads it, an operator may not.
+	if code, _, e := admin(ms[1], "access-log", "00004"); code != 1 || !strings.Contains(e, "RECORDS") {
+		t.Fatalf("access-log with an operator's token: %d %s", code, e)
+	}
+	token = recordsToken
 	if code, o, e := admin(ms[1], "access-log", "00004"); code != 0 || !strings.Contains(o, `"read"`) || strings.Contains(o, `"entries"`) {
 		t.Fatalf("access-log: %d %s %s", code, o, e)
 	}
-	if code, _, e := admin(ms[1], "access-log", "00004", "--dossier", "x"); code != 1 || !strings.Contains(e, "dossier_code") {
+	code, _, e = admin(ms[1], "access-log", "00004", "--dossier", "x")
+	token = adminToken
+	if code != 1 || !strings.Contains(e, "dossier_code") {
 		t.Fatalf("access-log with a bad dossier code: %d %s", code, e)
 	}
 	if code, o, e := admin(ms[0], "cluster", "snapshot"); code != 0 {
