@@ -352,7 +352,7 @@ func (p *Province) connect() error {
 	for _, m := range p.members {
 		addrs = append(addrs, m.Config.APIListen)
 	}
-	tc := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13}
+	tc := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13, VerifyConnection: pki.MembersOnly}
 	conn, err := grpc.NewClient("passthrough:///"+addrs[0], grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	if err != nil {
 		return err

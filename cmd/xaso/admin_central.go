@@ -288,7 +288,10 @@ func dialCentral(cc centralConn) (xasov1.CentralServiceClient, func(), error) {
 	}
 	// passthrough: resolved as the system resolves names, with no DNS
 	// service-config lookups (they hang where no DNS server answers).
-	conn, err := grpc.NewClient("passthrough:///"+*cc.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13})))
+	// Only a member's certificate passes for central: a node's, from the
+	// same CA, never does, whatever names it carries.
+	tc := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13, VerifyConnection: pki.MembersOnly}
+	conn, err := grpc.NewClient("passthrough:///"+*cc.addr, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("central: %w", err)
 	}
