@@ -259,7 +259,8 @@ func (t *nodeTLS) logServing(leaf *x509.Certificate, source string) {
 			missing = append(missing, n)
 		}
 	}
-	args := []any{"source", source, "sha256_fingerprint", pki.Fingerprint(leaf), "names", certNames(leaf), "expires", leaf.NotAfter.Format(time.DateOnly)}
+	args := []any{"source", source, "sha256_fingerprint", pki.Fingerprint(leaf), "spki_sha256", pki.SPKIHash(leaf),
+		"names", certNames(leaf), "expires", leaf.NotAfter.Format(time.DateOnly)}
 	switch source {
 	case "self-signed":
 		t.log.Info("serving TLS with the node's self-signed certificate: a browser warns once; compare the certificate's SHA-256 fingerprint with this one before accepting it", args...)
