@@ -64,7 +64,8 @@ commands against the central cluster (any member; writes reach the leader):
 
 the province's certificates (offline, on the operator's machine):
   pki init --dir D               a new CA in D (ca.crt, ca.key)
-  pki issue NAME --dir D --hosts H,…   a certificate for a member or node
+  pki issue NAME --dir D --hosts H,…   a member's certificate (never install one on a
+                                 node: a node gets its own at enrollment)
 `
 
 // centralFlags are the connection flags of the central commands.
