@@ -495,7 +495,7 @@ func (c *Cluster) NodeAPI(ctx context.Context, i int) (xasov1.NodeServiceClient,
 	// Over TLS, by the node's name (its certificate's, and one it answers
 	// to), whatever its address on the lan.
 	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8080"), grpc.WithTransportCredentials(credentials.NewTLS(c.nodeTLS(i))),
-		grpc.WithAuthority(c.nodeName(i)+":8080"),
+		grpc.WithAuthority(c.nodeName(i)),
 		grpc.WithUnaryInterceptor(c.tokens.Interceptor(workload.Leader)))
 	if err != nil {
 		return nil, nil, err

@@ -438,7 +438,7 @@ func (d *deployment) nodeAPI(ctx context.Context, i int) (xasov1.NodeServiceClie
 	// name (it serves a self-signed one until it has enrolled).
 	tc := &tls.Config{RootCAs: d.roots, ServerName: d.nodes[i].name, MinVersion: tls.VersionTLS12}
 	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8080"), grpc.WithTransportCredentials(credentials.NewTLS(tc)),
-		grpc.WithAuthority(d.nodes[i].name+":8080"),
+		grpc.WithAuthority(d.nodes[i].name),
 		grpc.WithUnaryInterceptor(d.nodeTokens.Interceptor(workload.Leader)))
 	if err != nil {
 		return nil, nil, err
