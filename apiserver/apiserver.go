@@ -267,8 +267,9 @@ func withDeadlines(w http.ResponseWriter, r *http.Request, read, write time.Dura
 }
 
 // Serve serves h on ln until ctx is done, then shuts down gracefully. With
-// tlsConfig it serves HTTPS (HTTP/2 by ALPN); without, HTTP/1.1 and
-// unencrypted HTTP/2. lim bounds clients (see Limits). started, when set,
+// tlsConfig it serves HTTPS (HTTP/2 by ALPN, also in a configuration its
+// GetConfigForClient returns); a plain HTTP request on it is answered 400.
+// Without, HTTP/1.1 and unencrypted HTTP/2. lim bounds clients (see Limits). started, when set,
 // is called once serving begins and stopped when it ends.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.Config, lim Limits, log *slog.Logger, started, stopped func()) error {
 	lim = lim.withDefaults()
@@ -284,6 +285,19 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConfig *tls.
 		protocols.SetHTTP2(true)
 		tlsConfig = tlsConfig.Clone()
 		tlsConfig.NextProtos = []string{"h2", "http/1.1"}
+		if get := tlsConfig.GetConfigForClient; get != nil {
+			// A configuration chosen per connection (a node's certificate
+			// changes when it enrolls) offers the same protocols.
+			tlsConfig.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				c, err := get(hello)
+				if err != nil || c == nil || len(c.NextProtos) > 0 {
+					return c, err
+				}
+				c = c.Clone()
+				c.NextProtos = []string{"h2", "http/1.1"}
+				return c, nil
+			}
+		}
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	srv := &http.Server{

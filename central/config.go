@@ -47,6 +47,15 @@ type Config struct {
 	// NodeCertificateTTL is how long a node certificate signed at
 	// enrollment is valid.
 	NodeCertificateTTL time.Duration `yaml:"node_certificate_ttl"`
+	// NodeCertificateNames are the names a node certificate signed at
+	// enrollment may carry, for the node to serve its API with: DNS
+	// domains (a name and every name under it) and IP networks (CIDR).
+	// Loopback names are always signed; central's own (the members' ids,
+	// their certificates' and advertised names and addresses) never.
+	// Empty: loopback only, and nodes serve clients on the network with
+	// the files of their tls_cert_file, or with their own self-signed
+	// certificate.
+	NodeCertificateNames []string `yaml:"node_certificate_names"`
 	// BootstrapTokenFile holds the bootstrap token: it may see the cluster
 	// and make the first operator token, an operator's, and is refused
 	// once any operator token was made (see AccessFirstToken).
@@ -151,6 +160,9 @@ func (c Config) Validate() error {
 	if c.NodeCertificateTTL < time.Hour || c.NodeCertificateTTL > 10*365*24*time.Hour {
 		return fmt.Errorf("node_certificate_ttl: %v is outside 1h to 10 years", c.NodeCertificateTTL)
 	}
+	if _, err := pki.ParseNamePolicy(c.NodeCertificateNames); err != nil {
+		return fmt.Errorf("node_certificate_names%w", err)
+	}
 	if c.TrailingLogs == 0 || c.SnapshotThreshold == 0 {
 		return fmt.Errorf("snapshot_threshold and trailing_logs: both above 0")
 	}
@@ -167,8 +179,9 @@ type memberTLS struct {
 	pair   pki.Pair
 	caPEM  []byte
 	caFP   string
-	member string  // the certificate's common name
-	ca     *pki.CA // with its key, when ca_key_file is set
+	member string   // the certificate's common name
+	names  []string // the certificate's DNS names and IP addresses
+	ca     *pki.CA  // with its key, when ca_key_file is set
 }
 
 func (c Config) tls() (memberTLS, error) {
@@ -207,6 +220,10 @@ func (c Config) tls() (memberTLS, error) {
 		return t, fmt.Errorf("key_file: %w", err)
 	}
 	t.member = cert.Subject.CommonName
+	t.names = append(t.names, cert.DNSNames...)
+	for _, ip := range cert.IPAddresses {
+		t.names = append(t.names, ip.String())
+	}
 	if c.CAKeyFile != "" {
 		key, err := os.ReadFile(c.CAKeyFile)
 		if err != nil {

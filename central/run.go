@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+
+	"github.com/xaso/xaso/pki"
 )
 
 // Run runs one member as its configuration says until ctx ends: Raft on
@@ -50,8 +52,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return fmt.Errorf("bootstrap_token_file: %w", err)
 		}
 	}
+	names, err := pki.ParseNamePolicy(cfg.NodeCertificateNames)
+	if err != nil {
+		return fmt.Errorf("node_certificate_names%w", err)
+	}
+	names.Reserved = t.names
 	s, err := NewServer(ServerConfig{Member: m, APIAddress: adv, TLS: raftServer.api, PeerTLS: raftServer.client,
-		BootstrapTokenSHA256: sum, CAFingerprint: t.caFP, CA: t.ca, NodeCertificateTTL: cfg.NodeCertificateTTL,
+		BootstrapTokenSHA256: sum, CAFingerprint: t.caFP, CA: t.ca, NodeCertificateTTL: cfg.NodeCertificateTTL, NodeNames: names,
 		MaxConnections: cfg.MaxConnections, Logger: log})
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,11 @@ type ServerConfig struct {
 	// this member does not hold the key. NodeCertificateTTL is their life.
 	CA                 *pki.CA
 	NodeCertificateTTL time.Duration
+	// NodeNames is the policy of the names node certificates may carry
+	// (node_certificate_names); its Reserved names are this member's
+	// certificate's. The cluster's members' ids and addresses are added
+	// at each enrollment.
+	NodeNames pki.NamePolicy
 	// MaxConnections caps the API's connections (0: DefaultMaxConnections).
 	MaxConnections int
 	Logger         *slog.Logger
@@ -129,6 +135,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	obs := apiserver.Observer{Log: s.log, GRPC: s.metrics.grpcLatency, HTTP: s.metrics.httpLatency}
 	repl, err := replication.NewService(replication.ServiceConfig{
 		Central: replicationBackend{FSM: s.fsm, s: s}, CA: s.cfg.CA, CertTTL: s.cfg.NodeCertificateTTL, Logger: s.log, Now: s.now,
+		NodeNames: s.nodeNames,
 	})
 	if err != nil {
 		return nil, err
@@ -432,6 +439,36 @@ func (p peerService) Propose(ctx context.Context, req *xasov1.ProposeRequest) (*
 	return &xasov1.ProposeResponse{Results: res}, nil
 }
 
+// nodeNames is the policy of the names a node certificate signed now may
+// carry: node_certificate_names, less every name and address of central's
+// own — this member's certificate's, and the ids and the Raft and API
+// hosts of the cluster's members.
+func (s *Server) nodeNames() (pki.NamePolicy, error) {
+	p := s.cfg.NodeNames
+	p.Reserved = slices.Clone(p.Reserved)
+	servers, err := s.m.Servers()
+	if err != nil {
+		return p, fmt.Errorf("read configuration: %w", err)
+	}
+	host := func(addr string) string {
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			return h
+		}
+		return addr
+	}
+	for _, sv := range servers {
+		p.Reserved = append(p.Reserved, string(sv.ID), host(string(sv.Address)))
+	}
+	ms, err := s.fsm.Members()
+	if err != nil {
+		return p, fmt.Errorf("read members: %w", err)
+	}
+	for _, m := range ms {
+		p.Reserved = append(p.Reserved, m.GetId(), host(m.GetApiAddress()))
+	}
+	return p, nil
+}
+
 // authorizePeer checks that the caller presented a certificate of the
 // cluster's CA naming one of the cluster's members.
 func (s *Server) authorizePeer(ctx context.Context) error {
@@ -446,6 +483,9 @@ func (s *Server) authorizePeer(ctx context.Context) error {
 	leaf := ti.State.VerifiedChains[0][0]
 	if commune, isNode := pki.NodeCommune(leaf); isNode {
 		return status.Errorf(codes.PermissionDenied, "a node of commune %s is not a member of the cluster", commune)
+	}
+	if !pki.IsMember(leaf) {
+		return status.Errorf(codes.PermissionDenied, "the certificate of %q is not a member's", leaf.Subject.CommonName)
 	}
 	name := leaf.Subject.CommonName
 	servers, err := s.m.Servers()

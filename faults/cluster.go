@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -118,7 +117,51 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, err
 		}
 	}
+	for i := range opts.Communes {
+		if err := c.waitEnrolled(ctx, i); err != nil {
+			c.Close(context.Background())
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// nodeName is the host name of the i-th node, which its certificate names.
+func (c *Cluster) nodeName(i int) string { return "node-" + c.opts.Communes[i].Code }
+
+// nodeTLS is how the clerks trust the i-th node: by the certificate
+// central signed for its name at enrollment.
+func (c *Cluster) nodeTLS(i int) *tls.Config {
+	roots := x509.NewCertPool()
+	roots.AddCert(c.ca.Cert)
+	return &tls.Config{RootCAs: roots, ServerName: c.nodeName(i), MinVersion: tls.VersionTLS12}
+}
+
+// waitEnrolled waits until the i-th node serves the certificate central
+// signed for it (before that it serves a self-signed one).
+func (c *Cluster) waitEnrolled(ctx context.Context, i int) error {
+	var last error
+	for {
+		ip, err := containerIP(ctx, c.nodes[i], c.lan)
+		if err == nil && ip != "" {
+			d := tls.Dialer{Config: c.nodeTLS(i)}
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			var conn net.Conn
+			if conn, err = d.DialContext(dctx, "tcp", net.JoinHostPort(ip, "8080")); err == nil {
+				conn.Close()
+			}
+			cancel()
+		}
+		if err == nil {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s does not serve the certificate central signs at enrollment: %v", c.nodes[i], last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func (c *Cluster) build(ctx context.Context) error {
@@ -190,6 +233,11 @@ func (c *Cluster) startMember(ctx context.Context, i int) error {
 	for k := range 3 {
 		boot = append(boot, fmt.Sprintf("central-%d=central-%d:7000", k+1, k+1))
 	}
+	// The nodes' certificates name their hosts, by which the clerks reach them.
+	var nodeNames []string
+	for k := range c.opts.Communes {
+		nodeNames = append(nodeNames, c.nodeName(k))
+	}
 	cfg := fmt.Sprintf(`id: %s
 data_dir: /data
 raft_listen: ":7000"
@@ -205,7 +253,8 @@ bootstrap_token_file: /etc/xaso/bootstrap.token
 heartbeat_timeout: 500ms
 election_timeout: 500ms
 log_level: info
-`, id, id, id, strings.Join(boot, ", "), id, id)
+node_certificate_names: [%s]
+`, id, id, id, strings.Join(boot, ", "), id, id, strings.Join(nodeNames, ", "))
 	if err := os.WriteFile(filepath.Join(c.confDir(), id+".yaml"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
@@ -228,11 +277,12 @@ commune: "%s"
 node_id: %s
 central: [central-1:8443, central-2:8444, central-3:8445]
 enrollment_token_file: /etc/xaso/%s.token
+names: [%s]
 tokens_file: /etc/xaso/node-tokens.yaml
 sync_heartbeat: 2s
 sync_keepalive: 2s
 log_level: info
-`, cm.Code, id, id)
+`, cm.Code, id, id, id)
 	if err := os.WriteFile(filepath.Join(c.confDir(), id+".yaml"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
@@ -442,7 +492,10 @@ func (c *Cluster) NodeAPI(ctx context.Context, i int) (xasov1.NodeServiceClient,
 	if err != nil || ip == "" {
 		return nil, nil, fmt.Errorf("%s has no lan address: %v", c.nodes[i], err)
 	}
-	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8080"), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	// Over TLS, by the node's name (its certificate's, and one it answers
+	// to), whatever its address on the lan.
+	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8080"), grpc.WithTransportCredentials(credentials.NewTLS(c.nodeTLS(i))),
+		grpc.WithAuthority(c.nodeName(i)),
 		grpc.WithUnaryInterceptor(c.tokens.Interceptor(workload.Leader)))
 	if err != nil {
 		return nil, nil, err

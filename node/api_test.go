@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -323,13 +322,13 @@ func TestHealthMetricsAndSync(t *testing.T) {
 	n := startNode(t)
 	n.call(t, "POST", "/v1/dossiers", birthRequest())
 	for _, path := range []string{"/healthz", "/readyz"} {
-		resp, err := http.Get(n.url + path)
+		resp, err := n.client.Get(n.url + path)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %v %v", path, resp, err)
 		}
 		resp.Body.Close()
 	}
-	resp, err := http.Get(n.url + "/metrics")
+	resp, err := n.client.Get(n.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

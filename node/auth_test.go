@@ -106,7 +106,7 @@ func TestGRPCCallsNeedCredentials(t *testing.T) {
 // grpcConn is a connection to n with no credentials of its own.
 func grpcConn(t *testing.T, n *testNode) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(strings.TrimPrefix(n.url, "http://"), grpc.WithTransportCredentials(insecureCreds()))
+	conn, err := grpc.NewClient(n.url[strings.Index(n.url, "://")+3:], grpc.WithTransportCredentials(n.creds()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestRESTCallsNeedCredentials(t *testing.T) {
 	// Without credentials only the look-up, health and metrics answer.
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/tra-cuu": 200, "/ban": http.StatusSeeOther} {
 		req, _ := http.NewRequest("GET", n.url+path, nil)
-		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		resp, err := (&http.Client{Transport: n.client.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +274,7 @@ func TestTokensExpireAndAreRevokedAtOnce(t *testing.T) {
 }
 
 // rawPost sends body with the given headers and returns the status.
-func rawPost(t *testing.T, url string, body []byte, header map[string]string) int {
+func rawPost(t *testing.T, client *http.Client, url string, body []byte, header map[string]string) int {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 	for k, v := range header {
@@ -284,7 +284,7 @@ func rawPost(t *testing.T, url string, body []byte, header map[string]string) in
 		}
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func rawPost(t *testing.T, url string, body []byte, header map[string]string) in
 // answered by nobody.
 func TestOtherSitesCannotDriveTheAPI(t *testing.T) {
 	n := startNode(t, func(c *Config) { c.UsersFile = writeUsers(t) })
-	d := newDesk(t, n.url)
+	d := newDesk(t, n)
 	d.signIn("lan")
 	cookie := ""
 	for _, c := range d.c.Jar.Cookies(mustURL(t, n.url)) {
@@ -321,17 +321,17 @@ func TestOtherSitesCannotDriveTheAPI(t *testing.T) {
 		"a foreign Host":               {"Cookie": cookie, "Content-Type": "application/json", "Origin": "http://evil.example", "Host": "evil.example"},
 		"a token from another site":    {"Authorization": "Bearer " + n.tokens[xasov1.Role_ROLE_CLERK], "Content-Type": "application/json", "Origin": "http://evil.example"},
 	} {
-		if code := rawPost(t, n.url+"/v1/dossiers", body, h); code < 400 || code >= 500 {
+		if code := rawPost(t, n.client, n.url+"/v1/dossiers", body, h); code < 400 || code >= 500 {
 			t.Errorf("%s: %d, want refused", name, code)
 		}
 	}
 	if after, _ := n.Store().OutboxHead(); after != before {
 		t.Fatalf("refused calls wrote %d events", after-before)
 	}
-	if code := rawPost(t, n.url+"/v1/dossiers", body, map[string]string{"Cookie": cookie, "Content-Type": "application/json", "Origin": n.url}); code != 200 {
+	if code := rawPost(t, n.client, n.url+"/v1/dossiers", body, map[string]string{"Cookie": cookie, "Content-Type": "application/json", "Origin": n.url}); code != 200 {
 		t.Fatalf("the desk's own page with the session: %d, want 200", code)
 	}
-	if code := rawPost(t, n.url+"/v1/dossiers", body, map[string]string{"Authorization": "Bearer " + n.tokens[xasov1.Role_ROLE_CLERK], "Content-Type": "application/json"}); code != 200 {
+	if code := rawPost(t, n.client, n.url+"/v1/dossiers", body, map[string]string{"Authorization": "Bearer " + n.tokens[xasov1.Role_ROLE_CLERK], "Content-Type": "application/json"}); code != 200 {
 		t.Fatalf("an API client with a token and no Origin: %d, want 200", code)
 	}
 	// A foreign Host: no page, no API; health checks still answer.
@@ -339,7 +339,7 @@ func TestOtherSitesCannotDriveTheAPI(t *testing.T) {
 		req, _ := http.NewRequest("GET", n.url+path, nil)
 		req.Host = "attacker.example:80"
 		req.Header.Set("Authorization", "Bearer "+n.tokens[xasov1.Role_ROLE_CLERK])
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := n.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,7 +359,7 @@ func TestMetricsCanNeedAToken(t *testing.T) {
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := n.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,7 +414,14 @@ func withBearer(ctx context.Context, token string) context.Context {
 	return metadata.AppendToOutgoingContext(as(ctx, nobody), "authorization", "Bearer "+token)
 }
 
-func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
+// creds are the transport credentials of a client of n: TLS trusting its
+// certificate, or none with plain_http.
+func (n *testNode) creds() credentials.TransportCredentials {
+	if n.tlsConfig == nil {
+		return insecure.NewCredentials()
+	}
+	return credentials.NewTLS(n.tlsConfig)
+}
 
 func mustURL(t *testing.T, s string) *url.URL {
 	t.Helper()

@@ -19,8 +19,28 @@ import (
 // Config is a commune node's configuration. The YAML keys are also the
 // command-line flags of `xaso node` (with - for _); flags win over the file.
 type Config struct {
-	// Listen is the address serving gRPC, REST, the web pages and metrics.
+	// Listen is the address serving gRPC, REST, the web pages and metrics,
+	// over TLS unless PlainHTTP is set.
 	Listen string `yaml:"listen"`
+	// TLSCertFile and TLSKeyFile are the certificate (PEM, the chain after
+	// it) and key the node serves TLS with; both or neither. Without them
+	// the node serves the certificate central signed at enrollment for its
+	// Names, and before that (or without central) a self-signed one it
+	// makes once, keeps in its encrypted store and logs the SHA-256
+	// fingerprint of.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// PlainHTTP serves plain HTTP instead of TLS: only behind a trusted
+	// reverse proxy that terminates TLS for the node. The desk's session
+	// cookie is then always Secure and every response carries
+	// Strict-Transport-Security, so browsers reach the node through the
+	// proxy over HTTPS only.
+	PlainHTTP bool `yaml:"plain_http"`
+	// ClientCAFile is a further CA (PEM) whose API client certificates the
+	// node takes (mutual TLS), besides the province CA it holds once
+	// enrolled. A client certificate must name this commune and a role
+	// (`xaso admin api-cert`).
+	ClientCAFile string `yaml:"client_ca_file"`
 	// DataDir holds the Badger store.
 	DataDir string `yaml:"data_dir"`
 	// Commune is the 5-digit administrative unit code of this commune.
@@ -133,6 +153,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("data_dir: required")
+	}
+	if err := c.checkTLS(); err != nil {
+		return err
 	}
 	if !dossier.ValidCommuneCode(c.Commune) {
 		return fmt.Errorf("commune: %q is not a 5-digit administrative unit code", c.Commune)

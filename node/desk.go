@@ -120,7 +120,7 @@ func (p *pages) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	p.n.log.InfoContext(r.Context(), "signed in", "user", u.Name, "role", u.Role)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", MaxAge: int(sessionTTL.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: p.n.secure(r)})
 	http.Redirect(w, r, safeNext(d.Next), http.StatusSeeOther)
 }
 
@@ -166,7 +166,7 @@ func (p *pages) signOut(w http.ResponseWriter, r *http.Request) {
 			p.n.log.ErrorContext(r.Context(), "sign-out", "err", err)
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: p.n.secure(r)})
 	http.Redirect(w, r, "/dang-nhap", http.StatusSeeOther)
 }
 
@@ -756,7 +756,7 @@ func (p *pages) lookupURL(r *http.Request, code string) string {
 	base := strings.TrimSuffix(p.n.cfg.PublicURL, "/")
 	if base == "" {
 		scheme := "http"
-		if r.TLS != nil {
+		if p.n.secure(r) {
 			scheme = "https"
 		}
 		base = scheme + "://" + r.Host

@@ -52,9 +52,9 @@ type desk struct {
 	c    *http.Client
 }
 
-func newDesk(t *testing.T, base string) *desk {
+func newDesk(t *testing.T, n *testNode) *desk {
 	jar, _ := cookiejar.New(nil)
-	return &desk{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &desk{t: t, base: n.url, c: &http.Client{Jar: jar, Transport: n.client.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 // post sends a form (multipart when files are given) and returns the
@@ -114,7 +114,7 @@ func (d *desk) signIn(name string) {
 // the result handed back.
 func TestClerkDesk(t *testing.T) {
 	n := startNode(t, func(c *Config) { c.UsersFile = writeUsers(t); c.CommuneName = "xã Tả Van" })
-	d := newDesk(t, n.url)
+	d := newDesk(t, n)
 
 	if st, loc, _ := d.get("/ban"); st != http.StatusSeeOther || !strings.HasPrefix(loc, "/dang-nhap") {
 		t.Fatalf("the desk without a session: %d %s", st, loc)

@@ -131,10 +131,19 @@ func openStore(cfg Config, log *slog.Logger) (*Store, error) {
 }
 
 // SaveIdentity keeps the node's enrollment, with its private key, only in
-// an encrypted store.
+// an encrypted store; once it holds the certificate central signed, the
+// node serves TLS with it from the next connection on.
 func (l syncLocal) SaveIdentity(ctx context.Context, id *xasov1.NodeIdentity) error {
 	if !l.Store.Encrypted() && len(id.GetKeyPem()) > 0 {
 		return ErrIdentityInClear
 	}
-	return l.Store.SaveIdentity(ctx, id)
+	if err := l.Store.SaveIdentity(ctx, id); err != nil {
+		return err
+	}
+	if l.n.tls != nil && len(id.GetCertificatePem()) > 0 {
+		if err := l.n.tls.update(ctx, id); err != nil {
+			l.n.log.Error("enrolled, but the TLS served stays as it was", "err", err)
+		}
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
@@ -46,6 +49,10 @@ type testNode struct {
 	// tokens are API tokens of the node's tokens file, by role (0: a
 	// monitor's).
 	tokens map[xasov1.Role]string
+	// client is an HTTP client that trusts the node's certificate
+	// (tlsConfig, nil with plain_http); without cookies.
+	client    *http.Client
+	tlsConfig *tls.Config
 }
 
 // The names of the test node's API tokens, by role.
@@ -129,7 +136,15 @@ func startNode(t testing.TB, mutate ...func(*Config)) *testNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Serve(ctx, ln) }()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	// TLS, trusting the node's certificate; plain with plain_http.
+	scheme, creds, client := "http", insecure.NewCredentials(), &http.Client{Transport: &http.Transport{}}
+	var tc *tls.Config
+	if certPEM := n.CertificatePEM(); certPEM != nil {
+		tc = trusting(t, certPEM)
+		scheme, creds = "https", credentials.NewTLS(tc)
+		client.Transport = &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}
+	}
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(creds),
 		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			if role := roleOfCall(ctx); role != nobody {
 				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tokens[role])
@@ -140,6 +155,7 @@ func startNode(t testing.TB, mutate ...func(*Config)) *testNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		client.CloseIdleConnections()
 		conn.Close()
 		cancel()
 		if err := <-done; err != nil {
@@ -152,7 +168,18 @@ func startNode(t testing.TB, mutate ...func(*Config)) *testNode {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return &testNode{Node: n, url: "http://" + ln.Addr().String(), grpc: xasov1.NewNodeServiceClient(conn), clock: clk, tokens: tokens}
+	return &testNode{Node: n, url: scheme + "://" + ln.Addr().String(), grpc: xasov1.NewNodeServiceClient(conn), clock: clk, client: client, tlsConfig: tc, tokens: tokens}
+}
+
+// trusting is a TLS client configuration that trusts the certificate
+// certPEM (a node's, self-signed in most tests) for 127.0.0.1.
+func trusting(t testing.TB, certPEM []byte) *tls.Config {
+	t.Helper()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(certPEM) {
+		t.Fatal("the node serves no certificate")
+	}
+	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 }
 
 // call sends a JSON request and decodes the JSON answer into a map. It
@@ -197,7 +224,7 @@ func (n *testNode) callAs(t *testing.T, role xasov1.Role, method, path string, b
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := n.client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

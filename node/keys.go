@@ -33,6 +33,7 @@ import (
 //	m/feed                         last feed item from central applied
 //	m/identity                     the node's enrollment: certificate, key, CA
 //	m/settings                     sync settings central sent for this commune
+//	m/tls_self                     the node's self-signed TLS certificate and its key (PEM; not replicated)
 //	u/{position:8}                 upload queue: files for central, in the order dossiers named them
 //	f/{sha256}                     a file is in the upload queue (a dossier's change named it)
 //	m/upload_head                  last position of the upload queue

@@ -51,6 +51,8 @@ type Node struct {
 	users *users
 	// auth finds who makes each call of the API.
 	auth *authenticator
+	// tls is what the node serves TLS with; nil with plain_http.
+	tls *nodeTLS
 }
 
 // Open opens the node's store, seeding the catalogue and the calendar on
@@ -84,7 +86,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 	if len(cfg.Central) > 0 {
 		lim := n.limits.Load()
 		sc := replication.Config{
-			Central: cfg.Central, NodeID: cfg.nodeID(), Commune: cfg.Commune, Dial: cfg.SyncDial,
+			Central: cfg.Central, NodeID: cfg.nodeID(), Commune: cfg.Commune, Names: cfg.HostNames(), Dial: cfg.SyncDial,
 			BandwidthBytes: lim.GetSyncBandwidthKbit() * 1000 / 8, Heartbeat: cfg.SyncHeartbeat, Keepalive: cfg.SyncKeepalive,
 			Logger: log.With("part", "sync"),
 		}
@@ -103,12 +105,21 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 			return nil, err
 		}
 	}
+	if !cfg.PlainHTTP {
+		if n.tls, err = newNodeTLS(ctx, cfg, st, log.With("part", "tls")); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	n.metrics = newMetrics(st, now, n.SyncStatus)
 	n.svc = &service{
 		store: st, commune: cfg.Commune, calendar: n.calendar.Load, now: now,
 		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log, sync: n.SyncStatus, limits: n.limits.Load,
 	}
 	n.auth = newAuthenticator(n)
+	if n.tls != nil {
+		n.auth.cert = n.certPrincipal
+	}
 	last, _ := st.OutboxHead()
 	log.Info("node open", "commune", cfg.Commune, "data_dir", cfg.DataDir, "outbox_last", last, "encrypted", st.Encrypted())
 	return n, nil

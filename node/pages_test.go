@@ -35,7 +35,7 @@ func TestCitizenLookup(t *testing.T) {
 	}
 	dossierCode := created["dossier"].(map[string]any)["code"].(string)
 	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
+	client := &http.Client{Jar: jar, Transport: n.client.Transport}
 
 	status, _, body := page(t, client, n.url+"/tra-cuu")
 	if status != 200 || !strings.Contains(body, `<html lang="vi">`) || !strings.Contains(body, `<label for="code">Mã hồ sơ</label>`) {
@@ -98,7 +98,7 @@ func TestCitizenLookup(t *testing.T) {
 			t.Errorf("%s: %d, want %d with %q next to the field", c.url, status, c.status, c.want)
 		}
 	}
-	resp, err := http.Get(n.url + "/static/site.css")
+	resp, err := n.client.Get(n.url + "/static/site.css")
 	if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
 		t.Fatalf("stylesheet: %v %v", resp, err)
 	}
@@ -110,15 +110,15 @@ func TestCitizenLookup(t *testing.T) {
 func TestCitizenLookupIsLimitedPerAddress(t *testing.T) {
 	n := startNode(t)
 	for i := range lookupsPerMinute {
-		if status, _, _ := page(t, http.DefaultClient, n.url+fmt.Sprintf("/tra-cuu/09619-261123-%04d", i+1)); status != http.StatusNotFound {
+		if status, _, _ := page(t, n.client, n.url+fmt.Sprintf("/tra-cuu/09619-261123-%04d", i+1)); status != http.StatusNotFound {
 			t.Fatalf("look-up %d: %d", i+1, status)
 		}
 	}
-	if status, _, body := page(t, http.DefaultClient, n.url+"/tra-cuu/09619-261123-9999"); status != http.StatusTooManyRequests || !strings.Contains(body, "Quá nhiều lượt tra cứu") {
+	if status, _, body := page(t, n.client, n.url+"/tra-cuu/09619-261123-9999"); status != http.StatusTooManyRequests || !strings.Contains(body, "Quá nhiều lượt tra cứu") {
 		t.Fatalf("look-up %d: %d %s", lookupsPerMinute+1, status, body)
 	}
 	n.clock.Set(n.clock.Now().Add(time.Minute))
-	if status, _, _ := page(t, http.DefaultClient, n.url+"/tra-cuu/09619-261123-9999"); status != http.StatusNotFound {
+	if status, _, _ := page(t, n.client, n.url+"/tra-cuu/09619-261123-9999"); status != http.StatusNotFound {
 		t.Fatalf("a minute later: %d", status)
 	}
 }

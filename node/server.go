@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -93,8 +94,9 @@ func uploadTimeout(maxFile int64) time.Duration {
 }
 
 // Serve serves the node's API on ln until ctx is done, then shuts down
-// gracefully (in-flight requests get apiserver.ShutdownGrace to finish).
-// With a central configured, it also syncs with central meanwhile.
+// gracefully (in-flight requests get apiserver.ShutdownGrace to finish):
+// over TLS (tls.go), or plain HTTP with plain_http. With a central
+// configured, it also syncs with central meanwhile.
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	h, err := n.handler()
 	if err != nil {
@@ -109,5 +111,12 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 		defer func() { cancel(); <-done }()
 	}
-	return apiserver.Serve(ctx, ln, h, nil, apiserver.Limits{MaxConns: n.cfg.MaxConnections}, n.log, func() { n.ready.Store(true) }, func() { n.ready.Store(false) })
+	var tc *tls.Config
+	if n.tls != nil {
+		tc = n.tls.serverConfig()
+	} else {
+		n.log.Warn("serving plain HTTP (plain_http): only for a reverse proxy that terminates TLS in front of the node", "listen", ln.Addr().String())
+		h = strictTransport(h)
+	}
+	return apiserver.Serve(ctx, ln, h, tc, apiserver.Limits{MaxConns: n.cfg.MaxConnections}, n.log, func() { n.ready.Store(true) }, func() { n.ready.Store(false) })
 }

@@ -49,7 +49,7 @@ func TestSignInLockOutBurst(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, _, _ := newDesk(t, n.url).form("/dang-nhap", url.Values{"name": {"lan"}, "password": {"đoán sai"}})
+			st, _, _ := newDesk(t, n).form("/dang-nhap", url.Values{"name": {"lan"}, "password": {"đoán sai"}})
 			mu.Lock()
 			codes[st]++
 			mu.Unlock()
@@ -64,19 +64,19 @@ func TestSignInLockOutBurst(t *testing.T) {
 	}
 	// Finish the lock: whatever the cap on hashes at once refused.
 	for i := 0; i < 10; i++ {
-		st, _, _ := newDesk(t, n.url).form("/dang-nhap", url.Values{"name": {"lan"}, "password": {"đoán sai"}})
+		st, _, _ := newDesk(t, n).form("/dang-nhap", url.Values{"name": {"lan"}, "password": {"đoán sai"}})
 		if st == http.StatusTooManyRequests {
 			break
 		}
 	}
 	before := hashes.Load()
-	lan := newDesk(t, n.url)
+	lan := newDesk(t, n)
 	st, _, body := lan.form("/dang-nhap", url.Values{"name": {"lan"}, "password": {"mật khẩu 1"}})
 	if st != http.StatusTooManyRequests || !strings.Contains(body, "lãnh đạo mở khóa") || hashes.Load() != before {
 		t.Fatalf("the right password while locked: %d, %d hashed\n%s", st, hashes.Load()-before, body)
 	}
 
-	clerk := newDesk(t, n.url)
+	clerk := newDesk(t, n)
 	clerk.signIn("minh")
 	if st, _, _ := clerk.form("/ban/mo-khoa", url.Values{"name": {"lan"}}); st != http.StatusForbidden {
 		t.Fatalf("an officer unlocks: %d", st)
@@ -86,7 +86,7 @@ func TestSignInLockOutBurst(t *testing.T) {
 	if _, _, body := clerk.get("/ban"); strings.Contains(body, `action="/ban/mo-khoa"`) {
 		t.Fatal("an officer's work queue offers to unlock")
 	}
-	leader := newDesk(t, n.url)
+	leader := newDesk(t, n)
 	leader.signIn("hoa")
 	if _, _, body := leader.get("/ban"); !strings.Contains(body, `action="/ban/mo-khoa"`) || !strings.Contains(body, `name="name" value="lan"`) {
 		t.Fatalf("the leader's work queue does not offer to unlock lan:\n%s", body)
@@ -103,7 +103,7 @@ func TestSignInLockOutBurst(t *testing.T) {
 // One address trying many names is locked out at its limit.
 func TestSignInPerAddress(t *testing.T) {
 	n := startNode(t, func(c *Config) { c.UsersFile = writeUsers(t) })
-	d := newDesk(t, n.url)
+	d := newDesk(t, n)
 	for i := range 20 {
 		if st, _, _ := d.form("/dang-nhap", url.Values{"name": {"ai" + string(rune('a'+i))}, "password": {"x"}}); st != http.StatusUnauthorized {
 			t.Fatalf("attempt %d: %d", i, st)
@@ -158,7 +158,7 @@ func TestSignInFormRefusedUnread(t *testing.T) {
 		req.Header.Set("Content-Type", c.ctype)
 		req.Header.Set("Origin", n.url)
 		start := time.Now()
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := n.client.Do(req)
 		if err != nil {
 			t.Fatalf("%s: %v", c.ctype, err)
 		}
@@ -176,7 +176,7 @@ func TestSignInFormRefusedUnread(t *testing.T) {
 	// An announced size over the limit is refused before the body.
 	req, _ := http.NewRequest("POST", n.url+"/dang-nhap", strings.NewReader("name=lan&password="+strings.Repeat("x", 5000)))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := n.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestSignInOpenRedirect(t *testing.T) {
 		"/tra-cuu":               "/ban",
 		"/ban/ho-so/09619-x?a=b": "/ban/ho-so/09619-x?a=b",
 	} {
-		d := newDesk(t, n.url)
+		d := newDesk(t, n)
 		st, loc, _ := d.form("/dang-nhap", url.Values{"name": {"lan"}, "password": {"mật khẩu 1"}, "next": {next}})
 		if st != http.StatusSeeOther || loc != want {
 			t.Errorf("next=%q: %d %q, want %q", next, st, loc, want)

@@ -1,7 +1,13 @@
 // Package pki makes the certificates xaso's mutual TLS rests on: a
 // province certificate authority, and certificates it issues to central
-// members and commune nodes (the commune's code is the certificate's common
-// name). It also builds the tls.Config of each side.
+// members, to commune nodes (a urn:xaso:commune:{code} URI names the
+// commune) and to API clients of a node (urn:xaso:api:{commune}:{role}).
+// It also builds the tls.Config of each side.
+//
+// A member's certificate carries no urn:xaso: URI; every other certificate
+// of the authority does, and none of them is ever taken as a member's or
+// as central's, on either side of a connection: a stolen node key must not
+// let its thief speak Raft or pose as central to another node.
 //
 //	ca, _ := pki.NewCA("xaso Hà Nội", time.Now())
 //	cert, _ := ca.Issue("central-1", []string{"central-1"}, nil, 365*24*time.Hour, time.Now())
@@ -74,8 +80,10 @@ func NewCA(name string, now time.Time) (*CA, error) {
 	return &CA{Cert: cert, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), key: key}, nil
 }
 
-// Issue makes a certificate for name, usable by both TLS clients and
-// servers, valid for ttl from now.
+// Issue makes a member's certificate for name, usable by both TLS clients
+// and servers, valid for ttl from now. It carries no urn:xaso: URI, so
+// every part of xaso takes it as a member of central: never install one
+// on a commune node (a node gets its certificate at enrollment).
 func (ca *CA) Issue(name string, dnsNames []string, ips []net.IP, ttl time.Duration, now time.Time) (Pair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -109,6 +117,52 @@ func (ca *CA) Issue(name string, dnsNames []string, ips []net.IP, ttl time.Durat
 	}, nil
 }
 
+// SelfSigned makes a certificate signed by its own key for a TLS server
+// answering to hosts (host names and IP addresses), valid for ttl from
+// now: what a node serves before central has signed one for it. Clients
+// check it by its Fingerprint, which the node logs.
+func SelfSigned(name string, hosts []string, ttl time.Duration, now time.Time) (Pair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return Pair{}, fmt.Errorf("make key for %s: %w", name, err)
+	}
+	sn, err := serial()
+	if err != nil {
+		return Pair{}, err
+	}
+	dns, ips := SplitHosts(hosts)
+	tmpl := &x509.Certificate{
+		SerialNumber:          sn,
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"xaso"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(ttl),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              dns,
+		IPAddresses:           ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return Pair{}, fmt.Errorf("make self-signed certificate for %s: %w", name, err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return Pair{}, err
+	}
+	return Pair{
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+	}, nil
+}
+
+// SPKIHash is the base64 SHA-256 of a certificate's public key, the form
+// browsers pin keys in (Chromium's --ignore-certificate-errors-spki-list).
+func SPKIHash(cert *x509.Certificate) string {
+	s := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(s[:])
+}
+
 // Fingerprint is the SHA-256 of a certificate's DER bytes, hex-encoded: what
 // an enrollment token carries so that a node can trust central on first contact.
 func Fingerprint(cert *x509.Certificate) string {
@@ -125,8 +179,8 @@ func pool(caPEM []byte) (*x509.CertPool, error) {
 }
 
 // ServerConfig is the TLS configuration of a member-only server (Raft):
-// clients must present a certificate of the same authority that is not a
-// node's. The server sends the CA certificate after its own, so that a new
+// clients must present a certificate of the same authority that is a
+// member's (not a node's nor an API client's). The server sends the CA certificate after its own, so that a new
 // node can check it against the fingerprint in its enrollment token.
 func ServerConfig(p Pair, caPEM []byte) (*tls.Config, error) {
 	cert, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
@@ -141,11 +195,14 @@ func ServerConfig(p Pair, caPEM []byte) (*tls.Config, error) {
 		cert.Certificate = append(cert.Certificate, b.Bytes)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: cas, ClientAuth: tls.RequireAndVerifyClientCert,
-		MinVersion: tls.VersionTLS13, VerifyConnection: refuseNodes}, nil
+		MinVersion: tls.VersionTLS13, VerifyConnection: MembersOnly}, nil
 }
 
 // ClientConfig is the TLS configuration of a client that presents its
-// certificate and trusts only servers of the same authority.
+// certificate and trusts only members of the same authority: a node
+// reaching central, a member reaching another. A server that shows a
+// node's certificate (or any other that is not a member's) is refused,
+// whatever names it carries.
 func ClientConfig(p Pair, caPEM []byte) (*tls.Config, error) {
 	cert, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
 	if err != nil {
@@ -155,7 +212,7 @@ func ClientConfig(p Pair, caPEM []byte) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: cas, MinVersion: tls.VersionTLS13}, nil
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: cas, MinVersion: tls.VersionTLS13, VerifyConnection: MembersOnly}, nil
 }
 
 // EnrollmentToken is what a field engineer types into a new node: the
@@ -278,8 +335,10 @@ func NewNodeKey() ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
 }
 
-// NodeRequest makes a certificate request (DER) for a node's key.
-func NodeRequest(keyPEM []byte, nodeID string) ([]byte, error) {
+// NodeRequest makes a certificate request (DER) for a node's key, asking
+// for names: the host names and addresses the node answers to, which
+// central signs as far as its NamePolicy allows.
+func NodeRequest(keyPEM []byte, nodeID string, names []string) ([]byte, error) {
 	b, _ := pem.Decode(keyPEM)
 	if b == nil {
 		return nil, errors.New("node key: no PEM block")
@@ -288,7 +347,8 @@ func NodeRequest(keyPEM []byte, nodeID string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node key: %w", err)
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: nodeID}}, key)
+	dns, ips := SplitHosts(names)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: nodeID}, DNSNames: dns, IPAddresses: ips}, key)
 	if err != nil {
 		return nil, fmt.Errorf("make certificate request: %w", err)
 	}
@@ -302,43 +362,59 @@ func PublicKeySum(cert *x509.Certificate) string {
 	return hex.EncodeToString(s[:])
 }
 
+// NodeCertificate is a node certificate SignNode made.
+type NodeCertificate struct {
+	// PEM is the certificate, PEM-encoded; Cert the same, parsed.
+	PEM  []byte
+	Cert *x509.Certificate
+	// Refused are the names the request asked for that the policy did
+	// not let the certificate carry.
+	Refused []string
+}
+
 // SignNode signs a node's certificate request: the certificate names the
-// node (common name) and its commune (a urn:xaso:commune: URI), and serves
-// as a TLS client only, valid for ttl from now.
-func (ca *CA) SignNode(csrDER []byte, commune, nodeID string, ttl time.Duration, now time.Time) (certPEM []byte, cert *x509.Certificate, err error) {
+// node (common name) and its commune (a urn:xaso:commune: URI), carries
+// the names the request asks for as far as names allows, and serves both
+// as a TLS client (to central) and as a server (the node's own API),
+// valid for ttl from now. Whatever names it carries, clients of central
+// refuse it (MembersOnly).
+func (ca *CA) SignNode(csrDER []byte, commune, nodeID string, names NamePolicy, ttl time.Duration, now time.Time) (NodeCertificate, error) {
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
-		return nil, nil, fmt.Errorf("certificate request: %w", err)
+		return NodeCertificate{}, fmt.Errorf("certificate request: %w", err)
 	}
 	if err := csr.CheckSignature(); err != nil {
-		return nil, nil, fmt.Errorf("certificate request: %w", err)
+		return NodeCertificate{}, fmt.Errorf("certificate request: %w", err)
 	}
 	uri, err := url.Parse(nodeURIPrefix + commune)
 	if err != nil {
-		return nil, nil, fmt.Errorf("commune %q: %w", commune, err)
+		return NodeCertificate{}, fmt.Errorf("commune %q: %w", commune, err)
 	}
 	sn, err := serial()
 	if err != nil {
-		return nil, nil, err
+		return NodeCertificate{}, err
 	}
+	dns, ips, refused := names.Filter(csr.DNSNames, csr.IPAddresses)
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
 		Subject:      pkix.Name{CommonName: nodeID, Organization: []string{"xaso"}, OrganizationalUnit: []string{"commune " + commune}},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(ttl),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
 		URIs:         []*url.URL{uri},
+		DNSNames:     dns,
+		IPAddresses:  ips,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sign node certificate: %w", err)
+		return NodeCertificate{}, fmt.Errorf("sign node certificate: %w", err)
 	}
-	cert, err = x509.ParseCertificate(der)
+	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, nil, err
+		return NodeCertificate{}, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), cert, nil
+	return NodeCertificate{PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), Cert: cert, Refused: refused}, nil
 }
 
 // NodeCommune returns the commune a node certificate names; ok is false
@@ -352,14 +428,38 @@ func NodeCommune(cert *x509.Certificate) (commune string, ok bool) {
 	return "", false
 }
 
-// refuseNodes is a VerifyConnection hook for member-only servers: a node's
-// certificate comes from the same authority but names a commune, and a
-// node must never speak Raft or the members' peer service.
-func refuseNodes(cs tls.ConnectionState) error {
-	if len(cs.PeerCertificates) > 0 {
-		if c, ok := NodeCommune(cs.PeerCertificates[0]); ok {
-			return fmt.Errorf("a node certificate (commune %s) is not a member's", c)
+// xasoURIPrefix starts every URI by which the authority marks a
+// certificate that is not a member's.
+const xasoURIPrefix = "urn:xaso:"
+
+// IsMember reports whether cert is a member's certificate: one that
+// carries no urn:xaso: URI (a node's names its commune, an API client's
+// its commune and role). It does not check who signed cert.
+func IsMember(cert *x509.Certificate) bool {
+	for _, u := range cert.URIs {
+		if strings.HasPrefix(u.String(), xasoURIPrefix) {
+			return false
 		}
+	}
+	return true
+}
+
+// MembersOnly is a VerifyConnection hook that refuses a peer whose
+// certificate is not a member's: on a member-only server (Raft, the
+// members' peer service) it refuses node and API client certificates,
+// which come from the same authority; on a client that reaches central
+// it refuses a server showing one, so that a node's stolen key, whatever
+// names its certificate carries, cannot pose as central.
+func MembersOnly(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return nil // the handshake itself requires one where one is needed
+	}
+	leaf := cs.PeerCertificates[0]
+	if c, ok := NodeCommune(leaf); ok {
+		return fmt.Errorf("a node certificate (commune %s) is not a member's", c)
+	}
+	if !IsMember(leaf) {
+		return fmt.Errorf("the certificate of %q is not a member's", leaf.Subject.CommonName)
 	}
 	return nil
 }
@@ -367,7 +467,8 @@ func refuseNodes(cs tls.ConnectionState) error {
 // PinnedConfig is the TLS configuration of a node reaching central for the
 // first time, before it holds the CA: it trusts a server whose chain
 // carries a CA certificate with this fingerprint (from the enrollment
-// token) and whose certificate that CA signed for the name dialled.
+// token) and whose certificate that CA signed for the name dialled, to a
+// member (MembersOnly).
 func PinnedConfig(caFingerprint string) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS13,
@@ -391,7 +492,7 @@ func PinnedConfig(caFingerprint string) *tls.Config {
 			if err != nil {
 				return fmt.Errorf("the server's certificate: %w", err)
 			}
-			return nil
+			return MembersOnly(cs)
 		},
 	}
 }

@@ -2,7 +2,9 @@ package pki
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,7 +94,7 @@ func handshake(t *testing.T, server, client *tls.Config) (serverErr, clientErr e
 	return <-done, clientErr
 }
 
-func TestNodeCertificatesNameTheirCommuneAndServeOnlyAsClients(t *testing.T) {
+func TestNodeCertificatesNameTheirCommuneAndAreNeverMembers(t *testing.T) {
 	now := time.Now()
 	ca, _ := NewCA("province", now)
 	member, _ := ca.Issue("central-1", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, time.Hour, now)
@@ -100,14 +102,15 @@ func TestNodeCertificatesNameTheirCommuneAndServeOnlyAsClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	csr, err := NodeRequest(keyPEM, "node-a")
+	csr, err := NodeRequest(keyPEM, "node-a", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, cert, err := ca.SignNode(csr, "09619", "node-a", time.Hour, now)
+	signed, err := ca.SignNode(csr, "09619", "node-a", NamePolicy{}, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
+	certPEM, cert := signed.PEM, signed.Cert
 	if c, ok := NodeCommune(cert); !ok || c != "09619" || cert.Subject.CommonName != "node-a" {
 		t.Fatalf("node certificate names %q %v, CN %q", c, ok, cert.Subject.CommonName)
 	}
@@ -115,7 +118,7 @@ func TestNodeCertificatesNameTheirCommuneAndServeOnlyAsClients(t *testing.T) {
 	if _, ok := NodeCommune(mc); ok {
 		t.Fatal("a member certificate names a commune")
 	}
-	if _, _, err := ca.SignNode([]byte("not a request"), "09619", "node-a", time.Hour, now); err == nil {
+	if _, err := ca.SignNode([]byte("not a request"), "09619", "node-a", NamePolicy{}, time.Hour, now); err == nil {
 		t.Fatal("garbage signed")
 	}
 	node := Pair{CertPEM: certPEM, KeyPEM: keyPEM}
@@ -136,11 +139,11 @@ func TestNodeCertificatesNameTheirCommuneAndServeOnlyAsClients(t *testing.T) {
 		t.Fatalf("node to API: %v / %v", serr, cerr)
 	}
 	// An expired node certificate is refused.
-	oldPEM, _, err := ca.SignNode(csr, "09619", "node-a", time.Hour, now.Add(-72*time.Hour))
+	old, err := ca.SignNode(csr, "09619", "node-a", NamePolicy{}, time.Hour, now.Add(-72*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, err := ClientConfig(Pair{CertPEM: oldPEM, KeyPEM: keyPEM}, ca.CertPEM)
+	expired, err := ClientConfig(Pair{CertPEM: old.PEM, KeyPEM: keyPEM}, ca.CertPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,5 +176,142 @@ func TestNodeCertificatesNameTheirCommuneAndServeOnlyAsClients(t *testing.T) {
 	misnamed.ServerName = "central.example"
 	if _, cerr := handshake(t, api, misnamed); cerr == nil {
 		t.Fatal("a server trusted for a name its certificate does not carry")
+	}
+}
+
+// serverConfig serves pair (with the CA after it, as members do) and
+// asks for no client certificate.
+func serverConfig(t *testing.T, pair Pair, caPEM []byte) *tls.Config {
+	t.Helper()
+	c, err := APIServerConfig(pair, caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ClientAuth = tls.NoClientCert
+	return c
+}
+
+func TestANodeCertificateNeverPassesForCentral(t *testing.T) {
+	now := time.Now()
+	ca, _ := NewCA("province", now)
+	member, _ := ca.Issue("central-1", []string{"central-1", "localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, time.Hour, now)
+	// A node whose request asks for central's very name, which a careless
+	// policy lets through: its certificate still never passes for central.
+	nodeKey, _ := NewNodeKey()
+	csr, err := NodeRequest(nodeKey, "node-a", []string{"central-1", "localhost", "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	careless, _ := ParseNamePolicy([]string{"central-1"})
+	signed, err := ca.SignNode(csr, "09619", "node-a", careless, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(signed.Cert.DNSNames, "central-1") || !slices.Contains(signed.Cert.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+		t.Fatalf("names %v, usages %v", signed.Cert.DNSNames, signed.Cert.ExtKeyUsage)
+	}
+	node := Pair{CertPEM: signed.PEM, KeyPEM: nodeKey}
+	impostor := serverConfig(t, node, ca.CertPEM)
+
+	// Another node reaching central (its own certificate, the CA) ...
+	otherKey, _ := NewNodeKey()
+	otherCSR, _ := NodeRequest(otherKey, "node-b", nil)
+	other, _ := ca.SignNode(otherCSR, "00004", "node-b", NamePolicy{}, time.Hour, now)
+	client, err := ClientConfig(Pair{CertPEM: other.PEM, KeyPEM: otherKey}, ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"central-1", "127.0.0.1"} {
+		c := client.Clone()
+		c.ServerName = name
+		if _, cerr := handshake(t, impostor, c); cerr == nil || !strings.Contains(cerr.Error(), "not a member") {
+			t.Errorf("a node certificate passed for central at %s: %v", name, cerr)
+		}
+		// ... and a node enrolling, which trusts the CA by its fingerprint.
+		p := PinnedConfig(Fingerprint(ca.Cert))
+		p.ServerName = name
+		if _, cerr := handshake(t, impostor, p); cerr == nil || !strings.Contains(cerr.Error(), "not a member") {
+			t.Errorf("a node certificate passed for central at %s on first contact: %v", name, cerr)
+		}
+		// The real member passes both ways.
+		c.ServerName, p.ServerName = name, name
+		if _, cerr := handshake(t, serverConfig(t, member, ca.CertPEM), c); cerr != nil {
+			t.Errorf("the member at %s: %v", name, cerr)
+		}
+		if _, cerr := handshake(t, serverConfig(t, member, ca.CertPEM), p); cerr != nil {
+			t.Errorf("the member at %s on first contact: %v", name, cerr)
+		}
+	}
+}
+
+func TestNamePolicy(t *testing.T) {
+	if _, err := ParseNamePolicy([]string{"10.31.0.0/33"}); err == nil {
+		t.Error("a bad network parsed")
+	}
+	if _, err := ParseNamePolicy([]string{"bad_name.example"}); err == nil {
+		t.Error("a bad domain parsed")
+	}
+	p, err := ParseNamePolicy([]string{"communes.hn.gov.vn", "*.xa.example", "10.31.0.0/16", "192.0.2.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Reserved = []string{"central-1.communes.hn.gov.vn", "10.31.0.11", "127.0.0.1"}
+	for name, want := range map[string]bool{
+		"localhost": true, "127.0.0.1": true, "::1": true, "127.0.0.2": true, // loopback, even reserved
+		"communes.hn.gov.vn": true, "xa-tan-lap.communes.hn.gov.vn": true, "XA-TAN-LAP.Communes.HN.gov.vn.": true,
+		"a.xa.example": true, "xa.example": true,
+		"10.31.4.10": true, "192.0.2.7": true,
+		"central-1.communes.hn.gov.vn": false, "10.31.0.11": false, // reserved: central's
+		"evilcommunes.hn.gov.vn": false, "hn.gov.vn": false, "central-1": false, "xa-tan-lap": false,
+		"10.32.0.1": false, "192.0.2.8": false, "0.0.0.0": false,
+		"*.communes.hn.gov.vn": false, "": false,
+	} {
+		if got := p.Allows(name); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", name, got, want)
+		}
+	}
+	// The empty policy: loopback only.
+	dns, ips, refused := NamePolicy{}.Filter([]string{"localhost", "xa-tan-lap"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 31, 4, 10)})
+	if !slices.Equal(dns, []string{"localhost"}) || len(ips) != 1 || !slices.Equal(refused, []string{"xa-tan-lap", "10.31.4.10"}) {
+		t.Errorf("empty policy: %v %v refused %v", dns, ips, refused)
+	}
+}
+
+func TestAPIClientCertificates(t *testing.T) {
+	now := time.Now()
+	ca, _ := NewCA("province", now)
+	pair, err := ca.IssueAPIClient("00004", "ketnoi", "officer", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := ParseCertificate(pair.CertPEM)
+	if c, n, r, ok := APIClient(cert); !ok || c != "00004" || n != "ketnoi" || r != "officer" {
+		t.Fatalf("read back %q %q %q %v", c, n, r, ok)
+	}
+	if IsMember(cert) || slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+		t.Fatal("an API client certificate passes for a member or a server")
+	}
+	for _, bad := range [][3]string{{"0004", "ketnoi", "officer"}, {"00004", "ket noi", "officer"}, {"00004", "ketnoi", "operator"}, {"00004", "", "clerk"}} {
+		if _, err := ca.IssueAPIClient(bad[0], bad[1], bad[2], time.Hour, now); err == nil {
+			t.Errorf("issued for %v", bad)
+		}
+	}
+	// Neither a node's certificate nor a member's is an API client's.
+	key, _ := NewNodeKey()
+	csr, _ := NodeRequest(key, "node-a", nil)
+	node, _ := ca.SignNode(csr, "00004", "node-a", NamePolicy{}, time.Hour, now)
+	member, _ := ca.Issue("central-1", []string{"localhost"}, nil, time.Hour, now)
+	mc, _ := ParseCertificate(member.CertPEM)
+	for _, c := range []*x509.Certificate{node.Cert, mc} {
+		if _, _, _, ok := APIClient(c); ok {
+			t.Errorf("%s passes for an API client", c.Subject.CommonName)
+		}
+	}
+	// A member-only server (Raft) refuses an API client certificate.
+	raft, _ := ServerConfig(member, ca.CertPEM)
+	client, _ := ClientConfig(pair, ca.CertPEM)
+	client.ServerName = "localhost"
+	if serr, _ := handshake(t, raft, client); serr == nil {
+		t.Fatal("an API client certificate was taken by a member-only server")
 	}
 }

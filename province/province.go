@@ -98,7 +98,9 @@ type Node struct {
 	Commune sample.Commune
 	Config  node.Config
 	Link    *linksim.Link
-	// URL is where the node serves its API and pages (HTTP).
+	// URL is where the node serves its API and pages (HTTPS: with the
+	// certificate central signed at enrollment, which the province CA
+	// verifies; before that, with a self-signed one).
 	URL    string
 	ln     net.Listener
 	mu     sync.Mutex
@@ -352,7 +354,7 @@ func (p *Province) connect() error {
 	for _, m := range p.members {
 		addrs = append(addrs, m.Config.APIListen)
 	}
-	tc := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13}
+	tc := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13, VerifyConnection: pki.MembersOnly}
 	conn, err := grpc.NewClient("passthrough:///"+addrs[0], grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	if err != nil {
 		return err
@@ -530,6 +532,9 @@ func (p *Province) addNode(ctx context.Context, i int) error {
 	cfg := node.DefaultConfig()
 	cfg.Commune, cfg.DataDir, cfg.Listen = c.Code, filepath.Join(dir, "data"), ln.Addr().String()
 	cfg.EnrollmentTokenFile = tokenFile
+	// On loopback only: its certificate names loopback, all central signs
+	// without node_certificate_names.
+	cfg.Names = []string{"localhost"}
 	cfg.CommuneName = c.Name
 	if cfg.UsersFile, err = p.deskUsers(dir); err != nil {
 		return err
@@ -553,7 +558,7 @@ func (p *Province) addNode(ctx context.Context, i int) error {
 	if link != nil {
 		cfg.SyncDial = link.Dial
 	}
-	p.nodes = append(p.nodes, &Node{Commune: c, Config: cfg, Link: link, URL: "http://" + ln.Addr().String(), ln: ln})
+	p.nodes = append(p.nodes, &Node{Commune: c, Config: cfg, Link: link, URL: "https://" + ln.Addr().String(), ln: ln})
 	return nil
 }
 
@@ -667,6 +672,26 @@ func (p *Province) StopNode(i int) error {
 	err := <-n.done
 	n.cancel, n.node = nil, nil
 	return err
+}
+
+// WaitEnrolled waits until every running node has enrolled and serves
+// the certificate central signed for it, or ctx ends.
+func (p *Province) WaitEnrolled(ctx context.Context) error {
+	for _, n := range p.nodes {
+		for {
+			nd := n.Node()
+			if nd == nil || nd.TLSSource() == "enrollment" {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				st, _ := nd.SyncStatus()
+				return fmt.Errorf("node %s has not enrolled: %w (last error: %s)", n.Commune.Code, ctx.Err(), st.LastError)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // Node returns the running node of the i-th commune (nil when stopped).

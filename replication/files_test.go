@@ -99,7 +99,7 @@ func fileService(t *testing.T, communes ...string) (*replication.Service, *fsmCe
 		if err != nil {
 			t.Fatal(err)
 		}
-		csr, err := pki.NodeRequest(key, "node-"+code)
+		csr, err := pki.NodeRequest(key, "node-"+code, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -116,7 +116,7 @@ func enrollHostile(t *testing.T, p *province.Province, commune sample.Commune) *
 	// again.
 	var id *xasov1.NodeIdentity
 	eventually(t, 20*time.Second, "the hostile enrolls", func() (bool, string) {
-		id, err = replication.Enroll(ctx, p.Members()[2].Config.APIListen, tok.GetToken(), commune.Code, h.nodeID, key, nil)
+		id, err = replication.Enroll(ctx, p.Members()[2].Config.APIListen, tok.GetToken(), commune.Code, h.nodeID, key, nil, nil)
 		return err == nil, fmt.Sprint(err)
 	})
 	if h.tc, err = pki.ClientConfig(pki.Pair{CertPEM: id.GetCertificatePem(), KeyPEM: id.GetKeyPem()}, id.GetCaPem()); err != nil {

@@ -63,14 +63,15 @@ func TestIdentifyCatchesUpBeforeRefusing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	csr, err := pki.NodeRequest(key, "node-00004")
+	csr, err := pki.NodeRequest(key, "node-00004", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, leaf, err := ca.SignNode(csr, "00004", "node-00004", time.Hour, now)
+	signed, err := ca.SignNode(csr, "00004", "node-00004", pki.NamePolicy{}, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
+	leaf := signed.Cert
 	fp := sha256.Sum256(leaf.Raw)
 	enrolled := &xasov1.EnrolledNode{NodeId: "node-00004", CommuneCode: "00004", CertificateSha256: hex.EncodeToString(fp[:])}
 	revoked := &xasov1.EnrolledNode{NodeId: "node-00004", CommuneCode: "00004", CertificateSha256: enrolled.GetCertificateSha256(), RevokeTime: timestamppb.New(now)}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -68,7 +69,11 @@ type ServiceConfig struct {
 	CA *pki.CA
 	// CertTTL is how long a node certificate is valid (default one year).
 	CertTTL time.Duration
-	Logger  *slog.Logger
+	// NodeNames returns the policy of the names a node certificate may
+	// carry, at the time of an enrollment (the members change); nil, or
+	// the zero policy: loopback names only.
+	NodeNames func() (pki.NamePolicy, error)
+	Logger    *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Window is how many batches a stream may have waiting (default 64).
@@ -186,9 +191,20 @@ func (s *Service) Enroll(ctx context.Context, req *xasov1.EnrollRequest) (*xasov
 	case s.cfg.CA == nil:
 		return nil, status.Error(codes.FailedPrecondition, "this member holds no CA key to sign with (ca_key_file); enroll at a member that does")
 	}
-	certPEM, cert, err := s.cfg.CA.SignNode(req.GetCsrDer(), tok.GetCommuneCode(), req.GetNodeId(), s.cfg.CertTTL, now)
+	var names pki.NamePolicy
+	if s.cfg.NodeNames != nil {
+		if names, err = s.cfg.NodeNames(); err != nil {
+			return nil, status.Errorf(codes.Unavailable, "the names a node certificate may carry: %v", err)
+		}
+	}
+	signed, err := s.cfg.CA.SignNode(req.GetCsrDer(), tok.GetCommuneCode(), req.GetNodeId(), names, s.cfg.CertTTL, now)
 	if err != nil {
 		return nil, grpcerr.Field("csr_der", err.Error())
+	}
+	certPEM, cert := signed.PEM, signed.Cert
+	if len(signed.Refused) > 0 {
+		s.cfg.Logger.Warn("enrollment: names the node asked for are not in its certificate (node_certificate_names, or a member's)",
+			"node", req.GetNodeId(), "commune", tok.GetCommuneCode(), "refused", signed.Refused)
 	}
 	fp := sha256.Sum256(cert.Raw)
 	use := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_UseEnrollment{UseEnrollment: &xasov1.UseEnrollmentCommand{
@@ -199,8 +215,17 @@ func (s *Service) Enroll(ctx context.Context, req *xasov1.EnrollRequest) (*xasov
 	if _, err := s.propose(ctx, req.GetNodeId(), use); err != nil {
 		return nil, err
 	}
-	s.cfg.Logger.Info("node enrolled", "node", req.GetNodeId(), "commune", tok.GetCommuneCode(), "expires", cert.NotAfter)
+	s.cfg.Logger.Info("node enrolled", "node", req.GetNodeId(), "commune", tok.GetCommuneCode(), "expires", cert.NotAfter,
+		"names", append(slices.Clone(cert.DNSNames), ipStrings(cert.IPAddresses)...))
 	return &xasov1.EnrollResponse{CertificatePem: certPEM, CaPem: s.cfg.CA.CertPEM}, nil
+}
+
+func ipStrings(ips []net.IP) []string {
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.String()
+	}
+	return out
 }
 
 func resultErr(res []*xasov1.CommandResult) error {

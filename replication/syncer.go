@@ -67,6 +67,10 @@ type Config struct {
 	Central []string
 	NodeID  string
 	Commune string
+	// Names are the host names and addresses the node answers to: its
+	// certificate request at enrollment asks for them, and central signs
+	// those its policy allows, so that the node serves its API with it.
+	Names []string
 	// EnrollmentToken returns the token to enroll with when the node has no
 	// certificate yet (read from a file a field engineer drops in).
 	EnrollmentToken func() (string, error)
@@ -323,7 +327,7 @@ func (s *Syncer) enroll(ctx context.Context, addr string, pending *xasov1.NodeId
 			return nil, fmt.Errorf("save the node key: %w", err)
 		}
 	}
-	id, err := Enroll(ctx, addr, text, s.cfg.Commune, s.cfg.NodeID, pending.GetKeyPem(), s.cfg.Dial)
+	id, err := Enroll(ctx, addr, text, s.cfg.Commune, s.cfg.NodeID, pending.GetKeyPem(), s.cfg.Names, s.cfg.Dial)
 	if err != nil {
 		return nil, err
 	}
@@ -685,10 +689,11 @@ func (s *Syncer) upload(ctx context.Context, client xasov1.ReplicationServiceCli
 }
 
 // Enroll enrolls a node at the member at addr with an enrollment token's
-// text: it trusts the member by the CA fingerprint the token carries,
-// sends a certificate request for the node's key and returns the identity
+// text: it trusts the member by the CA fingerprint the token carries (and
+// only a member's certificate: pki.MembersOnly), sends a certificate
+// request for the node's key asking for names, and returns the identity
 // to keep.
-func Enroll(ctx context.Context, addr, token, commune, nodeID string, keyPEM []byte, dial func(context.Context, string) (net.Conn, error)) (*xasov1.NodeIdentity, error) {
+func Enroll(ctx context.Context, addr, token, commune, nodeID string, keyPEM []byte, names []string, dial func(context.Context, string) (net.Conn, error)) (*xasov1.NodeIdentity, error) {
 	tok, err := pki.ParseEnrollmentToken(token)
 	if err != nil {
 		return nil, err
@@ -696,7 +701,7 @@ func Enroll(ctx context.Context, addr, token, commune, nodeID string, keyPEM []b
 	if tok.Commune != commune {
 		return nil, fmt.Errorf("the enrollment token is for commune %s, this node is configured for %s", tok.Commune, commune)
 	}
-	csr, err := pki.NodeRequest(keyPEM, nodeID)
+	csr, err := pki.NodeRequest(keyPEM, nodeID, names)
 	if err != nil {
 		return nil, err
 	}

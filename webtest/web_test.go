@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/province"
 	"github.com/xaso/xaso/sample"
 )
@@ -34,15 +35,18 @@ func outDir(t *testing.T) string {
 }
 
 // browser starts headless Chromium at 1366×768 and returns its context.
-func browser(t *testing.T) context.Context {
+// It takes the certificates of the province CA whose SPKI hash (pki.SPKIHash)
+// is spki, as a browser with that CA installed does: the node and central
+// send the CA after their own certificate, and the browser finds it there.
+func browser(t *testing.T, spki string) context.Context {
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatalf("chromium is not installed (make web-test installs it): %v", err)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
-		chromedp.NoSandbox,                               // tests run as root in containers
-		chromedp.Flag("ignore-certificate-errors", true), // central's certificate is from the province's own CA
+		chromedp.NoSandbox, // tests run as root in containers
+		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
 		chromedp.WindowSize(1366, 768),
 	)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -79,9 +83,21 @@ func TestWebPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prov.Close() })
+	// The node serves the certificate central signed once it has enrolled.
+	if err := prov.WaitEnrolled(ctx); err != nil {
+		t.Fatal(err)
+	}
 	nodeURL, centralURL := prov.Nodes()[0].URL, prov.Members()[0].URL
+	caPEM, err := os.ReadFile(prov.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.ParseCertificate(caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	b := browser(t)
+	b := browser(t, pki.SPKIHash(ca))
 	var mu sync.Mutex
 	var outside []string
 	if err := chromedp.Listen(b, func(ev any) {

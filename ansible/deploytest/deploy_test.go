@@ -18,7 +18,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
@@ -297,7 +296,13 @@ func (d *deployment) writeHosts(bin string, extra ...host) error {
 	fmt.Fprintf(&b, "    xaso_common_binary_src: %s\n", bin)
 	b.WriteString("  children:\n    central:\n      vars:\n")
 	fmt.Fprintf(&b, "        xaso_central_bootstrap_token: %q\n        xaso_central_operator_token: %q\n        xaso_central_pki_dir: %s\n", d.bootstrap, d.token, pkiDir)
-	fmt.Fprintf(&b, "        xaso_central_initial_members: [%s, %s, %s]\n      hosts:\n", d.members[0].name, d.members[1].name, d.members[2].name)
+	fmt.Fprintf(&b, "        xaso_central_initial_members: [%s, %s, %s]\n", d.members[0].name, d.members[1].name, d.members[2].name)
+	// The nodes' certificates name their hosts, by which clients reach them.
+	var nodeNames []string
+	for _, n := range d.nodes {
+		nodeNames = append(nodeNames, n.name)
+	}
+	fmt.Fprintf(&b, "        xaso_central_node_certificate_names: [%s]\n      hosts:\n", strings.Join(nodeNames, ", "))
 	for _, m := range append(append([]host{}, d.members...), extra...) {
 		fmt.Fprintf(&b, "        %s:\n          ansible_host: %s\n", m.name, m.container)
 	}
@@ -429,7 +434,11 @@ func (d *deployment) nodeAPI(ctx context.Context, i int) (xasov1.NodeServiceClie
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8080"), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	// Over TLS, trusting the certificate central signed for the node's
+	// name (it serves a self-signed one until it has enrolled).
+	tc := &tls.Config{RootCAs: d.roots, ServerName: d.nodes[i].name, MinVersion: tls.VersionTLS12}
+	conn, err := grpc.NewClient("passthrough:///"+net.JoinHostPort(ip, "8080"), grpc.WithTransportCredentials(credentials.NewTLS(tc)),
+		grpc.WithAuthority(d.nodes[i].name),
 		grpc.WithUnaryInterceptor(d.nodeTokens.Interceptor(workload.Leader)))
 	if err != nil {
 		return nil, nil, err

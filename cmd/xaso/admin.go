@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -16,9 +15,13 @@ import (
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 )
 
-const adminUsage = `usage: xaso admin [--addr HOST:PORT] [--node-token-file F] COMMAND
+const adminUsage = `usage: xaso admin [--addr HOST:PORT] [--node-ca F | --node-fingerprint SHA256] [--node-token-file F | --node-cert F --node-key F] COMMAND
 
-commands against a commune node (with a token of its tokens file: --node-token-file or $XASO_NODE_TOKEN):
+commands against a commune node, over TLS: trusting --node-ca (the province
+CA once the node has enrolled, or the node's certificate file), or the
+SHA-256 fingerprint the node logs for its self-signed certificate, else the
+system's CAs; as a token of its tokens file (--node-token-file or
+$XASO_NODE_TOKEN) or an API client certificate (xaso admin api-cert):
   procedures [--query WORDS]     the catalogue as the node has it
   dossier CODE                   one dossier with its events
   dossiers [--filter F]          dossiers matching a filter (first page)
@@ -36,20 +39,34 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		timeout:   timeout,
 	}
 	nodeToken := fs.String("node-token-file", "", "file holding a token of the node's tokens file (default: $XASO_NODE_TOKEN)")
+	nt := nodeTLSFlags{
+		ca:          fs.String("node-ca", "", "CA certificate (PEM) to trust the node by: the province CA once it has enrolled, or its certificate file"),
+		fingerprint: fs.String("node-fingerprint", "", "SHA-256 fingerprint (hex) of the node's certificate, as the node logs it: trusts that certificate alone"),
+		cert:        fs.String("node-cert", "", "an API client certificate (PEM, xaso admin api-cert) to call the node with, instead of a token"),
+		key:         fs.String("node-key", "", "its key (PEM)"),
+		plain:       fs.Bool("node-plain-http", false, "the node serves plain HTTP (plain_http, behind a proxy): no TLS"),
+	}
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprint(stderr, adminUsage+"\n"+nodeTokenUsage+"\n"+adminCentralUsage)
+		fmt.Fprint(stderr, adminUsage+"\n"+nodeTokenUsage+"\n"+apiCertUsage+"\n"+adminCentralUsage)
 		return errUsage
 	}
 	if fs.Arg(0) == "node-token" {
 		return runNodeToken(fs.Args()[1:], time.Now(), stdout, stderr)
 	}
+	if fs.Arg(0) == "api-cert" {
+		return runAPICert(fs.Args()[1:], time.Now(), stdout, stderr)
+	}
 	if isCentralCommand(fs.Arg(0)) {
 		return runAdminCentral(ctx, cc, fs.Arg(0), fs.Args()[1:], stdout, stderr)
 	}
-	conn, err := grpc.NewClient("passthrough:///"+*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := nt.credentials(*addr)
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient("passthrough:///"+*addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("addr: %w", err)
 	}
@@ -57,11 +74,13 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	api := xasov1.NewNodeServiceClient(conn)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	secret, err := readSecret(*nodeToken, "XASO_NODE_TOKEN", "node-token-file")
-	if err != nil {
-		return err
+	if *nt.cert == "" {
+		secret, err := readSecret(*nodeToken, "XASO_NODE_TOKEN", "node-token-file")
+		if err != nil {
+			return err
+		}
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret)
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret)
 
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	sub := flag.NewFlagSet("xaso admin "+cmd, flag.ContinueOnError)

@@ -64,7 +64,8 @@ commands against the central cluster (any member; writes reach the leader):
 
 the province's certificates (offline, on the operator's machine):
   pki init --dir D               a new CA in D (ca.crt, ca.key)
-  pki issue NAME --dir D --hosts H,…   a certificate for a member or node
+  pki issue NAME --dir D --hosts H,…   a member's certificate (never install one on a
+                                 node: a node gets its own at enrollment)
 `
 
 // centralFlags are the connection flags of the central commands.
@@ -288,7 +289,10 @@ func dialCentral(cc centralConn) (xasov1.CentralServiceClient, func(), error) {
 	}
 	// passthrough: resolved as the system resolves names, with no DNS
 	// service-config lookups (they hang where no DNS server answers).
-	conn, err := grpc.NewClient("passthrough:///"+*cc.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13})))
+	// Only a member's certificate passes for central: a node's, from the
+	// same CA, never does, whatever names it carries.
+	tc := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13, VerifyConnection: pki.MembersOnly}
+	conn, err := grpc.NewClient("passthrough:///"+*cc.addr, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("central: %w", err)
 	}

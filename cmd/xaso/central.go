@@ -30,6 +30,7 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 	fs.String("key-file", "", "key_file: this member's key (PEM)")
 	fs.String("ca-key-file", "", "ca_key_file: the province CA key (PEM), to sign node certificates at enrollment (optional)")
 	fs.String("node-certificate-ttl", d.NodeCertificateTTL.String(), "node_certificate_ttl: life of a node certificate signed at enrollment")
+	fs.String("node-certificate-names", "", "node_certificate_names: DNS domains and IP networks (CIDR) node certificates may name, comma-separated (loopback always; central's own names never)")
 	fs.String("bootstrap-token-file", "", "bootstrap_token_file: a token that makes the first operator token, refused once one exists")
 	fs.String("heartbeat-timeout", d.HeartbeatTimeout.String(), "heartbeat_timeout: Raft heartbeat timeout")
 	fs.String("election-timeout", d.ElectionTimeout.String(), "election_timeout: Raft election timeout")
@@ -83,6 +84,8 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 				cfg.CAKeyFile = v
 			case "node-certificate-ttl":
 				duration(f, &cfg.NodeCertificateTTL)
+			case "node-certificate-names":
+				cfg.NodeCertificateNames = splitList(v)
 			case "bootstrap-token-file":
 				cfg.BootstrapTokenFile = v
 			case "heartbeat-timeout":

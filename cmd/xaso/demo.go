@@ -95,7 +95,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "province dashboard: %s/ (sign in with a token: the records token also finds dossiers)\n", p.Members()[0].URL)
 	fmt.Fprintf(stdout, "clerk's desk: each node's /ban; users %s, %s, %s (clerk, officer, leader), password %s\n",
 		province.DemoUsers[0][0], province.DemoUsers[1][0], province.DemoUsers[2][0], province.DemoPassword)
-	fmt.Fprintln(stdout, "commune nodes (HTTP):")
+	// The nodes serve the certificates central signs at enrollment: a
+	// moment on a good link, longer on a weak one.
+	ectx, ecancel := context.WithTimeout(ctx, 60*time.Second)
+	if err := p.WaitEnrolled(ectx); err != nil {
+		fmt.Fprintf(stdout, "(not every node has enrolled yet: %v; until it does, a node serves a self-signed certificate)\n", err)
+	}
+	ecancel()
+	fmt.Fprintln(stdout, "commune nodes (HTTPS with the certificate central signed at enrollment; trust the CA "+p.CAFile()+"):")
 	for i, n := range p.Nodes() {
 		fmt.Fprintf(stdout, "  %-28s %s/ban  %s/tra-cuu  %s/v1/dossiers  %s/v1/sync  %s/metrics  link %s\n", n.Commune.Name+" ("+n.Commune.Code+")", n.URL, n.URL, n.URL, n.URL, n.URL, kinds[i])
 	}
@@ -104,8 +111,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	m0 := p.Members()[0]
 	fmt.Fprintf(stdout, "try: curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %s/v1/nodes\n",
 		p.CAFile(), opFile, m0.URL)
-	fmt.Fprintf(stdout, "     curl -H \"Authorization: Bearer $(cat %s)\" %s/v1/dossiers\n",
-		p.APITokenFile(province.DemoUsers[0][0]), p.Nodes()[0].URL)
+	fmt.Fprintf(stdout, "     curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %s/v1/dossiers\n",
+		p.CAFile(), p.APITokenFile(province.DemoUsers[0][0]), p.Nodes()[0].URL)
 
 	var wg sync.WaitGroup
 	for i, n := range p.Nodes() {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xaso/xaso/node"
+	"github.com/xaso/xaso/pki"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while a command writes it.
@@ -95,40 +97,43 @@ func TestDemoReplicatesToCentralAndStops(t *testing.T) {
 	dir := t.TempDir()
 	go func() { done <- run(ctx, []string{"demo", "--communes", "3", "--dir", dir}, &out, &errb) }()
 
-	nodeRE := regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
-	centralRE := regexp.MustCompile(`https://127\.0\.0\.1:\d+`)
+	urlRE := regexp.MustCompile(`https://127\.0\.0\.1:\d+`)
 	deadline := time.Now().Add(60 * time.Second)
 	var nodes, members []string
 	for len(nodes) < 3 || len(members) < 3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("demo printed no URLs: %q %q", out.String(), errb.String())
 		}
-		nodes, members = nodeRE.FindAllString(out.String(), -1), centralRE.FindAllString(out.String(), -1)
+		// The members' lines come first, then the nodes'.
+		_, nodeLines, _ := strings.Cut(out.String(), "commune nodes (HTTPS")
+		nodes, members = urlRE.FindAllString(nodeLines, -1), urlRE.FindAllString(strings.TrimSuffix(out.String(), nodeLines), -1)
 		time.Sleep(20 * time.Millisecond) // polling the output, bounded by the deadline
 	}
-	// The simulated clerks receive dossiers at the nodes (which answer only
-	// a caller with credentials) ...
-	nodeToken, err := os.ReadFile(filepath.Join(dir, "pki", "node-api-motcua.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp, err := http.Get(nodes[0] + "/v1/dossiers?page_size=1"); err != nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("a node's dossiers without a token: %v %v, want 401", resp, err)
-	}
-	waitBody(t, http.DefaultClient, deadline, nodes[0]+"/v1/dossiers?page_size=1", string(nodeToken), `"code"`)
-
-	// ... and central acknowledges them: the first commune's link is good.
+	// The nodes serve TLS with the certificates central signed: the
+	// province CA verifies them as it verifies the members'.
 	caPEM, err := os.ReadFile(filepath.Join(dir, "pki", "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := os.ReadFile(filepath.Join(dir, "pki", "operator.token"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	// The simulated clerks receive dossiers at the nodes (which answer only
+	// a caller with credentials) ...
+	nodeToken, err := os.ReadFile(filepath.Join(dir, "pki", "node-api-motcua.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := client.Get(nodes[0] + "/v1/dossiers?page_size=1"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a node's dossiers without a token: %v %v, want 401", resp, err)
+	}
+	waitBody(t, client, deadline, nodes[0]+"/v1/dossiers?page_size=1", string(nodeToken), `"code"`)
+
+	// ... and central acknowledges them: the first commune's link is good.
+	token, err := os.ReadFile(filepath.Join(dir, "pki", "operator.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitBody(t, client, deadline, members[1]+"/v1/nodes", string(token), `"acked_sequence"`)
 
 	cancel()
@@ -211,5 +216,95 @@ func TestNodeTokenCommands(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(file); strings.Contains(string(data), "ketnoi") {
 		t.Fatalf("revoked token still in the file:\n%s", data)
+	}
+}
+
+func TestAPICertCommandIssuesACertificateANodeTakes(t *testing.T) {
+	dir := t.TempDir()
+	pkiDir := filepath.Join(dir, "pki")
+	if code, _, stderr := runCmd(t, "admin", "pki", "init", "--dir", pkiDir); code != 0 {
+		t.Fatalf("pki init: %d %s", code, stderr)
+	}
+	ca := []string{"--ca-cert", filepath.Join(pkiDir, "ca.crt"), "--ca-key", filepath.Join(pkiDir, "ca.key")}
+	out := filepath.Join(dir, "clients")
+	issue := func(name, commune, role string) (int, string) {
+		args := append([]string{"admin", "api-cert"}, ca...)
+		code, _, stderr := runCmd(t, append(args, "--commune", commune, "--name", name, "--role", role, "--ttl", "2160h", "--out", out)...)
+		return code, stderr
+	}
+	if code, stderr := issue("ketnoi", "09619", "officer"); code != 0 {
+		t.Fatalf("api-cert: %d %s", code, stderr)
+	}
+	if fi, err := os.Stat(filepath.Join(out, "ketnoi.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the key file: %v %v", fi, err)
+	}
+	certPEM, _ := os.ReadFile(filepath.Join(out, "ketnoi.crt"))
+	cert, err := pki.ParseCertificate(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if commune, name, role, ok := pki.APIClient(cert); !ok || commune != "09619" || name != "ketnoi" || role != "officer" {
+		t.Fatalf("the certificate names %q %q %q %v", commune, name, role, ok)
+	}
+	for _, bad := range []struct{ name, commune, role, key string }{
+		{"ketnoi", "09619", "officer", "exists"},
+		{"khac", "9619", "officer", "commune"},
+		{"khac", "09619", "operator", "role"},
+		{"k hac", "09619", "clerk", "name"},
+	} {
+		if code, stderr := issue(bad.name, bad.commune, bad.role); code == 0 || !strings.Contains(stderr, bad.key) {
+			t.Errorf("api-cert %v: exit %d %q, want an error naming %q", bad, code, stderr, bad.key)
+		}
+	}
+	if code, stderr := issue("xa-khac", "00004", "leader"); code != 0 {
+		t.Fatalf("api-cert: %d %s", code, stderr)
+	}
+
+	// A node that takes the CA's clients (client_ca_file), with TLS files
+	// of its own: xaso admin calls it with the certificate, no token.
+	self, err := pki.SelfSigned("node", []string{"127.0.0.1"}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeCrt, nodeKey := filepath.Join(dir, "node.crt"), filepath.Join(dir, "node.key")
+	os.WriteFile(nodeCrt, self.CertPEM, 0o644)
+	os.WriteFile(nodeKey, self.KeyPEM, 0o600)
+	addr := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var nodeErr syncBuffer
+	go func() {
+		done <- run(ctx, []string{"node", "--commune", "09619", "--data-dir", filepath.Join(dir, "store"), "--listen", addr,
+			"--tls-cert-file", nodeCrt, "--tls-key-file", nodeKey, "--client-ca-file", filepath.Join(pkiDir, "ca.crt")}, io.Discard, &nodeErr)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	admin := func(name string) (int, string, string) {
+		return runCmd(t, "admin", "--addr", addr, "--node-ca", nodeCrt, "--node-cert", filepath.Join(out, name+".crt"), "--node-key", filepath.Join(out, name+".key"), "sync")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, stdout, stderr := admin("ketnoi")
+		if code == 0 && strings.Contains(stdout, "{") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("admin sync with the certificate: %d %q %q; node: %s", code, stdout, stderr, nodeErr.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling for the node to serve, bounded by the deadline
+	}
+	// Another commune's certificate is refused, and so is a node trusted
+	// by the wrong fingerprint.
+	if code, _, _ := admin("xa-khac"); code == 0 {
+		t.Error("another commune's client certificate was taken")
+	}
+	if code, _, stderr := runCmd(t, "admin", "--addr", addr, "--node-fingerprint", strings.Repeat("ab", 32), "--node-cert", filepath.Join(out, "ketnoi.crt"), "--node-key", filepath.Join(out, "ketnoi.key"), "sync"); code == 0 {
+		t.Errorf("a node trusted by another fingerprint: %s", stderr)
+	}
+	leaf, _ := pki.ParseCertificate(self.CertPEM)
+	if code, _, stderr := runCmd(t, "admin", "--addr", addr, "--node-fingerprint", pki.Fingerprint(leaf), "--node-cert", filepath.Join(out, "ketnoi.crt"), "--node-key", filepath.Join(out, "ketnoi.key"), "sync"); code != 0 {
+		t.Errorf("the node trusted by its fingerprint: %d %s", code, stderr)
 	}
 }

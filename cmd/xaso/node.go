@@ -23,6 +23,10 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 	d := node.DefaultConfig()
 	fs.String("listen", d.Listen, "listen: address for gRPC, REST, web pages and metrics")
 	fs.String("data-dir", d.DataDir, "data_dir: directory of the Badger store")
+	fs.String("tls-cert-file", "", "tls_cert_file: certificate (PEM) to serve TLS with (default: the one central signed at enrollment, else a self-signed one)")
+	fs.String("tls-key-file", "", "tls_key_file: its key (PEM)")
+	fs.String("plain-http", "false", "plain_http: serve plain HTTP, only behind a reverse proxy that terminates TLS (cookies Secure, HSTS on every answer)")
+	fs.String("client-ca-file", "", "client_ca_file: a further CA (PEM) of API client certificates, besides the province CA")
 	fs.String("commune", "", "commune: 5-digit administrative unit code of this commune (required)")
 	fs.String("encryption-key-file", "", "encryption_key_file: AES key (16/24/32 bytes, raw or hex, mode 0600) encrypting the store (default: {data_dir}.key, made for a new store)")
 	fs.String("allow-unencrypted-store", "false", "allow_unencrypted_store: keep opening a store made without encryption (it then keeps no private key of the node)")
@@ -63,6 +67,18 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 				cfg.Listen = v
 			case "data-dir":
 				cfg.DataDir = v
+			case "tls-cert-file":
+				cfg.TLSCertFile = v
+			case "tls-key-file":
+				cfg.TLSKeyFile = v
+			case "plain-http":
+				b, perr := strconv.ParseBool(v)
+				if perr != nil {
+					err = fmt.Errorf("plain_http: %q is not true or false", v)
+				}
+				cfg.PlainHTTP = b
+			case "client-ca-file":
+				cfg.ClientCAFile = v
 			case "commune":
 				cfg.Commune = v
 			case "encryption-key-file":
