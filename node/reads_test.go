@@ -257,7 +257,7 @@ func TestOnlyTheLeaderReadsTheAccessLog(t *testing.T) {
 // other officials may not open it.
 func TestDeskReadsAreLoggedAndTheLeaderSeesThem(t *testing.T) {
 	n := startNode(t, func(c *Config) { c.UsersFile = writeUsers(t) })
-	d := newDesk(t, n.url)
+	d := newDesk(t, n)
 	d.signIn("lan")
 	form := url.Values{"procedure": {"1.001193"}, "request_id": {"r1"}, "full_name": {"Hà Thị Lan"}, "id_number": {"001190012345"}, "channel": {"IN_PERSON"}, "paper": {"GCS"}}
 	st, loc, body := d.post("/ban/tiep-nhan", form, map[string][2]string{"scan-TK": {"to-khai.pdf", "%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n"}})
