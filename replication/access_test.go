@@ -71,7 +71,7 @@ func TestAccessLogReachesCentral(t *testing.T) {
 	if err != nil || len(atNode) != 4 {
 		t.Fatalf("the node's access log: %d entries, %v", len(atNode), err)
 	}
-	op := p.Operator(ctx)
+	op := p.Records(ctx) // personal data: the records role
 	linear := xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE
 	all, err := p.Central().ListAccessRecords(op, &xasov1.ListAccessRecordsRequest{CommuneCode: n.Commune.Code, Consistency: linear})
 	if err != nil {

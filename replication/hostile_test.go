@@ -1201,7 +1201,7 @@ func nodeHoldings(t *testing.T, p *province.Province) (holdings, map[string][]*x
 // centralHoldings reads what central holds of the given communes and codes.
 func centralHoldings(t *testing.T, p *province.Province, communes []string, asked map[string]bool) (holdings, []*xasov1.NodeStatus) {
 	t.Helper()
-	ctx := p.Operator(context.Background())
+	ctx := p.Records(context.Background())
 	nodes, err := p.Central().ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
 	if err != nil {
 		t.Fatal(err)
@@ -1336,7 +1336,7 @@ func TestHostileNodeCannotHurtTheProvince(t *testing.T) {
 			if d.GetState() != dossier.Returned && d.GetState() != dossier.Withdrawn || d.GetCommuneCode() != honest[0] {
 				continue
 			}
-			got, err := p.Central().GetProvinceDossier(p.Operator(context.Background()), &xasov1.GetProvinceDossierRequest{Code: d.GetCode()})
+			got, err := p.Central().GetProvinceDossier(p.Records(context.Background()), &xasov1.GetProvinceDossierRequest{Code: d.GetCode()})
 			if err == nil && got.GetDossier().GetEventCount() == d.GetEventCount() {
 				honestDossier = got.GetDossier()
 				return true, ""

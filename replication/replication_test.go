@@ -192,7 +192,7 @@ func fullDossier(t testing.TB, n *node.Node, code string) *xasov1.Dossier {
 // own dossiers.
 func checkProvince(t *testing.T, p *province.Province) {
 	t.Helper()
-	ctx := p.Operator(context.Background())
+	ctx := p.Records(context.Background())
 	// One linearizable read brings the member answering up to date; the
 	// reads after it are local and reflect at least that.
 	if _, err := p.Central().ListNodes(ctx, &xasov1.ListNodesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE}); err != nil {
@@ -660,7 +660,7 @@ func TestFilesFollowTheirEventsAndResumeAfterACut(t *testing.T) {
 	// The member asked may apply the last chunk a moment after the one the
 	// node talked to.
 	eventually(t, 10*time.Second, "the file whole at central", func() (bool, string) {
-		got, err := p.Central().GetProvinceAttachment(p.Operator(context.Background()), &xasov1.GetProvinceAttachmentRequest{Sha256: sha})
+		got, err := p.Central().GetProvinceAttachment(p.Records(context.Background()), &xasov1.GetProvinceAttachmentRequest{Sha256: sha})
 		return err == nil && bytes.Equal(got.GetContent(), content) && got.GetAttachment().GetFilename() == "giay-chung-sinh.pdf", fmt.Sprint(len(got.GetContent()), " bytes, ", err)
 	})
 }
@@ -748,7 +748,7 @@ func TestTransferToAnotherCommuneEndToEnd(t *testing.T) {
 		t.Fatalf("the first commune acts on a dossier it transferred: %v", err)
 	}
 	eventually(t, 20*time.Second, "central holds every outbox", func() (bool, string) { return converged(t, p) })
-	at, err := p.Central().GetProvinceDossier(p.Operator(ctx), &xasov1.GetProvinceDossierRequest{Code: code})
+	at, err := p.Central().GetProvinceDossier(p.Records(ctx), &xasov1.GetProvinceDossierRequest{Code: code})
 	if err != nil || at.GetDossier().GetCommuneCode() != b.Commune.Code || at.GetDossier().GetState() != xasov1.State_STATE_RETURNED || len(at.GetDossier().GetEvents()) != 7 {
 		t.Fatalf("at central: %v, %v", at.GetDossier(), err)
 	}
@@ -789,7 +789,7 @@ func TestNodesEnrollReplicateAndReceiveCatalogueChanges(t *testing.T) {
 
 	// Central has the dossiers as the nodes have them.
 	for i, code := range codes {
-		got, err := p.Central().GetProvinceDossier(p.Operator(ctx), &xasov1.GetProvinceDossierRequest{Code: code})
+		got, err := p.Central().GetProvinceDossier(p.Records(ctx), &xasov1.GetProvinceDossierRequest{Code: code})
 		if err != nil {
 			t.Fatalf("look up %s at central: %v", code, err)
 		}
