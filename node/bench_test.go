@@ -117,14 +117,7 @@ func BenchmarkRESTTransitionLatency(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	if len(all) > 0 {
-		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
-		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
-	}
+	reportLatencies(b, lat, time.Since(start), "req/s")
 }
 
 // BenchmarkNodeStartup1M builds (once, in $XASO_BENCH_DIR or a temporary
@@ -317,12 +310,17 @@ func benchReads(b *testing.B, readers int, logged bool) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	reportLatencies(b, lat, time.Since(start), "reads/s")
+}
+
+// reportLatencies reports the median and 99th percentile of the
+// latencies the clients measured, and their rate as perSecond.
+func reportLatencies(b *testing.B, lat [][]time.Duration, elapsed time.Duration, perSecond string) {
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	if len(all) > 0 {
 		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
-		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "reads/s")
+		b.ReportMetric(float64(len(all))/elapsed.Seconds(), perSecond)
 	}
 }

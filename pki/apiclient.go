@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"net/url"
 	"slices"
@@ -61,18 +60,11 @@ func (ca *CA) IssueAPIClient(commune, name, role string, ttl time.Duration, now 
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		URIs:         []*url.URL{uri},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	p, err := signPair(tmpl, ca.Cert, key, ca.key)
 	if err != nil {
 		return Pair{}, fmt.Errorf("issue API client certificate for %s: %w", name, err)
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return Pair{}, err
-	}
-	return Pair{
-		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
-	}, nil
+	return p, nil
 }
 
 // APIClient reads an API client certificate back: the commune whose node

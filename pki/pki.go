@@ -103,9 +103,20 @@ func (ca *CA) Issue(name string, dnsNames []string, ips []net.IP, ttl time.Durat
 		DNSNames:     dnsNames,
 		IPAddresses:  ips,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	p, err := signPair(tmpl, ca.Cert, key, ca.key)
 	if err != nil {
 		return Pair{}, fmt.Errorf("issue certificate for %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// signPair signs tmpl for key's public half, by signer under parent (tmpl
+// itself for a self-signed certificate), and returns the certificate and
+// the key, PEM.
+func signPair(tmpl, parent *x509.Certificate, key *ecdsa.PrivateKey, signer any) (Pair, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+	if err != nil {
+		return Pair{}, err
 	}
 	kder, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
@@ -142,18 +153,11 @@ func SelfSigned(name string, hosts []string, ttl time.Duration, now time.Time) (
 		DNSNames:              dns,
 		IPAddresses:           ips,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	p, err := signPair(tmpl, tmpl, key, key)
 	if err != nil {
 		return Pair{}, fmt.Errorf("make self-signed certificate for %s: %w", name, err)
 	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return Pair{}, err
-	}
-	return Pair{
-		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
-	}, nil
+	return p, nil
 }
 
 // SPKIHash is the base64 SHA-256 of a certificate's public key, the form
