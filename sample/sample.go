@@ -9,6 +9,7 @@ package sample
 
 import (
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,6 +25,9 @@ var calendarJSON []byte
 
 //go:embed procedures.json
 var proceduresJSON []byte
+
+//go:embed procedures-sources.json
+var procedureSourcesJSON []byte
 
 //go:embed province.tsv
 var provinceTSV []byte
@@ -50,6 +54,32 @@ func Procedures() []*xasov1.Procedure {
 		panic(fmt.Sprintf("embedded procedures: %v", err)) // a build defect, caught by the package's tests
 	}
 	return list.GetProcedures()
+}
+
+// ProcedureSource says where the values of one catalogue entry were
+// checked, and what could not be confirmed.
+type ProcedureSource struct {
+	// Code is the procedure's national code.
+	Code string `json:"code"`
+	// Source names what the code, name, time limit and fee were checked
+	// against.
+	Source string `json:"source"`
+	// Unconfirmed says which values could not be confirmed; empty when all
+	// were.
+	Unconfirmed string `json:"unconfirmed,omitempty"`
+}
+
+// ProcedureSources returns, for each procedure of the sample catalogue, where
+// its values were checked, and a note on how the whole was checked.
+func ProcedureSources() (note string, sources []ProcedureSource) {
+	var doc struct {
+		Note    string            `json:"note"`
+		Sources []ProcedureSource `json:"sources"`
+	}
+	if err := json.Unmarshal(procedureSourcesJSON, &doc); err != nil {
+		panic(fmt.Sprintf("embedded procedure sources: %v", err)) // a build defect, caught by the package's tests
+	}
+	return doc.Note, doc.Sources
 }
 
 // Commune is one commune or ward of the sample province.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
 )
 
@@ -32,6 +33,80 @@ func TestEmbeddedDataIsValid(t *testing.T) {
 		}
 		seen[p.GetCode()] = true
 	}
+}
+
+// Every catalogue entry says where its values were checked, and no source
+// names a procedure the catalogue lacks.
+func TestEveryProcedureHasASource(t *testing.T) {
+	note, sources := ProcedureSources()
+	if !strings.Contains(note, "Thanh Hóa") {
+		t.Errorf("note %q does not say how the catalogue was checked for Thanh Hóa", note)
+	}
+	if err := checkSources(Procedures(), sources); err != nil {
+		t.Error(err)
+	}
+	// The check fires on a missing, an empty and a stray source.
+	if checkSources(Procedures(), sources[1:]) == nil {
+		t.Error("a procedure without a source passed")
+	}
+	empty := slices.Clone(sources)
+	empty[0].Source = " "
+	if checkSources(Procedures(), empty) == nil {
+		t.Error("an empty source passed")
+	}
+	if checkSources(Procedures(), append(slices.Clone(sources), ProcedureSource{Code: "9.999999", Source: "x"})) == nil {
+		t.Error("a source of no procedure passed")
+	}
+}
+
+// The codes the catalogue once had wrong carry the procedures the national
+// portal gives them (sources in procedures-sources.json).
+func TestProcedureCodesAsPublished(t *testing.T) {
+	names := map[string]string{}
+	for _, p := range Procedures() {
+		names[p.GetCode()] = p.GetName()
+	}
+	for _, tc := range []struct{ code, name string }{
+		{"1.004222", "Đăng ký thường trú"},              // Ministry of Public Security, Số hồ sơ TTHC 1.004222
+		{"1.004194", "Đăng ký tạm trú"},                 // swapped with 1.004222 before
+		{"1.010041", "Xác nhận thông tin về cư trú"},    // not 1.003185
+		{"1.004884", "Đăng ký lại khai sinh"},           // 1.004746 is đăng ký lại kết hôn
+		{"2.001019", "Chứng thực di chúc"},              // 2.000913 is sửa đổi, hủy bỏ giao dịch
+		{"1.001612", "Đăng ký thành lập hộ kinh doanh"}, // not 2.000575
+		{"1.001776", "Thực hiện, điều chỉnh, thôi hưởng trợ cấp xã hội hàng tháng, hỗ trợ kinh phí chăm sóc, nuôi dưỡng hàng tháng"},
+		{"1.001731", "Hỗ trợ chi phí mai táng cho đối tượng bảo trợ xã hội"}, // 1.001776 is the monthly allowance
+		{"1.001653", "Đổi, cấp lại Giấy xác nhận khuyết tật"},
+	} {
+		if got, ok := names[tc.code]; !ok || got != tc.name {
+			t.Errorf("%s: %q, want %q", tc.code, got, tc.name)
+		}
+	}
+	for _, gone := range []string{"1.004746", "2.000913", "1.003185", "2.000575", "2.000286", "1.012756"} {
+		if name, ok := names[gone]; ok {
+			t.Errorf("%s %q: that code belongs to another procedure", gone, name)
+		}
+	}
+}
+
+func checkSources(procs []*xasov1.Procedure, sources []ProcedureSource) error {
+	by := map[string]ProcedureSource{}
+	for _, s := range sources {
+		if _, dup := by[s.Code]; dup {
+			return fmt.Errorf("source of %s listed twice", s.Code)
+		}
+		by[s.Code] = s
+	}
+	for _, p := range procs {
+		s, ok := by[p.GetCode()]
+		if !ok || strings.TrimSpace(s.Source) == "" {
+			return fmt.Errorf("procedure %s %q: no source", p.GetCode(), p.GetName())
+		}
+		delete(by, p.GetCode())
+	}
+	for code := range by {
+		return fmt.Errorf("source of %s, which the catalogue lacks", code)
+	}
+	return nil
 }
 
 // The embedded province is Thanh Hóa with its 166 communes and wards, as
