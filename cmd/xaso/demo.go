@@ -43,7 +43,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *communes < 1 || *communes > len(prov.Communes) {
 		return fmt.Errorf("communes: %d is outside 1 to %d (the sample province's communes)", *communes, len(prov.Communes))
 	}
-	if *portBase < 0 || *portBase > 65535-10-*communes {
+	// The last node listens on P+10+communes-1.
+	if *portBase < 0 || *portBase+9+*communes > 65535 {
 		return fmt.Errorf("port-base: %d leaves no room for %d nodes", *portBase, *communes)
 	}
 	if *links != "good" && *links != "mixed" {

@@ -70,6 +70,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{[]string{"check-config", bad}, 1, "log_level"},
 		{[]string{"check-config"}, 2, "usage"},
 		{[]string{"demo", "--communes", "0"}, 1, "communes"},
+		{[]string{"demo", "--communes", "167"}, 1, "1 to 166"}, // Thanh Hóa's 166 communes and wards
+		{[]string{"demo", "--communes", "166", "--port-base", "65361"}, 1, "port-base"},
 		{[]string{"frobnicate"}, 2, "frobnicate"},
 	}
 	for _, tc := range tests {
