@@ -31,7 +31,7 @@ type NamePolicy struct {
 }
 
 // ParseNamePolicy reads the allowed names of a policy: each entry is a DNS
-// domain ("communes.hanoi.gov.vn": that name and every name under it; a
+// domain ("communes.thanhhoa.gov.vn": that name and every name under it; a
 // leading "." or "*." is the same) or an IP network in CIDR notation
 // ("10.31.0.0/16"; a bare address is that address alone).
 func ParseNamePolicy(entries []string) (NamePolicy, error) {

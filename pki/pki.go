@@ -9,7 +9,7 @@
 // as central's, on either side of a connection: a stolen node key must not
 // let its thief speak Raft or pose as central to another node.
 //
-//	ca, _ := pki.NewCA("xaso Hà Nội", time.Now())
+//	ca, _ := pki.NewCA("xaso Thanh Hóa", time.Now())
 //	cert, _ := ca.Issue("central-1", []string{"central-1"}, nil, 365*24*time.Hour, time.Now())
 //	srv, _ := pki.ServerConfig(cert, ca.CertPEM)
 package pki
