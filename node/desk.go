@@ -699,7 +699,10 @@ type receiptData struct {
 	Day, Month, Year, Days                                                int
 	// Duration is the legal processing time as the form writes it
 	// ("trong ngày", "05 ngày làm việc").
-	Duration   string
+	Duration string
+	// Place is where the receipt is dated (the commune's name without
+	// its kind).
+	Place      string
 	Components []receiptComponent
 }
 
@@ -731,7 +734,7 @@ func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
 	data := receiptData{Code: d.GetCode(), CommuneName: p.communeName(), Applicant: d.GetApplicant().GetFullName(),
 		Address: d.GetApplicant().GetAddress(), Phone: d.GetApplicant().GetPhone(), Email: d.GetApplicant().GetEmail(),
 		Procedure: d.GetProcedureName(), Received: clock(rec), Day: rec.Day(), Month: int(rec.Month()), Year: rec.Year(),
-		Days: int(d.GetProcessingDays()), Duration: formDuration(d.GetProcessingDays()), LookupURL: p.lookupURL(r, d.GetCode()), LookupCheck: p.n.store.LookupCheck(d.GetCode())}
+		Days: int(d.GetProcessingDays()), Duration: formDuration(d.GetProcessingDays()), Place: placeName(p.communeName()), LookupURL: p.lookupURL(r, d.GetCode()), LookupCheck: p.n.store.LookupCheck(d.GetCode())}
 	if len(d.GetEvents()) > 0 {
 		data.Clerk = d.GetEvents()[0].GetActor()
 		if u, ok, _ := p.users.lookup(data.Clerk); ok && u.FullName != "" {

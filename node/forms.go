@@ -324,20 +324,34 @@ type controlRow struct {
 // timelinessText is how a finished step stood against its due time.
 var timelinessText = map[dossier.Timeliness]string{dossier.Early: "Trước hạn", dossier.OnTime: "Đúng hạn", dossier.Late: "Quá hạn"}
 
-// holder names who holds the dossier after ev.
+// holder names who holds the dossier after ev: the citizen once it is
+// back with them, the desk once its result or refusal is to be handed
+// back, else the person or unit it was handed to.
 func (in formInput) holder(ev *dossier.Event) string {
-	if a := ev.GetAssignee(); a != "" {
-		return in.official(a)
-	}
 	switch ev.GetState() {
-	case dossier.AwaitingSupplement, dossier.Returned, dossier.Withdrawn, dossier.Guided, dossier.RefusedAtReception:
+	case dossier.AwaitingSupplement, dossier.Returned, dossier.Withdrawn, dossier.Guided, dossier.RefusedAtReception, dossier.ClosedUnsupplemented:
 		return "Tổ chức, cá nhân"
-	case dossier.AwaitingApproval:
-		return "Lãnh đạo"
+	case dossier.ResultReady, dossier.Refused:
+		return "Bộ phận Một cửa"
 	case dossier.Transferred:
 		return "Xã có thẩm quyền (" + ev.GetTransferCommuneCode() + ")"
 	}
+	if a := ev.GetAssignee(); a != "" {
+		return in.official(a)
+	}
+	if ev.GetState() == dossier.AwaitingApproval {
+		return "Lãnh đạo"
+	}
 	return "Bộ phận Một cửa"
+}
+
+// sentence ends a text with a full stop unless it ends with punctuation.
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.ContainsAny(s[len(s)-1:], ".!?;:") {
+		return s
+	}
+	return s + "."
 }
 
 // controlForm is form 06 of any dossier that has events.
@@ -362,7 +376,7 @@ func controlForm(in formInput) (controlData, bool) {
 		}
 		note := ev.GetReason()
 		if at := ev.GetAppointmentTime(); at != nil {
-			note = strings.TrimSpace(note + " Hẹn lại: " + formDate(at.AsTime(), in.zone) + ".")
+			note = strings.TrimSpace(sentence(note) + " Hẹn lại: " + formDate(at.AsTime(), in.zone) + ".")
 		}
 		f.Rows = append(f.Rows, controlRow{No: i + 1, Time: formTime(ev.GetTime().AsTime(), in.zone),
 			Step: web.Message(web.Vietnamese, "action."+dossier.ActionName(ev.GetAction())), From: from, To: to,

@@ -51,7 +51,9 @@ func assigned() *dossier.Event {
 
 func testInput(d *dossier.Dossier) formInput {
 	return formInput{d: d, proc: formProc, commune: "xã Tả Van", zone: dossier.Zone,
-		name: func(u string) string { return map[string]string{"lan": "Lò Thị Lan", "minh": "Vàng A Minh", "hoa": "Giàng Thị Hoa"}[u] }}
+		name: func(u string) string {
+			return map[string]string{"lan": "Lò Thị Lan", "minh": "Vàng A Minh", "hoa": "Giàng Thị Hoa"}[u]
+		}}
 }
 
 // TestFormFormatting: the forms write dates with two-digit days and
@@ -84,7 +86,7 @@ func TestFormData(t *testing.T) {
 		Reason: "Thiếu chứng cứ", MissingComponents: []string{"CC"}, Components: []*xasov1.SubmittedComponent{{Code: "TK", Paper: true}}}
 	refusedAtDesk := &dossier.Event{Action: dossier.Receive, Actor: "lan", Role: dossier.Clerk, Time: at(5, 8, 5), State: dossier.RefusedAtReception, Reason: "Không thuộc thẩm quyền"}
 	asked := &dossier.Event{Action: dossier.RequestSupplement, Actor: "minh", Role: dossier.Officer, Time: at(6, 10, 0), State: dossier.AwaitingSupplement, Reason: "Chứng cứ chưa rõ"}
-	refused := &dossier.Event{Action: dossier.Refuse, Actor: "hoa", Role: dossier.Leader, Time: at(7, 14, 0), State: dossier.Refused, Reason: "Không đủ điều kiện", Timeliness: dossier.Early}
+	refused := &dossier.Event{Action: dossier.Refuse, Actor: "hoa", Role: dossier.Leader, Time: at(7, 14, 0), State: dossier.Refused, Assignee: "minh", Reason: "Không đủ điều kiện", Timeliness: dossier.Early}
 	apology := &dossier.Event{Action: dossier.Apologize, Actor: "minh", Role: dossier.Officer, Time: at(7, 9, 0), State: dossier.InProcessing,
 		Assignee: "minh", DueTime: at(8, 17, 0), AppointmentTime: at(12, 17, 0), Reason: "Chờ xác minh"}
 	withdrawn := &dossier.Event{Action: dossier.Withdraw, Actor: "lan", Role: dossier.Clerk, Time: at(6, 15, 30), State: dossier.Withdrawn, Reason: "Công dân xin rút"}
@@ -147,6 +149,12 @@ func TestFormData(t *testing.T) {
 			}
 			if !slices.Equal(s.Rows, want) {
 				t.Errorf("rows:\n%+v\nwant\n%+v", s.Rows, want)
+			}
+		}},
+		{"06 the apology's new appointment in its note (art. 19(6))", "06", built(received(), assigned(), apology), true, func(t *testing.T, f any) {
+			s := f.(controlData)
+			if r := s.Rows[2]; r.Note != "Chờ xác minh. Hẹn lại: 12/01/2026." || r.To != "Vàng A Minh" || r.Step != "Xin lỗi và hẹn lại ngày trả" {
+				t.Errorf("%+v", r)
 			}
 		}},
 		{"06 not for a dossier without events", "06", &dossier.Dossier{Code: "09619-260105-0007"}, false, nil},
