@@ -230,5 +230,21 @@ func TestFormsPrintOnePage(t *testing.T) {
 	if n := pdfPages(printPDF("over-long")); n != 2 {
 		t.Errorf("a page of 20 blocks of 20 mm prints on %d pages, want 2", n)
 	}
+
+	// A long book prints page by page on A4, each page under the table's
+	// header: 60 more dossiers take more than one page.
+	for range 60 {
+		rest(t, base, tokens["clerk"], "/v1/dossiers", birth())
+	}
+	step("a long book", chromedp.Navigate(base+"/ban/so-theo-doi?tu="+today+"&den="+today), chromedp.WaitVisible(chromedp.CSS(".form-07")))
+	if rows, err := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll(".book tbody tr").length`)); err != nil || rows != 63 {
+		t.Fatalf("the long book lists %d dossiers (%v), want 63", rows, err)
+	}
+	long := printPDF("07-long")
+	if n := pdfPages(long); n < 2 || !a4.Match(long) {
+		t.Errorf("a book of 63 dossiers prints on %d pages, want 2 or more, A4", n)
+	} else {
+		t.Logf("a book of 63 dossiers prints on %d A4 pages", n)
+	}
 	t.Logf("PDFs in %s", out)
 }
