@@ -131,9 +131,11 @@ ansible-deps:
 ## web-test: the web pages in headless Chromium (Debian's chromium,
 ## installed with apt-get when missing): a dossier received, printed,
 ## moved to returned, looked up by the citizen and seen on the province
-## dashboard. Screenshots of every page go to web-test-out/.
+## dashboard; the seven forms of Circular 03/2025/TT-VPCP printed, one A4
+## page each. Screenshots of every page and the forms' PDFs go to
+## web-test-out/.
 web-test: web-deps
-	XASO_WEB=1 $(GO) test -race -count=1 -v -run '^TestWebPages$$' -timeout 10m ./webtest/
+	XASO_WEB=1 $(GO) test -race -count=1 -v -run '^(TestWebPages|TestFormsPrintOnePage)$$' -timeout 10m ./webtest/
 
 web-deps:
 	@command -v chromium >/dev/null || \

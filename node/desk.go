@@ -52,6 +52,7 @@ func (p *pages) deskRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ban/ho-so/{code}/phieu", p.desk(p.receipt))
 	mux.HandleFunc("GET /ban/tep/{sha}", p.desk(p.file))
 	mux.HandleFunc("GET /ban/nhat-ky-truy-cap", p.desk(p.accessLog))
+	p.formRoutes(mux)
 }
 
 // desk wraps a desk page: it needs a live session of a user the users file
@@ -553,6 +554,10 @@ type dossierData struct {
 	// of what was just done.
 	Failed, Done string
 	Errors       web.Errors
+	// Forms are the printed forms that apply (forms.go); Missing the
+	// procedure's required components not handed in.
+	Forms   []formLink
+	Missing []string
 }
 
 // actionFields are the API fields the action forms show errors next to.
@@ -589,6 +594,8 @@ func (p *pages) showDossier(w http.ResponseWriter, r *http.Request, se Session, 
 		v.Files = append(v.Files, fileView{Sha256: a.GetSha256(), Name: a.GetFilename(), Kind: kind, Size: a.GetSizeBytes()})
 	}
 	data.Dossier = v
+	in := p.formInput(d)
+	data.Forms, data.Missing = formLinks(in), dossierMissing(in)
 	people := map[string]bool{}
 	for _, ev := range d.GetEvents() {
 		data.Events = append(data.Events, eventView{Time: ev.GetTime().AsTime(), Action: dossier.ActionName(ev.GetAction()),
@@ -690,7 +697,13 @@ type receiptData struct {
 	Code, CommuneName, Applicant, Address, Phone, Email, Procedure, Clerk string
 	Received, Due, LookupURL, LookupCheck                                 string
 	Day, Month, Year, Days                                                int
-	Components                                                            []receiptComponent
+	// Duration is the legal processing time as the form writes it
+	// ("trong ngày", "05 ngày làm việc").
+	Duration string
+	// Place is where the receipt is dated (the commune's name without
+	// its kind).
+	Place      string
+	Components []receiptComponent
 }
 
 type receiptComponent struct{ Name, How string }
@@ -702,7 +715,14 @@ func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
 	lang := web.PickLang(w, r)
 	code := r.PathValue("code")
 	d, ok := p.readDossier(w, r, code)
-	if !ok || !p.recordRead(w, r, se, read{kind: dossier.AccessReceipt, codes: []string{d.GetCode()}, count: 1}) {
+	if !ok {
+		return
+	}
+	if !receiptApplies(d) {
+		notApplicable(w, "01", d.GetCode())
+		return
+	}
+	if !p.recordRead(w, r, se, read{kind: dossier.AccessReceipt, codes: []string{d.GetCode()}, count: 1}) {
 		return
 	}
 	zone := p.n.Calendar().Location()
@@ -714,7 +734,7 @@ func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
 	data := receiptData{Code: d.GetCode(), CommuneName: p.communeName(), Applicant: d.GetApplicant().GetFullName(),
 		Address: d.GetApplicant().GetAddress(), Phone: d.GetApplicant().GetPhone(), Email: d.GetApplicant().GetEmail(),
 		Procedure: d.GetProcedureName(), Received: clock(rec), Day: rec.Day(), Month: int(rec.Month()), Year: rec.Year(),
-		Days: int(d.GetProcessingDays()), LookupURL: p.lookupURL(r, d.GetCode()), LookupCheck: p.n.store.LookupCheck(d.GetCode())}
+		Days: int(d.GetProcessingDays()), Duration: formDuration(d.GetProcessingDays()), Place: placeName(p.communeName()), LookupURL: p.lookupURL(r, d.GetCode()), LookupCheck: p.n.store.LookupCheck(d.GetCode())}
 	if len(d.GetEvents()) > 0 {
 		data.Clerk = d.GetEvents()[0].GetActor()
 		if u, ok, _ := p.users.lookup(data.Clerk); ok && u.FullName != "" {

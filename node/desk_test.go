@@ -161,7 +161,7 @@ func TestClerkDesk(t *testing.T) {
 	}
 	code := strings.TrimSuffix(strings.TrimPrefix(loc, "/ban/ho-so/"), "/phieu")
 	_, _, body = d.get(loc)
-	for _, want := range []string{"GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ", code, "UBND XÃ TẢ VAN", "TRUNG TÂM PHỤC VỤ<br>HÀNH CHÍNH CÔNG", "Trung tâm Phục vụ hành chính công xã Tả Van", "Hà Thị Lan", "1 bản điện tử", "bản giấy",
+	for _, want := range []string{"GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ", code, "UBND XÃ TẢ VAN", "TRUNG TÂM PHỤC VỤ HÀNH CHÍNH CÔNG<br>XÃ TẢ VAN", "Mẫu số 01", "trong ngày", "Tả Van, ngày 23 tháng 11 năm 2026", "Trung tâm Phục vụ hành chính công xã Tả Van", "Hà Thị Lan", "1 bản điện tử", "bản giấy",
 		`<svg class="qr"`, "/tra-cuu/" + code, "Người lan", `id="print"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the receipt lacks %q", want)

@@ -145,6 +145,7 @@ var messages = map[string][2]string{
 	"dossier.assignee.to":         {"Chuyển cho (tên đăng nhập hoặc đơn vị)", "Hand to (user name or unit)"},
 	"dossier.receipt":             {"In giấy tiếp nhận", "Print the receipt"},
 	"dossier.files":               {"Tệp đính kèm", "Files"},
+	"dossier.missing":             {"Thành phần hồ sơ bắt buộc còn thiếu", "Required documents not handed in"},
 	"dossier.nofiles":             {"Không có bản điện tử.", "No scans."},
 	"dossier.result":              {"kết quả", "result"},
 	"dossier.actions":             {"Thao tác", "Actions"},
