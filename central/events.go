@@ -375,7 +375,7 @@ type contribution struct {
 	// the group of the month it closed (Aggregate.closed_in_month); nil
 	// while pending, and for dossiers not tracked.
 	closed *closedPart
-	due   int64 // unix seconds of the due time while the clock runs (dossier.ClockRuns); 0 otherwise
+	due    int64 // unix seconds of the due time while the clock runs (dossier.ClockRuns); 0 otherwise
 	// indexed is the due time under which a due-index key may exist: due,
 	// or, for a dossier waiting for supplements, the due time older
 	// versions indexed it under (they counted it overdue).

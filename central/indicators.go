@@ -210,7 +210,9 @@ func PeriodView(before, in *xasov1.Aggregate) *xasov1.IndicatorPeriod {
 // was carried over into the first month is read from every month before
 // it that has aggregates.
 func (f *FSM) addIndicators(q ReportQuery, rows []*xasov1.PerformanceRow) error {
-	key := func(r *xasov1.PerformanceRow) group { return group{commune: r.GetCommuneCode(), procedure: r.GetProcedureCode()} }
+	key := func(r *xasov1.PerformanceRow) group {
+		return group{commune: r.GetCommuneCode(), procedure: r.GetProcedureCode()}
+	}
 	balance := map[group]*xasov1.Aggregate{}
 	first, err := f.firstReportMonth()
 	if err != nil {
