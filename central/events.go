@@ -212,6 +212,9 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	if err := dossier.CheckEvent(held, ev, rec.GetCommuneCode()); err != nil {
 		return refuseRecord(checkCode(err), "dossier %s: %v", rec.GetDossierCode(), err)
 	}
+	if err := checkReceiptCatalogue(st, ev); err != nil {
+		return err
+	}
 	if ev.GetAction() == dossier.Transfer && !st.getProto([]byte(prefixCommune+ev.GetTransferCommuneCode()), &xasov1.Commune{}) {
 		return refuseRecord(codes.FailedPrecondition, "dossier %s: commune %s it is transferred to is not registered", rec.GetDossierCode(), ev.GetTransferCommuneCode())
 	}
@@ -262,6 +265,25 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	st.putDossier(rec.GetDossierCode(), stored, enc, !exists)
 	if transfer != nil {
 		appendFeed(st, index, transfer)
+	}
+	return nil
+}
+
+// checkReceiptCatalogue checks the online level and fee a receipt records
+// (the Decision 766 indicators count them) against the catalogue version
+// it names, when central holds that version: a node cannot move its
+// dossiers between online levels or fee-paying and free. A receipt without
+// a level comes from a node older than the indicators and is not tracked.
+func checkReceiptCatalogue(st *stateTxn, ev *xasov1.Event) *recordError {
+	rc := ev.GetReceipt()
+	if rc == nil || ev.GetOnlineLevel() == xasov1.OnlineLevel_ONLINE_LEVEL_UNSPECIFIED {
+		return nil
+	}
+	p := &xasov1.Procedure{}
+	key := binary.BigEndian.AppendUint32([]byte(prefixProcVer+rc.GetProcedureCode()+"/"), uint32(rc.GetProcedureVersion()))
+	if st.getProto(key, p) && (p.GetOnlineLevel() != ev.GetOnlineLevel() || p.GetFeeVnd() != ev.GetFeeVnd()) {
+		return refuseRecord(codes.InvalidArgument, "dossier %s: online level %s and fee %d are not those of procedure %s version %d (%s, %d)",
+			rc.GetCode(), ev.GetOnlineLevel(), ev.GetFeeVnd(), rc.GetProcedureCode(), rc.GetProcedureVersion(), p.GetOnlineLevel(), p.GetFeeVnd())
 	}
 	return nil
 }

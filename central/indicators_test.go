@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
@@ -329,5 +330,47 @@ func TestIndicatorsFromAppliedEvents(t *testing.T) {
 	}
 	if vals["online.payment_rate"].GetMeasurable() || vals["publicity.procedures_published"].GetMeasurable() || !vals["progress.on_time_rate"].GetMeasurable() {
 		t.Error("what xaso cannot measure is reported measurable, or the other way round")
+	}
+}
+
+// A receipt whose online level or fee is not its catalogue version's is
+// refused: a node cannot move its dossiers between online levels or from
+// fee-paying to free (the Decision 766 indicators count them).
+func TestReceiptLevelAndFeeAreTheCatalogues(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(ev *xasov1.Event)
+		ok     bool
+	}{
+		{"as the catalogue says", func(*xasov1.Event) {}, true},
+		{"from a node older than the indicators (no level)", func(ev *xasov1.Event) { ev.OnlineLevel, ev.FeeVnd = 0, 0 }, true},
+		{"another online level", func(ev *xasov1.Event) { ev.OnlineLevel = xasov1.OnlineLevel_ONLINE_LEVEL_FULL }, false},
+		{"no fee for a procedure with one", func(ev *xasov1.Event) { ev.FeeVnd = 0 }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			k := newDesk(t, "00004")
+			p := k.procs["1.001022"] // partly online, 15,000 đồng
+			ev, err := dossier.ReceiveEvent(dossier.ReceiveInput{Code: "00004-260302-0001", CommuneCode: "00004", Procedure: p,
+				Applicant: &xasov1.Applicant{FullName: "Nguyễn Văn An", IdNumber: "001234567890", Phone: "0912345678"},
+				Channel:   xasov1.Channel_CHANNEL_IN_PERSON, Components: []*xasov1.SubmittedComponent{{Code: "TK", Paper: true}, {Code: "CC", Paper: true}},
+				Actor: "motcua.1", Role: dossier.Clerk, Time: day(3, 2, 9)}, k.cal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.change(ev)
+			rec := chainFrom(t, 0, dossier.GenesisHash(), &xasov1.OutboxRecord{CommuneCode: "00004", DossierCode: "00004-260302-0001", Event: ev})[0]
+			r := k.a.apply(t, appendEvents("00004", rec))[0]
+			if c.ok != (r.GetCode() == 0) {
+				t.Fatalf("%v", r)
+			}
+			if !c.ok {
+				if codes.Code(r.GetCode()) != codes.InvalidArgument {
+					t.Fatalf("refused with %v", r)
+				}
+				if _, err := k.a.f.Dossier("00004-260302-0001"); err == nil {
+					t.Fatal("the dossier was stored")
+				}
+			}
+		})
 	}
 }
