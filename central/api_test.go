@@ -431,6 +431,7 @@ func TestAPIWritesOnAnyMemberLinearizableReadsReportsAndExports(t *testing.T) {
 	if rep.Rows[0].CommuneName == "" || rep.Rows[0].Counts.Received == "" || rep.Rows[0].OnTimeRate <= 0 {
 		t.Fatalf("report row %+v", rep.Rows[0])
 	}
+	checkIndicatorsOverREST(t, ac, f)
 
 	// Exports: CSV and XLSX hold the same rows.
 	get := func(format string) []byte {
@@ -536,5 +537,72 @@ func TestAPIClusterAdministrationOverGRPC(t *testing.T) {
 	}
 	if _, err := cl.TakeSnapshot(ctx, &xasov1.TakeSnapshotRequest{}); err != nil {
 		t.Fatalf("snapshot: %v", err)
+	}
+}
+
+// checkIndicatorsOverREST reads the Decision 766 indicators and the period
+// view through REST, and their CSV columns.
+func checkIndicatorsOverREST(t *testing.T, ac *apiCluster, member string) {
+	t.Helper()
+	var rep struct {
+		Rows []struct {
+			Month      string `json:"month"`
+			Indicators []struct {
+				Key           string  `json:"key"`
+				Group         string  `json:"group"`
+				Value         float64 `json:"value"`
+				Denominator   float64 `json:"denominator"`
+				Measurable    bool    `json:"measurable"`
+				NotMeasurable string  `json:"not_measurable"`
+			} `json:"indicators"`
+			Period struct {
+				CarriedOver string `json:"carried_over"`
+				Received    string `json:"received"`
+				Resolved    string `json:"resolved"`
+				PendingEnd  string `json:"pending_end"`
+			} `json:"period"`
+		} `json:"rows"`
+	}
+	q := "/v1/reports/performance?from_month=2026-03&to_month=2026-04&group_by=month&indicators=true&consistency=READ_CONSISTENCY_LINEARIZABLE"
+	if code := ac.do(member, "GET", q, ac.viewer, nil, &rep); code != 200 || len(rep.Rows) == 0 {
+		t.Fatalf("indicators: %d, %d rows", code, len(rep.Rows))
+	}
+	r := rep.Rows[0]
+	byKey := map[string]bool{}
+	for _, v := range r.Indicators {
+		byKey[v.Key] = v.Measurable
+		if !v.Measurable && (v.NotMeasurable == "" || v.Value != 0) {
+			t.Errorf("%s not measurable without a reason, or with a value: %+v", v.Key, v)
+		}
+	}
+	if !byKey["progress.on_time_rate"] || byKey["online.payment_rate"] || len(r.Indicators) != len(indicatorDefs()) {
+		t.Fatalf("indicators %+v", r.Indicators)
+	}
+	if r.Period.Received == "" {
+		t.Fatalf("no period view: %+v", r.Period)
+	}
+	// Month by month, what one month leaves pending the next carries over.
+	for i := 1; i < len(rep.Rows); i++ {
+		if rep.Rows[i].Period.CarriedOver != rep.Rows[i-1].Period.PendingEnd {
+			t.Fatalf("%s carries over %s, %s left %s pending", rep.Rows[i].Month, rep.Rows[i].Period.CarriedOver, rep.Rows[i-1].Month, rep.Rows[i-1].Period.PendingEnd)
+		}
+	}
+	req, _ := http.NewRequest("GET", ac.url(member)+"/v1/reports/performance:export?format=csv&from_month=2026-03&to_month=2026-04&group_by=month&indicators=true", nil)
+	req.Header.Set("Authorization", "Bearer "+ac.viewer)
+	resp, err := ac.client.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("export: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("\ufeff")))).ReadAll()
+	if err != nil || len(recs) < 2 {
+		t.Fatalf("csv: %v %v", recs, err)
+	}
+	head := strings.Join(recs[0], ",")
+	for _, col := range []string{"average_working_days", "online_full_rate", "all_components_digitised_rate", "fee_paying", "carried_over", "pending_at_end"} {
+		if !strings.Contains(head, col) {
+			t.Errorf("csv without %s: %s", col, head)
+		}
 	}
 }

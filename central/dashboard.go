@@ -298,7 +298,10 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, op operator
 		d.fail(w, err, "report by month")
 		return
 	}
-	total, err := report()
+	// The province's year with its Decision 766 indicators and period
+	// view: the cards and the indicator table (indicators.go).
+	res, err = d.s.local.GetPerformanceReport(op.ctx, &xasov1.GetPerformanceReportRequest{FromMonth: from, ToMonth: to, Indicators: true})
+	total := res.GetRows()
 	if err != nil {
 		d.fail(w, err, "report")
 		return
@@ -328,7 +331,10 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, op operator
 	if len(total) > 0 {
 		data.Total = total[0]
 	} else {
+		// Nothing received or closed in the year (what a year before carried
+		// over into it is not shown then).
 		data.Total = &xasov1.PerformanceRow{Counts: &xasov1.Aggregate{}}
+		data.Total.Indicators, data.Total.Period = Indicators(data.Total), PeriodView(nil, nil)
 	}
 	data.Chart = monthChart(lang, year, byMonth)
 	rows := map[string]*xasov1.PerformanceRow{}

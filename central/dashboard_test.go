@@ -62,7 +62,8 @@ func TestDashboard(t *testing.T) {
 		status int
 		want   []string
 	}{
-		{"/", 200, []string{"Theo xã", `id="commune-09619"`, "Xã Tả Van", "chưa có máy trạm", "<svg", "/bao-cao?format=xlsx"}},
+		{"/", 200, []string{"Theo xã", `id="commune-09619"`, "Xã Tả Van", "chưa có máy trạm", "<svg", "/bao-cao?format=xlsx",
+			"Chỉ số theo Quyết định 766/QĐ-TTg", `id="period"`, `id="indicator-progress.on_time_rate"`, "Tỷ lệ hồ sơ giải quyết trước hạn, đúng hạn", "Chưa đo được"}},
 		{"/?year=2026&lang=en", 200, []string{"By commune", "Last contact", "Not yet synced"}},
 		{"/?year=2026&commune=09619", 200, []string{"<strong>09619</strong>", "<svg"}},
 		{"/danh-muc", 200, []string{"Procedure catalogue"}},

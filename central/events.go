@@ -212,6 +212,9 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	if err := dossier.CheckEvent(held, ev, rec.GetCommuneCode()); err != nil {
 		return refuseRecord(checkCode(err), "dossier %s: %v", rec.GetDossierCode(), err)
 	}
+	if err := checkReceiptCatalogue(st, ev); err != nil {
+		return err
+	}
 	if ev.GetAction() == dossier.Transfer && !st.getProto([]byte(prefixCommune+ev.GetTransferCommuneCode()), &xasov1.Commune{}) {
 		return refuseRecord(codes.FailedPrecondition, "dossier %s: commune %s it is transferred to is not registered", rec.GetDossierCode(), ev.GetTransferCommuneCode())
 	}
@@ -262,6 +265,25 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	st.putDossier(rec.GetDossierCode(), stored, enc, !exists)
 	if transfer != nil {
 		appendFeed(st, index, transfer)
+	}
+	return nil
+}
+
+// checkReceiptCatalogue checks the online level and fee a receipt records
+// (the Decision 766 indicators count them) against the catalogue version
+// it names, when central holds that version: a node cannot move its
+// dossiers between online levels or fee-paying and free. A receipt without
+// a level comes from a node older than the indicators and is not tracked.
+func checkReceiptCatalogue(st *stateTxn, ev *xasov1.Event) *recordError {
+	rc := ev.GetReceipt()
+	if rc == nil || ev.GetOnlineLevel() == xasov1.OnlineLevel_ONLINE_LEVEL_UNSPECIFIED {
+		return nil
+	}
+	p := &xasov1.Procedure{}
+	key := binary.BigEndian.AppendUint32([]byte(prefixProcVer+rc.GetProcedureCode()+"/"), uint32(rc.GetProcedureVersion()))
+	if st.getProto(key, p) && (p.GetOnlineLevel() != ev.GetOnlineLevel() || p.GetFeeVnd() != ev.GetFeeVnd()) {
+		return refuseRecord(codes.InvalidArgument, "dossier %s: online level %s and fee %d are not those of procedure %s version %d (%s, %d)",
+			rc.GetCode(), ev.GetOnlineLevel(), ev.GetFeeVnd(), rc.GetProcedureCode(), rc.GetProcedureVersion(), p.GetOnlineLevel(), p.GetFeeVnd())
 	}
 	return nil
 }
@@ -371,16 +393,47 @@ func (g group) keys() [5]string {
 type contribution struct {
 	group group
 	agg   *xasov1.Aggregate
-	due   int64 // unix seconds of the due time while the clock runs (dossier.ClockRuns); 0 otherwise
+	// closed is what a tracked dossier that stopped being pending adds to
+	// the group of the month it closed (Aggregate.closed_in_month); nil
+	// while pending, and for dossiers not tracked.
+	closed *closedPart
+	due    int64 // unix seconds of the due time while the clock runs (dossier.ClockRuns); 0 otherwise
 	// indexed is the due time under which a due-index key may exist: due,
 	// or, for a dossier waiting for supplements, the due time older
 	// versions indexed it under (they counted it overdue).
 	indexed int64
 }
 
+// closedPart is a tracked dossier's count in the month it closed.
+type closedPart struct {
+	group group
+	agg   *xasov1.Aggregate
+}
+
+// reportCommune is the commune a dossier counts in: the one whose desk
+// received it, even after a transfer (the result goes back to it: Decree
+// 118/2025 art. 20(1)(b)); the owner for dossiers received before the
+// receiving commune was kept.
+func reportCommune(d *xasov1.Dossier) string {
+	if c := d.GetReceivedCommuneCode(); c != "" {
+		return c
+	}
+	return d.GetCommuneCode()
+}
+
+// tracked reports whether d carries the data of the Decision 766
+// indicators (docs/indicators.md): received by a node that records the
+// procedure's online level (every catalogue entry has one) and the
+// processing time, and since central keeps the receiving commune. Only
+// tracked dossiers count in Aggregate 40 and up; whether a dossier is
+// tracked never changes, so its old and new contributions always agree.
+func tracked(d *xasov1.Dossier) bool {
+	return d.GetReceivedCommuneCode() != "" && d.GetOnlineLevel() != xasov1.OnlineLevel_ONLINE_LEVEL_UNSPECIFIED
+}
+
 func contributionOf(d *xasov1.Dossier) *contribution {
 	c := &contribution{
-		group: group{dossier.ReportMonth(d.GetReceivedTime().AsTime()), d.GetCommuneCode(), d.GetProcedureCode()},
+		group: group{dossier.ReportMonth(d.GetReceivedTime().AsTime()), reportCommune(d), d.GetProcedureCode()},
 		agg:   &xasov1.Aggregate{Received: 1},
 	}
 	a := c.agg
@@ -396,6 +449,11 @@ func contributionOf(d *xasov1.Dossier) *contribution {
 		}
 		return c
 	}
+	defer func() {
+		if tracked(d) {
+			c.addIndicatorCounts(d)
+		}
+	}()
 	if d.GetChannel() == xasov1.Channel_CHANNEL_ONLINE {
 		a.ReceivedOnline = 1
 	}
@@ -451,29 +509,94 @@ func contributionOf(d *xasov1.Dossier) *contribution {
 	return c
 }
 
+// addIndicatorCounts adds a tracked received dossier's Decision 766 counts
+// (Aggregate 40 and up; formulas in indicators.go).
+func (c *contribution) addIndicatorCounts(d *xasov1.Dossier) {
+	a := c.agg
+	a.Tracked = 1
+	online := int64(0)
+	if d.GetChannel() == xasov1.Channel_CHANNEL_ONLINE {
+		online = 1
+	}
+	switch d.GetOnlineLevel() {
+	case xasov1.OnlineLevel_ONLINE_LEVEL_FULL:
+		a.LevelFull, a.LevelFullOnline = 1, online
+	case xasov1.OnlineLevel_ONLINE_LEVEL_PARTIAL:
+		a.LevelPartial, a.LevelPartialOnline = 1, online
+	}
+	if d.GetFeeVnd() > 0 {
+		a.FeePaying = 1
+	}
+	// Every component handed in has a scan (and there is one at least).
+	scanned := 0
+	for _, sc := range d.GetComponents() {
+		if len(sc.GetAttachmentSha256()) > 0 {
+			scanned++
+		}
+	}
+	if scanned > 0 || a.DigitisedComponents > 0 {
+		a.SomeComponentsDigitised = 1
+	}
+	if scanned > 0 && scanned == len(d.GetComponents()) {
+		a.AllComponentsDigitised = 1
+	}
+	var closedAt time.Time
+	switch {
+	case d.GetFinishedTime() != nil && a.GetWithdrawn() == 0 && a.GetClosedUnsupplemented() == 0:
+		a.FinishedTracked, a.FinishedTrackedDigitised = 1, a.DigitisedResults
+		a.Timed, a.WorkingDaysSum = 1, int64(d.GetWorkingDays())
+		closedAt = d.GetFinishedTime().AsTime()
+	case a.GetWithdrawn() == 1, a.GetClosedUnsupplemented() == 1:
+		// Final: nothing follows a withdrawal or a closing, so the last
+		// update is when it happened.
+		closedAt = d.GetUpdateTime().AsTime()
+	default:
+		return
+	}
+	ca := &xasov1.Aggregate{ClosedInMonth: 1}
+	if a.FinishedTracked == 1 {
+		ca.FinishedInMonth = 1
+	}
+	c.closed = &closedPart{group: group{dossier.ReportMonth(closedAt), c.group.commune, c.group.procedure}, agg: ca}
+}
+
 // moveContribution takes a dossier's old contribution out of the
 // aggregates and puts its new one in, in the transaction's sums (written
 // at commit by flushAggregates). Most events (assign, submit …) change
 // neither.
 func moveContribution(st *stateTxn, before, after *contribution) {
-	if before != nil && before.group == after.group && sameCounts(before.agg, after.agg) {
+	if before != nil && before.group == after.group && sameCounts(before.agg, after.agg) && sameClosed(before.closed, after.closed) {
 		return
+	}
+	addTo := func(g group, b *xasov1.Aggregate, sign int64) {
+		for _, k := range g.keys() {
+			a, ok := st.aggs[k]
+			if !ok {
+				a = &xasov1.Aggregate{}
+				st.aggs[k] = a
+			}
+			addAggregate(a, b, sign)
+		}
 	}
 	add := func(c *contribution, sign int64) {
 		if c == nil {
 			return
 		}
-		for _, g := range c.group.keys() {
-			a, ok := st.aggs[g]
-			if !ok {
-				a = &xasov1.Aggregate{}
-				st.aggs[g] = a
-			}
-			addAggregate(a, c.agg, sign)
+		addTo(c.group, c.agg, sign)
+		if c.closed != nil {
+			addTo(c.closed.group, c.closed.agg, sign)
 		}
 	}
 	add(before, -1)
 	add(after, 1)
+}
+
+// sameClosed reports whether two closed parts count the same.
+func sameClosed(a, b *closedPart) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.group == b.group && sameCounts(a.agg, b.agg)
 }
 
 // flushAggregates adds the transaction's aggregate changes to the stored
@@ -522,6 +645,20 @@ func addAggregate(a, b *xasov1.Aggregate, k int64) {
 	a.Guided += k * b.GetGuided()
 	a.RefusedAtReception += k * b.GetRefusedAtReception()
 	a.ClosedUnsupplemented += k * b.GetClosedUnsupplemented()
+	a.Tracked += k * b.GetTracked()
+	a.Timed += k * b.GetTimed()
+	a.WorkingDaysSum += k * b.GetWorkingDaysSum()
+	a.LevelFull += k * b.GetLevelFull()
+	a.LevelFullOnline += k * b.GetLevelFullOnline()
+	a.LevelPartial += k * b.GetLevelPartial()
+	a.LevelPartialOnline += k * b.GetLevelPartialOnline()
+	a.AllComponentsDigitised += k * b.GetAllComponentsDigitised()
+	a.SomeComponentsDigitised += k * b.GetSomeComponentsDigitised()
+	a.FinishedTracked += k * b.GetFinishedTracked()
+	a.FinishedTrackedDigitised += k * b.GetFinishedTrackedDigitised()
+	a.FeePaying += k * b.GetFeePaying()
+	a.ClosedInMonth += k * b.GetClosedInMonth()
+	a.FinishedInMonth += k * b.GetFinishedInMonth()
 }
 
 // sameCounts is proto.Equal for aggregates, without reflection: apply asks
@@ -543,7 +680,21 @@ func sameCounts(a, b *xasov1.Aggregate) bool {
 		a.GetDigitisedResults() == b.GetDigitisedResults() &&
 		a.GetGuided() == b.GetGuided() &&
 		a.GetRefusedAtReception() == b.GetRefusedAtReception() &&
-		a.GetClosedUnsupplemented() == b.GetClosedUnsupplemented()
+		a.GetClosedUnsupplemented() == b.GetClosedUnsupplemented() &&
+		a.GetTracked() == b.GetTracked() &&
+		a.GetTimed() == b.GetTimed() &&
+		a.GetWorkingDaysSum() == b.GetWorkingDaysSum() &&
+		a.GetLevelFull() == b.GetLevelFull() &&
+		a.GetLevelFullOnline() == b.GetLevelFullOnline() &&
+		a.GetLevelPartial() == b.GetLevelPartial() &&
+		a.GetLevelPartialOnline() == b.GetLevelPartialOnline() &&
+		a.GetAllComponentsDigitised() == b.GetAllComponentsDigitised() &&
+		a.GetSomeComponentsDigitised() == b.GetSomeComponentsDigitised() &&
+		a.GetFinishedTracked() == b.GetFinishedTracked() &&
+		a.GetFinishedTrackedDigitised() == b.GetFinishedTrackedDigitised() &&
+		a.GetFeePaying() == b.GetFeePaying() &&
+		a.GetClosedInMonth() == b.GetClosedInMonth() &&
+		a.GetFinishedInMonth() == b.GetFinishedInMonth()
 }
 
 var zeroCounts = &xasov1.Aggregate{}

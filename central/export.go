@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -119,22 +120,40 @@ func csvText(s string) string {
 	return s
 }
 
-// reportTable lays a report out as operators read it.
+// reportTable lays a report out as operators read it. The columns after
+// closed_unsupplemented are the Decision 766 indicators' counts and values
+// (docs/indicators.md gives each formula); a report asked with its
+// indicators adds the period view.
 func reportTable(rows []*xasov1.PerformanceRow) table {
 	t := table{header: []string{
 		"month", "commune_code", "commune_name", "procedure_code", "procedure_name",
 		"received", "received_online", "finished_early", "finished_on_time", "finished_late", "pending", "overdue_now", "withdrawn", "returned",
 		"on_time_rate", "online_rate", "satisfaction_rate", "satisfaction_average", "digitised_components_rate", "digitised_results_rate",
 		"guided", "refused_at_reception", "closed_unsupplemented",
+		"tracked", "late_rate", "overdue_rate", "timed", "working_days_sum", "average_working_days",
+		"level_full", "level_full_online", "online_full_rate", "level_partial", "level_partial_online", "online_partial_rate",
+		"all_components_digitised", "all_components_digitised_rate", "fee_paying", "closed_in_month", "finished_in_month",
 	}}
+	period := slices.ContainsFunc(rows, func(r *xasov1.PerformanceRow) bool { return r.GetPeriod() != nil })
+	if period {
+		t.header = append(t.header, "carried_over", "received_in_period", "resolved_in_period", "pending_at_end")
+	}
 	for _, r := range rows {
 		a := r.GetCounts()
-		t.rows = append(t.rows, []any{
+		row := []any{
 			r.GetMonth(), r.GetCommuneCode(), r.GetCommuneName(), r.GetProcedureCode(), r.GetProcedureName(),
 			a.GetReceived(), a.GetReceivedOnline(), a.GetFinishedEarly(), a.GetFinishedOnTime(), a.GetFinishedLate(), a.GetPending(), r.GetOverdueNow(), a.GetWithdrawn(), a.GetReturned(),
 			r.GetOnTimeRate(), r.GetOnlineRate(), r.GetSatisfactionRate(), r.GetSatisfactionAverage(), r.GetDigitisedComponentsRate(), r.GetDigitisedResultsRate(),
 			a.GetGuided(), a.GetRefusedAtReception(), a.GetClosedUnsupplemented(),
-		})
+			a.GetTracked(), LateRate(a).Value(), OverdueRate(a, r.GetOverdueNow()).Value(), a.GetTimed(), a.GetWorkingDaysSum(), AverageWorkingDays(a).Value(),
+			a.GetLevelFull(), a.GetLevelFullOnline(), OnlineRateFull(a).Value(), a.GetLevelPartial(), a.GetLevelPartialOnline(), OnlineRatePartial(a).Value(),
+			a.GetAllComponentsDigitised(), AllComponentsDigitisedRate(a).Value(), a.GetFeePaying(), a.GetClosedInMonth(), a.GetFinishedInMonth(),
+		}
+		if period {
+			p := r.GetPeriod()
+			row = append(row, p.GetCarriedOver(), p.GetReceived(), p.GetResolved(), p.GetPendingEnd())
+		}
+		t.rows = append(t.rows, row)
 	}
 	return t
 }

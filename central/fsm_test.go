@@ -387,6 +387,14 @@ func reportFromDossiers(ds []*xasov1.Dossier, asOf time.Time) map[group]*xasov1.
 		if c.due != 0 && c.due < asOf.Unix() {
 			r.OverdueNow++
 		}
+		if c.closed != nil {
+			cr, ok := out[c.closed.group]
+			if !ok {
+				cr = &xasov1.PerformanceRow{Counts: &xasov1.Aggregate{}}
+				out[c.closed.group] = cr
+			}
+			addAggregate(cr.Counts, c.closed.agg, 1)
+		}
 	}
 	return out
 }

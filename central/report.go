@@ -23,6 +23,9 @@ type ReportQuery struct {
 	ByMonth, ByCommune, ByProcedure bool
 	// AsOf is when "overdue now" is counted.
 	AsOf time.Time
+	// Indicators adds each row's Decision 766 indicators and period view
+	// (indicators.go); it reads the months before From too.
+	Indicators bool
 }
 
 // maxReportMonths bounds a report's range.
@@ -183,6 +186,11 @@ func (f *FSM) Report(q ReportQuery) ([]*xasov1.PerformanceRow, error) {
 	// Levels are read in key order, so the rows mostly come sorted.
 	if !slices.IsSortedFunc(order, compareRows) {
 		slices.SortFunc(order, compareRows)
+	}
+	if q.Indicators {
+		if err := f.addIndicators(q, order); err != nil {
+			return nil, fmt.Errorf("report indicators: %w", err)
+		}
 	}
 	return order, nil
 }
@@ -407,23 +415,16 @@ func nameRows(txn *badger.Txn, rows []*xasov1.PerformanceRow) error {
 	return nil
 }
 
-// finishRow computes a row's indicators from its counts (Decision 766).
+// finishRow computes a row's rates from its counts, with the functions of
+// the Decision 766 indicators (indicators.go), which the dashboard shows.
 func finishRow(r *xasov1.PerformanceRow) {
 	a := r.GetCounts()
-	ratio := func(n, d int64) float64 {
-		if d == 0 {
-			return 0
-		}
-		return float64(n) / float64(d)
-	}
-	finished := a.GetFinishedEarly() + a.GetFinishedOnTime() + a.GetFinishedLate()
-	rated := a.GetVerySatisfied() + a.GetSatisfied() + a.GetNotSatisfied()
-	r.OnTimeRate = ratio(a.GetFinishedEarly()+a.GetFinishedOnTime(), finished)
-	r.OnlineRate = ratio(a.GetReceivedOnline(), a.GetReceived())
-	r.SatisfactionRate = ratio(a.GetVerySatisfied()+a.GetSatisfied(), rated)
-	r.SatisfactionAverage = ratio(3*a.GetVerySatisfied()+2*a.GetSatisfied()+a.GetNotSatisfied(), rated)
-	r.DigitisedComponentsRate = ratio(a.GetDigitisedComponents(), a.GetReceived())
-	r.DigitisedResultsRate = ratio(a.GetDigitisedResults(), finished)
+	r.OnTimeRate = OnTimeRate(a).Value()
+	r.OnlineRate = OnlineRate(a).Value()
+	r.SatisfactionRate = SatisfactionRate(a).Value()
+	r.SatisfactionAverage = SatisfactionAverage(a).Value()
+	r.DigitisedComponentsRate = ComponentsDigitisedRate(a).Value()
+	r.DigitisedResultsRate = ResultsDigitisedRate(a).Value()
 }
 
 func listTxn[M proto.Message](txn *badger.Txn, prefix string, mk func() M) ([]M, error) {
@@ -447,17 +448,23 @@ func listTxn[M proto.Message](txn *badger.Txn, prefix string, mk func() M) ([]M,
 // rather than event by event as central applies them.
 func ReportFromDossiers(ds []*xasov1.Dossier, asOf time.Time) []*xasov1.PerformanceRow {
 	rows := map[group]*xasov1.PerformanceRow{}
-	for _, d := range ds {
-		c := contributionOf(d)
-		r, ok := rows[c.group]
+	row := func(g group) *xasov1.PerformanceRow {
+		r, ok := rows[g]
 		if !ok {
-			g := c.group
 			r = &xasov1.PerformanceRow{Month: monthLabel(g.month), CommuneCode: g.commune, ProcedureCode: g.procedure, Counts: &xasov1.Aggregate{}}
 			rows[g] = r
 		}
+		return r
+	}
+	for _, d := range ds {
+		c := contributionOf(d)
+		r := row(c.group)
 		addAggregate(r.Counts, c.agg, 1)
 		if c.due != 0 && c.due < asOf.Unix() {
 			r.OverdueNow++
+		}
+		if c.closed != nil {
+			addAggregate(row(c.closed.group).Counts, c.closed.agg, 1)
 		}
 	}
 	out := make([]*xasov1.PerformanceRow, 0, len(rows))

@@ -320,7 +320,7 @@ func (s *Server) reportQuery(req *xasov1.GetPerformanceReportRequest) (ReportQue
 		return t.Format("200601")
 	}
 	q := ReportQuery{From: month("from_month", req.GetFromMonth()), To: month("to_month", req.GetToMonth()),
-		Communes: req.GetCommuneCodes(), Procedures: req.GetProcedureCodes(), AsOf: s.now()}
+		Communes: req.GetCommuneCodes(), Procedures: req.GetProcedureCodes(), AsOf: s.now(), Indicators: req.GetIndicators()}
 	if req.GetAsOfTime() != nil {
 		q.AsOf = req.GetAsOfTime().AsTime()
 	}

@@ -411,6 +411,10 @@ func CheckEvent(d *Dossier, ev *Event, commune string) error {
 	if len(ev.GetMissingComponents()) > 0 {
 		v.Add("event.missing_components", "missing components are listed by a guidance at reception only")
 	}
+	if ev.GetOnlineLevel() != 0 || ev.GetFeeVnd() != 0 {
+		v.Add("event.online_level", "the procedure's online level and fee are recorded at receipt only")
+	}
+	checkWorkingDays(d, ev, finishes, &v)
 	if action != ReceiveSupplement && len(ev.GetComponents()) > 0 {
 		v.Add("event.components", "components are handed in at receipt or as a supplement")
 	}
@@ -466,6 +470,15 @@ func checkReceipt(ev *Event, commune string) error {
 	// commune numbers its own dossiers, and only its own.
 	if pc, err := ParseCode(rc.GetCode()); err == nil && pc.Commune != commune {
 		return &OwnerError{Commune: commune, Dossier: rc.GetCode(), Why: "the code is commune " + pc.Commune + "'s"}
+	}
+	if _, ok := xasov1.OnlineLevel_name[int32(ev.GetOnlineLevel())]; !ok {
+		v.Add("event.online_level", "NONE, PARTIAL or FULL")
+	}
+	if ev.GetFeeVnd() < 0 {
+		v.Add("event.fee_vnd", "not negative")
+	}
+	if ev.GetWorkingDays() != 0 {
+		v.Add("event.working_days", "set on APPROVE and REFUSE only")
 	}
 	switch ev.GetState() {
 	case Received:
@@ -542,4 +555,22 @@ func CheckOwn(before *Dossier, ev *Event, commune string, now time.Time) error {
 		return err
 	}
 	return CheckEvent(before, ev, commune)
+}
+
+// checkWorkingDays checks the processing time an event records (the
+// average processing time of Decision 766/QĐ-TTg): only a result or a
+// refusal records it, and it cannot exceed the calendar days since receipt
+// (working days are fewer); whether it is the right count for the node's
+// calendar is not checked here (it is the node's calendar's).
+func checkWorkingDays(d *Dossier, ev *Event, finishes bool, v *Violations) {
+	wd := ev.GetWorkingDays()
+	switch {
+	case wd == 0:
+	case !finishes:
+		v.Add("event.working_days", "set on APPROVE and REFUSE only")
+	case wd < 0:
+		v.Add("event.working_days", "not negative")
+	case d.GetReceivedTime() != nil && float64(wd) > ev.GetTime().AsTime().Sub(d.GetReceivedTime().AsTime()).Hours()/24+1:
+		v.Add("event.working_days", fmt.Sprintf("%d working days cannot have passed since the receipt", wd))
+	}
 }

@@ -76,7 +76,7 @@ func TestCentralRefusesWhatTheWorkflowDoesNot(t *testing.T) {
 		t.Fatalf("no %v in the history", a)
 		return -1
 	}
-	assign, submit := find(dossier.Assign), find(dossier.Submit)
+	assign, submit, approve := find(dossier.Assign), find(dossier.Submit), find(dossier.Approve)
 	receipt := -1 // the receipt of the assigned dossier (the history's first may be a guidance)
 	for i, r := range recs {
 		if r.GetEvent().GetAction() == dossier.Receive && r.GetDossierCode() == recs[assign].GetDossierCode() {
@@ -132,6 +132,17 @@ func TestCentralRefusesWhatTheWorkflowDoesNot(t *testing.T) {
 			r.Event.DueTime = timestamppb.New(r.GetEvent().GetDueTime().AsTime().Add(240 * time.Hour))
 		}, false, violations},
 		{"a rating before the return", submit, func(r *xasov1.OutboxRecord) { r.Event.Satisfaction = xasov1.Satisfaction_SATISFACTION_SATISFIED }, false, violations},
+		// The data of the Decision 766 indicators: the procedure's online
+		// level and fee at receipt only, the processing time on a result
+		// or refusal only, and never more than the days since receipt.
+		{"an online level on an assignment", assign, func(r *xasov1.OutboxRecord) { r.Event.OnlineLevel = xasov1.OnlineLevel_ONLINE_LEVEL_FULL }, false, violations},
+		{"a fee on a submit", submit, func(r *xasov1.OutboxRecord) { r.Event.FeeVnd = 15000 }, false, violations},
+		{"an unknown online level at receipt", receipt, func(r *xasov1.OutboxRecord) { r.Event.OnlineLevel = 9 }, false, violations},
+		{"a negative fee at receipt", receipt, func(r *xasov1.OutboxRecord) { r.Event.FeeVnd = -1 }, false, violations},
+		{"working days at receipt", receipt, func(r *xasov1.OutboxRecord) { r.Event.WorkingDays = 1 }, false, violations},
+		{"working days on a submit", submit, func(r *xasov1.OutboxRecord) { r.Event.WorkingDays = 2 }, false, violations},
+		{"negative working days on an approval", approve, func(r *xasov1.OutboxRecord) { r.Event.WorkingDays = -1 }, false, violations},
+		{"more working days than days since receipt", approve, func(r *xasov1.OutboxRecord) { r.Event.WorkingDays = 5000 }, false, violations},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -235,5 +246,68 @@ func BenchmarkRecordChecks(b *testing.B) {
 		if err := dossier.CheckEvent(before[k], recs[k].GetEvent(), "00004"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// An honest desk's receipts carry the procedure's online level and fee
+// and its results their processing time, which the dossier keeps with the
+// commune that received it (the Decision 766 indicators count them).
+func TestHonestRecordsCarryTheIndicatorData(t *testing.T) {
+	recs, _ := honest(t, "00004", 2, 600)
+	procs := map[string]*xasov1.Procedure{}
+	for _, p := range sample.Procedures() {
+		procs[p.GetCode()] = p
+	}
+	held := map[string]*xasov1.Dossier{}
+	var timed int
+	for _, rec := range recs {
+		ev := rec.GetEvent()
+		d := held[rec.GetDossierCode()]
+		if d == nil {
+			d = &xasov1.Dossier{}
+			held[rec.GetDossierCode()] = d
+		}
+		dossier.Apply(d, ev)
+		if rc := ev.GetReceipt(); rc != nil {
+			p := procs[rc.GetProcedureCode()]
+			if ev.GetOnlineLevel() != p.GetOnlineLevel() || ev.GetFeeVnd() != p.GetFeeVnd() || d.GetReceivedCommuneCode() != "00004" {
+				t.Fatalf("receipt of %s: level %v fee %d, commune %q", rc.GetProcedureCode(), ev.GetOnlineLevel(), ev.GetFeeVnd(), d.GetReceivedCommuneCode())
+			}
+		}
+		if a := ev.GetAction(); a == dossier.Approve || a == dossier.Refuse {
+			if d.GetWorkingDays() != ev.GetWorkingDays() || (ev.GetTimeliness() == dossier.Early && ev.GetWorkingDays() >= max(d.GetProcessingDays(), 1)) {
+				t.Fatalf("%s: %d working days, %v, %d allowed", rec.GetDossierCode(), ev.GetWorkingDays(), ev.GetTimeliness(), d.GetProcessingDays())
+			}
+			timed++
+		}
+	}
+	if timed == 0 {
+		t.Fatal("the history finishes no dossier")
+	}
+}
+
+// ProcessingWorkingDays counts as due dates do: from the day the clock
+// started (the next working day after the afternoon cut-off) to the day of
+// the result, working days only.
+func TestProcessingWorkingDays(t *testing.T) {
+	cal := sample.Calendar()
+	at := func(m time.Month, d, h int) time.Time { return time.Date(2026, m, d, h, 0, 0, 0, dossier.Zone) }
+	for _, c := range []struct {
+		name               string
+		received, finished time.Time
+		want               int32
+	}{
+		{"the same day", at(3, 2, 9), at(3, 2, 15), 0},
+		{"Monday to Wednesday", at(3, 2, 9), at(3, 4, 10), 2},
+		{"Friday to Monday: the weekend is not counted", at(3, 6, 9), at(3, 9, 10), 1},
+		{"Friday to the next Friday", at(3, 6, 9), at(3, 13, 10), 5},
+	} {
+		d := &xasov1.Dossier{ReceivedTime: timestamppb.New(c.received)}
+		if got := dossier.ProcessingWorkingDays(d, c.finished, cal); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+	if got := dossier.ProcessingWorkingDays(&xasov1.Dossier{}, at(3, 2, 9), cal); got != 0 {
+		t.Errorf("without a receipt: %d", got)
 	}
 }

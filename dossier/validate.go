@@ -228,6 +228,8 @@ func ReceiveEvent(in ReceiveInput, cal *Calendar) (*Event, error) {
 		State:       outcome,
 		Components:  in.Components,
 		Attachments: in.Attachments,
+		OnlineLevel: p.GetOnlineLevel(),
+		FeeVnd:      p.GetFeeVnd(),
 		Receipt: &xasov1.Receipt{
 			Code:             in.Code,
 			CommuneCode:      in.CommuneCode,

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"google.golang.org/grpc"
@@ -57,6 +58,12 @@ commands against the central cluster (any member; writes reach the leader):
   communes unblock CODE SEQUENCE let the commune's chain go on from the record
                                  central refused (nodes list shows it; see
                                  docs/deploy.md before you do)
+  report indicators --from YYYY-MM --to YYYY-MM [--by commune,procedure,month]
+                 [--commune C,…] [--procedure P,…] [--json]
+                                 the Decision 766/QĐ-TTg indicators and the
+                                 period view (carried over, received,
+                                 resolved, pending at the end); formulas in
+                                 docs/indicators.md
   access-log COMMUNE [--dossier CODE] [--page-token T]
                                  who read which dossiers' personal data at the
                                  commune's node, newest first (a page of 100;
@@ -76,7 +83,7 @@ type centralConn struct {
 
 func isCentralCommand(cmd string) bool {
 	switch cmd {
-	case "cluster", "communes", "token", "enroll", "nodes", "pki", "access-log":
+	case "cluster", "communes", "token", "enroll", "nodes", "pki", "access-log", "report":
 		return true
 	}
 	return false
@@ -96,6 +103,12 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 	window := sub.String("upload-window", "", "communes settings: when files may be sent, HH:MM-HH:MM Vietnam time (empty: always)")
 	dossierCode := sub.String("dossier", "", "access-log: only the entries that name this dossier")
 	pageToken := sub.String("page-token", "", "access-log: the next_page_token of the page before")
+	fromMonth := sub.String("from", "", "report: first month, YYYY-MM")
+	toMonth := sub.String("to", "", "report: last month, YYYY-MM (default: the first)")
+	by := sub.String("by", "", "report: group by commune, procedure, month (comma-separated; none: the province)")
+	communes := sub.String("commune", "", "report: only these communes (comma-separated codes)")
+	procedures := sub.String("procedure", "", "report: only these procedures (comma-separated codes)")
+	asJSON := sub.Bool("json", false, "report: the answer as JSON instead of a table")
 	args, err := parseInterleaved(sub, rest, stderr)
 	if err != nil {
 		return err
@@ -190,6 +203,22 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 			return err
 		}
 		resp, err = api.ListOperatorTokens(ctx, &xasov1.ListOperatorTokensRequest{})
+	case "report indicators":
+		if err := need(1, "report indicators --from YYYY-MM --to YYYY-MM [--by commune,procedure,month] [--commune C,…] [--procedure P,…] [--json]"); err != nil {
+			return err
+		}
+		if *toMonth == "" {
+			*toMonth = *fromMonth
+		}
+		rep, rerr := api.GetPerformanceReport(ctx, &xasov1.GetPerformanceReportRequest{FromMonth: *fromMonth, ToMonth: *toMonth,
+			GroupBy: splitList(*by), CommuneCodes: splitList(*communes), ProcedureCodes: splitList(*procedures), Indicators: true})
+		if rerr != nil {
+			return fmt.Errorf("report indicators: %w", rerr)
+		}
+		if !*asJSON {
+			return printIndicators(stdout, rep.GetRows())
+		}
+		resp = rep
 	case "token delete":
 		if err := need(2, "token delete NAME"); err != nil {
 			return err
@@ -398,4 +427,43 @@ func runPKI(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "xaso admin pki: unknown command %q\n", args[0])
 	return errUsage
+}
+
+// printIndicators writes a report's rows with their Decision 766
+// indicators and period view as a text table.
+func printIndicators(w io.Writer, rows []*xasov1.PerformanceRow) error {
+	if len(rows) == 0 {
+		_, err := fmt.Fprintln(w, "Không có hồ sơ nào trong kỳ.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for i, r := range rows {
+		if i > 0 {
+			fmt.Fprintln(tw)
+		}
+		var label []string
+		for _, x := range []string{r.GetMonth(), strings.TrimSpace(r.GetCommuneCode() + " " + r.GetCommuneName()), strings.TrimSpace(r.GetProcedureCode() + " " + r.GetProcedureName())} {
+			if x != "" {
+				label = append(label, x)
+			}
+		}
+		if len(label) == 0 {
+			label = []string{"Toàn tỉnh"}
+		}
+		fmt.Fprintf(tw, "== %s\n", strings.Join(label, " · "))
+		p := r.GetPeriod()
+		fmt.Fprintf(tw, "Kỳ trước chuyển qua %d\tTiếp nhận %d\tĐã giải quyết, rút, đóng %d\tCòn tồn cuối kỳ %d\n", p.GetCarriedOver(), p.GetReceived(), p.GetResolved(), p.GetPendingEnd())
+		for _, v := range r.GetIndicators() {
+			if !v.GetMeasurable() {
+				fmt.Fprintf(tw, "%s\t%s\t—\tchưa đo được: %s\n", v.GetGroup(), v.GetName(), v.GetNotMeasurable())
+				continue
+			}
+			value := fmt.Sprintf("%.1f%%", 100*v.GetValue())
+			if strings.HasSuffix(v.GetKey(), "average") || strings.HasSuffix(v.GetKey(), "working_days") {
+				value = fmt.Sprintf("%.2f", v.GetValue())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f / %.0f\n", v.GetGroup(), v.GetName(), value, v.GetNumerator(), v.GetDenominator())
+		}
+	}
+	return tw.Flush()
 }

@@ -142,6 +142,16 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 	if code, o, e := admin(ms[1], "communes", "put", "00004", "Phường Ba Đình"); code != 0 {
 		t.Fatalf("communes put: %s %s", o, e)
 	}
+	// The Decision 766 indicators: a table (no dossier yet), JSON, a bad month.
+	if code, o, e := admin(ms[1], "report", "indicators", "--from", "2026-01", "--to", "2026-03", "--by", "commune"); code != 0 || !strings.Contains(o, "Không có hồ sơ nào trong kỳ") {
+		t.Fatalf("report indicators: %d %s %s", code, o, e)
+	}
+	if code, o, e := admin(ms[1], "report", "indicators", "--from", "2026-01", "--json"); code != 0 || !strings.Contains(o, `"read"`) {
+		t.Fatalf("report indicators --json: %d %s %s", code, o, e)
+	}
+	if code, _, e := admin(ms[1], "report", "indicators", "--from", "2026-13"); code != 1 || !strings.Contains(e, "from_month") {
+		t.Fatalf("report indicators of month 13: %d %s", code, e)
+	}
 	if code, o, e := admin(ms[2], "token", "create", "bao-cao", "--role", "viewer", "--ttl", "720h"); code != 0 || !strings.Contains(o, `"secret": "xo_`) {
 		t.Fatalf("token create: %s %s", o, e)
 	} else if want := time.Now().Add(720 * time.Hour).UTC().Format("2006-01-02"); !strings.Contains(o, `"expire_time": "`+want) {

@@ -2146,8 +2146,35 @@ type Aggregate struct {
 	// Dossiers closed because the supplements asked for did not come (art.
 	// 19(5)); not pending.
 	ClosedUnsupplemented int64 `protobuf:"varint,16,opt,name=closed_unsupplemented,json=closedUnsupplemented,proto3" json:"closed_unsupplemented,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Tracked dossiers received (month of receipt).
+	Tracked int64 `protobuf:"varint,40,opt,name=tracked,proto3" json:"tracked,omitempty"`
+	// Of the tracked finished dossiers that carry their processing time:
+	// how many, and the sum of their working days from receipt to result.
+	Timed          int64 `protobuf:"varint,41,opt,name=timed,proto3" json:"timed,omitempty"`
+	WorkingDaysSum int64 `protobuf:"varint,42,opt,name=working_days_sum,json=workingDaysSum,proto3" json:"working_days_sum,omitempty"`
+	// Tracked dossiers of procedures offered fully online (toàn trình), and
+	// of those the ones received online; the same for partly online.
+	LevelFull          int64 `protobuf:"varint,43,opt,name=level_full,json=levelFull,proto3" json:"level_full,omitempty"`
+	LevelFullOnline    int64 `protobuf:"varint,44,opt,name=level_full_online,json=levelFullOnline,proto3" json:"level_full_online,omitempty"`
+	LevelPartial       int64 `protobuf:"varint,45,opt,name=level_partial,json=levelPartial,proto3" json:"level_partial,omitempty"`
+	LevelPartialOnline int64 `protobuf:"varint,46,opt,name=level_partial_online,json=levelPartialOnline,proto3" json:"level_partial_online,omitempty"`
+	// Tracked dossiers with a scan of every component handed in (and at
+	// least one); tracked dossiers with at least one scan.
+	AllComponentsDigitised  int64 `protobuf:"varint,47,opt,name=all_components_digitised,json=allComponentsDigitised,proto3" json:"all_components_digitised,omitempty"`
+	SomeComponentsDigitised int64 `protobuf:"varint,48,opt,name=some_components_digitised,json=someComponentsDigitised,proto3" json:"some_components_digitised,omitempty"`
+	// Tracked finished dossiers, and those whose result is kept as a file.
+	FinishedTracked          int64 `protobuf:"varint,49,opt,name=finished_tracked,json=finishedTracked,proto3" json:"finished_tracked,omitempty"`
+	FinishedTrackedDigitised int64 `protobuf:"varint,50,opt,name=finished_tracked_digitised,json=finishedTrackedDigitised,proto3" json:"finished_tracked_digitised,omitempty"`
+	// Tracked dossiers of procedures that charge a fee.
+	FeePaying int64 `protobuf:"varint,51,opt,name=fee_paying,json=feePaying,proto3" json:"fee_paying,omitempty"`
+	// Counted in the month a tracked dossier stopped being pending (its
+	// result or refusal, its withdrawal, or its closing for want of
+	// supplements), not its month of receipt: the period view's "resolved".
+	ClosedInMonth int64 `protobuf:"varint,52,opt,name=closed_in_month,json=closedInMonth,proto3" json:"closed_in_month,omitempty"`
+	// Of closed_in_month: those with a result or a refusal.
+	FinishedInMonth int64 `protobuf:"varint,53,opt,name=finished_in_month,json=finishedInMonth,proto3" json:"finished_in_month,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Aggregate) Reset() {
@@ -2288,6 +2315,104 @@ func (x *Aggregate) GetRefusedAtReception() int64 {
 func (x *Aggregate) GetClosedUnsupplemented() int64 {
 	if x != nil {
 		return x.ClosedUnsupplemented
+	}
+	return 0
+}
+
+func (x *Aggregate) GetTracked() int64 {
+	if x != nil {
+		return x.Tracked
+	}
+	return 0
+}
+
+func (x *Aggregate) GetTimed() int64 {
+	if x != nil {
+		return x.Timed
+	}
+	return 0
+}
+
+func (x *Aggregate) GetWorkingDaysSum() int64 {
+	if x != nil {
+		return x.WorkingDaysSum
+	}
+	return 0
+}
+
+func (x *Aggregate) GetLevelFull() int64 {
+	if x != nil {
+		return x.LevelFull
+	}
+	return 0
+}
+
+func (x *Aggregate) GetLevelFullOnline() int64 {
+	if x != nil {
+		return x.LevelFullOnline
+	}
+	return 0
+}
+
+func (x *Aggregate) GetLevelPartial() int64 {
+	if x != nil {
+		return x.LevelPartial
+	}
+	return 0
+}
+
+func (x *Aggregate) GetLevelPartialOnline() int64 {
+	if x != nil {
+		return x.LevelPartialOnline
+	}
+	return 0
+}
+
+func (x *Aggregate) GetAllComponentsDigitised() int64 {
+	if x != nil {
+		return x.AllComponentsDigitised
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSomeComponentsDigitised() int64 {
+	if x != nil {
+		return x.SomeComponentsDigitised
+	}
+	return 0
+}
+
+func (x *Aggregate) GetFinishedTracked() int64 {
+	if x != nil {
+		return x.FinishedTracked
+	}
+	return 0
+}
+
+func (x *Aggregate) GetFinishedTrackedDigitised() int64 {
+	if x != nil {
+		return x.FinishedTrackedDigitised
+	}
+	return 0
+}
+
+func (x *Aggregate) GetFeePaying() int64 {
+	if x != nil {
+		return x.FeePaying
+	}
+	return 0
+}
+
+func (x *Aggregate) GetClosedInMonth() int64 {
+	if x != nil {
+		return x.ClosedInMonth
+	}
+	return 0
+}
+
+func (x *Aggregate) GetFinishedInMonth() int64 {
+	if x != nil {
+		return x.FinishedInMonth
 	}
 	return 0
 }
@@ -2772,7 +2897,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"apiAddress\"B\n" +
 	"\x10PutMemberCommand\x12.\n" +
 	"\x06member\x18\x01 \x01(\v2\x16.xaso.v1.ClusterMemberR\x06member\"\x12\n" +
-	"\x10ReadFenceCommand\"\xe3\x04\n" +
+	"\x10ReadFenceCommand\"\xb1\t\n" +
 	"\tAggregate\x12\x1a\n" +
 	"\breceived\x18\x01 \x01(\x03R\breceived\x12'\n" +
 	"\x0freceived_online\x18\x02 \x01(\x03R\x0ereceivedOnline\x12%\n" +
@@ -2790,7 +2915,23 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\x11digitised_results\x18\r \x01(\x03R\x10digitisedResults\x12\x16\n" +
 	"\x06guided\x18\x0e \x01(\x03R\x06guided\x120\n" +
 	"\x14refused_at_reception\x18\x0f \x01(\x03R\x12refusedAtReception\x123\n" +
-	"\x15closed_unsupplemented\x18\x10 \x01(\x03R\x14closedUnsupplemented\"z\n" +
+	"\x15closed_unsupplemented\x18\x10 \x01(\x03R\x14closedUnsupplemented\x12\x18\n" +
+	"\atracked\x18( \x01(\x03R\atracked\x12\x14\n" +
+	"\x05timed\x18) \x01(\x03R\x05timed\x12(\n" +
+	"\x10working_days_sum\x18* \x01(\x03R\x0eworkingDaysSum\x12\x1d\n" +
+	"\n" +
+	"level_full\x18+ \x01(\x03R\tlevelFull\x12*\n" +
+	"\x11level_full_online\x18, \x01(\x03R\x0flevelFullOnline\x12#\n" +
+	"\rlevel_partial\x18- \x01(\x03R\flevelPartial\x120\n" +
+	"\x14level_partial_online\x18. \x01(\x03R\x12levelPartialOnline\x128\n" +
+	"\x18all_components_digitised\x18/ \x01(\x03R\x16allComponentsDigitised\x12:\n" +
+	"\x19some_components_digitised\x180 \x01(\x03R\x17someComponentsDigitised\x12)\n" +
+	"\x10finished_tracked\x181 \x01(\x03R\x0ffinishedTracked\x12<\n" +
+	"\x1afinished_tracked_digitised\x182 \x01(\x03R\x18finishedTrackedDigitised\x12\x1d\n" +
+	"\n" +
+	"fee_paying\x183 \x01(\x03R\tfeePaying\x12&\n" +
+	"\x0fclosed_in_month\x184 \x01(\x03R\rclosedInMonth\x12*\n" +
+	"\x11finished_in_month\x185 \x01(\x03R\x0ffinishedInMonth\"z\n" +
 	"\x1cPutAttachmentManifestCommand\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x127\n" +
 	"\bmanifest\x18\x02 \x01(\v2\x1b.xaso.v1.AttachmentManifestR\bmanifest\"\xa3\x01\n" +

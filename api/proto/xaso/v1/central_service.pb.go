@@ -1584,7 +1584,11 @@ type GetPerformanceReportRequest struct {
 	GroupBy     []string        `protobuf:"bytes,5,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
 	Consistency ReadConsistency `protobuf:"varint,6,opt,name=consistency,proto3,enum=xaso.v1.ReadConsistency" json:"consistency,omitempty"`
 	// When the "overdue now" column is counted; the member's clock if unset.
-	AsOfTime      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=as_of_time,json=asOfTime,proto3" json:"as_of_time,omitempty"`
+	AsOfTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=as_of_time,json=asOfTime,proto3" json:"as_of_time,omitempty"`
+	// Adds to every row the Decision 766/QĐ-TTg indicators and the period
+	// view (carried over, received, resolved, pending at the end), which
+	// reads the months before from_month too.
+	Indicators    bool `protobuf:"varint,10,opt,name=indicators,proto3" json:"indicators,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1668,6 +1672,13 @@ func (x *GetPerformanceReportRequest) GetAsOfTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *GetPerformanceReportRequest) GetIndicators() bool {
+	if x != nil {
+		return x.Indicators
+	}
+	return false
+}
+
 // PerformanceRow is one group of a report with its indicators.
 type PerformanceRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1692,8 +1703,12 @@ type PerformanceRow struct {
 	DigitisedComponentsRate float64 `protobuf:"fixed64,12,opt,name=digitised_components_rate,json=digitisedComponentsRate,proto3" json:"digitised_components_rate,omitempty"`
 	// Dossiers with a digital result / finished.
 	DigitisedResultsRate float64 `protobuf:"fixed64,13,opt,name=digitised_results_rate,json=digitisedResultsRate,proto3" json:"digitised_results_rate,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// With indicators: the Decision 766/QĐ-TTg indicators, in the order of
+	// docs/indicators.md, and the period view of the row's months.
+	Indicators    []*IndicatorValue `protobuf:"bytes,20,rep,name=indicators,proto3" json:"indicators,omitempty"`
+	Period        *IndicatorPeriod  `protobuf:"bytes,21,opt,name=period,proto3" json:"period,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PerformanceRow) Reset() {
@@ -1817,6 +1832,210 @@ func (x *PerformanceRow) GetDigitisedResultsRate() float64 {
 	return 0
 }
 
+func (x *PerformanceRow) GetIndicators() []*IndicatorValue {
+	if x != nil {
+		return x.Indicators
+	}
+	return nil
+}
+
+func (x *PerformanceRow) GetPeriod() *IndicatorPeriod {
+	if x != nil {
+		return x.Period
+	}
+	return nil
+}
+
+// IndicatorValue is one indicator of Decision 766/QĐ-TTg for one row.
+type IndicatorValue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable key, e.g. "progress.on_time_rate" (docs/indicators.md).
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The group: "publicity", "progress", "digitisation", "online",
+	// "satisfaction".
+	Group string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// Vietnamese name, as the dashboard shows it.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// The formula, in words and counts.
+	Formula string `protobuf:"bytes,4,opt,name=formula,proto3" json:"formula,omitempty"`
+	// numerator / denominator; value 0 when the denominator is 0.
+	Numerator   float64 `protobuf:"fixed64,5,opt,name=numerator,proto3" json:"numerator,omitempty"`
+	Denominator float64 `protobuf:"fixed64,6,opt,name=denominator,proto3" json:"denominator,omitempty"`
+	Value       float64 `protobuf:"fixed64,7,opt,name=value,proto3" json:"value,omitempty"`
+	// False when xaso holds no data for it: value is then 0 and
+	// not_measurable says why.
+	Measurable    bool   `protobuf:"varint,8,opt,name=measurable,proto3" json:"measurable,omitempty"`
+	NotMeasurable string `protobuf:"bytes,9,opt,name=not_measurable,json=notMeasurable,proto3" json:"not_measurable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IndicatorValue) Reset() {
+	*x = IndicatorValue{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndicatorValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndicatorValue) ProtoMessage() {}
+
+func (x *IndicatorValue) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndicatorValue.ProtoReflect.Descriptor instead.
+func (*IndicatorValue) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *IndicatorValue) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *IndicatorValue) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *IndicatorValue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *IndicatorValue) GetFormula() string {
+	if x != nil {
+		return x.Formula
+	}
+	return ""
+}
+
+func (x *IndicatorValue) GetNumerator() float64 {
+	if x != nil {
+		return x.Numerator
+	}
+	return 0
+}
+
+func (x *IndicatorValue) GetDenominator() float64 {
+	if x != nil {
+		return x.Denominator
+	}
+	return 0
+}
+
+func (x *IndicatorValue) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *IndicatorValue) GetMeasurable() bool {
+	if x != nil {
+		return x.Measurable
+	}
+	return false
+}
+
+func (x *IndicatorValue) GetNotMeasurable() string {
+	if x != nil {
+		return x.NotMeasurable
+	}
+	return ""
+}
+
+// IndicatorPeriod is the period view of a row (tracked dossiers only).
+type IndicatorPeriod struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pending when the period began: received before it, not closed before it.
+	CarriedOver int64 `protobuf:"varint,1,opt,name=carried_over,json=carriedOver,proto3" json:"carried_over,omitempty"`
+	// Received in the period.
+	Received int64 `protobuf:"varint,2,opt,name=received,proto3" json:"received,omitempty"`
+	// Closed in the period (result, refusal, withdrawal or closing).
+	Resolved int64 `protobuf:"varint,3,opt,name=resolved,proto3" json:"resolved,omitempty"`
+	// Pending when it ended: carried_over + received - resolved.
+	PendingEnd    int64 `protobuf:"varint,4,opt,name=pending_end,json=pendingEnd,proto3" json:"pending_end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IndicatorPeriod) Reset() {
+	*x = IndicatorPeriod{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndicatorPeriod) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndicatorPeriod) ProtoMessage() {}
+
+func (x *IndicatorPeriod) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndicatorPeriod.ProtoReflect.Descriptor instead.
+func (*IndicatorPeriod) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *IndicatorPeriod) GetCarriedOver() int64 {
+	if x != nil {
+		return x.CarriedOver
+	}
+	return 0
+}
+
+func (x *IndicatorPeriod) GetReceived() int64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *IndicatorPeriod) GetResolved() int64 {
+	if x != nil {
+		return x.Resolved
+	}
+	return 0
+}
+
+func (x *IndicatorPeriod) GetPendingEnd() int64 {
+	if x != nil {
+		return x.PendingEnd
+	}
+	return 0
+}
+
 // GetPerformanceReportResponse is the report, rows sorted by month,
 // commune and procedure.
 type GetPerformanceReportResponse struct {
@@ -1829,7 +2048,7 @@ type GetPerformanceReportResponse struct {
 
 func (x *GetPerformanceReportResponse) Reset() {
 	*x = GetPerformanceReportResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[32]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +2060,7 @@ func (x *GetPerformanceReportResponse) String() string {
 func (*GetPerformanceReportResponse) ProtoMessage() {}
 
 func (x *GetPerformanceReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[32]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +2073,7 @@ func (x *GetPerformanceReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPerformanceReportResponse.ProtoReflect.Descriptor instead.
 func (*GetPerformanceReportResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{32}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetPerformanceReportResponse) GetRows() []*PerformanceRow {
@@ -1882,7 +2101,7 @@ type ListAuditRecordsRequest struct {
 
 func (x *ListAuditRecordsRequest) Reset() {
 	*x = ListAuditRecordsRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[33]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +2113,7 @@ func (x *ListAuditRecordsRequest) String() string {
 func (*ListAuditRecordsRequest) ProtoMessage() {}
 
 func (x *ListAuditRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[33]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2126,7 @@ func (x *ListAuditRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRecordsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{33}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListAuditRecordsRequest) GetPageSize() int32 {
@@ -1935,7 +2154,7 @@ type ListAuditRecordsResponse struct {
 
 func (x *ListAuditRecordsResponse) Reset() {
 	*x = ListAuditRecordsResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[34]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2166,7 @@ func (x *ListAuditRecordsResponse) String() string {
 func (*ListAuditRecordsResponse) ProtoMessage() {}
 
 func (x *ListAuditRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[34]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2179,7 @@ func (x *ListAuditRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRecordsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{34}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListAuditRecordsResponse) GetRecords() []*AuditRecord {
@@ -1993,7 +2212,7 @@ type ListAccessRecordsRequest struct {
 
 func (x *ListAccessRecordsRequest) Reset() {
 	*x = ListAccessRecordsRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2224,7 @@ func (x *ListAccessRecordsRequest) String() string {
 func (*ListAccessRecordsRequest) ProtoMessage() {}
 
 func (x *ListAccessRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2237,7 @@ func (x *ListAccessRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessRecordsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccessRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{35}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListAccessRecordsRequest) GetCommuneCode() string {
@@ -2068,7 +2287,7 @@ type ListAccessRecordsResponse struct {
 
 func (x *ListAccessRecordsResponse) Reset() {
 	*x = ListAccessRecordsResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2299,7 @@ func (x *ListAccessRecordsResponse) String() string {
 func (*ListAccessRecordsResponse) ProtoMessage() {}
 
 func (x *ListAccessRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2312,7 @@ func (x *ListAccessRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessRecordsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccessRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{36}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListAccessRecordsResponse) GetEntries() []*AccessEntry {
@@ -2136,7 +2355,7 @@ type CreateOperatorTokenRequest struct {
 
 func (x *CreateOperatorTokenRequest) Reset() {
 	*x = CreateOperatorTokenRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +2367,7 @@ func (x *CreateOperatorTokenRequest) String() string {
 func (*CreateOperatorTokenRequest) ProtoMessage() {}
 
 func (x *CreateOperatorTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +2380,7 @@ func (x *CreateOperatorTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateOperatorTokenRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{37}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateOperatorTokenRequest) GetName() string {
@@ -2204,7 +2423,7 @@ type CreateOperatorTokenResponse struct {
 
 func (x *CreateOperatorTokenResponse) Reset() {
 	*x = CreateOperatorTokenResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2435,7 @@ func (x *CreateOperatorTokenResponse) String() string {
 func (*CreateOperatorTokenResponse) ProtoMessage() {}
 
 func (x *CreateOperatorTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2448,7 @@ func (x *CreateOperatorTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateOperatorTokenResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{38}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateOperatorTokenResponse) GetToken() *OperatorToken {
@@ -2255,7 +2474,7 @@ type ListOperatorTokensRequest struct {
 
 func (x *ListOperatorTokensRequest) Reset() {
 	*x = ListOperatorTokensRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2486,7 @@ func (x *ListOperatorTokensRequest) String() string {
 func (*ListOperatorTokensRequest) ProtoMessage() {}
 
 func (x *ListOperatorTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2499,7 @@ func (x *ListOperatorTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListOperatorTokensRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{39}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{41}
 }
 
 // ListOperatorTokensResponse is the tokens without their secrets, each
@@ -2294,7 +2513,7 @@ type ListOperatorTokensResponse struct {
 
 func (x *ListOperatorTokensResponse) Reset() {
 	*x = ListOperatorTokensResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2525,7 @@ func (x *ListOperatorTokensResponse) String() string {
 func (*ListOperatorTokensResponse) ProtoMessage() {}
 
 func (x *ListOperatorTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2538,7 @@ func (x *ListOperatorTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListOperatorTokensResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{40}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListOperatorTokensResponse) GetTokens() []*OperatorToken {
@@ -2339,7 +2558,7 @@ type DeleteOperatorTokenRequest struct {
 
 func (x *DeleteOperatorTokenRequest) Reset() {
 	*x = DeleteOperatorTokenRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2570,7 @@ func (x *DeleteOperatorTokenRequest) String() string {
 func (*DeleteOperatorTokenRequest) ProtoMessage() {}
 
 func (x *DeleteOperatorTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2583,7 @@ func (x *DeleteOperatorTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOperatorTokenRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOperatorTokenRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{41}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeleteOperatorTokenRequest) GetName() string {
@@ -2383,7 +2602,7 @@ type DeleteOperatorTokenResponse struct {
 
 func (x *DeleteOperatorTokenResponse) Reset() {
 	*x = DeleteOperatorTokenResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2395,7 +2614,7 @@ func (x *DeleteOperatorTokenResponse) String() string {
 func (*DeleteOperatorTokenResponse) ProtoMessage() {}
 
 func (x *DeleteOperatorTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2408,7 +2627,7 @@ func (x *DeleteOperatorTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOperatorTokenResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOperatorTokenResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{42}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{44}
 }
 
 // CreateEnrollmentTokenRequest names the commune and how long the token lives.
@@ -2423,7 +2642,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2435,7 +2654,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2448,7 +2667,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{43}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetCommuneCode() string {
@@ -2477,7 +2696,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2489,7 +2708,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2502,7 +2721,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{44}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetToken() string {
@@ -2530,7 +2749,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2542,7 +2761,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2555,7 +2774,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{45}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ProposeRequest) GetActor() string {
@@ -2582,7 +2801,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2594,7 +2813,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2607,7 +2826,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{46}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ProposeResponse) GetResults() []*CommandResult {
@@ -2627,7 +2846,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2639,7 +2858,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2652,7 +2871,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{47}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListNodesRequest) GetConsistency() ReadConsistency {
@@ -2684,7 +2903,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +2915,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +2928,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{48}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *NodeStatus) GetNode() *EnrolledNode {
@@ -2772,7 +2991,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +3003,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +3016,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{49}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListNodesResponse) GetNodes() []*NodeStatus {
@@ -2824,7 +3043,7 @@ type RevokeNodeRequest struct {
 
 func (x *RevokeNodeRequest) Reset() {
 	*x = RevokeNodeRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2836,7 +3055,7 @@ func (x *RevokeNodeRequest) String() string {
 func (*RevokeNodeRequest) ProtoMessage() {}
 
 func (x *RevokeNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2849,7 +3068,7 @@ func (x *RevokeNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeNodeRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{50}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RevokeNodeRequest) GetNodeId() string {
@@ -2868,7 +3087,7 @@ type RevokeNodeResponse struct {
 
 func (x *RevokeNodeResponse) Reset() {
 	*x = RevokeNodeResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2880,7 +3099,7 @@ func (x *RevokeNodeResponse) String() string {
 func (*RevokeNodeResponse) ProtoMessage() {}
 
 func (x *RevokeNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2893,7 +3112,7 @@ func (x *RevokeNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeResponse.ProtoReflect.Descriptor instead.
 func (*RevokeNodeResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{51}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{53}
 }
 
 // UnblockCommuneChainRequest names the commune and the sequence its chain is
@@ -2908,7 +3127,7 @@ type UnblockCommuneChainRequest struct {
 
 func (x *UnblockCommuneChainRequest) Reset() {
 	*x = UnblockCommuneChainRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3139,7 @@ func (x *UnblockCommuneChainRequest) String() string {
 func (*UnblockCommuneChainRequest) ProtoMessage() {}
 
 func (x *UnblockCommuneChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3152,7 @@ func (x *UnblockCommuneChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockCommuneChainRequest.ProtoReflect.Descriptor instead.
 func (*UnblockCommuneChainRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{52}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *UnblockCommuneChainRequest) GetCommuneCode() string {
@@ -2959,7 +3178,7 @@ type UnblockCommuneChainResponse struct {
 
 func (x *UnblockCommuneChainResponse) Reset() {
 	*x = UnblockCommuneChainResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2971,7 +3190,7 @@ func (x *UnblockCommuneChainResponse) String() string {
 func (*UnblockCommuneChainResponse) ProtoMessage() {}
 
 func (x *UnblockCommuneChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2984,7 +3203,7 @@ func (x *UnblockCommuneChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockCommuneChainResponse.ProtoReflect.Descriptor instead.
 func (*UnblockCommuneChainResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{53}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{55}
 }
 
 // GetProvinceAttachmentRequest names a file by its SHA-256 (hex).
@@ -2997,7 +3216,7 @@ type GetProvinceAttachmentRequest struct {
 
 func (x *GetProvinceAttachmentRequest) Reset() {
 	*x = GetProvinceAttachmentRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3009,7 +3228,7 @@ func (x *GetProvinceAttachmentRequest) String() string {
 func (*GetProvinceAttachmentRequest) ProtoMessage() {}
 
 func (x *GetProvinceAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3022,7 +3241,7 @@ func (x *GetProvinceAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*GetProvinceAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{54}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetProvinceAttachmentRequest) GetSha256() string {
@@ -3043,7 +3262,7 @@ type GetProvinceAttachmentResponse struct {
 
 func (x *GetProvinceAttachmentResponse) Reset() {
 	*x = GetProvinceAttachmentResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3055,7 +3274,7 @@ func (x *GetProvinceAttachmentResponse) String() string {
 func (*GetProvinceAttachmentResponse) ProtoMessage() {}
 
 func (x *GetProvinceAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3068,7 +3287,7 @@ func (x *GetProvinceAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*GetProvinceAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{55}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetProvinceAttachmentResponse) GetAttachment() *AttachmentRef {
@@ -3096,7 +3315,7 @@ type UpdateCommuneSettingsRequest struct {
 
 func (x *UpdateCommuneSettingsRequest) Reset() {
 	*x = UpdateCommuneSettingsRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[56]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3108,7 +3327,7 @@ func (x *UpdateCommuneSettingsRequest) String() string {
 func (*UpdateCommuneSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateCommuneSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[56]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3121,7 +3340,7 @@ func (x *UpdateCommuneSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCommuneSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCommuneSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{56}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *UpdateCommuneSettingsRequest) GetCommuneCode() string {
@@ -3148,7 +3367,7 @@ type UpdateCommuneSettingsResponse struct {
 
 func (x *UpdateCommuneSettingsResponse) Reset() {
 	*x = UpdateCommuneSettingsResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[57]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3160,7 +3379,7 @@ func (x *UpdateCommuneSettingsResponse) String() string {
 func (*UpdateCommuneSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateCommuneSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[57]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3173,7 +3392,7 @@ func (x *UpdateCommuneSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCommuneSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCommuneSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{57}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *UpdateCommuneSettingsResponse) GetSettings() *CommuneSettings {
@@ -3268,7 +3487,7 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\vconsistency\x18\x02 \x01(\x0e2\x18.xaso.v1.ReadConsistencyR\vconsistency\"o\n" +
 	"\x1aGetProvinceDossierResponse\x12*\n" +
 	"\adossier\x18\x01 \x01(\v2\x10.xaso.v1.DossierR\adossier\x12%\n" +
-	"\x04read\x18\x02 \x01(\v2\x11.xaso.v1.ReadInfoR\x04read\"\xb6\x02\n" +
+	"\x04read\x18\x02 \x01(\v2\x11.xaso.v1.ReadInfoR\x04read\"\xd6\x02\n" +
 	"\x1bGetPerformanceReportRequest\x12\x1d\n" +
 	"\n" +
 	"from_month\x18\x01 \x01(\tR\tfromMonth\x12\x19\n" +
@@ -3278,7 +3497,11 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\bgroup_by\x18\x05 \x03(\tR\agroupBy\x12:\n" +
 	"\vconsistency\x18\x06 \x01(\x0e2\x18.xaso.v1.ReadConsistencyR\vconsistency\x128\n" +
 	"\n" +
-	"as_of_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime\"\x9c\x04\n" +
+	"as_of_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime\x12\x1e\n" +
+	"\n" +
+	"indicators\x18\n" +
+	" \x01(\bR\n" +
+	"indicators\"\x87\x05\n" +
 	"\x0ePerformanceRow\x12\x14\n" +
 	"\x05month\x18\x01 \x01(\tR\x05month\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12!\n" +
@@ -3296,7 +3519,29 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	" \x01(\x01R\x10satisfactionRate\x121\n" +
 	"\x14satisfaction_average\x18\v \x01(\x01R\x13satisfactionAverage\x12:\n" +
 	"\x19digitised_components_rate\x18\f \x01(\x01R\x17digitisedComponentsRate\x124\n" +
-	"\x16digitised_results_rate\x18\r \x01(\x01R\x14digitisedResultsRate\"r\n" +
+	"\x16digitised_results_rate\x18\r \x01(\x01R\x14digitisedResultsRate\x127\n" +
+	"\n" +
+	"indicators\x18\x14 \x03(\v2\x17.xaso.v1.IndicatorValueR\n" +
+	"indicators\x120\n" +
+	"\x06period\x18\x15 \x01(\v2\x18.xaso.v1.IndicatorPeriodR\x06period\"\x83\x02\n" +
+	"\x0eIndicatorValue\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x18\n" +
+	"\aformula\x18\x04 \x01(\tR\aformula\x12\x1c\n" +
+	"\tnumerator\x18\x05 \x01(\x01R\tnumerator\x12 \n" +
+	"\vdenominator\x18\x06 \x01(\x01R\vdenominator\x12\x14\n" +
+	"\x05value\x18\a \x01(\x01R\x05value\x12\x1e\n" +
+	"\n" +
+	"measurable\x18\b \x01(\bR\n" +
+	"measurable\x12%\n" +
+	"\x0enot_measurable\x18\t \x01(\tR\rnotMeasurable\"\x8d\x01\n" +
+	"\x0fIndicatorPeriod\x12!\n" +
+	"\fcarried_over\x18\x01 \x01(\x03R\vcarriedOver\x12\x1a\n" +
+	"\breceived\x18\x02 \x01(\x03R\breceived\x12\x1a\n" +
+	"\bresolved\x18\x03 \x01(\x03R\bresolved\x12\x1f\n" +
+	"\vpending_end\x18\x04 \x01(\x03R\n" +
+	"pendingEnd\"r\n" +
 	"\x1cGetPerformanceReportResponse\x12+\n" +
 	"\x04rows\x18\x01 \x03(\v2\x17.xaso.v1.PerformanceRowR\x04rows\x12%\n" +
 	"\x04read\x18\x02 \x01(\v2\x11.xaso.v1.ReadInfoR\x04read\"U\n" +
@@ -3430,7 +3675,7 @@ func file_xaso_v1_central_service_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_xaso_v1_central_service_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: xaso.v1.ReadConsistency
 	(*ReadInfo)(nil),                       // 1: xaso.v1.ReadInfo
@@ -3465,154 +3710,158 @@ var file_xaso_v1_central_service_proto_goTypes = []any{
 	(*GetProvinceDossierResponse)(nil),     // 30: xaso.v1.GetProvinceDossierResponse
 	(*GetPerformanceReportRequest)(nil),    // 31: xaso.v1.GetPerformanceReportRequest
 	(*PerformanceRow)(nil),                 // 32: xaso.v1.PerformanceRow
-	(*GetPerformanceReportResponse)(nil),   // 33: xaso.v1.GetPerformanceReportResponse
-	(*ListAuditRecordsRequest)(nil),        // 34: xaso.v1.ListAuditRecordsRequest
-	(*ListAuditRecordsResponse)(nil),       // 35: xaso.v1.ListAuditRecordsResponse
-	(*ListAccessRecordsRequest)(nil),       // 36: xaso.v1.ListAccessRecordsRequest
-	(*ListAccessRecordsResponse)(nil),      // 37: xaso.v1.ListAccessRecordsResponse
-	(*CreateOperatorTokenRequest)(nil),     // 38: xaso.v1.CreateOperatorTokenRequest
-	(*CreateOperatorTokenResponse)(nil),    // 39: xaso.v1.CreateOperatorTokenResponse
-	(*ListOperatorTokensRequest)(nil),      // 40: xaso.v1.ListOperatorTokensRequest
-	(*ListOperatorTokensResponse)(nil),     // 41: xaso.v1.ListOperatorTokensResponse
-	(*DeleteOperatorTokenRequest)(nil),     // 42: xaso.v1.DeleteOperatorTokenRequest
-	(*DeleteOperatorTokenResponse)(nil),    // 43: xaso.v1.DeleteOperatorTokenResponse
-	(*CreateEnrollmentTokenRequest)(nil),   // 44: xaso.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil),  // 45: xaso.v1.CreateEnrollmentTokenResponse
-	(*ProposeRequest)(nil),                 // 46: xaso.v1.ProposeRequest
-	(*ProposeResponse)(nil),                // 47: xaso.v1.ProposeResponse
-	(*ListNodesRequest)(nil),               // 48: xaso.v1.ListNodesRequest
-	(*NodeStatus)(nil),                     // 49: xaso.v1.NodeStatus
-	(*ListNodesResponse)(nil),              // 50: xaso.v1.ListNodesResponse
-	(*RevokeNodeRequest)(nil),              // 51: xaso.v1.RevokeNodeRequest
-	(*RevokeNodeResponse)(nil),             // 52: xaso.v1.RevokeNodeResponse
-	(*UnblockCommuneChainRequest)(nil),     // 53: xaso.v1.UnblockCommuneChainRequest
-	(*UnblockCommuneChainResponse)(nil),    // 54: xaso.v1.UnblockCommuneChainResponse
-	(*GetProvinceAttachmentRequest)(nil),   // 55: xaso.v1.GetProvinceAttachmentRequest
-	(*GetProvinceAttachmentResponse)(nil),  // 56: xaso.v1.GetProvinceAttachmentResponse
-	(*UpdateCommuneSettingsRequest)(nil),   // 57: xaso.v1.UpdateCommuneSettingsRequest
-	(*UpdateCommuneSettingsResponse)(nil),  // 58: xaso.v1.UpdateCommuneSettingsResponse
-	(*Commune)(nil),                        // 59: xaso.v1.Commune
-	(*Procedure)(nil),                      // 60: xaso.v1.Procedure
-	(*Dossier)(nil),                        // 61: xaso.v1.Dossier
-	(*timestamppb.Timestamp)(nil),          // 62: google.protobuf.Timestamp
-	(*Aggregate)(nil),                      // 63: xaso.v1.Aggregate
-	(*AuditRecord)(nil),                    // 64: xaso.v1.AuditRecord
-	(*AccessEntry)(nil),                    // 65: xaso.v1.AccessEntry
-	(OperatorRole)(0),                      // 66: xaso.v1.OperatorRole
-	(*OperatorToken)(nil),                  // 67: xaso.v1.OperatorToken
-	(*CentralCommand)(nil),                 // 68: xaso.v1.CentralCommand
-	(*CommandResult)(nil),                  // 69: xaso.v1.CommandResult
-	(*EnrolledNode)(nil),                   // 70: xaso.v1.EnrolledNode
-	(*ChainBlock)(nil),                     // 71: xaso.v1.ChainBlock
-	(*AttachmentRef)(nil),                  // 72: xaso.v1.AttachmentRef
-	(*CommuneSettings)(nil),                // 73: xaso.v1.CommuneSettings
+	(*IndicatorValue)(nil),                 // 33: xaso.v1.IndicatorValue
+	(*IndicatorPeriod)(nil),                // 34: xaso.v1.IndicatorPeriod
+	(*GetPerformanceReportResponse)(nil),   // 35: xaso.v1.GetPerformanceReportResponse
+	(*ListAuditRecordsRequest)(nil),        // 36: xaso.v1.ListAuditRecordsRequest
+	(*ListAuditRecordsResponse)(nil),       // 37: xaso.v1.ListAuditRecordsResponse
+	(*ListAccessRecordsRequest)(nil),       // 38: xaso.v1.ListAccessRecordsRequest
+	(*ListAccessRecordsResponse)(nil),      // 39: xaso.v1.ListAccessRecordsResponse
+	(*CreateOperatorTokenRequest)(nil),     // 40: xaso.v1.CreateOperatorTokenRequest
+	(*CreateOperatorTokenResponse)(nil),    // 41: xaso.v1.CreateOperatorTokenResponse
+	(*ListOperatorTokensRequest)(nil),      // 42: xaso.v1.ListOperatorTokensRequest
+	(*ListOperatorTokensResponse)(nil),     // 43: xaso.v1.ListOperatorTokensResponse
+	(*DeleteOperatorTokenRequest)(nil),     // 44: xaso.v1.DeleteOperatorTokenRequest
+	(*DeleteOperatorTokenResponse)(nil),    // 45: xaso.v1.DeleteOperatorTokenResponse
+	(*CreateEnrollmentTokenRequest)(nil),   // 46: xaso.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil),  // 47: xaso.v1.CreateEnrollmentTokenResponse
+	(*ProposeRequest)(nil),                 // 48: xaso.v1.ProposeRequest
+	(*ProposeResponse)(nil),                // 49: xaso.v1.ProposeResponse
+	(*ListNodesRequest)(nil),               // 50: xaso.v1.ListNodesRequest
+	(*NodeStatus)(nil),                     // 51: xaso.v1.NodeStatus
+	(*ListNodesResponse)(nil),              // 52: xaso.v1.ListNodesResponse
+	(*RevokeNodeRequest)(nil),              // 53: xaso.v1.RevokeNodeRequest
+	(*RevokeNodeResponse)(nil),             // 54: xaso.v1.RevokeNodeResponse
+	(*UnblockCommuneChainRequest)(nil),     // 55: xaso.v1.UnblockCommuneChainRequest
+	(*UnblockCommuneChainResponse)(nil),    // 56: xaso.v1.UnblockCommuneChainResponse
+	(*GetProvinceAttachmentRequest)(nil),   // 57: xaso.v1.GetProvinceAttachmentRequest
+	(*GetProvinceAttachmentResponse)(nil),  // 58: xaso.v1.GetProvinceAttachmentResponse
+	(*UpdateCommuneSettingsRequest)(nil),   // 59: xaso.v1.UpdateCommuneSettingsRequest
+	(*UpdateCommuneSettingsResponse)(nil),  // 60: xaso.v1.UpdateCommuneSettingsResponse
+	(*Commune)(nil),                        // 61: xaso.v1.Commune
+	(*Procedure)(nil),                      // 62: xaso.v1.Procedure
+	(*Dossier)(nil),                        // 63: xaso.v1.Dossier
+	(*timestamppb.Timestamp)(nil),          // 64: google.protobuf.Timestamp
+	(*Aggregate)(nil),                      // 65: xaso.v1.Aggregate
+	(*AuditRecord)(nil),                    // 66: xaso.v1.AuditRecord
+	(*AccessEntry)(nil),                    // 67: xaso.v1.AccessEntry
+	(OperatorRole)(0),                      // 68: xaso.v1.OperatorRole
+	(*OperatorToken)(nil),                  // 69: xaso.v1.OperatorToken
+	(*CentralCommand)(nil),                 // 70: xaso.v1.CentralCommand
+	(*CommandResult)(nil),                  // 71: xaso.v1.CommandResult
+	(*EnrolledNode)(nil),                   // 72: xaso.v1.EnrolledNode
+	(*ChainBlock)(nil),                     // 73: xaso.v1.ChainBlock
+	(*AttachmentRef)(nil),                  // 74: xaso.v1.AttachmentRef
+	(*CommuneSettings)(nil),                // 75: xaso.v1.CommuneSettings
 }
 var file_xaso_v1_central_service_proto_depIdxs = []int32{
 	3,  // 0: xaso.v1.GetClusterResponse.members:type_name -> xaso.v1.ClusterMemberStatus
 	1,  // 1: xaso.v1.GetClusterResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 2: xaso.v1.ListCommunesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	59, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
+	61, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
 	1,  // 4: xaso.v1.ListCommunesResponse.read:type_name -> xaso.v1.ReadInfo
-	59, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
-	59, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
+	61, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
+	61, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
 	0,  // 7: xaso.v1.ListCatalogProceduresRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	60, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	62, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
 	1,  // 9: xaso.v1.ListCatalogProceduresResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 10: xaso.v1.GetCatalogProcedureRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	60, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	62, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	1,  // 12: xaso.v1.GetCatalogProcedureResponse.read:type_name -> xaso.v1.ReadInfo
-	60, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	60, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	60, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	60, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	62, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	62, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	62, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	62, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	0,  // 17: xaso.v1.GetCalendarRequest.consistency:type_name -> xaso.v1.ReadConsistency
 	1,  // 18: xaso.v1.GetCalendarResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 19: xaso.v1.GetProvinceDossierRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	61, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	63, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
 	1,  // 21: xaso.v1.GetProvinceDossierResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 22: xaso.v1.GetPerformanceReportRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	62, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	63, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
-	32, // 25: xaso.v1.GetPerformanceReportResponse.rows:type_name -> xaso.v1.PerformanceRow
-	1,  // 26: xaso.v1.GetPerformanceReportResponse.read:type_name -> xaso.v1.ReadInfo
-	64, // 27: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
-	0,  // 28: xaso.v1.ListAccessRecordsRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	65, // 29: xaso.v1.ListAccessRecordsResponse.entries:type_name -> xaso.v1.AccessEntry
-	1,  // 30: xaso.v1.ListAccessRecordsResponse.read:type_name -> xaso.v1.ReadInfo
-	66, // 31: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
-	67, // 32: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
-	67, // 33: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
-	62, // 34: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	68, // 35: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
-	69, // 36: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
-	0,  // 37: xaso.v1.ListNodesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	70, // 38: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
-	62, // 39: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
-	71, // 40: xaso.v1.NodeStatus.blocked:type_name -> xaso.v1.ChainBlock
-	49, // 41: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
-	1,  // 42: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
-	72, // 43: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	73, // 44: xaso.v1.UpdateCommuneSettingsRequest.settings:type_name -> xaso.v1.CommuneSettings
-	73, // 45: xaso.v1.UpdateCommuneSettingsResponse.settings:type_name -> xaso.v1.CommuneSettings
-	2,  // 46: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
-	5,  // 47: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
-	7,  // 48: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
-	9,  // 49: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
-	11, // 50: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
-	13, // 51: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
-	15, // 52: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
-	57, // 53: xaso.v1.CentralService.UpdateCommuneSettings:input_type -> xaso.v1.UpdateCommuneSettingsRequest
-	17, // 54: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
-	19, // 55: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
-	21, // 56: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
-	23, // 57: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
-	25, // 58: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
-	27, // 59: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
-	29, // 60: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
-	55, // 61: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
-	31, // 62: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
-	34, // 63: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
-	36, // 64: xaso.v1.CentralService.ListAccessRecords:input_type -> xaso.v1.ListAccessRecordsRequest
-	38, // 65: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
-	40, // 66: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
-	42, // 67: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
-	44, // 68: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
-	48, // 69: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
-	51, // 70: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
-	53, // 71: xaso.v1.CentralService.UnblockCommuneChain:input_type -> xaso.v1.UnblockCommuneChainRequest
-	46, // 72: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
-	4,  // 73: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
-	6,  // 74: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
-	8,  // 75: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
-	10, // 76: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
-	12, // 77: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
-	14, // 78: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
-	16, // 79: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
-	58, // 80: xaso.v1.CentralService.UpdateCommuneSettings:output_type -> xaso.v1.UpdateCommuneSettingsResponse
-	18, // 81: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
-	20, // 82: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
-	22, // 83: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
-	24, // 84: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
-	26, // 85: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
-	28, // 86: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
-	30, // 87: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
-	56, // 88: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
-	33, // 89: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
-	35, // 90: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
-	37, // 91: xaso.v1.CentralService.ListAccessRecords:output_type -> xaso.v1.ListAccessRecordsResponse
-	39, // 92: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
-	41, // 93: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
-	43, // 94: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
-	45, // 95: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
-	50, // 96: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
-	52, // 97: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
-	54, // 98: xaso.v1.CentralService.UnblockCommuneChain:output_type -> xaso.v1.UnblockCommuneChainResponse
-	47, // 99: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
-	73, // [73:100] is the sub-list for method output_type
-	46, // [46:73] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	64, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	65, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
+	33, // 25: xaso.v1.PerformanceRow.indicators:type_name -> xaso.v1.IndicatorValue
+	34, // 26: xaso.v1.PerformanceRow.period:type_name -> xaso.v1.IndicatorPeriod
+	32, // 27: xaso.v1.GetPerformanceReportResponse.rows:type_name -> xaso.v1.PerformanceRow
+	1,  // 28: xaso.v1.GetPerformanceReportResponse.read:type_name -> xaso.v1.ReadInfo
+	66, // 29: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
+	0,  // 30: xaso.v1.ListAccessRecordsRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	67, // 31: xaso.v1.ListAccessRecordsResponse.entries:type_name -> xaso.v1.AccessEntry
+	1,  // 32: xaso.v1.ListAccessRecordsResponse.read:type_name -> xaso.v1.ReadInfo
+	68, // 33: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
+	69, // 34: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
+	69, // 35: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
+	64, // 36: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	70, // 37: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
+	71, // 38: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
+	0,  // 39: xaso.v1.ListNodesRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	72, // 40: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
+	64, // 41: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
+	73, // 42: xaso.v1.NodeStatus.blocked:type_name -> xaso.v1.ChainBlock
+	51, // 43: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
+	1,  // 44: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
+	74, // 45: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	75, // 46: xaso.v1.UpdateCommuneSettingsRequest.settings:type_name -> xaso.v1.CommuneSettings
+	75, // 47: xaso.v1.UpdateCommuneSettingsResponse.settings:type_name -> xaso.v1.CommuneSettings
+	2,  // 48: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
+	5,  // 49: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
+	7,  // 50: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
+	9,  // 51: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
+	11, // 52: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
+	13, // 53: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
+	15, // 54: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
+	59, // 55: xaso.v1.CentralService.UpdateCommuneSettings:input_type -> xaso.v1.UpdateCommuneSettingsRequest
+	17, // 56: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
+	19, // 57: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
+	21, // 58: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
+	23, // 59: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
+	25, // 60: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
+	27, // 61: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
+	29, // 62: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
+	57, // 63: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
+	31, // 64: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
+	36, // 65: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
+	38, // 66: xaso.v1.CentralService.ListAccessRecords:input_type -> xaso.v1.ListAccessRecordsRequest
+	40, // 67: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
+	42, // 68: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
+	44, // 69: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
+	46, // 70: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
+	50, // 71: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
+	53, // 72: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
+	55, // 73: xaso.v1.CentralService.UnblockCommuneChain:input_type -> xaso.v1.UnblockCommuneChainRequest
+	48, // 74: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
+	4,  // 75: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
+	6,  // 76: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
+	8,  // 77: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
+	10, // 78: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
+	12, // 79: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
+	14, // 80: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
+	16, // 81: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
+	60, // 82: xaso.v1.CentralService.UpdateCommuneSettings:output_type -> xaso.v1.UpdateCommuneSettingsResponse
+	18, // 83: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
+	20, // 84: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
+	22, // 85: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
+	24, // 86: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
+	26, // 87: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
+	28, // 88: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
+	30, // 89: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
+	58, // 90: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
+	35, // 91: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
+	37, // 92: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
+	39, // 93: xaso.v1.CentralService.ListAccessRecords:output_type -> xaso.v1.ListAccessRecordsResponse
+	41, // 94: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
+	43, // 95: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
+	45, // 96: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
+	47, // 97: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
+	52, // 98: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
+	54, // 99: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
+	56, // 100: xaso.v1.CentralService.UnblockCommuneChain:output_type -> xaso.v1.UnblockCommuneChainResponse
+	49, // 101: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
+	75, // [75:102] is the sub-list for method output_type
+	48, // [48:75] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_service_proto_init() }
@@ -3629,7 +3878,7 @@ func file_xaso_v1_central_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_service_proto_rawDesc), len(file_xaso_v1_central_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   58,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

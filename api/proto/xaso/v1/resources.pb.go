@@ -1242,8 +1242,16 @@ type Event struct {
 	TransferCommuneCode string `protobuf:"bytes,16,opt,name=transfer_commune_code,json=transferCommuneCode,proto3" json:"transfer_commune_code,omitempty"`
 	// RECEIVE into GUIDED: the required components that were missing.
 	MissingComponents []string `protobuf:"bytes,17,rep,name=missing_components,json=missingComponents,proto3" json:"missing_components,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// RECEIVE: the procedure's online level and fee at receipt, as the
+	// catalogue version received under says (Decision 766/QĐ-TTg indicators:
+	// online share by level, fee-paying dossiers).
+	OnlineLevel OnlineLevel `protobuf:"varint,40,opt,name=online_level,json=onlineLevel,proto3,enum=xaso.v1.OnlineLevel" json:"online_level,omitempty"`
+	FeeVnd      int64       `protobuf:"varint,41,opt,name=fee_vnd,json=feeVnd,proto3" json:"fee_vnd,omitempty"`
+	// APPROVE, REFUSE: working days from the receipt's start day to the day
+	// of the result, with the node's calendar (average processing time).
+	WorkingDays   int32 `protobuf:"varint,42,opt,name=working_days,json=workingDays,proto3" json:"working_days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
@@ -1395,6 +1403,27 @@ func (x *Event) GetMissingComponents() []string {
 	return nil
 }
 
+func (x *Event) GetOnlineLevel() OnlineLevel {
+	if x != nil {
+		return x.OnlineLevel
+	}
+	return OnlineLevel_ONLINE_LEVEL_UNSPECIFIED
+}
+
+func (x *Event) GetFeeVnd() int64 {
+	if x != nil {
+		return x.FeeVnd
+	}
+	return 0
+}
+
+func (x *Event) GetWorkingDays() int32 {
+	if x != nil {
+		return x.WorkingDays
+	}
+	return 0
+}
+
 // Dossier is one citizen's dossier (hồ sơ) as its home commune holds it.
 type Dossier struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1448,8 +1477,17 @@ type Dossier struct {
 	SupplementRequests int32 `protobuf:"varint,31,opt,name=supplement_requests,json=supplementRequests,proto3" json:"supplement_requests,omitempty"`
 	// GUIDED: the required components that were missing.
 	MissingComponents []string `protobuf:"bytes,32,rep,name=missing_components,json=missingComponents,proto3" json:"missing_components,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The commune whose desk gave the receipt; a transfer does not change it
+	// (the result goes back to it: Decree 118/2025 art. 20(1)(b)). Reports
+	// count the dossier there. Empty for dossiers received before it was kept.
+	ReceivedCommuneCode string `protobuf:"bytes,55,opt,name=received_commune_code,json=receivedCommuneCode,proto3" json:"received_commune_code,omitempty"`
+	// From the RECEIVE event: the procedure's online level and fee.
+	OnlineLevel OnlineLevel `protobuf:"varint,56,opt,name=online_level,json=onlineLevel,proto3,enum=xaso.v1.OnlineLevel" json:"online_level,omitempty"`
+	FeeVnd      int64       `protobuf:"varint,57,opt,name=fee_vnd,json=feeVnd,proto3" json:"fee_vnd,omitempty"`
+	// From the APPROVE or REFUSE event: working days from receipt to result.
+	WorkingDays   int32 `protobuf:"varint,58,opt,name=working_days,json=workingDays,proto3" json:"working_days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Dossier) Reset() {
@@ -1706,6 +1744,34 @@ func (x *Dossier) GetMissingComponents() []string {
 	return nil
 }
 
+func (x *Dossier) GetReceivedCommuneCode() string {
+	if x != nil {
+		return x.ReceivedCommuneCode
+	}
+	return ""
+}
+
+func (x *Dossier) GetOnlineLevel() OnlineLevel {
+	if x != nil {
+		return x.OnlineLevel
+	}
+	return OnlineLevel_ONLINE_LEVEL_UNSPECIFIED
+}
+
+func (x *Dossier) GetFeeVnd() int64 {
+	if x != nil {
+		return x.FeeVnd
+	}
+	return 0
+}
+
+func (x *Dossier) GetWorkingDays() int32 {
+	if x != nil {
+		return x.WorkingDays
+	}
+	return 0
+}
+
 var File_xaso_v1_resources_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_resources_proto_rawDesc = "" +
@@ -1765,7 +1831,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x05rules\x18\n" +
 	" \x01(\x0e2\x16.xaso.v1.WorkflowRulesR\x05rules\x12K\n" +
 	"\x13supplement_deadline\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x12supplementDeadline\x122\n" +
-	"\x15supplement_close_days\x18\f \x01(\x05R\x13supplementCloseDays\"\x83\x06\n" +
+	"\x15supplement_close_days\x18\f \x01(\x05R\x13supplementCloseDays\"\xf8\x06\n" +
 	"\x05Event\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12'\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x0f.xaso.v1.ActionR\x06action\x12\x14\n" +
@@ -1788,7 +1854,10 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"timeliness\x18\x0f \x01(\x0e2\x13.xaso.v1.TimelinessR\n" +
 	"timeliness\x122\n" +
 	"\x15transfer_commune_code\x18\x10 \x01(\tR\x13transferCommuneCode\x12-\n" +
-	"\x12missing_components\x18\x11 \x03(\tR\x11missingComponents\"\xbe\f\n" +
+	"\x12missing_components\x18\x11 \x03(\tR\x11missingComponents\x127\n" +
+	"\fonline_level\x18( \x01(\x0e2\x14.xaso.v1.OnlineLevelR\vonlineLevel\x12\x17\n" +
+	"\afee_vnd\x18) \x01(\x03R\x06feeVnd\x12!\n" +
+	"\fworking_days\x18* \x01(\x05R\vworkingDays\"\xe7\r\n" +
 	"\aDossier\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12%\n" +
@@ -1831,7 +1900,11 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x13supplement_deadline\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampR\x12supplementDeadline\x122\n" +
 	"\x15supplement_close_days\x18\x1e \x01(\x05R\x13supplementCloseDays\x12/\n" +
 	"\x13supplement_requests\x18\x1f \x01(\x05R\x12supplementRequests\x12-\n" +
-	"\x12missing_components\x18  \x03(\tR\x11missingComponents*s\n" +
+	"\x12missing_components\x18  \x03(\tR\x11missingComponents\x122\n" +
+	"\x15received_commune_code\x187 \x01(\tR\x13receivedCommuneCode\x127\n" +
+	"\fonline_level\x188 \x01(\x0e2\x14.xaso.v1.OnlineLevelR\vonlineLevel\x12\x17\n" +
+	"\afee_vnd\x189 \x01(\x03R\x06feeVnd\x12!\n" +
+	"\fworking_days\x18: \x01(\x05R\vworkingDays*s\n" +
 	"\vOnlineLevel\x12\x1c\n" +
 	"\x18ONLINE_LEVEL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ONLINE_LEVEL_NONE\x10\x01\x12\x18\n" +
@@ -1954,29 +2027,31 @@ var file_xaso_v1_resources_proto_depIdxs = []int32{
 	13, // 16: xaso.v1.Event.attachments:type_name -> xaso.v1.AttachmentRef
 	14, // 17: xaso.v1.Event.receipt:type_name -> xaso.v1.Receipt
 	7,  // 18: xaso.v1.Event.timeliness:type_name -> xaso.v1.Timeliness
-	1,  // 19: xaso.v1.Dossier.supplement_clock:type_name -> xaso.v1.SupplementClock
-	11, // 20: xaso.v1.Dossier.applicant:type_name -> xaso.v1.Applicant
-	3,  // 21: xaso.v1.Dossier.channel:type_name -> xaso.v1.Channel
-	12, // 22: xaso.v1.Dossier.components:type_name -> xaso.v1.SubmittedComponent
-	13, // 23: xaso.v1.Dossier.attachments:type_name -> xaso.v1.AttachmentRef
-	4,  // 24: xaso.v1.Dossier.state:type_name -> xaso.v1.State
-	17, // 25: xaso.v1.Dossier.received_time:type_name -> google.protobuf.Timestamp
-	17, // 26: xaso.v1.Dossier.due_time:type_name -> google.protobuf.Timestamp
-	17, // 27: xaso.v1.Dossier.appointment_time:type_name -> google.protobuf.Timestamp
-	17, // 28: xaso.v1.Dossier.finished_time:type_name -> google.protobuf.Timestamp
-	17, // 29: xaso.v1.Dossier.returned_time:type_name -> google.protobuf.Timestamp
-	17, // 30: xaso.v1.Dossier.paused_time:type_name -> google.protobuf.Timestamp
-	7,  // 31: xaso.v1.Dossier.timeliness:type_name -> xaso.v1.Timeliness
-	8,  // 32: xaso.v1.Dossier.satisfaction:type_name -> xaso.v1.Satisfaction
-	17, // 33: xaso.v1.Dossier.update_time:type_name -> google.protobuf.Timestamp
-	15, // 34: xaso.v1.Dossier.events:type_name -> xaso.v1.Event
-	2,  // 35: xaso.v1.Dossier.rules:type_name -> xaso.v1.WorkflowRules
-	17, // 36: xaso.v1.Dossier.supplement_deadline:type_name -> google.protobuf.Timestamp
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	0,  // 19: xaso.v1.Event.online_level:type_name -> xaso.v1.OnlineLevel
+	1,  // 20: xaso.v1.Dossier.supplement_clock:type_name -> xaso.v1.SupplementClock
+	11, // 21: xaso.v1.Dossier.applicant:type_name -> xaso.v1.Applicant
+	3,  // 22: xaso.v1.Dossier.channel:type_name -> xaso.v1.Channel
+	12, // 23: xaso.v1.Dossier.components:type_name -> xaso.v1.SubmittedComponent
+	13, // 24: xaso.v1.Dossier.attachments:type_name -> xaso.v1.AttachmentRef
+	4,  // 25: xaso.v1.Dossier.state:type_name -> xaso.v1.State
+	17, // 26: xaso.v1.Dossier.received_time:type_name -> google.protobuf.Timestamp
+	17, // 27: xaso.v1.Dossier.due_time:type_name -> google.protobuf.Timestamp
+	17, // 28: xaso.v1.Dossier.appointment_time:type_name -> google.protobuf.Timestamp
+	17, // 29: xaso.v1.Dossier.finished_time:type_name -> google.protobuf.Timestamp
+	17, // 30: xaso.v1.Dossier.returned_time:type_name -> google.protobuf.Timestamp
+	17, // 31: xaso.v1.Dossier.paused_time:type_name -> google.protobuf.Timestamp
+	7,  // 32: xaso.v1.Dossier.timeliness:type_name -> xaso.v1.Timeliness
+	8,  // 33: xaso.v1.Dossier.satisfaction:type_name -> xaso.v1.Satisfaction
+	17, // 34: xaso.v1.Dossier.update_time:type_name -> google.protobuf.Timestamp
+	15, // 35: xaso.v1.Dossier.events:type_name -> xaso.v1.Event
+	2,  // 36: xaso.v1.Dossier.rules:type_name -> xaso.v1.WorkflowRules
+	17, // 37: xaso.v1.Dossier.supplement_deadline:type_name -> google.protobuf.Timestamp
+	0,  // 38: xaso.v1.Dossier.online_level:type_name -> xaso.v1.OnlineLevel
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_resources_proto_init() }
