@@ -31,6 +31,27 @@ func DueProvisional(d *Dossier, cal *Calendar) bool {
 	return cal.Provisional(DateOf(d.GetReceivedTime().AsTime(), cal.Location()), DateOf(end, cal.Location()))
 }
 
+// ProvisionalYear is the first year that is not official on cal in the
+// period from d's receipt to its due time or appointment (DueProvisional),
+// or 0 when its due time is not provisional: what the pages name when
+// they say that a due date is "dự kiến".
+func ProvisionalYear(d *Dossier, cal *Calendar) int {
+	if !DueProvisional(d, cal) {
+		return 0
+	}
+	from := DateOf(d.GetReceivedTime().AsTime(), cal.Location()).Year
+	to := DateOf(d.GetDueTime().AsTime(), cal.Location()).Year
+	if a := d.GetAppointmentTime(); a != nil {
+		to = max(to, DateOf(a.AsTime(), cal.Location()).Year)
+	}
+	for y := from; y <= to; y++ {
+		if !cal.IsOfficialYear(y) {
+			return y
+		}
+	}
+	return 0
+}
+
 // SystemActor is the actor of the events no person makes (RESCHEDULE).
 const SystemActor = "system"
 

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,10 @@ func TestPublishedYearReschedulesProvisionalDueTimes(t *testing.T) {
 	if h, _ := n.Store().OutboxHead(); h != head+1 {
 		t.Errorf("outbox head %d, want %d: one RESCHEDULE", h, head+1)
 	}
+	if _, _, body := page(t, n.client, n.url+"/tra-cuu/"+code+"?k="+n.Store().LookupCheck(code)); !strings.Contains(body, "Tính lại hạn theo lịch nghỉ chính thức") ||
+		!strings.Contains(body, "06/01/2027") || strings.Contains(body, "dự kiến") {
+		t.Errorf("the look-up after the calendar:\n%s", body)
+	}
 	if d, _ := n.Store().Get(sameDay, false); d.GetEventCount() != 1 {
 		t.Errorf("the same-day dossier has %d events", d.GetEventCount())
 	}
@@ -99,5 +104,68 @@ func TestPublishedYearReschedulesProvisionalDueTimes(t *testing.T) {
 	}
 	if h, _ := n.Store().OutboxHead(); h != head+1 {
 		t.Errorf("outbox head %d after the same calendar again", h)
+	}
+}
+
+// The pages say when a due date is provisional, say "trong ngày" for a
+// same-day procedure (never "0 ngày làm việc"), and after an apology show
+// its new date as the appointment with the legal due date as such.
+func TestDueDatePages(t *testing.T) {
+	n := startNode(t, func(c *Config) { c.UsersFile = writeUsers(t) })
+	n.clock.Set(time.Date(2026, 12, 28, 9, 0, 0, 0, dossier.Zone))
+	status, resp := n.call(t, "POST", "/v1/dossiers", map[string]any{
+		"procedure_code": "1.000894", "applicant": map[string]any{"full_name": "Hà Thị Lan"},
+		"channel": "CHANNEL_IN_PERSON", "components": []any{map[string]any{"code": "TK", "paper": true}},
+	})
+	if status != 200 {
+		t.Fatalf("receive: %d %v", status, resp)
+	}
+	code := resp["dossier"].(map[string]any)["code"].(string)
+	status, resp = n.call(t, "POST", "/v1/dossiers", birthRequest())
+	if status != 200 {
+		t.Fatalf("receive: %d %v", status, resp)
+	}
+	birth := resp["dossier"].(map[string]any)["code"].(string)
+
+	const provisional = "dự kiến: lịch nghỉ năm 2027 chưa được công bố chính thức"
+	d := newDesk(t, n)
+	d.signIn("lan")
+	pages := map[string]string{
+		"desk":    "/ban/ho-so/" + code,
+		"receipt": "/ban/ho-so/" + code + "/phieu",
+		"look-up": "/tra-cuu/" + code + "?k=" + n.Store().LookupCheck(code),
+	}
+	for name, path := range pages {
+		if st, _, body := d.get(path); st != 200 || !strings.Contains(body, provisional) {
+			t.Errorf("the %s page does not say the due date is provisional: %d\n%s", name, st, body)
+		}
+	}
+	if _, _, body := d.get(pages["receipt"]); !strings.Contains(body, "theo quy định là: 5 ngày làm việc.") {
+		t.Errorf("the receipt does not give 5 working days:\n%s", body)
+	}
+	_, _, body := d.get("/ban/ho-so/" + birth + "/phieu")
+	if !strings.Contains(body, "theo quy định là: trong ngày.") || strings.Contains(body, "0 ngày làm việc") || strings.Contains(body, provisional) {
+		t.Errorf("the same-day receipt:\n%s", body)
+	}
+	if _, _, body := d.get("/ban/tiep-nhan?procedure=1.001193"); !strings.Contains(body, "Thời hạn giải quyết: trong ngày") {
+		t.Errorf("the receive form of a same-day procedure:\n%s", body)
+	}
+
+	// The officer apologises (Decree 118/2025 art. 19(6)) with a new date.
+	status, resp = n.callAs(t, xasov1.Role_ROLE_OFFICER, "POST", "/v1/dossiers/"+code+":transition", map[string]any{
+		"action": "ACTION_APOLOGIZE", "reason": "Cần xác minh thêm",
+		"appointment_time": "2027-01-15T10:00:00Z",
+	})
+	if status != 200 {
+		t.Fatalf("apologize: %d %v", status, resp)
+	}
+	_, _, body = d.get(pages["receipt"])
+	if !strings.Contains(body, "Thời gian trả kết quả giải quyết hồ sơ: 17 giờ 00 phút, ngày 15/01/2027 (hẹn lại bằng văn bản xin lỗi; hạn giải quyết theo quy định: 17 giờ 00 phút, ngày 05/01/2027)") {
+		t.Errorf("the reprinted receipt after the apology:\n%s", body)
+	}
+	_, _, body = d.get(pages["look-up"])
+	due, legal := strings.Index(body, "15/01/2027"), strings.Index(body, "Hạn giải quyết theo quy định")
+	if due < 0 || legal < due || !strings.Contains(body[legal:], "05/01/2027") {
+		t.Errorf("the look-up after the apology:\n%s", body)
 	}
 }
