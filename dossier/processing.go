@@ -25,7 +25,7 @@ const MaxProcessingHours = 400
 
 // ProcessingTime is a procedure's legal processing time: in working days
 // or, where the law sets it so, in working hours (Decree 118/2025 art.
-// 17(2)(c) counts in working hours, "trong thời hạn 08 giờ làm việc"), and
+// 17(2)(c) counts in working hours, "không muộn hơn 08 (tám) giờ làm việc"), and
 // its rule for a receipt after the cut-off. The zero value is "trong
 // ngày": due at the end of the working day the receipt counts from.
 type ProcessingTime struct {

@@ -334,7 +334,12 @@ func validateReceipt(rc *xasov1.Receipt, now time.Time, f string, v *Violations)
 // dossier's state and to the event's role, the state and holder after it
 // are the ones the action makes, and it carries what the action needs and
 // nothing an action of its kind cannot carry. It does not recompute due
-// times (they follow the calendar the node had) nor timeliness. The error
+// times (they follow the calendar the node had) nor timeliness, with one
+// exception it leaves to its caller: a RESCHEDULE, which exists only to
+// move a due time, is checked here in form, and its due time must then be
+// checked with CheckReschedule on the calendar central published (central
+// does so as it applies). A receipt claiming Decree 61/2018 from
+// Decree118From on is refused (Decree 118/2025 art. 40(1)). The error
 // is a *TransitionError, a *RoleError or Violations, like Decide's, or an
 // *OwnerError.
 func CheckEvent(d *Dossier, ev *Event, commune string) error {

@@ -777,7 +777,7 @@ type Procedure struct {
 	// required when any of them departs from the decree.
 	SupplementLegalBasis string `protobuf:"bytes,14,opt,name=supplement_legal_basis,json=supplementLegalBasis,proto3" json:"supplement_legal_basis,omitempty"`
 	// Legal processing time in working hours, for a procedure whose law
-	// sets it in hours (e.g. "trong 08 giờ làm việc"); 0 means the time is
+	// sets it in hours (e.g. "08 (tám) giờ làm việc", Decree 118/2025 art. 17(2)(c)); 0 means the time is
 	// processing_days. When set, processing_days is 0. Hours run only in
 	// the calendar's sessions on working days.
 	ProcessingHours int32 `protobuf:"varint,25,opt,name=processing_hours,json=processingHours,proto3" json:"processing_hours,omitempty"`
