@@ -690,6 +690,9 @@ type receiptData struct {
 	Code, CommuneName, Applicant, Address, Phone, Email, Procedure, Clerk string
 	Received, Due, LookupURL, LookupCheck                                 string
 	Day, Month, Year                                                      int
+	// Days is the processing time in working days (0 for a time in hours
+	// or the same day: show Time).
+	Days int
 	// Time is the processing time as the law states it: "trong ngày",
 	// "5 ngày làm việc" or "8 giờ làm việc".
 	Time string
@@ -723,7 +726,7 @@ func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
 	data := receiptData{Code: d.GetCode(), CommuneName: p.communeName(), Applicant: d.GetApplicant().GetFullName(),
 		Address: d.GetApplicant().GetAddress(), Phone: d.GetApplicant().GetPhone(), Email: d.GetApplicant().GetEmail(),
 		Procedure: d.GetProcedureName(), Received: clock(rec), Day: rec.Day(), Month: int(rec.Month()), Year: rec.Year(),
-		Time: dossier.DossierProcessingTime(d).Text(), LookupURL: p.lookupURL(r, d.GetCode()), LookupCheck: p.n.store.LookupCheck(d.GetCode())}
+		Days: int(d.GetProcessingDays()), Time: dossier.DossierProcessingTime(d).Text(), LookupURL: p.lookupURL(r, d.GetCode()), LookupCheck: p.n.store.LookupCheck(d.GetCode())}
 	if len(d.GetEvents()) > 0 {
 		data.Clerk = d.GetEvents()[0].GetActor()
 		if u, ok, _ := p.users.lookup(data.Clerk); ok && u.FullName != "" {
