@@ -215,6 +215,11 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	if err := checkReceiptCatalogue(st, ev); err != nil {
 		return err
 	}
+	if ev.GetAction() == dossier.Reschedule {
+		if e := checkReschedule(st, stored, ev); e != nil {
+			return refuseRecord(checkCode(e), "dossier %s: %v", rec.GetDossierCode(), e)
+		}
+	}
 	if ev.GetAction() == dossier.Transfer && !st.getProto([]byte(prefixCommune+ev.GetTransferCommuneCode()), &xasov1.Commune{}) {
 		return refuseRecord(codes.FailedPrecondition, "dossier %s: commune %s it is transferred to is not registered", rec.GetDossierCode(), ev.GetTransferCommuneCode())
 	}
@@ -286,6 +291,30 @@ func checkReceiptCatalogue(st *stateTxn, ev *xasov1.Event) *recordError {
 			rc.GetCode(), ev.GetOnlineLevel(), ev.GetFeeVnd(), rc.GetProcedureCode(), rc.GetProcedureVersion(), p.GetOnlineLevel(), p.GetFeeVnd())
 	}
 	return nil
+}
+
+// checkReschedule re-decides a RESCHEDULE on the calendar central
+// published at the event's calendar_index, with the dossier's events:
+// the node may move a due time only to what that calendar computes.
+// CheckEvent checked already that the index is not older than the one the
+// dossier was last rescheduled on.
+func checkReschedule(st *stateTxn, stored *xasov1.StoredDossier, ev *xasov1.Event) error {
+	var cal *dossier.Calendar
+	js, err := getValue(st.txn, calendarKey(ev.GetCalendarIndex()))
+	switch {
+	case err == nil:
+		if cal, err = dossier.ParseCalendar(js); err != nil {
+			// It was checked when it was put: the disk, not the input.
+			panic(fmt.Sprintf("central state: calendar of index %d: %v", ev.GetCalendarIndex(), err))
+		}
+	case !errors.Is(err, errNotFound):
+		panic(fmt.Sprintf("central state: read calendar of index %d: %v", ev.GetCalendarIndex(), err))
+	}
+	evs, err := dossierEvents(st.txn, stored.GetEventRecords())
+	if err != nil {
+		panic(fmt.Sprintf("central state: read events of %s: %v", stored.GetDossier().GetCode(), err))
+	}
+	return dossier.CheckReschedule(evs, ev, cal)
 }
 
 // Bounds on what one record makes central write: its dossier as stored

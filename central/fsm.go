@@ -31,6 +31,7 @@ import (
 //	p/{procedure}                     current procedure version
 //	v/{procedure}/{version:4}         every procedure version
 //	k/calendar                        working calendar JSON
+//	kh/{index:8}                      every calendar published, by the Raft index that put it (RESCHEDULE is checked on it)
 //	a/{index:8}/{position:4}          audit record of each applied operator command
 //	t/{name}                          operator token (hashed secret)
 //	th/{secret sha256}                token name, for authentication
@@ -58,6 +59,7 @@ const (
 	prefixProcedure   = "p/"
 	prefixProcVer     = "v/"
 	keyCalendar       = "k/calendar"
+	prefixCalendars   = "kh/"
 	prefixAudit       = "a/"
 	prefixToken       = "t/"
 	prefixTokenSecret = "th/"
@@ -585,6 +587,9 @@ func readFeedHead(txn *badger.Txn) (uint64, error) {
 	}
 }
 
+// calendarKey is where the calendar put at Raft index index is kept.
+func calendarKey(index uint64) []byte { return append([]byte(prefixCalendars), be64(index)...) }
+
 func feedKey(seq uint64) []byte { return append([]byte(prefixFeed), be64(seq)...) }
 
 func (w *writes) set(k []byte, m proto.Message) {
@@ -653,6 +658,7 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 			return invalid("", violation("calendar_json", err.Error()))
 		}
 		w.setRaw([]byte(keyCalendar), []byte(c.PutCalendar.GetCalendarJson()))
+		w.setRaw(calendarKey(w.index), []byte(c.PutCalendar.GetCalendarJson()))
 		w.feed(st, &xasov1.FeedItem{Broadcast: true, Item: &xasov1.FeedItem_CalendarJson{CalendarJson: c.PutCalendar.GetCalendarJson()}})
 		return &xasov1.CommandResult{}
 	case *xasov1.CentralCommand_PutOperatorToken:

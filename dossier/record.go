@@ -188,7 +188,11 @@ func validateEvent(ev *xasov1.Event, now time.Time, f string, v *Violations) {
 	if !validLine(ev.GetActor(), MaxActorBytes) {
 		v.Add(f+".actor", fmt.Sprintf("who acted: one line of at most %d bytes", MaxActorBytes))
 	}
-	if !knownEnum(ev.GetRole(), xasov1.Role_name) {
+	if ev.GetAction() == Reschedule {
+		if ev.GetRole() != 0 {
+			v.Add(f+".role", "a RESCHEDULE is the system's: no role")
+		}
+	} else if !knownEnum(ev.GetRole(), xasov1.Role_name) {
 		v.Add(f+".role", "CLERK, OFFICER or LEADER")
 	}
 	if ev.GetTime() == nil || !validTime(ev.GetTime(), now, MaxClockSkew) {
@@ -206,7 +210,7 @@ func validateEvent(ev *xasov1.Event, now time.Time, f string, v *Violations) {
 	for _, t := range []struct {
 		name string
 		ts   *timestamppb.Timestamp
-	}{{"due_time", ev.GetDueTime()}, {"appointment_time", ev.GetAppointmentTime()}} {
+	}{{"due_time", ev.GetDueTime()}, {"appointment_time", ev.GetAppointmentTime()}, {"previous_due_time", ev.GetPreviousDueTime()}} {
 		if t.ts != nil && !validTime(t.ts, now, MaxClockSkew+latestAppointment) {
 			v.Add(f+"."+t.name, "a time within five years")
 		}
@@ -216,6 +220,12 @@ func validateEvent(ev *xasov1.Event, now time.Time, f string, v *Violations) {
 	}
 	if t := ev.GetTimeliness(); t != 0 && !knownEnum(t, xasov1.Timeliness_name) {
 		v.Add(f+".timeliness", "EARLY, ON_TIME or LATE")
+	}
+	if h := ev.GetProcessingHours(); h < 0 || h > MaxProcessingHours {
+		v.Add(f+".processing_hours", fmt.Sprintf("0 to %d working hours", MaxProcessingHours))
+	}
+	if l := ev.GetLateReceipt(); l != 0 && !knownEnum(l, xasov1.LateReceipt_name) {
+		v.Add(f+".late_receipt", "a known rule for a receipt after the cut-off")
 	}
 	if c := ev.GetTransferCommuneCode(); c != "" && !ValidCommuneCode(c) {
 		v.Add(f+".transfer_commune_code", "a 5-digit administrative unit code")
@@ -324,7 +334,12 @@ func validateReceipt(rc *xasov1.Receipt, now time.Time, f string, v *Violations)
 // dossier's state and to the event's role, the state and holder after it
 // are the ones the action makes, and it carries what the action needs and
 // nothing an action of its kind cannot carry. It does not recompute due
-// times (they follow the calendar the node had) nor timeliness. The error
+// times (they follow the calendar the node had) nor timeliness, with one
+// exception it leaves to its caller: a RESCHEDULE, which exists only to
+// move a due time, is checked here in form, and its due time must then be
+// checked with CheckReschedule on the calendar central published (central
+// does so as it applies). A receipt claiming Decree 61/2018 from
+// Decree118From on is refused (Decree 118/2025 art. 40(1)). The error
 // is a *TransitionError, a *RoleError or Violations, like Decide's, or an
 // *OwnerError.
 func CheckEvent(d *Dossier, ev *Event, commune string) error {
@@ -339,11 +354,28 @@ func CheckEvent(d *Dossier, ev *Event, commune string) error {
 	if ev.GetReceipt() != nil || ev.GetAction() == Receive {
 		return &TransitionError{Action: Receive, State: d.GetState(), Why: "the dossier was received already"}
 	}
+	if ev.GetProcessingHours() != 0 || ev.GetLateReceipt() != 0 {
+		v.Add("event.processing_hours", "the processing time is set by the receipt only")
+		return v
+	}
+	if ev.GetAction() != Reschedule && (ev.GetPreviousDueTime() != nil || ev.GetCalendarIndex() != 0) {
+		v.Add("event.calendar_index", "only a RESCHEDULE names a calendar and the due time before it")
+		return v
+	}
 	if ev.GetAction() == AcceptTransfer {
 		return checkAcceptTransfer(d, ev, commune)
 	}
 	if d.GetCommuneCode() != commune {
 		return &OwnerError{Commune: commune, Dossier: d.GetCode(), Why: "it belongs to commune " + d.GetCommuneCode()}
+	}
+	if ev.GetAction() == Reschedule {
+		if d.GetEventCount() >= MaxDossierEvents {
+			v.Add("event.sequence", fmt.Sprintf("a dossier has at most %d events", MaxDossierEvents))
+			return v
+		}
+		// The form here; the due time's value on central's calendar by
+		// CheckReschedule, which the caller holding it must call.
+		return checkRescheduleForm(d, ev)
 	}
 	r, known := rules[ev.GetAction()]
 	if !known {
@@ -459,6 +491,17 @@ func checkReceipt(ev *Event, commune string) error {
 	}
 	if ev.GetSequence() != 1 {
 		v.Add("event.sequence", "the receipt is event 1")
+	}
+	// Decree 118/2025 art. 40(1): from 1 July 2025 Decree 61/2018 no
+	// longer applies; a dossier received before keeps its rules.
+	if rc.GetRules() == Decree61 && !ev.GetTime().AsTime().Before(Decree118From) {
+		v.Add("event.receipt.rules", fmt.Sprintf("a dossier received from %s on follows Decree 118/2025 (art. 40(1)), not Decree 61/2018", Decree118From.Format(time.DateOnly)))
+	}
+	if ev.GetProcessingHours() != 0 && rc.GetProcessingDays() != 0 {
+		v.Add("event.processing_hours", "a processing time is in working days or in working hours, not both")
+	}
+	if ev.GetPreviousDueTime() != nil || ev.GetCalendarIndex() != 0 {
+		v.Add("event.calendar_index", "only a RESCHEDULE names a calendar and the due time before it")
 	}
 	if ev.GetRole() != Clerk {
 		return &RoleError{Action: Receive, Role: ev.GetRole(), Roles: []Role{Clerk}}

@@ -242,6 +242,8 @@ func ReceiveEvent(in ReceiveInput, cal *Calendar) (*Event, error) {
 			Channel:          in.Channel,
 			Rules:            Decree118,
 		},
+		ProcessingHours: p.GetProcessingHours(),
+		LateReceipt:     p.GetLateReceipt(),
 	}
 	switch outcome {
 	case Received:
@@ -249,7 +251,7 @@ func ReceiveEvent(in ReceiveInput, cal *Calendar) (*Event, error) {
 		if window <= 0 {
 			window = DefaultSupplementWindowDays
 		}
-		ev.DueTime = timestamppb.New(cal.Due(in.Time, int(p.GetProcessingDays())))
+		ev.DueTime = timestamppb.New(cal.DueFor(in.Time, ProcessingTimeOf(p)))
 		ev.Receipt.SupplementDeadline = timestamppb.New(cal.Due(in.Time, window))
 		ev.Receipt.SupplementCloseDays = p.GetSupplementCloseDays()
 	case Guided:
@@ -272,9 +274,7 @@ func ValidateProcedure(p *Procedure) error {
 	if strings.TrimSpace(p.GetField()) == "" {
 		v.Add("field", "the field (lĩnh vực) is required")
 	}
-	if p.GetProcessingDays() < 0 || p.GetProcessingDays() > 365 {
-		v.Add("processing_days", "0 to 365 working days")
-	}
+	validateProcessingTime(p, &v)
 	// Decree 118/2025 art. 19(5): the supplement periods and the restart
 	// of the clock are the decree's unless sector law says otherwise,
 	// which the procedure then names.

@@ -63,6 +63,15 @@ const (
 // received before xaso followed it carry WORKFLOW_RULES_UNSPECIFIED.
 const Decree118 = xasov1.WorkflowRules_WORKFLOW_RULES_DECREE_118_2025
 
+// Decree61 names the older rules (Decree 61/2018/NĐ-CP as amended)
+// explicitly; only a dossier received before Decree118From may carry them.
+const Decree61 = xasov1.WorkflowRules_WORKFLOW_RULES_DECREE_61_2018
+
+// Decree118From is when Decree 118/2025/NĐ-CP took effect (art. 40(1):
+// "có hiệu lực thi hành kể từ ngày 01 tháng 7 năm 2025"), in Vietnam's
+// time: a dossier received from then on follows it.
+var Decree118From = time.Date(2025, time.July, 1, 0, 0, 0, 0, Zone)
+
 // The decree's periods where sector law sets none (Decree 118/2025 art. 19(5)).
 const (
 	// DefaultSupplementWindowDays is how many working days after receipt
@@ -100,6 +109,9 @@ const (
 	// CloseUnsupplemented closes a dossier whose supplements did not come
 	// within the period after the request (Decree 118/2025 art. 19(5)).
 	CloseUnsupplemented = xasov1.Action_ACTION_CLOSE_UNSUPPLEMENTED
+	// Reschedule moves a due time computed on days the calendar computed
+	// to what central's newly published calendar computes (RescheduleEvent).
+	Reschedule = xasov1.Action_ACTION_RESCHEDULE
 )
 
 // rule is one row of the workflow: from which states an action may be taken,
@@ -408,14 +420,7 @@ func Decide(d *Dossier, cmd Command, cal *Calendar) (*Event, error) {
 			return nil, err
 		}
 		ev.Components, ev.Attachments = cmd.Components, cmd.Attachments
-		var newDue time.Time
-		if d.GetSupplementClock() == xasov1.SupplementClock_SUPPLEMENT_CLOCK_RESUME {
-			left := cal.WorkingDaysBetween(cal.StartDay(d.GetPausedTime().AsTime()), DateOf(due, cal.Location()))
-			newDue = cal.Due(cmd.Time, left)
-		} else {
-			newDue = cal.Due(cmd.Time, int(d.GetProcessingDays()))
-		}
-		ev.DueTime = timestamppb.New(newDue)
+		ev.DueTime = timestamppb.New(supplementDue(d, cmd.Time, cal))
 	case Apologize:
 		if cmd.Appointment.IsZero() {
 			v.Add("appointment_time", "an apology sets a new appointment")
@@ -472,6 +477,22 @@ func Decide(d *Dossier, cmd Command, cal *Calendar) (*Event, error) {
 	return ev, nil
 }
 
+// supplementDue is the due time when the supplements come in at t: the
+// whole processing time again from t, or with a RESUME clock what was left
+// of it when the clock stopped (Decree 118/2025 art. 19(5) and sector law).
+func supplementDue(d *Dossier, t time.Time, cal *Calendar) time.Time {
+	pt := DossierProcessingTime(d)
+	if d.GetSupplementClock() != xasov1.SupplementClock_SUPPLEMENT_CLOCK_RESUME || d.GetDueTime() == nil || d.GetPausedTime() == nil {
+		return cal.DueFor(t, pt)
+	}
+	due, paused := d.GetDueTime().AsTime(), d.GetPausedTime().AsTime()
+	if pt.Hours > 0 {
+		return cal.AddWorkingHours(t, cal.WorkingHoursBetween(paused, due))
+	}
+	left := cal.WorkingDaysBetween(cal.StartDay(paused), DateOf(due, cal.Location()))
+	return cal.Due(t, left)
+}
+
 // Apply changes d by ev. It does no checking: ev must come from Decide or
 // ReceiveEvent for this dossier (or be replayed from its log).
 func Apply(d *Dossier, ev *Event) {
@@ -492,6 +513,8 @@ func Apply(d *Dossier, ev *Event) {
 		d.MissingComponents = ev.GetMissingComponents()
 		d.ReceivedCommuneCode = rc.GetCommuneCode()
 		d.OnlineLevel, d.FeeVnd = ev.GetOnlineLevel(), ev.GetFeeVnd()
+		d.ProcessingHours = ev.GetProcessingHours()
+		d.LateReceipt = ev.GetLateReceipt()
 		if s := ev.GetState(); s == Guided || s == RefusedAtReception {
 			d.OutcomeReason = ev.GetReason()
 		}
@@ -523,6 +546,8 @@ func Apply(d *Dossier, ev *Event) {
 		d.AppointmentTime, d.Apologized = ev.GetAppointmentTime(), true
 	case Transfer:
 		d.TransferCommuneCode = ev.GetTransferCommuneCode()
+	case Reschedule:
+		d.CalendarIndex = ev.GetCalendarIndex()
 	case AcceptTransfer:
 		d.CommuneCode, d.TransferCommuneCode = ev.GetTransferCommuneCode(), ""
 	}

@@ -297,7 +297,7 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 		filters = append(filters, s.filter)
 		for _, d := range ds {
 			shown.codes = append(shown.codes, d.GetCode())
-			t := timesOf(d, now)
+			t := timesOf(d, now, p.n.Calendar())
 			sec.Dossiers = append(sec.Dossiers, queueRow{Code: d.GetCode(), Procedure: d.GetProcedureName(),
 				Applicant: d.GetApplicant().GetFullName(), Assignee: d.GetAssignee(), Due: t.Due, Overdue: t.Overdue})
 		}
@@ -585,7 +585,7 @@ func (p *pages) showDossier(w http.ResponseWriter, r *http.Request, se Session, 
 	v := dossierView{Code: d.GetCode(), Procedure: d.GetProcedureName(), State: dossier.StateName(d.GetState()),
 		Applicant: d.GetApplicant().GetFullName(), Phone: d.GetApplicant().GetPhone(), Address: d.GetApplicant().GetAddress(),
 		Assignee: d.GetAssignee(), Channel: strings.TrimPrefix(d.GetChannel().String(), "CHANNEL_"),
-		Received: d.GetReceivedTime().AsTime(), Events: d.GetEventCount(), times: timesOf(d, p.n.now())}
+		Received: d.GetReceivedTime().AsTime(), Events: d.GetEventCount(), times: timesOf(d, p.n.now(), p.n.Calendar())}
 	for _, a := range d.GetAttachments() {
 		kind := a.GetComponentCode()
 		if a.GetResult() {
@@ -696,10 +696,19 @@ func (p *pages) act(w http.ResponseWriter, r *http.Request, se Session) {
 type receiptData struct {
 	Code, CommuneName, Applicant, Address, Phone, Email, Procedure, Clerk string
 	Received, Due, LookupURL, LookupCheck                                 string
-	Day, Month, Year, Days                                                int
-	// Duration is the legal processing time as the form writes it
-	// ("trong ngày", "05 ngày làm việc").
-	Duration string
+	Day, Month, Year                                                      int
+	// Days is the processing time in working days (0 for a time in hours
+	// or the same day: show Time).
+	Days int
+	// Time is the processing time as the law states it: "trong ngày",
+	// "05 ngày làm việc" or "08 giờ làm việc".
+	Time string
+	// LegalDue, after an apology, is the due time the law set, shown as
+	// such beside the new appointment (Due).
+	LegalDue string
+	// ProvisionalYear, when not 0, is the year whose days off Due rests
+	// on and which is not published yet.
+	ProvisionalYear int
 	// Place is where the receipt is dated (the commune's name without
 	// its kind).
 	Place      string
@@ -734,7 +743,7 @@ func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
 	data := receiptData{Code: d.GetCode(), CommuneName: p.communeName(), Applicant: d.GetApplicant().GetFullName(),
 		Address: d.GetApplicant().GetAddress(), Phone: d.GetApplicant().GetPhone(), Email: d.GetApplicant().GetEmail(),
 		Procedure: d.GetProcedureName(), Received: clock(rec), Day: rec.Day(), Month: int(rec.Month()), Year: rec.Year(),
-		Days: int(d.GetProcessingDays()), Duration: formDuration(d.GetProcessingDays()), Place: placeName(p.communeName()), LookupURL: p.lookupURL(r, d.GetCode()), LookupCheck: p.n.store.LookupCheck(d.GetCode())}
+		Days: int(d.GetProcessingDays()), Time: dossier.DossierProcessingTime(d).Text(), Place: placeName(p.communeName()), LookupURL: p.lookupURL(r, d.GetCode()), LookupCheck: p.n.store.LookupCheck(d.GetCode())}
 	if len(d.GetEvents()) > 0 {
 		data.Clerk = d.GetEvents()[0].GetActor()
 		if u, ok, _ := p.users.lookup(data.Clerk); ok && u.FullName != "" {
@@ -743,6 +752,21 @@ func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
 		if due := d.GetEvents()[0].GetDueTime(); due != nil {
 			data.Due = clock(due.AsTime()) // the appointment given at the desk
 		}
+	}
+	// A reprint shows the appointment in force: the due time moved by a
+	// supplement or a published calendar, or the new date of an apology
+	// with the legal due time beside it.
+	if due := d.GetDueTime(); due != nil && dossier.IsOpen(d.GetState()) {
+		data.Due = clock(due.AsTime())
+	}
+	if a := d.GetAppointmentTime(); a != nil {
+		if due := d.GetDueTime(); due != nil {
+			data.LegalDue = clock(due.AsTime())
+		}
+		data.Due = clock(a.AsTime())
+	}
+	if dossier.IsOpen(d.GetState()) {
+		data.ProvisionalYear = dossier.ProvisionalYear(d, p.n.Calendar())
 	}
 	proc, _ := p.n.store.procedureVersion(d.GetProcedureCode(), d.GetProcedureVersion())
 	names := map[string]string{}

@@ -88,13 +88,11 @@ func formTime(t time.Time, zone *time.Location) string {
 	return fmt.Sprintf("%02d:%02d %s", l.Hour(), l.Minute(), formDate(t, zone))
 }
 
-// formDuration writes a legal processing time: "trong ngày" for a
-// procedure done the same working day (0 days), else "NN ngày làm việc".
-func formDuration(days int32) string {
-	if days <= 0 {
-		return "trong ngày"
-	}
-	return fmt.Sprintf("%02d ngày làm việc", days)
+// formDuration writes a legal processing time as the law states it, with
+// two digits: "trong ngày" for a procedure done the same working day,
+// "05 ngày làm việc", or "08 giờ làm việc" (dossier.ProcessingTime).
+func formDuration(days, hours int32) string {
+	return dossier.ProcessingText(days, hours)
 }
 
 // placeName is the place a form is dated at: the commune's name without
@@ -361,7 +359,7 @@ func controlForm(in formInput) (controlData, bool) {
 		return controlData{}, false
 	}
 	f := controlData{formHead: in.head("06", evs[len(evs)-1].GetTime().AsTime()),
-		Received: formTime(in.d.GetReceivedTime().AsTime(), in.zone), Duration: formDuration(in.d.GetProcessingDays())}
+		Received: formTime(in.d.GetReceivedTime().AsTime(), in.zone), Duration: formDuration(in.d.GetProcessingDays(), in.d.GetProcessingHours())}
 	if due := evs[0].GetDueTime(); due != nil {
 		f.Due = formTime(due.AsTime(), in.zone)
 	}

@@ -67,9 +67,10 @@ func TestFormFormatting(t *testing.T) {
 		{"no date", formDate(time.Time{}, dossier.Zone), ""},
 		{"clock", formClock(time.Date(2026, 3, 4, 8, 5, 0, 0, dossier.Zone), dossier.Zone), "08 giờ 05 phút, ngày 04/03/2026"},
 		{"table time", formTime(time.Date(2026, 3, 4, 8, 5, 0, 0, dossier.Zone), dossier.Zone), "08:05 04/03/2026"},
-		{"same-day procedure", formDuration(0), "trong ngày"},
-		{"working days, two digits", formDuration(5), "05 ngày làm việc"},
-		{"working days", formDuration(15), "15 ngày làm việc"},
+		{"same-day procedure", formDuration(0, 0), "trong ngày"},
+		{"working days, two digits", formDuration(5, 0), "05 ngày làm việc"},
+		{"working days", formDuration(15, 0), "15 ngày làm việc"},
+		{"working hours (art. 17(2)(c))", formDuration(0, 8), "08 giờ làm việc"},
 		{"place of a commune", placeName("xã Tả Van"), "Tả Van"},
 		{"place of a ward", placeName("phường Ba Đình"), "Ba Đình"},
 	} {

@@ -26,19 +26,28 @@ type lookupView struct {
 type times struct {
 	// Due is the appointment: the due time, or the new date an apology set.
 	Due, Finished, Returned time.Time
-	Timeliness              string // a message key, or empty
-	Overdue                 bool
+	// LegalDue is, once an apology set a new date, the due time the law
+	// sets: the one timeliness is judged against.
+	LegalDue   time.Time
+	Timeliness string // a message key, or empty
+	Overdue    bool
+	// ProvisionalYear, when not 0, is a year whose days off the due date
+	// rests on and the government has not published yet.
+	ProvisionalYear int
 }
 
-// timesOf reads a dossier's dates at now.
-func timesOf(d *dossier.Dossier, now time.Time) times {
+// timesOf reads a dossier's dates at now, on the calendar in force.
+func timesOf(d *dossier.Dossier, now time.Time, cal *dossier.Calendar) times {
 	var t times
 	if d.GetDueTime() != nil {
 		t.Due = d.GetDueTime().AsTime()
 		t.Overdue = clockRuns(d) && t.Due.Before(now)
 	}
 	if d.GetAppointmentTime() != nil {
-		t.Due = d.GetAppointmentTime().AsTime()
+		t.LegalDue, t.Due = t.Due, d.GetAppointmentTime().AsTime()
+	}
+	if dossier.IsOpen(d.GetState()) {
+		t.ProvisionalYear = dossier.ProvisionalYear(d, cal)
 	}
 	if d.GetFinishedTime() != nil {
 		t.Finished = d.GetFinishedTime().AsTime()
@@ -196,7 +205,7 @@ func (p *pages) lookup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &lookupView{Code: d.GetCode(), Procedure: d.GetProcedureName(), State: dossier.StateName(d.GetState()),
-		Received: d.GetReceivedTime().AsTime(), times: timesOf(d, p.n.now())}
+		Received: d.GetReceivedTime().AsTime(), times: timesOf(d, p.n.now(), p.n.Calendar())}
 	for _, ev := range d.GetEvents() {
 		v.Steps = append(v.Steps, lookupStep{Time: ev.GetTime().AsTime(), Action: dossier.ActionName(ev.GetAction())})
 	}

@@ -171,7 +171,17 @@ func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, commun
 			}
 			eff.set([]byte(prefixCommune+it.Commune.GetCode()), v)
 		case *xasov1.FeedItem_CalendarJson:
-			if _, err := dossier.ParseCalendar([]byte(it.CalendarJson)); err != nil {
+			cal, err := dossier.ParseCalendar([]byte(it.CalendarJson))
+			if err != nil {
+				return nil, fmt.Errorf("calendar from central: %w", err)
+			}
+			// Provisional due times move to the published year's, each
+			// with its event (reschedule.go), with the calendar at once.
+			oldJSON, err := getValue(txn, []byte(keyCalendar))
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, fmt.Errorf("calendar in force: %w", err)
+			}
+			if _, err := s.reschedule(txn, eff, oldJSON, cal, item.GetRaftIndex(), commune, now); err != nil {
 				return nil, fmt.Errorf("calendar from central: %w", err)
 			}
 			eff.set([]byte(keyCalendar), []byte(it.CalendarJson))

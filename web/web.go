@@ -229,6 +229,18 @@ var funcs = template.FuncMap{
 	},
 	"upper": strings.ToUpper,
 	"list":  func(xs ...string) []string { return xs },
+	// ptime is a procedure's processing time in the page's language: in
+	// working days, in working hours, or "trong ngày", never "0 days".
+	"ptime": func(p Page, proc *dossier.Procedure) string {
+		switch pt := dossier.ProcessingTimeOf(proc); {
+		case pt.Hours > 0:
+			return fmt.Sprintf("%d %s", pt.Hours, p.T("receive.hours"))
+		case pt.Days > 0:
+			return fmt.Sprintf("%d %s", pt.Days, p.T("receive.days"))
+		default:
+			return p.T("receive.sameday")
+		}
+	},
 	// field describes one labelled input of a form, for the "input" template.
 	"field": func(p Page, field, name, label, value, autocomplete, mode string) FormField {
 		return FormField{Page: p, Field: field, Name: name, Label: label, Value: value, Autocomplete: autocomplete, Mode: mode}

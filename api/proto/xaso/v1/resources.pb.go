@@ -148,17 +148,23 @@ const (
 	WorkflowRules_WORKFLOW_RULES_UNSPECIFIED WorkflowRules = 0
 	// Decree 118/2025/NĐ-CP (in force from 1 July 2025).
 	WorkflowRules_WORKFLOW_RULES_DECREE_118_2025 WorkflowRules = 1
+	// Decree 61/2018/NĐ-CP as amended, named: only a dossier received
+	// before Decree 118/2025 took effect (1 July 2025, art. 40(1)) may carry
+	// it; a receipt after that date claiming it is refused.
+	WorkflowRules_WORKFLOW_RULES_DECREE_61_2018 WorkflowRules = 20
 )
 
 // Enum value maps for WorkflowRules.
 var (
 	WorkflowRules_name = map[int32]string{
-		0: "WORKFLOW_RULES_UNSPECIFIED",
-		1: "WORKFLOW_RULES_DECREE_118_2025",
+		0:  "WORKFLOW_RULES_UNSPECIFIED",
+		1:  "WORKFLOW_RULES_DECREE_118_2025",
+		20: "WORKFLOW_RULES_DECREE_61_2018",
 	}
 	WorkflowRules_value = map[string]int32{
 		"WORKFLOW_RULES_UNSPECIFIED":     0,
 		"WORKFLOW_RULES_DECREE_118_2025": 1,
+		"WORKFLOW_RULES_DECREE_61_2018":  20,
 	}
 )
 
@@ -187,6 +193,59 @@ func (x WorkflowRules) Number() protoreflect.EnumNumber {
 // Deprecated: Use WorkflowRules.Descriptor instead.
 func (WorkflowRules) EnumDescriptor() ([]byte, []int) {
 	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{2}
+}
+
+// LateReceipt is a procedure's rule for a dossier received after the
+// calendar's afternoon cut-off (or on a day off).
+type LateReceipt int32
+
+const (
+	// The processing time counts from the next working day, or for a
+	// time in working hours from the next working session: the default.
+	LateReceipt_LATE_RECEIPT_UNSPECIFIED LateReceipt = 0
+	// The processing time counts from the day of receipt even after the
+	// cut-off (a working day; on a day off, the next one), as sector law
+	// sets for some same-day procedures.
+	LateReceipt_LATE_RECEIPT_SAME_DAY LateReceipt = 1
+)
+
+// Enum value maps for LateReceipt.
+var (
+	LateReceipt_name = map[int32]string{
+		0: "LATE_RECEIPT_UNSPECIFIED",
+		1: "LATE_RECEIPT_SAME_DAY",
+	}
+	LateReceipt_value = map[string]int32{
+		"LATE_RECEIPT_UNSPECIFIED": 0,
+		"LATE_RECEIPT_SAME_DAY":    1,
+	}
+)
+
+func (x LateReceipt) Enum() *LateReceipt {
+	p := new(LateReceipt)
+	*p = x
+	return p
+}
+
+func (x LateReceipt) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LateReceipt) Descriptor() protoreflect.EnumDescriptor {
+	return file_xaso_v1_resources_proto_enumTypes[3].Descriptor()
+}
+
+func (LateReceipt) Type() protoreflect.EnumType {
+	return &file_xaso_v1_resources_proto_enumTypes[3]
+}
+
+func (x LateReceipt) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LateReceipt.Descriptor instead.
+func (LateReceipt) EnumDescriptor() ([]byte, []int) {
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{3}
 }
 
 // Channel is how a dossier reached the desk.
@@ -226,11 +285,11 @@ func (x Channel) String() string {
 }
 
 func (Channel) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[3].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[4].Descriptor()
 }
 
 func (Channel) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[3]
+	return &file_xaso_v1_resources_proto_enumTypes[4]
 }
 
 func (x Channel) Number() protoreflect.EnumNumber {
@@ -239,7 +298,7 @@ func (x Channel) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Channel.Descriptor instead.
 func (Channel) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{3}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{4}
 }
 
 // State is where a dossier stands in the one-stop-shop workflow.
@@ -324,11 +383,11 @@ func (x State) String() string {
 }
 
 func (State) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[4].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[5].Descriptor()
 }
 
 func (State) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[4]
+	return &file_xaso_v1_resources_proto_enumTypes[5]
 }
 
 func (x State) Number() protoreflect.EnumNumber {
@@ -337,7 +396,7 @@ func (x State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use State.Descriptor instead.
 func (State) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{4}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{5}
 }
 
 // Action is one step of the workflow; every event records one.
@@ -381,6 +440,13 @@ const (
 	// The desk closes a dossier whose supplements did not come within the
 	// period after the request (Decree 118/2025 art. 19(5)).
 	Action_ACTION_CLOSE_UNSUPPLEMENTED Action = 15
+	// The node moves the due time of an open dossier when central
+	// publishes a calendar on which the processing time ends on another
+	// day (a year's holidays were computed and are now official). No
+	// person acts: the actor is "system", the role unspecified. Central
+	// accepts it only when the new due time is what the calendar it
+	// published (calendar_index) computes.
+	Action_ACTION_RESCHEDULE Action = 20
 )
 
 // Enum value maps for Action.
@@ -402,6 +468,7 @@ var (
 		13: "ACTION_TRANSFER",
 		14: "ACTION_ACCEPT_TRANSFER",
 		15: "ACTION_CLOSE_UNSUPPLEMENTED",
+		20: "ACTION_RESCHEDULE",
 	}
 	Action_value = map[string]int32{
 		"ACTION_UNSPECIFIED":          0,
@@ -420,6 +487,7 @@ var (
 		"ACTION_TRANSFER":             13,
 		"ACTION_ACCEPT_TRANSFER":      14,
 		"ACTION_CLOSE_UNSUPPLEMENTED": 15,
+		"ACTION_RESCHEDULE":           20,
 	}
 )
 
@@ -434,11 +502,11 @@ func (x Action) String() string {
 }
 
 func (Action) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[5].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[6].Descriptor()
 }
 
 func (Action) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[5]
+	return &file_xaso_v1_resources_proto_enumTypes[6]
 }
 
 func (x Action) Number() protoreflect.EnumNumber {
@@ -447,7 +515,7 @@ func (x Action) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Action.Descriptor instead.
 func (Action) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{5}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{6}
 }
 
 // Role is what a person does at the commune centre.
@@ -490,11 +558,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[6].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[7].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[6]
+	return &file_xaso_v1_resources_proto_enumTypes[7]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -503,7 +571,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{6}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{7}
 }
 
 // Timeliness is how a finished dossier stands against its due date.
@@ -543,11 +611,11 @@ func (x Timeliness) String() string {
 }
 
 func (Timeliness) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[7].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[8].Descriptor()
 }
 
 func (Timeliness) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[7]
+	return &file_xaso_v1_resources_proto_enumTypes[8]
 }
 
 func (x Timeliness) Number() protoreflect.EnumNumber {
@@ -556,7 +624,7 @@ func (x Timeliness) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Timeliness.Descriptor instead.
 func (Timeliness) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{7}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{8}
 }
 
 // Satisfaction is the citizen's rating of the service at return.
@@ -596,11 +664,11 @@ func (x Satisfaction) String() string {
 }
 
 func (Satisfaction) Descriptor() protoreflect.EnumDescriptor {
-	return file_xaso_v1_resources_proto_enumTypes[8].Descriptor()
+	return file_xaso_v1_resources_proto_enumTypes[9].Descriptor()
 }
 
 func (Satisfaction) Type() protoreflect.EnumType {
-	return &file_xaso_v1_resources_proto_enumTypes[8]
+	return &file_xaso_v1_resources_proto_enumTypes[9]
 }
 
 func (x Satisfaction) Number() protoreflect.EnumNumber {
@@ -609,7 +677,7 @@ func (x Satisfaction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Satisfaction.Descriptor instead.
 func (Satisfaction) EnumDescriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{8}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{9}
 }
 
 // Component is one paper a procedure asks for (thành phần hồ sơ).
@@ -708,8 +776,16 @@ type Procedure struct {
 	// (art. 19(5) "trừ trường hợp pháp luật chuyên ngành có quy định");
 	// required when any of them departs from the decree.
 	SupplementLegalBasis string `protobuf:"bytes,14,opt,name=supplement_legal_basis,json=supplementLegalBasis,proto3" json:"supplement_legal_basis,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Legal processing time in working hours, for a procedure whose law
+	// sets it in hours (e.g. "08 (tám) giờ làm việc", Decree 118/2025 art. 17(2)(c)); 0 means the time is
+	// processing_days. When set, processing_days is 0. Hours run only in
+	// the calendar's sessions on working days.
+	ProcessingHours int32 `protobuf:"varint,25,opt,name=processing_hours,json=processingHours,proto3" json:"processing_hours,omitempty"`
+	// What a receipt after the calendar's cut-off counts from; unset: the
+	// next working day (session).
+	LateReceipt   LateReceipt `protobuf:"varint,26,opt,name=late_receipt,json=lateReceipt,proto3,enum=xaso.v1.LateReceipt" json:"late_receipt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Procedure) Reset() {
@@ -838,6 +914,20 @@ func (x *Procedure) GetSupplementLegalBasis() string {
 		return x.SupplementLegalBasis
 	}
 	return ""
+}
+
+func (x *Procedure) GetProcessingHours() int32 {
+	if x != nil {
+		return x.ProcessingHours
+	}
+	return 0
+}
+
+func (x *Procedure) GetLateReceipt() LateReceipt {
+	if x != nil {
+		return x.LateReceipt
+	}
+	return LateReceipt_LATE_RECEIPT_UNSPECIFIED
 }
 
 // Applicant is the person or organisation that filed the dossier.
@@ -1249,7 +1339,17 @@ type Event struct {
 	FeeVnd      int64       `protobuf:"varint,41,opt,name=fee_vnd,json=feeVnd,proto3" json:"fee_vnd,omitempty"`
 	// APPROVE, REFUSE: working days from the receipt's start day to the day
 	// of the result, with the node's calendar (average processing time).
-	WorkingDays   int32 `protobuf:"varint,42,opt,name=working_days,json=workingDays,proto3" json:"working_days,omitempty"`
+	WorkingDays int32 `protobuf:"varint,42,opt,name=working_days,json=workingDays,proto3" json:"working_days,omitempty"`
+	// RECEIVE: the procedure's processing time in working hours (0: in
+	// working days, the receipt's processing_days).
+	ProcessingHours int32 `protobuf:"varint,30,opt,name=processing_hours,json=processingHours,proto3" json:"processing_hours,omitempty"`
+	// RECEIVE: the procedure's rule for a receipt after the cut-off.
+	LateReceipt LateReceipt `protobuf:"varint,31,opt,name=late_receipt,json=lateReceipt,proto3,enum=xaso.v1.LateReceipt" json:"late_receipt,omitempty"`
+	// RESCHEDULE: the due time before the event.
+	PreviousDueTime *timestamppb.Timestamp `protobuf:"bytes,33,opt,name=previous_due_time,json=previousDueTime,proto3" json:"previous_due_time,omitempty"`
+	// RESCHEDULE: the Raft index of central's calendar the new due time is
+	// computed on (the feed item's raft_index).
+	CalendarIndex uint64 `protobuf:"varint,34,opt,name=calendar_index,json=calendarIndex,proto3" json:"calendar_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1424,6 +1524,34 @@ func (x *Event) GetWorkingDays() int32 {
 	return 0
 }
 
+func (x *Event) GetProcessingHours() int32 {
+	if x != nil {
+		return x.ProcessingHours
+	}
+	return 0
+}
+
+func (x *Event) GetLateReceipt() LateReceipt {
+	if x != nil {
+		return x.LateReceipt
+	}
+	return LateReceipt_LATE_RECEIPT_UNSPECIFIED
+}
+
+func (x *Event) GetPreviousDueTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreviousDueTime
+	}
+	return nil
+}
+
+func (x *Event) GetCalendarIndex() uint64 {
+	if x != nil {
+		return x.CalendarIndex
+	}
+	return 0
+}
+
 // Dossier is one citizen's dossier (hồ sơ) as its home commune holds it.
 type Dossier struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1485,7 +1613,14 @@ type Dossier struct {
 	OnlineLevel OnlineLevel `protobuf:"varint,56,opt,name=online_level,json=onlineLevel,proto3,enum=xaso.v1.OnlineLevel" json:"online_level,omitempty"`
 	FeeVnd      int64       `protobuf:"varint,57,opt,name=fee_vnd,json=feeVnd,proto3" json:"fee_vnd,omitempty"`
 	// From the APPROVE or REFUSE event: working days from receipt to result.
-	WorkingDays   int32 `protobuf:"varint,58,opt,name=working_days,json=workingDays,proto3" json:"working_days,omitempty"`
+	WorkingDays int32 `protobuf:"varint,58,opt,name=working_days,json=workingDays,proto3" json:"working_days,omitempty"`
+	// The processing time in working hours (0: processing_days), from the receipt.
+	ProcessingHours int32 `protobuf:"varint,50,opt,name=processing_hours,json=processingHours,proto3" json:"processing_hours,omitempty"`
+	// The procedure's rule for a receipt after the cut-off, from the receipt.
+	LateReceipt LateReceipt `protobuf:"varint,51,opt,name=late_receipt,json=lateReceipt,proto3,enum=xaso.v1.LateReceipt" json:"late_receipt,omitempty"`
+	// The Raft index of central's calendar the due time was last
+	// recomputed on (RESCHEDULE); 0 when it never was.
+	CalendarIndex uint64 `protobuf:"varint,52,opt,name=calendar_index,json=calendarIndex,proto3" json:"calendar_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1772,6 +1907,27 @@ func (x *Dossier) GetWorkingDays() int32 {
 	return 0
 }
 
+func (x *Dossier) GetProcessingHours() int32 {
+	if x != nil {
+		return x.ProcessingHours
+	}
+	return 0
+}
+
+func (x *Dossier) GetLateReceipt() LateReceipt {
+	if x != nil {
+		return x.LateReceipt
+	}
+	return LateReceipt_LATE_RECEIPT_UNSPECIFIED
+}
+
+func (x *Dossier) GetCalendarIndex() uint64 {
+	if x != nil {
+		return x.CalendarIndex
+	}
+	return 0
+}
+
 var File_xaso_v1_resources_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_resources_proto_rawDesc = "" +
@@ -1780,7 +1936,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\tComponent\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
-	"\brequired\x18\x03 \x01(\bR\brequired\"\xb3\x04\n" +
+	"\brequired\x18\x03 \x01(\bR\brequired\"\x97\x05\n" +
 	"\tProcedure\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x12\n" +
@@ -1799,7 +1955,9 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"legalBasis\x124\n" +
 	"\x16supplement_window_days\x18\f \x01(\x05R\x14supplementWindowDays\x122\n" +
 	"\x15supplement_close_days\x18\r \x01(\x05R\x13supplementCloseDays\x124\n" +
-	"\x16supplement_legal_basis\x18\x0e \x01(\tR\x14supplementLegalBasis\"\x8b\x01\n" +
+	"\x16supplement_legal_basis\x18\x0e \x01(\tR\x14supplementLegalBasis\x12)\n" +
+	"\x10processing_hours\x18\x19 \x01(\x05R\x0fprocessingHours\x127\n" +
+	"\flate_receipt\x18\x1a \x01(\x0e2\x14.xaso.v1.LateReceiptR\vlateReceipt\"\x8b\x01\n" +
 	"\tApplicant\x12\x1b\n" +
 	"\tfull_name\x18\x01 \x01(\tR\bfullName\x12\x1b\n" +
 	"\tid_number\x18\x02 \x01(\tR\bidNumber\x12\x14\n" +
@@ -1831,7 +1989,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x05rules\x18\n" +
 	" \x01(\x0e2\x16.xaso.v1.WorkflowRulesR\x05rules\x12K\n" +
 	"\x13supplement_deadline\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x12supplementDeadline\x122\n" +
-	"\x15supplement_close_days\x18\f \x01(\x05R\x13supplementCloseDays\"\xf8\x06\n" +
+	"\x15supplement_close_days\x18\f \x01(\x05R\x13supplementCloseDays\"\xcb\b\n" +
 	"\x05Event\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12'\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x0f.xaso.v1.ActionR\x06action\x12\x14\n" +
@@ -1857,7 +2015,11 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x12missing_components\x18\x11 \x03(\tR\x11missingComponents\x127\n" +
 	"\fonline_level\x18( \x01(\x0e2\x14.xaso.v1.OnlineLevelR\vonlineLevel\x12\x17\n" +
 	"\afee_vnd\x18) \x01(\x03R\x06feeVnd\x12!\n" +
-	"\fworking_days\x18* \x01(\x05R\vworkingDays\"\xe7\r\n" +
+	"\fworking_days\x18* \x01(\x05R\vworkingDays\x12)\n" +
+	"\x10processing_hours\x18\x1e \x01(\x05R\x0fprocessingHours\x127\n" +
+	"\flate_receipt\x18\x1f \x01(\x0e2\x14.xaso.v1.LateReceiptR\vlateReceipt\x12F\n" +
+	"\x11previous_due_time\x18! \x01(\v2\x1a.google.protobuf.TimestampR\x0fpreviousDueTime\x12%\n" +
+	"\x0ecalendar_index\x18\" \x01(\x04R\rcalendarIndex\"\xf2\x0e\n" +
 	"\aDossier\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12%\n" +
@@ -1904,7 +2066,10 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x15received_commune_code\x187 \x01(\tR\x13receivedCommuneCode\x127\n" +
 	"\fonline_level\x188 \x01(\x0e2\x14.xaso.v1.OnlineLevelR\vonlineLevel\x12\x17\n" +
 	"\afee_vnd\x189 \x01(\x03R\x06feeVnd\x12!\n" +
-	"\fworking_days\x18: \x01(\x05R\vworkingDays*s\n" +
+	"\fworking_days\x18: \x01(\x05R\vworkingDays\x12)\n" +
+	"\x10processing_hours\x182 \x01(\x05R\x0fprocessingHours\x127\n" +
+	"\flate_receipt\x183 \x01(\x0e2\x14.xaso.v1.LateReceiptR\vlateReceipt\x12%\n" +
+	"\x0ecalendar_index\x184 \x01(\x04R\rcalendarIndex*s\n" +
 	"\vOnlineLevel\x12\x1c\n" +
 	"\x18ONLINE_LEVEL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ONLINE_LEVEL_NONE\x10\x01\x12\x18\n" +
@@ -1913,10 +2078,14 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x0fSupplementClock\x12 \n" +
 	"\x1cSUPPLEMENT_CLOCK_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SUPPLEMENT_CLOCK_RESTART\x10\x01\x12\x1b\n" +
-	"\x17SUPPLEMENT_CLOCK_RESUME\x10\x02*S\n" +
+	"\x17SUPPLEMENT_CLOCK_RESUME\x10\x02*v\n" +
 	"\rWorkflowRules\x12\x1e\n" +
 	"\x1aWORKFLOW_RULES_UNSPECIFIED\x10\x00\x12\"\n" +
-	"\x1eWORKFLOW_RULES_DECREE_118_2025\x10\x01*a\n" +
+	"\x1eWORKFLOW_RULES_DECREE_118_2025\x10\x01\x12!\n" +
+	"\x1dWORKFLOW_RULES_DECREE_61_2018\x10\x14*F\n" +
+	"\vLateReceipt\x12\x1c\n" +
+	"\x18LATE_RECEIPT_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15LATE_RECEIPT_SAME_DAY\x10\x01*a\n" +
 	"\aChannel\x12\x17\n" +
 	"\x13CHANNEL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11CHANNEL_IN_PERSON\x10\x01\x12\x12\n" +
@@ -1936,7 +2105,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\fSTATE_GUIDED\x10\n" +
 	"\x12\x1e\n" +
 	"\x1aSTATE_REFUSED_AT_RECEPTION\x10\v\x12\x1f\n" +
-	"\x1bSTATE_CLOSED_UNSUPPLEMENTED\x10\f*\xf9\x02\n" +
+	"\x1bSTATE_CLOSED_UNSUPPLEMENTED\x10\f*\x90\x03\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_RECEIVE\x10\x01\x12\x11\n" +
@@ -1954,7 +2123,8 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x10ACTION_APOLOGIZE\x10\f\x12\x13\n" +
 	"\x0fACTION_TRANSFER\x10\r\x12\x1a\n" +
 	"\x16ACTION_ACCEPT_TRANSFER\x10\x0e\x12\x1f\n" +
-	"\x1bACTION_CLOSE_UNSUPPLEMENTED\x10\x0f*O\n" +
+	"\x1bACTION_CLOSE_UNSUPPLEMENTED\x10\x0f\x12\x15\n" +
+	"\x11ACTION_RESCHEDULE\x10\x14*O\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1985,73 +2155,78 @@ func file_xaso_v1_resources_proto_rawDescGZIP() []byte {
 	return file_xaso_v1_resources_proto_rawDescData
 }
 
-var file_xaso_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_xaso_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
 var file_xaso_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_xaso_v1_resources_proto_goTypes = []any{
 	(OnlineLevel)(0),              // 0: xaso.v1.OnlineLevel
 	(SupplementClock)(0),          // 1: xaso.v1.SupplementClock
 	(WorkflowRules)(0),            // 2: xaso.v1.WorkflowRules
-	(Channel)(0),                  // 3: xaso.v1.Channel
-	(State)(0),                    // 4: xaso.v1.State
-	(Action)(0),                   // 5: xaso.v1.Action
-	(Role)(0),                     // 6: xaso.v1.Role
-	(Timeliness)(0),               // 7: xaso.v1.Timeliness
-	(Satisfaction)(0),             // 8: xaso.v1.Satisfaction
-	(*Component)(nil),             // 9: xaso.v1.Component
-	(*Procedure)(nil),             // 10: xaso.v1.Procedure
-	(*Applicant)(nil),             // 11: xaso.v1.Applicant
-	(*SubmittedComponent)(nil),    // 12: xaso.v1.SubmittedComponent
-	(*AttachmentRef)(nil),         // 13: xaso.v1.AttachmentRef
-	(*Receipt)(nil),               // 14: xaso.v1.Receipt
-	(*Event)(nil),                 // 15: xaso.v1.Event
-	(*Dossier)(nil),               // 16: xaso.v1.Dossier
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(LateReceipt)(0),              // 3: xaso.v1.LateReceipt
+	(Channel)(0),                  // 4: xaso.v1.Channel
+	(State)(0),                    // 5: xaso.v1.State
+	(Action)(0),                   // 6: xaso.v1.Action
+	(Role)(0),                     // 7: xaso.v1.Role
+	(Timeliness)(0),               // 8: xaso.v1.Timeliness
+	(Satisfaction)(0),             // 9: xaso.v1.Satisfaction
+	(*Component)(nil),             // 10: xaso.v1.Component
+	(*Procedure)(nil),             // 11: xaso.v1.Procedure
+	(*Applicant)(nil),             // 12: xaso.v1.Applicant
+	(*SubmittedComponent)(nil),    // 13: xaso.v1.SubmittedComponent
+	(*AttachmentRef)(nil),         // 14: xaso.v1.AttachmentRef
+	(*Receipt)(nil),               // 15: xaso.v1.Receipt
+	(*Event)(nil),                 // 16: xaso.v1.Event
+	(*Dossier)(nil),               // 17: xaso.v1.Dossier
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_xaso_v1_resources_proto_depIdxs = []int32{
-	9,  // 0: xaso.v1.Procedure.components:type_name -> xaso.v1.Component
+	10, // 0: xaso.v1.Procedure.components:type_name -> xaso.v1.Component
 	0,  // 1: xaso.v1.Procedure.online_level:type_name -> xaso.v1.OnlineLevel
 	1,  // 2: xaso.v1.Procedure.supplement_clock:type_name -> xaso.v1.SupplementClock
-	1,  // 3: xaso.v1.Receipt.supplement_clock:type_name -> xaso.v1.SupplementClock
-	11, // 4: xaso.v1.Receipt.applicant:type_name -> xaso.v1.Applicant
-	3,  // 5: xaso.v1.Receipt.channel:type_name -> xaso.v1.Channel
-	2,  // 6: xaso.v1.Receipt.rules:type_name -> xaso.v1.WorkflowRules
-	17, // 7: xaso.v1.Receipt.supplement_deadline:type_name -> google.protobuf.Timestamp
-	5,  // 8: xaso.v1.Event.action:type_name -> xaso.v1.Action
-	6,  // 9: xaso.v1.Event.role:type_name -> xaso.v1.Role
-	17, // 10: xaso.v1.Event.time:type_name -> google.protobuf.Timestamp
-	4,  // 11: xaso.v1.Event.state:type_name -> xaso.v1.State
-	17, // 12: xaso.v1.Event.due_time:type_name -> google.protobuf.Timestamp
-	17, // 13: xaso.v1.Event.appointment_time:type_name -> google.protobuf.Timestamp
-	8,  // 14: xaso.v1.Event.satisfaction:type_name -> xaso.v1.Satisfaction
-	12, // 15: xaso.v1.Event.components:type_name -> xaso.v1.SubmittedComponent
-	13, // 16: xaso.v1.Event.attachments:type_name -> xaso.v1.AttachmentRef
-	14, // 17: xaso.v1.Event.receipt:type_name -> xaso.v1.Receipt
-	7,  // 18: xaso.v1.Event.timeliness:type_name -> xaso.v1.Timeliness
-	0,  // 19: xaso.v1.Event.online_level:type_name -> xaso.v1.OnlineLevel
-	1,  // 20: xaso.v1.Dossier.supplement_clock:type_name -> xaso.v1.SupplementClock
-	11, // 21: xaso.v1.Dossier.applicant:type_name -> xaso.v1.Applicant
-	3,  // 22: xaso.v1.Dossier.channel:type_name -> xaso.v1.Channel
-	12, // 23: xaso.v1.Dossier.components:type_name -> xaso.v1.SubmittedComponent
-	13, // 24: xaso.v1.Dossier.attachments:type_name -> xaso.v1.AttachmentRef
-	4,  // 25: xaso.v1.Dossier.state:type_name -> xaso.v1.State
-	17, // 26: xaso.v1.Dossier.received_time:type_name -> google.protobuf.Timestamp
-	17, // 27: xaso.v1.Dossier.due_time:type_name -> google.protobuf.Timestamp
-	17, // 28: xaso.v1.Dossier.appointment_time:type_name -> google.protobuf.Timestamp
-	17, // 29: xaso.v1.Dossier.finished_time:type_name -> google.protobuf.Timestamp
-	17, // 30: xaso.v1.Dossier.returned_time:type_name -> google.protobuf.Timestamp
-	17, // 31: xaso.v1.Dossier.paused_time:type_name -> google.protobuf.Timestamp
-	7,  // 32: xaso.v1.Dossier.timeliness:type_name -> xaso.v1.Timeliness
-	8,  // 33: xaso.v1.Dossier.satisfaction:type_name -> xaso.v1.Satisfaction
-	17, // 34: xaso.v1.Dossier.update_time:type_name -> google.protobuf.Timestamp
-	15, // 35: xaso.v1.Dossier.events:type_name -> xaso.v1.Event
-	2,  // 36: xaso.v1.Dossier.rules:type_name -> xaso.v1.WorkflowRules
-	17, // 37: xaso.v1.Dossier.supplement_deadline:type_name -> google.protobuf.Timestamp
-	0,  // 38: xaso.v1.Dossier.online_level:type_name -> xaso.v1.OnlineLevel
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	3,  // 3: xaso.v1.Procedure.late_receipt:type_name -> xaso.v1.LateReceipt
+	1,  // 4: xaso.v1.Receipt.supplement_clock:type_name -> xaso.v1.SupplementClock
+	12, // 5: xaso.v1.Receipt.applicant:type_name -> xaso.v1.Applicant
+	4,  // 6: xaso.v1.Receipt.channel:type_name -> xaso.v1.Channel
+	2,  // 7: xaso.v1.Receipt.rules:type_name -> xaso.v1.WorkflowRules
+	18, // 8: xaso.v1.Receipt.supplement_deadline:type_name -> google.protobuf.Timestamp
+	6,  // 9: xaso.v1.Event.action:type_name -> xaso.v1.Action
+	7,  // 10: xaso.v1.Event.role:type_name -> xaso.v1.Role
+	18, // 11: xaso.v1.Event.time:type_name -> google.protobuf.Timestamp
+	5,  // 12: xaso.v1.Event.state:type_name -> xaso.v1.State
+	18, // 13: xaso.v1.Event.due_time:type_name -> google.protobuf.Timestamp
+	18, // 14: xaso.v1.Event.appointment_time:type_name -> google.protobuf.Timestamp
+	9,  // 15: xaso.v1.Event.satisfaction:type_name -> xaso.v1.Satisfaction
+	13, // 16: xaso.v1.Event.components:type_name -> xaso.v1.SubmittedComponent
+	14, // 17: xaso.v1.Event.attachments:type_name -> xaso.v1.AttachmentRef
+	15, // 18: xaso.v1.Event.receipt:type_name -> xaso.v1.Receipt
+	8,  // 19: xaso.v1.Event.timeliness:type_name -> xaso.v1.Timeliness
+	0,  // 20: xaso.v1.Event.online_level:type_name -> xaso.v1.OnlineLevel
+	3,  // 21: xaso.v1.Event.late_receipt:type_name -> xaso.v1.LateReceipt
+	18, // 22: xaso.v1.Event.previous_due_time:type_name -> google.protobuf.Timestamp
+	1,  // 23: xaso.v1.Dossier.supplement_clock:type_name -> xaso.v1.SupplementClock
+	12, // 24: xaso.v1.Dossier.applicant:type_name -> xaso.v1.Applicant
+	4,  // 25: xaso.v1.Dossier.channel:type_name -> xaso.v1.Channel
+	13, // 26: xaso.v1.Dossier.components:type_name -> xaso.v1.SubmittedComponent
+	14, // 27: xaso.v1.Dossier.attachments:type_name -> xaso.v1.AttachmentRef
+	5,  // 28: xaso.v1.Dossier.state:type_name -> xaso.v1.State
+	18, // 29: xaso.v1.Dossier.received_time:type_name -> google.protobuf.Timestamp
+	18, // 30: xaso.v1.Dossier.due_time:type_name -> google.protobuf.Timestamp
+	18, // 31: xaso.v1.Dossier.appointment_time:type_name -> google.protobuf.Timestamp
+	18, // 32: xaso.v1.Dossier.finished_time:type_name -> google.protobuf.Timestamp
+	18, // 33: xaso.v1.Dossier.returned_time:type_name -> google.protobuf.Timestamp
+	18, // 34: xaso.v1.Dossier.paused_time:type_name -> google.protobuf.Timestamp
+	8,  // 35: xaso.v1.Dossier.timeliness:type_name -> xaso.v1.Timeliness
+	9,  // 36: xaso.v1.Dossier.satisfaction:type_name -> xaso.v1.Satisfaction
+	18, // 37: xaso.v1.Dossier.update_time:type_name -> google.protobuf.Timestamp
+	16, // 38: xaso.v1.Dossier.events:type_name -> xaso.v1.Event
+	2,  // 39: xaso.v1.Dossier.rules:type_name -> xaso.v1.WorkflowRules
+	18, // 40: xaso.v1.Dossier.supplement_deadline:type_name -> google.protobuf.Timestamp
+	0,  // 41: xaso.v1.Dossier.online_level:type_name -> xaso.v1.OnlineLevel
+	3,  // 42: xaso.v1.Dossier.late_receipt:type_name -> xaso.v1.LateReceipt
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_resources_proto_init() }
@@ -2064,7 +2239,7 @@ func file_xaso_v1_resources_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_resources_proto_rawDesc), len(file_xaso_v1_resources_proto_rawDesc)),
-			NumEnums:      9,
+			NumEnums:      10,
 			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
