@@ -708,8 +708,13 @@ type Procedure struct {
 	// (art. 19(5) "trừ trường hợp pháp luật chuyên ngành có quy định");
 	// required when any of them departs from the decree.
 	SupplementLegalBasis string `protobuf:"bytes,14,opt,name=supplement_legal_basis,json=supplementLegalBasis,proto3" json:"supplement_legal_basis,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Electronic identifier of the agency competent to settle the
+	// procedure when it is not the receiving commune (e.g. a province
+	// department); empty: the commune. Dossier codes carry it (Decree
+	// 118/2025 art. 28(2)(a)): {agency}-{yymmdd}-{commune}{nnnn}.
+	CompetentAgencyId string `protobuf:"bytes,20,opt,name=competent_agency_id,json=competentAgencyId,proto3" json:"competent_agency_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Procedure) Reset() {
@@ -836,6 +841,13 @@ func (x *Procedure) GetSupplementCloseDays() int32 {
 func (x *Procedure) GetSupplementLegalBasis() string {
 	if x != nil {
 		return x.SupplementLegalBasis
+	}
+	return ""
+}
+
+func (x *Procedure) GetCompetentAgencyId() string {
+	if x != nil {
+		return x.CompetentAgencyId
 	}
 	return ""
 }
@@ -1398,7 +1410,9 @@ func (x *Event) GetMissingComponents() []string {
 // Dossier is one citizen's dossier (hồ sơ) as its home commune holds it.
 type Dossier struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Province-wide unique code: {commune}-{yymmdd}-{nnnn}.
+	// Province-wide unique code: {agency e-ID}-{yymmdd}-{nnnn}, or
+	// {agency e-ID}-{yymmdd}-{commune}{nnnn} under a procedure's competent
+	// agency, or the legacy {commune}-{yymmdd}-{nnnn} (dossier/code.go).
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	// Administrative unit code of the commune that owns the dossier: the one
 	// that received it, or the one it was transferred to.
@@ -1714,7 +1728,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\tComponent\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
-	"\brequired\x18\x03 \x01(\bR\brequired\"\xb3\x04\n" +
+	"\brequired\x18\x03 \x01(\bR\brequired\"\xe3\x04\n" +
 	"\tProcedure\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x12\n" +
@@ -1733,7 +1747,8 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"legalBasis\x124\n" +
 	"\x16supplement_window_days\x18\f \x01(\x05R\x14supplementWindowDays\x122\n" +
 	"\x15supplement_close_days\x18\r \x01(\x05R\x13supplementCloseDays\x124\n" +
-	"\x16supplement_legal_basis\x18\x0e \x01(\tR\x14supplementLegalBasis\"\x8b\x01\n" +
+	"\x16supplement_legal_basis\x18\x0e \x01(\tR\x14supplementLegalBasis\x12.\n" +
+	"\x13competent_agency_id\x18\x14 \x01(\tR\x11competentAgencyId\"\x8b\x01\n" +
 	"\tApplicant\x12\x1b\n" +
 	"\tfull_name\x18\x01 \x01(\tR\bfullName\x12\x1b\n" +
 	"\tid_number\x18\x02 \x01(\tR\bidNumber\x12\x14\n" +
