@@ -212,6 +212,11 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	if err := dossier.CheckEvent(held, ev, rec.GetCommuneCode()); err != nil {
 		return refuseRecord(checkCode(err), "dossier %s: %v", rec.GetDossierCode(), err)
 	}
+	if !exists {
+		if e := checkCodeIssuer(st, rec); e != nil {
+			return e
+		}
+	}
 	if ev.GetAction() == dossier.Transfer && !st.getProto([]byte(prefixCommune+ev.GetTransferCommuneCode()), &xasov1.Commune{}) {
 		return refuseRecord(codes.FailedPrecondition, "dossier %s: commune %s it is transferred to is not registered", rec.GetDossierCode(), ev.GetTransferCommuneCode())
 	}
@@ -262,6 +267,22 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 	st.putDossier(rec.GetDossierCode(), stored, enc, !exists)
 	if transfer != nil {
 		appendFeed(st, index, transfer)
+	}
+	return nil
+}
+
+// checkCodeIssuer checks the code of a dossier a commune receives against
+// central's registry (dossier.CheckCodeIssuer): the commune's agency e-ID,
+// and the competent agency of the procedure version the receipt names.
+// Every receipt has passed CheckEvent, so its code parses.
+func checkCodeIssuer(st *stateTxn, rec *xasov1.OutboxRecord) *recordError {
+	rc := rec.GetEvent().GetReceipt()
+	cm := &xasov1.Commune{}
+	st.getProto([]byte(prefixCommune+rec.GetCommuneCode()), cm)
+	p := &xasov1.Procedure{}
+	st.getProto(binary.BigEndian.AppendUint32([]byte(prefixProcVer+rc.GetProcedureCode()+"/"), uint32(rc.GetProcedureVersion())), p)
+	if err := dossier.CheckCodeIssuer(rc.GetCode(), rec.GetCommuneCode(), cm.GetAgencyId(), p.GetCompetentAgencyId()); err != nil {
+		return refuseRecord(checkCode(err), "dossier %s: %v", dossier.Short(rec.GetDossierCode(), 40), err)
 	}
 	return nil
 }

@@ -639,8 +639,16 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 		if strings.TrimSpace(cm.GetName()) == "" || len(cm.GetName()) > 200 || !utf8.ValidString(cm.GetName()) {
 			v.Add("name", "the name is required, at most 200 bytes of UTF-8")
 		}
+		if cm.GetAgencyId() != "" {
+			if err := dossier.CheckAgencyID(cm.GetAgencyId()); err != nil {
+				v.Add("agency_id", err.Error())
+			}
+		}
 		if len(v) > 0 {
 			return invalid("commune", v)
+		}
+		if r := putCommuneAgency(st, cm); r != nil {
+			return r
 		}
 		cm.UpdateTime, cm.UpdatedBy = cmd.GetTime(), cmd.GetActor()
 		w.set([]byte(prefixCommune+cm.GetCode()), cm)
@@ -992,3 +1000,28 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 
 // Restores is how many snapshots were restored since the state was opened.
 func (f *FSM) Restores() uint64 { return f.restores.Load() }
+
+// putCommuneAgency settles the agency e-ID of a commune being put: empty
+// keeps the one registered, and an e-ID another commune holds is refused,
+// so that the codes issued under it stay unique without coordination
+// (dossier/code.go).
+func putCommuneAgency(st *stateTxn, cm *xasov1.Commune) *xasov1.CommandResult {
+	old := &xasov1.Commune{}
+	if cm.GetAgencyId() == "" {
+		if st.getProto([]byte(prefixCommune+cm.GetCode()), old) {
+			cm.AgencyId = old.GetAgencyId()
+		}
+		return nil
+	}
+	all, err := listTxn(st.txn, prefixCommune, func() *xasov1.Commune { return &xasov1.Commune{} })
+	if err != nil {
+		// The state's own records cannot be read: the disk, not the input.
+		panic(fmt.Sprintf("central state: read communes: %v", err))
+	}
+	for _, o := range all {
+		if o.GetAgencyId() == cm.GetAgencyId() && o.GetCode() != cm.GetCode() {
+			return refused(codes.AlreadyExists, "agency e-ID %s is commune %s's", cm.GetAgencyId(), o.GetCode())
+		}
+	}
+	return nil
+}
