@@ -88,6 +88,9 @@ func FormatAgencyCode(agency, commune string, t time.Time, seq int) string {
 // CodeDay returns the yymmdd part of codes for dossiers received at t.
 func CodeDay(t time.Time) string { return t.In(Zone).Format("060102") }
 
+// CodeDayOf returns the yymmdd part of codes for dossiers received on d.
+func CodeDayOf(d Date) string { return fmt.Sprintf("%02d%02d%02d", d.Year%100, int(d.Month), d.Day) }
+
 // ParsedCode is a dossier code taken apart.
 type ParsedCode struct {
 	Form CodeForm
@@ -106,7 +109,7 @@ type ParsedCode struct {
 // p.String() is the code p was parsed from unless that was a legacy code
 // with a sequence padded past 4 digits.
 func (p ParsedCode) String() string {
-	day := fmt.Sprintf("%02d%02d%02d", p.Date.Year%100, int(p.Date.Month), p.Date.Day)
+	day := CodeDayOf(p.Date)
 	switch p.Form {
 	case AgencyCode:
 		return fmt.Sprintf("%s-%s-%04d", p.Agency, day, p.Seq)
@@ -121,7 +124,7 @@ func (p ParsedCode) String() string {
 // numbers within ({commune}-{yymmdd}, {agency}-{yymmdd} or
 // {agency}-{yymmdd}-{commune}).
 func (p ParsedCode) Series() string {
-	day := fmt.Sprintf("%02d%02d%02d", p.Date.Year%100, int(p.Date.Month), p.Date.Day)
+	day := CodeDayOf(p.Date)
 	switch p.Form {
 	case AgencyCode:
 		return p.Agency + "-" + day
