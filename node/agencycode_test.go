@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +122,44 @@ func TestConfigAgencyID(t *testing.T) {
 		if err := c.Validate(); (err == nil) != ok {
 			t.Errorf("agency_id %q: %v", id, err)
 		}
+	}
+}
+
+// Codes with dots reach every door: the REST routes (a path segment, and
+// the :transition suffix after it), gRPC, the look-up page and its form.
+func TestAgencyCodesOverRESTAndLookup(t *testing.T) {
+	const own = "000.00.19.H56"
+	n := startNode(t, func(c *Config) { c.AgencyID = own })
+	feedCommune(t, n.Store(), 1, own)
+	code, resp := n.call(t, "POST", "/v1/dossiers", birthRequest())
+	if code != 200 {
+		t.Fatalf("create: %d %v", code, resp)
+	}
+	dc := resp["dossier"].(map[string]any)["code"].(string)
+	if dc != own+"-261123-0001" {
+		t.Fatalf("code %s", dc)
+	}
+	if code, resp := n.call(t, "POST", "/v1/dossiers/"+dc+":transition", map[string]any{"action": "ACTION_ASSIGN", "actor": "motcua.1", "role": "ROLE_CLERK", "assignee": "tuphap.1"}); code != 200 {
+		t.Fatalf("transition: %d %v", code, resp)
+	}
+	code, resp = n.call(t, "GET", "/v1/dossiers/"+dc, nil)
+	if code != 200 || resp["dossier"].(map[string]any)["assignee"] != "tuphap.1" {
+		t.Fatalf("get: %d %v", code, resp)
+	}
+	if code, resp := n.call(t, "GET", "/v1/dossiers/000.00.19.h56-261123-0001", nil); code != 400 {
+		t.Errorf("a malformed code: %d %v", code, resp)
+	}
+	if got, err := n.grpc.GetDossier(as(context.Background(), xasov1.Role_ROLE_CLERK), &xasov1.GetDossierRequest{Code: dc}); err != nil || got.GetDossier().GetCode() != dc {
+		t.Errorf("gRPC: %v, %v", got, err)
+	}
+	client := &http.Client{Transport: n.client.Transport}
+	check := n.Store().LookupCheck(dc)
+	status, path, body := page(t, client, n.url+"/tra-cuu?code="+dc+"&k="+check)
+	if status != 200 || path != "/tra-cuu/"+dc || !strings.Contains(body, dc) || !strings.Contains(body, "Ngày hẹn trả kết quả") {
+		t.Fatalf("look-up: %d at %s\n%s", status, path, body)
+	}
+	status, _, body = page(t, client, n.url+"/tra-cuu?code=000.00.19.H56-261123-00001")
+	if status != 400 || !strings.Contains(body, "mã định danh của cơ quan") {
+		t.Errorf("a bad code on the form: %d\n%s", status, body)
 	}
 }
