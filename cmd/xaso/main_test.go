@@ -128,6 +128,9 @@ func TestDemoReplicatesToCentralAndStops(t *testing.T) {
 		t.Fatalf("a node's dossiers without a token: %v %v, want 401", resp, err)
 	}
 	waitBody(t, client, deadline, nodes[0]+"/v1/dossiers?page_size=1", string(nodeToken), `"code"`)
+	// Once central's registry reaches the node, codes begin with the
+	// commune's agency e-ID (Decree 118/2025 art. 28).
+	waitBody(t, client, deadline, nodes[0]+"/v1/dossiers?page_size=100", string(nodeToken), `.H56-`)
 
 	// ... and central acknowledges them: the first commune's link is good.
 	token, err := os.ReadFile(filepath.Join(dir, "pki", "operator.token"))
