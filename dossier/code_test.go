@@ -8,7 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/sample"
 )
 
 func TestCodeRoundTrip(t *testing.T) {
@@ -238,6 +242,19 @@ func TestParseYYMMDDIsTimeParse(t *testing.T) {
 	for _, s := range []string{"", "26113", "2611300", "26 130", "2611x0", "-61130"} {
 		if _, ok := dossier.ParseYYMMDD(s); ok {
 			t.Errorf("%q read as a date", s)
+		}
+	}
+}
+
+// Decree 118/2025 art. 28(2)(a): a procedure's competent agency is named by
+// its e-ID; the catalogue takes no other.
+func TestValidateProcedureCompetentAgency(t *testing.T) {
+	p := proto.Clone(sample.Procedures()[0]).(*xasov1.Procedure)
+	for id, ok := range map[string]bool{"": true, "000.00.00.H56": true, "Sở Tư pháp": false, "15619": false} {
+		p.CompetentAgencyId = id
+		err := dossier.ValidateProcedure(p)
+		if ok != (err == nil) || !ok && !strings.Contains(err.Error(), "competent_agency_id") {
+			t.Errorf("competent_agency_id %q: %v", id, err)
 		}
 	}
 }

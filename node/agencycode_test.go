@@ -114,6 +114,16 @@ func TestCreateNumbersUnderAgencyIDs(t *testing.T) {
 	}
 }
 
+// A node takes no malformed e-ID from central's feed.
+func TestFeedRefusesAMalformedAgencyID(t *testing.T) {
+	st := openSeeded(t, t.TempDir(), nil)
+	defer st.Close()
+	it := &xasov1.FeedItem{Sequence: 1, Broadcast: true, Item: &xasov1.FeedItem_Commune{Commune: &xasov1.Commune{Code: testCommune, Name: "Xã thử", AgencyId: "000.00.19.h56"}}}
+	if err := st.applyFeedItem(context.Background(), it, testCommune, time.Now()); err == nil {
+		t.Fatal("a malformed e-ID taken from the feed")
+	}
+}
+
 // A node refuses an agency_id that is not an e-ID.
 func TestConfigAgencyID(t *testing.T) {
 	for id, ok := range map[string]bool{"": true, "000.00.19.H56": true, "H56": false, "000.00.19.h56": false, "09619": false} {
