@@ -38,6 +38,25 @@ func TestCommuneAgencyIDIsUnique(t *testing.T) {
 	if c, err := f.Commune("00004"); err != nil || c.GetAgencyId() != "000.00.04.H56" || c.GetName() != "Xã mới" {
 		t.Errorf("after a rename: %v, %v", c, err)
 	}
+	// A changed e-ID is kept as a former one, which no other commune may
+	// take: codes were issued under it.
+	if r := a.apply(t, putCommuneWithAgency("00004", "000.00.44.H56"))[0]; r.GetCode() != 0 {
+		t.Fatalf("change the e-ID: %v", r)
+	}
+	if c, _ := f.Commune("00004"); c.GetAgencyId() != "000.00.44.H56" || len(c.GetFormerAgencyIds()) != 1 || c.GetFormerAgencyIds()[0] != "000.00.04.H56" {
+		t.Errorf("after a change: %v", c)
+	}
+	if r := a.apply(t, putCommuneWithAgency("00008", "000.00.04.H56"))[0]; codes.Code(r.GetCode()) != codes.AlreadyExists {
+		t.Errorf("another commune's former e-ID taken: %v", r)
+	}
+	forged := putCommuneWithAgency("00008", "000.00.08.H56")
+	forged.GetPutCommune().Commune.FormerAgencyIds = []string{"000.00.44.H56"}
+	if r := a.apply(t, forged)[0]; r.GetCode() != 0 {
+		t.Fatalf("register 00008: %v", r)
+	}
+	if c, _ := f.Commune("00008"); len(c.GetFormerAgencyIds()) != 0 {
+		t.Errorf("a request set former e-IDs: %v", c)
+	}
 }
 
 // Central refuses a receipt whose code is under another commune's e-ID

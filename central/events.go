@@ -281,7 +281,11 @@ func checkCodeIssuer(st *stateTxn, rec *xasov1.OutboxRecord) *recordError {
 	st.getProto([]byte(prefixCommune+rec.GetCommuneCode()), cm)
 	p := &xasov1.Procedure{}
 	st.getProto(binary.BigEndian.AppendUint32([]byte(prefixProcVer+rc.GetProcedureCode()+"/"), uint32(rc.GetProcedureVersion())), p)
-	if err := dossier.CheckCodeIssuer(rc.GetCode(), rec.GetCommuneCode(), cm.GetAgencyId(), p.GetCompetentAgencyId()); err != nil {
+	agencies := cm.GetFormerAgencyIds()
+	if cm.GetAgencyId() != "" {
+		agencies = append(slices.Clone(agencies), cm.GetAgencyId())
+	}
+	if err := dossier.CheckCodeIssuer(rc.GetCode(), rec.GetCommuneCode(), agencies, p.GetCompetentAgencyId()); err != nil {
 		return refuseRecord(checkCode(err), "dossier %s: %v", dossier.Short(rec.GetDossierCode(), 40), err)
 	}
 	return nil

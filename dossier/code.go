@@ -2,6 +2,7 @@ package dossier
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -221,9 +222,11 @@ func CheckAgencyID(s string) error {
 func ValidAgencyID(s string) bool { return CheckAgencyID(s) == nil }
 
 // CheckCodeIssuer checks that commune may issue the code of a dossier it
-// receives, given the agency e-ID central registered for it (empty if
-// none) and the competent agency e-ID of the dossier's procedure (empty
-// when it is the commune): an AgencyCode under the commune's own e-ID, a
+// receives, given the agency e-IDs central registered for it, now or
+// before (a node offline when its e-ID changed still numbers under the
+// old one, which stays the commune's), and the competent agency e-ID of
+// the dossier's procedure (empty when it is the commune): an AgencyCode
+// under one of the commune's own e-IDs, a
 // SharedAgencyCode under the procedure's competent agency with the
 // commune's code in its sequence, or a LegacyCode with the commune's code.
 // Legacy codes stay allowed after an e-ID is registered: a node keeps
@@ -231,7 +234,7 @@ func ValidAgencyID(s string) bool { return CheckAgencyID(s) == nil }
 // registry as fed to it agrees (so that a node offline when the e-ID was
 // registered does not have its chain blocked), and they cannot collide
 // with anyone else's. The error is an *OwnerError, or the parse error.
-func CheckCodeIssuer(code, commune, communeAgency, procedureAgency string) error {
+func CheckCodeIssuer(code, commune string, communeAgencies []string, procedureAgency string) error {
 	pc, err := ParseCode(code)
 	if err != nil {
 		return err
@@ -243,9 +246,9 @@ func CheckCodeIssuer(code, commune, communeAgency, procedureAgency string) error
 		return &OwnerError{Commune: commune, Dossier: code, Why: "its sequence starts with commune " + pc.Commune + "'s code"}
 	case pc.Form == SharedAgencyCode && pc.Agency != procedureAgency:
 		return &OwnerError{Commune: commune, Dossier: code, Why: "agency " + pc.Agency + " is not the competent agency of the dossier's procedure"}
-	case pc.Form == AgencyCode && (communeAgency == "" || pc.Agency != communeAgency):
-		return &OwnerError{Commune: commune, Dossier: code, Why: "agency e-ID " + pc.Agency + " is not the one registered for the commune"}
-	case pc.Form == AgencyCode && procedureAgency != "" && procedureAgency != communeAgency:
+	case pc.Form == AgencyCode && !slices.Contains(communeAgencies, pc.Agency):
+		return &OwnerError{Commune: commune, Dossier: code, Why: "agency e-ID " + pc.Agency + " is not one registered for the commune"}
+	case pc.Form == AgencyCode && procedureAgency != "" && !slices.Contains(communeAgencies, procedureAgency):
 		// Art. 28(2)(a): the code names the competent agency.
 		return &OwnerError{Commune: commune, Dossier: code, Why: "the dossier's procedure is settled by agency " + procedureAgency + ", whose e-ID the code must carry"}
 	}

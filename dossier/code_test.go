@@ -127,9 +127,14 @@ func TestCheckCodeIssuer(t *testing.T) {
 		{"competent agency the procedure does not name", dept + "-261123-156190001", own, "", false},
 		{"art. 28(2)(a): own e-ID where the procedure names another agency", own + "-261123-0001", own, dept, false},
 		{"procedure's agency is the commune's own", own + "-261123-0001", own, own, true},
+		{"a former e-ID of the commune", "000.00.99.H56-261123-0001", own, "", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			err := dossier.CheckCodeIssuer(c.code, "15619", c.communeAgency, c.procAgency)
+			var agencies []string
+			if c.communeAgency != "" {
+				agencies = []string{"000.00.99.H56", c.communeAgency}
+			}
+			err := dossier.CheckCodeIssuer(c.code, "15619", agencies, c.procAgency)
 			var oe *dossier.OwnerError
 			if c.ok != (err == nil) || err != nil && !errors.As(err, &oe) {
 				t.Fatalf("CheckCodeIssuer(%s) = %v, want ok %v", c.code, err, c.ok)

@@ -81,7 +81,7 @@ func TestCreateNumbersUnderAgencyIDs(t *testing.T) {
 		if got != s.want {
 			t.Fatalf("%s: code %s, want %s", s.name, got, s.want)
 		}
-		if err := dossier.CheckCodeIssuer(got, testCommune, s.registered, map[bool]string{true: dept}[s.procedure == shared.GetCode()]); err != nil {
+		if err := dossier.CheckCodeIssuer(got, testCommune, []string{s.registered}, map[bool]string{true: dept}[s.procedure == shared.GetCode()]); err != nil {
 			t.Errorf("%s: central would refuse %s: %v", s.name, got, err)
 		}
 	}
