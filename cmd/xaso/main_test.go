@@ -64,6 +64,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{[]string{"node", "--commune", "09619", "--data-dir", filepath.Join(dir, "store"), "--encryption-key-file", loose}, 1, "encryption_key_file"},
 		{[]string{"node", "--commune", "09619", "--allow-unencrypted-store", "perhaps"}, 1, "allow_unencrypted_store"},
 		{[]string{"node", "--commune", "09619", "--max-connections", "many"}, 1, "max_connections"},
+		{[]string{"node", "--commune", "09619", "--data-dir", dir, "--agency-id", "H56"}, 1, "agency_id"},
 		{[]string{"node", "--commune", "09619", "--max-connections", "70000"}, 1, "max_connections"},
 		{[]string{"check-config", looseConfig}, 1, "encryption_key_file"},
 		{[]string{"check-config", unknown}, 1, "sync_window"},
