@@ -85,7 +85,7 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 		}
 		seq++
 		if pc.Form != dossier.LegacyCode && seq > dossier.MaxAgencySeq {
-			return nil, fmt.Errorf("series %s numbered %d dossiers, the most a code can: %w", pc.Series(), seq-1, errCorrupt)
+			return nil, fmt.Errorf("series %s numbered %d dossiers today, the most its codes can", pc.Series(), seq-1)
 		}
 		pc.Seq = int(seq)
 		code := pc.String()

@@ -87,7 +87,7 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 		before := map[string]*dossier.Dossier{}
 		after := map[string]*dossier.Dossier{}
 		var order []string
-		daySeq := map[string]int64{}
+		counters := map[string]int64{} // counter key → the last sequence restored
 		for _, rec := range recs {
 			oe := outEvent{commune: rec.GetCommuneCode(), code: rec.GetDossierCode(), event: rec.GetEvent(), access: rec.GetAccess()}
 			want, err := chainRecord(head, oe)
@@ -149,7 +149,7 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 				// naming a commune names this one: central checked it).
 				if pc, err := dossier.ParseCode(code); err == nil && (pc.Commune == "" || pc.Commune == rec.GetCommuneCode()) {
 					key := string(counterKey(pc))
-					daySeq[key] = max(daySeq[key], int64(pc.Seq))
+					counters[key] = max(counters[key], int64(pc.Seq))
 				}
 			}
 		}
@@ -158,9 +158,9 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 				return nil, err
 			}
 		}
-		// The day counters go past every code restored, so that no new
+		// The counters go past every code restored, so that no new
 		// dossier takes one of them.
-		for key, seq := range daySeq {
+		for key, seq := range counters {
 			if v, err := getValue(txn, []byte(key)); err == nil && len(v) == 8 && int64(be64Decode(v)) >= seq {
 				continue
 			}
