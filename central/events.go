@@ -220,6 +220,11 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 			return refuseRecord(checkCode(e), "dossier %s: %v", rec.GetDossierCode(), e)
 		}
 	}
+	if !exists {
+		if e := checkCodeIssuer(st, rec); e != nil {
+			return e
+		}
+	}
 	if ev.GetAction() == dossier.Transfer && !st.getProto([]byte(prefixCommune+ev.GetTransferCommuneCode()), &xasov1.Commune{}) {
 		return refuseRecord(codes.FailedPrecondition, "dossier %s: commune %s it is transferred to is not registered", rec.GetDossierCode(), ev.GetTransferCommuneCode())
 	}
@@ -289,6 +294,26 @@ func checkReceiptCatalogue(st *stateTxn, ev *xasov1.Event) *recordError {
 	if st.getProto(key, p) && (p.GetOnlineLevel() != ev.GetOnlineLevel() || p.GetFeeVnd() != ev.GetFeeVnd()) {
 		return refuseRecord(codes.InvalidArgument, "dossier %s: online level %s and fee %d are not those of procedure %s version %d (%s, %d)",
 			rc.GetCode(), ev.GetOnlineLevel(), ev.GetFeeVnd(), rc.GetProcedureCode(), rc.GetProcedureVersion(), p.GetOnlineLevel(), p.GetFeeVnd())
+	}
+	return nil
+}
+
+// checkCodeIssuer checks the code of a dossier a commune receives against
+// central's registry (dossier.CheckCodeIssuer): the commune's agency e-ID,
+// and the competent agency of the procedure version the receipt names.
+// Every receipt has passed CheckEvent, so its code parses.
+func checkCodeIssuer(st *stateTxn, rec *xasov1.OutboxRecord) *recordError {
+	rc := rec.GetEvent().GetReceipt()
+	cm := &xasov1.Commune{}
+	st.getProto([]byte(prefixCommune+rec.GetCommuneCode()), cm)
+	p := &xasov1.Procedure{}
+	st.getProto(binary.BigEndian.AppendUint32([]byte(prefixProcVer+rc.GetProcedureCode()+"/"), uint32(rc.GetProcedureVersion())), p)
+	agencies := cm.GetFormerAgencyIds()
+	if cm.GetAgencyId() != "" {
+		agencies = append(slices.Clone(agencies), cm.GetAgencyId())
+	}
+	if err := dossier.CheckCodeIssuer(rc.GetCode(), rec.GetCommuneCode(), agencies, p.GetCompetentAgencyId()); err != nil {
+		return refuseRecord(checkCode(err), "dossier %s: %v", dossier.Short(rec.GetDossierCode(), 40), err)
 	}
 	return nil
 }

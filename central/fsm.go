@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -644,8 +645,16 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 		if strings.TrimSpace(cm.GetName()) == "" || len(cm.GetName()) > 200 || !utf8.ValidString(cm.GetName()) {
 			v.Add("name", "the name is required, at most 200 bytes of UTF-8")
 		}
+		if cm.GetAgencyId() != "" {
+			if err := dossier.CheckAgencyID(cm.GetAgencyId()); err != nil {
+				v.Add("agency_id", err.Error())
+			}
+		}
 		if len(v) > 0 {
 			return invalid("commune", v)
+		}
+		if r := putCommuneAgency(st, cm); r != nil {
+			return r
 		}
 		cm.UpdateTime, cm.UpdatedBy = cmd.GetTime(), cmd.GetActor()
 		w.set([]byte(prefixCommune+cm.GetCode()), cm)
@@ -998,3 +1007,38 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 
 // Restores is how many snapshots were restored since the state was opened.
 func (f *FSM) Restores() uint64 { return f.restores.Load() }
+
+// putCommuneAgency settles the agency e-IDs of a commune being put: an
+// empty e-ID keeps the one registered, a new one sends the old one to the
+// commune's former e-IDs (which the request cannot set), and an e-ID
+// another commune holds or held is refused, so that the codes issued
+// under it stay unique without coordination (dossier/code.go).
+func putCommuneAgency(st *stateTxn, cm *xasov1.Commune) *xasov1.CommandResult {
+	old := &xasov1.Commune{}
+	st.getProto([]byte(prefixCommune+cm.GetCode()), old)
+	cm.FormerAgencyIds = old.GetFormerAgencyIds()
+	if cm.GetAgencyId() == "" {
+		cm.AgencyId = old.GetAgencyId()
+		return nil
+	}
+	all, err := listTxn(st.txn, prefixCommune, func() *xasov1.Commune { return &xasov1.Commune{} })
+	if err != nil {
+		// The state's own records cannot be read: the disk, not the input.
+		panic(fmt.Sprintf("central state: read communes: %v", err))
+	}
+	for _, o := range all {
+		if o.GetCode() != cm.GetCode() && (o.GetAgencyId() == cm.GetAgencyId() || slices.Contains(o.GetFormerAgencyIds(), cm.GetAgencyId())) {
+			return refused(codes.AlreadyExists, "agency e-ID %s is or was commune %s's", cm.GetAgencyId(), o.GetCode())
+		}
+	}
+	if a := old.GetAgencyId(); a != "" && a != cm.GetAgencyId() && !slices.Contains(cm.FormerAgencyIds, a) {
+		if len(cm.FormerAgencyIds) >= maxFormerAgencyIDs {
+			return refused(codes.ResourceExhausted, "commune %s changed its agency e-ID %d times already", cm.GetCode(), maxFormerAgencyIDs)
+		}
+		cm.FormerAgencyIds = append(slices.Clone(cm.FormerAgencyIds), a)
+	}
+	return nil
+}
+
+// maxFormerAgencyIDs bounds the e-IDs a commune keeps from before.
+const maxFormerAgencyIDs = 16

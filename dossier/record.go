@@ -509,10 +509,13 @@ func checkReceipt(ev *Event, commune string) error {
 	if rc.GetCommuneCode() != commune {
 		return &OwnerError{Commune: commune, Dossier: Short(rc.GetCode(), 40), Why: "the receipt is in the name of commune " + Short(rc.GetCommuneCode(), 40)}
 	}
-	// Decree 118/2025 art. 28: the code names the receiving agency; a
-	// commune numbers its own dossiers, and only its own.
-	if pc, err := ParseCode(rc.GetCode()); err == nil && pc.Commune != commune {
-		return &OwnerError{Commune: commune, Dossier: rc.GetCode(), Why: "the code is commune " + pc.Commune + "'s"}
+	// Decree 118/2025 art. 28: a commune numbers its own dossiers, and
+	// only its own: a code that names a commune (a legacy code, or one
+	// under a competent agency with the receiving commune in its
+	// sequence) names this one. Whether an agency e-ID is the commune's
+	// takes central's registry (CheckCodeIssuer).
+	if pc, err := ParseCode(rc.GetCode()); err == nil && pc.Commune != "" && pc.Commune != commune {
+		return &OwnerError{Commune: commune, Dossier: rc.GetCode(), Why: "the code names commune " + pc.Commune}
 	}
 	if _, ok := xasov1.OnlineLevel_name[int32(ev.GetOnlineLevel())]; !ok {
 		v.Add("event.online_level", "NONE, PARTIAL or FULL")

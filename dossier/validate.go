@@ -293,6 +293,13 @@ func ValidateProcedure(p *Procedure) error {
 	if len(p.GetSupplementLegalBasis()) > 500 {
 		v.Add("supplement_legal_basis", "at most 500 bytes")
 	}
+	if a := p.GetCompetentAgencyId(); a != "" {
+		// Decree 118/2025 art. 28(2)(a): the code of a dossier carries
+		// the competent agency's e-ID.
+		if err := CheckAgencyID(a); err != nil {
+			v.Add("competent_agency_id", err.Error())
+		}
+	}
 	if p.GetFeeVnd() < 0 {
 		v.Add("fee_vnd", "not negative")
 	}

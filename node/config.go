@@ -45,6 +45,13 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// Commune is the 5-digit administrative unit code of this commune.
 	Commune string `yaml:"commune"`
+	// AgencyID is the electronic identifier (mã định danh) of the
+	// commune's agency, e.g. "000.00.31.H56": dossier codes begin with it
+	// (Decree 118/2025 art. 28) once central's commune registry, as it
+	// reaches the node, gives the commune the same e-ID. Unset, or until
+	// then, the node issues codes in the legacy form
+	// {commune}-{yymmdd}-{nnnn}, which stay valid.
+	AgencyID string `yaml:"agency_id"`
 	// EncryptionKeyFile holds the AES key (16, 24 or 32 bytes, raw or hex)
 	// that encrypts the store at rest (default: {data_dir}.key, beside the
 	// data directory). A new store gets a new key there when the file does
@@ -159,6 +166,11 @@ func (c Config) Validate() error {
 	}
 	if !dossier.ValidCommuneCode(c.Commune) {
 		return fmt.Errorf("commune: %q is not a 5-digit administrative unit code", c.Commune)
+	}
+	if c.AgencyID != "" {
+		if err := dossier.CheckAgencyID(c.AgencyID); err != nil {
+			return fmt.Errorf("agency_id: %w", err)
+		}
 	}
 	if c.MaxAttachmentBytes < 1<<10 || c.MaxAttachmentBytes > 256<<20 {
 		return fmt.Errorf("max_attachment_bytes: %d is outside 1 KiB to 256 MiB", c.MaxAttachmentBytes)

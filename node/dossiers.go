@@ -28,6 +28,9 @@ type CreateInput struct {
 	Actor         string
 	Role          dossier.Role
 	Time          time.Time
+	// Agency is the node's agency e-ID (Config.AgencyID); empty: legacy
+	// codes (see codeAgency).
+	Agency string
 	// Outcome and Reason record a guidance or a refusal at reception
 	// instead of taking the dossier in (dossier.ReceiveInput).
 	Outcome dossier.State
@@ -62,18 +65,33 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 		} else if err != nil {
 			return nil, err
 		}
-		// Number the dossier from the day's counter; a crash before commit
-		// hands out no code, so none is ever reused.
-		day := dossier.CodeDay(in.Time)
+		// Number the dossier from its series' counter; a crash before
+		// commit hands out no code, so none is ever reused.
+		agency, shared, err := codeAgency(txn, commune, in.Agency, proc)
+		if err != nil {
+			return nil, err
+		}
+		pc := dossier.ParsedCode{Form: dossier.LegacyCode, Commune: commune, Date: dossier.DateOf(in.Time, dossier.Zone)}
+		switch {
+		case shared != "":
+			pc.Form, pc.Agency, pc.Commune = dossier.SharedAgencyCode, agency, shared
+		case agency != "":
+			pc.Form, pc.Agency, pc.Commune = dossier.AgencyCode, agency, ""
+		}
+		counter := counterKey(pc)
 		seq := int64(0)
-		if v, err := getValue(txn, []byte(prefixDaySeq+day)); err == nil && len(v) == 8 {
+		if v, err := getValue(txn, counter); err == nil && len(v) == 8 {
 			seq = int64(be64Decode(v))
 		}
 		seq++
-		code := dossier.FormatCode(commune, in.Time, int(seq))
+		if pc.Form != dossier.LegacyCode && seq > dossier.MaxAgencySeq {
+			return nil, fmt.Errorf("series %s numbered %d dossiers today, the most its codes can", pc.Series(), seq-1)
+		}
+		pc.Seq = int(seq)
+		code := pc.String()
 		if _, err := txn.Get(dossierKey(code)); err == nil {
-			// The day's counter is behind the dossiers stored: never reuse a code.
-			return nil, fmt.Errorf("dossier code %s is taken although the day counter says %d was the last: %w", code, seq-1, errCorrupt)
+			// The counter is behind the dossiers stored: never reuse a code.
+			return nil, fmt.Errorf("dossier code %s is taken although its counter says %d was the last: %w", code, seq-1, errCorrupt)
 		}
 		ev, err := dossier.ReceiveEvent(dossier.ReceiveInput{
 			Code: code, CommuneCode: commune, Procedure: proc, Applicant: in.Applicant, Channel: in.Channel,
@@ -108,7 +126,7 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 		if err := writeDossier(eff, s, nil, d, ev); err != nil {
 			return nil, err
 		}
-		eff.set([]byte(prefixDaySeq+day), be64(uint64(seq)))
+		eff.set(counter, be64(uint64(seq)))
 		if in.RequestID != "" {
 			eff.sets = append(eff.sets, entry{key: []byte(prefixIdem + in.RequestID), value: []byte(code), ttl: idempotencyTTL})
 		}
@@ -119,6 +137,43 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 		return nil, err
 	}
 	return res.(*dossier.Dossier), nil
+}
+
+// counterKey is the key of the counter a code's sequence comes from: one
+// per day for legacy codes (the key earlier versions kept), one per
+// series for agency codes.
+func counterKey(pc dossier.ParsedCode) []byte {
+	if pc.Form == dossier.LegacyCode {
+		return []byte(prefixDaySeq + dossier.CodeDayOf(pc.Date))
+	}
+	return []byte(prefixDaySeq + pc.Series())
+}
+
+// codeAgency says under which agency e-ID a new dossier of commune is
+// numbered (dossier/code.go): the competent agency of its procedure when
+// the procedure names one other than the node's, with the commune's code
+// in the sequence (shared); else the node's own e-ID, once central's
+// registry as it reached the node gives the commune that e-ID (so that
+// central, which checks codes against its registry, takes them); else
+// none, a legacy code.
+func codeAgency(txn *badger.Txn, commune, own string, proc *xasov1.Procedure) (agency, shared string, err error) {
+	if a := proc.GetCompetentAgencyId(); a != "" && a != own {
+		return a, commune, nil
+	}
+	if own == "" {
+		return "", "", nil
+	}
+	cm := &xasov1.Commune{}
+	switch err := getProto(txn, []byte(prefixCommune+commune), cm); {
+	case errors.Is(err, ErrNotFound):
+		return "", "", nil
+	case err != nil:
+		return "", "", fmt.Errorf("read commune %s: %w", commune, err)
+	}
+	if cm.GetAgencyId() != own {
+		return "", "", nil
+	}
+	return own, "", nil
 }
 
 // Transition applies one workflow action to the dossier code. When

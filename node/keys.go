@@ -15,7 +15,8 @@ import (
 //	d/{code}                       dossier (without events)
 //	e/{code}/{seq:8}               event seq of a dossier
 //	o/{seq:8}                      outbox record seq (dense: 1, 2, 3 …)
-//	q/{yymmdd}                     last dossier sequence of that day
+//	q/{yymmdd}                     last sequence of the day's legacy codes ({commune}-{yymmdd}-…)
+//	q/{series}                     last sequence of a series of agency codes ({agency}-{yymmdd}, or {agency}-{yymmdd}-{commune})
 //	k/{request id}                 idempotency key → dossier code (24 h TTL)
 //	p/{procedure}                  current procedure version
 //	v/{procedure}/{version:4}      every procedure version

@@ -113,7 +113,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 	}
 	n.metrics = newMetrics(st, now, n.SyncStatus)
 	n.svc = &service{
-		store: st, commune: cfg.Commune, calendar: n.calendar.Load, now: now,
+		store: st, commune: cfg.Commune, agency: cfg.AgencyID, calendar: n.calendar.Load, now: now,
 		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log, sync: n.SyncStatus, limits: n.limits.Load,
 	}
 	n.auth = newAuthenticator(n)
@@ -122,6 +122,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 	}
 	last, _ := st.OutboxHead()
 	log.Info("node open", "commune", cfg.Commune, "data_dir", cfg.DataDir, "outbox_last", last, "encrypted", st.Encrypted())
+	if cfg.AgencyID == "" {
+		log.Info("agency_id is not set: dossier codes keep the legacy form {commune}-{yymmdd}-{nnnn}", "commune", cfg.Commune)
+	} else {
+		log.Info("dossier codes begin with the agency e-ID once central's registry gives it to this commune; legacy codes until then", "agency_id", cfg.AgencyID)
+	}
 	return n, nil
 }
 

@@ -90,7 +90,7 @@ func TestCitizenLookup(t *testing.T) {
 		status int
 		want   string
 	}{
-		{"/tra-cuu?code=abc", 400, "A dossier code reads"},
+		{"/tra-cuu?code=abc", 400, "A dossier code has three parts"},
 		{"/tra-cuu/09619-261123-9999", 404, "This commune holds no dossier with that code"},
 	} {
 		status, _, body := page(t, client, n.url+c.url)

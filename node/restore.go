@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
@@ -88,7 +87,7 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 		before := map[string]*dossier.Dossier{}
 		after := map[string]*dossier.Dossier{}
 		var order []string
-		daySeq := map[string]int64{}
+		counters := map[string]int64{} // counter key → the last sequence restored
 		for _, rec := range recs {
 			oe := outEvent{commune: rec.GetCommuneCode(), code: rec.GetDossierCode(), event: rec.GetEvent(), access: rec.GetAccess()}
 			want, err := chainRecord(head, oe)
@@ -145,9 +144,12 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 			eff.set(eventKey(code, ev.GetSequence()), v)
 			eff.events = append(eff.events, outEvent{commune: rec.GetCommuneCode(), code: code, event: ev})
 			if ev.GetAction() == dossier.Receive {
-				if pc, err := dossier.ParseCode(code); err == nil && pc.Commune == rec.GetCommuneCode() {
-					day := strings.Split(code, "-")[1]
-					daySeq[day] = max(daySeq[day], int64(pc.Seq))
+				// A receipt in this commune's stream was numbered by this
+				// commune's node, from the counter of its series (a code
+				// naming a commune names this one: central checked it).
+				if pc, err := dossier.ParseCode(code); err == nil && (pc.Commune == "" || pc.Commune == rec.GetCommuneCode()) {
+					key := string(counterKey(pc))
+					counters[key] = max(counters[key], int64(pc.Seq))
 				}
 			}
 		}
@@ -156,13 +158,13 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 				return nil, err
 			}
 		}
-		// The day counters go past every code restored, so that no new
+		// The counters go past every code restored, so that no new
 		// dossier takes one of them.
-		for day, seq := range daySeq {
-			if v, err := getValue(txn, []byte(prefixDaySeq+day)); err == nil && len(v) == 8 && int64(be64Decode(v)) >= seq {
+		for key, seq := range counters {
+			if v, err := getValue(txn, []byte(key)); err == nil && len(v) == 8 && int64(be64Decode(v)) >= seq {
 				continue
 			}
-			eff.set([]byte(prefixDaySeq+day), be64(uint64(seq)))
+			eff.set([]byte(key), be64(uint64(seq)))
 		}
 		eff.set([]byte(keyAcked), be64(uint64(head.seq)))
 		eff.expect = &head

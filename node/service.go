@@ -32,8 +32,10 @@ const (
 // service implements xasov1.NodeServiceServer over a Store.
 type service struct {
 	xasov1.UnimplementedNodeServiceServer
-	store    *Store
-	commune  string
+	store   *Store
+	commune string
+	// agency is the node's agency e-ID (Config.AgencyID).
+	agency   string
 	calendar func() *dossier.Calendar
 	now      func() time.Time
 	maxFile  int64
@@ -155,7 +157,7 @@ func (s *service) CreateDossier(ctx context.Context, req *xasov1.CreateDossierRe
 	d, err := s.store.Create(ctx, s.commune, s.calendar(), CreateInput{
 		RequestID: rid, ProcedureCode: req.GetProcedureCode(), Applicant: req.GetApplicant(), Channel: req.GetChannel(),
 		Components: req.GetComponents(), Attachments: req.GetAttachments(), Actor: who.Name, Role: who.Role, Time: s.now(),
-		Outcome: req.GetOutcome(), Reason: req.GetReason(),
+		Outcome: req.GetOutcome(), Reason: req.GetReason(), Agency: s.agency,
 	})
 	if err != nil {
 		return nil, s.fail(ctx, err, "create dossier")

@@ -165,6 +165,9 @@ func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, commun
 			if !dossier.ValidCommuneCode(it.Commune.GetCode()) {
 				return nil, fmt.Errorf("commune %q from central: not a 5-digit code", it.Commune.GetCode())
 			}
+			if a := it.Commune.GetAgencyId(); a != "" && !dossier.ValidAgencyID(a) {
+				return nil, fmt.Errorf("commune %s from central: %w", it.Commune.GetCode(), dossier.CheckAgencyID(a))
+			}
 			v, err := proto.Marshal(it.Commune)
 			if err != nil {
 				return nil, err

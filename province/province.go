@@ -60,6 +60,18 @@ type Options struct {
 	Fast bool
 	// Logger receives every part's log (default: discarded).
 	Logger *slog.Logger
+	// AgencyID, when set, gives a commune's agency e-ID, registered at
+	// central and set in its node's configuration (dossier codes begin
+	// with it); nil or "": none, legacy codes.
+	AgencyID func(commune string) string
+}
+
+// agencyID is the agency e-ID Options gives commune, or "".
+func (o Options) agencyID(commune string) string {
+	if o.AgencyID == nil {
+		return ""
+	}
+	return o.AgencyID(commune)
 }
 
 // Province is a running province.
@@ -429,7 +441,7 @@ func (p *Province) seed(ctx context.Context) error {
 	op := p.Operator(wctx)
 	for _, c := range p.opts.Communes {
 		if _, err := retry(wctx, func() (any, error) {
-			return p.api.PutCommune(op, &xasov1.PutCommuneRequest{Commune: &xasov1.Commune{Code: c.Code, Name: c.Name}})
+			return p.api.PutCommune(op, &xasov1.PutCommuneRequest{Commune: &xasov1.Commune{Code: c.Code, Name: c.Name, AgencyId: p.opts.agencyID(c.Code)}})
 		}); err != nil {
 			return fmt.Errorf("register commune %s: %w", c.Code, err)
 		}
@@ -536,6 +548,7 @@ func (p *Province) addNode(ctx context.Context, i int) error {
 	// without node_certificate_names.
 	cfg.Names = []string{"localhost"}
 	cfg.CommuneName = c.Name
+	cfg.AgencyID = p.opts.agencyID(c.Code)
 	if cfg.UsersFile, err = p.deskUsers(dir); err != nil {
 		return err
 	}

@@ -344,6 +344,30 @@ func (h *hostile) receipt() *xasov1.OutboxRecord {
 	return &xasov1.OutboxRecord{CommuneCode: h.commune, DossierCode: code, Event: ev}
 }
 
+// registerAgency gives commune an agency e-ID at central, as an operator
+// does, and returns it.
+func (h *hostile) registerAgency(commune string) string {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	op := h.p.Operator(ctx)
+	list, err := h.p.Central().ListCommunes(op, &xasov1.ListCommunesRequest{Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, c := range list.GetCommunes() {
+		if c.GetCode() == commune {
+			c.AgencyId = "000.00." + commune[3:] + ".H56"
+			if _, err := h.p.Central().PutCommune(op, &xasov1.PutCommuneRequest{Commune: c}); err != nil {
+				h.t.Fatalf("register the e-ID of %s: %v", commune, err)
+			}
+			return c.GetAgencyId()
+		}
+	}
+	h.t.Fatalf("commune %s is not registered", commune)
+	return ""
+}
+
 // accessRead is a valid access entry of the hostile commune: the next of
 // its log as central holds it, a read of codes.
 func (h *hostile) accessRead(codes ...string) *xasov1.OutboxRecord {
@@ -509,6 +533,27 @@ func (h *hostile) attack(honest *xasov1.Dossier) {
 		r.DossierCode, r.Event.Receipt.Code = code, code
 	}, codes.PermissionDenied)
 	one("receipt in an honest commune's name", func(r *xasov1.OutboxRecord) { r.Event.Receipt.CommuneCode = honestCommune }, codes.PermissionDenied)
+	// Decree 118/2025 art. 28: codes under agency e-IDs. Central gives the
+	// honest commune and the hostile one each an e-ID; the hostile may
+	// issue codes under its own, never under the honest one's, nor under
+	// a competent agency with the honest commune in the sequence.
+	honestAgency, hostileAgency := h.registerAgency(honestCommune), h.registerAgency(h.commune)
+	own := h.receipt()
+	own.DossierCode = dossier.FormatAgencyCode(hostileAgency, "", time.Now(), h.daySeq)
+	own.Event.Receipt.Code = own.DossierCode
+	h.honestly(own)
+	one("receipt under an honest commune's agency e-ID", func(r *xasov1.OutboxRecord) {
+		code := dossier.FormatAgencyCode(honestAgency, "", time.Now(), h.daySeq)
+		r.DossierCode, r.Event.Receipt.Code = code, code
+	}, codes.PermissionDenied)
+	one("receipt under an agency with an honest commune in the sequence", func(r *xasov1.OutboxRecord) {
+		code := dossier.FormatAgencyCode("000.00.00.H99", honestCommune, time.Now(), h.daySeq)
+		r.DossierCode, r.Event.Receipt.Code = code, code
+	}, codes.PermissionDenied)
+	one("receipt under an agency the procedure does not name", func(r *xasov1.OutboxRecord) {
+		code := dossier.FormatAgencyCode("000.00.00.H99", h.commune, time.Now(), h.daySeq)
+		r.DossierCode, r.Event.Receipt.Code = code, code
+	}, codes.PermissionDenied)
 	one("event on an honest commune's dossier", on(honest, func() *xasov1.Event {
 		ev := newEvent(honest, dossier.Withdraw, dossier.Clerk, dossier.Withdrawn)
 		ev.Reason = "rút hồ sơ"

@@ -43,11 +43,11 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func startProvince(t *testing.T, communes int, links []*linksim.Link) *province.Province {
+func startProvince(t *testing.T, communes int, links []*linksim.Link, mutate ...func(*province.Options)) *province.Province {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p, err := province.Start(ctx, province.Options{
+	opts := province.Options{
 		Dir: t.TempDir(), Communes: sample.SampleProvince().Communes[:communes], Fast: true, Logger: testLogger(),
 		Link: func(i int) *linksim.Link {
 			if i < len(links) {
@@ -55,7 +55,11 @@ func startProvince(t *testing.T, communes int, links []*linksim.Link) *province.
 			}
 			return nil
 		},
-	})
+	}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	p, err := province.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -898,22 +902,30 @@ func TestCommuneSettingsReachTheNode(t *testing.T) {
 // central, and the feed replayed from the start changes nothing.
 func TestReplacedNodeRestoresFromCentral(t *testing.T) {
 	link := linksim.New(linksim.Profile{})
-	p := startProvince(t, 2, []*linksim.Link{link})
+	// The communes number under agency e-IDs once central's registry
+	// reaches them (legacy codes before): the restored machine goes on
+	// after the codes of both forms it gets back.
+	agency := func(commune string) string { return "000.00." + commune + ".H56" }
+	p := startProvince(t, 2, []*linksim.Link{link}, func(o *province.Options) { o.AgencyID = agency })
 	ctx, stop := context.WithCancel(context.Background())
 	wg := clerks(ctx, p, 5*time.Millisecond, seed(t))
 	old := p.Nodes()[0]
-	eventually(t, 60*time.Second, "work with transfers both ways", func() (bool, string) {
-		var in, out int
+	eventually(t, 60*time.Second, "work with transfers both ways, codes under the agency e-ID", func() (bool, string) {
+		var in, out, agencyCodes int
 		for _, d := range allDossiers(t, old.Node()) {
 			if d.GetState() == dossier.Transferred {
 				out++
 			}
-			if !strings.HasPrefix(d.GetCode(), old.Commune.Code+"-") && d.GetState() != dossier.Transferred {
+			own := strings.HasPrefix(d.GetCode(), old.Commune.Code+"-") || strings.HasPrefix(d.GetCode(), agency(old.Commune.Code)+"-")
+			if !own && d.GetState() != dossier.Transferred {
 				in++ // numbered at another commune, here now
+			}
+			if strings.HasPrefix(d.GetCode(), agency(old.Commune.Code)+"-") {
+				agencyCodes++
 			}
 		}
 		last, _ := old.Node().Store().OutboxHead()
-		return in > 0 && out > 0 && last > 300, fmt.Sprintf("%d in, %d out, %d events", in, out, last)
+		return in > 0 && out > 0 && agencyCodes > 0 && last > 300, fmt.Sprintf("%d in, %d out, %d under the e-ID, %d events", in, out, agencyCodes, last)
 	})
 	stop()
 	wg.Wait()

@@ -36,7 +36,10 @@ commands against the central cluster (any member; writes reach the leader):
   cluster transfer-leader        hand leadership to another voter
   cluster snapshot               snapshot the answering member now
   communes list                  the communes registry
-  communes put CODE NAME         register or rename a commune
+  communes put CODE NAME [AGENCY_ID]
+                                 register or rename a commune; AGENCY_ID, its
+                                 agency's e-ID that dossier codes begin with
+                                 (kept when not given)
   communes settings CODE [--bandwidth-kbit N] [--upload-window HH:MM-HH:MM]
                                  how the commune's node syncs (sent to it)
   token create NAME --role R [--ttl D] [--secret-file F]
@@ -160,10 +163,16 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 	case "communes list":
 		resp, err = api.ListCommunes(ctx, &xasov1.ListCommunesRequest{})
 	case "communes put":
-		if err := need(3, "communes put CODE NAME"); err != nil {
-			return err
+		if len(args) != 4 {
+			if err := need(3, "communes put CODE NAME [AGENCY_ID]"); err != nil {
+				return err
+			}
 		}
-		resp, err = api.PutCommune(ctx, &xasov1.PutCommuneRequest{Commune: &xasov1.Commune{Code: args[1], Name: args[2]}})
+		cm := &xasov1.Commune{Code: args[1], Name: args[2]}
+		if len(args) > 3 {
+			cm.AgencyId = args[3]
+		}
+		resp, err = api.PutCommune(ctx, &xasov1.PutCommuneRequest{Commune: cm})
 	case "communes unblock":
 		if err := need(3, "communes unblock CODE SEQUENCE"); err != nil {
 			return err

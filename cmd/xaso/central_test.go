@@ -152,6 +152,13 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 	if code, _, e := admin(ms[1], "report", "indicators", "--from", "2026-13"); code != 1 || !strings.Contains(e, "from_month") {
 		t.Fatalf("report indicators of month 13: %d %s", code, e)
 	}
+	// With the commune's agency e-ID, which dossier codes begin with.
+	if code, o, e := admin(ms[1], "communes", "put", "00004", "Phường Ba Đình", "000.00.04.H01"); code != 0 || !strings.Contains(o, `"agency_id": "000.00.04.H01"`) {
+		t.Fatalf("communes put with an e-ID: %d %s %s", code, o, e)
+	}
+	if code, _, e := admin(ms[1], "communes", "put", "00004", "Phường Ba Đình", "000.00.04.h01"); code == 0 || !strings.Contains(e, "agency_id") {
+		t.Fatalf("communes put with a malformed e-ID: %d %s", code, e)
+	}
 	if code, o, e := admin(ms[2], "token", "create", "bao-cao", "--role", "viewer", "--ttl", "720h"); code != 0 || !strings.Contains(o, `"secret": "xo_`) {
 		t.Fatalf("token create: %s %s", o, e)
 	} else if want := time.Now().Add(720 * time.Hour).UTC().Format("2006-01-02"); !strings.Contains(o, `"expire_time": "`+want) {

@@ -82,6 +82,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	p, err := province.Start(ctx, province.Options{
 		Dir: *dir, Communes: prov.Communes[:*communes], PortBase: *portBase, Logger: log,
 		Link: func(i int) *linksim.Link { return simulated[i] },
+		// Illustrative agency e-IDs (not the communes' real ones), one
+		// per commune, so that dossier codes take the form of Decree
+		// 118/2025 art. 28: {agency e-ID}-{yymmdd}-{nnnn}.
+		AgencyID: func(commune string) string { return "000.00." + commune + ".H56" },
 	})
 	if err != nil {
 		return err

@@ -64,6 +64,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{[]string{"node", "--commune", "09619", "--data-dir", filepath.Join(dir, "store"), "--encryption-key-file", loose}, 1, "encryption_key_file"},
 		{[]string{"node", "--commune", "09619", "--allow-unencrypted-store", "perhaps"}, 1, "allow_unencrypted_store"},
 		{[]string{"node", "--commune", "09619", "--max-connections", "many"}, 1, "max_connections"},
+		{[]string{"node", "--commune", "09619", "--data-dir", dir, "--agency-id", "H56"}, 1, "agency_id"},
 		{[]string{"node", "--commune", "09619", "--max-connections", "70000"}, 1, "max_connections"},
 		{[]string{"check-config", looseConfig}, 1, "encryption_key_file"},
 		{[]string{"check-config", unknown}, 1, "sync_window"},
@@ -130,6 +131,9 @@ func TestDemoReplicatesToCentralAndStops(t *testing.T) {
 		t.Fatalf("a node's dossiers without a token: %v %v, want 401", resp, err)
 	}
 	waitBody(t, client, deadline, nodes[0]+"/v1/dossiers?page_size=1", string(nodeToken), `"code"`)
+	// Once central's registry reaches the node, codes begin with the
+	// commune's agency e-ID (Decree 118/2025 art. 28).
+	waitBody(t, client, deadline, nodes[0]+"/v1/dossiers?page_size=100", string(nodeToken), `.H56-`)
 
 	// ... and central acknowledges them: the first commune's link is good.
 	token, err := os.ReadFile(filepath.Join(dir, "pki", "operator.token"))

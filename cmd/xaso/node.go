@@ -28,6 +28,7 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 	fs.String("plain-http", "false", "plain_http: serve plain HTTP, only behind a reverse proxy that terminates TLS (cookies Secure, HSTS on every answer)")
 	fs.String("client-ca-file", "", "client_ca_file: a further CA (PEM) of API client certificates, besides the province CA")
 	fs.String("commune", "", "commune: 5-digit administrative unit code of this commune (required)")
+	fs.String("agency-id", "", "agency_id: the electronic identifier of the commune's agency that dossier codes begin with, e.g. 000.00.31.H56 (default: none, codes {commune}-{yymmdd}-{nnnn})")
 	fs.String("encryption-key-file", "", "encryption_key_file: AES key (16/24/32 bytes, raw or hex, mode 0600) encrypting the store (default: {data_dir}.key, made for a new store)")
 	fs.String("allow-unencrypted-store", "false", "allow_unencrypted_store: keep opening a store made without encryption (it then keeps no private key of the node)")
 	fs.String("max-attachment-bytes", strconv.FormatInt(d.MaxAttachmentBytes, 10), "max_attachment_bytes: largest upload")
@@ -81,6 +82,8 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 				cfg.ClientCAFile = v
 			case "commune":
 				cfg.Commune = v
+			case "agency-id":
+				cfg.AgencyID = v
 			case "encryption-key-file":
 				cfg.EncryptionKeyFile = v
 			case "allow-unencrypted-store":

@@ -91,10 +91,18 @@ type Commune struct {
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// When and by whom it was registered or last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	UpdatedBy     string                 `protobuf:"bytes,4,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdatedBy  string                 `protobuf:"bytes,4,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	// Electronic identifier of the commune's agency (mã định danh), the
+	// prefix of the dossier codes its node issues; held by one commune at
+	// most. Empty in a PutCommune keeps the one registered (a commune's
+	// e-ID can be changed, not removed: codes were issued under it).
+	AgencyId string `protobuf:"bytes,10,opt,name=agency_id,json=agencyId,proto3" json:"agency_id,omitempty"`
+	// The e-IDs the commune held before (kept by central on a change):
+	// codes were issued under them, so no other commune may take them.
+	FormerAgencyIds []string `protobuf:"bytes,11,rep,name=former_agency_ids,json=formerAgencyIds,proto3" json:"former_agency_ids,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Commune) Reset() {
@@ -153,6 +161,20 @@ func (x *Commune) GetUpdatedBy() string {
 		return x.UpdatedBy
 	}
 	return ""
+}
+
+func (x *Commune) GetAgencyId() string {
+	if x != nil {
+		return x.AgencyId
+	}
+	return ""
+}
+
+func (x *Commune) GetFormerAgencyIds() []string {
+	if x != nil {
+		return x.FormerAgencyIds
+	}
+	return nil
 }
 
 // CentralCommand is one change of central's state. Commands ride the Raft
@@ -2737,14 +2759,17 @@ var File_xaso_v1_central_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_central_proto_rawDesc = "" +
 	"\n" +
-	"\x15xaso/v1/central.proto\x12\axaso.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12xaso/v1/node.proto\x1a\x17xaso/v1/resources.proto\"\x8d\x01\n" +
+	"\x15xaso/v1/central.proto\x12\axaso.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12xaso/v1/node.proto\x1a\x17xaso/v1/resources.proto\"\xd6\x01\n" +
 	"\aCommune\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12;\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1d\n" +
 	"\n" +
-	"updated_by\x18\x04 \x01(\tR\tupdatedBy\"\x9d\t\n" +
+	"updated_by\x18\x04 \x01(\tR\tupdatedBy\x12\x1b\n" +
+	"\tagency_id\x18\n" +
+	" \x01(\tR\bagencyId\x12*\n" +
+	"\x11former_agency_ids\x18\v \x03(\tR\x0fformerAgencyIds\"\x9d\t\n" +
 	"\x0eCentralCommand\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12=\n" +

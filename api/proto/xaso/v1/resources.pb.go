@@ -783,9 +783,14 @@ type Procedure struct {
 	ProcessingHours int32 `protobuf:"varint,25,opt,name=processing_hours,json=processingHours,proto3" json:"processing_hours,omitempty"`
 	// What a receipt after the calendar's cut-off counts from; unset: the
 	// next working day (session).
-	LateReceipt   LateReceipt `protobuf:"varint,26,opt,name=late_receipt,json=lateReceipt,proto3,enum=xaso.v1.LateReceipt" json:"late_receipt,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LateReceipt LateReceipt `protobuf:"varint,26,opt,name=late_receipt,json=lateReceipt,proto3,enum=xaso.v1.LateReceipt" json:"late_receipt,omitempty"`
+	// Electronic identifier of the agency competent to settle the
+	// procedure when it is not the receiving commune (e.g. a province
+	// department); empty: the commune. Dossier codes carry it (Decree
+	// 118/2025 art. 28(2)(a)): {agency}-{yymmdd}-{commune}{nnnn}.
+	CompetentAgencyId string `protobuf:"bytes,20,opt,name=competent_agency_id,json=competentAgencyId,proto3" json:"competent_agency_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Procedure) Reset() {
@@ -928,6 +933,13 @@ func (x *Procedure) GetLateReceipt() LateReceipt {
 		return x.LateReceipt
 	}
 	return LateReceipt_LATE_RECEIPT_UNSPECIFIED
+}
+
+func (x *Procedure) GetCompetentAgencyId() string {
+	if x != nil {
+		return x.CompetentAgencyId
+	}
+	return ""
 }
 
 // Applicant is the person or organisation that filed the dossier.
@@ -1555,7 +1567,9 @@ func (x *Event) GetCalendarIndex() uint64 {
 // Dossier is one citizen's dossier (hồ sơ) as its home commune holds it.
 type Dossier struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Province-wide unique code: {commune}-{yymmdd}-{nnnn}.
+	// Province-wide unique code: {agency e-ID}-{yymmdd}-{nnnn}, or
+	// {agency e-ID}-{yymmdd}-{commune}{nnnn} under a procedure's competent
+	// agency, or the legacy {commune}-{yymmdd}-{nnnn} (dossier/code.go).
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	// Administrative unit code of the commune that owns the dossier: the one
 	// that received it, or the one it was transferred to.
@@ -1936,7 +1950,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\tComponent\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
-	"\brequired\x18\x03 \x01(\bR\brequired\"\x97\x05\n" +
+	"\brequired\x18\x03 \x01(\bR\brequired\"\xc7\x05\n" +
 	"\tProcedure\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x12\n" +
@@ -1957,7 +1971,8 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x15supplement_close_days\x18\r \x01(\x05R\x13supplementCloseDays\x124\n" +
 	"\x16supplement_legal_basis\x18\x0e \x01(\tR\x14supplementLegalBasis\x12)\n" +
 	"\x10processing_hours\x18\x19 \x01(\x05R\x0fprocessingHours\x127\n" +
-	"\flate_receipt\x18\x1a \x01(\x0e2\x14.xaso.v1.LateReceiptR\vlateReceipt\"\x8b\x01\n" +
+	"\flate_receipt\x18\x1a \x01(\x0e2\x14.xaso.v1.LateReceiptR\vlateReceipt\x12.\n" +
+	"\x13competent_agency_id\x18\x14 \x01(\tR\x11competentAgencyId\"\x8b\x01\n" +
 	"\tApplicant\x12\x1b\n" +
 	"\tfull_name\x18\x01 \x01(\tR\bfullName\x12\x1b\n" +
 	"\tid_number\x18\x02 \x01(\tR\bidNumber\x12\x14\n" +
