@@ -59,7 +59,7 @@ func (h *History) Next() (*xasov1.OutboxRecord, error) {
 	req, who := nextAction(h.rng, d, nil, h.now)
 	ev, err := dossier.Decide(d, dossier.Command{
 		Action: req.GetAction(), Actor: who.Name, Role: who.Role, Time: h.now,
-		Reason: req.GetReason(), Assignee: req.GetAssignee(), Satisfaction: req.GetSatisfaction(),
+		Reason: req.GetReason(), Assignee: req.GetAssignee(),
 	}, h.cal)
 	if err != nil {
 		h.open = append(h.open[:i], h.open[i+1:]...) // the desk would not do this; leave the dossier be

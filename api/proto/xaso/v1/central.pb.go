@@ -2146,8 +2146,42 @@ type Aggregate struct {
 	// Dossiers closed because the supplements asked for did not come (art.
 	// 19(5)); not pending.
 	ClosedUnsupplemented int64 `protobuf:"varint,16,opt,name=closed_unsupplemented,json=closedUnsupplemented,proto3" json:"closed_unsupplemented,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Dossiers the citizens rated themselves (ACTION_RATE). Their overall
+	// level is in very_satisfied, satisfied or not_satisfied, with the
+	// levels clerks typed at return before (see dossier.OverallLevel).
+	CitizenRatings int64 `protobuf:"varint,20,opt,name=citizen_ratings,json=citizenRatings,proto3" json:"citizen_ratings,omitempty"`
+	// Per content of Decree 118/2025 art. 33(1): rated_X counts the ratings
+	// that gave the content a level, satisfied_X those whose level was
+	// very satisfied or satisfied.
+	// (a)
+	RatedReturnTime     int64 `protobuf:"varint,21,opt,name=rated_return_time,json=ratedReturnTime,proto3" json:"rated_return_time,omitempty"`
+	SatisfiedReturnTime int64 `protobuf:"varint,22,opt,name=satisfied_return_time,json=satisfiedReturnTime,proto3" json:"satisfied_return_time,omitempty"`
+	// (b)
+	RatedAgenciesContacted     int64 `protobuf:"varint,23,opt,name=rated_agencies_contacted,json=ratedAgenciesContacted,proto3" json:"rated_agencies_contacted,omitempty"`
+	SatisfiedAgenciesContacted int64 `protobuf:"varint,24,opt,name=satisfied_agencies_contacted,json=satisfiedAgenciesContacted,proto3" json:"satisfied_agencies_contacted,omitempty"`
+	// (c)
+	RatedContactsNeeded     int64 `protobuf:"varint,25,opt,name=rated_contacts_needed,json=ratedContactsNeeded,proto3" json:"rated_contacts_needed,omitempty"`
+	SatisfiedContactsNeeded int64 `protobuf:"varint,26,opt,name=satisfied_contacts_needed,json=satisfiedContactsNeeded,proto3" json:"satisfied_contacts_needed,omitempty"`
+	// (d)
+	RatedInformation     int64 `protobuf:"varint,27,opt,name=rated_information,json=ratedInformation,proto3" json:"rated_information,omitempty"`
+	SatisfiedInformation int64 `protobuf:"varint,28,opt,name=satisfied_information,json=satisfiedInformation,proto3" json:"satisfied_information,omitempty"`
+	// (đ)
+	RatedStaffConduct     int64 `protobuf:"varint,29,opt,name=rated_staff_conduct,json=ratedStaffConduct,proto3" json:"rated_staff_conduct,omitempty"`
+	SatisfiedStaffConduct int64 `protobuf:"varint,30,opt,name=satisfied_staff_conduct,json=satisfiedStaffConduct,proto3" json:"satisfied_staff_conduct,omitempty"`
+	// (e)
+	RatedResultAndCost     int64 `protobuf:"varint,31,opt,name=rated_result_and_cost,json=ratedResultAndCost,proto3" json:"rated_result_and_cost,omitempty"`
+	SatisfiedResultAndCost int64 `protobuf:"varint,32,opt,name=satisfied_result_and_cost,json=satisfiedResultAndCost,proto3" json:"satisfied_result_and_cost,omitempty"`
+	// (g)
+	RatedComplaintHandling     int64 `protobuf:"varint,33,opt,name=rated_complaint_handling,json=ratedComplaintHandling,proto3" json:"rated_complaint_handling,omitempty"`
+	SatisfiedComplaintHandling int64 `protobuf:"varint,34,opt,name=satisfied_complaint_handling,json=satisfiedComplaintHandling,proto3" json:"satisfied_complaint_handling,omitempty"`
+	// (h)
+	RatedOnlineService     int64 `protobuf:"varint,35,opt,name=rated_online_service,json=ratedOnlineService,proto3" json:"rated_online_service,omitempty"`
+	SatisfiedOnlineService int64 `protobuf:"varint,36,opt,name=satisfied_online_service,json=satisfiedOnlineService,proto3" json:"satisfied_online_service,omitempty"`
+	// (i)
+	RatedOther     int64 `protobuf:"varint,37,opt,name=rated_other,json=ratedOther,proto3" json:"rated_other,omitempty"`
+	SatisfiedOther int64 `protobuf:"varint,38,opt,name=satisfied_other,json=satisfiedOther,proto3" json:"satisfied_other,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Aggregate) Reset() {
@@ -2288,6 +2322,139 @@ func (x *Aggregate) GetRefusedAtReception() int64 {
 func (x *Aggregate) GetClosedUnsupplemented() int64 {
 	if x != nil {
 		return x.ClosedUnsupplemented
+	}
+	return 0
+}
+
+func (x *Aggregate) GetCitizenRatings() int64 {
+	if x != nil {
+		return x.CitizenRatings
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedReturnTime() int64 {
+	if x != nil {
+		return x.RatedReturnTime
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedReturnTime() int64 {
+	if x != nil {
+		return x.SatisfiedReturnTime
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedAgenciesContacted() int64 {
+	if x != nil {
+		return x.RatedAgenciesContacted
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedAgenciesContacted() int64 {
+	if x != nil {
+		return x.SatisfiedAgenciesContacted
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedContactsNeeded() int64 {
+	if x != nil {
+		return x.RatedContactsNeeded
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedContactsNeeded() int64 {
+	if x != nil {
+		return x.SatisfiedContactsNeeded
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedInformation() int64 {
+	if x != nil {
+		return x.RatedInformation
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedInformation() int64 {
+	if x != nil {
+		return x.SatisfiedInformation
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedStaffConduct() int64 {
+	if x != nil {
+		return x.RatedStaffConduct
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedStaffConduct() int64 {
+	if x != nil {
+		return x.SatisfiedStaffConduct
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedResultAndCost() int64 {
+	if x != nil {
+		return x.RatedResultAndCost
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedResultAndCost() int64 {
+	if x != nil {
+		return x.SatisfiedResultAndCost
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedComplaintHandling() int64 {
+	if x != nil {
+		return x.RatedComplaintHandling
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedComplaintHandling() int64 {
+	if x != nil {
+		return x.SatisfiedComplaintHandling
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedOnlineService() int64 {
+	if x != nil {
+		return x.RatedOnlineService
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedOnlineService() int64 {
+	if x != nil {
+		return x.SatisfiedOnlineService
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedOther() int64 {
+	if x != nil {
+		return x.RatedOther
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedOther() int64 {
+	if x != nil {
+		return x.SatisfiedOther
 	}
 	return 0
 }
@@ -2772,7 +2939,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"apiAddress\"B\n" +
 	"\x10PutMemberCommand\x12.\n" +
 	"\x06member\x18\x01 \x01(\v2\x16.xaso.v1.ClusterMemberR\x06member\"\x12\n" +
-	"\x10ReadFenceCommand\"\xe3\x04\n" +
+	"\x10ReadFenceCommand\"\xc2\f\n" +
 	"\tAggregate\x12\x1a\n" +
 	"\breceived\x18\x01 \x01(\x03R\breceived\x12'\n" +
 	"\x0freceived_online\x18\x02 \x01(\x03R\x0ereceivedOnline\x12%\n" +
@@ -2790,7 +2957,27 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\x11digitised_results\x18\r \x01(\x03R\x10digitisedResults\x12\x16\n" +
 	"\x06guided\x18\x0e \x01(\x03R\x06guided\x120\n" +
 	"\x14refused_at_reception\x18\x0f \x01(\x03R\x12refusedAtReception\x123\n" +
-	"\x15closed_unsupplemented\x18\x10 \x01(\x03R\x14closedUnsupplemented\"z\n" +
+	"\x15closed_unsupplemented\x18\x10 \x01(\x03R\x14closedUnsupplemented\x12'\n" +
+	"\x0fcitizen_ratings\x18\x14 \x01(\x03R\x0ecitizenRatings\x12*\n" +
+	"\x11rated_return_time\x18\x15 \x01(\x03R\x0fratedReturnTime\x122\n" +
+	"\x15satisfied_return_time\x18\x16 \x01(\x03R\x13satisfiedReturnTime\x128\n" +
+	"\x18rated_agencies_contacted\x18\x17 \x01(\x03R\x16ratedAgenciesContacted\x12@\n" +
+	"\x1csatisfied_agencies_contacted\x18\x18 \x01(\x03R\x1asatisfiedAgenciesContacted\x122\n" +
+	"\x15rated_contacts_needed\x18\x19 \x01(\x03R\x13ratedContactsNeeded\x12:\n" +
+	"\x19satisfied_contacts_needed\x18\x1a \x01(\x03R\x17satisfiedContactsNeeded\x12+\n" +
+	"\x11rated_information\x18\x1b \x01(\x03R\x10ratedInformation\x123\n" +
+	"\x15satisfied_information\x18\x1c \x01(\x03R\x14satisfiedInformation\x12.\n" +
+	"\x13rated_staff_conduct\x18\x1d \x01(\x03R\x11ratedStaffConduct\x126\n" +
+	"\x17satisfied_staff_conduct\x18\x1e \x01(\x03R\x15satisfiedStaffConduct\x121\n" +
+	"\x15rated_result_and_cost\x18\x1f \x01(\x03R\x12ratedResultAndCost\x129\n" +
+	"\x19satisfied_result_and_cost\x18  \x01(\x03R\x16satisfiedResultAndCost\x128\n" +
+	"\x18rated_complaint_handling\x18! \x01(\x03R\x16ratedComplaintHandling\x12@\n" +
+	"\x1csatisfied_complaint_handling\x18\" \x01(\x03R\x1asatisfiedComplaintHandling\x120\n" +
+	"\x14rated_online_service\x18# \x01(\x03R\x12ratedOnlineService\x128\n" +
+	"\x18satisfied_online_service\x18$ \x01(\x03R\x16satisfiedOnlineService\x12\x1f\n" +
+	"\vrated_other\x18% \x01(\x03R\n" +
+	"ratedOther\x12'\n" +
+	"\x0fsatisfied_other\x18& \x01(\x03R\x0esatisfiedOther\"z\n" +
 	"\x1cPutAttachmentManifestCommand\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x127\n" +
 	"\bmanifest\x18\x02 \x01(\v2\x1b.xaso.v1.AttachmentManifestR\bmanifest\"\xa3\x01\n" +
