@@ -394,6 +394,7 @@ func contributionOf(d *xasov1.Dossier) *contribution {
 		} else {
 			a.RefusedAtReception = 1
 		}
+		addRating(a, d.GetRating())
 		return c
 	}
 	if d.GetChannel() == xasov1.Channel_CHANNEL_ONLINE {
@@ -428,14 +429,10 @@ func contributionOf(d *xasov1.Dossier) *contribution {
 	if d.GetState() == xasov1.State_STATE_RETURNED {
 		a.Returned = 1
 	}
-	switch d.GetSatisfaction() {
-	case xasov1.Satisfaction_SATISFACTION_VERY_SATISFIED:
-		a.VerySatisfied = 1
-	case xasov1.Satisfaction_SATISFACTION_SATISFIED:
-		a.Satisfied = 1
-	case xasov1.Satisfaction_SATISFACTION_NOT_SATISFIED:
-		a.NotSatisfied = 1
-	}
+	// The level a clerk typed at return (legacy) or the citizen's own
+	// rating: a dossier has one or the other (dossier.Rateable).
+	countLevel(a, d.GetSatisfaction())
+	addRating(a, d.GetRating())
 	for _, at := range d.GetAttachments() {
 		if at.GetResult() {
 			a.DigitisedResults = 1
@@ -449,6 +446,65 @@ func contributionOf(d *xasov1.Dossier) *contribution {
 		}
 	}
 	return c
+}
+
+// countLevel counts one dossier at level s in the satisfaction indicators.
+func countLevel(a *xasov1.Aggregate, s xasov1.Satisfaction) {
+	switch s {
+	case xasov1.Satisfaction_SATISFACTION_VERY_SATISFIED:
+		a.VerySatisfied = 1
+	case xasov1.Satisfaction_SATISFACTION_SATISFIED:
+		a.Satisfied = 1
+	case xasov1.Satisfaction_SATISFACTION_NOT_SATISFIED:
+		a.NotSatisfied = 1
+	}
+}
+
+// addRating counts a citizen's rating (nil: none): its overall level in
+// the satisfaction indicators (dossier.OverallLevel), and each content of
+// Decree 118/2025 art. 33(1) it gave a level.
+func addRating(a *xasov1.Aggregate, r *xasov1.Rating) {
+	if r == nil {
+		return
+	}
+	a.CitizenRatings = 1
+	countLevel(a, dossier.OverallLevel(r))
+	for _, s := range r.GetScores() {
+		rated, satisfied := contentCounts(a, s.GetContent())
+		if rated == nil {
+			continue
+		}
+		*rated = 1
+		if l := s.GetLevel(); l == dossier.VerySatisfied || l == dossier.Satisfied {
+			*satisfied = 1
+		}
+	}
+}
+
+// contentCounts are the aggregate's two counts of content c (nil for a
+// content it does not know).
+func contentCounts(a *xasov1.Aggregate, c xasov1.RatingContent) (rated, satisfied *int64) {
+	switch c {
+	case xasov1.RatingContent_RATING_CONTENT_RETURN_TIME:
+		return &a.RatedReturnTime, &a.SatisfiedReturnTime
+	case xasov1.RatingContent_RATING_CONTENT_AGENCIES_CONTACTED:
+		return &a.RatedAgenciesContacted, &a.SatisfiedAgenciesContacted
+	case xasov1.RatingContent_RATING_CONTENT_CONTACTS_NEEDED:
+		return &a.RatedContactsNeeded, &a.SatisfiedContactsNeeded
+	case xasov1.RatingContent_RATING_CONTENT_INFORMATION:
+		return &a.RatedInformation, &a.SatisfiedInformation
+	case xasov1.RatingContent_RATING_CONTENT_STAFF_CONDUCT:
+		return &a.RatedStaffConduct, &a.SatisfiedStaffConduct
+	case xasov1.RatingContent_RATING_CONTENT_RESULT_AND_COST:
+		return &a.RatedResultAndCost, &a.SatisfiedResultAndCost
+	case xasov1.RatingContent_RATING_CONTENT_COMPLAINT_HANDLING:
+		return &a.RatedComplaintHandling, &a.SatisfiedComplaintHandling
+	case xasov1.RatingContent_RATING_CONTENT_ONLINE_SERVICE:
+		return &a.RatedOnlineService, &a.SatisfiedOnlineService
+	case xasov1.RatingContent_RATING_CONTENT_OTHER:
+		return &a.RatedOther, &a.SatisfiedOther
+	}
+	return nil, nil
 }
 
 // moveContribution takes a dossier's old contribution out of the
@@ -522,6 +578,13 @@ func addAggregate(a, b *xasov1.Aggregate, k int64) {
 	a.Guided += k * b.GetGuided()
 	a.RefusedAtReception += k * b.GetRefusedAtReception()
 	a.ClosedUnsupplemented += k * b.GetClosedUnsupplemented()
+	a.CitizenRatings += k * b.GetCitizenRatings()
+	for _, c := range dossier.Contents {
+		ar, as := contentCounts(a, c.Content)
+		br, bs := contentCounts(b, c.Content)
+		*ar += k * *br
+		*as += k * *bs
+	}
 }
 
 // sameCounts is proto.Equal for aggregates, without reflection: apply asks
@@ -543,7 +606,21 @@ func sameCounts(a, b *xasov1.Aggregate) bool {
 		a.GetDigitisedResults() == b.GetDigitisedResults() &&
 		a.GetGuided() == b.GetGuided() &&
 		a.GetRefusedAtReception() == b.GetRefusedAtReception() &&
-		a.GetClosedUnsupplemented() == b.GetClosedUnsupplemented()
+		a.GetClosedUnsupplemented() == b.GetClosedUnsupplemented() &&
+		a.GetCitizenRatings() == b.GetCitizenRatings() &&
+		sameContentCounts(a, b)
+}
+
+// sameContentCounts compares the per-content rating counts.
+func sameContentCounts(a, b *xasov1.Aggregate) bool {
+	for _, c := range dossier.Contents {
+		ar, as := contentCounts(a, c.Content)
+		br, bs := contentCounts(b, c.Content)
+		if *ar != *br || *as != *bs {
+			return false
+		}
+	}
+	return true
 }
 
 var zeroCounts = &xasov1.Aggregate{}
