@@ -544,7 +544,7 @@ type eventView struct {
 
 // actionForm is one action the user may take, with what it asks for.
 type actionForm struct {
-	Name                                                       string
+	Name                                         string
 	Reason, Assignee, Appointment, Commune, File bool
 }
 
