@@ -38,6 +38,7 @@ import (
 	"github.com/xaso/xaso/replication"
 	"github.com/xaso/xaso/replication/linksim"
 	"github.com/xaso/xaso/sample"
+	"github.com/xaso/xaso/workload"
 )
 
 // A node's key can be stolen: the thief holds a real certificate of its
@@ -532,6 +533,30 @@ func (h *hostile) attack(honest *xasov1.Dossier) {
 	one("TRANSFER to \"\"", on(rd, transfer("")), codes.InvalidArgument)
 	one("TRANSFER to 99999 (not registered)", on(rd, transfer("99999")), codes.FailedPrecondition)
 	one("TRANSFER to itself", on(rd, transfer(h.commune)), codes.InvalidArgument)
+
+	// Citizens' ratings (Decree 118/2025 art. 33): central re-decides them
+	// as it does every event. The hostile's own dossier, returned and
+	// rated once, honestly; then what a stolen node might try.
+	h.honestly(h.step(awaiting.GetDossierCode(), dossier.Command{Action: dossier.Approve, Actor: "chutich.x", Role: dossier.Leader}))
+	h.honestly(h.step(awaiting.GetDossierCode(), dossier.Command{Action: dossier.Return, Actor: "motcua.x", Role: dossier.Clerk}))
+	h.honestly(h.step(awaiting.GetDossierCode(), dossier.RateCommand(workload.CitizenRating(rand.New(rand.NewPCG(1, 2))), time.Time{})))
+	if ad = h.model[awaiting.GetDossierCode()]; ad.GetRating() == nil {
+		t.Fatalf("the hostile's rated dossier: %v", ad)
+	}
+	rate := func(d *xasov1.Dossier) *xasov1.Event {
+		ev := newEvent(d, dossier.Rate, dossier.Citizen, d.GetState())
+		ev.Actor, ev.Rating = dossier.CitizenActor, workload.CitizenRating(rand.New(rand.NewPCG(3, 4)))
+		return ev
+	}
+	one("RATE of an honest commune's dossier", on(honest, rate(honest)), codes.PermissionDenied)
+	one("a second RATE of a dossier", on(ad, rate(ad)), codes.FailedPrecondition)
+	one("RATE of a dossier still being handled", on(rd, rate(rd)), codes.FailedPrecondition)
+	one("RATE by the CLERK", on(ad, func() *xasov1.Event { ev := rate(ad); ev.Role = dossier.Clerk; return ev }()), codes.FailedPrecondition, codes.PermissionDenied)
+	one("RATE with a 5,000-byte comment", on(ad, func() *xasov1.Event {
+		ev := rate(ad)
+		ev.Rating.Comment = strings.Repeat("x", 5000)
+		return ev
+	}()), codes.InvalidArgument)
 
 	// Access entries: honest ones are taken (one naming an honest
 	// commune's dossier too: a transfer shows a commune another's); a
