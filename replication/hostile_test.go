@@ -655,7 +655,7 @@ func mutate(rng *rand.Rand, r *xasov1.OutboxRecord, honestCommune, honestCode st
 			timestamppb.New(time.Date(2015, 1, 2, 0, 0, 0, 0, time.UTC))}[rng.IntN(9)]
 	}
 	enum := func() int32 { return []int32{-1, 0, 1, 2, 5, 14, 15, 99, 1 << 30}[rng.IntN(9)] }
-	switch op := rng.IntN(24); op {
+	switch op := rng.IntN(25); op {
 	case 0:
 		r.DossierCode = str()
 		return "dossier_code: a string", true
@@ -753,6 +753,19 @@ func mutate(rng *rand.Rand, r *xasov1.OutboxRecord, honestCommune, honestCode st
 		ev.Action, ev.State = dossier.Transfer, dossier.Transferred
 		ev.TransferCommuneCode = []string{"", "99999"}[rng.IntN(2)]
 		return "a TRANSFER nowhere", true
+	case 23:
+		// A citizen's rating: on this record's event (a receipt or a step on
+		// a dossier being handled, never rateable), or carried by it.
+		rating := workload.CitizenRating(rng)
+		if rng.IntN(2) == 0 {
+			rating.Comment = str()
+		}
+		ev.Rating = rating
+		if rng.IntN(2) == 0 {
+			ev.Action, ev.Role, ev.Actor, ev.Receipt = dossier.Rate, dossier.Citizen, dossier.CitizenActor, nil
+			return "a RATE", true
+		}
+		return "a rating on another action", true
 	default:
 		r.Sequence += []int64{-1, 1, 5}[rng.IntN(3)]
 		return "record sequence", false
