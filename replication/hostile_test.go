@@ -539,19 +539,20 @@ func (h *hostile) attack(honest *xasov1.Dossier) {
 	// rated once, honestly; then what a stolen node might try.
 	h.honestly(h.step(awaiting.GetDossierCode(), dossier.Command{Action: dossier.Approve, Actor: "chutich.x", Role: dossier.Leader}))
 	h.honestly(h.step(awaiting.GetDossierCode(), dossier.Command{Action: dossier.Return, Actor: "motcua.x", Role: dossier.Clerk}))
-	h.honestly(h.step(awaiting.GetDossierCode(), dossier.RateCommand(workload.CitizenRating(rand.New(rand.NewPCG(1, 2))), time.Time{})))
-	if ad = h.model[awaiting.GetDossierCode()]; ad.GetRating() == nil {
-		t.Fatalf("the hostile's rated dossier: %v", ad)
-	}
 	rate := func(d *xasov1.Dossier) *xasov1.Event {
 		ev := newEvent(d, dossier.Rate, dossier.Citizen, d.GetState())
 		ev.Actor, ev.Rating = dossier.CitizenActor, workload.CitizenRating(rand.New(rand.NewPCG(3, 4)))
 		return ev
 	}
+	ad = h.model[awaiting.GetDossierCode()]
+	one("RATE by the CLERK", on(ad, func() *xasov1.Event { ev := rate(ad); ev.Role = dossier.Clerk; return ev }()), codes.PermissionDenied)
+	h.honestly(h.step(awaiting.GetDossierCode(), dossier.RateCommand(workload.CitizenRating(rand.New(rand.NewPCG(1, 2))), time.Time{})))
+	if ad = h.model[awaiting.GetDossierCode()]; ad.GetRating() == nil {
+		t.Fatalf("the hostile's rated dossier: %v", ad)
+	}
 	one("RATE of an honest commune's dossier", on(honest, rate(honest)), codes.PermissionDenied)
 	one("a second RATE of a dossier", on(ad, rate(ad)), codes.FailedPrecondition)
 	one("RATE of a dossier still being handled", on(rd, rate(rd)), codes.FailedPrecondition)
-	one("RATE by the CLERK", on(ad, func() *xasov1.Event { ev := rate(ad); ev.Role = dossier.Clerk; return ev }()), codes.FailedPrecondition, codes.PermissionDenied)
 	one("RATE with a 5,000-byte comment", on(ad, func() *xasov1.Event {
 		ev := rate(ad)
 		ev.Rating.Comment = strings.Repeat("x", 5000)
