@@ -501,6 +501,7 @@ func contributionOf(d *xasov1.Dossier) *contribution {
 		} else {
 			a.RefusedAtReception = 1
 		}
+		addRating(a, d.GetRating())
 		return c
 	}
 	defer func() {
@@ -540,14 +541,10 @@ func contributionOf(d *xasov1.Dossier) *contribution {
 	if d.GetState() == xasov1.State_STATE_RETURNED {
 		a.Returned = 1
 	}
-	switch d.GetSatisfaction() {
-	case xasov1.Satisfaction_SATISFACTION_VERY_SATISFIED:
-		a.VerySatisfied = 1
-	case xasov1.Satisfaction_SATISFACTION_SATISFIED:
-		a.Satisfied = 1
-	case xasov1.Satisfaction_SATISFACTION_NOT_SATISFIED:
-		a.NotSatisfied = 1
-	}
+	// The level a clerk typed at return (legacy) or the citizen's own
+	// rating: a dossier has one or the other (dossier.Rateable).
+	countLevel(a, d.GetSatisfaction())
+	addRating(a, d.GetRating())
 	for _, at := range d.GetAttachments() {
 		if at.GetResult() {
 			a.DigitisedResults = 1
@@ -612,6 +609,65 @@ func (c *contribution) addIndicatorCounts(d *xasov1.Dossier) {
 		ca.FinishedInMonth = 1
 	}
 	c.closed = &closedPart{group: group{dossier.ReportMonth(closedAt), c.group.commune, c.group.procedure}, agg: ca}
+}
+
+// countLevel counts one dossier at level s in the satisfaction indicators.
+func countLevel(a *xasov1.Aggregate, s xasov1.Satisfaction) {
+	switch s {
+	case xasov1.Satisfaction_SATISFACTION_VERY_SATISFIED:
+		a.VerySatisfied = 1
+	case xasov1.Satisfaction_SATISFACTION_SATISFIED:
+		a.Satisfied = 1
+	case xasov1.Satisfaction_SATISFACTION_NOT_SATISFIED:
+		a.NotSatisfied = 1
+	}
+}
+
+// addRating counts a citizen's rating (nil: none): its overall level in
+// the satisfaction indicators (dossier.OverallLevel), and each content of
+// Decree 118/2025 art. 33(1) it gave a level.
+func addRating(a *xasov1.Aggregate, r *xasov1.Rating) {
+	if r == nil {
+		return
+	}
+	a.CitizenRatings = 1
+	countLevel(a, dossier.OverallLevel(r))
+	for _, s := range r.GetScores() {
+		rated, satisfied := contentCounts(a, s.GetContent())
+		if rated == nil {
+			continue
+		}
+		*rated = 1
+		if l := s.GetLevel(); l == dossier.VerySatisfied || l == dossier.Satisfied {
+			*satisfied = 1
+		}
+	}
+}
+
+// contentCounts are the aggregate's two counts of content c (nil for a
+// content it does not know).
+func contentCounts(a *xasov1.Aggregate, c xasov1.RatingContent) (rated, satisfied *int64) {
+	switch c {
+	case xasov1.RatingContent_RATING_CONTENT_RETURN_TIME:
+		return &a.RatedReturnTime, &a.SatisfiedReturnTime
+	case xasov1.RatingContent_RATING_CONTENT_AGENCIES_CONTACTED:
+		return &a.RatedAgenciesContacted, &a.SatisfiedAgenciesContacted
+	case xasov1.RatingContent_RATING_CONTENT_CONTACTS_NEEDED:
+		return &a.RatedContactsNeeded, &a.SatisfiedContactsNeeded
+	case xasov1.RatingContent_RATING_CONTENT_INFORMATION:
+		return &a.RatedInformation, &a.SatisfiedInformation
+	case xasov1.RatingContent_RATING_CONTENT_STAFF_CONDUCT:
+		return &a.RatedStaffConduct, &a.SatisfiedStaffConduct
+	case xasov1.RatingContent_RATING_CONTENT_RESULT_AND_COST:
+		return &a.RatedResultAndCost, &a.SatisfiedResultAndCost
+	case xasov1.RatingContent_RATING_CONTENT_COMPLAINT_HANDLING:
+		return &a.RatedComplaintHandling, &a.SatisfiedComplaintHandling
+	case xasov1.RatingContent_RATING_CONTENT_ONLINE_SERVICE:
+		return &a.RatedOnlineService, &a.SatisfiedOnlineService
+	case xasov1.RatingContent_RATING_CONTENT_OTHER:
+		return &a.RatedOther, &a.SatisfiedOther
+	}
+	return nil, nil
 }
 
 // moveContribution takes a dossier's old contribution out of the
@@ -713,6 +769,13 @@ func addAggregate(a, b *xasov1.Aggregate, k int64) {
 	a.FeePaying += k * b.GetFeePaying()
 	a.ClosedInMonth += k * b.GetClosedInMonth()
 	a.FinishedInMonth += k * b.GetFinishedInMonth()
+	a.CitizenRatings += k * b.GetCitizenRatings()
+	for _, c := range dossier.Contents {
+		ar, as := contentCounts(a, c.Content)
+		br, bs := contentCounts(b, c.Content)
+		*ar += k * *br
+		*as += k * *bs
+	}
 }
 
 // sameCounts is proto.Equal for aggregates, without reflection: apply asks
@@ -748,7 +811,21 @@ func sameCounts(a, b *xasov1.Aggregate) bool {
 		a.GetFinishedTrackedDigitised() == b.GetFinishedTrackedDigitised() &&
 		a.GetFeePaying() == b.GetFeePaying() &&
 		a.GetClosedInMonth() == b.GetClosedInMonth() &&
-		a.GetFinishedInMonth() == b.GetFinishedInMonth()
+		a.GetFinishedInMonth() == b.GetFinishedInMonth() &&
+		a.GetCitizenRatings() == b.GetCitizenRatings() &&
+		sameContentCounts(a, b)
+}
+
+// sameContentCounts compares the per-content rating counts.
+func sameContentCounts(a, b *xasov1.Aggregate) bool {
+	for _, c := range dossier.Contents {
+		ar, as := contentCounts(a, c.Content)
+		br, bs := contentCounts(b, c.Content)
+		if *ar != *br || *as != *bs {
+			return false
+		}
+	}
+	return true
 }
 
 var zeroCounts = &xasov1.Aggregate{}

@@ -190,7 +190,13 @@ func TestIndicatorsFromAppliedEvents(t *testing.T) {
 	// February, in commune a.
 	d1 := k.receive(a, full, online, day(2, 2, 9), "CT01", "CSH") // every component scanned
 	k.approve(a, d1, day(2, 4, 10), true)                         // 2 working days, result kept as a file
-	k.do(a, d1, dossier.Command{Action: dossier.Return, Actor: "motcua.1", Role: dossier.Clerk, Time: day(3, 2, 8), Satisfaction: xasov1.Satisfaction_SATISFACTION_VERY_SATISFIED})
+	k.do(a, d1, dossier.Command{Action: dossier.Return, Actor: "motcua.1", Role: dossier.Clerk, Time: day(3, 2, 8)})
+	// The citizen rates every content of art. 33(1) very satisfied.
+	rating := &xasov1.Rating{Channel: xasov1.RatingChannel_RATING_CHANNEL_LOOKUP}
+	for _, c := range dossier.Contents {
+		rating.Scores = append(rating.Scores, &xasov1.RatingScore{Content: c.Content, Level: xasov1.Satisfaction_SATISFACTION_VERY_SATISFIED})
+	}
+	k.do(a, d1, dossier.RateCommand(rating, day(3, 2, 9)))
 	d2 := k.receive(a, partial, inPerson, day(2, 3, 9), "TK") // one of two scanned
 	k.do(a, d2, dossier.Command{Action: dossier.Assign, Actor: "motcua.1", Role: dossier.Clerk, Time: day(2, 3, 10), Assignee: "canbo.1"})
 	k.do(a, d2, dossier.Command{Action: dossier.RequestSupplement, Actor: "canbo.1", Role: dossier.Officer, Time: day(2, 3, 11), Reason: "Thiếu bản chính chứng cứ"})
@@ -220,7 +226,10 @@ func TestIndicatorsFromAppliedEvents(t *testing.T) {
 		got[group{r.GetMonth(), r.GetCommuneCode(), r.GetProcedureCode()}] = r
 	}
 	want := map[group]*xasov1.Aggregate{
-		{"2026-02", a, full}: {Received: 3, ReceivedOnline: 1, FinishedEarly: 1, FinishedOnTime: 0, FinishedLate: 0, Pending: 1, Returned: 1, VerySatisfied: 1,
+		{"2026-02", a, full}: {Received: 3, ReceivedOnline: 1, FinishedEarly: 1, FinishedOnTime: 0, FinishedLate: 0, Pending: 1, Returned: 1, VerySatisfied: 1, CitizenRatings: 1,
+			RatedReturnTime: 1, SatisfiedReturnTime: 1, RatedAgenciesContacted: 1, SatisfiedAgenciesContacted: 1, RatedContactsNeeded: 1, SatisfiedContactsNeeded: 1,
+			RatedInformation: 1, SatisfiedInformation: 1, RatedStaffConduct: 1, SatisfiedStaffConduct: 1, RatedResultAndCost: 1, SatisfiedResultAndCost: 1,
+			RatedComplaintHandling: 1, SatisfiedComplaintHandling: 1, RatedOnlineService: 1, SatisfiedOnlineService: 1, RatedOther: 1, SatisfiedOther: 1,
 			DigitisedComponents: 1, DigitisedResults: 1, Tracked: 3, Timed: 2, LevelFull: 3, LevelFullOnline: 1,
 			AllComponentsDigitised: 1, SomeComponentsDigitised: 1, FinishedTracked: 2, FinishedTrackedDigitised: 1, FeePaying: 3, ClosedInMonth: 1, FinishedInMonth: 1},
 		{"2026-02", a, partial}: {Received: 2, Pending: 1, Withdrawn: 1, DigitisedComponents: 1, Tracked: 2, LevelPartial: 2, SomeComponentsDigitised: 1, FeePaying: 2},

@@ -193,7 +193,7 @@ func validateEvent(ev *xasov1.Event, now time.Time, f string, v *Violations) {
 			v.Add(f+".role", "a RESCHEDULE is the system's: no role")
 		}
 	} else if !knownEnum(ev.GetRole(), xasov1.Role_name) {
-		v.Add(f+".role", "CLERK, OFFICER or LEADER")
+		v.Add(f+".role", "CLERK, OFFICER, LEADER or CITIZEN")
 	}
 	if ev.GetTime() == nil || !validTime(ev.GetTime(), now, MaxClockSkew) {
 		v.Add(f+".time", fmt.Sprintf("a time from %s to a day ahead of central's clock", earliest.Format(time.DateOnly)))
@@ -217,6 +217,9 @@ func validateEvent(ev *xasov1.Event, now time.Time, f string, v *Violations) {
 	}
 	if s := ev.GetSatisfaction(); s != 0 && !knownEnum(s, xasov1.Satisfaction_name) {
 		v.Add(f+".satisfaction", "a known rating")
+	}
+	if r := ev.GetRating(); r != nil {
+		ValidateRating(r, f+".rating", v)
 	}
 	if t := ev.GetTimeliness(); t != 0 && !knownEnum(t, xasov1.Timeliness_name) {
 		v.Add(f+".timeliness", "EARLY, ON_TIME or LATE")
@@ -431,8 +434,18 @@ func CheckEvent(d *Dossier, ev *Event, commune string) error {
 	if finishes != (ev.GetTimeliness() != 0) {
 		v.Add("event.timeliness", "set on APPROVE and REFUSE only")
 	}
+	// A clerk's level at RETURN is legacy: nodes of older versions still
+	// send it, and central counts it as before.
 	if action != Return && ev.GetSatisfaction() != 0 {
 		v.Add("event.satisfaction", "a rating is given when the result is returned")
+	}
+	switch {
+	case action == Rate && ev.GetRating() == nil:
+		v.Add("event.rating", "a RATE carries the citizen's rating")
+	case action != Rate && ev.GetRating() != nil:
+		v.Add("event.rating", "only the citizen's RATE carries a rating")
+	case action == Rate && ev.GetActor() != CitizenActor:
+		v.Add("event.actor", fmt.Sprintf("the citizen who rates is not named: %q", CitizenActor))
 	}
 	switch {
 	case action == Transfer && (!ValidCommuneCode(ev.GetTransferCommuneCode()) || ev.GetTransferCommuneCode() == commune):
@@ -556,7 +569,7 @@ func checkReceipt(ev *Event, commune string) error {
 	default:
 		v.Add("event.state", "a receipt leaves the dossier RECEIVED, GUIDED or REFUSED_AT_RECEPTION")
 	}
-	if ev.GetAssignee() != "" || ev.GetAppointmentTime() != nil || ev.GetSatisfaction() != 0 || ev.GetTimeliness() != 0 || ev.GetTransferCommuneCode() != "" {
+	if ev.GetAssignee() != "" || ev.GetAppointmentTime() != nil || ev.GetSatisfaction() != 0 || ev.GetRating() != nil || ev.GetTimeliness() != 0 || ev.GetTransferCommuneCode() != "" {
 		v.Add("event", "a receipt carries no holder, appointment, rating, timeliness or transfer")
 	}
 	return v.Err()
@@ -573,7 +586,7 @@ func checkAcceptTransfer(d *Dossier, ev *Event, commune string) error {
 		return &OwnerError{Commune: commune, Dossier: d.GetCode(), Why: "it was not transferred to this commune"}
 	}
 	if ev.GetState() != Received || ev.GetAssignee() != "" || !sameTime(ev.GetDueTime(), d.GetDueTime()) ||
-		ev.GetAppointmentTime() != nil || ev.GetSatisfaction() != 0 || ev.GetTimeliness() != 0 ||
+		ev.GetAppointmentTime() != nil || ev.GetSatisfaction() != 0 || ev.GetRating() != nil || ev.GetTimeliness() != 0 ||
 		len(ev.GetComponents()) > 0 || len(ev.GetAttachments()) > 0 {
 		v.Add("event", "an ACCEPT_TRANSFER leaves the dossier RECEIVED, unassigned, with its due time, and carries nothing else")
 	}

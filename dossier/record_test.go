@@ -51,13 +51,20 @@ func TestHonestRecordsPassCentralsChecks(t *testing.T) {
 	for seed := range uint64(4) {
 		recs, before := honest(t, "00004", seed, 3000)
 		now := recs[len(recs)-1].GetEvent().GetTime().AsTime()
+		ratings := 0
 		for i, rec := range recs {
+			if rec.GetEvent().GetAction() == dossier.Rate {
+				ratings++
+			}
 			if err := dossier.ValidateRecord(rec, "00004", now); err != nil {
 				t.Fatalf("seed %d record %d (%s): %v", seed, rec.GetSequence(), rec.GetEvent().GetAction(), err)
 			}
 			if err := dossier.CheckEvent(before[i], rec.GetEvent(), "00004"); err != nil {
 				t.Fatalf("seed %d record %d (%s on %v): %v", seed, rec.GetSequence(), rec.GetEvent().GetAction(), before[i].GetState(), err)
 			}
+		}
+		if ratings == 0 {
+			t.Fatalf("seed %d: no citizen rated: the ratings went unchecked", seed)
 		}
 	}
 }

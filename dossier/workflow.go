@@ -153,6 +153,9 @@ var rules = map[Action]rule{
 	// The "any commune" service: a desk receives a dossier that another
 	// commune is competent for, and hands it over before anyone works on it.
 	Transfer: {from: []State{Received}, roles: []Role{Clerk}, to: Transferred},
+	// Art. 30(2), 33: the citizen rates the handling once its outcome
+	// exists, once per dossier (Rateable narrows it in checkRule).
+	Rate: {from: []State{Returned, Refused, Guided, RefusedAtReception}, roles: []Role{Citizen}},
 }
 
 // Actions returns every action that can follow RECEIVE, in enum order.
@@ -231,18 +234,20 @@ const StateUnspecified = xasov1.State_STATE_UNSPECIFIED
 
 // Command is one action a person asks for on a dossier.
 type Command struct {
-	Action       Action
-	Actor        string
-	Role         Role
-	Time         time.Time
-	Reason       string
-	Assignee     string
-	Appointment  time.Time
-	Satisfaction xasov1.Satisfaction
-	Components   []*xasov1.SubmittedComponent
-	Attachments  []*xasov1.AttachmentRef
+	Action      Action
+	Actor       string
+	Role        Role
+	Time        time.Time
+	Reason      string
+	Assignee    string
+	Appointment time.Time
+	Components  []*xasov1.SubmittedComponent
+	Attachments []*xasov1.AttachmentRef
 	// TransferCommune is the commune a TRANSFER hands the dossier to.
 	TransferCommune string
+	// Rating is the citizen's rating a RATE carries (the clerk no longer
+	// types a satisfaction level at RETURN).
+	Rating *Rating
 }
 
 // TransitionError says why an action cannot follow the dossier's state.
@@ -294,6 +299,11 @@ func checkRule(d *Dossier, a Action, role Role) error {
 	}
 	if a == Return && d.GetState() == Refused && d.GetReturnedTime() != nil {
 		return &TransitionError{Action: a, State: d.GetState(), Why: "the refusal notice was already returned"}
+	}
+	if a == Rate {
+		if err := Rateable(d); err != nil {
+			return err
+		}
 	}
 	if d.GetRules() == Decree118 {
 		switch {
@@ -395,16 +405,15 @@ func Decide(d *Dossier, cmd Command, cal *Calendar) (*Event, error) {
 	}
 
 	ev := &Event{
-		Sequence:     d.GetEventCount() + 1,
-		Action:       cmd.Action,
-		Actor:        cmd.Actor,
-		Role:         cmd.Role,
-		Time:         timestamppb.New(cmd.Time),
-		Reason:       cmd.Reason,
-		State:        d.GetState(),
-		Assignee:     d.GetAssignee(),
-		DueTime:      d.GetDueTime(),
-		Satisfaction: cmd.Satisfaction,
+		Sequence: d.GetEventCount() + 1,
+		Action:   cmd.Action,
+		Actor:    cmd.Actor,
+		Role:     cmd.Role,
+		Time:     timestamppb.New(cmd.Time),
+		Reason:   cmd.Reason,
+		State:    d.GetState(),
+		Assignee: d.GetAssignee(),
+		DueTime:  d.GetDueTime(),
 	}
 	if r.to != StateUnspecified {
 		ev.State = r.to
@@ -470,8 +479,14 @@ func Decide(d *Dossier, cmd Command, cal *Calendar) (*Event, error) {
 		v.Add("transfer_commune_code", "only a TRANSFER names a commune")
 		return nil, v
 	}
-	if cmd.Action != Return && cmd.Satisfaction != xasov1.Satisfaction_SATISFACTION_UNSPECIFIED {
-		v.Add("satisfaction", "a rating is given when the result is returned")
+	if cmd.Action == Rate {
+		ValidateRating(cmd.Rating, "rating", &v)
+		if len(v) > 0 {
+			return nil, v
+		}
+		ev.Rating = cmd.Rating
+	} else if cmd.Rating != nil {
+		v.Add("rating", "only the citizen's RATE carries a rating")
 		return nil, v
 	}
 	return ev, nil
@@ -542,6 +557,8 @@ func Apply(d *Dossier, ev *Event) {
 		d.OutcomeReason = ev.GetReason()
 	case Return:
 		d.ReturnedTime, d.Satisfaction = ev.GetTime(), ev.GetSatisfaction()
+	case Rate:
+		d.Rating = ev.GetRating()
 	case Apologize:
 		d.AppointmentTime, d.Apologized = ev.GetAppointmentTime(), true
 	case Transfer:

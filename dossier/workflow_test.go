@@ -161,7 +161,7 @@ func TestDecideNeedsFields(t *testing.T) {
 		{"nobody acts", dossier.Received, dossier.Command{Action: dossier.Assign, Role: dossier.Clerk, Assignee: "y", Time: t0}, "actor"},
 		{"apology without appointment", dossier.InProcessing, dossier.Command{Action: dossier.Apologize, Role: dossier.Officer, Actor: "x", Reason: "r", Time: t0}, "appointment_time"},
 		{"apology with an earlier appointment", dossier.InProcessing, dossier.Command{Action: dossier.Apologize, Role: dossier.Officer, Actor: "x", Reason: "r", Time: t0, Appointment: t0.AddDate(0, 0, 1)}, "appointment_time"},
-		{"rating before return", dossier.InProcessing, dossier.Command{Action: dossier.Submit, Role: dossier.Officer, Actor: "x", Time: t0, Satisfaction: xasov1.Satisfaction_SATISFACTION_SATISFIED}, "satisfaction"},
+		{"a rating on a submit", dossier.InProcessing, dossier.Command{Action: dossier.Submit, Role: dossier.Officer, Actor: "x", Time: t0, Rating: &xasov1.Rating{}}, "rating"},
 		{"unknown action", dossier.InProcessing, dossier.Command{Action: 99, Role: dossier.Officer, Actor: "x", Time: t0}, "action"},
 		{"RECEIVE on an existing dossier", dossier.InProcessing, dossier.Command{Action: dossier.Receive, Role: dossier.Clerk, Actor: "x", Time: t0}, "action"},
 		{"supplement with an unnamed component", dossier.AwaitingSupplement, dossier.Command{Action: dossier.ReceiveSupplement, Role: dossier.Clerk, Actor: "x", Time: t0, Components: []*xasov1.SubmittedComponent{{Paper: true}}}, "components[0].code"},
@@ -263,9 +263,6 @@ func TestFoldEqualsLiveState(t *testing.T) {
 			cmd := fullCommand(a, allRoles[rng.IntN(3)], now)
 			if rng.IntN(2) == 0 {
 				cmd.Reason = ""
-			}
-			if a == dossier.Return && rng.IntN(2) == 0 {
-				cmd.Satisfaction = xasov1.Satisfaction_SATISFACTION_VERY_SATISFIED
 			}
 			before := proto.Clone(live)
 			ev, err := dossier.Decide(live, cmd, cal)

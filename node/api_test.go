@@ -39,9 +39,23 @@ func TestRESTReceiveAndWorkflow(t *testing.T) {
 		{"action": "ACTION_ASSIGN", "actor": "motcua.1", "role": "ROLE_CLERK", "assignee": "tuphap.1"},
 		{"action": "ACTION_SUBMIT", "actor": "tuphap.1", "role": "ROLE_OFFICER"},
 		{"action": "ACTION_APPROVE", "actor": "chutich", "role": "ROLE_LEADER"},
-		{"action": "ACTION_RETURN", "actor": "motcua.1", "role": "ROLE_CLERK", "satisfaction": "SATISFACTION_VERY_SATISFIED"},
+		{"action": "ACTION_RETURN", "actor": "motcua.1", "role": "ROLE_CLERK"},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
+		if i == len(steps)-1 {
+			// The clerk no longer types the citizen's satisfaction (Decree
+			// 118/2025 art. 33: the citizen rates), nor rates for them.
+			for _, bad := range []map[string]any{
+				{"action": "ACTION_RETURN", "satisfaction": "SATISFACTION_VERY_SATISFIED"},
+				{"action": "ACTION_RATE"},
+			} {
+				code, resp := n.call(t, "POST", "/v1/dossiers/"+dc+":transition", bad)
+				want := map[bool]string{true: "satisfaction", false: "action"}[bad["satisfaction"] != nil]
+				if code != 400 || !slices.Contains(fieldViolations(resp), want) {
+					t.Fatalf("%v: %d %v, want InvalidArgument on %s", bad, code, resp, want)
+				}
+			}
+		}
 		code, resp := n.call(t, "POST", "/v1/dossiers/"+dc+":transition", s)
 		if code != 200 {
 			t.Fatalf("%v: %d %v", s["action"], code, resp)
@@ -52,7 +66,7 @@ func TestRESTReceiveAndWorkflow(t *testing.T) {
 		t.Fatalf("get: %d %v", code, resp)
 	}
 	d = resp["dossier"].(map[string]any)
-	if d["state"] != "STATE_RETURNED" || d["timeliness"] != "TIMELINESS_ON_TIME" || d["satisfaction"] != "SATISFACTION_VERY_SATISFIED" {
+	if d["state"] != "STATE_RETURNED" || d["timeliness"] != "TIMELINESS_ON_TIME" || d["satisfaction"] != nil {
 		t.Errorf("returned dossier: %v", d)
 	}
 	if evs := d["events"].([]any); len(evs) != 5 {

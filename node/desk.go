@@ -527,6 +527,10 @@ type dossierView struct {
 	times
 	Events int64
 	Files  []fileView
+	// Rating is the satisfaction level the dossier counts at (the
+	// citizen's overall one, or a clerk's at return before), e.g.
+	// "SATISFIED"; empty when unrated.
+	Rating string
 }
 
 type fileView struct {
@@ -541,8 +545,8 @@ type eventView struct {
 
 // actionForm is one action the user may take, with what it asks for.
 type actionForm struct {
-	Name                                                       string
-	Reason, Assignee, Appointment, Commune, Satisfaction, File bool
+	Name                                         string
+	Reason, Assignee, Appointment, Commune, File bool
 }
 
 type dossierData struct {
@@ -558,6 +562,8 @@ type dossierData struct {
 	// procedure's required components not handed in.
 	Forms   []formLink
 	Missing []string
+	// Rate: the clerk may open the desk device's rating page for it.
+	Rate bool
 }
 
 // actionFields are the API fields the action forms show errors next to.
@@ -619,8 +625,15 @@ func (p *pages) showDossier(w http.ResponseWriter, r *http.Request, se Session, 
 	for _, a := range dossier.AllowedAt(d, roleOf(se), p.n.now()) {
 		reason, assignee := dossier.Needs(a)
 		data.Actions = append(data.Actions, actionForm{Name: dossier.ActionName(a), Reason: reason, Assignee: assignee,
-			Appointment: a == dossier.Apologize, Commune: a == dossier.Transfer, Satisfaction: a == dossier.Return,
-			File: a == dossier.Approve})
+			Appointment: a == dossier.Apologize, Commune: a == dossier.Transfer, File: a == dossier.Approve})
+	}
+	data.Rate = roleOf(se) == dossier.Clerk && dossier.Rateable(d) == nil
+	level := d.GetSatisfaction()
+	if r := d.GetRating(); r != nil {
+		level = dossier.OverallLevel(r)
+	}
+	if level != 0 {
+		data.Dossier.Rating = strings.TrimPrefix(level.String(), "SATISFACTION_")
 	}
 	p.pages.Render(w, status, "dossier", p.page(r.Context(), lang, se, "/ban/ho-so/"+url.PathEscape(code), d.GetCode(), data))
 }
@@ -660,9 +673,6 @@ func (p *pages) act(w http.ResponseWriter, r *http.Request, se Session) {
 	req := &xasov1.TransitionDossierRequest{Code: code, Action: action,
 		Reason: strings.TrimSpace(r.FormValue("reason")), Assignee: strings.TrimSpace(r.FormValue("assignee")),
 		TransferCommuneCode: strings.TrimSpace(r.FormValue("transfer_commune_code")), ExpectedEventCount: expected}
-	if s := r.FormValue("satisfaction"); s != "" {
-		req.Satisfaction = xasov1.Satisfaction(xasov1.Satisfaction_value["SATISFACTION_"+s])
-	}
 	if s := r.FormValue("appointment"); s != "" {
 		day, err := time.ParseInLocation(time.DateOnly, s, p.n.Calendar().Location())
 		if err != nil {

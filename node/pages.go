@@ -71,6 +71,8 @@ type lookupData struct {
 	Code, Check, Error string
 	Exists             bool
 	Dossier            *lookupView
+	// Rating is the citizen's rating form, with the dossier.
+	Rating *ratingData
 }
 
 // pages serves the node's web pages.
@@ -141,6 +143,8 @@ func (p *pages) routes(mux *http.ServeMux) {
 	p.deskRoutes(mux)
 	mux.HandleFunc("GET /tra-cuu", p.lookupForm)
 	mux.HandleFunc("GET /tra-cuu/{code}", p.lookup)
+	mux.HandleFunc("POST /tra-cuu/{code}/danh-gia", p.lookupRate)
+	p.deviceRoutes(mux)
 }
 
 // lookupForm is the citizen's look-up form; with ?code= it goes to that
@@ -181,35 +185,49 @@ func (p *pages) lookup(w http.ResponseWriter, r *http.Request) {
 	lang := web.PickLang(w, r)
 	code := r.PathValue("code")
 	check := strings.ToUpper(strings.TrimSpace(r.URL.Query().Get("k")))
+	_, data, ok := p.findDossier(w, r, lang, code, check)
+	if !ok {
+		return
+	}
+	if data.Rating != nil {
+		data.Rating.Thanks = r.URL.Query().Get("danh-gia") == "xong"
+	}
+	p.render(w, http.StatusOK, lang, "/tra-cuu/"+url.PathEscape(code), data)
+}
+
+// findDossier reads the dossier a look-up asks for: with the right check
+// value, the page's view of it and its rating form; without, only whether
+// it exists. It answers the request itself when there is no such dossier
+// (ok false).
+func (p *pages) findDossier(w http.ResponseWriter, r *http.Request, lang web.Lang, code, check string) (*dossier.Dossier, lookupData, bool) {
 	path := "/tra-cuu/" + url.PathEscape(code)
 	if _, err := dossier.ParseCode(code); err != nil {
 		p.render(w, http.StatusBadRequest, lang, path, lookupData{Code: code, Error: "lookup.bad"})
-		return
+		return nil, lookupData{}, false
 	}
 	d, err := p.n.store.Get(code, true)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		p.render(w, http.StatusNotFound, lang, path, lookupData{Code: code, Error: "lookup.notfound"})
-		return
+		return nil, lookupData{}, false
 	case err != nil:
 		p.n.log.ErrorContext(r.Context(), "look-up page", "code", code, "err", err)
 		http.Error(w, "the dossier cannot be read now; try again", http.StatusInternalServerError)
-		return
+		return nil, lookupData{}, false
 	}
 	if subtle.ConstantTimeCompare([]byte(check), []byte(p.n.store.LookupCheck(code))) != 1 {
 		data := lookupData{Code: code, Check: check, Exists: true}
 		if check != "" {
 			data.Error = "lookup.badcheck"
 		}
-		p.render(w, http.StatusOK, lang, path, data)
-		return
+		return d, data, true
 	}
 	v := &lookupView{Code: d.GetCode(), Procedure: d.GetProcedureName(), State: dossier.StateName(d.GetState()),
 		Received: d.GetReceivedTime().AsTime(), times: timesOf(d, p.n.now(), p.n.Calendar())}
 	for _, ev := range d.GetEvents() {
 		v.Steps = append(v.Steps, lookupStep{Time: ev.GetTime().AsTime(), Action: dossier.ActionName(ev.GetAction())})
 	}
-	p.render(w, http.StatusOK, lang, path, lookupData{Code: code, Check: check, Dossier: v})
+	return d, lookupData{Code: code, Check: check, Dossier: v, Rating: newRatingData(d, path+"/danh-gia", check, nil)}, true
 }
 
 func (p *pages) render(w http.ResponseWriter, status int, lang web.Lang, path string, data lookupData) {

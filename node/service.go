@@ -248,7 +248,7 @@ func (s *service) TransitionDossier(ctx context.Context, req *xasov1.TransitionD
 	}
 	cmd := dossier.Command{
 		Action: req.GetAction(), Actor: who.Name, Role: who.Role, Time: s.now(), Reason: req.GetReason(),
-		Assignee: req.GetAssignee(), Satisfaction: req.GetSatisfaction(), Components: req.GetComponents(), Attachments: req.GetAttachments(),
+		Assignee: req.GetAssignee(), Components: req.GetComponents(), Attachments: req.GetAttachments(),
 		TransferCommune: req.GetTransferCommuneCode(),
 	}
 	if req.GetAppointmentTime() != nil {
@@ -257,8 +257,15 @@ func (s *service) TransitionDossier(ctx context.Context, req *xasov1.TransitionD
 		}
 		cmd.Appointment = req.GetAppointmentTime().AsTime()
 	}
-	if _, ok := xasov1.Satisfaction_name[int32(cmd.Satisfaction)]; !ok {
-		return nil, grpcerr.Field("satisfaction", "not a rating")
+	// The citizens rate the service themselves, on the look-up page or the
+	// desk device (Decree 118/2025 art. 31(1)(b)(c), 33): staff neither
+	// type a level at return nor rate over the API.
+	//lint:ignore SA1019 the deprecated field is read to refuse it
+	if req.GetSatisfaction() != xasov1.Satisfaction_SATISFACTION_UNSPECIFIED {
+		return nil, grpcerr.Field("satisfaction", "no longer taken: the citizen rates the service on the look-up page or the desk device")
+	}
+	if req.GetAction() == dossier.Rate {
+		return nil, grpcerr.Field("action", "the citizen rates on the look-up page or the desk device, not staff over the API")
 	}
 	d, err := s.store.Transition(ctx, s.calendar(), req.GetCode(), req.GetExpectedEventCount(), cmd)
 	if err != nil {

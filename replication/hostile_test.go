@@ -38,6 +38,7 @@ import (
 	"github.com/xaso/xaso/replication"
 	"github.com/xaso/xaso/replication/linksim"
 	"github.com/xaso/xaso/sample"
+	"github.com/xaso/xaso/workload"
 )
 
 // A node's key can be stolen: the thief holds a real certificate of its
@@ -578,6 +579,31 @@ func (h *hostile) attack(honest *xasov1.Dossier) {
 	one("TRANSFER to 99999 (not registered)", on(rd, transfer("99999")), codes.FailedPrecondition)
 	one("TRANSFER to itself", on(rd, transfer(h.commune)), codes.InvalidArgument)
 
+	// Citizens' ratings (Decree 118/2025 art. 33): central re-decides them
+	// as it does every event. The hostile's own dossier, returned and
+	// rated once, honestly; then what a stolen node might try.
+	h.honestly(h.step(awaiting.GetDossierCode(), dossier.Command{Action: dossier.Approve, Actor: "chutich.x", Role: dossier.Leader}))
+	h.honestly(h.step(awaiting.GetDossierCode(), dossier.Command{Action: dossier.Return, Actor: "motcua.x", Role: dossier.Clerk}))
+	rate := func(d *xasov1.Dossier) *xasov1.Event {
+		ev := newEvent(d, dossier.Rate, dossier.Citizen, d.GetState())
+		ev.Actor, ev.Rating = dossier.CitizenActor, workload.CitizenRating(rand.New(rand.NewPCG(3, 4)))
+		return ev
+	}
+	ad = h.model[awaiting.GetDossierCode()]
+	one("RATE by the CLERK", on(ad, func() *xasov1.Event { ev := rate(ad); ev.Role = dossier.Clerk; return ev }()), codes.PermissionDenied)
+	h.honestly(h.step(awaiting.GetDossierCode(), dossier.RateCommand(workload.CitizenRating(rand.New(rand.NewPCG(1, 2))), time.Time{})))
+	if ad = h.model[awaiting.GetDossierCode()]; ad.GetRating() == nil {
+		t.Fatalf("the hostile's rated dossier: %v", ad)
+	}
+	one("RATE of an honest commune's dossier", on(honest, rate(honest)), codes.PermissionDenied)
+	one("a second RATE of a dossier", on(ad, rate(ad)), codes.FailedPrecondition)
+	one("RATE of a dossier still being handled", on(rd, rate(rd)), codes.FailedPrecondition)
+	one("RATE with a 5,000-byte comment", on(ad, func() *xasov1.Event {
+		ev := rate(ad)
+		ev.Rating.Comment = strings.Repeat("x", 5000)
+		return ev
+	}()), codes.InvalidArgument)
+
 	// Access entries: honest ones are taken (one naming an honest
 	// commune's dossier too: a transfer shows a commune another's); a
 	// forged one blocks the chain as an event does.
@@ -675,7 +701,7 @@ func mutate(rng *rand.Rand, r *xasov1.OutboxRecord, honestCommune, honestCode st
 			timestamppb.New(time.Date(2015, 1, 2, 0, 0, 0, 0, time.UTC))}[rng.IntN(9)]
 	}
 	enum := func() int32 { return []int32{-1, 0, 1, 2, 5, 14, 15, 99, 1 << 30}[rng.IntN(9)] }
-	switch op := rng.IntN(24); op {
+	switch op := rng.IntN(25); op {
 	case 0:
 		r.DossierCode = str()
 		return "dossier_code: a string", true
@@ -773,6 +799,19 @@ func mutate(rng *rand.Rand, r *xasov1.OutboxRecord, honestCommune, honestCode st
 		ev.Action, ev.State = dossier.Transfer, dossier.Transferred
 		ev.TransferCommuneCode = []string{"", "99999"}[rng.IntN(2)]
 		return "a TRANSFER nowhere", true
+	case 23:
+		// A citizen's rating: on this record's event (a receipt or a step on
+		// a dossier being handled, never rateable), or carried by it.
+		rating := workload.CitizenRating(rng)
+		if rng.IntN(2) == 0 {
+			rating.Comment = str()
+		}
+		ev.Rating = rating
+		if rng.IntN(2) == 0 {
+			ev.Action, ev.Role, ev.Actor, ev.Receipt = dossier.Rate, dossier.Citizen, dossier.CitizenActor, nil
+			return "a RATE", true
+		}
+		return "a rating on another action", true
 	default:
 		r.Sequence += []int64{-1, 1, 5}[rng.IntN(3)]
 		return "record sequence", false

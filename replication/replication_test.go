@@ -739,7 +739,7 @@ func TestTransferToAnotherCommuneEndToEnd(t *testing.T) {
 		{"motcua.2", xasov1.Role_ROLE_CLERK, &xasov1.TransitionDossierRequest{Action: xasov1.Action_ACTION_ASSIGN, Assignee: "tuphap.2"}},
 		{"tuphap.2", xasov1.Role_ROLE_OFFICER, &xasov1.TransitionDossierRequest{Action: xasov1.Action_ACTION_SUBMIT}},
 		{"chutich.2", xasov1.Role_ROLE_LEADER, &xasov1.TransitionDossierRequest{Action: xasov1.Action_ACTION_APPROVE}},
-		{"motcua.2", xasov1.Role_ROLE_CLERK, &xasov1.TransitionDossierRequest{Action: xasov1.Action_ACTION_RETURN, Satisfaction: xasov1.Satisfaction_SATISFACTION_VERY_SATISFIED}},
+		{"motcua.2", xasov1.Role_ROLE_CLERK, &xasov1.TransitionDossierRequest{Action: xasov1.Action_ACTION_RETURN}},
 	}
 	for _, step := range steps {
 		s := step.req
@@ -751,10 +751,41 @@ func TestTransferToAnotherCommuneEndToEnd(t *testing.T) {
 	if _, err := a.Node().Server().TransitionDossier(clerk, &xasov1.TransitionDossierRequest{Code: code, Action: xasov1.Action_ACTION_ASSIGN, Assignee: "x"}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("the first commune acts on a dossier it transferred: %v", err)
 	}
+	// The citizen rates where the dossier was finished (Decree 118/2025
+	// art. 33); not where it was transferred from.
+	rating := &xasov1.Rating{Channel: xasov1.RatingChannel_RATING_CHANNEL_LOOKUP, Comment: "Nhanh gọn."}
+	for _, c := range dossier.Contents {
+		rating.Scores = append(rating.Scores, &xasov1.RatingScore{Content: c.Content, Level: dossier.VerySatisfied})
+	}
+	rating.Scores[4].Level = dossier.NotSatisfied // (đ) the staff's conduct
+	if _, err := a.Node().Rate(ctx, code, rating); err == nil {
+		t.Fatal("the commune that transferred the dossier recorded a rating of it")
+	}
+	if _, err := b.Node().Rate(ctx, code, rating); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 20*time.Second, "central holds every outbox", func() (bool, string) { return converged(t, p) })
 	at, err := p.Central().GetProvinceDossier(p.Records(ctx), &xasov1.GetProvinceDossierRequest{Code: code})
-	if err != nil || at.GetDossier().GetCommuneCode() != b.Commune.Code || at.GetDossier().GetState() != xasov1.State_STATE_RETURNED || len(at.GetDossier().GetEvents()) != 7 {
+	if err != nil || at.GetDossier().GetCommuneCode() != b.Commune.Code || at.GetDossier().GetState() != xasov1.State_STATE_RETURNED || len(at.GetDossier().GetEvents()) != 8 ||
+		!proto.Equal(at.GetDossier().GetRating(), rating) {
 		t.Fatalf("at central: %v, %v", at.GetDossier(), err)
+	}
+	// The rating feeds the satisfaction indicators and the per-content counts.
+	rep, err := p.Central().GetPerformanceReport(p.Records(ctx), &xasov1.GetPerformanceReportRequest{
+		FromMonth: "2020-01", ToMonth: "2029-12", GroupBy: []string{"commune"}, Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counts *xasov1.Aggregate
+	for _, r := range rep.GetRows() {
+		if r.GetCommuneCode() == b.Commune.Code {
+			counts = r.GetCounts()
+		}
+	}
+	if counts.GetCitizenRatings() != 1 || counts.GetVerySatisfied() != 1 || counts.GetSatisfied()+counts.GetNotSatisfied() != 0 ||
+		counts.GetRatedStaffConduct() != 1 || counts.GetSatisfiedStaffConduct() != 0 || counts.GetRatedReturnTime() != 1 || counts.GetSatisfiedReturnTime() != 1 {
+		t.Fatalf("%s's counts at central: %v", b.Commune.Code, counts)
 	}
 	checkProvince(t, p)
 }

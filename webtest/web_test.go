@@ -233,7 +233,7 @@ func TestWebPages(t *testing.T) {
 	signIn("lanhdao")
 	act(code, "APPROVE")
 	signIn("motcua")
-	act(code, "RETURN", chromedp.SetValue(chromedp.ID("RETURN-satisfaction"), "VERY_SATISFIED"))
+	act(code, "RETURN")
 	step("returned", chromedp.WaitVisible(chromedp.CSS(".state-RETURNED")), shot("dossier-returned"))
 
 	// The citizen, from the QR code's address, on a phone too.
@@ -242,6 +242,18 @@ func TestWebPages(t *testing.T) {
 		t.Errorf("the citizen sees %q", state)
 	}
 	step("phone", chromedp.EmulateViewport(390, 844), shot("lookup-phone"), chromedp.EmulateViewport(1366, 768))
+	// The citizen rates the service there, on the contents everyone rates
+	// (Decree 118/2025 art. 33(1)(a)–(e)), on a phone.
+	rate := []chromedp.Action[chromedp.Void]{chromedp.EmulateViewport(390, 844), chromedp.WaitVisible(chromedp.CSS("form.rating"))}
+	for _, c := range []string{"RETURN_TIME", "AGENCIES_CONTACTED", "CONTACTS_NEEDED", "INFORMATION", "STAFF_CONDUCT", "RESULT_AND_COST"} {
+		rate = append(rate, chromedp.Click(chromedp.CSS(`input[name="score-`+c+`"][value="VERY_SATISFIED"]`)))
+	}
+	rate = append(rate, shot("rating-phone"), chromedp.Click(chromedp.CSS(`form.rating button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.rating p[role=status]`)), shot("rated-phone"), chromedp.EmulateViewport(1366, 768))
+	step("citizen rates", rate...)
+	if note := text(`.rating p[role=status]`); !strings.Contains(note, "Cảm ơn") {
+		t.Errorf("after rating, the citizen reads %q", note)
+	}
 
 	// The province: sign in with the records officer's token, find the dossier once synced.
 	step("central sign-in",

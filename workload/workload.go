@@ -1,7 +1,8 @@
 // Package workload simulates the clerks, officers and leaders of a commune
 // centre: it receives dossiers of the catalogue's procedures and moves them
 // through the workflow as real desks do (most returned on time, some sent
-// for supplements, a few refused or withdrawn), through the node's API.
+// for supplements, a few refused or withdrawn), through the node's API;
+// and, given Citizens, the citizens who rate their dossiers once handled.
 //
 // It drives demos and load tests; it never touches a store directly.
 package workload
@@ -157,13 +158,84 @@ type Clerks struct {
 	// TransferTo lists communes this centre hands a few dossiers to (the
 	// "any commune" service); none when empty.
 	TransferTo []string
+	// Citizens, when set, rate some of the dossiers once their outcome
+	// exists (Decree 118/2025 art. 33).
+	Citizens Citizens
 	// Stats counts what was done.
 	Stats Stats
 }
 
 // Stats counts the workload's calls.
 type Stats struct {
-	Created, Transitions, Refused int
+	Created, Transitions, Refused, Ratings int
+}
+
+// Citizens is where the simulated citizens rate a dossier: the node's
+// look-up page or desk device (node.Node's Rate).
+type Citizens interface {
+	Rate(ctx context.Context, code string, r *xasov1.Rating) (*xasov1.Dossier, error)
+}
+
+// ratingShare is the share of handled dossiers whose citizen rates, in
+// tenths.
+const ratingShare = 6
+
+// CitizenRating is a rating a citizen might give, through the look-up page
+// or (one time in three) the desk device: mostly satisfied, now and then
+// not; (g) left out unless the citizen complained, (h) rated by a third,
+// (i) with a word by a fifth.
+func CitizenRating(rng *rand.Rand) *xasov1.Rating {
+	r := &xasov1.Rating{Channel: xasov1.RatingChannel_RATING_CHANNEL_LOOKUP}
+	if rng.IntN(3) == 0 {
+		r.Channel = xasov1.RatingChannel_RATING_CHANNEL_DESK_DEVICE
+	}
+	mood := rng.IntN(10) // a whole rating leans one way
+	for _, c := range dossier.Contents {
+		switch c.Content {
+		case xasov1.RatingContent_RATING_CONTENT_COMPLAINT_HANDLING:
+			if rng.IntN(10) != 0 {
+				continue
+			}
+		case xasov1.RatingContent_RATING_CONTENT_ONLINE_SERVICE:
+			if rng.IntN(3) != 0 {
+				continue
+			}
+		case xasov1.RatingContent_RATING_CONTENT_OTHER:
+			if rng.IntN(5) != 0 {
+				continue
+			}
+			r.Comment = comments[rng.IntN(len(comments))]
+		}
+		level := dossier.VerySatisfied
+		switch roll := rng.IntN(10) + mood/3; {
+		case roll >= 11:
+			level = dossier.NotSatisfied
+		case roll >= 6:
+			level = dossier.Satisfied
+		}
+		r.Scores = append(r.Scores, &xasov1.RatingScore{Content: c.Content, Level: level})
+	}
+	return r
+}
+
+var comments = []string{"Cán bộ hướng dẫn tận tình.", "Thời gian chờ hơi lâu.", "Nên có thêm chỗ ngồi chờ.", "Thủ tục nhanh gọn."}
+
+// rates says whether the citizen of d, whose outcome just came to exist,
+// rates it.
+func rates(rng *rand.Rand, d *xasov1.Dossier) bool {
+	return dossier.Rateable(d) == nil && rng.IntN(10) < ratingShare
+}
+
+// rate has the citizen of d rate it, when they do.
+func (c *Clerks) rate(ctx context.Context, d *xasov1.Dossier) error {
+	if c.Citizens == nil || !rates(c.rng, d) {
+		return nil
+	}
+	if _, err := c.Citizens.Rate(ctx, d.GetCode(), CitizenRating(c.rng)); err != nil {
+		return fmt.Errorf("rate %s: %w", d.GetCode(), err)
+	}
+	c.Stats.Ratings++
+	return nil
 }
 
 // New returns simulated clerks acting on api, with a seeded random source.
@@ -215,6 +287,11 @@ func (c *Clerks) Step(ctx context.Context) error {
 	c.Stats.Transitions++
 	nd := resp.GetDossier()
 	nd.Events = nil
+	if req.GetAction() == dossier.Return {
+		if err := c.rate(ctx, nd); err != nil {
+			return err
+		}
+	}
 	switch nd.GetState() {
 	case xasov1.State_STATE_RETURNED, xasov1.State_STATE_WITHDRAWN, xasov1.State_STATE_TRANSFERRED, xasov1.State_STATE_CLOSED_UNSUPPLEMENTED:
 		c.open = append(c.open[:i], c.open[i+1:]...)
@@ -309,6 +386,9 @@ func (c *Clerks) receive(ctx context.Context) error {
 	c.Stats.Created++
 	d := resp.GetDossier()
 	d.Events = nil
+	if err := c.rate(ctx, d); err != nil {
+		return err
+	}
 	if dossier.IsOpen(d.GetState()) {
 		c.open = append(c.open, d)
 	}
@@ -385,7 +465,6 @@ func nextAction(rng *rand.Rand, d *xasov1.Dossier, transferTo []string, now time
 		}
 	default: // RESULT_READY, REFUSED
 		clerk(xasov1.Action_ACTION_RETURN)
-		r.Satisfaction = xasov1.Satisfaction(1 + rng.IntN(3))
 	}
 	return r, who
 }

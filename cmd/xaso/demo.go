@@ -126,6 +126,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			go func() {
 				defer wg.Done()
 				c := workload.New(workload.InProcess(n.Node().Server(), node.ActAs), uint64(i+1), log.With("commune", n.Commune.Code))
+				c.Citizens = n.Node() // citizens rate as on the look-up page or the desk device
 				for _, m := range p.Nodes() {
 					if m != n {
 						c.TransferTo = append(c.TransferTo, m.Commune.Code)

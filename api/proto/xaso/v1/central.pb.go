@@ -2195,8 +2195,42 @@ type Aggregate struct {
 	ClosedInMonth int64 `protobuf:"varint,52,opt,name=closed_in_month,json=closedInMonth,proto3" json:"closed_in_month,omitempty"`
 	// Of closed_in_month: those with a result or a refusal.
 	FinishedInMonth int64 `protobuf:"varint,53,opt,name=finished_in_month,json=finishedInMonth,proto3" json:"finished_in_month,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Dossiers the citizens rated themselves (ACTION_RATE). Their overall
+	// level is in very_satisfied, satisfied or not_satisfied, with the
+	// levels clerks typed at return before (see dossier.OverallLevel).
+	CitizenRatings int64 `protobuf:"varint,20,opt,name=citizen_ratings,json=citizenRatings,proto3" json:"citizen_ratings,omitempty"`
+	// Per content of Decree 118/2025 art. 33(1): rated_X counts the ratings
+	// that gave the content a level, satisfied_X those whose level was
+	// very satisfied or satisfied.
+	// (a)
+	RatedReturnTime     int64 `protobuf:"varint,21,opt,name=rated_return_time,json=ratedReturnTime,proto3" json:"rated_return_time,omitempty"`
+	SatisfiedReturnTime int64 `protobuf:"varint,22,opt,name=satisfied_return_time,json=satisfiedReturnTime,proto3" json:"satisfied_return_time,omitempty"`
+	// (b)
+	RatedAgenciesContacted     int64 `protobuf:"varint,23,opt,name=rated_agencies_contacted,json=ratedAgenciesContacted,proto3" json:"rated_agencies_contacted,omitempty"`
+	SatisfiedAgenciesContacted int64 `protobuf:"varint,24,opt,name=satisfied_agencies_contacted,json=satisfiedAgenciesContacted,proto3" json:"satisfied_agencies_contacted,omitempty"`
+	// (c)
+	RatedContactsNeeded     int64 `protobuf:"varint,25,opt,name=rated_contacts_needed,json=ratedContactsNeeded,proto3" json:"rated_contacts_needed,omitempty"`
+	SatisfiedContactsNeeded int64 `protobuf:"varint,26,opt,name=satisfied_contacts_needed,json=satisfiedContactsNeeded,proto3" json:"satisfied_contacts_needed,omitempty"`
+	// (d)
+	RatedInformation     int64 `protobuf:"varint,27,opt,name=rated_information,json=ratedInformation,proto3" json:"rated_information,omitempty"`
+	SatisfiedInformation int64 `protobuf:"varint,28,opt,name=satisfied_information,json=satisfiedInformation,proto3" json:"satisfied_information,omitempty"`
+	// (đ)
+	RatedStaffConduct     int64 `protobuf:"varint,29,opt,name=rated_staff_conduct,json=ratedStaffConduct,proto3" json:"rated_staff_conduct,omitempty"`
+	SatisfiedStaffConduct int64 `protobuf:"varint,30,opt,name=satisfied_staff_conduct,json=satisfiedStaffConduct,proto3" json:"satisfied_staff_conduct,omitempty"`
+	// (e)
+	RatedResultAndCost     int64 `protobuf:"varint,31,opt,name=rated_result_and_cost,json=ratedResultAndCost,proto3" json:"rated_result_and_cost,omitempty"`
+	SatisfiedResultAndCost int64 `protobuf:"varint,32,opt,name=satisfied_result_and_cost,json=satisfiedResultAndCost,proto3" json:"satisfied_result_and_cost,omitempty"`
+	// (g)
+	RatedComplaintHandling     int64 `protobuf:"varint,33,opt,name=rated_complaint_handling,json=ratedComplaintHandling,proto3" json:"rated_complaint_handling,omitempty"`
+	SatisfiedComplaintHandling int64 `protobuf:"varint,34,opt,name=satisfied_complaint_handling,json=satisfiedComplaintHandling,proto3" json:"satisfied_complaint_handling,omitempty"`
+	// (h)
+	RatedOnlineService     int64 `protobuf:"varint,35,opt,name=rated_online_service,json=ratedOnlineService,proto3" json:"rated_online_service,omitempty"`
+	SatisfiedOnlineService int64 `protobuf:"varint,36,opt,name=satisfied_online_service,json=satisfiedOnlineService,proto3" json:"satisfied_online_service,omitempty"`
+	// (i)
+	RatedOther     int64 `protobuf:"varint,37,opt,name=rated_other,json=ratedOther,proto3" json:"rated_other,omitempty"`
+	SatisfiedOther int64 `protobuf:"varint,38,opt,name=satisfied_other,json=satisfiedOther,proto3" json:"satisfied_other,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Aggregate) Reset() {
@@ -2435,6 +2469,139 @@ func (x *Aggregate) GetClosedInMonth() int64 {
 func (x *Aggregate) GetFinishedInMonth() int64 {
 	if x != nil {
 		return x.FinishedInMonth
+	}
+	return 0
+}
+
+func (x *Aggregate) GetCitizenRatings() int64 {
+	if x != nil {
+		return x.CitizenRatings
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedReturnTime() int64 {
+	if x != nil {
+		return x.RatedReturnTime
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedReturnTime() int64 {
+	if x != nil {
+		return x.SatisfiedReturnTime
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedAgenciesContacted() int64 {
+	if x != nil {
+		return x.RatedAgenciesContacted
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedAgenciesContacted() int64 {
+	if x != nil {
+		return x.SatisfiedAgenciesContacted
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedContactsNeeded() int64 {
+	if x != nil {
+		return x.RatedContactsNeeded
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedContactsNeeded() int64 {
+	if x != nil {
+		return x.SatisfiedContactsNeeded
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedInformation() int64 {
+	if x != nil {
+		return x.RatedInformation
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedInformation() int64 {
+	if x != nil {
+		return x.SatisfiedInformation
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedStaffConduct() int64 {
+	if x != nil {
+		return x.RatedStaffConduct
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedStaffConduct() int64 {
+	if x != nil {
+		return x.SatisfiedStaffConduct
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedResultAndCost() int64 {
+	if x != nil {
+		return x.RatedResultAndCost
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedResultAndCost() int64 {
+	if x != nil {
+		return x.SatisfiedResultAndCost
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedComplaintHandling() int64 {
+	if x != nil {
+		return x.RatedComplaintHandling
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedComplaintHandling() int64 {
+	if x != nil {
+		return x.SatisfiedComplaintHandling
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedOnlineService() int64 {
+	if x != nil {
+		return x.RatedOnlineService
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedOnlineService() int64 {
+	if x != nil {
+		return x.SatisfiedOnlineService
+	}
+	return 0
+}
+
+func (x *Aggregate) GetRatedOther() int64 {
+	if x != nil {
+		return x.RatedOther
+	}
+	return 0
+}
+
+func (x *Aggregate) GetSatisfiedOther() int64 {
+	if x != nil {
+		return x.SatisfiedOther
 	}
 	return 0
 }
@@ -2922,7 +3089,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"apiAddress\"B\n" +
 	"\x10PutMemberCommand\x12.\n" +
 	"\x06member\x18\x01 \x01(\v2\x16.xaso.v1.ClusterMemberR\x06member\"\x12\n" +
-	"\x10ReadFenceCommand\"\xb1\t\n" +
+	"\x10ReadFenceCommand\"\x90\x11\n" +
 	"\tAggregate\x12\x1a\n" +
 	"\breceived\x18\x01 \x01(\x03R\breceived\x12'\n" +
 	"\x0freceived_online\x18\x02 \x01(\x03R\x0ereceivedOnline\x12%\n" +
@@ -2956,7 +3123,27 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\n" +
 	"fee_paying\x183 \x01(\x03R\tfeePaying\x12&\n" +
 	"\x0fclosed_in_month\x184 \x01(\x03R\rclosedInMonth\x12*\n" +
-	"\x11finished_in_month\x185 \x01(\x03R\x0ffinishedInMonth\"z\n" +
+	"\x11finished_in_month\x185 \x01(\x03R\x0ffinishedInMonth\x12'\n" +
+	"\x0fcitizen_ratings\x18\x14 \x01(\x03R\x0ecitizenRatings\x12*\n" +
+	"\x11rated_return_time\x18\x15 \x01(\x03R\x0fratedReturnTime\x122\n" +
+	"\x15satisfied_return_time\x18\x16 \x01(\x03R\x13satisfiedReturnTime\x128\n" +
+	"\x18rated_agencies_contacted\x18\x17 \x01(\x03R\x16ratedAgenciesContacted\x12@\n" +
+	"\x1csatisfied_agencies_contacted\x18\x18 \x01(\x03R\x1asatisfiedAgenciesContacted\x122\n" +
+	"\x15rated_contacts_needed\x18\x19 \x01(\x03R\x13ratedContactsNeeded\x12:\n" +
+	"\x19satisfied_contacts_needed\x18\x1a \x01(\x03R\x17satisfiedContactsNeeded\x12+\n" +
+	"\x11rated_information\x18\x1b \x01(\x03R\x10ratedInformation\x123\n" +
+	"\x15satisfied_information\x18\x1c \x01(\x03R\x14satisfiedInformation\x12.\n" +
+	"\x13rated_staff_conduct\x18\x1d \x01(\x03R\x11ratedStaffConduct\x126\n" +
+	"\x17satisfied_staff_conduct\x18\x1e \x01(\x03R\x15satisfiedStaffConduct\x121\n" +
+	"\x15rated_result_and_cost\x18\x1f \x01(\x03R\x12ratedResultAndCost\x129\n" +
+	"\x19satisfied_result_and_cost\x18  \x01(\x03R\x16satisfiedResultAndCost\x128\n" +
+	"\x18rated_complaint_handling\x18! \x01(\x03R\x16ratedComplaintHandling\x12@\n" +
+	"\x1csatisfied_complaint_handling\x18\" \x01(\x03R\x1asatisfiedComplaintHandling\x120\n" +
+	"\x14rated_online_service\x18# \x01(\x03R\x12ratedOnlineService\x128\n" +
+	"\x18satisfied_online_service\x18$ \x01(\x03R\x16satisfiedOnlineService\x12\x1f\n" +
+	"\vrated_other\x18% \x01(\x03R\n" +
+	"ratedOther\x12'\n" +
+	"\x0fsatisfied_other\x18& \x01(\x03R\x0esatisfiedOther\"z\n" +
 	"\x1cPutAttachmentManifestCommand\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x127\n" +
 	"\bmanifest\x18\x02 \x01(\v2\x1b.xaso.v1.AttachmentManifestR\bmanifest\"\xa3\x01\n" +

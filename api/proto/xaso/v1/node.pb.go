@@ -682,7 +682,11 @@ type TransitionDossierRequest struct {
 	Assignee string `protobuf:"bytes,6,opt,name=assignee,proto3" json:"assignee,omitempty"`
 	// APOLOGIZE: the new appointment.
 	AppointmentTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=appointment_time,json=appointmentTime,proto3" json:"appointment_time,omitempty"`
-	// RETURN: the citizen's rating, when given.
+	// Deprecated: the citizens rate the service themselves (ACTION_RATE, on
+	// the look-up page or the desk device; Decree 118/2025 art. 33). A
+	// request that sets it is refused with InvalidArgument.
+	//
+	// Deprecated: Marked as deprecated in xaso/v1/node.proto.
 	Satisfaction Satisfaction `protobuf:"varint,8,opt,name=satisfaction,proto3,enum=xaso.v1.Satisfaction" json:"satisfaction,omitempty"`
 	// RECEIVE_SUPPLEMENT: the components handed in.
 	Components []*SubmittedComponent `protobuf:"bytes,9,rep,name=components,proto3" json:"components,omitempty"`
@@ -762,6 +766,7 @@ func (x *TransitionDossierRequest) GetAppointmentTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in xaso/v1/node.proto.
 func (x *TransitionDossierRequest) GetSatisfaction() Satisfaction {
 	if x != nil {
 		return x.Satisfaction
@@ -1958,14 +1963,14 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"l\n" +
 	"\x14ListDossiersResponse\x12,\n" +
 	"\bdossiers\x18\x01 \x03(\v2\x10.xaso.v1.DossierR\bdossiers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x83\x04\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x87\x04\n" +
 	"\x18TransitionDossierRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12'\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x0f.xaso.v1.ActionR\x06action\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1a\n" +
 	"\bassignee\x18\x06 \x01(\tR\bassignee\x12E\n" +
-	"\x10appointment_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0fappointmentTime\x129\n" +
-	"\fsatisfaction\x18\b \x01(\x0e2\x15.xaso.v1.SatisfactionR\fsatisfaction\x12;\n" +
+	"\x10appointment_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0fappointmentTime\x12=\n" +
+	"\fsatisfaction\x18\b \x01(\x0e2\x15.xaso.v1.SatisfactionB\x02\x18\x01R\fsatisfaction\x12;\n" +
 	"\n" +
 	"components\x18\t \x03(\v2\x1b.xaso.v1.SubmittedComponentR\n" +
 	"components\x128\n" +

@@ -447,6 +447,11 @@ const (
 	// accepts it only when the new due time is what the calendar it
 	// published (calendar_index) computes.
 	Action_ACTION_RESCHEDULE Action = 20
+	// The citizen rates how the dossier was handled (Decree 118/2025 art.
+	// 30(2), 31(1)(b)(c), 33(1)), on the look-up page or a desk device,
+	// once the outcome exists; once per dossier. Changes nothing but the
+	// dossier's rating.
+	Action_ACTION_RATE Action = 30
 )
 
 // Enum value maps for Action.
@@ -469,6 +474,7 @@ var (
 		14: "ACTION_ACCEPT_TRANSFER",
 		15: "ACTION_CLOSE_UNSUPPLEMENTED",
 		20: "ACTION_RESCHEDULE",
+		30: "ACTION_RATE",
 	}
 	Action_value = map[string]int32{
 		"ACTION_UNSPECIFIED":          0,
@@ -488,6 +494,7 @@ var (
 		"ACTION_ACCEPT_TRANSFER":      14,
 		"ACTION_CLOSE_UNSUPPLEMENTED": 15,
 		"ACTION_RESCHEDULE":           20,
+		"ACTION_RATE":                 30,
 	}
 )
 
@@ -529,21 +536,26 @@ const (
 	Role_ROLE_OFFICER Role = 2
 	// Lãnh đạo: decides and signs.
 	Role_ROLE_LEADER Role = 3
+	// The citizen (tổ chức, cá nhân) who rates the service (Decree 118/2025
+	// art. 30(2)); takes no action but RATE and signs in nowhere.
+	Role_ROLE_CITIZEN Role = 30
 )
 
 // Enum value maps for Role.
 var (
 	Role_name = map[int32]string{
-		0: "ROLE_UNSPECIFIED",
-		1: "ROLE_CLERK",
-		2: "ROLE_OFFICER",
-		3: "ROLE_LEADER",
+		0:  "ROLE_UNSPECIFIED",
+		1:  "ROLE_CLERK",
+		2:  "ROLE_OFFICER",
+		3:  "ROLE_LEADER",
+		30: "ROLE_CITIZEN",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED": 0,
 		"ROLE_CLERK":       1,
 		"ROLE_OFFICER":     2,
 		"ROLE_LEADER":      3,
+		"ROLE_CITIZEN":     30,
 	}
 )
 
@@ -627,7 +639,9 @@ func (Timeliness) EnumDescriptor() ([]byte, []int) {
 	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{8}
 }
 
-// Satisfaction is the citizen's rating of the service at return.
+// Satisfaction is a level of the citizen's rating: of one content of a
+// Rating, or of a whole dossier. (Dossiers returned before citizens rated
+// themselves carry the level the clerk typed at return.)
 type Satisfaction int32
 
 const (
@@ -678,6 +692,140 @@ func (x Satisfaction) Number() protoreflect.EnumNumber {
 // Deprecated: Use Satisfaction.Descriptor instead.
 func (Satisfaction) EnumDescriptor() ([]byte, []int) {
 	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{9}
+}
+
+// RatingContent is one content on which citizens evaluate how their dossier
+// was handled (Decree 118/2025 art. 33(1)(a)–(i)).
+type RatingContent int32
+
+const (
+	RatingContent_RATING_CONTENT_UNSPECIFIED RatingContent = 0
+	// (a) Time of return of the result against the rules or the appointment.
+	RatingContent_RATING_CONTENT_RETURN_TIME RatingContent = 1
+	// (b) Number of agencies the citizen had to contact to complete the dossier.
+	RatingContent_RATING_CONTENT_AGENCIES_CONTACTED RatingContent = 2
+	// (c) Number of times the citizen had to contact the receiving agency.
+	RatingContent_RATING_CONTENT_CONTACTS_NEEDED RatingContent = 3
+	// (d) Accuracy, completeness and timeliness of the published information.
+	RatingContent_RATING_CONTENT_INFORMATION RatingContent = 4
+	// (đ) Conduct of the staff who guided, received and handled the dossier.
+	RatingContent_RATING_CONTENT_STAFF_CONDUCT RatingContent = 5
+	// (e) Lawfulness of the result and of the cost; costs beyond the law.
+	RatingContent_RATING_CONTENT_RESULT_AND_COST RatingContent = 6
+	// (g) Time and quality of the answers to feedback and complaints.
+	RatingContent_RATING_CONTENT_COMPLAINT_HANDLING RatingContent = 7
+	// (h) Progress and quality of the online public service.
+	RatingContent_RATING_CONTENT_ONLINE_SERVICE RatingContent = 8
+	// (i) Other contents, as the citizen evaluates them.
+	RatingContent_RATING_CONTENT_OTHER RatingContent = 9
+)
+
+// Enum value maps for RatingContent.
+var (
+	RatingContent_name = map[int32]string{
+		0: "RATING_CONTENT_UNSPECIFIED",
+		1: "RATING_CONTENT_RETURN_TIME",
+		2: "RATING_CONTENT_AGENCIES_CONTACTED",
+		3: "RATING_CONTENT_CONTACTS_NEEDED",
+		4: "RATING_CONTENT_INFORMATION",
+		5: "RATING_CONTENT_STAFF_CONDUCT",
+		6: "RATING_CONTENT_RESULT_AND_COST",
+		7: "RATING_CONTENT_COMPLAINT_HANDLING",
+		8: "RATING_CONTENT_ONLINE_SERVICE",
+		9: "RATING_CONTENT_OTHER",
+	}
+	RatingContent_value = map[string]int32{
+		"RATING_CONTENT_UNSPECIFIED":        0,
+		"RATING_CONTENT_RETURN_TIME":        1,
+		"RATING_CONTENT_AGENCIES_CONTACTED": 2,
+		"RATING_CONTENT_CONTACTS_NEEDED":    3,
+		"RATING_CONTENT_INFORMATION":        4,
+		"RATING_CONTENT_STAFF_CONDUCT":      5,
+		"RATING_CONTENT_RESULT_AND_COST":    6,
+		"RATING_CONTENT_COMPLAINT_HANDLING": 7,
+		"RATING_CONTENT_ONLINE_SERVICE":     8,
+		"RATING_CONTENT_OTHER":              9,
+	}
+)
+
+func (x RatingContent) Enum() *RatingContent {
+	p := new(RatingContent)
+	*p = x
+	return p
+}
+
+func (x RatingContent) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RatingContent) Descriptor() protoreflect.EnumDescriptor {
+	return file_xaso_v1_resources_proto_enumTypes[10].Descriptor()
+}
+
+func (RatingContent) Type() protoreflect.EnumType {
+	return &file_xaso_v1_resources_proto_enumTypes[10]
+}
+
+func (x RatingContent) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RatingContent.Descriptor instead.
+func (RatingContent) EnumDescriptor() ([]byte, []int) {
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{10}
+}
+
+// RatingChannel is where the citizen gave the rating (Decree 118/2025 art. 31(1)).
+type RatingChannel int32
+
+const (
+	RatingChannel_RATING_CHANNEL_UNSPECIFIED RatingChannel = 0
+	// The look-up page, reached with the receipt's code and check value
+	// (online evaluation, art. 31(1)(c)).
+	RatingChannel_RATING_CHANNEL_LOOKUP RatingChannel = 1
+	// The electronic evaluation device at the one-stop desk (art. 31(1)(b)).
+	RatingChannel_RATING_CHANNEL_DESK_DEVICE RatingChannel = 2
+)
+
+// Enum value maps for RatingChannel.
+var (
+	RatingChannel_name = map[int32]string{
+		0: "RATING_CHANNEL_UNSPECIFIED",
+		1: "RATING_CHANNEL_LOOKUP",
+		2: "RATING_CHANNEL_DESK_DEVICE",
+	}
+	RatingChannel_value = map[string]int32{
+		"RATING_CHANNEL_UNSPECIFIED": 0,
+		"RATING_CHANNEL_LOOKUP":      1,
+		"RATING_CHANNEL_DESK_DEVICE": 2,
+	}
+)
+
+func (x RatingChannel) Enum() *RatingChannel {
+	p := new(RatingChannel)
+	*p = x
+	return p
+}
+
+func (x RatingChannel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RatingChannel) Descriptor() protoreflect.EnumDescriptor {
+	return file_xaso_v1_resources_proto_enumTypes[11].Descriptor()
+}
+
+func (RatingChannel) Type() protoreflect.EnumType {
+	return &file_xaso_v1_resources_proto_enumTypes[11]
+}
+
+func (x RatingChannel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RatingChannel.Descriptor instead.
+func (RatingChannel) EnumDescriptor() ([]byte, []int) {
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{11}
 }
 
 // Component is one paper a procedure asks for (thành phần hồ sơ).
@@ -1362,6 +1510,8 @@ type Event struct {
 	// RESCHEDULE: the Raft index of central's calendar the new due time is
 	// computed on (the feed item's raft_index).
 	CalendarIndex uint64 `protobuf:"varint,34,opt,name=calendar_index,json=calendarIndex,proto3" json:"calendar_index,omitempty"`
+	// RATE: the citizen's rating.
+	Rating        *Rating `protobuf:"bytes,25,opt,name=rating,proto3" json:"rating,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1564,6 +1714,131 @@ func (x *Event) GetCalendarIndex() uint64 {
 	return 0
 }
 
+func (x *Event) GetRating() *Rating {
+	if x != nil {
+		return x.Rating
+	}
+	return nil
+}
+
+// RatingScore is the level the citizen gave one content.
+type RatingScore struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Content       RatingContent          `protobuf:"varint,1,opt,name=content,proto3,enum=xaso.v1.RatingContent" json:"content,omitempty"`
+	Level         Satisfaction           `protobuf:"varint,2,opt,name=level,proto3,enum=xaso.v1.Satisfaction" json:"level,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RatingScore) Reset() {
+	*x = RatingScore{}
+	mi := &file_xaso_v1_resources_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RatingScore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RatingScore) ProtoMessage() {}
+
+func (x *RatingScore) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_resources_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RatingScore.ProtoReflect.Descriptor instead.
+func (*RatingScore) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RatingScore) GetContent() RatingContent {
+	if x != nil {
+		return x.Content
+	}
+	return RatingContent_RATING_CONTENT_UNSPECIFIED
+}
+
+func (x *RatingScore) GetLevel() Satisfaction {
+	if x != nil {
+		return x.Level
+	}
+	return Satisfaction_SATISFACTION_UNSPECIFIED
+}
+
+// Rating is a citizen's evaluation of how one dossier was handled, on the
+// contents of Decree 118/2025 art. 33(1); see dossier.ValidateRating.
+type Rating struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One score per content rated, in content order; a content the citizen
+	// left out (one the decree's text makes conditional) has none.
+	Scores []*RatingScore `protobuf:"bytes,1,rep,name=scores,proto3" json:"scores,omitempty"`
+	// Art. 33(1)(i): what else the citizen has to say; one paragraph.
+	Comment       string        `protobuf:"bytes,2,opt,name=comment,proto3" json:"comment,omitempty"`
+	Channel       RatingChannel `protobuf:"varint,3,opt,name=channel,proto3,enum=xaso.v1.RatingChannel" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rating) Reset() {
+	*x = Rating{}
+	mi := &file_xaso_v1_resources_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rating) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rating) ProtoMessage() {}
+
+func (x *Rating) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_resources_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rating.ProtoReflect.Descriptor instead.
+func (*Rating) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Rating) GetScores() []*RatingScore {
+	if x != nil {
+		return x.Scores
+	}
+	return nil
+}
+
+func (x *Rating) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *Rating) GetChannel() RatingChannel {
+	if x != nil {
+		return x.Channel
+	}
+	return RatingChannel_RATING_CHANNEL_UNSPECIFIED
+}
+
 // Dossier is one citizen's dossier (hồ sơ) as its home commune holds it.
 type Dossier struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1594,9 +1869,11 @@ type Dossier struct {
 	FinishedTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=finished_time,json=finishedTime,proto3" json:"finished_time,omitempty"`
 	ReturnedTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=returned_time,json=returnedTime,proto3" json:"returned_time,omitempty"`
 	// When the clock stopped for supplements; unset otherwise.
-	PausedTime   *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=paused_time,json=pausedTime,proto3" json:"paused_time,omitempty"`
-	Timeliness   Timeliness             `protobuf:"varint,20,opt,name=timeliness,proto3,enum=xaso.v1.Timeliness" json:"timeliness,omitempty"`
-	Satisfaction Satisfaction           `protobuf:"varint,21,opt,name=satisfaction,proto3,enum=xaso.v1.Satisfaction" json:"satisfaction,omitempty"`
+	PausedTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=paused_time,json=pausedTime,proto3" json:"paused_time,omitempty"`
+	Timeliness Timeliness             `protobuf:"varint,20,opt,name=timeliness,proto3,enum=xaso.v1.Timeliness" json:"timeliness,omitempty"`
+	// Legacy: the level a clerk typed at RETURN before citizens rated
+	// themselves (rating); still counted in the satisfaction indicators.
+	Satisfaction Satisfaction `protobuf:"varint,21,opt,name=satisfaction,proto3,enum=xaso.v1.Satisfaction" json:"satisfaction,omitempty"`
 	// Reason of the refusal, the withdrawal, or the guidance or refusal at
 	// reception.
 	OutcomeReason string `protobuf:"bytes,22,opt,name=outcome_reason,json=outcomeReason,proto3" json:"outcome_reason,omitempty"`
@@ -1635,13 +1912,15 @@ type Dossier struct {
 	// The Raft index of central's calendar the due time was last
 	// recomputed on (RESCHEDULE); 0 when it never was.
 	CalendarIndex uint64 `protobuf:"varint,52,opt,name=calendar_index,json=calendarIndex,proto3" json:"calendar_index,omitempty"`
+	// The citizen's own rating (ACTION_RATE), once given.
+	Rating        *Rating `protobuf:"bytes,45,opt,name=rating,proto3" json:"rating,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Dossier) Reset() {
 	*x = Dossier{}
-	mi := &file_xaso_v1_resources_proto_msgTypes[7]
+	mi := &file_xaso_v1_resources_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1932,7 @@ func (x *Dossier) String() string {
 func (*Dossier) ProtoMessage() {}
 
 func (x *Dossier) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_resources_proto_msgTypes[7]
+	mi := &file_xaso_v1_resources_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1945,7 @@ func (x *Dossier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dossier.ProtoReflect.Descriptor instead.
 func (*Dossier) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{7}
+	return file_xaso_v1_resources_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Dossier) GetCode() string {
@@ -1942,6 +2221,13 @@ func (x *Dossier) GetCalendarIndex() uint64 {
 	return 0
 }
 
+func (x *Dossier) GetRating() *Rating {
+	if x != nil {
+		return x.Rating
+	}
+	return nil
+}
+
 var File_xaso_v1_resources_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_resources_proto_rawDesc = "" +
@@ -2004,7 +2290,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x05rules\x18\n" +
 	" \x01(\x0e2\x16.xaso.v1.WorkflowRulesR\x05rules\x12K\n" +
 	"\x13supplement_deadline\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x12supplementDeadline\x122\n" +
-	"\x15supplement_close_days\x18\f \x01(\x05R\x13supplementCloseDays\"\xcb\b\n" +
+	"\x15supplement_close_days\x18\f \x01(\x05R\x13supplementCloseDays\"\xf4\b\n" +
 	"\x05Event\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12'\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x0f.xaso.v1.ActionR\x06action\x12\x14\n" +
@@ -2034,7 +2320,15 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x10processing_hours\x18\x1e \x01(\x05R\x0fprocessingHours\x127\n" +
 	"\flate_receipt\x18\x1f \x01(\x0e2\x14.xaso.v1.LateReceiptR\vlateReceipt\x12F\n" +
 	"\x11previous_due_time\x18! \x01(\v2\x1a.google.protobuf.TimestampR\x0fpreviousDueTime\x12%\n" +
-	"\x0ecalendar_index\x18\" \x01(\x04R\rcalendarIndex\"\xf2\x0e\n" +
+	"\x0ecalendar_index\x18\" \x01(\x04R\rcalendarIndex\x12'\n" +
+	"\x06rating\x18\x19 \x01(\v2\x0f.xaso.v1.RatingR\x06rating\"l\n" +
+	"\vRatingScore\x120\n" +
+	"\acontent\x18\x01 \x01(\x0e2\x16.xaso.v1.RatingContentR\acontent\x12+\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x15.xaso.v1.SatisfactionR\x05level\"\x82\x01\n" +
+	"\x06Rating\x12,\n" +
+	"\x06scores\x18\x01 \x03(\v2\x14.xaso.v1.RatingScoreR\x06scores\x12\x18\n" +
+	"\acomment\x18\x02 \x01(\tR\acomment\x120\n" +
+	"\achannel\x18\x03 \x01(\x0e2\x16.xaso.v1.RatingChannelR\achannel\"\x9b\x0f\n" +
 	"\aDossier\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12%\n" +
@@ -2084,7 +2378,8 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\fworking_days\x18: \x01(\x05R\vworkingDays\x12)\n" +
 	"\x10processing_hours\x182 \x01(\x05R\x0fprocessingHours\x127\n" +
 	"\flate_receipt\x183 \x01(\x0e2\x14.xaso.v1.LateReceiptR\vlateReceipt\x12%\n" +
-	"\x0ecalendar_index\x184 \x01(\x04R\rcalendarIndex*s\n" +
+	"\x0ecalendar_index\x184 \x01(\x04R\rcalendarIndex\x12'\n" +
+	"\x06rating\x18- \x01(\v2\x0f.xaso.v1.RatingR\x06rating*s\n" +
 	"\vOnlineLevel\x12\x1c\n" +
 	"\x18ONLINE_LEVEL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ONLINE_LEVEL_NONE\x10\x01\x12\x18\n" +
@@ -2120,7 +2415,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\fSTATE_GUIDED\x10\n" +
 	"\x12\x1e\n" +
 	"\x1aSTATE_REFUSED_AT_RECEPTION\x10\v\x12\x1f\n" +
-	"\x1bSTATE_CLOSED_UNSUPPLEMENTED\x10\f*\x90\x03\n" +
+	"\x1bSTATE_CLOSED_UNSUPPLEMENTED\x10\f*\xa1\x03\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_RECEIVE\x10\x01\x12\x11\n" +
@@ -2139,13 +2434,15 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x0fACTION_TRANSFER\x10\r\x12\x1a\n" +
 	"\x16ACTION_ACCEPT_TRANSFER\x10\x0e\x12\x1f\n" +
 	"\x1bACTION_CLOSE_UNSUPPLEMENTED\x10\x0f\x12\x15\n" +
-	"\x11ACTION_RESCHEDULE\x10\x14*O\n" +
+	"\x11ACTION_RESCHEDULE\x10\x14\x12\x0f\n" +
+	"\vACTION_RATE\x10\x1e*a\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"ROLE_CLERK\x10\x01\x12\x10\n" +
 	"\fROLE_OFFICER\x10\x02\x12\x0f\n" +
-	"\vROLE_LEADER\x10\x03*k\n" +
+	"\vROLE_LEADER\x10\x03\x12\x10\n" +
+	"\fROLE_CITIZEN\x10\x1e*k\n" +
 	"\n" +
 	"Timeliness\x12\x1a\n" +
 	"\x16TIMELINESS_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -2156,7 +2453,22 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x18SATISFACTION_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSATISFACTION_VERY_SATISFIED\x10\x01\x12\x1a\n" +
 	"\x16SATISFACTION_SATISFIED\x10\x02\x12\x1e\n" +
-	"\x1aSATISFACTION_NOT_SATISFIED\x10\x03B/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
+	"\x1aSATISFACTION_NOT_SATISFIED\x10\x03*\xe4\x02\n" +
+	"\rRatingContent\x12\x1e\n" +
+	"\x1aRATING_CONTENT_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aRATING_CONTENT_RETURN_TIME\x10\x01\x12%\n" +
+	"!RATING_CONTENT_AGENCIES_CONTACTED\x10\x02\x12\"\n" +
+	"\x1eRATING_CONTENT_CONTACTS_NEEDED\x10\x03\x12\x1e\n" +
+	"\x1aRATING_CONTENT_INFORMATION\x10\x04\x12 \n" +
+	"\x1cRATING_CONTENT_STAFF_CONDUCT\x10\x05\x12\"\n" +
+	"\x1eRATING_CONTENT_RESULT_AND_COST\x10\x06\x12%\n" +
+	"!RATING_CONTENT_COMPLAINT_HANDLING\x10\a\x12!\n" +
+	"\x1dRATING_CONTENT_ONLINE_SERVICE\x10\b\x12\x18\n" +
+	"\x14RATING_CONTENT_OTHER\x10\t*j\n" +
+	"\rRatingChannel\x12\x1e\n" +
+	"\x1aRATING_CHANNEL_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15RATING_CHANNEL_LOOKUP\x10\x01\x12\x1e\n" +
+	"\x1aRATING_CHANNEL_DESK_DEVICE\x10\x02B/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
 
 var (
 	file_xaso_v1_resources_proto_rawDescOnce sync.Once
@@ -2170,8 +2482,8 @@ func file_xaso_v1_resources_proto_rawDescGZIP() []byte {
 	return file_xaso_v1_resources_proto_rawDescData
 }
 
-var file_xaso_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_xaso_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_xaso_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
+var file_xaso_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_xaso_v1_resources_proto_goTypes = []any{
 	(OnlineLevel)(0),              // 0: xaso.v1.OnlineLevel
 	(SupplementClock)(0),          // 1: xaso.v1.SupplementClock
@@ -2183,65 +2495,75 @@ var file_xaso_v1_resources_proto_goTypes = []any{
 	(Role)(0),                     // 7: xaso.v1.Role
 	(Timeliness)(0),               // 8: xaso.v1.Timeliness
 	(Satisfaction)(0),             // 9: xaso.v1.Satisfaction
-	(*Component)(nil),             // 10: xaso.v1.Component
-	(*Procedure)(nil),             // 11: xaso.v1.Procedure
-	(*Applicant)(nil),             // 12: xaso.v1.Applicant
-	(*SubmittedComponent)(nil),    // 13: xaso.v1.SubmittedComponent
-	(*AttachmentRef)(nil),         // 14: xaso.v1.AttachmentRef
-	(*Receipt)(nil),               // 15: xaso.v1.Receipt
-	(*Event)(nil),                 // 16: xaso.v1.Event
-	(*Dossier)(nil),               // 17: xaso.v1.Dossier
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(RatingContent)(0),            // 10: xaso.v1.RatingContent
+	(RatingChannel)(0),            // 11: xaso.v1.RatingChannel
+	(*Component)(nil),             // 12: xaso.v1.Component
+	(*Procedure)(nil),             // 13: xaso.v1.Procedure
+	(*Applicant)(nil),             // 14: xaso.v1.Applicant
+	(*SubmittedComponent)(nil),    // 15: xaso.v1.SubmittedComponent
+	(*AttachmentRef)(nil),         // 16: xaso.v1.AttachmentRef
+	(*Receipt)(nil),               // 17: xaso.v1.Receipt
+	(*Event)(nil),                 // 18: xaso.v1.Event
+	(*RatingScore)(nil),           // 19: xaso.v1.RatingScore
+	(*Rating)(nil),                // 20: xaso.v1.Rating
+	(*Dossier)(nil),               // 21: xaso.v1.Dossier
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_xaso_v1_resources_proto_depIdxs = []int32{
-	10, // 0: xaso.v1.Procedure.components:type_name -> xaso.v1.Component
+	12, // 0: xaso.v1.Procedure.components:type_name -> xaso.v1.Component
 	0,  // 1: xaso.v1.Procedure.online_level:type_name -> xaso.v1.OnlineLevel
 	1,  // 2: xaso.v1.Procedure.supplement_clock:type_name -> xaso.v1.SupplementClock
 	3,  // 3: xaso.v1.Procedure.late_receipt:type_name -> xaso.v1.LateReceipt
 	1,  // 4: xaso.v1.Receipt.supplement_clock:type_name -> xaso.v1.SupplementClock
-	12, // 5: xaso.v1.Receipt.applicant:type_name -> xaso.v1.Applicant
+	14, // 5: xaso.v1.Receipt.applicant:type_name -> xaso.v1.Applicant
 	4,  // 6: xaso.v1.Receipt.channel:type_name -> xaso.v1.Channel
 	2,  // 7: xaso.v1.Receipt.rules:type_name -> xaso.v1.WorkflowRules
-	18, // 8: xaso.v1.Receipt.supplement_deadline:type_name -> google.protobuf.Timestamp
+	22, // 8: xaso.v1.Receipt.supplement_deadline:type_name -> google.protobuf.Timestamp
 	6,  // 9: xaso.v1.Event.action:type_name -> xaso.v1.Action
 	7,  // 10: xaso.v1.Event.role:type_name -> xaso.v1.Role
-	18, // 11: xaso.v1.Event.time:type_name -> google.protobuf.Timestamp
+	22, // 11: xaso.v1.Event.time:type_name -> google.protobuf.Timestamp
 	5,  // 12: xaso.v1.Event.state:type_name -> xaso.v1.State
-	18, // 13: xaso.v1.Event.due_time:type_name -> google.protobuf.Timestamp
-	18, // 14: xaso.v1.Event.appointment_time:type_name -> google.protobuf.Timestamp
+	22, // 13: xaso.v1.Event.due_time:type_name -> google.protobuf.Timestamp
+	22, // 14: xaso.v1.Event.appointment_time:type_name -> google.protobuf.Timestamp
 	9,  // 15: xaso.v1.Event.satisfaction:type_name -> xaso.v1.Satisfaction
-	13, // 16: xaso.v1.Event.components:type_name -> xaso.v1.SubmittedComponent
-	14, // 17: xaso.v1.Event.attachments:type_name -> xaso.v1.AttachmentRef
-	15, // 18: xaso.v1.Event.receipt:type_name -> xaso.v1.Receipt
+	15, // 16: xaso.v1.Event.components:type_name -> xaso.v1.SubmittedComponent
+	16, // 17: xaso.v1.Event.attachments:type_name -> xaso.v1.AttachmentRef
+	17, // 18: xaso.v1.Event.receipt:type_name -> xaso.v1.Receipt
 	8,  // 19: xaso.v1.Event.timeliness:type_name -> xaso.v1.Timeliness
 	0,  // 20: xaso.v1.Event.online_level:type_name -> xaso.v1.OnlineLevel
 	3,  // 21: xaso.v1.Event.late_receipt:type_name -> xaso.v1.LateReceipt
-	18, // 22: xaso.v1.Event.previous_due_time:type_name -> google.protobuf.Timestamp
-	1,  // 23: xaso.v1.Dossier.supplement_clock:type_name -> xaso.v1.SupplementClock
-	12, // 24: xaso.v1.Dossier.applicant:type_name -> xaso.v1.Applicant
-	4,  // 25: xaso.v1.Dossier.channel:type_name -> xaso.v1.Channel
-	13, // 26: xaso.v1.Dossier.components:type_name -> xaso.v1.SubmittedComponent
-	14, // 27: xaso.v1.Dossier.attachments:type_name -> xaso.v1.AttachmentRef
-	5,  // 28: xaso.v1.Dossier.state:type_name -> xaso.v1.State
-	18, // 29: xaso.v1.Dossier.received_time:type_name -> google.protobuf.Timestamp
-	18, // 30: xaso.v1.Dossier.due_time:type_name -> google.protobuf.Timestamp
-	18, // 31: xaso.v1.Dossier.appointment_time:type_name -> google.protobuf.Timestamp
-	18, // 32: xaso.v1.Dossier.finished_time:type_name -> google.protobuf.Timestamp
-	18, // 33: xaso.v1.Dossier.returned_time:type_name -> google.protobuf.Timestamp
-	18, // 34: xaso.v1.Dossier.paused_time:type_name -> google.protobuf.Timestamp
-	8,  // 35: xaso.v1.Dossier.timeliness:type_name -> xaso.v1.Timeliness
-	9,  // 36: xaso.v1.Dossier.satisfaction:type_name -> xaso.v1.Satisfaction
-	18, // 37: xaso.v1.Dossier.update_time:type_name -> google.protobuf.Timestamp
-	16, // 38: xaso.v1.Dossier.events:type_name -> xaso.v1.Event
-	2,  // 39: xaso.v1.Dossier.rules:type_name -> xaso.v1.WorkflowRules
-	18, // 40: xaso.v1.Dossier.supplement_deadline:type_name -> google.protobuf.Timestamp
-	0,  // 41: xaso.v1.Dossier.online_level:type_name -> xaso.v1.OnlineLevel
-	3,  // 42: xaso.v1.Dossier.late_receipt:type_name -> xaso.v1.LateReceipt
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	22, // 22: xaso.v1.Event.previous_due_time:type_name -> google.protobuf.Timestamp
+	20, // 23: xaso.v1.Event.rating:type_name -> xaso.v1.Rating
+	10, // 24: xaso.v1.RatingScore.content:type_name -> xaso.v1.RatingContent
+	9,  // 25: xaso.v1.RatingScore.level:type_name -> xaso.v1.Satisfaction
+	19, // 26: xaso.v1.Rating.scores:type_name -> xaso.v1.RatingScore
+	11, // 27: xaso.v1.Rating.channel:type_name -> xaso.v1.RatingChannel
+	1,  // 28: xaso.v1.Dossier.supplement_clock:type_name -> xaso.v1.SupplementClock
+	14, // 29: xaso.v1.Dossier.applicant:type_name -> xaso.v1.Applicant
+	4,  // 30: xaso.v1.Dossier.channel:type_name -> xaso.v1.Channel
+	15, // 31: xaso.v1.Dossier.components:type_name -> xaso.v1.SubmittedComponent
+	16, // 32: xaso.v1.Dossier.attachments:type_name -> xaso.v1.AttachmentRef
+	5,  // 33: xaso.v1.Dossier.state:type_name -> xaso.v1.State
+	22, // 34: xaso.v1.Dossier.received_time:type_name -> google.protobuf.Timestamp
+	22, // 35: xaso.v1.Dossier.due_time:type_name -> google.protobuf.Timestamp
+	22, // 36: xaso.v1.Dossier.appointment_time:type_name -> google.protobuf.Timestamp
+	22, // 37: xaso.v1.Dossier.finished_time:type_name -> google.protobuf.Timestamp
+	22, // 38: xaso.v1.Dossier.returned_time:type_name -> google.protobuf.Timestamp
+	22, // 39: xaso.v1.Dossier.paused_time:type_name -> google.protobuf.Timestamp
+	8,  // 40: xaso.v1.Dossier.timeliness:type_name -> xaso.v1.Timeliness
+	9,  // 41: xaso.v1.Dossier.satisfaction:type_name -> xaso.v1.Satisfaction
+	22, // 42: xaso.v1.Dossier.update_time:type_name -> google.protobuf.Timestamp
+	18, // 43: xaso.v1.Dossier.events:type_name -> xaso.v1.Event
+	2,  // 44: xaso.v1.Dossier.rules:type_name -> xaso.v1.WorkflowRules
+	22, // 45: xaso.v1.Dossier.supplement_deadline:type_name -> google.protobuf.Timestamp
+	0,  // 46: xaso.v1.Dossier.online_level:type_name -> xaso.v1.OnlineLevel
+	3,  // 47: xaso.v1.Dossier.late_receipt:type_name -> xaso.v1.LateReceipt
+	20, // 48: xaso.v1.Dossier.rating:type_name -> xaso.v1.Rating
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_resources_proto_init() }
@@ -2254,8 +2576,8 @@ func file_xaso_v1_resources_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_resources_proto_rawDesc), len(file_xaso_v1_resources_proto_rawDesc)),
-			NumEnums:      10,
-			NumMessages:   8,
+			NumEnums:      12,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
