@@ -127,9 +127,9 @@ func TestTransferRules(t *testing.T) {
 
 func TestFold(t *testing.T) {
 	for in, want := range map[string]string{
-		"Lệ phí hộ tịch":    "Le phi ho tich",
-		"ĐĂNG KÝ ĐẤT ĐAI":   "DANG KY DAT DAI",
-		"ủng hộ lũ lụt":     "ung ho lu lut",
+		"Lệ phí hộ tịch":   "Le phi ho tich",
+		"ĐĂNG KÝ ĐẤT ĐAI":  "DANG KY DAT DAI",
+		"ủng hộ lũ lụt":    "ung ho lu lut",
 		"Nguyễn Thị Hường": "Nguyen Thi Huong",
 	} {
 		got := Fold(in)
