@@ -14,6 +14,7 @@ import (
 	"github.com/xaso/xaso/configfile"
 	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/internal/atrest"
+	"github.com/xaso/xaso/vietqr"
 )
 
 // Config is a commune node's configuration. The YAML keys are also the
@@ -98,6 +99,17 @@ type Config struct {
 	// PublicURL is the address citizens reach the look-up page at, which
 	// the receipt's QR code holds (default: the address the clerk uses).
 	PublicURL string `yaml:"public_url"`
+	// FeeBankBIN, FeeAccountNumber and FeeAccountName are the commune's
+	// account that fees are paid into: the bank's 6-digit BIN as NAPAS
+	// lists it (e.g. 970405), the account number (letters and digits, at
+	// most 19) and the account holder's name as the bank shows it. With
+	// them, the receipt and the look-up page of a dossier with a fee show
+	// a VietQR code for the exact amount with the dossier's code as the
+	// transfer's content; without them (all three empty) they say the fee
+	// is paid at the desk.
+	FeeBankBIN       string `yaml:"fee_bank_bin"`
+	FeeAccountNumber string `yaml:"fee_account_number"`
+	FeeAccountName   string `yaml:"fee_account_name"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// MaxConnections caps the HTTP connections the node serves at once
@@ -209,6 +221,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("public_url: %q is not an http(s)://host[:port] address", c.PublicURL)
 		}
 	}
+	if err := c.checkFeeAccount(); err != nil {
+		return err
+	}
 	for i, h := range c.Names {
 		if !validHostName(h) {
 			return fmt.Errorf("names[%d]: %q is not a host name or an IP address", i, h)
@@ -260,6 +275,25 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sync_upload_window: %w", err)
 	}
 	return c.checkEncryption()
+}
+
+// checkFeeAccount checks the fee account: all three keys or none.
+func (c Config) checkFeeAccount() error {
+	if c.FeeBankBIN == "" && c.FeeAccountNumber == "" && c.FeeAccountName == "" {
+		return nil
+	}
+	t := vietqr.Transfer{BIN: c.FeeBankBIN, Account: c.FeeAccountNumber}
+	if err := t.Check(); err != nil {
+		var fe *vietqr.FieldError
+		if errors.As(err, &fe) && fe.Field == "bin" {
+			return fmt.Errorf("fee_bank_bin: %q is not the bank's 6-digit BIN (e.g. 970405), needed with the fee account", c.FeeBankBIN)
+		}
+		return fmt.Errorf("fee_account_number: %q is not 1 to %d letters or digits, needed with the fee account", dossier.Short(c.FeeAccountNumber, 40), vietqr.MaxAccountLen)
+	}
+	if n := strings.TrimSpace(c.FeeAccountName); n == "" || len(c.FeeAccountName) > 100 || !utf8.ValidString(c.FeeAccountName) {
+		return fmt.Errorf("fee_account_name: the account holder's name, 1 to 100 bytes of UTF-8, needed with the fee account")
+	}
+	return nil
 }
 
 // HostNames returns the names the node answers to: the configured names,

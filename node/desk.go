@@ -723,6 +723,8 @@ type receiptData struct {
 	// its kind).
 	Place      string
 	Components []receiptComponent
+	// Fee is the dossier's fee and how to pay it; nil without a fee.
+	Fee *feeView
 }
 
 type receiptComponent struct{ Name, How string }
@@ -778,6 +780,7 @@ func (p *pages) receipt(w http.ResponseWriter, r *http.Request, se Session) {
 	if dossier.IsOpen(d.GetState()) {
 		data.ProvisionalYear = dossier.ProvisionalYear(d, p.n.Calendar())
 	}
+	data.Fee = p.n.feeOf(d)
 	proc, _ := p.n.store.procedureVersion(d.GetProcedureCode(), d.GetProcedureVersion())
 	names := map[string]string{}
 	for _, c := range proc.GetComponents() {

@@ -20,6 +20,9 @@ type lookupView struct {
 	Received               time.Time
 	times
 	Steps []lookupStep
+	// Fee is the fee of an open dossier and how to pay it, as the receipt
+	// shows it; nil without a fee or once the dossier is closed.
+	Fee *feeView
 }
 
 // times are a dossier's dates as the pages show them.
@@ -226,6 +229,9 @@ func (p *pages) findDossier(w http.ResponseWriter, r *http.Request, lang web.Lan
 		Received: d.GetReceivedTime().AsTime(), times: timesOf(d, p.n.now(), p.n.Calendar())}
 	for _, ev := range d.GetEvents() {
 		v.Steps = append(v.Steps, lookupStep{Time: ev.GetTime().AsTime(), Action: dossier.ActionName(ev.GetAction())})
+	}
+	if dossier.IsOpen(d.GetState()) {
+		v.Fee = p.n.feeOf(d)
 	}
 	return d, lookupData{Code: code, Check: check, Dossier: v, Rating: newRatingData(d, path+"/danh-gia", check, nil)}, true
 }

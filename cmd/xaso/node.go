@@ -42,6 +42,9 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 	fs.String("allowed-origins", "", "allowed_origins: further scheme://host[:port] whose pages may call the API with a desk session, comma-separated")
 	fs.String("metrics-need-token", "false", "metrics_need_token: /metrics answers only a caller with a token")
 	fs.String("public-url", "", "public_url: address citizens reach the look-up page at, for the receipt's QR code (default: the clerk's)")
+	fs.String("fee-bank-bin", "", "fee_bank_bin: 6-digit BIN of the bank holding the commune's fee account, for the VietQR code of fees (default: none, fees paid at the desk)")
+	fs.String("fee-account-number", "", "fee_account_number: the commune's fee account number")
+	fs.String("fee-account-name", "", "fee_account_name: the fee account holder's name as the bank shows it")
 	fs.String("log-level", d.LogLevel, "log_level: debug, info, warn or error")
 	fs.String("central", "", "central: central members' API addresses, host:port,… (none: work alone)")
 	fs.String("node-id", "", "node_id: this machine's name at central (default node-{commune})")
@@ -126,6 +129,12 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 				cfg.MetricsNeedToken = b
 			case "public-url":
 				cfg.PublicURL = v
+			case "fee-bank-bin":
+				cfg.FeeBankBIN = v
+			case "fee-account-number":
+				cfg.FeeAccountNumber = v
+			case "fee-account-name":
+				cfg.FeeAccountName = v
 			case "log-level":
 				cfg.LogLevel = v
 			case "central":
