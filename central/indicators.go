@@ -8,6 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
 )
 
 // The indicators of Decision 766/QĐ-TTg (23/6/2022, "Bộ chỉ số chỉ đạo,
@@ -118,6 +119,31 @@ func SatisfactionAverage(a *xasov1.Aggregate) Ratio {
 	return ratio(3*a.GetVerySatisfied()+2*a.GetSatisfied()+a.GetNotSatisfied(), rated(a))
 }
 
+// ContentSatisfactionRate (satisfaction, per content of Decree 118/2025
+// art. 33(1)): citizens' ratings that rated content c very satisfied or
+// satisfied / citizens' ratings that rated c (an optional content left out
+// is in neither).
+func ContentSatisfactionRate(a *xasov1.Aggregate, c xasov1.RatingContent) Ratio {
+	rated, satisfied := contentCounts(a, c)
+	if rated == nil {
+		return Ratio{}
+	}
+	return ratio(*satisfied, *rated)
+}
+
+// contentNames are the contents of art. 33(1) as the report names them.
+var contentNames = map[xasov1.RatingContent]string{
+	xasov1.RatingContent_RATING_CONTENT_RETURN_TIME:        "thời gian trả kết quả",
+	xasov1.RatingContent_RATING_CONTENT_AGENCIES_CONTACTED: "số cơ quan phải liên hệ",
+	xasov1.RatingContent_RATING_CONTENT_CONTACTS_NEEDED:    "số lần phải liên hệ",
+	xasov1.RatingContent_RATING_CONTENT_INFORMATION:        "thông tin thủ tục được công khai",
+	xasov1.RatingContent_RATING_CONTENT_STAFF_CONDUCT:      "thái độ của cán bộ, công chức",
+	xasov1.RatingContent_RATING_CONTENT_RESULT_AND_COST:    "kết quả và chi phí",
+	xasov1.RatingContent_RATING_CONTENT_COMPLAINT_HANDLING: "giải trình phản ánh, kiến nghị",
+	xasov1.RatingContent_RATING_CONTENT_ONLINE_SERVICE:     "dịch vụ công trực tuyến",
+	xasov1.RatingContent_RATING_CONTENT_OTHER:              "nội dung khác",
+}
+
 // indicatorDef is one indicator as a report row carries it.
 type indicatorDef struct {
 	key, group, name, formula string
@@ -136,7 +162,7 @@ const outsideData = "rests on data outside the province's desk system (the Natio
 // indicatorDefs lists the indicators in the order of docs/indicators.md.
 func indicatorDefs() []indicatorDef {
 	none := func(*xasov1.PerformanceRow) Ratio { return Ratio{} }
-	return []indicatorDef{
+	defs := []indicatorDef{
 		{key: "publicity.procedures_published", group: "publicity", name: "Thủ tục hành chính được công khai đầy đủ, đúng hạn",
 			formula: "procedures published in full and on time / procedures", of: none, notMeasurable: outsideData},
 		{key: "publicity.dossiers_synchronised", group: "publicity", name: "Hồ sơ được đồng bộ, công khai trên Cổng Dịch vụ công quốc gia",
@@ -169,6 +195,15 @@ func indicatorDefs() []indicatorDef {
 		{key: "satisfaction.average", group: "satisfaction", name: "Điểm hài lòng trung bình (1–3)",
 			formula: "(3 × very satisfied + 2 × satisfied + 1 × not satisfied) / rated", of: counts(SatisfactionAverage)},
 	}
+	for _, c := range dossier.Contents {
+		c := c.Content
+		name := strings.ToLower(dossier.ContentName(c))
+		defs = append(defs, indicatorDef{key: "satisfaction.content." + name, group: "satisfaction",
+			name:    "Tỷ lệ hài lòng về " + contentNames[c] + " (Nghị định 118/2025 Điều 33(1))",
+			formula: "citizens' ratings of this content very satisfied or satisfied / citizens' ratings of this content",
+			of:      func(r *xasov1.PerformanceRow) Ratio { return ContentSatisfactionRate(r.GetCounts(), c) }})
+	}
+	return defs
 }
 
 // Indicators computes a report row's Decision 766 indicators.

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +25,7 @@ func TestIndicatorFormulas(t *testing.T) {
 		VerySatisfied: 2, Satisfied: 1, NotSatisfied: 1, DigitisedComponents: 6, DigitisedResults: 3,
 		Tracked: 8, Timed: 5, WorkingDaysSum: 12, LevelFull: 5, LevelFullOnline: 3, LevelPartial: 2, LevelPartialOnline: 1,
 		AllComponentsDigitised: 2, SomeComponentsDigitised: 5, FinishedTracked: 5, FinishedTrackedDigitised: 2, FeePaying: 4,
+		CitizenRatings: 4, RatedStaffConduct: 4, SatisfiedStaffConduct: 3, RatedOnlineService: 1,
 	}
 	zero := &xasov1.Aggregate{}
 	for _, c := range []struct {
@@ -43,6 +46,8 @@ func TestIndicatorFormulas(t *testing.T) {
 		{"results digitised (digitisation, art. 32(1)(c))", ResultsDigitisedRate(a), ResultsDigitisedRate(zero), 3, 6},
 		{"satisfied (satisfaction, art. 32(1)(đ), 33)", SatisfactionRate(a), SatisfactionRate(zero), 3, 4},
 		{"average rating (satisfaction, art. 32(1)(đ), 33)", SatisfactionAverage(a), SatisfactionAverage(zero), 9, 4},
+		{"staff conduct (art. 33(1)(đ))", ContentSatisfactionRate(a, xasov1.RatingContent_RATING_CONTENT_STAFF_CONDUCT), ContentSatisfactionRate(zero, xasov1.RatingContent_RATING_CONTENT_STAFF_CONDUCT), 3, 4},
+		{"online service, optional (art. 33(1)(h))", ContentSatisfactionRate(a, xasov1.RatingContent_RATING_CONTENT_ONLINE_SERVICE), ContentSatisfactionRate(zero, xasov1.RatingContent_RATING_CONTENT_ONLINE_SERVICE), 0, 1},
 	} {
 		if c.got.Num != c.num || c.got.Den != c.den || c.got.Value() != c.num/c.den {
 			t.Errorf("%s: %v = %v, want %v/%v", c.name, c.got, c.got.Value(), c.num, c.den)
@@ -73,6 +78,12 @@ func TestIndicatorFormulas(t *testing.T) {
 		}
 		if v.GetName() == "" || v.GetFormula() == "" {
 			t.Errorf("%s without name or formula", v.GetKey())
+		}
+	}
+	for _, c := range dossier.Contents {
+		key := "satisfaction.content." + strings.ToLower(dossier.ContentName(c.Content))
+		if !slices.ContainsFunc(vals, func(v *xasov1.IndicatorValue) bool { return v.GetKey() == key }) {
+			t.Errorf("no indicator %s for art. 33(1)(%s)", key, c.Point)
 		}
 	}
 	if len(groups) != 5 {
