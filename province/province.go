@@ -64,6 +64,9 @@ type Options struct {
 	// central and set in its node's configuration (dossier codes begin
 	// with it); nil or "": none, legacy codes.
 	AgencyID func(commune string) string
+	// Node, when set, may change each commune node's configuration before
+	// it starts (e.g. the fee account), after everything else is set.
+	Node func(c sample.Commune, cfg *node.Config)
 }
 
 // agencyID is the agency e-ID Options gives commune, or "".
@@ -570,6 +573,9 @@ func (p *Province) addNode(ctx context.Context, i int) error {
 	}
 	if link != nil {
 		cfg.SyncDial = link.Dial
+	}
+	if p.opts.Node != nil {
+		p.opts.Node(c, &cfg)
 	}
 	p.nodes = append(p.nodes, &Node{Commune: c, Config: cfg, Link: link, URL: "https://" + ln.Addr().String(), ln: ln})
 	return nil

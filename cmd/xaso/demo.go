@@ -86,6 +86,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		// per commune, so that dossier codes take the form of Decree
 		// 118/2025 art. 28: {agency e-ID}-{yymmdd}-{nnnn}.
 		AgencyID: func(commune string) string { return "000.00." + commune + ".H56" },
+		// An illustrative fee account per commune (not a real one), so
+		// that receipts and the look-up show the VietQR code of a fee.
+		Node: func(c sample.Commune, cfg *node.Config) {
+			cfg.FeeBankBIN, cfg.FeeAccountNumber = "970405", "3900"+c.Code
+			cfg.FeeAccountName = "Trung tâm Phục vụ hành chính công " + c.Name
+		},
 	})
 	if err != nil {
 		return err
