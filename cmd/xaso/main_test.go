@@ -142,6 +142,13 @@ func TestDemoReplicatesToCentralAndStops(t *testing.T) {
 	}
 	waitBody(t, client, deadline, members[1]+"/v1/nodes", string(token), `"acked_sequence"`)
 
+	// The portal stand-in serves its citizen's page beside the province.
+	portalURL := regexp.MustCompile(`portal stand-in [^:]*: (http://127\.0\.0\.1:\d+)/`).FindStringSubmatch(out.String())
+	if portalURL == nil {
+		t.Fatalf("demo printed no portal stand-in: %q", out.String())
+	}
+	waitBody(t, http.DefaultClient, deadline, portalURL[1]+"/", "", "Nộp hồ sơ trực tuyến")
+
 	cancel()
 	select {
 	case code := <-done:
