@@ -10,6 +10,7 @@
 package standin
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -315,7 +316,7 @@ func decode[T any](w http.ResponseWriter, r *http.Request) (envelope[T], string,
 		}
 		return e, "", nil, fmt.Errorf("reading body: %w", err)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
 		return e, "", nil, fmt.Errorf("malformed message: %v", err)
