@@ -152,6 +152,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}()
 		}
 	}
+	if !*noWorkload {
+		communes := make([]string, 0, len(p.Nodes()))
+		for _, n := range p.Nodes() {
+			communes = append(communes, n.Commune.Code)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stand.runCitizens(ctx, communes, log)
+		}()
+		fmt.Fprintf(stdout, "simulated citizens file an online dossier on the portal stand-in about every %v\n", citizensEvery)
+	}
 	fmt.Fprintln(stdout, "Ctrl-C stops the demo.")
 	<-ctx.Done()
 	wg.Wait()

@@ -148,6 +148,13 @@ func TestDemoReplicatesToCentralAndStops(t *testing.T) {
 		t.Fatalf("demo printed no portal stand-in: %q", out.String())
 	}
 	waitBody(t, http.DefaultClient, deadline, portalURL[1]+"/", "", "Nộp hồ sơ trực tuyến")
+	// ... and the simulated citizens file online dossiers on it, which the
+	// province's connector pulls with its token.
+	portalToken, err := os.ReadFile(filepath.Join(dir, "portal", "connector.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitBody(t, http.DefaultClient, deadline, portalURL[1]+"/v1/province/38/dossiers", strings.TrimSpace(string(portalToken)), `"MaHoSo"`)
 
 	cancel()
 	select {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/xaso/xaso/internal/freeport"
 	"github.com/xaso/xaso/portal/standin"
@@ -106,4 +107,14 @@ func (p *demoPortal) Wait() error {
 		err = cerr
 	}
 	return err
+}
+
+// citizensEvery is how often the demo's simulated citizens file online.
+const citizensEvery = 15 * time.Second
+
+// runCitizens has simulated citizens file online dossiers for communes on
+// the stand-in until ctx ends.
+func (p *demoPortal) runCitizens(ctx context.Context, communes []string, log *slog.Logger) {
+	c := &standin.Citizens{URL: p.URL, Communes: communes, Logger: log.With("part", "citizens")}
+	c.Run(ctx, citizensEvery)
 }

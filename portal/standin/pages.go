@@ -120,8 +120,11 @@ func (s *Server) choice(xa, tthc string) (sample.Commune, *xasov1.Procedure, map
 		errs["xa"] = "Xã, phường không thuộc " + s.cfg.Province.Name + "."
 	}
 	p, ok := s.procs[tthc]
-	if !ok {
+	switch {
+	case !ok:
 		errs["tthc"] = "Không có thủ tục này trong danh mục."
+	case !online(p):
+		errs["tthc"] = "Thủ tục này không nộp trực tuyến: hãy nộp trực tiếp tại Bộ phận Một cửa."
 	}
 	if len(errs) > 0 {
 		return c, nil, errs

@@ -103,12 +103,19 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	for _, p := range cfg.Procedures {
-		if s.procs[p.GetCode()] == p {
+		if s.procs[p.GetCode()] == p && online(p) {
 			s.procList = append(s.procList, p)
 		}
 	}
 	s.routes()
 	return s, nil
+}
+
+// online reports whether a procedure may be filed online (partly or in
+// full); the others are filed on paper at the desk.
+func online(p *xasov1.Procedure) bool {
+	l := p.GetOnlineLevel()
+	return l == xasov1.OnlineLevel_ONLINE_LEVEL_PARTIAL || l == xasov1.OnlineLevel_ONLINE_LEVEL_FULL
 }
 
 // Close closes the state.

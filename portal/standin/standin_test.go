@@ -358,6 +358,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"unknown commune", func(f map[string]string, _ map[string][]byte) { f["xa"] = "00001" }, "không thuộc"},
 		{"unknown procedure", func(f map[string]string, _ map[string][]byte) { f["tthc"] = "9.999999" }, "Không có thủ tục"},
+		{"a procedure filed only on paper", func(f map[string]string, _ map[string][]byte) { f["tthc"] = "2.000815" }, "không nộp trực tuyến"},
 		{"no name", func(f map[string]string, _ map[string][]byte) { f["ho_ten"] = " " }, "họ và tên"},
 		{"bad identification number", func(f map[string]string, _ map[string][]byte) { f["so_dinh_danh"] = "12345" }, "12 chữ số"},
 		{"bad phone", func(f map[string]string, _ map[string][]byte) { f["so_dien_thoai"] = "12345" }, "10 chữ số"},
@@ -530,4 +531,38 @@ func FuzzPush(f *testing.F) {
 			t.Fatalf("list: %d %s", rec.Code, rec.Body)
 		}
 	})
+}
+
+// TestCitizensFile: the simulated citizens' filings are accepted and
+// listed to the connector with every required component.
+func TestCitizensFile(t *testing.T) {
+	h := start(t, t.TempDir())
+	c := &Citizens{URL: h.ts.URL, Communes: []string{"16174", "16186"}}
+	for range 20 {
+		if _, err := c.FileOne(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := h.list("")
+	if len(l.Dossiers) != 20 {
+		t.Fatalf("listed %d, want 20", len(l.Dossiers))
+	}
+	for _, d := range l.Dossiers {
+		p := h.srv.procs[d.MaTTHC]
+		if !online(p) || (d.MaXa != "16174" && d.MaXa != "16186") {
+			t.Errorf("%s: procedure %s, commune %s", d.MaHoSo, d.MaTTHC, d.MaXa)
+		}
+		have := map[string]bool{}
+		for _, f := range d.TaiLieuNop {
+			have[f.MaThanhPhanHoSo] = true
+		}
+		for _, comp := range p.GetComponents() {
+			if comp.GetRequired() && !have[comp.GetCode()] {
+				t.Errorf("%s: required component %s missing", d.MaHoSo, comp.GetCode())
+			}
+		}
+	}
+	if _, err := (&Citizens{URL: h.ts.URL, Communes: []string{"99999"}}).FileOne(context.Background()); err == nil {
+		t.Error("a filing for a commune outside the province was accepted")
+	}
 }
