@@ -566,3 +566,37 @@ func TestCitizensFile(t *testing.T) {
 		t.Error("a filing for a commune outside the province was accepted")
 	}
 }
+
+// TestCitizenPages: the form offers one upload per component, the
+// look-up leads to the dossier's page, and unknown choices are refused
+// with a Vietnamese reason.
+func TestCitizenPages(t *testing.T) {
+	h := start(t, t.TempDir())
+	c, b := h.do("GET", "/", "", nil)
+	if c != 200 || !strings.Contains(string(b), "Phường Hạc Thành") || !strings.Contains(string(b), "Đăng ký khai sinh") || strings.Contains(string(b), "2.000815") {
+		t.Errorf("home: %d", c)
+	}
+	c, b = h.do("GET", "/nop-ho-so?xa=16174&tthc=1.001193", "", nil)
+	if c != 200 || !strings.Contains(string(b), `name="tp_TK"`) || !strings.Contains(string(b), `name="tp_GCS"`) || !strings.Contains(string(b), "Xã Như Xuân") {
+		t.Errorf("form: %d %s", c, b)
+	}
+	for _, q := range []string{"xa=1&tthc=1.001193", "xa=16174&tthc=x", "xa=16174&tthc=2.000815", ""} {
+		if c, b := h.do("GET", "/nop-ho-so?"+q, "", nil); c != 400 || !strings.Contains(string(b), `class="loi"`) {
+			t.Errorf("form ?%s: %d", q, c)
+		}
+	}
+	_, loc := h.file(birthFields(), birthFiles())
+	ma := strings.TrimPrefix(loc, "/ho-so/")
+	if c, _ := h.do("GET", "/tra-cuu?ma="+ma, "", nil); c != http.StatusSeeOther {
+		t.Errorf("look-up: %d", c)
+	}
+	if c, b := h.do("GET", "/ho-so/"+ma, "", nil); c != 200 || !strings.Contains(string(b), "Mới đăng ký") || strings.Contains(string(b), "038090001234") {
+		t.Errorf("dossier page: %d (it shows the status, not the identification number)", c)
+	}
+	if c, _ := h.do("GET", "/ho-so/DVC-0", "", nil); c != 404 {
+		t.Errorf("unknown dossier page: %d", c)
+	}
+	if c, _ := h.do("GET", "/tra-cuu?ma=", "", nil); c != 400 {
+		t.Errorf("empty look-up: %d", c)
+	}
+}
