@@ -101,6 +101,7 @@ type FieldError struct {
 // Errors are the refused fields of a message.
 type Errors []FieldError
 
+// Error lists the refused fields with their reasons.
 func (e Errors) Error() string {
 	parts := make([]string, len(e))
 	for i, f := range e {

@@ -600,3 +600,36 @@ func TestCitizenPages(t *testing.T) {
 		t.Errorf("empty look-up: %d", c)
 	}
 }
+
+// FuzzFiling feeds arbitrary multipart bodies to the citizen's filing:
+// none is a server error.
+func FuzzFiling(f *testing.F) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.SetBoundary("xasoBoundary")
+	for k, v := range birthFields() {
+		mw.WriteField(k, v)
+	}
+	for k, v := range birthFiles() {
+		fw, _ := mw.CreateFormFile(k, k+".pdf")
+		fw.Write(v)
+	}
+	mw.Close()
+	f.Add(buf.Bytes())
+	f.Add([]byte("--xasoBoundary\r\nContent-Disposition: form-data; name=\"xa\"\r\n\r\n16174\r\n--xasoBoundary--\r\n"))
+	f.Add([]byte("--xasoBoundary\r\n\r\n"))
+	srv, err := New(Config{Dir: f.TempDir(), Token: testToken})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer srv.Close()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest("POST", "/nop-ho-so", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "multipart/form-data; boundary=xasoBoundary")
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	})
+}
