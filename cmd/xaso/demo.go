@@ -29,7 +29,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("xaso demo", flag.ContinueOnError)
 	dir := fs.String("dir", "", "data directory (default: a temporary one, removed on exit)")
 	communes := fs.Int("communes", 5, "number of commune nodes")
-	portBase := fs.Int("port-base", 0, "central members serve on P, P+1, P+2, nodes on P+10, P+11, … (default: free ports)")
+	portBase := fs.Int("port-base", 0, "central members serve on P, P+1, P+2, the portal stand-in on P+6, nodes on P+10, P+11, … (default: free ports)")
 	noWorkload := fs.Bool("no-workload", false, "start idle, without simulated clerks")
 	links := fs.String("links", "mixed", "good: direct links; mixed: good, weak (256 kbit/s, 600 ms) and flaky (drops for minutes) in turn")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
@@ -97,6 +97,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer p.Close()
+	portalPort := 0
+	if *portBase > 0 {
+		portalPort = *portBase + 6
+	}
+	stand, err := startDemoPortal(ctx, *dir, portalPort, log)
+	if err != nil {
+		return err
+	}
 
 	opFile, recFile := filepath.Join(*dir, "pki", province.OperatorTokenFile), filepath.Join(*dir, "pki", province.RecordsTokenFile)
 	fmt.Fprintln(stdout, "central (HTTPS; CA "+p.CAFile()+"; operator token (administration) in "+opFile+", records token (dossiers with personal data) in "+recFile+"):")
@@ -104,6 +112,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "  %-10s %s/v1/cluster  %s/v1/nodes  %s/v1/reports/performance  %s/metrics\n", m.Config.ID, m.URL, m.URL, m.URL, m.URL)
 	}
 	fmt.Fprintf(stdout, "province dashboard: %s/ (sign in with a token: the records token also finds dossiers)\n", p.Members()[0].URL)
+	fmt.Fprintf(stdout, "portal stand-in (not the National Public Service Portal): %s/ citizens file online dossiers; statuses at %s/v1/dossiers/{code}/statuses; the connector's token in %s\n",
+		stand.URL, stand.URL, stand.TokenFile)
 	fmt.Fprintf(stdout, "clerk's desk: each node's /ban; users %s, %s, %s (clerk, officer, leader), password %s\n",
 		province.DemoUsers[0][0], province.DemoUsers[1][0], province.DemoUsers[2][0], province.DemoPassword)
 	// The nodes serve the certificates central signs at enrollment: a
@@ -149,9 +159,24 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}()
 		}
 	}
+	if !*noWorkload {
+		communes := make([]string, 0, len(p.Nodes()))
+		for _, n := range p.Nodes() {
+			communes = append(communes, n.Commune.Code)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stand.runCitizens(ctx, communes, log)
+		}()
+		fmt.Fprintf(stdout, "simulated citizens file an online dossier on the portal stand-in about every %v\n", citizensEvery)
+	}
 	fmt.Fprintln(stdout, "Ctrl-C stops the demo.")
 	<-ctx.Done()
 	wg.Wait()
+	if err := stand.Wait(); err != nil {
+		return err
+	}
 	if err := p.Close(); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@
 //	xaso central --config FILE       one member of the central cluster
 //	xaso demo [--communes N]         the province on one machine
 //	xaso admin [--addr A] COMMAND    operator commands against a node
+//	xaso portal --data DIR --token-file F  a stand-in for the national portal
 //	xaso check-config FILE           validate a node configuration
 //	xaso hash-password < PASSWORD    hash a desk password for a users file
 //	xaso version
@@ -36,6 +37,7 @@ commands:
   central       run one member of the central cluster (xaso central --help)
   demo          run the whole province in one process (xaso demo --help)
   admin         operator commands against a node (xaso admin --help)
+  portal        a stand-in for the National Public Service Portal (xaso portal --help)
   check-config  validate a configuration file
   hash-password read a password on stdin, print its hash for a node's users_file
   version       print the version
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "admin":
 		err = runAdmin(ctx, args[1:], stdout, stderr)
+	case "portal":
+		err = runPortal(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = runCheckConfig(args[1:], stdout, stderr)
 	case "hash-password":

@@ -145,6 +145,20 @@ func TestDemoReplicatesToCentralAndStops(t *testing.T) {
 	}
 	waitBody(t, client, deadline, members[1]+"/v1/nodes", string(token), `"acked_sequence"`)
 
+	// The portal stand-in serves its citizen's page beside the province.
+	portalURL := regexp.MustCompile(`portal stand-in [^:]*: (http://127\.0\.0\.1:\d+)/`).FindStringSubmatch(out.String())
+	if portalURL == nil {
+		t.Fatalf("demo printed no portal stand-in: %q", out.String())
+	}
+	waitBody(t, http.DefaultClient, deadline, portalURL[1]+"/", "", "Nộp hồ sơ trực tuyến")
+	// ... and the simulated citizens file online dossiers on it, which the
+	// province's connector pulls with its token.
+	portalToken, err := os.ReadFile(filepath.Join(dir, "portal", "connector.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitBody(t, http.DefaultClient, deadline, portalURL[1]+"/v1/province/38/dossiers", strings.TrimSpace(string(portalToken)), `"MaHoSo"`)
+
 	cancel()
 	select {
 	case code := <-done:
