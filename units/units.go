@@ -272,7 +272,13 @@ func (r *Registry) validate() []error {
 			}
 		}
 	}
-	for id, vs := range r.byIdent {
+	ids := make([]string, 0, len(r.byIdent))
+	for id := range r.byIdent {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		vs := r.byIdent[id]
 		for i := 1; i < len(vs); i++ {
 			prev := vs[i-1]
 			if prev.ValidTo == (dossier.Date{}) || vs[i].ValidFrom.Before(prev.ValidTo) {
