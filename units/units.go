@@ -99,7 +99,28 @@ func dateString(d dossier.Date) string {
 	if d == (dossier.Date{}) {
 		return "-"
 	}
-	return d.String()
+	if d.Year < 0 || d.Year > 9999 || d.Month < 1 || d.Month > 12 || d.Day < 1 || d.Day > 31 {
+		return d.String()
+	}
+	// As d.String, without fmt: keys are made often.
+	b := make([]byte, 0, 10)
+	b = appendDigits(b, d.Year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(d.Month), 2)
+	b = append(b, '-')
+	return string(appendDigits(b, d.Day, 2))
+}
+
+// appendDigits appends n in width digits, zero-padded.
+func appendDigits(b []byte, n, width int) []byte {
+	for i := width - 1; i >= 0; i-- {
+		p := 1
+		for range i {
+			p *= 10
+		}
+		b = append(b, byte('0'+n/p%10))
+	}
+	return b
 }
 
 // Unit is one version of an administrative unit: a code (or a name, for a
@@ -182,6 +203,7 @@ type Change struct {
 type Registry struct {
 	byKey   map[string]*Unit
 	byIdent map[string][]*Unit // versions of one code (or name), by ValidFrom
+	order   []*Unit            // by key, made once by New (see sorted)
 	changes []Change
 }
 
@@ -347,12 +369,18 @@ func (r *Registry) cycle() string {
 
 // sorted returns the unit versions by key, for stable output.
 func (r *Registry) sorted() []*Unit {
-	out := make([]*Unit, 0, len(r.byKey))
-	for _, u := range r.byKey {
-		out = append(out, u)
+	if r.order == nil {
+		keys := make([]string, 0, len(r.byKey))
+		for k := range r.byKey {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		r.order = make([]*Unit, len(keys))
+		for i, k := range keys {
+			r.order[i] = r.byKey[k]
+		}
 	}
-	slices.SortFunc(out, func(a, b *Unit) int { return strings.Compare(a.Ref().Key(), b.Ref().Key()) })
-	return out
+	return r.order
 }
 
 // Units returns every unit version, ordered by code (or name) and start.
