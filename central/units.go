@@ -277,25 +277,40 @@ func (s *Server) UnitAt(ctx context.Context, req *xasov1.UnitAtRequest) (*xasov1
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "read units: %v", err)
 	}
-	resp := &xasov1.UnitAtResponse{Read: info}
-	if u, ok := idx.reg.At(req.GetCode(), at); ok {
+	resp, err := idx.at(req.GetCode(), at)
+	if err != nil {
+		return nil, err
+	}
+	resp.Read = info
+	return resp, nil
+}
+
+// at answers UnitAt from the registry: the version of code in force on
+// the day, or the versions carrying on its territory then.
+func (idx *unitIndex) at(code string, at dossier.Date) (*xasov1.UnitAtResponse, error) {
+	resp := &xasov1.UnitAtResponse{}
+	if u, ok := idx.reg.At(code, at); ok {
 		resp.Unit = idx.toProto(u)
 		return resp, nil
 	}
-	h := idx.reg.History(req.GetCode())
+	h := idx.reg.History(code)
 	if len(h) == 0 {
-		return nil, status.Errorf(codes.NotFound, "no administrative unit has code %s", req.GetCode())
+		return nil, status.Errorf(codes.NotFound, "no administrative unit has code %s", code)
 	}
-	last := h[len(h)-1]
-	for i := len(h) - 1; i >= 0 && at.Before(h[i].ValidFrom); i-- {
-		last = h[i]
+	// The latest version begun by the day: it ended before it.
+	i := len(h) - 1
+	for i >= 0 && at.Before(h[i].ValidFrom) {
+		i--
 	}
-	succ, err := idx.reg.SuccessorsAt(last.Ref(), at)
+	if i < 0 {
+		return nil, status.Errorf(codes.NotFound, "the unit coded %s is not in force on %s", code, at)
+	}
+	succ, err := idx.reg.SuccessorsAt(h[i].Ref(), at)
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "successors of %s: %v", last.Ref(), err)
+		return nil, status.Errorf(codes.Internal, "successors of %s: %v", h[i].Ref(), err)
 	}
 	if len(succ) == 0 {
-		return nil, status.Errorf(codes.NotFound, "the unit coded %s is not in force on %s", req.GetCode(), at)
+		return nil, status.Errorf(codes.NotFound, "the unit coded %s is not in force on %s", code, at)
 	}
 	for _, u := range succ {
 		resp.Successors = append(resp.Successors, idx.toProto(u))

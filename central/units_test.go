@@ -38,30 +38,29 @@ func putCommuneRecord(cm *xasov1.Commune) *xasov1.CentralCommand {
 }
 
 // unitAt answers as UnitAt does, from f alone: the unit in force, else the
-// names of the units carrying on its territory.
+// code and name of the units carrying on its territory.
 func unitAt(t *testing.T, f *FSM, code, at string) (*xasov1.UnitVersion, []string) {
 	t.Helper()
 	idx, err := f.units()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _ := parseUnitDate(at)
-	if u, ok := idx.reg.At(code, d); ok {
-		return idx.toProto(u), nil
+	d, err := parseUnitDate(at)
+	if err != nil {
+		t.Fatal(err)
 	}
-	h := idx.reg.History(code)
-	if len(h) == 0 {
+	resp, err := idx.at(code, d)
+	if status.Code(err) == codes.NotFound {
 		return nil, nil
 	}
-	succ, err := idx.reg.SuccessorsAt(h[len(h)-1].Ref(), d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, u := range succ {
-		names = append(names, u.Code+" "+u.Name)
+	for _, u := range resp.GetSuccessors() {
+		names = append(names, u.GetCode()+" "+u.GetName())
 	}
-	return nil, names
+	return resp.GetUnit(), names
 }
 
 // Central keeps each commune's unit history; a change of 2026 (invented
@@ -124,6 +123,9 @@ func TestCentralKeepsUnitHistory(t *testing.T) {
 	}
 	if u, _ := unitAt(t, f, "16174", "2026-07-01"); len(u.GetPredecessors()) != 2 {
 		t.Errorf("16174 on 2026-07-01: %v", u)
+	}
+	if u, succ := unitAt(t, f, "16174", "2025-06-30"); u != nil || succ != nil {
+		t.Errorf("16174 the day before it was formed: %v, %v; want none", u, succ)
 	}
 	if u, _ := unitAt(t, f, "14848", "2020-01-01"); u.GetName() != "Xã Tam Chung" || u.GetValidFrom() != "" {
 		t.Errorf("an unchanged commune (giữ nguyên): %v", u)
