@@ -20,10 +20,12 @@ const Unchanged = "giữ nguyên"
 type Bases map[string]LegalBasis
 
 // KnownBases are the resolutions this package has checked: Resolution
-// 1686/NQ-UBTVQH15 of 16 June 2025 of the National Assembly Standing
-// Committee arranged Thanh Hóa's commune-level units in 2025.
+// 1686/NQ-UBTVQH15 of the National Assembly Standing Committee arranged
+// Thanh Hóa's commune-level units in 2025 (its full text was published by
+// Báo Thanh Hóa on 17 June 2025; the day it was adopted was not checked,
+// so Date is left unknown).
 var KnownBases = Bases{
-	"38": {Resolution: "1686/NQ-UBTVQH15", Date: dossier.Date{Year: 2025, Month: 6, Day: 16},
+	"38": {Resolution: "1686/NQ-UBTVQH15",
 		Note: "Nghị quyết của Ủy ban Thường vụ Quốc hội về việc sắp xếp các đơn vị hành chính cấp xã của tỉnh Thanh Hóa năm 2025; mã số theo Quyết định 19/2025/QĐ-TTg"},
 }
 
