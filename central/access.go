@@ -82,6 +82,8 @@ func accessTable() map[string]Access {
 		xasov1.CentralService_TakeSnapshot_FullMethodName:           AccessAdmin,
 		xasov1.CentralService_ListCommunes_FullMethodName:           AccessRead,
 		xasov1.CentralService_PutCommune_FullMethodName:             AccessAdmin,
+		xasov1.CentralService_UnitAt_FullMethodName:                 AccessRead,
+		xasov1.CentralService_UnitHistory_FullMethodName:            AccessRead,
 		xasov1.CentralService_UpdateCommuneSettings_FullMethodName:  AccessAdmin,
 		xasov1.CentralService_ListCatalogProcedures_FullMethodName:  AccessRead,
 		xasov1.CentralService_GetCatalogProcedure_FullMethodName:    AccessRead,

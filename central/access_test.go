@@ -36,6 +36,8 @@ var wantAccess = map[string]Access{
 	"xaso.v1.CentralService.TransferLeadership":     AccessAdmin,
 	"xaso.v1.CentralService.TakeSnapshot":           AccessAdmin,
 	"xaso.v1.CentralService.ListCommunes":           AccessRead,
+	"xaso.v1.CentralService.UnitAt":                 AccessRead,
+	"xaso.v1.CentralService.UnitHistory":            AccessRead,
 	"xaso.v1.CentralService.PutCommune":             AccessAdmin,
 	"xaso.v1.CentralService.UpdateCommuneSettings":  AccessAdmin,
 	"xaso.v1.CentralService.ListCatalogProcedures":  AccessRead,

@@ -656,6 +656,9 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 		if r := putCommuneAgency(st, cm); r != nil {
 			return r
 		}
+		if r := putCommuneUnits(st, cm); r != nil {
+			return r
+		}
 		cm.UpdateTime, cm.UpdatedBy = cmd.GetTime(), cmd.GetActor()
 		w.set([]byte(prefixCommune+cm.GetCode()), cm)
 		w.feed(st, &xasov1.FeedItem{Broadcast: true, Item: &xasov1.FeedItem_Commune{Commune: cm}})

@@ -442,9 +442,18 @@ func (p *Province) seed(ctx context.Context) error {
 		return err
 	}
 	op := p.Operator(wctx)
+	// The sample communes come with their unit history (issue 19).
+	history, err := central.CommunesFromUnitsTSV(sample.ProvinceTSV())
+	if err != nil {
+		return fmt.Errorf("the sample's unit history: %w", err)
+	}
+	versions := map[string][]*xasov1.UnitVersion{}
+	for _, h := range history {
+		versions[h.GetCode()] = h.GetUnitVersions()
+	}
 	for _, c := range p.opts.Communes {
 		if _, err := retry(wctx, func() (any, error) {
-			return p.api.PutCommune(op, &xasov1.PutCommuneRequest{Commune: &xasov1.Commune{Code: c.Code, Name: c.Name, AgencyId: p.opts.agencyID(c.Code)}})
+			return p.api.PutCommune(op, &xasov1.PutCommuneRequest{Commune: &xasov1.Commune{Code: c.Code, Name: c.Name, AgencyId: p.opts.agencyID(c.Code), UnitVersions: versions[c.Code]}})
 		}); err != nil {
 			return fmt.Errorf("register commune %s: %w", c.Code, err)
 		}

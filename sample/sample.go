@@ -32,6 +32,10 @@ var procedureSourcesJSON []byte
 //go:embed province.tsv
 var provinceTSV []byte
 
+// ProvinceTSV returns the sample province's rows of the shared units list
+// as embedded (the shape of units-2025.tsv), for loaders of unit history.
+func ProvinceTSV() []byte { return append([]byte(nil), provinceTSV...) }
+
 // CalendarJSON returns the working calendar as JSON (dossier.CalendarSpec).
 func CalendarJSON() []byte { return append([]byte(nil), calendarJSON...) }
 

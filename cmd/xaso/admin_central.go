@@ -40,6 +40,15 @@ commands against the central cluster (any member; writes reach the leader):
                                  register or rename a commune; AGENCY_ID, its
                                  agency's e-ID that dossier codes begin with
                                  (kept when not given)
+  units load FILE.tsv            put the administrative units' history from a
+                                 list in the shape of units-2025.tsv (one
+                                 commune record per code, named as its
+                                 latest version; registers new codes)
+  units show CODE [--at YYYY-MM-DD]
+                                 the unit the code names on the day (today by
+                                 default), or the units carrying on its
+                                 territory once it has ended
+  units history CODE             the unit's versions, oldest first
   communes settings CODE [--bandwidth-kbit N] [--upload-window HH:MM-HH:MM]
                                  how the commune's node syncs (sent to it)
   token create NAME --role R [--ttl D] [--secret-file F]
@@ -86,7 +95,7 @@ type centralConn struct {
 
 func isCentralCommand(cmd string) bool {
 	switch cmd {
-	case "cluster", "communes", "token", "enroll", "nodes", "pki", "access-log", "report":
+	case "cluster", "communes", "units", "token", "enroll", "nodes", "pki", "access-log", "report":
 		return true
 	}
 	return false
@@ -111,6 +120,7 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 	by := sub.String("by", "", "report: group by commune, procedure, month (comma-separated; none: the province)")
 	communes := sub.String("commune", "", "report: only these communes (comma-separated codes)")
 	procedures := sub.String("procedure", "", "report: only these procedures (comma-separated codes)")
+	at := sub.String("at", "", "units show: the day, YYYY-MM-DD (default: today in Vietnam)")
 	asJSON := sub.Bool("json", false, "report: the answer as JSON instead of a table")
 	args, err := parseInterleaved(sub, rest, stderr)
 	if err != nil {
@@ -173,6 +183,21 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 			cm.AgencyId = args[3]
 		}
 		resp, err = api.PutCommune(ctx, &xasov1.PutCommuneRequest{Commune: cm})
+	case "units load":
+		if err := need(2, "units load FILE.tsv"); err != nil {
+			return err
+		}
+		return loadUnits(ctx, api, args[1], stdout)
+	case "units show":
+		if err := need(2, "units show CODE [--at YYYY-MM-DD]"); err != nil {
+			return err
+		}
+		resp, err = api.UnitAt(ctx, &xasov1.UnitAtRequest{Code: args[1], At: *at})
+	case "units history":
+		if err := need(2, "units history CODE"); err != nil {
+			return err
+		}
+		resp, err = api.UnitHistory(ctx, &xasov1.UnitHistoryRequest{Code: args[1]})
 	case "communes unblock":
 		if err := need(3, "communes unblock CODE SEQUENCE"); err != nil {
 			return err
@@ -253,6 +278,27 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 		return fmt.Errorf("encode answer: %w", err)
 	}
 	fmt.Fprintln(stdout, string(out))
+	return nil
+}
+
+// loadUnits puts the units' history of a list in the shape of
+// units-2025.tsv, one commune record at a time; a commune's agency e-ID
+// and settings are kept. It stops at the first refusal, saying which code.
+func loadUnits(ctx context.Context, api xasov1.CentralServiceClient, file string, stdout io.Writer) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("units load: %w", err)
+	}
+	cs, err := central.CommunesFromUnitsTSV(data)
+	if err != nil {
+		return fmt.Errorf("units load %s: %w", file, err)
+	}
+	for i, cm := range cs {
+		if _, err := api.PutCommune(ctx, &xasov1.PutCommuneRequest{Commune: cm}); err != nil {
+			return fmt.Errorf("units load: commune %s (%d of %d; those before are stored): %w", cm.GetCode(), i+1, len(cs), err)
+		}
+	}
+	fmt.Fprintf(stdout, "%d communes' unit history stored\n", len(cs))
 	return nil
 }
 

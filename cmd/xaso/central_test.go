@@ -159,6 +159,26 @@ func TestCentralClusterFromTheCommandLine(t *testing.T) {
 	if code, _, e := admin(ms[1], "communes", "put", "00004", "Phường Ba Đình", "000.00.04.h01"); code == 0 || !strings.Contains(e, "agency_id") {
 		t.Fatalf("communes put with a malformed e-ID: %d %s", code, e)
 	}
+	// The units' history, from rows in the shape of units-2025.tsv.
+	unitsTSV := filepath.Join(dir, "units.tsv")
+	os.WriteFile(unitsTSV, []byte("# province_code\tprovince_name\tunit_code\tunit_name\tformed_from\n"+
+		"38\tTỉnh Thanh Hóa\t16186\tXã Hóa Quỳ\tXã Bình Lương, Xã Hóa Quỳ\n38\tTỉnh Thanh Hóa\t14848\tXã Tam Chung\tgiữ nguyên\n"), 0o600)
+	if code, o, e := admin(ms[1], "units", "load", unitsTSV); code != 0 || !strings.Contains(o, "2 communes' unit history stored") {
+		t.Fatalf("units load: %d %s %s", code, o, e)
+	}
+	if code, o, e := admin(ms[1], "units", "show", "16186", "--at", "2025-06-30"); code != 0 || !strings.Contains(o, `"valid_to": "2025-07-01"`) || !strings.Contains(o, `"successors"`) {
+		t.Fatalf("units show: %d %s %s", code, o, e)
+	}
+	if code, o, e := admin(ms[1], "units", "history", "16186"); code != 0 || strings.Count(o, `"name": "Xã Hóa Quỳ"`) != 2 || !strings.Contains(o, `"resolution": "1686/NQ-UBTVQH15"`) {
+		t.Fatalf("units history: %d %s %s", code, o, e)
+	}
+	if code, _, e := admin(ms[1], "units", "show", "16186", "--at", "30/6/2025"); code != 1 || !strings.Contains(e, "at") {
+		t.Fatalf("units show on a malformed day: %d %s", code, e)
+	}
+	os.WriteFile(unitsTSV, []byte("38\tTỉnh Thanh Hóa\t1618\tXã Hóa Quỳ\tgiữ nguyên\n"), 0o600)
+	if code, _, e := admin(ms[1], "units", "load", unitsTSV); code != 1 || !strings.Contains(e, "not 5 digits") {
+		t.Fatalf("units load of a bad list: %d %s", code, e)
+	}
 	if code, o, e := admin(ms[2], "token", "create", "bao-cao", "--role", "viewer", "--ttl", "720h"); code != 0 || !strings.Contains(o, `"secret": "xo_`) {
 		t.Fatalf("token create: %s %s", o, e)
 	} else if want := time.Now().Add(720 * time.Hour).UTC().Format("2006-01-02"); !strings.Contains(o, `"expire_time": "`+want) {

@@ -101,8 +101,13 @@ type Commune struct {
 	// The e-IDs the commune held before (kept by central on a change):
 	// codes were issued under them, so no other commune may take them.
 	FormerAgencyIds []string `protobuf:"bytes,11,rep,name=former_agency_ids,json=formerAgencyIds,proto3" json:"former_agency_ids,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The unit's history under this code, oldest first: each version with
+	// its validity and what it was formed from (package units). Empty in a
+	// PutCommune keeps the history registered; a commune with none is one
+	// version in force since before central's records.
+	UnitVersions  []*UnitVersion `protobuf:"bytes,20,rep,name=unit_versions,json=unitVersions,proto3" json:"unit_versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Commune) Reset() {
@@ -177,6 +182,288 @@ func (x *Commune) GetFormerAgencyIds() []string {
 	return nil
 }
 
+func (x *Commune) GetUnitVersions() []*UnitVersion {
+	if x != nil {
+		return x.UnitVersions
+	}
+	return nil
+}
+
+// UnitRef names one version of an administrative unit: its code and the
+// day it took effect (under Decision 19/2025/QĐ-TTg a merged unit may keep
+// a predecessor's code, so a code alone does not name a territory). A unit
+// without a code (the published 2025 lists name the old units without
+// codes) is named by province and name.
+type UnitRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Code  string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// YYYY-MM-DD; empty for "since before the records".
+	ValidFrom string `protobuf:"bytes,2,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	// 2-digit province code, with name for a unit without a code.
+	Province      string `protobuf:"bytes,3,opt,name=province,proto3" json:"province,omitempty"`
+	Name          string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitRef) Reset() {
+	*x = UnitRef{}
+	mi := &file_xaso_v1_central_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitRef) ProtoMessage() {}
+
+func (x *UnitRef) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitRef.ProtoReflect.Descriptor instead.
+func (*UnitRef) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *UnitRef) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *UnitRef) GetValidFrom() string {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return ""
+}
+
+func (x *UnitRef) GetProvince() string {
+	if x != nil {
+		return x.Province
+	}
+	return ""
+}
+
+func (x *UnitRef) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// UnitLegalBasis is the act a change of units rests on.
+type UnitLegalBasis struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The act's number, as "1686/NQ-UBTVQH15".
+	Resolution string `protobuf:"bytes,1,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	// YYYY-MM-DD the act was adopted; empty if not known.
+	Date string `protobuf:"bytes,2,opt,name=date,proto3" json:"date,omitempty"`
+	// Anything else known of the basis.
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitLegalBasis) Reset() {
+	*x = UnitLegalBasis{}
+	mi := &file_xaso_v1_central_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitLegalBasis) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitLegalBasis) ProtoMessage() {}
+
+func (x *UnitLegalBasis) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitLegalBasis.ProtoReflect.Descriptor instead.
+func (*UnitLegalBasis) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UnitLegalBasis) GetResolution() string {
+	if x != nil {
+		return x.Resolution
+	}
+	return ""
+}
+
+func (x *UnitLegalBasis) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *UnitLegalBasis) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// UnitVersion is one version of an administrative unit: name, kind and
+// territory over a span of days, and the change that formed it.
+type UnitVersion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Code  string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// "xã", "phường", "đặc khu" (before 2025-07-01 also "thị trấn", "huyện").
+	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// 2-digit province code.
+	Province string `protobuf:"bytes,4,opt,name=province,proto3" json:"province,omitempty"`
+	// First day in force, YYYY-MM-DD; empty for "since before the records".
+	ValidFrom string `protobuf:"bytes,5,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	// First day no longer in force, YYYY-MM-DD; empty while in force.
+	ValidTo string `protobuf:"bytes,6,opt,name=valid_to,json=validTo,proto3" json:"valid_to,omitempty"`
+	// The unit versions it was formed from, by the change that began it.
+	Predecessors []*UnitRef `protobuf:"bytes,7,rep,name=predecessors,proto3" json:"predecessors,omitempty"`
+	// The unit versions it went into: set by central on reads, from the
+	// other versions' predecessors (ignored in a PutCommune).
+	Successors []*UnitRef `protobuf:"bytes,8,rep,name=successors,proto3" json:"successors,omitempty"`
+	// The published text of what it was formed from, verbatim.
+	FormedFrom string `protobuf:"bytes,9,opt,name=formed_from,json=formedFrom,proto3" json:"formed_from,omitempty"`
+	// The change that began it: "merger", "renaming", "split" or
+	// "boundary"; empty for a version without predecessors.
+	ChangeKind    string          `protobuf:"bytes,10,opt,name=change_kind,json=changeKind,proto3" json:"change_kind,omitempty"`
+	Basis         *UnitLegalBasis `protobuf:"bytes,11,opt,name=basis,proto3" json:"basis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitVersion) Reset() {
+	*x = UnitVersion{}
+	mi := &file_xaso_v1_central_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitVersion) ProtoMessage() {}
+
+func (x *UnitVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitVersion.ProtoReflect.Descriptor instead.
+func (*UnitVersion) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UnitVersion) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *UnitVersion) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UnitVersion) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *UnitVersion) GetProvince() string {
+	if x != nil {
+		return x.Province
+	}
+	return ""
+}
+
+func (x *UnitVersion) GetValidFrom() string {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return ""
+}
+
+func (x *UnitVersion) GetValidTo() string {
+	if x != nil {
+		return x.ValidTo
+	}
+	return ""
+}
+
+func (x *UnitVersion) GetPredecessors() []*UnitRef {
+	if x != nil {
+		return x.Predecessors
+	}
+	return nil
+}
+
+func (x *UnitVersion) GetSuccessors() []*UnitRef {
+	if x != nil {
+		return x.Successors
+	}
+	return nil
+}
+
+func (x *UnitVersion) GetFormedFrom() string {
+	if x != nil {
+		return x.FormedFrom
+	}
+	return ""
+}
+
+func (x *UnitVersion) GetChangeKind() string {
+	if x != nil {
+		return x.ChangeKind
+	}
+	return ""
+}
+
+func (x *UnitVersion) GetBasis() *UnitLegalBasis {
+	if x != nil {
+		return x.Basis
+	}
+	return nil
+}
+
 // CentralCommand is one change of central's state. Commands ride the Raft
 // log in batches; the member that proposes a command stamps who asked and
 // when, because the state machine has no clock of its own.
@@ -208,7 +495,7 @@ type CentralCommand struct {
 
 func (x *CentralCommand) Reset() {
 	*x = CentralCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[1]
+	mi := &file_xaso_v1_central_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -220,7 +507,7 @@ func (x *CentralCommand) String() string {
 func (*CentralCommand) ProtoMessage() {}
 
 func (x *CentralCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[1]
+	mi := &file_xaso_v1_central_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -233,7 +520,7 @@ func (x *CentralCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CentralCommand.ProtoReflect.Descriptor instead.
 func (*CentralCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{1}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CentralCommand) GetActor() string {
@@ -496,7 +783,7 @@ type PutCommuneCommand struct {
 
 func (x *PutCommuneCommand) Reset() {
 	*x = PutCommuneCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[2]
+	mi := &file_xaso_v1_central_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +795,7 @@ func (x *PutCommuneCommand) String() string {
 func (*PutCommuneCommand) ProtoMessage() {}
 
 func (x *PutCommuneCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[2]
+	mi := &file_xaso_v1_central_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +808,7 @@ func (x *PutCommuneCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCommuneCommand.ProtoReflect.Descriptor instead.
 func (*PutCommuneCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{2}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PutCommuneCommand) GetCommune() *Commune {
@@ -545,7 +832,7 @@ type PutProcedureCommand struct {
 
 func (x *PutProcedureCommand) Reset() {
 	*x = PutProcedureCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[3]
+	mi := &file_xaso_v1_central_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +844,7 @@ func (x *PutProcedureCommand) String() string {
 func (*PutProcedureCommand) ProtoMessage() {}
 
 func (x *PutProcedureCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[3]
+	mi := &file_xaso_v1_central_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +857,7 @@ func (x *PutProcedureCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutProcedureCommand.ProtoReflect.Descriptor instead.
 func (*PutProcedureCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{3}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PutProcedureCommand) GetProcedure() *Procedure {
@@ -597,7 +884,7 @@ type PutCalendarCommand struct {
 
 func (x *PutCalendarCommand) Reset() {
 	*x = PutCalendarCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[4]
+	mi := &file_xaso_v1_central_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +896,7 @@ func (x *PutCalendarCommand) String() string {
 func (*PutCalendarCommand) ProtoMessage() {}
 
 func (x *PutCalendarCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[4]
+	mi := &file_xaso_v1_central_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +909,7 @@ func (x *PutCalendarCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCalendarCommand.ProtoReflect.Descriptor instead.
 func (*PutCalendarCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{4}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PutCalendarCommand) GetCalendarJson() string {
@@ -644,7 +931,7 @@ type CentralCommandBatch struct {
 
 func (x *CentralCommandBatch) Reset() {
 	*x = CentralCommandBatch{}
-	mi := &file_xaso_v1_central_proto_msgTypes[5]
+	mi := &file_xaso_v1_central_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +943,7 @@ func (x *CentralCommandBatch) String() string {
 func (*CentralCommandBatch) ProtoMessage() {}
 
 func (x *CentralCommandBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[5]
+	mi := &file_xaso_v1_central_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +956,7 @@ func (x *CentralCommandBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CentralCommandBatch.ProtoReflect.Descriptor instead.
 func (*CentralCommandBatch) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{5}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CentralCommandBatch) GetFormat() int32 {
@@ -716,7 +1003,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_xaso_v1_central_proto_msgTypes[6]
+	mi := &file_xaso_v1_central_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +1015,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[6]
+	mi := &file_xaso_v1_central_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +1028,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{6}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CommandResult) GetCode() int32 {
@@ -838,7 +1125,7 @@ type ChainBlock struct {
 
 func (x *ChainBlock) Reset() {
 	*x = ChainBlock{}
-	mi := &file_xaso_v1_central_proto_msgTypes[7]
+	mi := &file_xaso_v1_central_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +1137,7 @@ func (x *ChainBlock) String() string {
 func (*ChainBlock) ProtoMessage() {}
 
 func (x *ChainBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[7]
+	mi := &file_xaso_v1_central_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +1150,7 @@ func (x *ChainBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainBlock.ProtoReflect.Descriptor instead.
 func (*ChainBlock) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{7}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ChainBlock) GetSequence() int64 {
@@ -912,7 +1199,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_xaso_v1_central_proto_msgTypes[8]
+	mi := &file_xaso_v1_central_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +1211,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[8]
+	mi := &file_xaso_v1_central_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1224,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{8}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -966,7 +1253,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_xaso_v1_central_proto_msgTypes[9]
+	mi := &file_xaso_v1_central_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1265,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[9]
+	mi := &file_xaso_v1_central_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1278,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{9}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AuditRecord) GetIndex() uint64 {
@@ -1038,7 +1325,7 @@ type AppendEventsCommand struct {
 
 func (x *AppendEventsCommand) Reset() {
 	*x = AppendEventsCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[10]
+	mi := &file_xaso_v1_central_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1337,7 @@ func (x *AppendEventsCommand) String() string {
 func (*AppendEventsCommand) ProtoMessage() {}
 
 func (x *AppendEventsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[10]
+	mi := &file_xaso_v1_central_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1350,7 @@ func (x *AppendEventsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendEventsCommand.ProtoReflect.Descriptor instead.
 func (*AppendEventsCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{10}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AppendEventsCommand) GetCommuneCode() string {
@@ -1123,7 +1410,7 @@ type NodeStream struct {
 
 func (x *NodeStream) Reset() {
 	*x = NodeStream{}
-	mi := &file_xaso_v1_central_proto_msgTypes[11]
+	mi := &file_xaso_v1_central_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1422,7 @@ func (x *NodeStream) String() string {
 func (*NodeStream) ProtoMessage() {}
 
 func (x *NodeStream) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[11]
+	mi := &file_xaso_v1_central_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1435,7 @@ func (x *NodeStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStream.ProtoReflect.Descriptor instead.
 func (*NodeStream) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{11}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NodeStream) GetCommuneCode() string {
@@ -1227,7 +1514,7 @@ type OperatorToken struct {
 
 func (x *OperatorToken) Reset() {
 	*x = OperatorToken{}
-	mi := &file_xaso_v1_central_proto_msgTypes[12]
+	mi := &file_xaso_v1_central_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1526,7 @@ func (x *OperatorToken) String() string {
 func (*OperatorToken) ProtoMessage() {}
 
 func (x *OperatorToken) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[12]
+	mi := &file_xaso_v1_central_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1539,7 @@ func (x *OperatorToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorToken.ProtoReflect.Descriptor instead.
 func (*OperatorToken) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{12}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OperatorToken) GetName() string {
@@ -1319,7 +1606,7 @@ type PutOperatorTokenCommand struct {
 
 func (x *PutOperatorTokenCommand) Reset() {
 	*x = PutOperatorTokenCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[13]
+	mi := &file_xaso_v1_central_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1618,7 @@ func (x *PutOperatorTokenCommand) String() string {
 func (*PutOperatorTokenCommand) ProtoMessage() {}
 
 func (x *PutOperatorTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[13]
+	mi := &file_xaso_v1_central_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1631,7 @@ func (x *PutOperatorTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutOperatorTokenCommand.ProtoReflect.Descriptor instead.
 func (*PutOperatorTokenCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{13}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PutOperatorTokenCommand) GetToken() *OperatorToken {
@@ -1371,7 +1658,7 @@ type DeleteOperatorTokenCommand struct {
 
 func (x *DeleteOperatorTokenCommand) Reset() {
 	*x = DeleteOperatorTokenCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[14]
+	mi := &file_xaso_v1_central_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +1670,7 @@ func (x *DeleteOperatorTokenCommand) String() string {
 func (*DeleteOperatorTokenCommand) ProtoMessage() {}
 
 func (x *DeleteOperatorTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[14]
+	mi := &file_xaso_v1_central_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +1683,7 @@ func (x *DeleteOperatorTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOperatorTokenCommand.ProtoReflect.Descriptor instead.
 func (*DeleteOperatorTokenCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{14}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteOperatorTokenCommand) GetName() string {
@@ -1423,7 +1710,7 @@ type EnrollmentToken struct {
 
 func (x *EnrollmentToken) Reset() {
 	*x = EnrollmentToken{}
-	mi := &file_xaso_v1_central_proto_msgTypes[15]
+	mi := &file_xaso_v1_central_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1722,7 @@ func (x *EnrollmentToken) String() string {
 func (*EnrollmentToken) ProtoMessage() {}
 
 func (x *EnrollmentToken) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[15]
+	mi := &file_xaso_v1_central_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1735,7 @@ func (x *EnrollmentToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollmentToken.ProtoReflect.Descriptor instead.
 func (*EnrollmentToken) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{15}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EnrollmentToken) GetCommuneCode() string {
@@ -1510,7 +1797,7 @@ type IssueEnrollmentCommand struct {
 
 func (x *IssueEnrollmentCommand) Reset() {
 	*x = IssueEnrollmentCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[16]
+	mi := &file_xaso_v1_central_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1809,7 @@ func (x *IssueEnrollmentCommand) String() string {
 func (*IssueEnrollmentCommand) ProtoMessage() {}
 
 func (x *IssueEnrollmentCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[16]
+	mi := &file_xaso_v1_central_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1822,7 @@ func (x *IssueEnrollmentCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueEnrollmentCommand.ProtoReflect.Descriptor instead.
 func (*IssueEnrollmentCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{16}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *IssueEnrollmentCommand) GetToken() *EnrollmentToken {
@@ -1564,7 +1851,7 @@ type UseEnrollmentCommand struct {
 
 func (x *UseEnrollmentCommand) Reset() {
 	*x = UseEnrollmentCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1863,7 @@ func (x *UseEnrollmentCommand) String() string {
 func (*UseEnrollmentCommand) ProtoMessage() {}
 
 func (x *UseEnrollmentCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1876,7 @@ func (x *UseEnrollmentCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UseEnrollmentCommand.ProtoReflect.Descriptor instead.
 func (*UseEnrollmentCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{17}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UseEnrollmentCommand) GetSecretSha256() string {
@@ -1647,7 +1934,7 @@ type EnrolledNode struct {
 
 func (x *EnrolledNode) Reset() {
 	*x = EnrolledNode{}
-	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +1946,7 @@ func (x *EnrolledNode) String() string {
 func (*EnrolledNode) ProtoMessage() {}
 
 func (x *EnrolledNode) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +1959,7 @@ func (x *EnrolledNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrolledNode.ProtoReflect.Descriptor instead.
 func (*EnrolledNode) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{18}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EnrolledNode) GetNodeId() string {
@@ -1742,7 +2029,7 @@ type UnblockChainCommand struct {
 
 func (x *UnblockChainCommand) Reset() {
 	*x = UnblockChainCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +2041,7 @@ func (x *UnblockChainCommand) String() string {
 func (*UnblockChainCommand) ProtoMessage() {}
 
 func (x *UnblockChainCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +2054,7 @@ func (x *UnblockChainCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockChainCommand.ProtoReflect.Descriptor instead.
 func (*UnblockChainCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{19}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UnblockChainCommand) GetCommuneCode() string {
@@ -1794,7 +2081,7 @@ type RevokeNodeCommand struct {
 
 func (x *RevokeNodeCommand) Reset() {
 	*x = RevokeNodeCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +2093,7 @@ func (x *RevokeNodeCommand) String() string {
 func (*RevokeNodeCommand) ProtoMessage() {}
 
 func (x *RevokeNodeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +2106,7 @@ func (x *RevokeNodeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeCommand.ProtoReflect.Descriptor instead.
 func (*RevokeNodeCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{20}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RevokeNodeCommand) GetNodeId() string {
@@ -1857,7 +2144,7 @@ type FeedItem struct {
 
 func (x *FeedItem) Reset() {
 	*x = FeedItem{}
-	mi := &file_xaso_v1_central_proto_msgTypes[21]
+	mi := &file_xaso_v1_central_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +2156,7 @@ func (x *FeedItem) String() string {
 func (*FeedItem) ProtoMessage() {}
 
 func (x *FeedItem) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[21]
+	mi := &file_xaso_v1_central_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +2169,7 @@ func (x *FeedItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedItem.ProtoReflect.Descriptor instead.
 func (*FeedItem) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{21}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FeedItem) GetSequence() uint64 {
@@ -2014,7 +2301,7 @@ type ClusterMember struct {
 
 func (x *ClusterMember) Reset() {
 	*x = ClusterMember{}
-	mi := &file_xaso_v1_central_proto_msgTypes[22]
+	mi := &file_xaso_v1_central_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2313,7 @@ func (x *ClusterMember) String() string {
 func (*ClusterMember) ProtoMessage() {}
 
 func (x *ClusterMember) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[22]
+	mi := &file_xaso_v1_central_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2326,7 @@ func (x *ClusterMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
 func (*ClusterMember) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{22}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ClusterMember) GetId() string {
@@ -2067,7 +2354,7 @@ type PutMemberCommand struct {
 
 func (x *PutMemberCommand) Reset() {
 	*x = PutMemberCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[23]
+	mi := &file_xaso_v1_central_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2079,7 +2366,7 @@ func (x *PutMemberCommand) String() string {
 func (*PutMemberCommand) ProtoMessage() {}
 
 func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[23]
+	mi := &file_xaso_v1_central_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2092,7 +2379,7 @@ func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutMemberCommand.ProtoReflect.Descriptor instead.
 func (*PutMemberCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{23}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PutMemberCommand) GetMember() *ClusterMember {
@@ -2112,7 +2399,7 @@ type ReadFenceCommand struct {
 
 func (x *ReadFenceCommand) Reset() {
 	*x = ReadFenceCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[24]
+	mi := &file_xaso_v1_central_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2124,7 +2411,7 @@ func (x *ReadFenceCommand) String() string {
 func (*ReadFenceCommand) ProtoMessage() {}
 
 func (x *ReadFenceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[24]
+	mi := &file_xaso_v1_central_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2137,7 +2424,7 @@ func (x *ReadFenceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFenceCommand.ProtoReflect.Descriptor instead.
 func (*ReadFenceCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{24}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{27}
 }
 
 // Aggregate is the counts of one report group (commune × procedure × month
@@ -2235,7 +2522,7 @@ type Aggregate struct {
 
 func (x *Aggregate) Reset() {
 	*x = Aggregate{}
-	mi := &file_xaso_v1_central_proto_msgTypes[25]
+	mi := &file_xaso_v1_central_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2534,7 @@ func (x *Aggregate) String() string {
 func (*Aggregate) ProtoMessage() {}
 
 func (x *Aggregate) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[25]
+	mi := &file_xaso_v1_central_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2547,7 @@ func (x *Aggregate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
 func (*Aggregate) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{25}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Aggregate) GetReceived() int64 {
@@ -2617,7 +2904,7 @@ type PutAttachmentManifestCommand struct {
 
 func (x *PutAttachmentManifestCommand) Reset() {
 	*x = PutAttachmentManifestCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[26]
+	mi := &file_xaso_v1_central_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2629,7 +2916,7 @@ func (x *PutAttachmentManifestCommand) String() string {
 func (*PutAttachmentManifestCommand) ProtoMessage() {}
 
 func (x *PutAttachmentManifestCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[26]
+	mi := &file_xaso_v1_central_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2642,7 +2929,7 @@ func (x *PutAttachmentManifestCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutAttachmentManifestCommand.ProtoReflect.Descriptor instead.
 func (*PutAttachmentManifestCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{26}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PutAttachmentManifestCommand) GetCommuneCode() string {
@@ -2677,7 +2964,7 @@ type PutChunkCommand struct {
 
 func (x *PutChunkCommand) Reset() {
 	*x = PutChunkCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[27]
+	mi := &file_xaso_v1_central_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2689,7 +2976,7 @@ func (x *PutChunkCommand) String() string {
 func (*PutChunkCommand) ProtoMessage() {}
 
 func (x *PutChunkCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[27]
+	mi := &file_xaso_v1_central_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2702,7 +2989,7 @@ func (x *PutChunkCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutChunkCommand.ProtoReflect.Descriptor instead.
 func (*PutChunkCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{27}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PutChunkCommand) GetSha256() []byte {
@@ -2757,7 +3044,7 @@ type CommuneSettings struct {
 
 func (x *CommuneSettings) Reset() {
 	*x = CommuneSettings{}
-	mi := &file_xaso_v1_central_proto_msgTypes[28]
+	mi := &file_xaso_v1_central_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2769,7 +3056,7 @@ func (x *CommuneSettings) String() string {
 func (*CommuneSettings) ProtoMessage() {}
 
 func (x *CommuneSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[28]
+	mi := &file_xaso_v1_central_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2782,7 +3069,7 @@ func (x *CommuneSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommuneSettings.ProtoReflect.Descriptor instead.
 func (*CommuneSettings) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{28}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CommuneSettings) GetSyncBandwidthKbit() int64 {
@@ -2824,7 +3111,7 @@ type PutCommuneSettingsCommand struct {
 
 func (x *PutCommuneSettingsCommand) Reset() {
 	*x = PutCommuneSettingsCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[29]
+	mi := &file_xaso_v1_central_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2836,7 +3123,7 @@ func (x *PutCommuneSettingsCommand) String() string {
 func (*PutCommuneSettingsCommand) ProtoMessage() {}
 
 func (x *PutCommuneSettingsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[29]
+	mi := &file_xaso_v1_central_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2849,7 +3136,7 @@ func (x *PutCommuneSettingsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCommuneSettingsCommand.ProtoReflect.Descriptor instead.
 func (*PutCommuneSettingsCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{29}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PutCommuneSettingsCommand) GetCommuneCode() string {
@@ -2880,7 +3167,7 @@ type StoredDossier struct {
 
 func (x *StoredDossier) Reset() {
 	*x = StoredDossier{}
-	mi := &file_xaso_v1_central_proto_msgTypes[30]
+	mi := &file_xaso_v1_central_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2892,7 +3179,7 @@ func (x *StoredDossier) String() string {
 func (*StoredDossier) ProtoMessage() {}
 
 func (x *StoredDossier) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[30]
+	mi := &file_xaso_v1_central_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2905,7 +3192,7 @@ func (x *StoredDossier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredDossier.ProtoReflect.Descriptor instead.
 func (*StoredDossier) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{30}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StoredDossier) GetDossier() *Dossier {
@@ -2926,7 +3213,7 @@ var File_xaso_v1_central_proto protoreflect.FileDescriptor
 
 const file_xaso_v1_central_proto_rawDesc = "" +
 	"\n" +
-	"\x15xaso/v1/central.proto\x12\axaso.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12xaso/v1/node.proto\x1a\x17xaso/v1/resources.proto\"\xd6\x01\n" +
+	"\x15xaso/v1/central.proto\x12\axaso.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12xaso/v1/node.proto\x1a\x17xaso/v1/resources.proto\"\x91\x02\n" +
 	"\aCommune\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12;\n" +
@@ -2936,7 +3223,38 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"updated_by\x18\x04 \x01(\tR\tupdatedBy\x12\x1b\n" +
 	"\tagency_id\x18\n" +
 	" \x01(\tR\bagencyId\x12*\n" +
-	"\x11former_agency_ids\x18\v \x03(\tR\x0fformerAgencyIds\"\x9d\t\n" +
+	"\x11former_agency_ids\x18\v \x03(\tR\x0fformerAgencyIds\x129\n" +
+	"\runit_versions\x18\x14 \x03(\v2\x14.xaso.v1.UnitVersionR\funitVersions\"l\n" +
+	"\aUnitRef\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x1d\n" +
+	"\n" +
+	"valid_from\x18\x02 \x01(\tR\tvalidFrom\x12\x1a\n" +
+	"\bprovince\x18\x03 \x01(\tR\bprovince\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"X\n" +
+	"\x0eUnitLegalBasis\x12\x1e\n" +
+	"\n" +
+	"resolution\x18\x01 \x01(\tR\n" +
+	"resolution\x12\x12\n" +
+	"\x04date\x18\x02 \x01(\tR\x04date\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"\xf8\x02\n" +
+	"\vUnitVersion\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x1a\n" +
+	"\bprovince\x18\x04 \x01(\tR\bprovince\x12\x1d\n" +
+	"\n" +
+	"valid_from\x18\x05 \x01(\tR\tvalidFrom\x12\x19\n" +
+	"\bvalid_to\x18\x06 \x01(\tR\avalidTo\x124\n" +
+	"\fpredecessors\x18\a \x03(\v2\x10.xaso.v1.UnitRefR\fpredecessors\x120\n" +
+	"\n" +
+	"successors\x18\b \x03(\v2\x10.xaso.v1.UnitRefR\n" +
+	"successors\x12\x1f\n" +
+	"\vformed_from\x18\t \x01(\tR\n" +
+	"formedFrom\x12\x1f\n" +
+	"\vchange_kind\x18\n" +
+	" \x01(\tR\n" +
+	"changeKind\x12-\n" +
+	"\x05basis\x18\v \x01(\v2\x17.xaso.v1.UnitLegalBasisR\x05basis\"\x9d\t\n" +
 	"\x0eCentralCommand\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12=\n" +
@@ -3185,102 +3503,109 @@ func file_xaso_v1_central_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_xaso_v1_central_proto_goTypes = []any{
 	(OperatorRole)(0),                    // 0: xaso.v1.OperatorRole
 	(*Commune)(nil),                      // 1: xaso.v1.Commune
-	(*CentralCommand)(nil),               // 2: xaso.v1.CentralCommand
-	(*PutCommuneCommand)(nil),            // 3: xaso.v1.PutCommuneCommand
-	(*PutProcedureCommand)(nil),          // 4: xaso.v1.PutProcedureCommand
-	(*PutCalendarCommand)(nil),           // 5: xaso.v1.PutCalendarCommand
-	(*CentralCommandBatch)(nil),          // 6: xaso.v1.CentralCommandBatch
-	(*CommandResult)(nil),                // 7: xaso.v1.CommandResult
-	(*ChainBlock)(nil),                   // 8: xaso.v1.ChainBlock
-	(*FieldViolation)(nil),               // 9: xaso.v1.FieldViolation
-	(*AuditRecord)(nil),                  // 10: xaso.v1.AuditRecord
-	(*AppendEventsCommand)(nil),          // 11: xaso.v1.AppendEventsCommand
-	(*NodeStream)(nil),                   // 12: xaso.v1.NodeStream
-	(*OperatorToken)(nil),                // 13: xaso.v1.OperatorToken
-	(*PutOperatorTokenCommand)(nil),      // 14: xaso.v1.PutOperatorTokenCommand
-	(*DeleteOperatorTokenCommand)(nil),   // 15: xaso.v1.DeleteOperatorTokenCommand
-	(*EnrollmentToken)(nil),              // 16: xaso.v1.EnrollmentToken
-	(*IssueEnrollmentCommand)(nil),       // 17: xaso.v1.IssueEnrollmentCommand
-	(*UseEnrollmentCommand)(nil),         // 18: xaso.v1.UseEnrollmentCommand
-	(*EnrolledNode)(nil),                 // 19: xaso.v1.EnrolledNode
-	(*UnblockChainCommand)(nil),          // 20: xaso.v1.UnblockChainCommand
-	(*RevokeNodeCommand)(nil),            // 21: xaso.v1.RevokeNodeCommand
-	(*FeedItem)(nil),                     // 22: xaso.v1.FeedItem
-	(*ClusterMember)(nil),                // 23: xaso.v1.ClusterMember
-	(*PutMemberCommand)(nil),             // 24: xaso.v1.PutMemberCommand
-	(*ReadFenceCommand)(nil),             // 25: xaso.v1.ReadFenceCommand
-	(*Aggregate)(nil),                    // 26: xaso.v1.Aggregate
-	(*PutAttachmentManifestCommand)(nil), // 27: xaso.v1.PutAttachmentManifestCommand
-	(*PutChunkCommand)(nil),              // 28: xaso.v1.PutChunkCommand
-	(*CommuneSettings)(nil),              // 29: xaso.v1.CommuneSettings
-	(*PutCommuneSettingsCommand)(nil),    // 30: xaso.v1.PutCommuneSettingsCommand
-	(*StoredDossier)(nil),                // 31: xaso.v1.StoredDossier
-	(*timestamppb.Timestamp)(nil),        // 32: google.protobuf.Timestamp
-	(*Procedure)(nil),                    // 33: xaso.v1.Procedure
-	(*OutboxRecord)(nil),                 // 34: xaso.v1.OutboxRecord
-	(*Dossier)(nil),                      // 35: xaso.v1.Dossier
-	(*AttachmentManifest)(nil),           // 36: xaso.v1.AttachmentManifest
+	(*UnitRef)(nil),                      // 2: xaso.v1.UnitRef
+	(*UnitLegalBasis)(nil),               // 3: xaso.v1.UnitLegalBasis
+	(*UnitVersion)(nil),                  // 4: xaso.v1.UnitVersion
+	(*CentralCommand)(nil),               // 5: xaso.v1.CentralCommand
+	(*PutCommuneCommand)(nil),            // 6: xaso.v1.PutCommuneCommand
+	(*PutProcedureCommand)(nil),          // 7: xaso.v1.PutProcedureCommand
+	(*PutCalendarCommand)(nil),           // 8: xaso.v1.PutCalendarCommand
+	(*CentralCommandBatch)(nil),          // 9: xaso.v1.CentralCommandBatch
+	(*CommandResult)(nil),                // 10: xaso.v1.CommandResult
+	(*ChainBlock)(nil),                   // 11: xaso.v1.ChainBlock
+	(*FieldViolation)(nil),               // 12: xaso.v1.FieldViolation
+	(*AuditRecord)(nil),                  // 13: xaso.v1.AuditRecord
+	(*AppendEventsCommand)(nil),          // 14: xaso.v1.AppendEventsCommand
+	(*NodeStream)(nil),                   // 15: xaso.v1.NodeStream
+	(*OperatorToken)(nil),                // 16: xaso.v1.OperatorToken
+	(*PutOperatorTokenCommand)(nil),      // 17: xaso.v1.PutOperatorTokenCommand
+	(*DeleteOperatorTokenCommand)(nil),   // 18: xaso.v1.DeleteOperatorTokenCommand
+	(*EnrollmentToken)(nil),              // 19: xaso.v1.EnrollmentToken
+	(*IssueEnrollmentCommand)(nil),       // 20: xaso.v1.IssueEnrollmentCommand
+	(*UseEnrollmentCommand)(nil),         // 21: xaso.v1.UseEnrollmentCommand
+	(*EnrolledNode)(nil),                 // 22: xaso.v1.EnrolledNode
+	(*UnblockChainCommand)(nil),          // 23: xaso.v1.UnblockChainCommand
+	(*RevokeNodeCommand)(nil),            // 24: xaso.v1.RevokeNodeCommand
+	(*FeedItem)(nil),                     // 25: xaso.v1.FeedItem
+	(*ClusterMember)(nil),                // 26: xaso.v1.ClusterMember
+	(*PutMemberCommand)(nil),             // 27: xaso.v1.PutMemberCommand
+	(*ReadFenceCommand)(nil),             // 28: xaso.v1.ReadFenceCommand
+	(*Aggregate)(nil),                    // 29: xaso.v1.Aggregate
+	(*PutAttachmentManifestCommand)(nil), // 30: xaso.v1.PutAttachmentManifestCommand
+	(*PutChunkCommand)(nil),              // 31: xaso.v1.PutChunkCommand
+	(*CommuneSettings)(nil),              // 32: xaso.v1.CommuneSettings
+	(*PutCommuneSettingsCommand)(nil),    // 33: xaso.v1.PutCommuneSettingsCommand
+	(*StoredDossier)(nil),                // 34: xaso.v1.StoredDossier
+	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
+	(*Procedure)(nil),                    // 36: xaso.v1.Procedure
+	(*OutboxRecord)(nil),                 // 37: xaso.v1.OutboxRecord
+	(*Dossier)(nil),                      // 38: xaso.v1.Dossier
+	(*AttachmentManifest)(nil),           // 39: xaso.v1.AttachmentManifest
 }
 var file_xaso_v1_central_proto_depIdxs = []int32{
-	32, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
-	32, // 1: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
-	3,  // 2: xaso.v1.CentralCommand.put_commune:type_name -> xaso.v1.PutCommuneCommand
-	4,  // 3: xaso.v1.CentralCommand.put_procedure:type_name -> xaso.v1.PutProcedureCommand
-	5,  // 4: xaso.v1.CentralCommand.put_calendar:type_name -> xaso.v1.PutCalendarCommand
-	11, // 5: xaso.v1.CentralCommand.append_events:type_name -> xaso.v1.AppendEventsCommand
-	14, // 6: xaso.v1.CentralCommand.put_operator_token:type_name -> xaso.v1.PutOperatorTokenCommand
-	15, // 7: xaso.v1.CentralCommand.delete_operator_token:type_name -> xaso.v1.DeleteOperatorTokenCommand
-	17, // 8: xaso.v1.CentralCommand.issue_enrollment:type_name -> xaso.v1.IssueEnrollmentCommand
-	18, // 9: xaso.v1.CentralCommand.use_enrollment:type_name -> xaso.v1.UseEnrollmentCommand
-	24, // 10: xaso.v1.CentralCommand.put_member:type_name -> xaso.v1.PutMemberCommand
-	25, // 11: xaso.v1.CentralCommand.read_fence:type_name -> xaso.v1.ReadFenceCommand
-	21, // 12: xaso.v1.CentralCommand.revoke_node:type_name -> xaso.v1.RevokeNodeCommand
-	27, // 13: xaso.v1.CentralCommand.put_attachment_manifest:type_name -> xaso.v1.PutAttachmentManifestCommand
-	28, // 14: xaso.v1.CentralCommand.put_chunk:type_name -> xaso.v1.PutChunkCommand
-	30, // 15: xaso.v1.CentralCommand.put_commune_settings:type_name -> xaso.v1.PutCommuneSettingsCommand
-	20, // 16: xaso.v1.CentralCommand.unblock_chain:type_name -> xaso.v1.UnblockChainCommand
-	1,  // 17: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
-	33, // 18: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
-	2,  // 19: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
-	9,  // 20: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
-	8,  // 21: xaso.v1.CommandResult.blocked:type_name -> xaso.v1.ChainBlock
-	32, // 22: xaso.v1.ChainBlock.time:type_name -> google.protobuf.Timestamp
-	2,  // 23: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
-	7,  // 24: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
-	34, // 25: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
-	8,  // 26: xaso.v1.AppendEventsCommand.refused:type_name -> xaso.v1.ChainBlock
-	32, // 27: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
-	8,  // 28: xaso.v1.NodeStream.blocked:type_name -> xaso.v1.ChainBlock
-	0,  // 29: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
-	32, // 30: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
-	32, // 31: xaso.v1.OperatorToken.expire_time:type_name -> google.protobuf.Timestamp
-	13, // 32: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
-	32, // 33: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
-	32, // 34: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
-	32, // 35: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
-	16, // 36: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
-	32, // 37: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	32, // 38: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
-	32, // 39: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	32, // 40: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
-	33, // 41: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
-	35, // 42: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
-	29, // 43: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
-	1,  // 44: xaso.v1.FeedItem.commune:type_name -> xaso.v1.Commune
-	23, // 45: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
-	36, // 46: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
-	32, // 47: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
-	29, // 48: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
-	35, // 49: xaso.v1.StoredDossier.dossier:type_name -> xaso.v1.Dossier
-	50, // [50:50] is the sub-list for method output_type
-	50, // [50:50] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	35, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 1: xaso.v1.Commune.unit_versions:type_name -> xaso.v1.UnitVersion
+	2,  // 2: xaso.v1.UnitVersion.predecessors:type_name -> xaso.v1.UnitRef
+	2,  // 3: xaso.v1.UnitVersion.successors:type_name -> xaso.v1.UnitRef
+	3,  // 4: xaso.v1.UnitVersion.basis:type_name -> xaso.v1.UnitLegalBasis
+	35, // 5: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
+	6,  // 6: xaso.v1.CentralCommand.put_commune:type_name -> xaso.v1.PutCommuneCommand
+	7,  // 7: xaso.v1.CentralCommand.put_procedure:type_name -> xaso.v1.PutProcedureCommand
+	8,  // 8: xaso.v1.CentralCommand.put_calendar:type_name -> xaso.v1.PutCalendarCommand
+	14, // 9: xaso.v1.CentralCommand.append_events:type_name -> xaso.v1.AppendEventsCommand
+	17, // 10: xaso.v1.CentralCommand.put_operator_token:type_name -> xaso.v1.PutOperatorTokenCommand
+	18, // 11: xaso.v1.CentralCommand.delete_operator_token:type_name -> xaso.v1.DeleteOperatorTokenCommand
+	20, // 12: xaso.v1.CentralCommand.issue_enrollment:type_name -> xaso.v1.IssueEnrollmentCommand
+	21, // 13: xaso.v1.CentralCommand.use_enrollment:type_name -> xaso.v1.UseEnrollmentCommand
+	27, // 14: xaso.v1.CentralCommand.put_member:type_name -> xaso.v1.PutMemberCommand
+	28, // 15: xaso.v1.CentralCommand.read_fence:type_name -> xaso.v1.ReadFenceCommand
+	24, // 16: xaso.v1.CentralCommand.revoke_node:type_name -> xaso.v1.RevokeNodeCommand
+	30, // 17: xaso.v1.CentralCommand.put_attachment_manifest:type_name -> xaso.v1.PutAttachmentManifestCommand
+	31, // 18: xaso.v1.CentralCommand.put_chunk:type_name -> xaso.v1.PutChunkCommand
+	33, // 19: xaso.v1.CentralCommand.put_commune_settings:type_name -> xaso.v1.PutCommuneSettingsCommand
+	23, // 20: xaso.v1.CentralCommand.unblock_chain:type_name -> xaso.v1.UnblockChainCommand
+	1,  // 21: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
+	36, // 22: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
+	5,  // 23: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
+	12, // 24: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
+	11, // 25: xaso.v1.CommandResult.blocked:type_name -> xaso.v1.ChainBlock
+	35, // 26: xaso.v1.ChainBlock.time:type_name -> google.protobuf.Timestamp
+	5,  // 27: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
+	10, // 28: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
+	37, // 29: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
+	11, // 30: xaso.v1.AppendEventsCommand.refused:type_name -> xaso.v1.ChainBlock
+	35, // 31: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
+	11, // 32: xaso.v1.NodeStream.blocked:type_name -> xaso.v1.ChainBlock
+	0,  // 33: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
+	35, // 34: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
+	35, // 35: xaso.v1.OperatorToken.expire_time:type_name -> google.protobuf.Timestamp
+	16, // 36: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
+	35, // 37: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
+	35, // 38: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
+	35, // 39: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
+	19, // 40: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
+	35, // 41: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	35, // 42: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
+	35, // 43: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	35, // 44: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
+	36, // 45: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
+	38, // 46: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
+	32, // 47: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
+	1,  // 48: xaso.v1.FeedItem.commune:type_name -> xaso.v1.Commune
+	26, // 49: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
+	39, // 50: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
+	35, // 51: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
+	32, // 52: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
+	38, // 53: xaso.v1.StoredDossier.dossier:type_name -> xaso.v1.Dossier
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_proto_init() }
@@ -3290,7 +3615,7 @@ func file_xaso_v1_central_proto_init() {
 	}
 	file_xaso_v1_node_proto_init()
 	file_xaso_v1_resources_proto_init()
-	file_xaso_v1_central_proto_msgTypes[1].OneofWrappers = []any{
+	file_xaso_v1_central_proto_msgTypes[4].OneofWrappers = []any{
 		(*CentralCommand_PutCommune)(nil),
 		(*CentralCommand_PutProcedure)(nil),
 		(*CentralCommand_PutCalendar)(nil),
@@ -3307,7 +3632,7 @@ func file_xaso_v1_central_proto_init() {
 		(*CentralCommand_PutCommuneSettings)(nil),
 		(*CentralCommand_UnblockChain)(nil),
 	}
-	file_xaso_v1_central_proto_msgTypes[21].OneofWrappers = []any{
+	file_xaso_v1_central_proto_msgTypes[24].OneofWrappers = []any{
 		(*FeedItem_Procedure)(nil),
 		(*FeedItem_CalendarJson)(nil),
 		(*FeedItem_Transfer)(nil),
@@ -3320,7 +3645,7 @@ func file_xaso_v1_central_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_proto_rawDesc), len(file_xaso_v1_central_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   31,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

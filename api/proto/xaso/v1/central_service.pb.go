@@ -858,6 +858,239 @@ func (x *PutCommuneResponse) GetIndex() uint64 {
 	return 0
 }
 
+// UnitAtRequest asks for the unit a code names on a day.
+type UnitAtRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 5-digit administrative unit code.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// YYYY-MM-DD; empty for today in Vietnam.
+	At            string          `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Consistency   ReadConsistency `protobuf:"varint,3,opt,name=consistency,proto3,enum=xaso.v1.ReadConsistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitAtRequest) Reset() {
+	*x = UnitAtRequest{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitAtRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitAtRequest) ProtoMessage() {}
+
+func (x *UnitAtRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitAtRequest.ProtoReflect.Descriptor instead.
+func (*UnitAtRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UnitAtRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *UnitAtRequest) GetAt() string {
+	if x != nil {
+		return x.At
+	}
+	return ""
+}
+
+func (x *UnitAtRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
+// UnitAtResponse is the unit version in force, or, if the code's unit
+// ended before the day, the versions in force then that carry on its
+// territory (following chains of changes).
+type UnitAtResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Unit          *UnitVersion           `protobuf:"bytes,1,opt,name=unit,proto3" json:"unit,omitempty"`
+	Successors    []*UnitVersion         `protobuf:"bytes,2,rep,name=successors,proto3" json:"successors,omitempty"`
+	Read          *ReadInfo              `protobuf:"bytes,3,opt,name=read,proto3" json:"read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitAtResponse) Reset() {
+	*x = UnitAtResponse{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitAtResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitAtResponse) ProtoMessage() {}
+
+func (x *UnitAtResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitAtResponse.ProtoReflect.Descriptor instead.
+func (*UnitAtResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *UnitAtResponse) GetUnit() *UnitVersion {
+	if x != nil {
+		return x.Unit
+	}
+	return nil
+}
+
+func (x *UnitAtResponse) GetSuccessors() []*UnitVersion {
+	if x != nil {
+		return x.Successors
+	}
+	return nil
+}
+
+func (x *UnitAtResponse) GetRead() *ReadInfo {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
+// UnitHistoryRequest asks for the versions of the unit a code names.
+type UnitHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 5-digit administrative unit code.
+	Code          string          `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Consistency   ReadConsistency `protobuf:"varint,2,opt,name=consistency,proto3,enum=xaso.v1.ReadConsistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitHistoryRequest) Reset() {
+	*x = UnitHistoryRequest{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitHistoryRequest) ProtoMessage() {}
+
+func (x *UnitHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitHistoryRequest.ProtoReflect.Descriptor instead.
+func (*UnitHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UnitHistoryRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *UnitHistoryRequest) GetConsistency() ReadConsistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
+// UnitHistoryResponse is a code's unit versions, oldest first.
+type UnitHistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Versions      []*UnitVersion         `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	Read          *ReadInfo              `protobuf:"bytes,2,opt,name=read,proto3" json:"read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitHistoryResponse) Reset() {
+	*x = UnitHistoryResponse{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitHistoryResponse) ProtoMessage() {}
+
+func (x *UnitHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitHistoryResponse.ProtoReflect.Descriptor instead.
+func (*UnitHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UnitHistoryResponse) GetVersions() []*UnitVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *UnitHistoryResponse) GetRead() *ReadInfo {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
 // ListCatalogProceduresRequest lists the catalogue.
 type ListCatalogProceduresRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -868,7 +1101,7 @@ type ListCatalogProceduresRequest struct {
 
 func (x *ListCatalogProceduresRequest) Reset() {
 	*x = ListCatalogProceduresRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[16]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +1113,7 @@ func (x *ListCatalogProceduresRequest) String() string {
 func (*ListCatalogProceduresRequest) ProtoMessage() {}
 
 func (x *ListCatalogProceduresRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[16]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +1126,7 @@ func (x *ListCatalogProceduresRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCatalogProceduresRequest.ProtoReflect.Descriptor instead.
 func (*ListCatalogProceduresRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{16}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListCatalogProceduresRequest) GetConsistency() ReadConsistency {
@@ -914,7 +1147,7 @@ type ListCatalogProceduresResponse struct {
 
 func (x *ListCatalogProceduresResponse) Reset() {
 	*x = ListCatalogProceduresResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1159,7 @@ func (x *ListCatalogProceduresResponse) String() string {
 func (*ListCatalogProceduresResponse) ProtoMessage() {}
 
 func (x *ListCatalogProceduresResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1172,7 @@ func (x *ListCatalogProceduresResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCatalogProceduresResponse.ProtoReflect.Descriptor instead.
 func (*ListCatalogProceduresResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{17}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListCatalogProceduresResponse) GetProcedures() []*Procedure {
@@ -969,7 +1202,7 @@ type GetCatalogProcedureRequest struct {
 
 func (x *GetCatalogProcedureRequest) Reset() {
 	*x = GetCatalogProcedureRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1214,7 @@ func (x *GetCatalogProcedureRequest) String() string {
 func (*GetCatalogProcedureRequest) ProtoMessage() {}
 
 func (x *GetCatalogProcedureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1227,7 @@ func (x *GetCatalogProcedureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCatalogProcedureRequest.ProtoReflect.Descriptor instead.
 func (*GetCatalogProcedureRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{18}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetCatalogProcedureRequest) GetCode() string {
@@ -1029,7 +1262,7 @@ type GetCatalogProcedureResponse struct {
 
 func (x *GetCatalogProcedureResponse) Reset() {
 	*x = GetCatalogProcedureResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1274,7 @@ func (x *GetCatalogProcedureResponse) String() string {
 func (*GetCatalogProcedureResponse) ProtoMessage() {}
 
 func (x *GetCatalogProcedureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1287,7 @@ func (x *GetCatalogProcedureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCatalogProcedureResponse.ProtoReflect.Descriptor instead.
 func (*GetCatalogProcedureResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{19}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetCatalogProcedureResponse) GetProcedure() *Procedure {
@@ -1081,7 +1314,7 @@ type CreateCatalogProcedureRequest struct {
 
 func (x *CreateCatalogProcedureRequest) Reset() {
 	*x = CreateCatalogProcedureRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1326,7 @@ func (x *CreateCatalogProcedureRequest) String() string {
 func (*CreateCatalogProcedureRequest) ProtoMessage() {}
 
 func (x *CreateCatalogProcedureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1339,7 @@ func (x *CreateCatalogProcedureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCatalogProcedureRequest.ProtoReflect.Descriptor instead.
 func (*CreateCatalogProcedureRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{20}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateCatalogProcedureRequest) GetProcedure() *Procedure {
@@ -1127,7 +1360,7 @@ type CreateCatalogProcedureResponse struct {
 
 func (x *CreateCatalogProcedureResponse) Reset() {
 	*x = CreateCatalogProcedureResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[21]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1372,7 @@ func (x *CreateCatalogProcedureResponse) String() string {
 func (*CreateCatalogProcedureResponse) ProtoMessage() {}
 
 func (x *CreateCatalogProcedureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[21]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1385,7 @@ func (x *CreateCatalogProcedureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCatalogProcedureResponse.ProtoReflect.Descriptor instead.
 func (*CreateCatalogProcedureResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{21}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateCatalogProcedureResponse) GetProcedure() *Procedure {
@@ -1181,7 +1414,7 @@ type UpdateCatalogProcedureRequest struct {
 
 func (x *UpdateCatalogProcedureRequest) Reset() {
 	*x = UpdateCatalogProcedureRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[22]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1426,7 @@ func (x *UpdateCatalogProcedureRequest) String() string {
 func (*UpdateCatalogProcedureRequest) ProtoMessage() {}
 
 func (x *UpdateCatalogProcedureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[22]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1439,7 @@ func (x *UpdateCatalogProcedureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCatalogProcedureRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCatalogProcedureRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{22}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdateCatalogProcedureRequest) GetProcedure() *Procedure {
@@ -1234,7 +1467,7 @@ type UpdateCatalogProcedureResponse struct {
 
 func (x *UpdateCatalogProcedureResponse) Reset() {
 	*x = UpdateCatalogProcedureResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[23]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1479,7 @@ func (x *UpdateCatalogProcedureResponse) String() string {
 func (*UpdateCatalogProcedureResponse) ProtoMessage() {}
 
 func (x *UpdateCatalogProcedureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[23]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1492,7 @@ func (x *UpdateCatalogProcedureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCatalogProcedureResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCatalogProcedureResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{23}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UpdateCatalogProcedureResponse) GetProcedure() *Procedure {
@@ -1286,7 +1519,7 @@ type GetCalendarRequest struct {
 
 func (x *GetCalendarRequest) Reset() {
 	*x = GetCalendarRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[24]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1531,7 @@ func (x *GetCalendarRequest) String() string {
 func (*GetCalendarRequest) ProtoMessage() {}
 
 func (x *GetCalendarRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[24]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1544,7 @@ func (x *GetCalendarRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCalendarRequest.ProtoReflect.Descriptor instead.
 func (*GetCalendarRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{24}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetCalendarRequest) GetConsistency() ReadConsistency {
@@ -1332,7 +1565,7 @@ type GetCalendarResponse struct {
 
 func (x *GetCalendarResponse) Reset() {
 	*x = GetCalendarResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[25]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1577,7 @@ func (x *GetCalendarResponse) String() string {
 func (*GetCalendarResponse) ProtoMessage() {}
 
 func (x *GetCalendarResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[25]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1590,7 @@ func (x *GetCalendarResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCalendarResponse.ProtoReflect.Descriptor instead.
 func (*GetCalendarResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{25}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetCalendarResponse) GetCalendarJson() string {
@@ -1384,7 +1617,7 @@ type UpdateCalendarRequest struct {
 
 func (x *UpdateCalendarRequest) Reset() {
 	*x = UpdateCalendarRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[26]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1629,7 @@ func (x *UpdateCalendarRequest) String() string {
 func (*UpdateCalendarRequest) ProtoMessage() {}
 
 func (x *UpdateCalendarRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[26]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1642,7 @@ func (x *UpdateCalendarRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCalendarRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCalendarRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{26}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateCalendarRequest) GetCalendarJson() string {
@@ -1429,7 +1662,7 @@ type UpdateCalendarResponse struct {
 
 func (x *UpdateCalendarResponse) Reset() {
 	*x = UpdateCalendarResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[27]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1674,7 @@ func (x *UpdateCalendarResponse) String() string {
 func (*UpdateCalendarResponse) ProtoMessage() {}
 
 func (x *UpdateCalendarResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[27]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1687,7 @@ func (x *UpdateCalendarResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCalendarResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCalendarResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{27}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpdateCalendarResponse) GetIndex() uint64 {
@@ -1475,7 +1708,7 @@ type GetProvinceDossierRequest struct {
 
 func (x *GetProvinceDossierRequest) Reset() {
 	*x = GetProvinceDossierRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[28]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1720,7 @@ func (x *GetProvinceDossierRequest) String() string {
 func (*GetProvinceDossierRequest) ProtoMessage() {}
 
 func (x *GetProvinceDossierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[28]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1733,7 @@ func (x *GetProvinceDossierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceDossierRequest.ProtoReflect.Descriptor instead.
 func (*GetProvinceDossierRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{28}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetProvinceDossierRequest) GetCode() string {
@@ -1528,7 +1761,7 @@ type GetProvinceDossierResponse struct {
 
 func (x *GetProvinceDossierResponse) Reset() {
 	*x = GetProvinceDossierResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[29]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1773,7 @@ func (x *GetProvinceDossierResponse) String() string {
 func (*GetProvinceDossierResponse) ProtoMessage() {}
 
 func (x *GetProvinceDossierResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[29]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1786,7 @@ func (x *GetProvinceDossierResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceDossierResponse.ProtoReflect.Descriptor instead.
 func (*GetProvinceDossierResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{29}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetProvinceDossierResponse) GetDossier() *Dossier {
@@ -1595,7 +1828,7 @@ type GetPerformanceReportRequest struct {
 
 func (x *GetPerformanceReportRequest) Reset() {
 	*x = GetPerformanceReportRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[30]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1840,7 @@ func (x *GetPerformanceReportRequest) String() string {
 func (*GetPerformanceReportRequest) ProtoMessage() {}
 
 func (x *GetPerformanceReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[30]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1853,7 @@ func (x *GetPerformanceReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPerformanceReportRequest.ProtoReflect.Descriptor instead.
 func (*GetPerformanceReportRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{30}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetPerformanceReportRequest) GetFromMonth() string {
@@ -1713,7 +1946,7 @@ type PerformanceRow struct {
 
 func (x *PerformanceRow) Reset() {
 	*x = PerformanceRow{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[31]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1958,7 @@ func (x *PerformanceRow) String() string {
 func (*PerformanceRow) ProtoMessage() {}
 
 func (x *PerformanceRow) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[31]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1971,7 @@ func (x *PerformanceRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PerformanceRow.ProtoReflect.Descriptor instead.
 func (*PerformanceRow) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{31}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PerformanceRow) GetMonth() string {
@@ -1872,7 +2105,7 @@ type IndicatorValue struct {
 
 func (x *IndicatorValue) Reset() {
 	*x = IndicatorValue{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[32]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1884,7 +2117,7 @@ func (x *IndicatorValue) String() string {
 func (*IndicatorValue) ProtoMessage() {}
 
 func (x *IndicatorValue) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[32]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1897,7 +2130,7 @@ func (x *IndicatorValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IndicatorValue.ProtoReflect.Descriptor instead.
 func (*IndicatorValue) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{32}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *IndicatorValue) GetKey() string {
@@ -1980,7 +2213,7 @@ type IndicatorPeriod struct {
 
 func (x *IndicatorPeriod) Reset() {
 	*x = IndicatorPeriod{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[33]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2225,7 @@ func (x *IndicatorPeriod) String() string {
 func (*IndicatorPeriod) ProtoMessage() {}
 
 func (x *IndicatorPeriod) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[33]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2238,7 @@ func (x *IndicatorPeriod) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IndicatorPeriod.ProtoReflect.Descriptor instead.
 func (*IndicatorPeriod) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{33}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *IndicatorPeriod) GetCarriedOver() int64 {
@@ -2048,7 +2281,7 @@ type GetPerformanceReportResponse struct {
 
 func (x *GetPerformanceReportResponse) Reset() {
 	*x = GetPerformanceReportResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[34]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2060,7 +2293,7 @@ func (x *GetPerformanceReportResponse) String() string {
 func (*GetPerformanceReportResponse) ProtoMessage() {}
 
 func (x *GetPerformanceReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[34]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2073,7 +2306,7 @@ func (x *GetPerformanceReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPerformanceReportResponse.ProtoReflect.Descriptor instead.
 func (*GetPerformanceReportResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{34}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetPerformanceReportResponse) GetRows() []*PerformanceRow {
@@ -2101,7 +2334,7 @@ type ListAuditRecordsRequest struct {
 
 func (x *ListAuditRecordsRequest) Reset() {
 	*x = ListAuditRecordsRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2113,7 +2346,7 @@ func (x *ListAuditRecordsRequest) String() string {
 func (*ListAuditRecordsRequest) ProtoMessage() {}
 
 func (x *ListAuditRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[35]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2126,7 +2359,7 @@ func (x *ListAuditRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRecordsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{35}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListAuditRecordsRequest) GetPageSize() int32 {
@@ -2154,7 +2387,7 @@ type ListAuditRecordsResponse struct {
 
 func (x *ListAuditRecordsResponse) Reset() {
 	*x = ListAuditRecordsResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2166,7 +2399,7 @@ func (x *ListAuditRecordsResponse) String() string {
 func (*ListAuditRecordsResponse) ProtoMessage() {}
 
 func (x *ListAuditRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[36]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2179,7 +2412,7 @@ func (x *ListAuditRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRecordsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{36}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListAuditRecordsResponse) GetRecords() []*AuditRecord {
@@ -2212,7 +2445,7 @@ type ListAccessRecordsRequest struct {
 
 func (x *ListAccessRecordsRequest) Reset() {
 	*x = ListAccessRecordsRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2457,7 @@ func (x *ListAccessRecordsRequest) String() string {
 func (*ListAccessRecordsRequest) ProtoMessage() {}
 
 func (x *ListAccessRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[37]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2470,7 @@ func (x *ListAccessRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessRecordsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccessRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{37}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListAccessRecordsRequest) GetCommuneCode() string {
@@ -2287,7 +2520,7 @@ type ListAccessRecordsResponse struct {
 
 func (x *ListAccessRecordsResponse) Reset() {
 	*x = ListAccessRecordsResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2532,7 @@ func (x *ListAccessRecordsResponse) String() string {
 func (*ListAccessRecordsResponse) ProtoMessage() {}
 
 func (x *ListAccessRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[38]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2545,7 @@ func (x *ListAccessRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessRecordsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccessRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{38}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListAccessRecordsResponse) GetEntries() []*AccessEntry {
@@ -2355,7 +2588,7 @@ type CreateOperatorTokenRequest struct {
 
 func (x *CreateOperatorTokenRequest) Reset() {
 	*x = CreateOperatorTokenRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2367,7 +2600,7 @@ func (x *CreateOperatorTokenRequest) String() string {
 func (*CreateOperatorTokenRequest) ProtoMessage() {}
 
 func (x *CreateOperatorTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[39]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2380,7 +2613,7 @@ func (x *CreateOperatorTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateOperatorTokenRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{39}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateOperatorTokenRequest) GetName() string {
@@ -2423,7 +2656,7 @@ type CreateOperatorTokenResponse struct {
 
 func (x *CreateOperatorTokenResponse) Reset() {
 	*x = CreateOperatorTokenResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2435,7 +2668,7 @@ func (x *CreateOperatorTokenResponse) String() string {
 func (*CreateOperatorTokenResponse) ProtoMessage() {}
 
 func (x *CreateOperatorTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[40]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2448,7 +2681,7 @@ func (x *CreateOperatorTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateOperatorTokenResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{40}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CreateOperatorTokenResponse) GetToken() *OperatorToken {
@@ -2474,7 +2707,7 @@ type ListOperatorTokensRequest struct {
 
 func (x *ListOperatorTokensRequest) Reset() {
 	*x = ListOperatorTokensRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2486,7 +2719,7 @@ func (x *ListOperatorTokensRequest) String() string {
 func (*ListOperatorTokensRequest) ProtoMessage() {}
 
 func (x *ListOperatorTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[41]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2499,7 +2732,7 @@ func (x *ListOperatorTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListOperatorTokensRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{41}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{45}
 }
 
 // ListOperatorTokensResponse is the tokens without their secrets, each
@@ -2513,7 +2746,7 @@ type ListOperatorTokensResponse struct {
 
 func (x *ListOperatorTokensResponse) Reset() {
 	*x = ListOperatorTokensResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2525,7 +2758,7 @@ func (x *ListOperatorTokensResponse) String() string {
 func (*ListOperatorTokensResponse) ProtoMessage() {}
 
 func (x *ListOperatorTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[42]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2538,7 +2771,7 @@ func (x *ListOperatorTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListOperatorTokensResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{42}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListOperatorTokensResponse) GetTokens() []*OperatorToken {
@@ -2558,7 +2791,7 @@ type DeleteOperatorTokenRequest struct {
 
 func (x *DeleteOperatorTokenRequest) Reset() {
 	*x = DeleteOperatorTokenRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2803,7 @@ func (x *DeleteOperatorTokenRequest) String() string {
 func (*DeleteOperatorTokenRequest) ProtoMessage() {}
 
 func (x *DeleteOperatorTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[43]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2816,7 @@ func (x *DeleteOperatorTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOperatorTokenRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOperatorTokenRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{43}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DeleteOperatorTokenRequest) GetName() string {
@@ -2602,7 +2835,7 @@ type DeleteOperatorTokenResponse struct {
 
 func (x *DeleteOperatorTokenResponse) Reset() {
 	*x = DeleteOperatorTokenResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2614,7 +2847,7 @@ func (x *DeleteOperatorTokenResponse) String() string {
 func (*DeleteOperatorTokenResponse) ProtoMessage() {}
 
 func (x *DeleteOperatorTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[44]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2627,7 +2860,7 @@ func (x *DeleteOperatorTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOperatorTokenResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOperatorTokenResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{44}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{48}
 }
 
 // CreateEnrollmentTokenRequest names the commune and how long the token lives.
@@ -2642,7 +2875,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2654,7 +2887,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[45]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2667,7 +2900,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{45}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetCommuneCode() string {
@@ -2696,7 +2929,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2708,7 +2941,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[46]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2721,7 +2954,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{46}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetToken() string {
@@ -2749,7 +2982,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2761,7 +2994,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[47]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2774,7 +3007,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{47}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ProposeRequest) GetActor() string {
@@ -2801,7 +3034,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2813,7 +3046,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[48]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2826,7 +3059,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{48}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ProposeResponse) GetResults() []*CommandResult {
@@ -2846,7 +3079,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2858,7 +3091,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[49]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2871,7 +3104,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{49}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListNodesRequest) GetConsistency() ReadConsistency {
@@ -2903,7 +3136,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3148,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[50]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3161,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{50}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *NodeStatus) GetNode() *EnrolledNode {
@@ -2991,7 +3224,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3003,7 +3236,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[51]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3016,7 +3249,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{51}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListNodesResponse) GetNodes() []*NodeStatus {
@@ -3043,7 +3276,7 @@ type RevokeNodeRequest struct {
 
 func (x *RevokeNodeRequest) Reset() {
 	*x = RevokeNodeRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3055,7 +3288,7 @@ func (x *RevokeNodeRequest) String() string {
 func (*RevokeNodeRequest) ProtoMessage() {}
 
 func (x *RevokeNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[52]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3068,7 +3301,7 @@ func (x *RevokeNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeNodeRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{52}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RevokeNodeRequest) GetNodeId() string {
@@ -3087,7 +3320,7 @@ type RevokeNodeResponse struct {
 
 func (x *RevokeNodeResponse) Reset() {
 	*x = RevokeNodeResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3099,7 +3332,7 @@ func (x *RevokeNodeResponse) String() string {
 func (*RevokeNodeResponse) ProtoMessage() {}
 
 func (x *RevokeNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[53]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3112,7 +3345,7 @@ func (x *RevokeNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeResponse.ProtoReflect.Descriptor instead.
 func (*RevokeNodeResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{53}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{57}
 }
 
 // UnblockCommuneChainRequest names the commune and the sequence its chain is
@@ -3127,7 +3360,7 @@ type UnblockCommuneChainRequest struct {
 
 func (x *UnblockCommuneChainRequest) Reset() {
 	*x = UnblockCommuneChainRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3139,7 +3372,7 @@ func (x *UnblockCommuneChainRequest) String() string {
 func (*UnblockCommuneChainRequest) ProtoMessage() {}
 
 func (x *UnblockCommuneChainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[54]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3152,7 +3385,7 @@ func (x *UnblockCommuneChainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockCommuneChainRequest.ProtoReflect.Descriptor instead.
 func (*UnblockCommuneChainRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{54}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *UnblockCommuneChainRequest) GetCommuneCode() string {
@@ -3178,7 +3411,7 @@ type UnblockCommuneChainResponse struct {
 
 func (x *UnblockCommuneChainResponse) Reset() {
 	*x = UnblockCommuneChainResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3190,7 +3423,7 @@ func (x *UnblockCommuneChainResponse) String() string {
 func (*UnblockCommuneChainResponse) ProtoMessage() {}
 
 func (x *UnblockCommuneChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[55]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3203,7 +3436,7 @@ func (x *UnblockCommuneChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockCommuneChainResponse.ProtoReflect.Descriptor instead.
 func (*UnblockCommuneChainResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{55}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{59}
 }
 
 // GetProvinceAttachmentRequest names a file by its SHA-256 (hex).
@@ -3216,7 +3449,7 @@ type GetProvinceAttachmentRequest struct {
 
 func (x *GetProvinceAttachmentRequest) Reset() {
 	*x = GetProvinceAttachmentRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[56]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3228,7 +3461,7 @@ func (x *GetProvinceAttachmentRequest) String() string {
 func (*GetProvinceAttachmentRequest) ProtoMessage() {}
 
 func (x *GetProvinceAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[56]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3241,7 +3474,7 @@ func (x *GetProvinceAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*GetProvinceAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{56}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *GetProvinceAttachmentRequest) GetSha256() string {
@@ -3262,7 +3495,7 @@ type GetProvinceAttachmentResponse struct {
 
 func (x *GetProvinceAttachmentResponse) Reset() {
 	*x = GetProvinceAttachmentResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[57]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3274,7 +3507,7 @@ func (x *GetProvinceAttachmentResponse) String() string {
 func (*GetProvinceAttachmentResponse) ProtoMessage() {}
 
 func (x *GetProvinceAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[57]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3287,7 +3520,7 @@ func (x *GetProvinceAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*GetProvinceAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{57}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GetProvinceAttachmentResponse) GetAttachment() *AttachmentRef {
@@ -3315,7 +3548,7 @@ type UpdateCommuneSettingsRequest struct {
 
 func (x *UpdateCommuneSettingsRequest) Reset() {
 	*x = UpdateCommuneSettingsRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[58]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3327,7 +3560,7 @@ func (x *UpdateCommuneSettingsRequest) String() string {
 func (*UpdateCommuneSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateCommuneSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[58]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3340,7 +3573,7 @@ func (x *UpdateCommuneSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCommuneSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCommuneSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{58}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *UpdateCommuneSettingsRequest) GetCommuneCode() string {
@@ -3367,7 +3600,7 @@ type UpdateCommuneSettingsResponse struct {
 
 func (x *UpdateCommuneSettingsResponse) Reset() {
 	*x = UpdateCommuneSettingsResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[59]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3612,7 @@ func (x *UpdateCommuneSettingsResponse) String() string {
 func (*UpdateCommuneSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateCommuneSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[59]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3625,7 @@ func (x *UpdateCommuneSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCommuneSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCommuneSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{59}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *UpdateCommuneSettingsResponse) GetSettings() *CommuneSettings {
@@ -3447,7 +3680,23 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\acommune\x18\x01 \x01(\v2\x10.xaso.v1.CommuneR\acommune\"V\n" +
 	"\x12PutCommuneResponse\x12*\n" +
 	"\acommune\x18\x01 \x01(\v2\x10.xaso.v1.CommuneR\acommune\x12\x14\n" +
-	"\x05index\x18\x02 \x01(\x04R\x05index\"Z\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"o\n" +
+	"\rUnitAtRequest\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\tR\x02at\x12:\n" +
+	"\vconsistency\x18\x03 \x01(\x0e2\x18.xaso.v1.ReadConsistencyR\vconsistency\"\x97\x01\n" +
+	"\x0eUnitAtResponse\x12(\n" +
+	"\x04unit\x18\x01 \x01(\v2\x14.xaso.v1.UnitVersionR\x04unit\x124\n" +
+	"\n" +
+	"successors\x18\x02 \x03(\v2\x14.xaso.v1.UnitVersionR\n" +
+	"successors\x12%\n" +
+	"\x04read\x18\x03 \x01(\v2\x11.xaso.v1.ReadInfoR\x04read\"d\n" +
+	"\x12UnitHistoryRequest\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12:\n" +
+	"\vconsistency\x18\x02 \x01(\x0e2\x18.xaso.v1.ReadConsistencyR\vconsistency\"n\n" +
+	"\x13UnitHistoryResponse\x120\n" +
+	"\bversions\x18\x01 \x03(\v2\x14.xaso.v1.UnitVersionR\bversions\x12%\n" +
+	"\x04read\x18\x02 \x01(\v2\x11.xaso.v1.ReadInfoR\x04read\"Z\n" +
 	"\x1cListCatalogProceduresRequest\x12:\n" +
 	"\vconsistency\x18\x01 \x01(\x0e2\x18.xaso.v1.ReadConsistencyR\vconsistency\"z\n" +
 	"\x1dListCatalogProceduresResponse\x122\n" +
@@ -3628,7 +3877,7 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\bsettings\x18\x01 \x01(\v2\x18.xaso.v1.CommuneSettingsR\bsettings*V\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12!\n" +
-	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xd0\x12\n" +
+	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xd5\x13\n" +
 	"\x0eCentralService\x12E\n" +
 	"\n" +
 	"GetCluster\x12\x1a.xaso.v1.GetClusterRequest\x1a\x1b.xaso.v1.GetClusterResponse\x12W\n" +
@@ -3638,7 +3887,9 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\fTakeSnapshot\x12\x1c.xaso.v1.TakeSnapshotRequest\x1a\x1d.xaso.v1.TakeSnapshotResponse\x12K\n" +
 	"\fListCommunes\x12\x1c.xaso.v1.ListCommunesRequest\x1a\x1d.xaso.v1.ListCommunesResponse\x12E\n" +
 	"\n" +
-	"PutCommune\x12\x1a.xaso.v1.PutCommuneRequest\x1a\x1b.xaso.v1.PutCommuneResponse\x12f\n" +
+	"PutCommune\x12\x1a.xaso.v1.PutCommuneRequest\x1a\x1b.xaso.v1.PutCommuneResponse\x129\n" +
+	"\x06UnitAt\x12\x16.xaso.v1.UnitAtRequest\x1a\x17.xaso.v1.UnitAtResponse\x12H\n" +
+	"\vUnitHistory\x12\x1b.xaso.v1.UnitHistoryRequest\x1a\x1c.xaso.v1.UnitHistoryResponse\x12f\n" +
 	"\x15UpdateCommuneSettings\x12%.xaso.v1.UpdateCommuneSettingsRequest\x1a&.xaso.v1.UpdateCommuneSettingsResponse\x12f\n" +
 	"\x15ListCatalogProcedures\x12%.xaso.v1.ListCatalogProceduresRequest\x1a&.xaso.v1.ListCatalogProceduresResponse\x12`\n" +
 	"\x13GetCatalogProcedure\x12#.xaso.v1.GetCatalogProcedureRequest\x1a$.xaso.v1.GetCatalogProcedureResponse\x12i\n" +
@@ -3675,7 +3926,7 @@ func file_xaso_v1_central_service_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_xaso_v1_central_service_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: xaso.v1.ReadConsistency
 	(*ReadInfo)(nil),                       // 1: xaso.v1.ReadInfo
@@ -3694,174 +3945,190 @@ var file_xaso_v1_central_service_proto_goTypes = []any{
 	(*ListCommunesResponse)(nil),           // 14: xaso.v1.ListCommunesResponse
 	(*PutCommuneRequest)(nil),              // 15: xaso.v1.PutCommuneRequest
 	(*PutCommuneResponse)(nil),             // 16: xaso.v1.PutCommuneResponse
-	(*ListCatalogProceduresRequest)(nil),   // 17: xaso.v1.ListCatalogProceduresRequest
-	(*ListCatalogProceduresResponse)(nil),  // 18: xaso.v1.ListCatalogProceduresResponse
-	(*GetCatalogProcedureRequest)(nil),     // 19: xaso.v1.GetCatalogProcedureRequest
-	(*GetCatalogProcedureResponse)(nil),    // 20: xaso.v1.GetCatalogProcedureResponse
-	(*CreateCatalogProcedureRequest)(nil),  // 21: xaso.v1.CreateCatalogProcedureRequest
-	(*CreateCatalogProcedureResponse)(nil), // 22: xaso.v1.CreateCatalogProcedureResponse
-	(*UpdateCatalogProcedureRequest)(nil),  // 23: xaso.v1.UpdateCatalogProcedureRequest
-	(*UpdateCatalogProcedureResponse)(nil), // 24: xaso.v1.UpdateCatalogProcedureResponse
-	(*GetCalendarRequest)(nil),             // 25: xaso.v1.GetCalendarRequest
-	(*GetCalendarResponse)(nil),            // 26: xaso.v1.GetCalendarResponse
-	(*UpdateCalendarRequest)(nil),          // 27: xaso.v1.UpdateCalendarRequest
-	(*UpdateCalendarResponse)(nil),         // 28: xaso.v1.UpdateCalendarResponse
-	(*GetProvinceDossierRequest)(nil),      // 29: xaso.v1.GetProvinceDossierRequest
-	(*GetProvinceDossierResponse)(nil),     // 30: xaso.v1.GetProvinceDossierResponse
-	(*GetPerformanceReportRequest)(nil),    // 31: xaso.v1.GetPerformanceReportRequest
-	(*PerformanceRow)(nil),                 // 32: xaso.v1.PerformanceRow
-	(*IndicatorValue)(nil),                 // 33: xaso.v1.IndicatorValue
-	(*IndicatorPeriod)(nil),                // 34: xaso.v1.IndicatorPeriod
-	(*GetPerformanceReportResponse)(nil),   // 35: xaso.v1.GetPerformanceReportResponse
-	(*ListAuditRecordsRequest)(nil),        // 36: xaso.v1.ListAuditRecordsRequest
-	(*ListAuditRecordsResponse)(nil),       // 37: xaso.v1.ListAuditRecordsResponse
-	(*ListAccessRecordsRequest)(nil),       // 38: xaso.v1.ListAccessRecordsRequest
-	(*ListAccessRecordsResponse)(nil),      // 39: xaso.v1.ListAccessRecordsResponse
-	(*CreateOperatorTokenRequest)(nil),     // 40: xaso.v1.CreateOperatorTokenRequest
-	(*CreateOperatorTokenResponse)(nil),    // 41: xaso.v1.CreateOperatorTokenResponse
-	(*ListOperatorTokensRequest)(nil),      // 42: xaso.v1.ListOperatorTokensRequest
-	(*ListOperatorTokensResponse)(nil),     // 43: xaso.v1.ListOperatorTokensResponse
-	(*DeleteOperatorTokenRequest)(nil),     // 44: xaso.v1.DeleteOperatorTokenRequest
-	(*DeleteOperatorTokenResponse)(nil),    // 45: xaso.v1.DeleteOperatorTokenResponse
-	(*CreateEnrollmentTokenRequest)(nil),   // 46: xaso.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil),  // 47: xaso.v1.CreateEnrollmentTokenResponse
-	(*ProposeRequest)(nil),                 // 48: xaso.v1.ProposeRequest
-	(*ProposeResponse)(nil),                // 49: xaso.v1.ProposeResponse
-	(*ListNodesRequest)(nil),               // 50: xaso.v1.ListNodesRequest
-	(*NodeStatus)(nil),                     // 51: xaso.v1.NodeStatus
-	(*ListNodesResponse)(nil),              // 52: xaso.v1.ListNodesResponse
-	(*RevokeNodeRequest)(nil),              // 53: xaso.v1.RevokeNodeRequest
-	(*RevokeNodeResponse)(nil),             // 54: xaso.v1.RevokeNodeResponse
-	(*UnblockCommuneChainRequest)(nil),     // 55: xaso.v1.UnblockCommuneChainRequest
-	(*UnblockCommuneChainResponse)(nil),    // 56: xaso.v1.UnblockCommuneChainResponse
-	(*GetProvinceAttachmentRequest)(nil),   // 57: xaso.v1.GetProvinceAttachmentRequest
-	(*GetProvinceAttachmentResponse)(nil),  // 58: xaso.v1.GetProvinceAttachmentResponse
-	(*UpdateCommuneSettingsRequest)(nil),   // 59: xaso.v1.UpdateCommuneSettingsRequest
-	(*UpdateCommuneSettingsResponse)(nil),  // 60: xaso.v1.UpdateCommuneSettingsResponse
-	(*Commune)(nil),                        // 61: xaso.v1.Commune
-	(*Procedure)(nil),                      // 62: xaso.v1.Procedure
-	(*Dossier)(nil),                        // 63: xaso.v1.Dossier
-	(*timestamppb.Timestamp)(nil),          // 64: google.protobuf.Timestamp
-	(*Aggregate)(nil),                      // 65: xaso.v1.Aggregate
-	(*AuditRecord)(nil),                    // 66: xaso.v1.AuditRecord
-	(*AccessEntry)(nil),                    // 67: xaso.v1.AccessEntry
-	(OperatorRole)(0),                      // 68: xaso.v1.OperatorRole
-	(*OperatorToken)(nil),                  // 69: xaso.v1.OperatorToken
-	(*CentralCommand)(nil),                 // 70: xaso.v1.CentralCommand
-	(*CommandResult)(nil),                  // 71: xaso.v1.CommandResult
-	(*EnrolledNode)(nil),                   // 72: xaso.v1.EnrolledNode
-	(*ChainBlock)(nil),                     // 73: xaso.v1.ChainBlock
-	(*AttachmentRef)(nil),                  // 74: xaso.v1.AttachmentRef
-	(*CommuneSettings)(nil),                // 75: xaso.v1.CommuneSettings
+	(*UnitAtRequest)(nil),                  // 17: xaso.v1.UnitAtRequest
+	(*UnitAtResponse)(nil),                 // 18: xaso.v1.UnitAtResponse
+	(*UnitHistoryRequest)(nil),             // 19: xaso.v1.UnitHistoryRequest
+	(*UnitHistoryResponse)(nil),            // 20: xaso.v1.UnitHistoryResponse
+	(*ListCatalogProceduresRequest)(nil),   // 21: xaso.v1.ListCatalogProceduresRequest
+	(*ListCatalogProceduresResponse)(nil),  // 22: xaso.v1.ListCatalogProceduresResponse
+	(*GetCatalogProcedureRequest)(nil),     // 23: xaso.v1.GetCatalogProcedureRequest
+	(*GetCatalogProcedureResponse)(nil),    // 24: xaso.v1.GetCatalogProcedureResponse
+	(*CreateCatalogProcedureRequest)(nil),  // 25: xaso.v1.CreateCatalogProcedureRequest
+	(*CreateCatalogProcedureResponse)(nil), // 26: xaso.v1.CreateCatalogProcedureResponse
+	(*UpdateCatalogProcedureRequest)(nil),  // 27: xaso.v1.UpdateCatalogProcedureRequest
+	(*UpdateCatalogProcedureResponse)(nil), // 28: xaso.v1.UpdateCatalogProcedureResponse
+	(*GetCalendarRequest)(nil),             // 29: xaso.v1.GetCalendarRequest
+	(*GetCalendarResponse)(nil),            // 30: xaso.v1.GetCalendarResponse
+	(*UpdateCalendarRequest)(nil),          // 31: xaso.v1.UpdateCalendarRequest
+	(*UpdateCalendarResponse)(nil),         // 32: xaso.v1.UpdateCalendarResponse
+	(*GetProvinceDossierRequest)(nil),      // 33: xaso.v1.GetProvinceDossierRequest
+	(*GetProvinceDossierResponse)(nil),     // 34: xaso.v1.GetProvinceDossierResponse
+	(*GetPerformanceReportRequest)(nil),    // 35: xaso.v1.GetPerformanceReportRequest
+	(*PerformanceRow)(nil),                 // 36: xaso.v1.PerformanceRow
+	(*IndicatorValue)(nil),                 // 37: xaso.v1.IndicatorValue
+	(*IndicatorPeriod)(nil),                // 38: xaso.v1.IndicatorPeriod
+	(*GetPerformanceReportResponse)(nil),   // 39: xaso.v1.GetPerformanceReportResponse
+	(*ListAuditRecordsRequest)(nil),        // 40: xaso.v1.ListAuditRecordsRequest
+	(*ListAuditRecordsResponse)(nil),       // 41: xaso.v1.ListAuditRecordsResponse
+	(*ListAccessRecordsRequest)(nil),       // 42: xaso.v1.ListAccessRecordsRequest
+	(*ListAccessRecordsResponse)(nil),      // 43: xaso.v1.ListAccessRecordsResponse
+	(*CreateOperatorTokenRequest)(nil),     // 44: xaso.v1.CreateOperatorTokenRequest
+	(*CreateOperatorTokenResponse)(nil),    // 45: xaso.v1.CreateOperatorTokenResponse
+	(*ListOperatorTokensRequest)(nil),      // 46: xaso.v1.ListOperatorTokensRequest
+	(*ListOperatorTokensResponse)(nil),     // 47: xaso.v1.ListOperatorTokensResponse
+	(*DeleteOperatorTokenRequest)(nil),     // 48: xaso.v1.DeleteOperatorTokenRequest
+	(*DeleteOperatorTokenResponse)(nil),    // 49: xaso.v1.DeleteOperatorTokenResponse
+	(*CreateEnrollmentTokenRequest)(nil),   // 50: xaso.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil),  // 51: xaso.v1.CreateEnrollmentTokenResponse
+	(*ProposeRequest)(nil),                 // 52: xaso.v1.ProposeRequest
+	(*ProposeResponse)(nil),                // 53: xaso.v1.ProposeResponse
+	(*ListNodesRequest)(nil),               // 54: xaso.v1.ListNodesRequest
+	(*NodeStatus)(nil),                     // 55: xaso.v1.NodeStatus
+	(*ListNodesResponse)(nil),              // 56: xaso.v1.ListNodesResponse
+	(*RevokeNodeRequest)(nil),              // 57: xaso.v1.RevokeNodeRequest
+	(*RevokeNodeResponse)(nil),             // 58: xaso.v1.RevokeNodeResponse
+	(*UnblockCommuneChainRequest)(nil),     // 59: xaso.v1.UnblockCommuneChainRequest
+	(*UnblockCommuneChainResponse)(nil),    // 60: xaso.v1.UnblockCommuneChainResponse
+	(*GetProvinceAttachmentRequest)(nil),   // 61: xaso.v1.GetProvinceAttachmentRequest
+	(*GetProvinceAttachmentResponse)(nil),  // 62: xaso.v1.GetProvinceAttachmentResponse
+	(*UpdateCommuneSettingsRequest)(nil),   // 63: xaso.v1.UpdateCommuneSettingsRequest
+	(*UpdateCommuneSettingsResponse)(nil),  // 64: xaso.v1.UpdateCommuneSettingsResponse
+	(*Commune)(nil),                        // 65: xaso.v1.Commune
+	(*UnitVersion)(nil),                    // 66: xaso.v1.UnitVersion
+	(*Procedure)(nil),                      // 67: xaso.v1.Procedure
+	(*Dossier)(nil),                        // 68: xaso.v1.Dossier
+	(*timestamppb.Timestamp)(nil),          // 69: google.protobuf.Timestamp
+	(*Aggregate)(nil),                      // 70: xaso.v1.Aggregate
+	(*AuditRecord)(nil),                    // 71: xaso.v1.AuditRecord
+	(*AccessEntry)(nil),                    // 72: xaso.v1.AccessEntry
+	(OperatorRole)(0),                      // 73: xaso.v1.OperatorRole
+	(*OperatorToken)(nil),                  // 74: xaso.v1.OperatorToken
+	(*CentralCommand)(nil),                 // 75: xaso.v1.CentralCommand
+	(*CommandResult)(nil),                  // 76: xaso.v1.CommandResult
+	(*EnrolledNode)(nil),                   // 77: xaso.v1.EnrolledNode
+	(*ChainBlock)(nil),                     // 78: xaso.v1.ChainBlock
+	(*AttachmentRef)(nil),                  // 79: xaso.v1.AttachmentRef
+	(*CommuneSettings)(nil),                // 80: xaso.v1.CommuneSettings
 }
 var file_xaso_v1_central_service_proto_depIdxs = []int32{
 	3,  // 0: xaso.v1.GetClusterResponse.members:type_name -> xaso.v1.ClusterMemberStatus
 	1,  // 1: xaso.v1.GetClusterResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 2: xaso.v1.ListCommunesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	61, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
+	65, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
 	1,  // 4: xaso.v1.ListCommunesResponse.read:type_name -> xaso.v1.ReadInfo
-	61, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
-	61, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
-	0,  // 7: xaso.v1.ListCatalogProceduresRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	62, // 8: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
-	1,  // 9: xaso.v1.ListCatalogProceduresResponse.read:type_name -> xaso.v1.ReadInfo
-	0,  // 10: xaso.v1.GetCatalogProcedureRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	62, // 11: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	1,  // 12: xaso.v1.GetCatalogProcedureResponse.read:type_name -> xaso.v1.ReadInfo
-	62, // 13: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	62, // 14: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	62, // 15: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	62, // 16: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	0,  // 17: xaso.v1.GetCalendarRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	1,  // 18: xaso.v1.GetCalendarResponse.read:type_name -> xaso.v1.ReadInfo
-	0,  // 19: xaso.v1.GetProvinceDossierRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	63, // 20: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	1,  // 21: xaso.v1.GetProvinceDossierResponse.read:type_name -> xaso.v1.ReadInfo
-	0,  // 22: xaso.v1.GetPerformanceReportRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	64, // 23: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	65, // 24: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
-	33, // 25: xaso.v1.PerformanceRow.indicators:type_name -> xaso.v1.IndicatorValue
-	34, // 26: xaso.v1.PerformanceRow.period:type_name -> xaso.v1.IndicatorPeriod
-	32, // 27: xaso.v1.GetPerformanceReportResponse.rows:type_name -> xaso.v1.PerformanceRow
-	1,  // 28: xaso.v1.GetPerformanceReportResponse.read:type_name -> xaso.v1.ReadInfo
-	66, // 29: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
-	0,  // 30: xaso.v1.ListAccessRecordsRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	67, // 31: xaso.v1.ListAccessRecordsResponse.entries:type_name -> xaso.v1.AccessEntry
-	1,  // 32: xaso.v1.ListAccessRecordsResponse.read:type_name -> xaso.v1.ReadInfo
-	68, // 33: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
-	69, // 34: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
-	69, // 35: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
-	64, // 36: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	70, // 37: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
-	71, // 38: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
-	0,  // 39: xaso.v1.ListNodesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	72, // 40: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
-	64, // 41: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
-	73, // 42: xaso.v1.NodeStatus.blocked:type_name -> xaso.v1.ChainBlock
-	51, // 43: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
-	1,  // 44: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
-	74, // 45: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	75, // 46: xaso.v1.UpdateCommuneSettingsRequest.settings:type_name -> xaso.v1.CommuneSettings
-	75, // 47: xaso.v1.UpdateCommuneSettingsResponse.settings:type_name -> xaso.v1.CommuneSettings
-	2,  // 48: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
-	5,  // 49: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
-	7,  // 50: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
-	9,  // 51: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
-	11, // 52: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
-	13, // 53: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
-	15, // 54: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
-	59, // 55: xaso.v1.CentralService.UpdateCommuneSettings:input_type -> xaso.v1.UpdateCommuneSettingsRequest
-	17, // 56: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
-	19, // 57: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
-	21, // 58: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
-	23, // 59: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
-	25, // 60: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
-	27, // 61: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
-	29, // 62: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
-	57, // 63: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
-	31, // 64: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
-	36, // 65: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
-	38, // 66: xaso.v1.CentralService.ListAccessRecords:input_type -> xaso.v1.ListAccessRecordsRequest
-	40, // 67: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
-	42, // 68: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
-	44, // 69: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
-	46, // 70: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
-	50, // 71: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
-	53, // 72: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
-	55, // 73: xaso.v1.CentralService.UnblockCommuneChain:input_type -> xaso.v1.UnblockCommuneChainRequest
-	48, // 74: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
-	4,  // 75: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
-	6,  // 76: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
-	8,  // 77: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
-	10, // 78: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
-	12, // 79: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
-	14, // 80: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
-	16, // 81: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
-	60, // 82: xaso.v1.CentralService.UpdateCommuneSettings:output_type -> xaso.v1.UpdateCommuneSettingsResponse
-	18, // 83: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
-	20, // 84: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
-	22, // 85: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
-	24, // 86: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
-	26, // 87: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
-	28, // 88: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
-	30, // 89: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
-	58, // 90: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
-	35, // 91: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
-	37, // 92: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
-	39, // 93: xaso.v1.CentralService.ListAccessRecords:output_type -> xaso.v1.ListAccessRecordsResponse
-	41, // 94: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
-	43, // 95: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
-	45, // 96: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
-	47, // 97: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
-	52, // 98: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
-	54, // 99: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
-	56, // 100: xaso.v1.CentralService.UnblockCommuneChain:output_type -> xaso.v1.UnblockCommuneChainResponse
-	49, // 101: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
-	75, // [75:102] is the sub-list for method output_type
-	48, // [48:75] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	65, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
+	65, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
+	0,  // 7: xaso.v1.UnitAtRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	66, // 8: xaso.v1.UnitAtResponse.unit:type_name -> xaso.v1.UnitVersion
+	66, // 9: xaso.v1.UnitAtResponse.successors:type_name -> xaso.v1.UnitVersion
+	1,  // 10: xaso.v1.UnitAtResponse.read:type_name -> xaso.v1.ReadInfo
+	0,  // 11: xaso.v1.UnitHistoryRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	66, // 12: xaso.v1.UnitHistoryResponse.versions:type_name -> xaso.v1.UnitVersion
+	1,  // 13: xaso.v1.UnitHistoryResponse.read:type_name -> xaso.v1.ReadInfo
+	0,  // 14: xaso.v1.ListCatalogProceduresRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	67, // 15: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	1,  // 16: xaso.v1.ListCatalogProceduresResponse.read:type_name -> xaso.v1.ReadInfo
+	0,  // 17: xaso.v1.GetCatalogProcedureRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	67, // 18: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	1,  // 19: xaso.v1.GetCatalogProcedureResponse.read:type_name -> xaso.v1.ReadInfo
+	67, // 20: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	67, // 21: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	67, // 22: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	67, // 23: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	0,  // 24: xaso.v1.GetCalendarRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	1,  // 25: xaso.v1.GetCalendarResponse.read:type_name -> xaso.v1.ReadInfo
+	0,  // 26: xaso.v1.GetProvinceDossierRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	68, // 27: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	1,  // 28: xaso.v1.GetProvinceDossierResponse.read:type_name -> xaso.v1.ReadInfo
+	0,  // 29: xaso.v1.GetPerformanceReportRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	69, // 30: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	70, // 31: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
+	37, // 32: xaso.v1.PerformanceRow.indicators:type_name -> xaso.v1.IndicatorValue
+	38, // 33: xaso.v1.PerformanceRow.period:type_name -> xaso.v1.IndicatorPeriod
+	36, // 34: xaso.v1.GetPerformanceReportResponse.rows:type_name -> xaso.v1.PerformanceRow
+	1,  // 35: xaso.v1.GetPerformanceReportResponse.read:type_name -> xaso.v1.ReadInfo
+	71, // 36: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
+	0,  // 37: xaso.v1.ListAccessRecordsRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	72, // 38: xaso.v1.ListAccessRecordsResponse.entries:type_name -> xaso.v1.AccessEntry
+	1,  // 39: xaso.v1.ListAccessRecordsResponse.read:type_name -> xaso.v1.ReadInfo
+	73, // 40: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
+	74, // 41: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
+	74, // 42: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
+	69, // 43: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	75, // 44: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
+	76, // 45: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
+	0,  // 46: xaso.v1.ListNodesRequest.consistency:type_name -> xaso.v1.ReadConsistency
+	77, // 47: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
+	69, // 48: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
+	78, // 49: xaso.v1.NodeStatus.blocked:type_name -> xaso.v1.ChainBlock
+	55, // 50: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
+	1,  // 51: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
+	79, // 52: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	80, // 53: xaso.v1.UpdateCommuneSettingsRequest.settings:type_name -> xaso.v1.CommuneSettings
+	80, // 54: xaso.v1.UpdateCommuneSettingsResponse.settings:type_name -> xaso.v1.CommuneSettings
+	2,  // 55: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
+	5,  // 56: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
+	7,  // 57: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
+	9,  // 58: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
+	11, // 59: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
+	13, // 60: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
+	15, // 61: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
+	17, // 62: xaso.v1.CentralService.UnitAt:input_type -> xaso.v1.UnitAtRequest
+	19, // 63: xaso.v1.CentralService.UnitHistory:input_type -> xaso.v1.UnitHistoryRequest
+	63, // 64: xaso.v1.CentralService.UpdateCommuneSettings:input_type -> xaso.v1.UpdateCommuneSettingsRequest
+	21, // 65: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
+	23, // 66: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
+	25, // 67: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
+	27, // 68: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
+	29, // 69: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
+	31, // 70: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
+	33, // 71: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
+	61, // 72: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
+	35, // 73: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
+	40, // 74: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
+	42, // 75: xaso.v1.CentralService.ListAccessRecords:input_type -> xaso.v1.ListAccessRecordsRequest
+	44, // 76: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
+	46, // 77: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
+	48, // 78: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
+	50, // 79: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
+	54, // 80: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
+	57, // 81: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
+	59, // 82: xaso.v1.CentralService.UnblockCommuneChain:input_type -> xaso.v1.UnblockCommuneChainRequest
+	52, // 83: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
+	4,  // 84: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
+	6,  // 85: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
+	8,  // 86: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
+	10, // 87: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
+	12, // 88: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
+	14, // 89: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
+	16, // 90: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
+	18, // 91: xaso.v1.CentralService.UnitAt:output_type -> xaso.v1.UnitAtResponse
+	20, // 92: xaso.v1.CentralService.UnitHistory:output_type -> xaso.v1.UnitHistoryResponse
+	64, // 93: xaso.v1.CentralService.UpdateCommuneSettings:output_type -> xaso.v1.UpdateCommuneSettingsResponse
+	22, // 94: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
+	24, // 95: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
+	26, // 96: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
+	28, // 97: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
+	30, // 98: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
+	32, // 99: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
+	34, // 100: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
+	62, // 101: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
+	39, // 102: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
+	41, // 103: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
+	43, // 104: xaso.v1.CentralService.ListAccessRecords:output_type -> xaso.v1.ListAccessRecordsResponse
+	45, // 105: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
+	47, // 106: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
+	49, // 107: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
+	51, // 108: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
+	56, // 109: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
+	58, // 110: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
+	60, // 111: xaso.v1.CentralService.UnblockCommuneChain:output_type -> xaso.v1.UnblockCommuneChainResponse
+	53, // 112: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
+	84, // [84:113] is the sub-list for method output_type
+	55, // [55:84] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_service_proto_init() }
@@ -3878,7 +4145,7 @@ func file_xaso_v1_central_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_service_proto_rawDesc), len(file_xaso_v1_central_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   60,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

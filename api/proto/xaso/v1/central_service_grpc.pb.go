@@ -26,6 +26,8 @@ const (
 	CentralService_TakeSnapshot_FullMethodName           = "/xaso.v1.CentralService/TakeSnapshot"
 	CentralService_ListCommunes_FullMethodName           = "/xaso.v1.CentralService/ListCommunes"
 	CentralService_PutCommune_FullMethodName             = "/xaso.v1.CentralService/PutCommune"
+	CentralService_UnitAt_FullMethodName                 = "/xaso.v1.CentralService/UnitAt"
+	CentralService_UnitHistory_FullMethodName            = "/xaso.v1.CentralService/UnitHistory"
 	CentralService_UpdateCommuneSettings_FullMethodName  = "/xaso.v1.CentralService/UpdateCommuneSettings"
 	CentralService_ListCatalogProcedures_FullMethodName  = "/xaso.v1.CentralService/ListCatalogProcedures"
 	CentralService_GetCatalogProcedure_FullMethodName    = "/xaso.v1.CentralService/GetCatalogProcedure"
@@ -73,6 +75,11 @@ type CentralServiceClient interface {
 	ListCommunes(ctx context.Context, in *ListCommunesRequest, opts ...grpc.CallOption) (*ListCommunesResponse, error)
 	// Registers a commune or renames it.
 	PutCommune(ctx context.Context, in *PutCommuneRequest, opts ...grpc.CallOption) (*PutCommuneResponse, error)
+	// The administrative unit a code names on a day, and, when the code is
+	// no longer in force then, the units that carry on its territory.
+	UnitAt(ctx context.Context, in *UnitAtRequest, opts ...grpc.CallOption) (*UnitAtResponse, error)
+	// The versions of the unit a code names, oldest first.
+	UnitHistory(ctx context.Context, in *UnitHistoryRequest, opts ...grpc.CallOption) (*UnitHistoryResponse, error)
 	// Sets how a commune's node syncs (bandwidth cap, upload window); the
 	// node gets it down the feed.
 	UpdateCommuneSettings(ctx context.Context, in *UpdateCommuneSettingsRequest, opts ...grpc.CallOption) (*UpdateCommuneSettingsResponse, error)
@@ -190,6 +197,26 @@ func (c *centralServiceClient) PutCommune(ctx context.Context, in *PutCommuneReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PutCommuneResponse)
 	err := c.cc.Invoke(ctx, CentralService_PutCommune_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *centralServiceClient) UnitAt(ctx context.Context, in *UnitAtRequest, opts ...grpc.CallOption) (*UnitAtResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnitAtResponse)
+	err := c.cc.Invoke(ctx, CentralService_UnitAt_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *centralServiceClient) UnitHistory(ctx context.Context, in *UnitHistoryRequest, opts ...grpc.CallOption) (*UnitHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnitHistoryResponse)
+	err := c.cc.Invoke(ctx, CentralService_UnitHistory_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -412,6 +439,11 @@ type CentralServiceServer interface {
 	ListCommunes(context.Context, *ListCommunesRequest) (*ListCommunesResponse, error)
 	// Registers a commune or renames it.
 	PutCommune(context.Context, *PutCommuneRequest) (*PutCommuneResponse, error)
+	// The administrative unit a code names on a day, and, when the code is
+	// no longer in force then, the units that carry on its territory.
+	UnitAt(context.Context, *UnitAtRequest) (*UnitAtResponse, error)
+	// The versions of the unit a code names, oldest first.
+	UnitHistory(context.Context, *UnitHistoryRequest) (*UnitHistoryResponse, error)
 	// Sets how a commune's node syncs (bandwidth cap, upload window); the
 	// node gets it down the feed.
 	UpdateCommuneSettings(context.Context, *UpdateCommuneSettingsRequest) (*UpdateCommuneSettingsResponse, error)
@@ -485,6 +517,12 @@ func (UnimplementedCentralServiceServer) ListCommunes(context.Context, *ListComm
 }
 func (UnimplementedCentralServiceServer) PutCommune(context.Context, *PutCommuneRequest) (*PutCommuneResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PutCommune not implemented")
+}
+func (UnimplementedCentralServiceServer) UnitAt(context.Context, *UnitAtRequest) (*UnitAtResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnitAt not implemented")
+}
+func (UnimplementedCentralServiceServer) UnitHistory(context.Context, *UnitHistoryRequest) (*UnitHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnitHistory not implemented")
 }
 func (UnimplementedCentralServiceServer) UpdateCommuneSettings(context.Context, *UpdateCommuneSettingsRequest) (*UpdateCommuneSettingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateCommuneSettings not implemented")
@@ -686,6 +724,42 @@ func _CentralService_PutCommune_Handler(srv interface{}, ctx context.Context, de
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(CentralServiceServer).PutCommune(ctx, req.(*PutCommuneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CentralService_UnitAt_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnitAtRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CentralServiceServer).UnitAt(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CentralService_UnitAt_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CentralServiceServer).UnitAt(ctx, req.(*UnitAtRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CentralService_UnitHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnitHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CentralServiceServer).UnitHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CentralService_UnitHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CentralServiceServer).UnitHistory(ctx, req.(*UnitHistoryRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1066,6 +1140,14 @@ var CentralService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PutCommune",
 			Handler:    _CentralService_PutCommune_Handler,
+		},
+		{
+			MethodName: "UnitAt",
+			Handler:    _CentralService_UnitAt_Handler,
+		},
+		{
+			MethodName: "UnitHistory",
+			Handler:    _CentralService_UnitHistory_Handler,
 		},
 		{
 			MethodName: "UpdateCommuneSettings",
