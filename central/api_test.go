@@ -600,7 +600,7 @@ func checkIndicatorsOverREST(t *testing.T, ac *apiCluster, member string) {
 		t.Fatalf("csv: %v %v", recs, err)
 	}
 	head := strings.Join(recs[0], ",")
-	for _, col := range []string{"average_working_days", "online_full_rate", "all_components_digitised_rate", "fee_paying", "carried_over", "pending_at_end"} {
+	for _, col := range []string{"average_working_days", "online_full_rate", "all_components_digitised_rate", "fee_paying", "citizen_ratings", "rated_staff_conduct", "satisfaction_online_service_rate", "carried_over", "pending_at_end"} {
 		if !strings.Contains(head, col) {
 			t.Errorf("csv without %s: %s", col, head)
 		}

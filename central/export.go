@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
 )
 
 // exportReport serves GET /v1/reports/performance:export?format=csv|xlsx
@@ -134,6 +135,12 @@ func reportTable(rows []*xasov1.PerformanceRow) table {
 		"level_full", "level_full_online", "online_full_rate", "level_partial", "level_partial_online", "online_partial_rate",
 		"all_components_digitised", "all_components_digitised_rate", "fee_paying", "closed_in_month", "finished_in_month",
 	}}
+	// The citizens' ratings, per content of Decree 118/2025 art. 33(1).
+	t.header = append(t.header, "citizen_ratings")
+	for _, c := range dossier.Contents {
+		name := strings.ToLower(dossier.ContentName(c.Content))
+		t.header = append(t.header, "rated_"+name, "satisfied_"+name, "satisfaction_"+name+"_rate")
+	}
 	period := slices.ContainsFunc(rows, func(r *xasov1.PerformanceRow) bool { return r.GetPeriod() != nil })
 	if period {
 		t.header = append(t.header, "carried_over", "received_in_period", "resolved_in_period", "pending_at_end")
@@ -148,6 +155,11 @@ func reportTable(rows []*xasov1.PerformanceRow) table {
 			a.GetTracked(), LateRate(a).Value(), OverdueRate(a, r.GetOverdueNow()).Value(), a.GetTimed(), a.GetWorkingDaysSum(), AverageWorkingDays(a).Value(),
 			a.GetLevelFull(), a.GetLevelFullOnline(), OnlineRateFull(a).Value(), a.GetLevelPartial(), a.GetLevelPartialOnline(), OnlineRatePartial(a).Value(),
 			a.GetAllComponentsDigitised(), AllComponentsDigitisedRate(a).Value(), a.GetFeePaying(), a.GetClosedInMonth(), a.GetFinishedInMonth(),
+		}
+		row = append(row, a.GetCitizenRatings())
+		for _, c := range dossier.Contents {
+			rated, satisfied := contentCounts(a, c.Content)
+			row = append(row, *rated, *satisfied, ContentSatisfactionRate(a, c.Content).Value())
 		}
 		if period {
 			p := r.GetPeriod()

@@ -170,7 +170,8 @@ func checkRescheduleForm(d *Dossier, ev *Event) error {
 		v.Add("event.reason", "a RESCHEDULE says why the due time moved")
 	}
 	if ev.GetAppointmentTime() != nil || ev.GetSatisfaction() != 0 || ev.GetTimeliness() != 0 || ev.GetTransferCommuneCode() != "" ||
-		len(ev.GetComponents()) > 0 || len(ev.GetAttachments()) > 0 || len(ev.GetMissingComponents()) > 0 {
+		len(ev.GetComponents()) > 0 || len(ev.GetAttachments()) > 0 || len(ev.GetMissingComponents()) > 0 ||
+		ev.GetRating() != nil || ev.GetOnlineLevel() != 0 || ev.GetFeeVnd() != 0 || ev.GetWorkingDays() != 0 {
 		v.Add("event", "a RESCHEDULE carries only the due times, the calendar and the reason")
 	}
 	return v.Err()

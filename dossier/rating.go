@@ -3,6 +3,7 @@ package dossier
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
@@ -90,7 +91,7 @@ var Contents = []Content{
 }
 
 // ContentName is the content without its enum prefix, e.g. "RETURN_TIME".
-func ContentName(c RatingContent) string { return c.String()[len("RATING_CONTENT_"):] }
+func ContentName(c RatingContent) string { return strings.TrimPrefix(c.String(), "RATING_CONTENT_") }
 
 // Rateable says why d cannot be rated now, or nil when it can: its outcome
 // exists (the result returned, the refusal issued, a guidance or a refusal

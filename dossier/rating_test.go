@@ -223,6 +223,10 @@ func TestCentralRefusesForgedRatings(t *testing.T) {
 		}, "event.rating"},
 		{"a RATE that names someone (art. 29(3))", func(ev *dossier.Event) { ev.Actor = "motcua.1" }, "event.actor"},
 		{"a RATE that changes the state", func(ev *dossier.Event) { ev.State = dossier.InProcessing }, "event.state"},
+		{"a clerk's level at the return of a refusal the citizen rated (art. 29(1): one rating)", func(ev *dossier.Event) {
+			ev.Action, ev.Role, ev.Actor, ev.Rating = dossier.Return, dossier.Clerk, "motcua.1", nil
+			ev.Satisfaction = dossier.VerySatisfied
+		}, "event.satisfaction"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -232,6 +236,9 @@ func TestCentralRefusesForgedRatings(t *testing.T) {
 			if ev.GetAction() == dossier.Return {
 				on = dossierIn(dossier.Refused)
 				ev.State = dossier.Refused
+				if ev.GetSatisfaction() != 0 {
+					on.Rating = fullRating(dossier.NotSatisfied)
+				}
 			}
 			err := dossier.CheckEvent(on, ev, "09619")
 			var v dossier.Violations

@@ -439,6 +439,12 @@ func CheckEvent(d *Dossier, ev *Event, commune string) error {
 	if action != Return && ev.GetSatisfaction() != 0 {
 		v.Add("event.satisfaction", "a rating is given when the result is returned")
 	}
+	// A dossier is rated once: by the citizen (RATE) or, before citizens
+	// rated themselves, by the clerk at RETURN; never both, so that it
+	// counts at one satisfaction level (Decree 118/2025 art. 29(1)).
+	if action == Return && ev.GetSatisfaction() != 0 && d.GetRating() != nil {
+		v.Add("event.satisfaction", "the citizen has rated this dossier already")
+	}
 	switch {
 	case action == Rate && ev.GetRating() == nil:
 		v.Add("event.rating", "a RATE carries the citizen's rating")

@@ -121,8 +121,11 @@ type formInput struct {
 
 // official is the full name of who did an event.
 func (in formInput) official(user string) string {
-	if strings.HasPrefix(user, "node:") {
+	switch {
+	case strings.HasPrefix(user, "node:"), user == dossier.SystemActor:
 		return "Hệ thống"
+	case user == dossier.CitizenActor:
+		return "Tổ chức, cá nhân"
 	}
 	if in.name != nil {
 		return cmp.Or(in.name(user), user)

@@ -97,7 +97,9 @@ func readRating(rd *ratingData, channel xasov1.RatingChannel, lang web.Lang) (*x
 		if v.Field == "rating.comment" {
 			rd.Errors.Add("comment", web.Message(lang, "rating.err.comment"))
 		} else if !rd.Errors.Any() {
-			rd.Errors.Other = append(rd.Errors.Other, v.Field+": "+v.Description)
+			// The form only offers the scale's levels: what else fails
+			// is a hand-made request, answered in the page's language.
+			rd.Errors.Other = append(rd.Errors.Other, web.Message(lang, "rating.err.level"))
 		}
 	}
 	return r, !rd.Errors.Any()
@@ -131,9 +133,7 @@ func (p *pages) rate(ctx context.Context, d *dossier.Dossier, rd *ratingData, ch
 	}
 	var vs dossier.Violations
 	if errors.As(err, &vs) {
-		for _, v := range vs {
-			rd.Errors.Other = append(rd.Errors.Other, v.Field+": "+v.Description)
-		}
+		rd.Errors.Other = append(rd.Errors.Other, web.Message(lang, "rating.err.level"))
 		return http.StatusBadRequest, false
 	}
 	p.n.log.ErrorContext(ctx, "rating", "code", d.GetCode(), "err", err)

@@ -91,6 +91,7 @@ type FieldError struct {
 	Field, Problem string
 }
 
+// Error says which field is wrong and why.
 func (e *FieldError) Error() string { return "vietqr: " + e.Field + ": " + e.Problem }
 
 func fieldErr(field, format string, args ...any) error {

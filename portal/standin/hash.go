@@ -15,6 +15,7 @@ type hashReader struct {
 
 func newHashReader(r io.Reader) *hashReader { return &hashReader{r: r, h: sha256.New()} }
 
+// Read reads from the underlying reader and hashes what it read.
 func (h *hashReader) Read(p []byte) (int, error) {
 	n, err := h.r.Read(p)
 	h.h.Write(p[:n])
