@@ -89,3 +89,30 @@ func (s *Store) OnlineQueue(cal *dossier.Calendar, now time.Time) ([]OnlineWaiti
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Filed.Before(out[j].Filed) })
 	return out, err
 }
+
+// onlineRow is an online filing as the desk's queue shows it: no personal
+// data (the applicant is read when the clerk opens the filing).
+type onlineRow struct {
+	Code, Procedure          string
+	Filed, AlertBy, AcceptBy time.Time
+	Overdue                  bool
+	Files                    int
+}
+
+// onlineRows lists the online filings waiting, for the desk's queue.
+func (p *pages) onlineRows(cal *dossier.Calendar, now time.Time) ([]onlineRow, error) {
+	q, err := p.n.store.OnlineQueue(cal, now)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]onlineRow, 0, len(q))
+	for _, w := range q {
+		name := w.Filing.GetProcedureCode()
+		if pr, err := p.n.store.Procedure(name); err == nil {
+			name = pr.GetName()
+		}
+		out = append(out, onlineRow{Code: w.Filing.GetPortalCode(), Procedure: name, Filed: w.Filed, AlertBy: w.AlertBy,
+			AcceptBy: w.AcceptBy, Overdue: w.Overdue, Files: len(w.Filing.GetFiles())})
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +61,35 @@ func TestOnlineFilingsQueueWithTheirLimits(t *testing.T) {
 	later, err := st.OnlineQueue(cal, b.AcceptBy.Add(time.Minute))
 	if err != nil || !later[0].Overdue || later[1].Overdue != later[1].AcceptBy.Before(b.AcceptBy.Add(time.Minute)) {
 		t.Errorf("art. 17(2)(c): past DVC-B's limit: %+v, %v; want it overdue", later, err)
+	}
+}
+
+// TestDeskQueueShowsOnlineFilings: the clerk's work queue lists the online
+// filings waiting with the art. 17(2) limits, the one past its 8 working
+// hours marked overdue.
+func TestDeskQueueShowsOnlineFilings(t *testing.T) {
+	n := startNode(t, func(c *Config) { c.UsersFile = writeUsers(t) })
+	now := n.clock.Now()
+	for _, it := range []*xasov1.FeedItem{
+		onlineItem(1, testCommune, "DVC-CU", now.AddDate(0, 0, -10)),
+		onlineItem(2, testCommune, "DVC-MOI", now.Add(-time.Minute)),
+	} {
+		if err := n.Store().applyFeedItem(context.Background(), it, testCommune, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := newDesk(t, n)
+	d.signIn("lan")
+	st, _, body := d.get("/ban")
+	if st != 200 || !strings.Contains(body, "Hồ sơ trực tuyến chờ tiếp nhận") || !strings.Contains(body, "DVC-CU") || !strings.Contains(body, "DVC-MOI") {
+		t.Fatalf("queue: %d\n%s", st, body)
+	}
+	row := func(code string) string {
+		i := strings.Index(body, "<td>"+code+"</td>")
+		j := strings.LastIndex(body[:i], "<tr")
+		return body[j : i+strings.Index(body[i:], "</tr>")]
+	}
+	if !strings.Contains(row("DVC-CU"), `class="overdue"`) || strings.Contains(row("DVC-MOI"), `class="overdue"`) {
+		t.Errorf("art. 17(2)(c): overdue marks wrong:\n%s\n%s", row("DVC-CU"), row("DVC-MOI"))
 	}
 }
