@@ -1,6 +1,7 @@
 // Package portalconn is central's connector to the national public service
 // portal: on the Raft leader it pulls the dossiers citizens filed online
-// for the province, proposes each as one Raft command that routes it to
+// for the province, stores their scans at central (checked against the
+// portal's listing), proposes each filing as one Raft command that routes it to
 // its commune's node (Decree 118/2025 art. 17(2)), and acknowledges it to
 // the portal once that command is committed. Central's state machine
 // keeps the portal's code of every filing routed, so a filing proposed
@@ -282,6 +283,37 @@ func (c *Connector) PullOnce(ctx context.Context) error {
 // route proposes one filing and acknowledges it once committed; a filing
 // central refuses is logged with its reasons and left at the portal.
 func (c *Connector) route(ctx context.Context, f *Filing) error {
+	refuse := func(reason string) {
+		c.log.Warn("portal filing refused", "ma_ho_so", f.MaHoSo, "commune", f.MaXa, "procedure", f.MaTTHC, "reason", reason)
+		c.count(func(s *Stats) { s.Refused++ })
+	}
+	// The scans first, each checked against the listing and stored at
+	// central as the commune's files, so that the filing never names a
+	// file central does not hold.
+	files, err := c.fileCommands(ctx, f)
+	var r *refusal
+	switch {
+	case errors.As(err, &r):
+		refuse(r.reason)
+		return nil
+	case err != nil:
+		return fmt.Errorf("filing %s: %w", f.MaHoSo, err)
+	}
+	if len(files) > 0 {
+		res, err := c.p.Propose(ctx, Actor, c.cfg.Now(), files...)
+		if err != nil {
+			return fmt.Errorf("propose the scans of filing %s: %w", f.MaHoSo, err)
+		}
+		if why := filesRefused(res); why != "" {
+			refuse("scans: " + why)
+			return nil
+		}
+		for _, r := range res {
+			if r.GetCode() != 0 {
+				return fmt.Errorf("propose the scans of filing %s: %s", f.MaHoSo, r.GetMessage())
+			}
+		}
+	}
 	cmd := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_PutOnlineFiling{PutOnlineFiling: &xasov1.PutOnlineFilingCommand{Filing: f.OnlineFiling()}}}
 	res, err := c.p.Propose(ctx, Actor, c.cfg.Now(), cmd)
 	if err != nil {
@@ -294,8 +326,7 @@ func (c *Connector) route(ctx context.Context, f *Filing) error {
 		if codes.Code(r.GetCode()) != codes.InvalidArgument {
 			return fmt.Errorf("propose filing %s: %s", f.MaHoSo, r.GetMessage())
 		}
-		c.log.Warn("portal filing refused", "ma_ho_so", f.MaHoSo, "commune", f.MaXa, "procedure", f.MaTTHC, "reason", r.GetMessage())
-		c.count(func(s *Stats) { s.Refused++ })
+		refuse(r.GetMessage())
 		return nil
 	}
 	path := "/v1/province/" + url.PathEscape(c.cfg.Province) + "/dossiers/" + url.PathEscape(f.MaHoSo) + "/ack"

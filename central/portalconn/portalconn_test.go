@@ -165,10 +165,14 @@ func TestFilingsReachTheirCommuneOnceThroughCutsAndLostAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer si.Close()
-	var down atomic.Bool
+	var down, corrupt atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() && strings.HasPrefix(r.URL.Path, "/v1/province/") {
+		if down.Load() && strings.HasPrefix(r.URL.Path, "/v1/") {
 			http.Error(w, "portal unreachable (test)", http.StatusServiceUnavailable)
+			return
+		}
+		if corrupt.Load() && strings.HasPrefix(r.URL.Path, "/v1/files/") {
+			w.Write([]byte("%PDF-1.4 not the scan listed"))
 			return
 		}
 		si.ServeHTTP(w, r)
@@ -224,6 +228,33 @@ func TestFilingsReachTheirCommuneOnceThroughCutsAndLostAnswers(t *testing.T) {
 	if err := exactlyOnce(onlineFilings(t, f, known), want); err != nil {
 		t.Fatalf("filings in the feed: %v", err)
 	}
+	// Every scan of every filing routed is held at central, checked.
+	items, _, err := f.FeedAfter(known, 0, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		for _, file := range it.GetOnlineFiling().GetFiles() {
+			if ref, data, err := f.Attachment(file.GetSha256()); err != nil || int64(len(data)) != file.GetSize() || ref.GetComponentCode() != file.GetComponentCode() {
+				t.Errorf("scan %s of %s at central: %v, %d bytes, %v", file.GetSha256(), it.GetOnlineFiling().GetPortalCode(), ref, len(data), err)
+			}
+		}
+	}
+	// A scan that is not what the listing says refuses its filing.
+	corrupt.Store(true)
+	refusedBefore := c.Stats().Refused
+	badScan, err := citizens.FileOne(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the filing with a bad scan refused", func() bool { return c.Stats().Refused > refusedBefore })
+	corrupt.Store(false)
+	if !strings.Contains(logs.String(), badScan) || !strings.Contains(logs.String(), "not the") {
+		t.Errorf("the refusal of %s's scan is not logged with its reason:\n%s", badScan, logs.String())
+	}
+	if err := exactlyOnce(onlineFilings(t, f, known), want); err != nil {
+		t.Fatalf("filings in the feed after a bad scan: %v", err)
+	}
 	if !strings.Contains(logs.String(), "portal filing refused") || !strings.Contains(logs.String(), bad) || !strings.Contains(logs.String(), "is not registered") {
 		t.Errorf("the refusal of %s is not logged with its reason:\n%s", bad, logs.String())
 	}
@@ -243,7 +274,7 @@ func TestFilingsReachTheirCommuneOnceThroughCutsAndLostAnswers(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
 		t.Fatal(err)
 	}
-	if len(l.Dossiers) != 1 || l.Dossiers[0].MaHoSo != bad {
-		t.Errorf("the portal still lists %d filings; want only %s", len(l.Dossiers), bad)
+	if len(l.Dossiers) != 2 || l.Dossiers[0].MaHoSo != bad || l.Dossiers[1].MaHoSo != badScan {
+		t.Errorf("the portal still lists %d filings; want only %s and %s", len(l.Dossiers), bad, badScan)
 	}
 }
