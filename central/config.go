@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -73,6 +74,14 @@ type Config struct {
 	// operators, dashboards and the other members); further ones wait
 	// until one closes.
 	MaxConnections int `yaml:"max_connections"`
+	// PortalURL is the national portal's address for the portal
+	// connector (central/portalconn), PortalTokenFile the file of the
+	// bearer token it presents (one line of at least 16 characters, mode
+	// 600), PortalProvince the province's unit code there. The connector
+	// runs on the leader when PortalURL is set; off otherwise.
+	PortalURL       string `yaml:"portal_url"`
+	PortalTokenFile string `yaml:"portal_token_file"`
+	PortalProvince  string `yaml:"portal_province"`
 }
 
 // DefaultConfig returns the defaults every key starts from.
@@ -166,6 +175,9 @@ func (c Config) Validate() error {
 	if c.TrailingLogs == 0 || c.SnapshotThreshold == 0 {
 		return fmt.Errorf("snapshot_threshold and trailing_logs: both above 0")
 	}
+	if err := c.checkPortal(); err != nil {
+		return err
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -234,6 +246,45 @@ func (c Config) tls() (memberTLS, error) {
 		}
 	}
 	return t, nil
+}
+
+// checkPortal checks the portal connector's keys: all three or none.
+func (c Config) checkPortal() error {
+	if c.PortalURL == "" && c.PortalTokenFile == "" && c.PortalProvince == "" {
+		return nil
+	}
+	if c.PortalURL == "" || c.PortalProvince == "" {
+		return fmt.Errorf("portal_url, portal_token_file and portal_province: all three, or none")
+	}
+	if u, err := url.Parse(c.PortalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("portal_url: %q is not an http(s) address", c.PortalURL)
+	}
+	_, err := c.portalToken()
+	return err
+}
+
+// portalToken reads the portal connector's token: one line of at least 16
+// characters in a file its owner only may read.
+func (c Config) portalToken() (string, error) {
+	if c.PortalTokenFile == "" {
+		return "", fmt.Errorf("portal_token_file: required with portal_url")
+	}
+	fi, err := os.Stat(c.PortalTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("portal_token_file: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("portal_token_file: %s is readable by others (mode %v); want 600", c.PortalTokenFile, fi.Mode().Perm())
+	}
+	data, err := os.ReadFile(c.PortalTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("portal_token_file: %w", err)
+	}
+	tok := strings.TrimSpace(string(data))
+	if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("portal_token_file: want one line of at least 16 characters in %s", c.PortalTokenFile)
+	}
+	return tok, nil
 }
 
 func (c Config) bootstrapTokenSum() (string, error) {

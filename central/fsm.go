@@ -801,6 +801,8 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 		w.set([]byte(prefixSettings+cs.GetCommuneCode()), set)
 		w.feed(st, &xasov1.FeedItem{CommuneCode: cs.GetCommuneCode(), Item: &xasov1.FeedItem_Settings{Settings: set}})
 		return &xasov1.CommandResult{}
+	case *xasov1.CentralCommand_PutOnlineFiling:
+		return applyOnlineFiling(st, c.PutOnlineFiling, w)
 	case *xasov1.CentralCommand_UnblockChain:
 		u := c.UnblockChain
 		hw := &xasov1.NodeStream{}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/xaso/xaso/central/portalconn"
 	"github.com/xaso/xaso/pki"
 )
 
@@ -62,6 +63,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		MaxConnections: cfg.MaxConnections, Logger: log})
 	if err != nil {
 		return err
+	}
+	if cfg.PortalURL != "" {
+		tok, err := cfg.portalToken()
+		if err != nil {
+			return err
+		}
+		pc, err := portalconn.New(portalconn.Config{URL: cfg.PortalURL, Token: tok, Province: cfg.PortalProvince, Logger: log}, m)
+		if err != nil {
+			return err
+		}
+		s.metrics.reg.MustRegister(pc.Collectors()...)
+		go pc.Run(ctx)
+		log.Info("portal connector on", "portal", cfg.PortalURL, "province", cfg.PortalProvince)
 	}
 	log.Info("central member serving", "id", cfg.ID, "raft", m.transport.LocalAddr(), "api", ln.Addr().String())
 	return s.Serve(ctx, ln)

@@ -275,11 +275,19 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 		Locked []lockedOfficial
 		// AccessLog: a link to the access log (a leader's queue only).
 		AccessLog bool
+		// Online: the online filings waiting for acceptance (online.go).
+		Online []onlineRow
 	}
 	if se.Role == "leader" {
 		data.Locked = p.lockedOfficials()
 		data.AccessLog = true
 	}
+	online, err := p.onlineRows(cal, now)
+	if err != nil {
+		p.fail(w, r, err, "online filings")
+		return
+	}
+	data.Online = online
 	shown := read{kind: dossier.AccessList}
 	var filters []string
 	for _, s := range sections {

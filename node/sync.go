@@ -188,6 +188,10 @@ func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, commun
 				return nil, fmt.Errorf("calendar from central: %w", err)
 			}
 			eff.set([]byte(keyCalendar), []byte(it.CalendarJson))
+		case *xasov1.FeedItem_OnlineFiling:
+			if err := s.putOnlineFiling(txn, eff, item, it.OnlineFiling, commune); err != nil {
+				return nil, err
+			}
 		default:
 			// An item this version does not know: skip it, keep the order.
 		}

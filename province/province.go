@@ -67,6 +67,9 @@ type Options struct {
 	// Node, when set, may change each commune node's configuration before
 	// it starts (e.g. the fee account), after everything else is set.
 	Node func(c sample.Commune, cfg *node.Config)
+	// Central, when set, may change each central member's configuration
+	// before it starts (e.g. the portal connector's keys).
+	Central func(cfg *central.Config)
 }
 
 // agencyID is the agency e-ID Options gives commune, or "".
@@ -300,6 +303,9 @@ func (p *Province) configureMembers() error {
 		if p.opts.Fast {
 			cfg.HeartbeatTimeout, cfg.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
 			cfg.SnapshotThreshold, cfg.TrailingLogs = 256, 128
+		}
+		if p.opts.Central != nil {
+			p.opts.Central(&cfg)
 		}
 		p.members = append(p.members, &Member{Config: cfg, URL: "https://" + cfg.APIListen})
 	}

@@ -38,6 +38,9 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 	fs.String("trailing-logs", strconv.FormatUint(d.TrailingLogs, 10), "trailing_logs: entries kept after a snapshot")
 	fs.String("max-connections", strconv.Itoa(d.MaxConnections), "max_connections: API connections served at once (a connected node holds one); one more waits")
 	fs.String("log-level", d.LogLevel, "log_level: debug, info, warn or error")
+	fs.String("portal-url", "", "portal_url: the national portal's address for the portal connector (off when empty)")
+	fs.String("portal-token-file", "", "portal_token_file: the connector's bearer token at the portal (mode 0600)")
+	fs.String("portal-province", "", "portal_province: the province's unit code at the portal")
 	apply = func(cfg *central.Config) error {
 		var err error
 		duration := func(f *flag.Flag, dst *time.Duration) {
@@ -104,6 +107,12 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 				cfg.MaxConnections = n
 			case "log-level":
 				cfg.LogLevel = v
+			case "portal-url":
+				cfg.PortalURL = v
+			case "portal-token-file":
+				cfg.PortalTokenFile = v
+			case "portal-province":
+				cfg.PortalProvince = v
 			}
 		})
 		return err

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xaso/xaso/central"
 	"github.com/xaso/xaso/node"
 	"github.com/xaso/xaso/province"
 	"github.com/xaso/xaso/replication/linksim"
@@ -78,6 +79,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
+	portalPort := 0
+	if *portBase > 0 {
+		portalPort = *portBase + 6
+	}
+	// The portal stand-in starts first: central's connector pulls from it.
+	stand, err := startDemoPortal(ctx, *dir, portalPort, log)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "xaso demo: %s, 3 central members, %d commune nodes, data in %s (encrypted at rest, each store's key beside it: */data.key)\n", prov.Name, *communes, *dir)
 	p, err := province.Start(ctx, province.Options{
 		Dir: *dir, Communes: prov.Communes[:*communes], PortBase: *portBase, Logger: log,
@@ -88,6 +98,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		AgencyID: func(commune string) string { return "000.00." + commune + ".H56" },
 		// An illustrative fee account per commune (not a real one), so
 		// that receipts and the look-up show the VietQR code of a fee.
+		// Central's portal connector pulls the stand-in's filings and
+		// routes them to the communes' desks.
+		Central: func(cfg *central.Config) {
+			cfg.PortalURL, cfg.PortalTokenFile, cfg.PortalProvince = stand.URL, stand.TokenFile, prov.Code
+		},
 		Node: func(c sample.Commune, cfg *node.Config) {
 			cfg.FeeBankBIN, cfg.FeeAccountNumber = "970405", "3900"+c.Code
 			cfg.FeeAccountName = "Trung tâm Phục vụ hành chính công " + c.Name
@@ -97,14 +112,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer p.Close()
-	portalPort := 0
-	if *portBase > 0 {
-		portalPort = *portBase + 6
-	}
-	stand, err := startDemoPortal(ctx, *dir, portalPort, log)
-	if err != nil {
-		return err
-	}
 
 	opFile, recFile := filepath.Join(*dir, "pki", province.OperatorTokenFile), filepath.Join(*dir, "pki", province.RecordsTokenFile)
 	fmt.Fprintln(stdout, "central (HTTPS; CA "+p.CAFile()+"; operator token (administration) in "+opFile+", records token (dossiers with personal data) in "+recFile+"):")
