@@ -488,6 +488,7 @@ type CentralCommand struct {
 	//	*CentralCommand_PutChunk
 	//	*CentralCommand_PutCommuneSettings
 	//	*CentralCommand_UnblockChain
+	//	*CentralCommand_DeclareSuccession
 	Command       isCentralCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -679,6 +680,15 @@ func (x *CentralCommand) GetUnblockChain() *UnblockChainCommand {
 	return nil
 }
 
+func (x *CentralCommand) GetDeclareSuccession() *DeclareSuccessionCommand {
+	if x != nil {
+		if x, ok := x.Command.(*CentralCommand_DeclareSuccession); ok {
+			return x.DeclareSuccession
+		}
+	}
+	return nil
+}
+
 type isCentralCommand_Command interface {
 	isCentralCommand_Command()
 }
@@ -743,6 +753,10 @@ type CentralCommand_UnblockChain struct {
 	UnblockChain *UnblockChainCommand `protobuf:"bytes,24,opt,name=unblock_chain,json=unblockChain,proto3,oneof"`
 }
 
+type CentralCommand_DeclareSuccession struct {
+	DeclareSuccession *DeclareSuccessionCommand `protobuf:"bytes,70,opt,name=declare_succession,json=declareSuccession,proto3,oneof"`
+}
+
 func (*CentralCommand_PutCommune) isCentralCommand_Command() {}
 
 func (*CentralCommand_PutProcedure) isCentralCommand_Command() {}
@@ -773,6 +787,200 @@ func (*CentralCommand_PutCommuneSettings) isCentralCommand_Command() {}
 
 func (*CentralCommand_UnblockChain) isCentralCommand_Command() {}
 
+func (*CentralCommand_DeclareSuccession) isCentralCommand_Command() {}
+
+// Succession is a reorganisation declared by an operator: from
+// effective_time the predecessor communes take no new dossiers, and each
+// one's unfinished dossiers go to the successor once its node has sent
+// all it did and sealed its chain (see docs/mergers.md).
+type Succession struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	PredecessorCodes []string               `protobuf:"bytes,1,rep,name=predecessor_codes,json=predecessorCodes,proto3" json:"predecessor_codes,omitempty"`
+	SuccessorCode    string                 `protobuf:"bytes,2,opt,name=successor_code,json=successorCode,proto3" json:"successor_code,omitempty"`
+	EffectiveTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=effective_time,json=effectiveTime,proto3" json:"effective_time,omitempty"`
+	// The act that decides it, e.g. "Nghị quyết số 1656/NQ-UBTVQH15".
+	Basis string `protobuf:"bytes,4,opt,name=basis,proto3" json:"basis,omitempty"`
+	// When central applied the declaration (the proposer's time).
+	DeclareTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=declare_time,json=declareTime,proto3" json:"declare_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Succession) Reset() {
+	*x = Succession{}
+	mi := &file_xaso_v1_central_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Succession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Succession) ProtoMessage() {}
+
+func (x *Succession) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Succession.ProtoReflect.Descriptor instead.
+func (*Succession) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Succession) GetPredecessorCodes() []string {
+	if x != nil {
+		return x.PredecessorCodes
+	}
+	return nil
+}
+
+func (x *Succession) GetSuccessorCode() string {
+	if x != nil {
+		return x.SuccessorCode
+	}
+	return ""
+}
+
+func (x *Succession) GetEffectiveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EffectiveTime
+	}
+	return nil
+}
+
+func (x *Succession) GetBasis() string {
+	if x != nil {
+		return x.Basis
+	}
+	return ""
+}
+
+func (x *Succession) GetDeclareTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeclareTime
+	}
+	return nil
+}
+
+// DeclareSuccessionCommand stores a succession (checked by the FSM:
+// communes registered, effective time not past, basis given, no commune
+// in two successions).
+type DeclareSuccessionCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Succession    *Succession            `protobuf:"bytes,1,opt,name=succession,proto3" json:"succession,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclareSuccessionCommand) Reset() {
+	*x = DeclareSuccessionCommand{}
+	mi := &file_xaso_v1_central_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclareSuccessionCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclareSuccessionCommand) ProtoMessage() {}
+
+func (x *DeclareSuccessionCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclareSuccessionCommand.ProtoReflect.Descriptor instead.
+func (*DeclareSuccessionCommand) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DeclareSuccessionCommand) GetSuccession() *Succession {
+	if x != nil {
+		return x.Succession
+	}
+	return nil
+}
+
+// SuccessionState is what central keeps of a predecessor commune.
+type SuccessionState struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Succession *Succession            `protobuf:"bytes,1,opt,name=succession,proto3" json:"succession,omitempty"`
+	// The sequence of the predecessor's seal record; 0 before it.
+	SealedSequence int64 `protobuf:"varint,2,opt,name=sealed_sequence,json=sealedSequence,proto3" json:"sealed_sequence,omitempty"`
+	// How many unfinished dossiers were handed to the successor.
+	HandedOver    int64 `protobuf:"varint,3,opt,name=handed_over,json=handedOver,proto3" json:"handed_over,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuccessionState) Reset() {
+	*x = SuccessionState{}
+	mi := &file_xaso_v1_central_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuccessionState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuccessionState) ProtoMessage() {}
+
+func (x *SuccessionState) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuccessionState.ProtoReflect.Descriptor instead.
+func (*SuccessionState) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SuccessionState) GetSuccession() *Succession {
+	if x != nil {
+		return x.Succession
+	}
+	return nil
+}
+
+func (x *SuccessionState) GetSealedSequence() int64 {
+	if x != nil {
+		return x.SealedSequence
+	}
+	return 0
+}
+
+func (x *SuccessionState) GetHandedOver() int64 {
+	if x != nil {
+		return x.HandedOver
+	}
+	return 0
+}
+
 // PutCommuneCommand registers a commune or renames it.
 type PutCommuneCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -783,7 +991,7 @@ type PutCommuneCommand struct {
 
 func (x *PutCommuneCommand) Reset() {
 	*x = PutCommuneCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[5]
+	mi := &file_xaso_v1_central_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +1003,7 @@ func (x *PutCommuneCommand) String() string {
 func (*PutCommuneCommand) ProtoMessage() {}
 
 func (x *PutCommuneCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[5]
+	mi := &file_xaso_v1_central_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +1016,7 @@ func (x *PutCommuneCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCommuneCommand.ProtoReflect.Descriptor instead.
 func (*PutCommuneCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{5}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PutCommuneCommand) GetCommune() *Commune {
@@ -832,7 +1040,7 @@ type PutProcedureCommand struct {
 
 func (x *PutProcedureCommand) Reset() {
 	*x = PutProcedureCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[6]
+	mi := &file_xaso_v1_central_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +1052,7 @@ func (x *PutProcedureCommand) String() string {
 func (*PutProcedureCommand) ProtoMessage() {}
 
 func (x *PutProcedureCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[6]
+	mi := &file_xaso_v1_central_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +1065,7 @@ func (x *PutProcedureCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutProcedureCommand.ProtoReflect.Descriptor instead.
 func (*PutProcedureCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{6}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PutProcedureCommand) GetProcedure() *Procedure {
@@ -884,7 +1092,7 @@ type PutCalendarCommand struct {
 
 func (x *PutCalendarCommand) Reset() {
 	*x = PutCalendarCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[7]
+	mi := &file_xaso_v1_central_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1104,7 @@ func (x *PutCalendarCommand) String() string {
 func (*PutCalendarCommand) ProtoMessage() {}
 
 func (x *PutCalendarCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[7]
+	mi := &file_xaso_v1_central_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1117,7 @@ func (x *PutCalendarCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCalendarCommand.ProtoReflect.Descriptor instead.
 func (*PutCalendarCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{7}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PutCalendarCommand) GetCalendarJson() string {
@@ -931,7 +1139,7 @@ type CentralCommandBatch struct {
 
 func (x *CentralCommandBatch) Reset() {
 	*x = CentralCommandBatch{}
-	mi := &file_xaso_v1_central_proto_msgTypes[8]
+	mi := &file_xaso_v1_central_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1151,7 @@ func (x *CentralCommandBatch) String() string {
 func (*CentralCommandBatch) ProtoMessage() {}
 
 func (x *CentralCommandBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[8]
+	mi := &file_xaso_v1_central_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1164,7 @@ func (x *CentralCommandBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CentralCommandBatch.ProtoReflect.Descriptor instead.
 func (*CentralCommandBatch) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{8}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CentralCommandBatch) GetFormat() int32 {
@@ -1003,7 +1211,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_xaso_v1_central_proto_msgTypes[9]
+	mi := &file_xaso_v1_central_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1223,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[9]
+	mi := &file_xaso_v1_central_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1236,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{9}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CommandResult) GetCode() int32 {
@@ -1125,7 +1333,7 @@ type ChainBlock struct {
 
 func (x *ChainBlock) Reset() {
 	*x = ChainBlock{}
-	mi := &file_xaso_v1_central_proto_msgTypes[10]
+	mi := &file_xaso_v1_central_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1345,7 @@ func (x *ChainBlock) String() string {
 func (*ChainBlock) ProtoMessage() {}
 
 func (x *ChainBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[10]
+	mi := &file_xaso_v1_central_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1358,7 @@ func (x *ChainBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainBlock.ProtoReflect.Descriptor instead.
 func (*ChainBlock) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{10}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ChainBlock) GetSequence() int64 {
@@ -1199,7 +1407,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_xaso_v1_central_proto_msgTypes[11]
+	mi := &file_xaso_v1_central_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1211,7 +1419,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[11]
+	mi := &file_xaso_v1_central_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1224,7 +1432,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{11}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -1253,7 +1461,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_xaso_v1_central_proto_msgTypes[12]
+	mi := &file_xaso_v1_central_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1473,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[12]
+	mi := &file_xaso_v1_central_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1486,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{12}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AuditRecord) GetIndex() uint64 {
@@ -1325,7 +1533,7 @@ type AppendEventsCommand struct {
 
 func (x *AppendEventsCommand) Reset() {
 	*x = AppendEventsCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[13]
+	mi := &file_xaso_v1_central_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1545,7 @@ func (x *AppendEventsCommand) String() string {
 func (*AppendEventsCommand) ProtoMessage() {}
 
 func (x *AppendEventsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[13]
+	mi := &file_xaso_v1_central_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1558,7 @@ func (x *AppendEventsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendEventsCommand.ProtoReflect.Descriptor instead.
 func (*AppendEventsCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{13}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AppendEventsCommand) GetCommuneCode() string {
@@ -1410,7 +1618,7 @@ type NodeStream struct {
 
 func (x *NodeStream) Reset() {
 	*x = NodeStream{}
-	mi := &file_xaso_v1_central_proto_msgTypes[14]
+	mi := &file_xaso_v1_central_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1630,7 @@ func (x *NodeStream) String() string {
 func (*NodeStream) ProtoMessage() {}
 
 func (x *NodeStream) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[14]
+	mi := &file_xaso_v1_central_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1643,7 @@ func (x *NodeStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStream.ProtoReflect.Descriptor instead.
 func (*NodeStream) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{14}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeStream) GetCommuneCode() string {
@@ -1514,7 +1722,7 @@ type OperatorToken struct {
 
 func (x *OperatorToken) Reset() {
 	*x = OperatorToken{}
-	mi := &file_xaso_v1_central_proto_msgTypes[15]
+	mi := &file_xaso_v1_central_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1734,7 @@ func (x *OperatorToken) String() string {
 func (*OperatorToken) ProtoMessage() {}
 
 func (x *OperatorToken) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[15]
+	mi := &file_xaso_v1_central_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1747,7 @@ func (x *OperatorToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorToken.ProtoReflect.Descriptor instead.
 func (*OperatorToken) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{15}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *OperatorToken) GetName() string {
@@ -1606,7 +1814,7 @@ type PutOperatorTokenCommand struct {
 
 func (x *PutOperatorTokenCommand) Reset() {
 	*x = PutOperatorTokenCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[16]
+	mi := &file_xaso_v1_central_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +1826,7 @@ func (x *PutOperatorTokenCommand) String() string {
 func (*PutOperatorTokenCommand) ProtoMessage() {}
 
 func (x *PutOperatorTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[16]
+	mi := &file_xaso_v1_central_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1631,7 +1839,7 @@ func (x *PutOperatorTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutOperatorTokenCommand.ProtoReflect.Descriptor instead.
 func (*PutOperatorTokenCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{16}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PutOperatorTokenCommand) GetToken() *OperatorToken {
@@ -1658,7 +1866,7 @@ type DeleteOperatorTokenCommand struct {
 
 func (x *DeleteOperatorTokenCommand) Reset() {
 	*x = DeleteOperatorTokenCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1670,7 +1878,7 @@ func (x *DeleteOperatorTokenCommand) String() string {
 func (*DeleteOperatorTokenCommand) ProtoMessage() {}
 
 func (x *DeleteOperatorTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1683,7 +1891,7 @@ func (x *DeleteOperatorTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOperatorTokenCommand.ProtoReflect.Descriptor instead.
 func (*DeleteOperatorTokenCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{17}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteOperatorTokenCommand) GetName() string {
@@ -1710,7 +1918,7 @@ type EnrollmentToken struct {
 
 func (x *EnrollmentToken) Reset() {
 	*x = EnrollmentToken{}
-	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1722,7 +1930,7 @@ func (x *EnrollmentToken) String() string {
 func (*EnrollmentToken) ProtoMessage() {}
 
 func (x *EnrollmentToken) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1735,7 +1943,7 @@ func (x *EnrollmentToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollmentToken.ProtoReflect.Descriptor instead.
 func (*EnrollmentToken) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{18}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EnrollmentToken) GetCommuneCode() string {
@@ -1797,7 +2005,7 @@ type IssueEnrollmentCommand struct {
 
 func (x *IssueEnrollmentCommand) Reset() {
 	*x = IssueEnrollmentCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +2017,7 @@ func (x *IssueEnrollmentCommand) String() string {
 func (*IssueEnrollmentCommand) ProtoMessage() {}
 
 func (x *IssueEnrollmentCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +2030,7 @@ func (x *IssueEnrollmentCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueEnrollmentCommand.ProtoReflect.Descriptor instead.
 func (*IssueEnrollmentCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{19}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *IssueEnrollmentCommand) GetToken() *EnrollmentToken {
@@ -1851,7 +2059,7 @@ type UseEnrollmentCommand struct {
 
 func (x *UseEnrollmentCommand) Reset() {
 	*x = UseEnrollmentCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +2071,7 @@ func (x *UseEnrollmentCommand) String() string {
 func (*UseEnrollmentCommand) ProtoMessage() {}
 
 func (x *UseEnrollmentCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +2084,7 @@ func (x *UseEnrollmentCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UseEnrollmentCommand.ProtoReflect.Descriptor instead.
 func (*UseEnrollmentCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{20}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UseEnrollmentCommand) GetSecretSha256() string {
@@ -1934,7 +2142,7 @@ type EnrolledNode struct {
 
 func (x *EnrolledNode) Reset() {
 	*x = EnrolledNode{}
-	mi := &file_xaso_v1_central_proto_msgTypes[21]
+	mi := &file_xaso_v1_central_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2154,7 @@ func (x *EnrolledNode) String() string {
 func (*EnrolledNode) ProtoMessage() {}
 
 func (x *EnrolledNode) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[21]
+	mi := &file_xaso_v1_central_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2167,7 @@ func (x *EnrolledNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrolledNode.ProtoReflect.Descriptor instead.
 func (*EnrolledNode) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{21}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *EnrolledNode) GetNodeId() string {
@@ -2029,7 +2237,7 @@ type UnblockChainCommand struct {
 
 func (x *UnblockChainCommand) Reset() {
 	*x = UnblockChainCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[22]
+	mi := &file_xaso_v1_central_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2249,7 @@ func (x *UnblockChainCommand) String() string {
 func (*UnblockChainCommand) ProtoMessage() {}
 
 func (x *UnblockChainCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[22]
+	mi := &file_xaso_v1_central_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2262,7 @@ func (x *UnblockChainCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockChainCommand.ProtoReflect.Descriptor instead.
 func (*UnblockChainCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{22}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UnblockChainCommand) GetCommuneCode() string {
@@ -2081,7 +2289,7 @@ type RevokeNodeCommand struct {
 
 func (x *RevokeNodeCommand) Reset() {
 	*x = RevokeNodeCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[23]
+	mi := &file_xaso_v1_central_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2093,7 +2301,7 @@ func (x *RevokeNodeCommand) String() string {
 func (*RevokeNodeCommand) ProtoMessage() {}
 
 func (x *RevokeNodeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[23]
+	mi := &file_xaso_v1_central_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2106,7 +2314,7 @@ func (x *RevokeNodeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeCommand.ProtoReflect.Descriptor instead.
 func (*RevokeNodeCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{23}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RevokeNodeCommand) GetNodeId() string {
@@ -2137,6 +2345,8 @@ type FeedItem struct {
 	//	*FeedItem_Transfer
 	//	*FeedItem_Settings
 	//	*FeedItem_Commune
+	//	*FeedItem_Succession
+	//	*FeedItem_Succeeded
 	Item          isFeedItem_Item `protobuf_oneof:"item"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2144,7 +2354,7 @@ type FeedItem struct {
 
 func (x *FeedItem) Reset() {
 	*x = FeedItem{}
-	mi := &file_xaso_v1_central_proto_msgTypes[24]
+	mi := &file_xaso_v1_central_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2366,7 @@ func (x *FeedItem) String() string {
 func (*FeedItem) ProtoMessage() {}
 
 func (x *FeedItem) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[24]
+	mi := &file_xaso_v1_central_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2379,7 @@ func (x *FeedItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedItem.ProtoReflect.Descriptor instead.
 func (*FeedItem) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{24}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *FeedItem) GetSequence() uint64 {
@@ -2252,6 +2462,24 @@ func (x *FeedItem) GetCommune() *Commune {
 	return nil
 }
 
+func (x *FeedItem) GetSuccession() *Succession {
+	if x != nil {
+		if x, ok := x.Item.(*FeedItem_Succession); ok {
+			return x.Succession
+		}
+	}
+	return nil
+}
+
+func (x *FeedItem) GetSucceeded() *Dossier {
+	if x != nil {
+		if x, ok := x.Item.(*FeedItem_Succeeded); ok {
+			return x.Succeeded
+		}
+	}
+	return nil
+}
+
 type isFeedItem_Item interface {
 	isFeedItem_Item()
 }
@@ -2280,6 +2508,18 @@ type FeedItem_Commune struct {
 	Commune *Commune `protobuf:"bytes,14,opt,name=commune,proto3,oneof"`
 }
 
+type FeedItem_Succession struct {
+	// A succession declared (broadcast): a predecessor's node stops
+	// taking receipts from its effective time and seals its chain.
+	Succession *Succession `protobuf:"bytes,55,opt,name=succession,proto3,oneof"`
+}
+
+type FeedItem_Succeeded struct {
+	// An unfinished dossier of a predecessor handed to the item's commune,
+	// its successor, with its events (the last one the SUCCEED).
+	Succeeded *Dossier `protobuf:"bytes,56,opt,name=succeeded,proto3,oneof"`
+}
+
 func (*FeedItem_Procedure) isFeedItem_Item() {}
 
 func (*FeedItem_CalendarJson) isFeedItem_Item() {}
@@ -2289,6 +2529,10 @@ func (*FeedItem_Transfer) isFeedItem_Item() {}
 func (*FeedItem_Settings) isFeedItem_Item() {}
 
 func (*FeedItem_Commune) isFeedItem_Item() {}
+
+func (*FeedItem_Succession) isFeedItem_Item() {}
+
+func (*FeedItem_Succeeded) isFeedItem_Item() {}
 
 // ClusterMember is what central knows of a member beyond Raft: where its API is.
 type ClusterMember struct {
@@ -2301,7 +2545,7 @@ type ClusterMember struct {
 
 func (x *ClusterMember) Reset() {
 	*x = ClusterMember{}
-	mi := &file_xaso_v1_central_proto_msgTypes[25]
+	mi := &file_xaso_v1_central_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2313,7 +2557,7 @@ func (x *ClusterMember) String() string {
 func (*ClusterMember) ProtoMessage() {}
 
 func (x *ClusterMember) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[25]
+	mi := &file_xaso_v1_central_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2326,7 +2570,7 @@ func (x *ClusterMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
 func (*ClusterMember) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{25}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ClusterMember) GetId() string {
@@ -2354,7 +2598,7 @@ type PutMemberCommand struct {
 
 func (x *PutMemberCommand) Reset() {
 	*x = PutMemberCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[26]
+	mi := &file_xaso_v1_central_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2610,7 @@ func (x *PutMemberCommand) String() string {
 func (*PutMemberCommand) ProtoMessage() {}
 
 func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[26]
+	mi := &file_xaso_v1_central_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2623,7 @@ func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutMemberCommand.ProtoReflect.Descriptor instead.
 func (*PutMemberCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{26}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PutMemberCommand) GetMember() *ClusterMember {
@@ -2399,7 +2643,7 @@ type ReadFenceCommand struct {
 
 func (x *ReadFenceCommand) Reset() {
 	*x = ReadFenceCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[27]
+	mi := &file_xaso_v1_central_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2411,7 +2655,7 @@ func (x *ReadFenceCommand) String() string {
 func (*ReadFenceCommand) ProtoMessage() {}
 
 func (x *ReadFenceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[27]
+	mi := &file_xaso_v1_central_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2424,7 +2668,7 @@ func (x *ReadFenceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFenceCommand.ProtoReflect.Descriptor instead.
 func (*ReadFenceCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{27}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{30}
 }
 
 // Aggregate is the counts of one report group (commune × procedure × month
@@ -2522,7 +2766,7 @@ type Aggregate struct {
 
 func (x *Aggregate) Reset() {
 	*x = Aggregate{}
-	mi := &file_xaso_v1_central_proto_msgTypes[28]
+	mi := &file_xaso_v1_central_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2534,7 +2778,7 @@ func (x *Aggregate) String() string {
 func (*Aggregate) ProtoMessage() {}
 
 func (x *Aggregate) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[28]
+	mi := &file_xaso_v1_central_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2547,7 +2791,7 @@ func (x *Aggregate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
 func (*Aggregate) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{28}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Aggregate) GetReceived() int64 {
@@ -2904,7 +3148,7 @@ type PutAttachmentManifestCommand struct {
 
 func (x *PutAttachmentManifestCommand) Reset() {
 	*x = PutAttachmentManifestCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[29]
+	mi := &file_xaso_v1_central_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2916,7 +3160,7 @@ func (x *PutAttachmentManifestCommand) String() string {
 func (*PutAttachmentManifestCommand) ProtoMessage() {}
 
 func (x *PutAttachmentManifestCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[29]
+	mi := &file_xaso_v1_central_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2929,7 +3173,7 @@ func (x *PutAttachmentManifestCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutAttachmentManifestCommand.ProtoReflect.Descriptor instead.
 func (*PutAttachmentManifestCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{29}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PutAttachmentManifestCommand) GetCommuneCode() string {
@@ -2964,7 +3208,7 @@ type PutChunkCommand struct {
 
 func (x *PutChunkCommand) Reset() {
 	*x = PutChunkCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[30]
+	mi := &file_xaso_v1_central_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2976,7 +3220,7 @@ func (x *PutChunkCommand) String() string {
 func (*PutChunkCommand) ProtoMessage() {}
 
 func (x *PutChunkCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[30]
+	mi := &file_xaso_v1_central_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2989,7 +3233,7 @@ func (x *PutChunkCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutChunkCommand.ProtoReflect.Descriptor instead.
 func (*PutChunkCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{30}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PutChunkCommand) GetSha256() []byte {
@@ -3044,7 +3288,7 @@ type CommuneSettings struct {
 
 func (x *CommuneSettings) Reset() {
 	*x = CommuneSettings{}
-	mi := &file_xaso_v1_central_proto_msgTypes[31]
+	mi := &file_xaso_v1_central_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3300,7 @@ func (x *CommuneSettings) String() string {
 func (*CommuneSettings) ProtoMessage() {}
 
 func (x *CommuneSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[31]
+	mi := &file_xaso_v1_central_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3313,7 @@ func (x *CommuneSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommuneSettings.ProtoReflect.Descriptor instead.
 func (*CommuneSettings) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{31}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CommuneSettings) GetSyncBandwidthKbit() int64 {
@@ -3111,7 +3355,7 @@ type PutCommuneSettingsCommand struct {
 
 func (x *PutCommuneSettingsCommand) Reset() {
 	*x = PutCommuneSettingsCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[32]
+	mi := &file_xaso_v1_central_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3123,7 +3367,7 @@ func (x *PutCommuneSettingsCommand) String() string {
 func (*PutCommuneSettingsCommand) ProtoMessage() {}
 
 func (x *PutCommuneSettingsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[32]
+	mi := &file_xaso_v1_central_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3136,7 +3380,7 @@ func (x *PutCommuneSettingsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCommuneSettingsCommand.ProtoReflect.Descriptor instead.
 func (*PutCommuneSettingsCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{32}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PutCommuneSettingsCommand) GetCommuneCode() string {
@@ -3167,7 +3411,7 @@ type StoredDossier struct {
 
 func (x *StoredDossier) Reset() {
 	*x = StoredDossier{}
-	mi := &file_xaso_v1_central_proto_msgTypes[33]
+	mi := &file_xaso_v1_central_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3179,7 +3423,7 @@ func (x *StoredDossier) String() string {
 func (*StoredDossier) ProtoMessage() {}
 
 func (x *StoredDossier) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[33]
+	mi := &file_xaso_v1_central_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3192,7 +3436,7 @@ func (x *StoredDossier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredDossier.ProtoReflect.Descriptor instead.
 func (*StoredDossier) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{33}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StoredDossier) GetDossier() *Dossier {
@@ -3254,7 +3498,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\vchange_kind\x18\n" +
 	" \x01(\tR\n" +
 	"changeKind\x12-\n" +
-	"\x05basis\x18\v \x01(\v2\x17.xaso.v1.UnitLegalBasisR\x05basis\"\x9d\t\n" +
+	"\x05basis\x18\v \x01(\v2\x17.xaso.v1.UnitLegalBasisR\x05basis\"\xf1\t\n" +
 	"\x0eCentralCommand\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12=\n" +
@@ -3277,8 +3521,27 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\x17put_attachment_manifest\x18\x15 \x01(\v2%.xaso.v1.PutAttachmentManifestCommandH\x00R\x15putAttachmentManifest\x127\n" +
 	"\tput_chunk\x18\x16 \x01(\v2\x18.xaso.v1.PutChunkCommandH\x00R\bputChunk\x12V\n" +
 	"\x14put_commune_settings\x18\x17 \x01(\v2\".xaso.v1.PutCommuneSettingsCommandH\x00R\x12putCommuneSettings\x12C\n" +
-	"\runblock_chain\x18\x18 \x01(\v2\x1c.xaso.v1.UnblockChainCommandH\x00R\funblockChainB\t\n" +
-	"\acommand\"?\n" +
+	"\runblock_chain\x18\x18 \x01(\v2\x1c.xaso.v1.UnblockChainCommandH\x00R\funblockChain\x12R\n" +
+	"\x12declare_succession\x18F \x01(\v2!.xaso.v1.DeclareSuccessionCommandH\x00R\x11declareSuccessionB\t\n" +
+	"\acommand\"\xf8\x01\n" +
+	"\n" +
+	"Succession\x12+\n" +
+	"\x11predecessor_codes\x18\x01 \x03(\tR\x10predecessorCodes\x12%\n" +
+	"\x0esuccessor_code\x18\x02 \x01(\tR\rsuccessorCode\x12A\n" +
+	"\x0eeffective_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\x12\x14\n" +
+	"\x05basis\x18\x04 \x01(\tR\x05basis\x12=\n" +
+	"\fdeclare_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vdeclareTime\"O\n" +
+	"\x18DeclareSuccessionCommand\x123\n" +
+	"\n" +
+	"succession\x18\x01 \x01(\v2\x13.xaso.v1.SuccessionR\n" +
+	"succession\"\x90\x01\n" +
+	"\x0fSuccessionState\x123\n" +
+	"\n" +
+	"succession\x18\x01 \x01(\v2\x13.xaso.v1.SuccessionR\n" +
+	"succession\x12'\n" +
+	"\x0fsealed_sequence\x18\x02 \x01(\x03R\x0esealedSequence\x12\x1f\n" +
+	"\vhanded_over\x18\x03 \x01(\x03R\n" +
+	"handedOver\"?\n" +
 	"\x11PutCommuneCommand\x12*\n" +
 	"\acommune\x18\x01 \x01(\v2\x10.xaso.v1.CommuneR\acommune\"r\n" +
 	"\x13PutProcedureCommand\x120\n" +
@@ -3387,7 +3650,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x03R\bsequence\",\n" +
 	"\x11RevokeNodeCommand\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xff\x02\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xe8\x03\n" +
 	"\bFeedItem\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1d\n" +
 	"\n" +
@@ -3399,7 +3662,11 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\rcalendar_json\x18\v \x01(\tH\x00R\fcalendarJson\x12.\n" +
 	"\btransfer\x18\f \x01(\v2\x10.xaso.v1.DossierH\x00R\btransfer\x126\n" +
 	"\bsettings\x18\r \x01(\v2\x18.xaso.v1.CommuneSettingsH\x00R\bsettings\x12,\n" +
-	"\acommune\x18\x0e \x01(\v2\x10.xaso.v1.CommuneH\x00R\acommuneB\x06\n" +
+	"\acommune\x18\x0e \x01(\v2\x10.xaso.v1.CommuneH\x00R\acommune\x125\n" +
+	"\n" +
+	"succession\x187 \x01(\v2\x13.xaso.v1.SuccessionH\x00R\n" +
+	"succession\x120\n" +
+	"\tsucceeded\x188 \x01(\v2\x10.xaso.v1.DossierH\x00R\tsucceededB\x06\n" +
 	"\x04item\"@\n" +
 	"\rClusterMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
@@ -3503,7 +3770,7 @@ func file_xaso_v1_central_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_xaso_v1_central_proto_goTypes = []any{
 	(OperatorRole)(0),                    // 0: xaso.v1.OperatorRole
 	(*Commune)(nil),                      // 1: xaso.v1.Commune
@@ -3511,101 +3778,111 @@ var file_xaso_v1_central_proto_goTypes = []any{
 	(*UnitLegalBasis)(nil),               // 3: xaso.v1.UnitLegalBasis
 	(*UnitVersion)(nil),                  // 4: xaso.v1.UnitVersion
 	(*CentralCommand)(nil),               // 5: xaso.v1.CentralCommand
-	(*PutCommuneCommand)(nil),            // 6: xaso.v1.PutCommuneCommand
-	(*PutProcedureCommand)(nil),          // 7: xaso.v1.PutProcedureCommand
-	(*PutCalendarCommand)(nil),           // 8: xaso.v1.PutCalendarCommand
-	(*CentralCommandBatch)(nil),          // 9: xaso.v1.CentralCommandBatch
-	(*CommandResult)(nil),                // 10: xaso.v1.CommandResult
-	(*ChainBlock)(nil),                   // 11: xaso.v1.ChainBlock
-	(*FieldViolation)(nil),               // 12: xaso.v1.FieldViolation
-	(*AuditRecord)(nil),                  // 13: xaso.v1.AuditRecord
-	(*AppendEventsCommand)(nil),          // 14: xaso.v1.AppendEventsCommand
-	(*NodeStream)(nil),                   // 15: xaso.v1.NodeStream
-	(*OperatorToken)(nil),                // 16: xaso.v1.OperatorToken
-	(*PutOperatorTokenCommand)(nil),      // 17: xaso.v1.PutOperatorTokenCommand
-	(*DeleteOperatorTokenCommand)(nil),   // 18: xaso.v1.DeleteOperatorTokenCommand
-	(*EnrollmentToken)(nil),              // 19: xaso.v1.EnrollmentToken
-	(*IssueEnrollmentCommand)(nil),       // 20: xaso.v1.IssueEnrollmentCommand
-	(*UseEnrollmentCommand)(nil),         // 21: xaso.v1.UseEnrollmentCommand
-	(*EnrolledNode)(nil),                 // 22: xaso.v1.EnrolledNode
-	(*UnblockChainCommand)(nil),          // 23: xaso.v1.UnblockChainCommand
-	(*RevokeNodeCommand)(nil),            // 24: xaso.v1.RevokeNodeCommand
-	(*FeedItem)(nil),                     // 25: xaso.v1.FeedItem
-	(*ClusterMember)(nil),                // 26: xaso.v1.ClusterMember
-	(*PutMemberCommand)(nil),             // 27: xaso.v1.PutMemberCommand
-	(*ReadFenceCommand)(nil),             // 28: xaso.v1.ReadFenceCommand
-	(*Aggregate)(nil),                    // 29: xaso.v1.Aggregate
-	(*PutAttachmentManifestCommand)(nil), // 30: xaso.v1.PutAttachmentManifestCommand
-	(*PutChunkCommand)(nil),              // 31: xaso.v1.PutChunkCommand
-	(*CommuneSettings)(nil),              // 32: xaso.v1.CommuneSettings
-	(*PutCommuneSettingsCommand)(nil),    // 33: xaso.v1.PutCommuneSettingsCommand
-	(*StoredDossier)(nil),                // 34: xaso.v1.StoredDossier
-	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
-	(*Procedure)(nil),                    // 36: xaso.v1.Procedure
-	(*OutboxRecord)(nil),                 // 37: xaso.v1.OutboxRecord
-	(*Dossier)(nil),                      // 38: xaso.v1.Dossier
-	(*AttachmentManifest)(nil),           // 39: xaso.v1.AttachmentManifest
+	(*Succession)(nil),                   // 6: xaso.v1.Succession
+	(*DeclareSuccessionCommand)(nil),     // 7: xaso.v1.DeclareSuccessionCommand
+	(*SuccessionState)(nil),              // 8: xaso.v1.SuccessionState
+	(*PutCommuneCommand)(nil),            // 9: xaso.v1.PutCommuneCommand
+	(*PutProcedureCommand)(nil),          // 10: xaso.v1.PutProcedureCommand
+	(*PutCalendarCommand)(nil),           // 11: xaso.v1.PutCalendarCommand
+	(*CentralCommandBatch)(nil),          // 12: xaso.v1.CentralCommandBatch
+	(*CommandResult)(nil),                // 13: xaso.v1.CommandResult
+	(*ChainBlock)(nil),                   // 14: xaso.v1.ChainBlock
+	(*FieldViolation)(nil),               // 15: xaso.v1.FieldViolation
+	(*AuditRecord)(nil),                  // 16: xaso.v1.AuditRecord
+	(*AppendEventsCommand)(nil),          // 17: xaso.v1.AppendEventsCommand
+	(*NodeStream)(nil),                   // 18: xaso.v1.NodeStream
+	(*OperatorToken)(nil),                // 19: xaso.v1.OperatorToken
+	(*PutOperatorTokenCommand)(nil),      // 20: xaso.v1.PutOperatorTokenCommand
+	(*DeleteOperatorTokenCommand)(nil),   // 21: xaso.v1.DeleteOperatorTokenCommand
+	(*EnrollmentToken)(nil),              // 22: xaso.v1.EnrollmentToken
+	(*IssueEnrollmentCommand)(nil),       // 23: xaso.v1.IssueEnrollmentCommand
+	(*UseEnrollmentCommand)(nil),         // 24: xaso.v1.UseEnrollmentCommand
+	(*EnrolledNode)(nil),                 // 25: xaso.v1.EnrolledNode
+	(*UnblockChainCommand)(nil),          // 26: xaso.v1.UnblockChainCommand
+	(*RevokeNodeCommand)(nil),            // 27: xaso.v1.RevokeNodeCommand
+	(*FeedItem)(nil),                     // 28: xaso.v1.FeedItem
+	(*ClusterMember)(nil),                // 29: xaso.v1.ClusterMember
+	(*PutMemberCommand)(nil),             // 30: xaso.v1.PutMemberCommand
+	(*ReadFenceCommand)(nil),             // 31: xaso.v1.ReadFenceCommand
+	(*Aggregate)(nil),                    // 32: xaso.v1.Aggregate
+	(*PutAttachmentManifestCommand)(nil), // 33: xaso.v1.PutAttachmentManifestCommand
+	(*PutChunkCommand)(nil),              // 34: xaso.v1.PutChunkCommand
+	(*CommuneSettings)(nil),              // 35: xaso.v1.CommuneSettings
+	(*PutCommuneSettingsCommand)(nil),    // 36: xaso.v1.PutCommuneSettingsCommand
+	(*StoredDossier)(nil),                // 37: xaso.v1.StoredDossier
+	(*timestamppb.Timestamp)(nil),        // 38: google.protobuf.Timestamp
+	(*Procedure)(nil),                    // 39: xaso.v1.Procedure
+	(*OutboxRecord)(nil),                 // 40: xaso.v1.OutboxRecord
+	(*Dossier)(nil),                      // 41: xaso.v1.Dossier
+	(*AttachmentManifest)(nil),           // 42: xaso.v1.AttachmentManifest
 }
 var file_xaso_v1_central_proto_depIdxs = []int32{
-	35, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
+	38, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
 	4,  // 1: xaso.v1.Commune.unit_versions:type_name -> xaso.v1.UnitVersion
 	2,  // 2: xaso.v1.UnitVersion.predecessors:type_name -> xaso.v1.UnitRef
 	2,  // 3: xaso.v1.UnitVersion.successors:type_name -> xaso.v1.UnitRef
 	3,  // 4: xaso.v1.UnitVersion.basis:type_name -> xaso.v1.UnitLegalBasis
-	35, // 5: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
-	6,  // 6: xaso.v1.CentralCommand.put_commune:type_name -> xaso.v1.PutCommuneCommand
-	7,  // 7: xaso.v1.CentralCommand.put_procedure:type_name -> xaso.v1.PutProcedureCommand
-	8,  // 8: xaso.v1.CentralCommand.put_calendar:type_name -> xaso.v1.PutCalendarCommand
-	14, // 9: xaso.v1.CentralCommand.append_events:type_name -> xaso.v1.AppendEventsCommand
-	17, // 10: xaso.v1.CentralCommand.put_operator_token:type_name -> xaso.v1.PutOperatorTokenCommand
-	18, // 11: xaso.v1.CentralCommand.delete_operator_token:type_name -> xaso.v1.DeleteOperatorTokenCommand
-	20, // 12: xaso.v1.CentralCommand.issue_enrollment:type_name -> xaso.v1.IssueEnrollmentCommand
-	21, // 13: xaso.v1.CentralCommand.use_enrollment:type_name -> xaso.v1.UseEnrollmentCommand
-	27, // 14: xaso.v1.CentralCommand.put_member:type_name -> xaso.v1.PutMemberCommand
-	28, // 15: xaso.v1.CentralCommand.read_fence:type_name -> xaso.v1.ReadFenceCommand
-	24, // 16: xaso.v1.CentralCommand.revoke_node:type_name -> xaso.v1.RevokeNodeCommand
-	30, // 17: xaso.v1.CentralCommand.put_attachment_manifest:type_name -> xaso.v1.PutAttachmentManifestCommand
-	31, // 18: xaso.v1.CentralCommand.put_chunk:type_name -> xaso.v1.PutChunkCommand
-	33, // 19: xaso.v1.CentralCommand.put_commune_settings:type_name -> xaso.v1.PutCommuneSettingsCommand
-	23, // 20: xaso.v1.CentralCommand.unblock_chain:type_name -> xaso.v1.UnblockChainCommand
-	1,  // 21: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
-	36, // 22: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
-	5,  // 23: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
-	12, // 24: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
-	11, // 25: xaso.v1.CommandResult.blocked:type_name -> xaso.v1.ChainBlock
-	35, // 26: xaso.v1.ChainBlock.time:type_name -> google.protobuf.Timestamp
-	5,  // 27: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
-	10, // 28: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
-	37, // 29: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
-	11, // 30: xaso.v1.AppendEventsCommand.refused:type_name -> xaso.v1.ChainBlock
-	35, // 31: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
-	11, // 32: xaso.v1.NodeStream.blocked:type_name -> xaso.v1.ChainBlock
-	0,  // 33: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
-	35, // 34: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
-	35, // 35: xaso.v1.OperatorToken.expire_time:type_name -> google.protobuf.Timestamp
-	16, // 36: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
-	35, // 37: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
-	35, // 38: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
-	35, // 39: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
-	19, // 40: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
-	35, // 41: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	35, // 42: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
-	35, // 43: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	35, // 44: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
-	36, // 45: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
-	38, // 46: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
-	32, // 47: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
-	1,  // 48: xaso.v1.FeedItem.commune:type_name -> xaso.v1.Commune
-	26, // 49: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
-	39, // 50: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
-	35, // 51: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
-	32, // 52: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
-	38, // 53: xaso.v1.StoredDossier.dossier:type_name -> xaso.v1.Dossier
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	38, // 5: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
+	9,  // 6: xaso.v1.CentralCommand.put_commune:type_name -> xaso.v1.PutCommuneCommand
+	10, // 7: xaso.v1.CentralCommand.put_procedure:type_name -> xaso.v1.PutProcedureCommand
+	11, // 8: xaso.v1.CentralCommand.put_calendar:type_name -> xaso.v1.PutCalendarCommand
+	17, // 9: xaso.v1.CentralCommand.append_events:type_name -> xaso.v1.AppendEventsCommand
+	20, // 10: xaso.v1.CentralCommand.put_operator_token:type_name -> xaso.v1.PutOperatorTokenCommand
+	21, // 11: xaso.v1.CentralCommand.delete_operator_token:type_name -> xaso.v1.DeleteOperatorTokenCommand
+	23, // 12: xaso.v1.CentralCommand.issue_enrollment:type_name -> xaso.v1.IssueEnrollmentCommand
+	24, // 13: xaso.v1.CentralCommand.use_enrollment:type_name -> xaso.v1.UseEnrollmentCommand
+	30, // 14: xaso.v1.CentralCommand.put_member:type_name -> xaso.v1.PutMemberCommand
+	31, // 15: xaso.v1.CentralCommand.read_fence:type_name -> xaso.v1.ReadFenceCommand
+	27, // 16: xaso.v1.CentralCommand.revoke_node:type_name -> xaso.v1.RevokeNodeCommand
+	33, // 17: xaso.v1.CentralCommand.put_attachment_manifest:type_name -> xaso.v1.PutAttachmentManifestCommand
+	34, // 18: xaso.v1.CentralCommand.put_chunk:type_name -> xaso.v1.PutChunkCommand
+	36, // 19: xaso.v1.CentralCommand.put_commune_settings:type_name -> xaso.v1.PutCommuneSettingsCommand
+	26, // 20: xaso.v1.CentralCommand.unblock_chain:type_name -> xaso.v1.UnblockChainCommand
+	7,  // 21: xaso.v1.CentralCommand.declare_succession:type_name -> xaso.v1.DeclareSuccessionCommand
+	38, // 22: xaso.v1.Succession.effective_time:type_name -> google.protobuf.Timestamp
+	38, // 23: xaso.v1.Succession.declare_time:type_name -> google.protobuf.Timestamp
+	6,  // 24: xaso.v1.DeclareSuccessionCommand.succession:type_name -> xaso.v1.Succession
+	6,  // 25: xaso.v1.SuccessionState.succession:type_name -> xaso.v1.Succession
+	1,  // 26: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
+	39, // 27: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
+	5,  // 28: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
+	15, // 29: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
+	14, // 30: xaso.v1.CommandResult.blocked:type_name -> xaso.v1.ChainBlock
+	38, // 31: xaso.v1.ChainBlock.time:type_name -> google.protobuf.Timestamp
+	5,  // 32: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
+	13, // 33: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
+	40, // 34: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
+	14, // 35: xaso.v1.AppendEventsCommand.refused:type_name -> xaso.v1.ChainBlock
+	38, // 36: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
+	14, // 37: xaso.v1.NodeStream.blocked:type_name -> xaso.v1.ChainBlock
+	0,  // 38: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
+	38, // 39: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
+	38, // 40: xaso.v1.OperatorToken.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 41: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
+	38, // 42: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
+	38, // 43: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
+	38, // 44: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
+	22, // 45: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
+	38, // 46: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	38, // 47: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
+	38, // 48: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	38, // 49: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
+	39, // 50: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
+	41, // 51: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
+	35, // 52: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
+	1,  // 53: xaso.v1.FeedItem.commune:type_name -> xaso.v1.Commune
+	6,  // 54: xaso.v1.FeedItem.succession:type_name -> xaso.v1.Succession
+	41, // 55: xaso.v1.FeedItem.succeeded:type_name -> xaso.v1.Dossier
+	29, // 56: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
+	42, // 57: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
+	38, // 58: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
+	35, // 59: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
+	41, // 60: xaso.v1.StoredDossier.dossier:type_name -> xaso.v1.Dossier
+	61, // [61:61] is the sub-list for method output_type
+	61, // [61:61] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_proto_init() }
@@ -3631,13 +3908,16 @@ func file_xaso_v1_central_proto_init() {
 		(*CentralCommand_PutChunk)(nil),
 		(*CentralCommand_PutCommuneSettings)(nil),
 		(*CentralCommand_UnblockChain)(nil),
+		(*CentralCommand_DeclareSuccession)(nil),
 	}
-	file_xaso_v1_central_proto_msgTypes[24].OneofWrappers = []any{
+	file_xaso_v1_central_proto_msgTypes[27].OneofWrappers = []any{
 		(*FeedItem_Procedure)(nil),
 		(*FeedItem_CalendarJson)(nil),
 		(*FeedItem_Transfer)(nil),
 		(*FeedItem_Settings)(nil),
 		(*FeedItem_Commune)(nil),
+		(*FeedItem_Succession)(nil),
+		(*FeedItem_Succeeded)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3645,7 +3925,7 @@ func file_xaso_v1_central_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_proto_rawDesc), len(file_xaso_v1_central_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   34,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
