@@ -79,7 +79,7 @@ func ValidateSuccession(s *Succession, now time.Time) error {
 // centre. Message is what the desk shows, in Vietnamese.
 type SuccessionError struct {
 	Commune, Successor, SuccessorName, Basis string
-	Effective                               time.Time
+	Effective                                time.Time
 }
 
 func (e *SuccessionError) Error() string {
