@@ -1,0 +1,89 @@
+package node
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/sample"
+)
+
+// TestSuccessorTakesASucceededDossier: the successor's node takes a
+// dossier central handed to it down the feed with its code, state, due
+// time and holder, writes nothing to its outbox for it, acts on it at once
+// (Resolution 190/2025/QH15: no step repeated), takes a replayed item
+// once, and refuses an item whose events do not end with its hand-over.
+func TestSuccessorTakesASucceededDossier(t *testing.T) {
+	ctx := context.Background()
+	cal := sample.Calendar()
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, dossier.Zone)
+	const pred = "09620"
+
+	prev := openSeeded(t, t.TempDir(), nil)
+	defer prev.Close()
+	d, err := prev.Create(ctx, pred, cal, CreateInput{
+		ProcedureCode: "1.004873", Channel: xasov1.Channel_CHANNEL_IN_PERSON, Actor: "a", Role: dossier.Clerk, Time: at,
+		Applicant: &xasov1.Applicant{FullName: "Một", IdNumber: "001190099999"}, Components: []*xasov1.SubmittedComponent{{Code: "TK", Paper: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err = prev.Transition(ctx, cal, d.GetCode(), 0, dossier.Command{Action: dossier.Assign, Role: dossier.Clerk, Actor: "a", Assignee: "cb.tuphap", Time: at.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	full, err := prev.Get(d.GetCode(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What central sends after the predecessor's seal.
+	ev, err := dossier.SucceedEvent(full, testCommune, "Nghị quyết số 1656/NQ-UBTVQH15", at.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := proto.Clone(full).(*xasov1.Dossier)
+	dossier.Apply(out, ev)
+	out.Events = append(out.Events, ev)
+	item := &xasov1.FeedItem{Sequence: 10, CommuneCode: testCommune, Item: &xasov1.FeedItem_Succeeded{Succeeded: out}}
+
+	st := openSeeded(t, t.TempDir(), nil)
+	defer st.Close()
+	forged := proto.Clone(item).(*xasov1.FeedItem)
+	forged.GetSucceeded().Events = forged.GetSucceeded().GetEvents()[:2]
+	forged.GetSucceeded().EventCount = 2
+	if err := st.applyFeedItem(ctx, forged, testCommune, time.Now()); err == nil {
+		t.Fatal("took a succeeded dossier whose events do not end with its hand-over")
+	}
+	lastBefore, _ := st.OutboxHead()
+	for range 2 { // the second time, replayed after a restore: taken once
+		if err := st.applyFeedItem(ctx, item, testCommune, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		item.Sequence++
+	}
+	got, err := st.Get(d.GetCode(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetCommuneCode() != testCommune || got.GetState() != dossier.InProcessing || got.GetAssignee() != "cb.tuphap" ||
+		!proto.Equal(got.GetDueTime(), full.GetDueTime()) || len(got.GetEvents()) != 3 {
+		t.Fatalf("succeeded dossier here: %v", got)
+	}
+	if last, _ := st.OutboxHead(); last != lastBefore {
+		t.Errorf("the hand-over went to the outbox: %d records, was %d", last, lastBefore)
+	}
+	if st.Counts()[dossier.InProcessing] != 1 {
+		t.Errorf("counts %v", st.Counts())
+	}
+	// The successor's officer goes on at once.
+	next, err := st.Transition(ctx, cal, d.GetCode(), 3, dossier.Command{Action: dossier.Submit, Role: dossier.Officer, Actor: "cb.tuphap", Time: at.Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.GetState() != dossier.AwaitingApproval || next.GetEventCount() != 4 {
+		t.Errorf("after the successor's submit: %v", next)
+	}
+}
