@@ -58,6 +58,9 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 				return nil, err
 			}
 		}
+		if err := checkSuccession(txn, commune, in.Time); err != nil {
+			return nil, err
+		}
 		proc := &xasov1.Procedure{}
 		err := getProto(txn, procedureKey(in.ProcedureCode), proc)
 		if errors.Is(err, ErrNotFound) || in.ProcedureCode == "" {

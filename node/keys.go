@@ -73,6 +73,9 @@ const (
 	keyFeed          = "m/feed"
 	keyIdentity      = "m/identity"
 	keySettings      = "m/settings"
+	// keySuccession holds the succession this node's commune ceases in,
+	// as central's feed brought it (absent: none).
+	keySuccession    = "m/succession"
 	prefixUpload     = "u/"
 	prefixUploadMark = "f/"
 	keyUploadHead    = "m/upload_head"

@@ -2,13 +2,19 @@ package node
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/grpcerr"
 	"github.com/xaso/xaso/sample"
 )
 
@@ -85,5 +91,56 @@ func TestSuccessorTakesASucceededDossier(t *testing.T) {
 	}
 	if next.GetState() != dossier.AwaitingApproval || next.GetEventCount() != 4 {
 		t.Errorf("after the successor's submit: %v", next)
+	}
+}
+
+// TestPredecessorDeskRefusesReceiptsFromTheEffectiveTime: once central's
+// feed brings the succession its commune ceases in, the node takes
+// receipts until the effective time and none from it, with the desk's
+// Vietnamese message naming the successor's centre; a succession of other
+// communes changes nothing here.
+func TestPredecessorDeskRefusesReceiptsFromTheEffectiveTime(t *testing.T) {
+	ctx := context.Background()
+	cal := sample.Calendar()
+	eff := time.Date(2026, 12, 1, 0, 0, 0, 0, dossier.Zone)
+	st := openSeeded(t, t.TempDir(), nil)
+	defer st.Close()
+	receive := func(at time.Time) error {
+		_, err := st.Create(ctx, testCommune, cal, CreateInput{
+			ProcedureCode: "1.004873", Channel: xasov1.Channel_CHANNEL_IN_PERSON, Actor: "a", Role: dossier.Clerk, Time: at,
+			Applicant: &xasov1.Applicant{FullName: "Một", IdNumber: "001190099999"}, Components: []*xasov1.SubmittedComponent{{Code: "TK", Paper: true}},
+		})
+		return err
+	}
+	items := []*xasov1.FeedItem{
+		{Sequence: 1, Broadcast: true, Item: &xasov1.FeedItem_Commune{Commune: &xasov1.Commune{Code: "09700", Name: "Phường Hạc Thành"}}},
+		{Sequence: 2, Broadcast: true, Item: &xasov1.FeedItem_Succession{Succession: &xasov1.Succession{
+			PredecessorCodes: []string{"09621"}, SuccessorCode: "09700", EffectiveTime: timestamppb.New(eff.Add(-48 * time.Hour)), Basis: "Nghị quyết khác"}}},
+		{Sequence: 3, Broadcast: true, Item: &xasov1.FeedItem_Succession{Succession: &xasov1.Succession{
+			PredecessorCodes: []string{"09622", testCommune}, SuccessorCode: "09700", EffectiveTime: timestamppb.New(eff), Basis: "Nghị quyết số 1686/NQ-UBTVQH15"}}},
+	}
+	if err := st.applyFeedItem(ctx, items[0], testCommune, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.applyFeedItem(ctx, items[1], testCommune, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := receive(eff.Add(-time.Hour)); err != nil {
+		t.Fatalf("another commune's succession stopped this desk: %v", err)
+	}
+	if err := st.applyFeedItem(ctx, items[2], testCommune, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := receive(eff.Add(-time.Minute)); err != nil {
+		t.Fatalf("a receipt before the effective time: %v", err)
+	}
+	err := receive(eff.Add(time.Minute))
+	var se *dossier.SuccessionError
+	if !errors.As(err, &se) {
+		t.Fatalf("a receipt after the effective time: %v", err)
+	}
+	st2 := status.Convert(grpcerr.From(err, nil, "x"))
+	if st2.Code() != codes.FailedPrecondition || !strings.Contains(st2.Message(), "Phường Hạc Thành") || !strings.Contains(st2.Message(), "không tiếp nhận hồ sơ mới") {
+		t.Errorf("the desk would show %s %q", st2.Code(), st2.Message())
 	}
 }

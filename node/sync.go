@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -163,6 +164,16 @@ func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, commun
 			}
 			if err := s.takeSucceeded(txn, eff, it.Succeeded, commune); err != nil {
 				return nil, err
+			}
+		case *xasov1.FeedItem_Succession:
+			// Only the succession this commune ceases in concerns its
+			// node: from its effective time the desk takes no receipt.
+			if slices.Contains(it.Succession.GetPredecessorCodes(), commune) {
+				v, err := proto.Marshal(it.Succession)
+				if err != nil {
+					return nil, err
+				}
+				eff.set([]byte(keySuccession), v)
 			}
 		case *xasov1.FeedItem_Settings:
 			v, err := proto.Marshal(it.Settings)
@@ -397,6 +408,25 @@ func (s *Store) takeSucceeded(txn *badger.Txn, eff *effect, in *xasov1.Dossier, 
 		eff.set(eventKey(code, ev.GetSequence()), v)
 	}
 	return writeDossierState(eff, s, old, d)
+}
+
+// checkSuccession refuses a receipt at t when the commune ceased by then
+// (dossier.CheckSuccessionReceipt), naming the successor's centre as
+// central's registry gives it.
+func checkSuccession(txn *badger.Txn, commune string, t time.Time) error {
+	sc := &xasov1.Succession{}
+	switch err := getProto(txn, []byte(keySuccession), sc); {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("succession: %w", err)
+	}
+	name := ""
+	cm := &xasov1.Commune{}
+	if err := getProto(txn, []byte(prefixCommune+sc.GetSuccessorCode()), cm); err == nil {
+		name = cm.GetName()
+	}
+	return dossier.CheckSuccessionReceipt(sc, commune, name, t)
 }
 
 // checkCommune says whether commune is registered in the province, as the
