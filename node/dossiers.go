@@ -193,6 +193,9 @@ func (s *Store) Transition(ctx context.Context, cal *dossier.Calendar, code stri
 		if expectedEvents != 0 && expectedEvents != old.GetEventCount() {
 			return nil, &StaleError{Code: code, Want: expectedEvents, Have: old.GetEventCount()}
 		}
+		if err := checkSealed(txn, old); err != nil {
+			return nil, err
+		}
 		ev, err := dossier.Decide(old, cmd, cal)
 		if err != nil {
 			return nil, err

@@ -144,3 +144,66 @@ func TestPredecessorDeskRefusesReceiptsFromTheEffectiveTime(t *testing.T) {
 		t.Errorf("the desk would show %s %q", st2.Code(), st2.Message())
 	}
 }
+
+// TestPredecessorSealsOnceDrained: a predecessor's node seals its chain
+// only after the effective time and once central acknowledged every
+// record (nothing done offline is lost), once; the seal chains like any
+// record and the store still verifies; after it the node writes no event
+// on its dossiers (one owner: the successor).
+func TestPredecessorSealsOnceDrained(t *testing.T) {
+	ctx := context.Background()
+	cal := sample.Calendar()
+	eff := time.Date(2026, 12, 1, 0, 0, 0, 0, dossier.Zone)
+	st := openSeeded(t, t.TempDir(), nil)
+	defer st.Close()
+	if ok, err := st.Seal(ctx, testCommune, eff.Add(time.Hour)); ok || err != nil {
+		t.Fatalf("sealed without a succession: %v, %v", ok, err)
+	}
+	d, err := st.Create(ctx, testCommune, cal, CreateInput{
+		ProcedureCode: "1.004873", Channel: xasov1.Channel_CHANNEL_IN_PERSON, Actor: "a", Role: dossier.Clerk, Time: eff.Add(-time.Hour),
+		Applicant: &xasov1.Applicant{FullName: "Một", IdNumber: "001190099999"}, Components: []*xasov1.SubmittedComponent{{Code: "TK", Paper: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := &xasov1.FeedItem{Sequence: 1, Broadcast: true, Item: &xasov1.FeedItem_Succession{Succession: &xasov1.Succession{
+		PredecessorCodes: []string{testCommune}, SuccessorCode: "09700", EffectiveTime: timestamppb.New(eff), Basis: "Nghị quyết số 1686/NQ-UBTVQH15"}}}
+	if err := st.applyFeedItem(ctx, item, testCommune, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.Seal(ctx, testCommune, eff.Add(-time.Minute)); ok || err != nil {
+		t.Fatalf("sealed before the effective time: %v, %v", ok, err)
+	}
+	// Offline across the effective time: the node goes on working.
+	if _, err := st.Transition(ctx, cal, d.GetCode(), 0, dossier.Command{Action: dossier.Assign, Role: dossier.Clerk, Actor: "a", Assignee: "cb", Time: eff.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Seal(ctx, testCommune, eff.Add(time.Hour)); !errors.Is(err, ErrNotDrained) {
+		t.Fatalf("sealed with records central does not hold: %v", err)
+	}
+	last, _ := st.OutboxHead()
+	if err := st.Acknowledge(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.Seal(ctx, testCommune, eff.Add(time.Hour)); !ok || err != nil {
+		t.Fatalf("seal once drained: %v, %v", ok, err)
+	}
+	if ok, err := st.Seal(ctx, testCommune, eff.Add(2*time.Hour)); ok || err != nil {
+		t.Fatalf("sealed twice: %v, %v", ok, err)
+	}
+	recs, err := st.ReadOutbox(last+1, 10, 1<<20)
+	if err != nil || len(recs) != 1 || recs[0].GetSeal().GetSuccessorCode() != "09700" {
+		t.Fatalf("outbox after the seal: %v, %v", recs, err)
+	}
+	if err := dossier.ValidateRecord(recs[0], testCommune, eff.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Verify(); err != nil {
+		t.Fatalf("the store does not verify with a seal: %v", err)
+	}
+	_, err = st.Transition(ctx, cal, d.GetCode(), 0, dossier.Command{Action: dossier.Submit, Role: dossier.Officer, Actor: "cb", Time: eff.Add(3 * time.Hour)})
+	var oe *dossier.OwnerError
+	if !errors.As(err, &oe) || status.Code(grpcerr.From(err, nil, "x")) != codes.PermissionDenied {
+		t.Fatalf("an event after the seal: %v", err)
+	}
+}

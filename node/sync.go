@@ -101,6 +101,9 @@ func (s *Store) OldestPending() (time.Time, error) {
 	if a := recs[0].GetAccess(); a != nil {
 		return a.GetTime().AsTime(), nil
 	}
+	if sl := recs[0].GetSeal(); sl != nil {
+		return sl.GetTime().AsTime(), nil
+	}
 	return recs[0].GetEvent().GetTime().AsTime(), nil
 }
 
