@@ -70,3 +70,28 @@ func checkSealed(txn *badger.Txn, d *dossier.Dossier) error {
 	}
 	return &dossier.OwnerError{Commune: d.GetCommuneCode(), Dossier: d.GetCode(), Why: "the commune ceased and sealed its chain: the successor handles its dossiers"}
 }
+
+// sealWhenDrained seals the commune's chain (Store.Seal) as soon as a
+// succession it ceases in is in effect and central holds every record:
+// it tries when the outbox changes and every interval (the effective
+// time passing changes nothing in the store), until sealed or ctx ends.
+func (n *Node) sealWhenDrained(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		changed := n.store.OutboxChanged()
+		ok, err := n.store.Seal(ctx, n.cfg.Commune, n.now())
+		switch {
+		case ok:
+			n.log.Info("succession: chain sealed; central hands the unfinished dossiers to the successor", "commune", n.cfg.Commune)
+		case err != nil && !errors.Is(err, ErrNotDrained) && ctx.Err() == nil:
+			n.log.Warn("succession: seal", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-changed:
+		}
+	}
+}
