@@ -1,6 +1,7 @@
 package central
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,10 +10,12 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
+	"github.com/xaso/xaso/grpcerr"
 )
 
 // A succession (communes merged into a successor, Resolution
@@ -244,4 +247,26 @@ func (f *FSM) Succession(commune string) (*xasov1.SuccessionState, error) {
 		return nil, nil
 	}
 	return nil, fmt.Errorf("succession of %s: %w", commune, err)
+}
+
+// DeclareSuccession declares a succession (an operator's): checked in
+// form here with the request's field names, then by the FSM against the
+// registry (applyDeclareSuccession).
+func (s *Server) DeclareSuccession(ctx context.Context, req *xasov1.DeclareSuccessionRequest) (*xasov1.DeclareSuccessionResponse, error) {
+	c, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := dossier.ValidateSuccession(req.GetSuccession(), time.Now()); err != nil {
+		return nil, grpcerr.From(err, nil, "check succession")
+	}
+	cmd := &xasov1.CentralCommand{Command: &xasov1.CentralCommand_DeclareSuccession{DeclareSuccession: &xasov1.DeclareSuccessionCommand{Succession: req.GetSuccession()}}}
+	if _, err := s.write(ctx, c, cmd); err != nil {
+		return nil, err
+	}
+	ss, err := s.fsm.Succession(req.GetSuccession().GetPredecessorCodes()[0])
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "read succession: %v", err)
+	}
+	return &xasov1.DeclareSuccessionResponse{Succession: ss.GetSuccession()}, nil
 }

@@ -1,6 +1,8 @@
 package central
 
 import (
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -281,4 +283,40 @@ func historyInEveryState(t *testing.T, commune string, n int) (*workload.History
 	}
 	t.Fatal("no history of 100 seeds leaves a dossier in every state")
 	return nil, nil
+}
+
+// TestAPIDeclareSuccession: POST /v1/successions is an operator's; bad
+// input is a 400 naming the fields, a commune that is not registered is
+// refused, a good declaration is stored with central's declare time.
+func TestAPIDeclareSuccession(t *testing.T) {
+	ac := newAPICluster(t)
+	f := ac.follower().ID()
+	for _, c := range []string{"00004", "00007", "00008"} {
+		ac.eventuallyStatus(200, f, "PUT", "/v1/communes/"+c, ac.operator, map[string]any{"name": "Xã " + c}, nil)
+	}
+	at := ac.now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+	body := func(preds []string, to, at, basis string) map[string]any {
+		return map[string]any{"succession": map[string]any{"predecessor_codes": preds, "successor_code": to, "effective_time": at, "basis": basis}}
+	}
+	var eb errorBody
+	if code := ac.do(f, "POST", "/v1/successions", ac.operator, body([]string{"4"}, "00008", at, ""), &eb); code != 400 ||
+		fmt.Sprint(eb.fields()) != "[succession.predecessor_codes[0] succession.basis]" {
+		t.Fatalf("bad declaration: %d %v (%s)", code, eb.fields(), eb.Message)
+	}
+	if code := ac.do(f, "POST", "/v1/successions", ac.viewer, body([]string{"00004"}, "00008", at, testBasis), nil); code != 403 {
+		t.Fatalf("a viewer declared: %d", code)
+	}
+	if code := ac.do(f, "POST", "/v1/successions", ac.operator, body([]string{"00005"}, "00008", at, testBasis), &eb); code != http.StatusConflict || !strings.Contains(eb.Message, "not registered") {
+		t.Fatalf("an unregistered commune: %d %s", code, eb.Message)
+	}
+	var out struct {
+		Succession struct {
+			SuccessorCode string `json:"successor_code"`
+			DeclareTime   string `json:"declare_time"`
+		} `json:"succession"`
+	}
+	if code := ac.do(f, "POST", "/v1/successions", ac.operator, body([]string{"00004", "00007"}, "00008", at, testBasis), &out); code != 200 ||
+		out.Succession.SuccessorCode != "00008" || out.Succession.DeclareTime == "" {
+		t.Fatalf("declaration: %d %+v", code, out)
+	}
 }
