@@ -126,9 +126,10 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 				}
 				order = append(order, code)
 			}
-			if ev.GetAction() == dossier.AcceptTransfer {
+			if ev.GetAction() == dossier.AcceptTransfer || (len(prior[code].GetEvents()) > 0 && d.GetEventCount()+1 < ev.GetSequence()) {
 				// The history before this commune took the dossier, as
-				// central holds it.
+				// central holds it (transferred, or handed over by a
+				// succession: then the history ends with the SUCCEED).
 				d = &dossier.Dossier{}
 				for _, pe := range prior[code].GetEvents() {
 					v, err := proto.Marshal(pe)

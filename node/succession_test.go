@@ -92,6 +92,26 @@ func TestSuccessorTakesASucceededDossier(t *testing.T) {
 	if next.GetState() != dossier.AwaitingApproval || next.GetEventCount() != 4 {
 		t.Errorf("after the successor's submit: %v", next)
 	}
+	// Restored from central: its own records, with the history up to the
+	// SUCCEED as central sends it before the first step after it.
+	recs, err := st.ReadOutbox(1, 100, 1<<20)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("successor's outbox: %v, %v", recs, err)
+	}
+	if err := openSeeded(t, t.TempDir(), nil).Restore(ctx, recs, nil); err == nil {
+		t.Error("restored a step on a succeeded dossier without its history")
+	}
+	fresh := openSeeded(t, t.TempDir(), nil)
+	defer fresh.Close()
+	if err := fresh.Restore(ctx, recs, map[string]*xasov1.EventList{d.GetCode(): {Events: out.GetEvents()}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fresh.Get(d.GetCode(), true); err != nil || got.GetState() != dossier.AwaitingApproval || len(got.GetEvents()) != 4 || got.GetCommuneCode() != testCommune {
+		t.Fatalf("restored: %v, %v", got, err)
+	}
+	if err := fresh.Verify(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestPredecessorDeskRefusesReceiptsFromTheEffectiveTime: once central's

@@ -162,10 +162,15 @@ func (s *Store) Check() (StoreCheck, error) {
 			}
 			// A dossier transferred here came with the events before its
 			// (last) ACCEPT_TRANSFER; this node's outbox holds the rest.
+			// One handed here by a succession came with every event up to
+			// central's SUCCEED, which is in no node's outbox.
 			own := len(evs)
 			for i, ev := range evs {
-				if ev.GetAction() == dossier.AcceptTransfer {
+				switch ev.GetAction() {
+				case dossier.AcceptTransfer:
 					own = len(evs) - i
+				case dossier.Succeed:
+					own = len(evs) - i - 1
 				}
 			}
 			if events[code] != own {
