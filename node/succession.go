@@ -80,7 +80,14 @@ func (n *Node) sealWhenDrained(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		changed := n.store.OutboxChanged()
-		ok, err := n.store.Seal(ctx, n.cfg.Commune, n.now())
+		due, sealed, err := n.store.sealDue(n.now())
+		if sealed {
+			return
+		}
+		ok := false
+		if err == nil && due {
+			ok, err = n.store.Seal(ctx, n.cfg.Commune, n.now())
+		}
 		switch {
 		case ok:
 			n.log.Info("succession: chain sealed; central hands the unfinished dossiers to the successor", "commune", n.cfg.Commune)
@@ -94,4 +101,27 @@ func (n *Node) sealWhenDrained(ctx context.Context, interval time.Duration) {
 		case <-changed:
 		}
 	}
+}
+
+// sealDue reads, without a write, whether a seal is due at now (a
+// succession in effect) and whether the node sealed already.
+func (s *Store) sealDue(now time.Time) (due, sealed bool, err error) {
+	err = s.view(func(txn *badger.Txn) error {
+		if _, err := txn.Get([]byte(keySealed)); err == nil {
+			sealed = true
+			return nil
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		sc := &xasov1.Succession{}
+		switch err := getProto(txn, []byte(keySuccession), sc); {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		due = !now.Before(sc.GetEffectiveTime().AsTime())
+		return nil
+	})
+	return due, sealed, err
 }

@@ -194,6 +194,14 @@ func TestPredecessorSealsOnceDrained(t *testing.T) {
 	if ok, err := st.Seal(ctx, testCommune, eff.Add(-time.Minute)); ok || err != nil {
 		t.Fatalf("sealed before the effective time: %v, %v", ok, err)
 	}
+	for _, c := range []struct {
+		at  time.Time
+		due bool
+	}{{eff.Add(-time.Minute), false}, {eff, true}} {
+		if due, sealed, err := st.sealDue(c.at); due != c.due || sealed || err != nil {
+			t.Errorf("sealDue at %s: %v %v %v", c.at, due, sealed, err)
+		}
+	}
 	// Offline across the effective time: the node goes on working.
 	if _, err := st.Transition(ctx, cal, d.GetCode(), 0, dossier.Command{Action: dossier.Assign, Role: dossier.Clerk, Actor: "a", Assignee: "cb", Time: eff.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
@@ -210,6 +218,9 @@ func TestPredecessorSealsOnceDrained(t *testing.T) {
 	}
 	if ok, err := st.Seal(ctx, testCommune, eff.Add(2*time.Hour)); ok || err != nil {
 		t.Fatalf("sealed twice: %v, %v", ok, err)
+	}
+	if due, sealed, err := st.sealDue(eff.Add(2 * time.Hour)); !sealed || err != nil {
+		t.Errorf("sealDue after the seal: %v %v %v", due, sealed, err)
 	}
 	recs, err := st.ReadOutbox(last+1, 10, 1<<20)
 	if err != nil || len(recs) != 1 || recs[0].GetSeal().GetSuccessorCode() != "09700" {
