@@ -103,6 +103,7 @@ func accessTable() map[string]Access {
 		xasov1.CentralService_ListNodes_FullMethodName:              AccessRead,
 		xasov1.CentralService_RevokeNode_FullMethodName:             AccessAdmin,
 		xasov1.CentralService_UnblockCommuneChain_FullMethodName:    AccessAdmin,
+		xasov1.CentralService_DeclareSuccession_FullMethodName:      AccessAdmin,
 
 		xasov1.CentralPeerService_Propose_FullMethodName: AccessService,
 

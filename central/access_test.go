@@ -58,6 +58,7 @@ var wantAccess = map[string]Access{
 	"xaso.v1.CentralService.ListNodes":              AccessRead,
 	"xaso.v1.CentralService.RevokeNode":             AccessAdmin,
 	"xaso.v1.CentralService.UnblockCommuneChain":    AccessAdmin,
+	"xaso.v1.CentralService.DeclareSuccession":      AccessAdmin,
 	"xaso.v1.CentralPeerService.Propose":            AccessService,
 	"xaso.v1.ReplicationService.Enroll":             AccessService,
 	"xaso.v1.ReplicationService.Push":               AccessService,

@@ -149,7 +149,20 @@ func appendRecord(st *stateTxn, index uint64, hw *xasov1.NodeStream, rec *xasov1
 	if !bytes.Equal(h, rec.GetHash()) {
 		return refuseRecord(codes.DataLoss, "its hash does not match its content")
 	}
-	if a := rec.GetAccess(); a != nil {
+	// A commune in a succession: nothing after its seal, no receipt from
+	// the effective time (see succession.go).
+	var ss *xasov1.SuccessionState
+	if s := (&xasov1.SuccessionState{}); st.getProto(successionKey(hw.GetCommuneCode()), s) {
+		ss = s
+	}
+	if e := checkSuccession(ss, rec, now.UnixNano()); e != nil {
+		return e
+	}
+	if rec.GetSeal() != nil {
+		if e := applySeal(st, index, ss, rec, now); e != nil {
+			return e
+		}
+	} else if a := rec.GetAccess(); a != nil {
 		if e := applyAccess(st, hw, rec); e != nil {
 			return e
 		}

@@ -817,6 +817,8 @@ func apply(st *stateTxn, cmd *xasov1.CentralCommand, w *writes) *xasov1.CommandR
 		hw.Blocked = nil
 		w.set([]byte(prefixHighWater+u.GetCommuneCode()), hw)
 		return &xasov1.CommandResult{}
+	case *xasov1.CentralCommand_DeclareSuccession:
+		return applyDeclareSuccession(st, cmd, c.DeclareSuccession, w)
 	case *xasov1.CentralCommand_PutMember:
 		m := c.PutMember.GetMember()
 		if m.GetId() == "" || m.GetApiAddress() == "" {

@@ -32,12 +32,22 @@ func RecordHash(rec *xasov1.OutboxRecord) ([]byte, error) {
 			return nil, fmt.Errorf("encode access entry %d: %w", rec.GetSequence(), err)
 		}
 	}
-	return chainHash(rec, ev, acc, rec.GetAccess() != nil), nil
+	var seal []byte
+	if rec.GetSeal() != nil {
+		if seal, err = det.Marshal(rec.GetSeal()); err != nil {
+			return nil, fmt.Errorf("encode seal %d: %w", rec.GetSequence(), err)
+		}
+	}
+	return chainHash(rec, ev, acc, rec.GetAccess() != nil, seal, rec.GetSeal() != nil), nil
 }
 
 // accessTag separates an access entry's part of a record's hash from the
 // event's.
 const accessTag = "\x00access\x00"
+
+// sealTag likewise separates a succession seal's part (a seal record has
+// no event, whose part is then empty).
+const sealTag = "\x00seal\x00"
 
 // EncodeRecord returns a record's deterministic encoding and its
 // RecordHash, encoding the event once: the event's encoding is a field of
@@ -49,6 +59,8 @@ func EncodeRecord(rec *xasov1.OutboxRecord) (enc, hash []byte, err error) {
 	}
 	var ev, acc []byte // no event field: the empty encoding, as RecordHash has it
 	hasAccess := false
+	var seal []byte
+	hasSeal := false
 	for b := enc; len(b) > 0; {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -71,22 +83,31 @@ func EncodeRecord(rec *xasov1.OutboxRecord) (enc, hash []byte, err error) {
 			acc, hasAccess, b = v, true, b[m:]
 			continue
 		}
+		if num == sealField && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return nil, nil, fmt.Errorf("record %d: its seal's encoding: %w", rec.GetSequence(), protowire.ParseError(m))
+			}
+			seal, hasSeal, b = v, true, b[m:]
+			continue
+		}
 		m := protowire.ConsumeFieldValue(num, typ, b)
 		if m < 0 {
 			return nil, nil, fmt.Errorf("record %d: its own encoding: %w", rec.GetSequence(), protowire.ParseError(m))
 		}
 		b = b[m:]
 	}
-	return enc, chainHash(rec, ev, acc, hasAccess), nil
+	return enc, chainHash(rec, ev, acc, hasAccess, seal, hasSeal), nil
 }
 
 // OutboxRecord's field numbers of the event and of the access entry.
 const (
 	eventField  = 4
 	accessField = 7
+	sealField   = 15
 )
 
-func chainHash(rec *xasov1.OutboxRecord, ev, acc []byte, hasAccess bool) []byte {
+func chainHash(rec *xasov1.OutboxRecord, ev, acc []byte, hasAccess bool, seal []byte, hasSeal bool) []byte {
 	h := sha256.New()
 	h.Write(rec.GetPrevHash())
 	h.Write(binary.BigEndian.AppendUint64(nil, uint64(rec.GetSequence())))
@@ -95,6 +116,10 @@ func chainHash(rec *xasov1.OutboxRecord, ev, acc []byte, hasAccess bool) []byte 
 	if hasAccess {
 		h.Write([]byte(accessTag))
 		h.Write(acc)
+	}
+	if hasSeal {
+		h.Write([]byte(sealTag))
+		h.Write(seal)
 	}
 	return h.Sum(nil)
 }

@@ -2,11 +2,13 @@ package dossier_test
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/dossier"
@@ -57,5 +59,41 @@ func TestEncodeRecordAgreesWithRecordHash(t *testing.T) {
 	}
 	if len(actions) < 6 {
 		t.Fatalf("the history made only actions %v: too few kinds of event to compare", actions)
+	}
+}
+
+// TestSealRecordHash: a succession seal is part of its record's hash (a
+// changed seal breaks the chain), EncodeRecord agrees with RecordHash, and
+// ValidateRecord takes a seal record alone and refuses one with a dossier.
+func TestSealRecordHash(t *testing.T) {
+	now := time.Date(2026, 7, 1, 9, 0, 0, 0, dossier.Zone)
+	rec := &xasov1.OutboxRecord{Sequence: 7, CommuneCode: "00004", PrevHash: dossier.GenesisHash(),
+		Seal: &xasov1.SuccessionSeal{Time: timestamppb.New(now), SuccessorCode: "00008"}}
+	h, err := dossier.RecordHash(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Hash = h
+	if _, enc, err := dossier.EncodeRecord(rec); err != nil || !bytes.Equal(enc, h) {
+		t.Fatalf("EncodeRecord's hash differs from RecordHash's: %v", err)
+	}
+	if err := dossier.ValidateRecord(rec, "00004", now); err != nil {
+		t.Fatal(err)
+	}
+	other := proto.Clone(rec).(*xasov1.OutboxRecord)
+	other.Seal.SuccessorCode = "00010"
+	if h2, _ := dossier.RecordHash(other); bytes.Equal(h2, h) {
+		t.Error("the seal's successor is not in the hash")
+	}
+	bare := proto.Clone(rec).(*xasov1.OutboxRecord)
+	bare.Seal = nil
+	if h3, _ := dossier.RecordHash(bare); bytes.Equal(h3, h) {
+		t.Error("a record without its seal hashes the same")
+	}
+	bad := proto.Clone(rec).(*xasov1.OutboxRecord)
+	bad.DossierCode = "00004-260601-0001"
+	bad.Seal.SuccessorCode = "8"
+	if err := dossier.ValidateRecord(bad, "00004", now); err == nil || !strings.Contains(err.Error(), "seal.successor_code") || !strings.Contains(err.Error(), "seal:") && !strings.Contains(err.Error(), "seal ") {
+		t.Errorf("a seal with a dossier and a bad successor: %v", err)
 	}
 }

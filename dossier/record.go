@@ -88,6 +88,8 @@ func ValidateSizedRecord(rec *xasov1.OutboxRecord, size int, commune string, now
 	switch {
 	case rec.GetEvent() != nil && rec.GetAccess() != nil:
 		v.Add("access", "a record carries an event or an access entry, not both")
+	case rec.GetSeal() != nil:
+		validateSeal(rec, now, &v)
 	case rec.GetAccess() != nil:
 		if rec.GetDossierCode() != "" {
 			v.Add("dossier_code", "empty for an access entry, which names its dossiers itself")
@@ -152,6 +154,21 @@ func textOK(s string, oneLine bool) bool {
 		i += size
 	}
 	return true
+}
+
+// validateSeal checks a succession seal record in form: it carries
+// nothing else, and names a time and a successor (central checks them
+// against the succession it holds).
+func validateSeal(rec *xasov1.OutboxRecord, now time.Time, v *Violations) {
+	if rec.GetEvent() != nil || rec.GetAccess() != nil || rec.GetDossierCode() != "" {
+		v.Add("seal", "a seal record carries no dossier, event or access entry")
+	}
+	if !validTime(rec.GetSeal().GetTime(), now, MaxClockSkew) {
+		v.Add("seal.time", "a time not in the future")
+	}
+	if !ValidCommuneCode(rec.GetSeal().GetSuccessorCode()) {
+		v.Add("seal.successor_code", "a 5-digit administrative unit code")
+	}
 }
 
 // knownEnum says whether e is one of the values names lists, other than

@@ -567,6 +567,9 @@ func Apply(d *Dossier, ev *Event) {
 		d.CalendarIndex = ev.GetCalendarIndex()
 	case AcceptTransfer:
 		d.CommuneCode, d.TransferCommuneCode = ev.GetTransferCommuneCode(), ""
+	case Succeed:
+		// The owner changes; state, clock, pause and holder stay.
+		d.CommuneCode = ev.GetTransferCommuneCode()
 	}
 }
 

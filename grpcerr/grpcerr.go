@@ -49,6 +49,8 @@ func From(err error, notFound error, msg string) error {
 	var v dossier.Violations
 	var te *dossier.TransitionError
 	var re *dossier.RoleError
+	var se *dossier.SuccessionError
+	var oe *dossier.OwnerError
 	switch {
 	case errors.As(err, &v):
 		return BadRequest(v)
@@ -63,6 +65,11 @@ func From(err error, notFound error, msg string) error {
 		return st.Err()
 	case errors.As(err, &re):
 		return status.Error(codes.PermissionDenied, re.Error())
+	case errors.As(err, &oe):
+		return status.Error(codes.PermissionDenied, oe.Error())
+	case errors.As(err, &se):
+		// The desk shows the message as it is: where the citizen goes.
+		return status.Error(codes.FailedPrecondition, se.Message())
 	case notFound != nil && errors.Is(err, notFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, context.Canceled):

@@ -58,6 +58,9 @@ func (s *Store) Create(ctx context.Context, commune string, cal *dossier.Calenda
 				return nil, err
 			}
 		}
+		if err := checkSuccession(txn, commune, in.Time); err != nil {
+			return nil, err
+		}
 		proc := &xasov1.Procedure{}
 		err := getProto(txn, procedureKey(in.ProcedureCode), proc)
 		if errors.Is(err, ErrNotFound) || in.ProcedureCode == "" {
@@ -189,6 +192,9 @@ func (s *Store) Transition(ctx context.Context, cal *dossier.Calendar, code stri
 		}
 		if expectedEvents != 0 && expectedEvents != old.GetEventCount() {
 			return nil, &StaleError{Code: code, Want: expectedEvents, Have: old.GetEventCount()}
+		}
+		if err := checkSealed(txn, old); err != nil {
+			return nil, err
 		}
 		ev, err := dossier.Decide(old, cmd, cal)
 		if err != nil {

@@ -73,6 +73,12 @@ const (
 	keyFeed          = "m/feed"
 	keyIdentity      = "m/identity"
 	keySettings      = "m/settings"
+	// keySuccession holds the succession this node's commune ceases in,
+	// as central's feed brought it (absent: none).
+	keySuccession = "m/succession"
+	// keySealed holds when the node wrote its seal (absent: not
+	// sealed); it writes no dossier event after it.
+	keySealed        = "m/sealed"
 	prefixUpload     = "u/"
 	prefixUploadMark = "f/"
 	keyUploadHead    = "m/upload_head"

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/proto"
@@ -89,7 +90,7 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 		var order []string
 		counters := map[string]int64{} // counter key → the last sequence restored
 		for _, rec := range recs {
-			oe := outEvent{commune: rec.GetCommuneCode(), code: rec.GetDossierCode(), event: rec.GetEvent(), access: rec.GetAccess()}
+			oe := outEvent{commune: rec.GetCommuneCode(), code: rec.GetDossierCode(), event: rec.GetEvent(), access: rec.GetAccess(), seal: rec.GetSeal()}
 			want, err := chainRecord(head, oe)
 			if err != nil {
 				return nil, err
@@ -102,6 +103,12 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 				// An entry of the access log, which comes back with its own
 				// sequence (apply checks that it is the log's next).
 				eff.events = append(eff.events, oe)
+				continue
+			}
+			if rec.GetSeal() != nil {
+				// The chain was sealed: the node stays sealed.
+				eff.events = append(eff.events, oe)
+				eff.set([]byte(keySealed), []byte(rec.GetSeal().GetTime().AsTime().UTC().Format(time.RFC3339)))
 				continue
 			}
 			code, ev := rec.GetDossierCode(), rec.GetEvent()
@@ -119,9 +126,10 @@ func (s *Store) Restore(ctx context.Context, recs []*xasov1.OutboxRecord, prior 
 				}
 				order = append(order, code)
 			}
-			if ev.GetAction() == dossier.AcceptTransfer {
+			if ev.GetAction() == dossier.AcceptTransfer || (len(prior[code].GetEvents()) > 0 && d.GetEventCount()+1 < ev.GetSequence()) {
 				// The history before this commune took the dossier, as
-				// central holds it.
+				// central holds it (transferred, or handed over by a
+				// succession: then the history ends with the SUCCEED).
 				d = &dossier.Dossier{}
 				for _, pe := range prior[code].GetEvents() {
 					v, err := proto.Marshal(pe)

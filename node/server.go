@@ -105,11 +105,16 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	if n.syncer != nil {
 		ctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
+		sealed := make(chan struct{})
 		go func() {
 			defer close(done)
 			n.syncer.Run(ctx)
 		}()
-		defer func() { cancel(); <-done }()
+		go func() {
+			defer close(sealed)
+			n.sealWhenDrained(ctx, time.Minute)
+		}()
+		defer func() { cancel(); <-done; <-sealed }()
 	}
 	var tc *tls.Config
 	if n.tls != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -100,6 +101,9 @@ func (s *Store) OldestPending() (time.Time, error) {
 	if a := recs[0].GetAccess(); a != nil {
 		return a.GetTime().AsTime(), nil
 	}
+	if sl := recs[0].GetSeal(); sl != nil {
+		return sl.GetTime().AsTime(), nil
+	}
 	return recs[0].GetEvent().GetTime().AsTime(), nil
 }
 
@@ -154,6 +158,25 @@ func (s *Store) applyFeedItem(ctx context.Context, item *xasov1.FeedItem, commun
 			}
 			if err := s.acceptTransfer(txn, eff, it.Transfer, commune, now); err != nil {
 				return nil, err
+			}
+		case *xasov1.FeedItem_Succeeded:
+			if item.GetCommuneCode() != commune || it.Succeeded.GetCommuneCode() != commune {
+				s.log.Warn("feed: skipped a succeeded dossier not addressed to this commune", "feed_sequence", item.GetSequence(),
+					"item_commune", item.GetCommuneCode(), "dossier", it.Succeeded.GetCode(), "owner", it.Succeeded.GetCommuneCode())
+				break
+			}
+			if err := s.takeSucceeded(txn, eff, it.Succeeded, commune); err != nil {
+				return nil, err
+			}
+		case *xasov1.FeedItem_Succession:
+			// Only the succession this commune ceases in concerns its
+			// node: from its effective time the desk takes no receipt.
+			if slices.Contains(it.Succession.GetPredecessorCodes(), commune) {
+				v, err := proto.Marshal(it.Succession)
+				if err != nil {
+					return nil, err
+				}
+				eff.set([]byte(keySuccession), v)
 			}
 		case *xasov1.FeedItem_Settings:
 			v, err := proto.Marshal(it.Settings)
@@ -357,6 +380,60 @@ func (s *Store) acceptTransfer(txn *badger.Txn, eff *effect, in *xasov1.Dossier,
 	}
 	dossier.Apply(d, ev)
 	return writeDossier(eff, s, old, d, ev)
+}
+
+// takeSucceeded takes a dossier central handed to this commune as the
+// successor of its commune that ceased (a succession): the dossier with its
+// events as central holds them, the last central's SUCCEED. It keeps its
+// code, state, due time, pause and holder, and is worked on here at once;
+// nothing goes to the outbox (central made the event).
+func (s *Store) takeSucceeded(txn *badger.Txn, eff *effect, in *xasov1.Dossier, commune string) error {
+	code := in.GetCode()
+	evs := in.GetEvents()
+	if n := len(evs); int64(n) != in.GetEventCount() || n == 0 || evs[n-1].GetAction() != dossier.Succeed || evs[n-1].GetTransferCommuneCode() != commune {
+		return fmt.Errorf("succeeded dossier %s: its events do not end with its hand-over to commune %s", code, commune)
+	}
+	d := dossier.Fold(evs)
+	if d.GetCode() != code || d.GetCommuneCode() != commune || d.GetState() != in.GetState() {
+		return fmt.Errorf("succeeded dossier %s: its events do not make it", code)
+	}
+	old := &dossier.Dossier{}
+	switch err := getProto(txn, dossierKey(code), old); {
+	case errors.Is(err, ErrNotFound):
+		old = nil
+	case err != nil:
+		return fmt.Errorf("succeeded dossier %s: %w", code, err)
+	case old.GetEventCount() >= in.GetEventCount():
+		// Taken already (the feed is replayed after a restore from central).
+		return nil
+	}
+	for _, ev := range evs {
+		v, err := proto.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		eff.set(eventKey(code, ev.GetSequence()), v)
+	}
+	return writeDossierState(eff, s, old, d)
+}
+
+// checkSuccession refuses a receipt at t when the commune ceased by then
+// (dossier.CheckSuccessionReceipt), naming the successor's centre as
+// central's registry gives it.
+func checkSuccession(txn *badger.Txn, commune string, t time.Time) error {
+	sc := &xasov1.Succession{}
+	switch err := getProto(txn, []byte(keySuccession), sc); {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("succession: %w", err)
+	}
+	name := ""
+	cm := &xasov1.Commune{}
+	if err := getProto(txn, []byte(prefixCommune+sc.GetSuccessorCode()), cm); err == nil {
+		name = cm.GetName()
+	}
+	return dossier.CheckSuccessionReceipt(sc, commune, name, t)
 }
 
 // checkCommune says whether commune is registered in the province, as the

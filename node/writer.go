@@ -44,6 +44,8 @@ type outEvent struct {
 	commune, code string
 	event         *xasov1.Event
 	access        *xasov1.AccessEntry
+	// seal closes the chain of a commune that ceased (Store.Seal).
+	seal *xasov1.SuccessionSeal
 }
 
 func (e *effect) set(k []byte, v []byte)         { e.sets = append(e.sets, entry{key: k, value: v}) }
@@ -304,6 +306,7 @@ func chainRecord(head outboxHead, oe outEvent) (*xasov1.OutboxRecord, error) {
 		DossierCode: oe.code,
 		Event:       oe.event,
 		Access:      oe.access,
+		Seal:        oe.seal,
 		PrevHash:    head.hash,
 	}
 	h, err := dossier.RecordHash(rec)

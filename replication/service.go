@@ -602,11 +602,17 @@ func (s *Service) Restore(ctx context.Context, req *xasov1.RestoreRequest) (*xas
 	}
 	resp := &xasov1.RestoreResponse{LastSequence: hw.GetLastSequence(), PriorEvents: map[string]*xasov1.EventList{}}
 	size := 0
+	looked := map[string]bool{} // dossiers checked for a succession in this page
 	for _, rec := range recs {
 		if rec.GetSequence() > hw.GetLastSequence() {
 			break // written after the mark was read: the next page has it
 		}
-		if rec.GetEvent().GetAction() == dossier.AcceptTransfer {
+		if p, err := s.succeededPrior(rec, who.commune, looked); err != nil {
+			return nil, err
+		} else if p != nil {
+			resp.PriorEvents[rec.GetDossierCode()] = p
+			size += proto.Size(p)
+		} else if rec.GetEvent().GetAction() == dossier.AcceptTransfer {
 			d, err := s.cfg.Central.Dossier(rec.GetDossierCode())
 			if err != nil {
 				return nil, status.Errorf(codes.Unavailable, "read dossier %s: %v", rec.GetDossierCode(), err)
@@ -628,4 +634,29 @@ func (s *Service) Restore(ctx context.Context, req *xasov1.RestoreRequest) (*xas
 	s.cfg.Logger.InfoContext(ctx, "restore page", "node", who.node.GetNodeId(), "commune", who.commune,
 		"from", req.GetFromSequence(), "records", len(resp.Records), "last", hw.GetLastSequence())
 	return resp, nil
+}
+
+// succeededPrior returns the history central holds of a dossier handed to
+// commune by a succession when rec is commune's first event after the
+// hand-over (its previous event is central's SUCCEED to commune): the
+// events the restoring node needs before rec, as for ACCEPT_TRANSFER.
+// Each dossier is looked at once a page (looked), and only for a step on
+// an existing dossier.
+func (s *Service) succeededPrior(rec *xasov1.OutboxRecord, commune string, looked map[string]bool) (*xasov1.EventList, error) {
+	ev := rec.GetEvent()
+	code := rec.GetDossierCode()
+	if ev == nil || ev.GetSequence() < 3 || ev.GetAction() == dossier.AcceptTransfer || looked[code] {
+		return nil, nil
+	}
+	looked[code] = true
+	d, err := s.cfg.Central.Dossier(code)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "read dossier %s: %v", code, err)
+	}
+	evs := d.GetEvents()
+	i := int(ev.GetSequence()) - 2 // the event before rec's
+	if i < 0 || i >= len(evs) || evs[i].GetAction() != dossier.Succeed || evs[i].GetTransferCommuneCode() != commune {
+		return nil, nil
+	}
+	return &xasov1.EventList{Events: evs[:i+1]}, nil
 }

@@ -21,9 +21,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 	"github.com/xaso/xaso/central"
+	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/pki"
 )
 
@@ -70,6 +72,10 @@ commands against the central cluster (any member; writes reach the leader):
   communes unblock CODE SEQUENCE let the commune's chain go on from the record
                                  central refused (nodes list shows it; see
                                  docs/deploy.md before you do)
+  succession declare --from CODE,… --to CODE --at TIME --basis TEXT
+                                 the communes --from cease in favour of --to
+                                 at TIME (RFC 3339, or YYYY-MM-DD: midnight in
+                                 Vietnam), by the act TEXT; see docs/mergers.md
   report indicators --from YYYY-MM --to YYYY-MM [--by commune,procedure,month]
                  [--commune C,…] [--procedure P,…] [--json]
                                  the Decision 766/QĐ-TTg indicators and the
@@ -95,7 +101,7 @@ type centralConn struct {
 
 func isCentralCommand(cmd string) bool {
 	switch cmd {
-	case "cluster", "communes", "units", "token", "enroll", "nodes", "pki", "access-log", "report":
+	case "cluster", "communes", "units", "token", "enroll", "nodes", "pki", "access-log", "report", "succession":
 		return true
 	}
 	return false
@@ -115,12 +121,13 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 	window := sub.String("upload-window", "", "communes settings: when files may be sent, HH:MM-HH:MM Vietnam time (empty: always)")
 	dossierCode := sub.String("dossier", "", "access-log: only the entries that name this dossier")
 	pageToken := sub.String("page-token", "", "access-log: the next_page_token of the page before")
-	fromMonth := sub.String("from", "", "report: first month, YYYY-MM")
-	toMonth := sub.String("to", "", "report: last month, YYYY-MM (default: the first)")
+	fromMonth := sub.String("from", "", "report: first month, YYYY-MM; succession declare: the communes that cease (comma-separated codes)")
+	toMonth := sub.String("to", "", "report: last month, YYYY-MM (default: the first); succession declare: the successor's code")
 	by := sub.String("by", "", "report: group by commune, procedure, month (comma-separated; none: the province)")
 	communes := sub.String("commune", "", "report: only these communes (comma-separated codes)")
 	procedures := sub.String("procedure", "", "report: only these procedures (comma-separated codes)")
-	at := sub.String("at", "", "units show: the day, YYYY-MM-DD (default: today in Vietnam)")
+	at := sub.String("at", "", "units show: the day, YYYY-MM-DD (default: today in Vietnam); succession declare: the effective time, RFC 3339 or YYYY-MM-DD (midnight in Vietnam)")
+	basis := sub.String("basis", "", "succession declare: the act that decides it, e.g. \"Nghị quyết số 1656/NQ-UBTVQH15\"")
 	asJSON := sub.Bool("json", false, "report: the answer as JSON instead of a table")
 	args, err := parseInterleaved(sub, rest, stderr)
 	if err != nil {
@@ -207,6 +214,18 @@ func runAdminCentral(ctx context.Context, cc centralConn, cmd string, rest []str
 			return fmt.Errorf("communes unblock: SEQUENCE %q is not a record sequence (1 or more)", args[2])
 		}
 		resp, err = api.UnblockCommuneChain(ctx, &xasov1.UnblockCommuneChainRequest{CommuneCode: args[1], Sequence: seq})
+	case "succession declare":
+		if err := need(1, "succession declare --from CODE,CODE --to CODE --at TIME --basis TEXT"); err != nil {
+			return err
+		}
+		eff, perr := time.Parse(time.RFC3339, *at)
+		if perr != nil {
+			if eff, perr = time.ParseInLocation("2006-01-02", *at, dossier.Zone); perr != nil {
+				return fmt.Errorf("succession declare: --at %q is neither RFC 3339 nor YYYY-MM-DD", *at)
+			}
+		}
+		resp, err = api.DeclareSuccession(ctx, &xasov1.DeclareSuccessionRequest{Succession: &xasov1.Succession{
+			PredecessorCodes: strings.Split(*fromMonth, ","), SuccessorCode: *toMonth, EffectiveTime: timestamppb.New(eff), Basis: *basis}})
 	case "communes settings":
 		if err := need(2, "communes settings CODE [--bandwidth-kbit N] [--upload-window HH:MM-HH:MM]"); err != nil {
 			return err

@@ -489,6 +489,7 @@ type CentralCommand struct {
 	//	*CentralCommand_PutCommuneSettings
 	//	*CentralCommand_UnblockChain
 	//	*CentralCommand_PutOnlineFiling
+	//	*CentralCommand_DeclareSuccession
 	Command       isCentralCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -689,6 +690,15 @@ func (x *CentralCommand) GetPutOnlineFiling() *PutOnlineFilingCommand {
 	return nil
 }
 
+func (x *CentralCommand) GetDeclareSuccession() *DeclareSuccessionCommand {
+	if x != nil {
+		if x, ok := x.Command.(*CentralCommand_DeclareSuccession); ok {
+			return x.DeclareSuccession
+		}
+	}
+	return nil
+}
+
 type isCentralCommand_Command interface {
 	isCentralCommand_Command()
 }
@@ -758,6 +768,10 @@ type CentralCommand_PutOnlineFiling struct {
 	PutOnlineFiling *PutOnlineFilingCommand `protobuf:"bytes,60,opt,name=put_online_filing,json=putOnlineFiling,proto3,oneof"`
 }
 
+type CentralCommand_DeclareSuccession struct {
+	DeclareSuccession *DeclareSuccessionCommand `protobuf:"bytes,70,opt,name=declare_succession,json=declareSuccession,proto3,oneof"`
+}
+
 func (*CentralCommand_PutCommune) isCentralCommand_Command() {}
 
 func (*CentralCommand_PutProcedure) isCentralCommand_Command() {}
@@ -789,6 +803,8 @@ func (*CentralCommand_PutCommuneSettings) isCentralCommand_Command() {}
 func (*CentralCommand_UnblockChain) isCentralCommand_Command() {}
 
 func (*CentralCommand_PutOnlineFiling) isCentralCommand_Command() {}
+
+func (*CentralCommand_DeclareSuccession) isCentralCommand_Command() {}
 
 // OnlineFiling is a dossier a citizen filed online on the national portal,
 // as central's portal connector took it, for its commune to accept,
@@ -1057,6 +1073,198 @@ func (x *PutOnlineFilingCommand) GetFiling() *OnlineFiling {
 	return nil
 }
 
+// Succession is a reorganisation declared by an operator: from
+// effective_time the predecessor communes take no new dossiers, and each
+// one's unfinished dossiers go to the successor once its node has sent
+// all it did and sealed its chain (see docs/mergers.md).
+type Succession struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	PredecessorCodes []string               `protobuf:"bytes,1,rep,name=predecessor_codes,json=predecessorCodes,proto3" json:"predecessor_codes,omitempty"`
+	SuccessorCode    string                 `protobuf:"bytes,2,opt,name=successor_code,json=successorCode,proto3" json:"successor_code,omitempty"`
+	EffectiveTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=effective_time,json=effectiveTime,proto3" json:"effective_time,omitempty"`
+	// The act that decides it, e.g. "Nghị quyết số 1656/NQ-UBTVQH15".
+	Basis string `protobuf:"bytes,4,opt,name=basis,proto3" json:"basis,omitempty"`
+	// When central applied the declaration (the proposer's time).
+	DeclareTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=declare_time,json=declareTime,proto3" json:"declare_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Succession) Reset() {
+	*x = Succession{}
+	mi := &file_xaso_v1_central_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Succession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Succession) ProtoMessage() {}
+
+func (x *Succession) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Succession.ProtoReflect.Descriptor instead.
+func (*Succession) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Succession) GetPredecessorCodes() []string {
+	if x != nil {
+		return x.PredecessorCodes
+	}
+	return nil
+}
+
+func (x *Succession) GetSuccessorCode() string {
+	if x != nil {
+		return x.SuccessorCode
+	}
+	return ""
+}
+
+func (x *Succession) GetEffectiveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EffectiveTime
+	}
+	return nil
+}
+
+func (x *Succession) GetBasis() string {
+	if x != nil {
+		return x.Basis
+	}
+	return ""
+}
+
+func (x *Succession) GetDeclareTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeclareTime
+	}
+	return nil
+}
+
+// DeclareSuccessionCommand stores a succession (checked by the FSM:
+// communes registered, effective time not past, basis given, no commune
+// in two successions).
+type DeclareSuccessionCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Succession    *Succession            `protobuf:"bytes,1,opt,name=succession,proto3" json:"succession,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclareSuccessionCommand) Reset() {
+	*x = DeclareSuccessionCommand{}
+	mi := &file_xaso_v1_central_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclareSuccessionCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclareSuccessionCommand) ProtoMessage() {}
+
+func (x *DeclareSuccessionCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclareSuccessionCommand.ProtoReflect.Descriptor instead.
+func (*DeclareSuccessionCommand) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DeclareSuccessionCommand) GetSuccession() *Succession {
+	if x != nil {
+		return x.Succession
+	}
+	return nil
+}
+
+// SuccessionState is what central keeps of a predecessor commune.
+type SuccessionState struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Succession *Succession            `protobuf:"bytes,1,opt,name=succession,proto3" json:"succession,omitempty"`
+	// The sequence of the predecessor's seal record; 0 before it.
+	SealedSequence int64 `protobuf:"varint,2,opt,name=sealed_sequence,json=sealedSequence,proto3" json:"sealed_sequence,omitempty"`
+	// How many unfinished dossiers were handed to the successor.
+	HandedOver    int64 `protobuf:"varint,3,opt,name=handed_over,json=handedOver,proto3" json:"handed_over,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuccessionState) Reset() {
+	*x = SuccessionState{}
+	mi := &file_xaso_v1_central_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuccessionState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuccessionState) ProtoMessage() {}
+
+func (x *SuccessionState) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuccessionState.ProtoReflect.Descriptor instead.
+func (*SuccessionState) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SuccessionState) GetSuccession() *Succession {
+	if x != nil {
+		return x.Succession
+	}
+	return nil
+}
+
+func (x *SuccessionState) GetSealedSequence() int64 {
+	if x != nil {
+		return x.SealedSequence
+	}
+	return 0
+}
+
+func (x *SuccessionState) GetHandedOver() int64 {
+	if x != nil {
+		return x.HandedOver
+	}
+	return 0
+}
+
 // PutCommuneCommand registers a commune or renames it.
 type PutCommuneCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1067,7 +1275,7 @@ type PutCommuneCommand struct {
 
 func (x *PutCommuneCommand) Reset() {
 	*x = PutCommuneCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[8]
+	mi := &file_xaso_v1_central_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1287,7 @@ func (x *PutCommuneCommand) String() string {
 func (*PutCommuneCommand) ProtoMessage() {}
 
 func (x *PutCommuneCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[8]
+	mi := &file_xaso_v1_central_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1300,7 @@ func (x *PutCommuneCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCommuneCommand.ProtoReflect.Descriptor instead.
 func (*PutCommuneCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{8}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PutCommuneCommand) GetCommune() *Commune {
@@ -1116,7 +1324,7 @@ type PutProcedureCommand struct {
 
 func (x *PutProcedureCommand) Reset() {
 	*x = PutProcedureCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[9]
+	mi := &file_xaso_v1_central_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1336,7 @@ func (x *PutProcedureCommand) String() string {
 func (*PutProcedureCommand) ProtoMessage() {}
 
 func (x *PutProcedureCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[9]
+	mi := &file_xaso_v1_central_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1349,7 @@ func (x *PutProcedureCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutProcedureCommand.ProtoReflect.Descriptor instead.
 func (*PutProcedureCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{9}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PutProcedureCommand) GetProcedure() *Procedure {
@@ -1168,7 +1376,7 @@ type PutCalendarCommand struct {
 
 func (x *PutCalendarCommand) Reset() {
 	*x = PutCalendarCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[10]
+	mi := &file_xaso_v1_central_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1388,7 @@ func (x *PutCalendarCommand) String() string {
 func (*PutCalendarCommand) ProtoMessage() {}
 
 func (x *PutCalendarCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[10]
+	mi := &file_xaso_v1_central_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1401,7 @@ func (x *PutCalendarCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCalendarCommand.ProtoReflect.Descriptor instead.
 func (*PutCalendarCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{10}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PutCalendarCommand) GetCalendarJson() string {
@@ -1215,7 +1423,7 @@ type CentralCommandBatch struct {
 
 func (x *CentralCommandBatch) Reset() {
 	*x = CentralCommandBatch{}
-	mi := &file_xaso_v1_central_proto_msgTypes[11]
+	mi := &file_xaso_v1_central_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1435,7 @@ func (x *CentralCommandBatch) String() string {
 func (*CentralCommandBatch) ProtoMessage() {}
 
 func (x *CentralCommandBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[11]
+	mi := &file_xaso_v1_central_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1448,7 @@ func (x *CentralCommandBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CentralCommandBatch.ProtoReflect.Descriptor instead.
 func (*CentralCommandBatch) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{11}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CentralCommandBatch) GetFormat() int32 {
@@ -1287,7 +1495,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_xaso_v1_central_proto_msgTypes[12]
+	mi := &file_xaso_v1_central_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1507,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[12]
+	mi := &file_xaso_v1_central_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1520,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{12}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CommandResult) GetCode() int32 {
@@ -1409,7 +1617,7 @@ type ChainBlock struct {
 
 func (x *ChainBlock) Reset() {
 	*x = ChainBlock{}
-	mi := &file_xaso_v1_central_proto_msgTypes[13]
+	mi := &file_xaso_v1_central_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1629,7 @@ func (x *ChainBlock) String() string {
 func (*ChainBlock) ProtoMessage() {}
 
 func (x *ChainBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[13]
+	mi := &file_xaso_v1_central_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1642,7 @@ func (x *ChainBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainBlock.ProtoReflect.Descriptor instead.
 func (*ChainBlock) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{13}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChainBlock) GetSequence() int64 {
@@ -1483,7 +1691,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_xaso_v1_central_proto_msgTypes[14]
+	mi := &file_xaso_v1_central_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1703,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[14]
+	mi := &file_xaso_v1_central_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1716,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{14}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -1537,7 +1745,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_xaso_v1_central_proto_msgTypes[15]
+	mi := &file_xaso_v1_central_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1757,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[15]
+	mi := &file_xaso_v1_central_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1770,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{15}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuditRecord) GetIndex() uint64 {
@@ -1609,7 +1817,7 @@ type AppendEventsCommand struct {
 
 func (x *AppendEventsCommand) Reset() {
 	*x = AppendEventsCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[16]
+	mi := &file_xaso_v1_central_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1829,7 @@ func (x *AppendEventsCommand) String() string {
 func (*AppendEventsCommand) ProtoMessage() {}
 
 func (x *AppendEventsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[16]
+	mi := &file_xaso_v1_central_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1842,7 @@ func (x *AppendEventsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendEventsCommand.ProtoReflect.Descriptor instead.
 func (*AppendEventsCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{16}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AppendEventsCommand) GetCommuneCode() string {
@@ -1694,7 +1902,7 @@ type NodeStream struct {
 
 func (x *NodeStream) Reset() {
 	*x = NodeStream{}
-	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +1914,7 @@ func (x *NodeStream) String() string {
 func (*NodeStream) ProtoMessage() {}
 
 func (x *NodeStream) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[17]
+	mi := &file_xaso_v1_central_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +1927,7 @@ func (x *NodeStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStream.ProtoReflect.Descriptor instead.
 func (*NodeStream) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{17}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NodeStream) GetCommuneCode() string {
@@ -1798,7 +2006,7 @@ type OperatorToken struct {
 
 func (x *OperatorToken) Reset() {
 	*x = OperatorToken{}
-	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +2018,7 @@ func (x *OperatorToken) String() string {
 func (*OperatorToken) ProtoMessage() {}
 
 func (x *OperatorToken) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[18]
+	mi := &file_xaso_v1_central_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +2031,7 @@ func (x *OperatorToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorToken.ProtoReflect.Descriptor instead.
 func (*OperatorToken) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{18}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OperatorToken) GetName() string {
@@ -1890,7 +2098,7 @@ type PutOperatorTokenCommand struct {
 
 func (x *PutOperatorTokenCommand) Reset() {
 	*x = PutOperatorTokenCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2110,7 @@ func (x *PutOperatorTokenCommand) String() string {
 func (*PutOperatorTokenCommand) ProtoMessage() {}
 
 func (x *PutOperatorTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[19]
+	mi := &file_xaso_v1_central_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2123,7 @@ func (x *PutOperatorTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutOperatorTokenCommand.ProtoReflect.Descriptor instead.
 func (*PutOperatorTokenCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{19}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PutOperatorTokenCommand) GetToken() *OperatorToken {
@@ -1942,7 +2150,7 @@ type DeleteOperatorTokenCommand struct {
 
 func (x *DeleteOperatorTokenCommand) Reset() {
 	*x = DeleteOperatorTokenCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2162,7 @@ func (x *DeleteOperatorTokenCommand) String() string {
 func (*DeleteOperatorTokenCommand) ProtoMessage() {}
 
 func (x *DeleteOperatorTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[20]
+	mi := &file_xaso_v1_central_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2175,7 @@ func (x *DeleteOperatorTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOperatorTokenCommand.ProtoReflect.Descriptor instead.
 func (*DeleteOperatorTokenCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{20}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteOperatorTokenCommand) GetName() string {
@@ -1994,7 +2202,7 @@ type EnrollmentToken struct {
 
 func (x *EnrollmentToken) Reset() {
 	*x = EnrollmentToken{}
-	mi := &file_xaso_v1_central_proto_msgTypes[21]
+	mi := &file_xaso_v1_central_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2214,7 @@ func (x *EnrollmentToken) String() string {
 func (*EnrollmentToken) ProtoMessage() {}
 
 func (x *EnrollmentToken) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[21]
+	mi := &file_xaso_v1_central_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2227,7 @@ func (x *EnrollmentToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollmentToken.ProtoReflect.Descriptor instead.
 func (*EnrollmentToken) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{21}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *EnrollmentToken) GetCommuneCode() string {
@@ -2081,7 +2289,7 @@ type IssueEnrollmentCommand struct {
 
 func (x *IssueEnrollmentCommand) Reset() {
 	*x = IssueEnrollmentCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[22]
+	mi := &file_xaso_v1_central_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2093,7 +2301,7 @@ func (x *IssueEnrollmentCommand) String() string {
 func (*IssueEnrollmentCommand) ProtoMessage() {}
 
 func (x *IssueEnrollmentCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[22]
+	mi := &file_xaso_v1_central_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2106,7 +2314,7 @@ func (x *IssueEnrollmentCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueEnrollmentCommand.ProtoReflect.Descriptor instead.
 func (*IssueEnrollmentCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{22}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *IssueEnrollmentCommand) GetToken() *EnrollmentToken {
@@ -2135,7 +2343,7 @@ type UseEnrollmentCommand struct {
 
 func (x *UseEnrollmentCommand) Reset() {
 	*x = UseEnrollmentCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[23]
+	mi := &file_xaso_v1_central_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2355,7 @@ func (x *UseEnrollmentCommand) String() string {
 func (*UseEnrollmentCommand) ProtoMessage() {}
 
 func (x *UseEnrollmentCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[23]
+	mi := &file_xaso_v1_central_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2160,7 +2368,7 @@ func (x *UseEnrollmentCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UseEnrollmentCommand.ProtoReflect.Descriptor instead.
 func (*UseEnrollmentCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{23}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UseEnrollmentCommand) GetSecretSha256() string {
@@ -2218,7 +2426,7 @@ type EnrolledNode struct {
 
 func (x *EnrolledNode) Reset() {
 	*x = EnrolledNode{}
-	mi := &file_xaso_v1_central_proto_msgTypes[24]
+	mi := &file_xaso_v1_central_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2438,7 @@ func (x *EnrolledNode) String() string {
 func (*EnrolledNode) ProtoMessage() {}
 
 func (x *EnrolledNode) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[24]
+	mi := &file_xaso_v1_central_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2451,7 @@ func (x *EnrolledNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrolledNode.ProtoReflect.Descriptor instead.
 func (*EnrolledNode) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{24}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *EnrolledNode) GetNodeId() string {
@@ -2313,7 +2521,7 @@ type UnblockChainCommand struct {
 
 func (x *UnblockChainCommand) Reset() {
 	*x = UnblockChainCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[25]
+	mi := &file_xaso_v1_central_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2533,7 @@ func (x *UnblockChainCommand) String() string {
 func (*UnblockChainCommand) ProtoMessage() {}
 
 func (x *UnblockChainCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[25]
+	mi := &file_xaso_v1_central_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2546,7 @@ func (x *UnblockChainCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnblockChainCommand.ProtoReflect.Descriptor instead.
 func (*UnblockChainCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{25}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UnblockChainCommand) GetCommuneCode() string {
@@ -2365,7 +2573,7 @@ type RevokeNodeCommand struct {
 
 func (x *RevokeNodeCommand) Reset() {
 	*x = RevokeNodeCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[26]
+	mi := &file_xaso_v1_central_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2377,7 +2585,7 @@ func (x *RevokeNodeCommand) String() string {
 func (*RevokeNodeCommand) ProtoMessage() {}
 
 func (x *RevokeNodeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[26]
+	mi := &file_xaso_v1_central_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2390,7 +2598,7 @@ func (x *RevokeNodeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeCommand.ProtoReflect.Descriptor instead.
 func (*RevokeNodeCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{26}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RevokeNodeCommand) GetNodeId() string {
@@ -2422,6 +2630,8 @@ type FeedItem struct {
 	//	*FeedItem_Settings
 	//	*FeedItem_Commune
 	//	*FeedItem_OnlineFiling
+	//	*FeedItem_Succession
+	//	*FeedItem_Succeeded
 	Item          isFeedItem_Item `protobuf_oneof:"item"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2429,7 +2639,7 @@ type FeedItem struct {
 
 func (x *FeedItem) Reset() {
 	*x = FeedItem{}
-	mi := &file_xaso_v1_central_proto_msgTypes[27]
+	mi := &file_xaso_v1_central_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2651,7 @@ func (x *FeedItem) String() string {
 func (*FeedItem) ProtoMessage() {}
 
 func (x *FeedItem) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[27]
+	mi := &file_xaso_v1_central_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2664,7 @@ func (x *FeedItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeedItem.ProtoReflect.Descriptor instead.
 func (*FeedItem) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{27}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FeedItem) GetSequence() uint64 {
@@ -2546,6 +2756,24 @@ func (x *FeedItem) GetOnlineFiling() *OnlineFiling {
 	return nil
 }
 
+func (x *FeedItem) GetSuccession() *Succession {
+	if x != nil {
+		if x, ok := x.Item.(*FeedItem_Succession); ok {
+			return x.Succession
+		}
+	}
+	return nil
+}
+
+func (x *FeedItem) GetSucceeded() *Dossier {
+	if x != nil {
+		if x, ok := x.Item.(*FeedItem_Succeeded); ok {
+			return x.Succeeded
+		}
+	}
+	return nil
+}
+
 type isFeedItem_Item interface {
 	isFeedItem_Item()
 }
@@ -2580,6 +2808,18 @@ type FeedItem_OnlineFiling struct {
 	OnlineFiling *OnlineFiling `protobuf:"bytes,50,opt,name=online_filing,json=onlineFiling,proto3,oneof"`
 }
 
+type FeedItem_Succession struct {
+	// A succession declared (broadcast): a predecessor's node stops
+	// taking receipts from its effective time and seals its chain.
+	Succession *Succession `protobuf:"bytes,55,opt,name=succession,proto3,oneof"`
+}
+
+type FeedItem_Succeeded struct {
+	// An unfinished dossier of a predecessor handed to the item's commune,
+	// its successor, with its events (the last one the SUCCEED).
+	Succeeded *Dossier `protobuf:"bytes,56,opt,name=succeeded,proto3,oneof"`
+}
+
 func (*FeedItem_Procedure) isFeedItem_Item() {}
 
 func (*FeedItem_CalendarJson) isFeedItem_Item() {}
@@ -2592,6 +2832,10 @@ func (*FeedItem_Commune) isFeedItem_Item() {}
 
 func (*FeedItem_OnlineFiling) isFeedItem_Item() {}
 
+func (*FeedItem_Succession) isFeedItem_Item() {}
+
+func (*FeedItem_Succeeded) isFeedItem_Item() {}
+
 // ClusterMember is what central knows of a member beyond Raft: where its API is.
 type ClusterMember struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2603,7 +2847,7 @@ type ClusterMember struct {
 
 func (x *ClusterMember) Reset() {
 	*x = ClusterMember{}
-	mi := &file_xaso_v1_central_proto_msgTypes[28]
+	mi := &file_xaso_v1_central_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2859,7 @@ func (x *ClusterMember) String() string {
 func (*ClusterMember) ProtoMessage() {}
 
 func (x *ClusterMember) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[28]
+	mi := &file_xaso_v1_central_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2872,7 @@ func (x *ClusterMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
 func (*ClusterMember) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{28}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ClusterMember) GetId() string {
@@ -2656,7 +2900,7 @@ type PutMemberCommand struct {
 
 func (x *PutMemberCommand) Reset() {
 	*x = PutMemberCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[29]
+	mi := &file_xaso_v1_central_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2912,7 @@ func (x *PutMemberCommand) String() string {
 func (*PutMemberCommand) ProtoMessage() {}
 
 func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[29]
+	mi := &file_xaso_v1_central_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2925,7 @@ func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutMemberCommand.ProtoReflect.Descriptor instead.
 func (*PutMemberCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{29}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PutMemberCommand) GetMember() *ClusterMember {
@@ -2701,7 +2945,7 @@ type ReadFenceCommand struct {
 
 func (x *ReadFenceCommand) Reset() {
 	*x = ReadFenceCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[30]
+	mi := &file_xaso_v1_central_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2713,7 +2957,7 @@ func (x *ReadFenceCommand) String() string {
 func (*ReadFenceCommand) ProtoMessage() {}
 
 func (x *ReadFenceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[30]
+	mi := &file_xaso_v1_central_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2726,7 +2970,7 @@ func (x *ReadFenceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFenceCommand.ProtoReflect.Descriptor instead.
 func (*ReadFenceCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{30}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{33}
 }
 
 // Aggregate is the counts of one report group (commune × procedure × month
@@ -2824,7 +3068,7 @@ type Aggregate struct {
 
 func (x *Aggregate) Reset() {
 	*x = Aggregate{}
-	mi := &file_xaso_v1_central_proto_msgTypes[31]
+	mi := &file_xaso_v1_central_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2836,7 +3080,7 @@ func (x *Aggregate) String() string {
 func (*Aggregate) ProtoMessage() {}
 
 func (x *Aggregate) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[31]
+	mi := &file_xaso_v1_central_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2849,7 +3093,7 @@ func (x *Aggregate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
 func (*Aggregate) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{31}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Aggregate) GetReceived() int64 {
@@ -3206,7 +3450,7 @@ type PutAttachmentManifestCommand struct {
 
 func (x *PutAttachmentManifestCommand) Reset() {
 	*x = PutAttachmentManifestCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[32]
+	mi := &file_xaso_v1_central_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +3462,7 @@ func (x *PutAttachmentManifestCommand) String() string {
 func (*PutAttachmentManifestCommand) ProtoMessage() {}
 
 func (x *PutAttachmentManifestCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[32]
+	mi := &file_xaso_v1_central_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +3475,7 @@ func (x *PutAttachmentManifestCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutAttachmentManifestCommand.ProtoReflect.Descriptor instead.
 func (*PutAttachmentManifestCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{32}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PutAttachmentManifestCommand) GetCommuneCode() string {
@@ -3266,7 +3510,7 @@ type PutChunkCommand struct {
 
 func (x *PutChunkCommand) Reset() {
 	*x = PutChunkCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[33]
+	mi := &file_xaso_v1_central_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3278,7 +3522,7 @@ func (x *PutChunkCommand) String() string {
 func (*PutChunkCommand) ProtoMessage() {}
 
 func (x *PutChunkCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[33]
+	mi := &file_xaso_v1_central_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3291,7 +3535,7 @@ func (x *PutChunkCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutChunkCommand.ProtoReflect.Descriptor instead.
 func (*PutChunkCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{33}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PutChunkCommand) GetSha256() []byte {
@@ -3346,7 +3590,7 @@ type CommuneSettings struct {
 
 func (x *CommuneSettings) Reset() {
 	*x = CommuneSettings{}
-	mi := &file_xaso_v1_central_proto_msgTypes[34]
+	mi := &file_xaso_v1_central_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3358,7 +3602,7 @@ func (x *CommuneSettings) String() string {
 func (*CommuneSettings) ProtoMessage() {}
 
 func (x *CommuneSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[34]
+	mi := &file_xaso_v1_central_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3371,7 +3615,7 @@ func (x *CommuneSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommuneSettings.ProtoReflect.Descriptor instead.
 func (*CommuneSettings) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{34}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CommuneSettings) GetSyncBandwidthKbit() int64 {
@@ -3413,7 +3657,7 @@ type PutCommuneSettingsCommand struct {
 
 func (x *PutCommuneSettingsCommand) Reset() {
 	*x = PutCommuneSettingsCommand{}
-	mi := &file_xaso_v1_central_proto_msgTypes[35]
+	mi := &file_xaso_v1_central_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3425,7 +3669,7 @@ func (x *PutCommuneSettingsCommand) String() string {
 func (*PutCommuneSettingsCommand) ProtoMessage() {}
 
 func (x *PutCommuneSettingsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[35]
+	mi := &file_xaso_v1_central_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3438,7 +3682,7 @@ func (x *PutCommuneSettingsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCommuneSettingsCommand.ProtoReflect.Descriptor instead.
 func (*PutCommuneSettingsCommand) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{35}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PutCommuneSettingsCommand) GetCommuneCode() string {
@@ -3469,7 +3713,7 @@ type StoredDossier struct {
 
 func (x *StoredDossier) Reset() {
 	*x = StoredDossier{}
-	mi := &file_xaso_v1_central_proto_msgTypes[36]
+	mi := &file_xaso_v1_central_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3481,7 +3725,7 @@ func (x *StoredDossier) String() string {
 func (*StoredDossier) ProtoMessage() {}
 
 func (x *StoredDossier) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_proto_msgTypes[36]
+	mi := &file_xaso_v1_central_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3494,7 +3738,7 @@ func (x *StoredDossier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredDossier.ProtoReflect.Descriptor instead.
 func (*StoredDossier) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_proto_rawDescGZIP(), []int{36}
+	return file_xaso_v1_central_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StoredDossier) GetDossier() *Dossier {
@@ -3556,7 +3800,8 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\vchange_kind\x18\n" +
 	" \x01(\tR\n" +
 	"changeKind\x12-\n" +
-	"\x05basis\x18\v \x01(\v2\x17.xaso.v1.UnitLegalBasisR\x05basis\"\xec\t\n" +
+	"\x05basis\x18\v \x01(\v2\x17.xaso.v1.UnitLegalBasisR\x05basis\"\xc0\n" +
+	"\n" +
 	"\x0eCentralCommand\x12\x14\n" +
 	"\x05actor\x18\x01 \x01(\tR\x05actor\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12=\n" +
@@ -3580,7 +3825,8 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\tput_chunk\x18\x16 \x01(\v2\x18.xaso.v1.PutChunkCommandH\x00R\bputChunk\x12V\n" +
 	"\x14put_commune_settings\x18\x17 \x01(\v2\".xaso.v1.PutCommuneSettingsCommandH\x00R\x12putCommuneSettings\x12C\n" +
 	"\runblock_chain\x18\x18 \x01(\v2\x1c.xaso.v1.UnblockChainCommandH\x00R\funblockChain\x12M\n" +
-	"\x11put_online_filing\x18< \x01(\v2\x1f.xaso.v1.PutOnlineFilingCommandH\x00R\x0fputOnlineFilingB\t\n" +
+	"\x11put_online_filing\x18< \x01(\v2\x1f.xaso.v1.PutOnlineFilingCommandH\x00R\x0fputOnlineFiling\x12R\n" +
+	"\x12declare_succession\x18F \x01(\v2!.xaso.v1.DeclareSuccessionCommandH\x00R\x11declareSuccessionB\t\n" +
 	"\acommand\"\xb5\x03\n" +
 	"\fOnlineFiling\x12\x1f\n" +
 	"\vportal_code\x18\x01 \x01(\tR\n" +
@@ -3605,7 +3851,25 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\x06sha256\x18\x06 \x01(\tR\x06sha256\x12$\n" +
 	"\x0eportal_file_id\x18\a \x01(\tR\fportalFileId\"G\n" +
 	"\x16PutOnlineFilingCommand\x12-\n" +
-	"\x06filing\x18\x01 \x01(\v2\x15.xaso.v1.OnlineFilingR\x06filing\"?\n" +
+	"\x06filing\x18\x01 \x01(\v2\x15.xaso.v1.OnlineFilingR\x06filing\"\xf8\x01\n" +
+	"\n" +
+	"Succession\x12+\n" +
+	"\x11predecessor_codes\x18\x01 \x03(\tR\x10predecessorCodes\x12%\n" +
+	"\x0esuccessor_code\x18\x02 \x01(\tR\rsuccessorCode\x12A\n" +
+	"\x0eeffective_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\x12\x14\n" +
+	"\x05basis\x18\x04 \x01(\tR\x05basis\x12=\n" +
+	"\fdeclare_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vdeclareTime\"O\n" +
+	"\x18DeclareSuccessionCommand\x123\n" +
+	"\n" +
+	"succession\x18\x01 \x01(\v2\x13.xaso.v1.SuccessionR\n" +
+	"succession\"\x90\x01\n" +
+	"\x0fSuccessionState\x123\n" +
+	"\n" +
+	"succession\x18\x01 \x01(\v2\x13.xaso.v1.SuccessionR\n" +
+	"succession\x12'\n" +
+	"\x0fsealed_sequence\x18\x02 \x01(\x03R\x0esealedSequence\x12\x1f\n" +
+	"\vhanded_over\x18\x03 \x01(\x03R\n" +
+	"handedOver\"?\n" +
 	"\x11PutCommuneCommand\x12*\n" +
 	"\acommune\x18\x01 \x01(\v2\x10.xaso.v1.CommuneR\acommune\"r\n" +
 	"\x13PutProcedureCommand\x120\n" +
@@ -3714,7 +3978,7 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x03R\bsequence\",\n" +
 	"\x11RevokeNodeCommand\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xbd\x03\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xa6\x04\n" +
 	"\bFeedItem\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1d\n" +
 	"\n" +
@@ -3727,7 +3991,11 @@ const file_xaso_v1_central_proto_rawDesc = "" +
 	"\btransfer\x18\f \x01(\v2\x10.xaso.v1.DossierH\x00R\btransfer\x126\n" +
 	"\bsettings\x18\r \x01(\v2\x18.xaso.v1.CommuneSettingsH\x00R\bsettings\x12,\n" +
 	"\acommune\x18\x0e \x01(\v2\x10.xaso.v1.CommuneH\x00R\acommune\x12<\n" +
-	"\ronline_filing\x182 \x01(\v2\x15.xaso.v1.OnlineFilingH\x00R\fonlineFilingB\x06\n" +
+	"\ronline_filing\x182 \x01(\v2\x15.xaso.v1.OnlineFilingH\x00R\fonlineFiling\x125\n" +
+	"\n" +
+	"succession\x187 \x01(\v2\x13.xaso.v1.SuccessionH\x00R\n" +
+	"succession\x120\n" +
+	"\tsucceeded\x188 \x01(\v2\x10.xaso.v1.DossierH\x00R\tsucceededB\x06\n" +
 	"\x04item\"@\n" +
 	"\rClusterMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
@@ -3831,7 +4099,7 @@ func file_xaso_v1_central_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_xaso_v1_central_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_xaso_v1_central_proto_goTypes = []any{
 	(OperatorRole)(0),                    // 0: xaso.v1.OperatorRole
 	(*Commune)(nil),                      // 1: xaso.v1.Commune
@@ -3842,106 +4110,116 @@ var file_xaso_v1_central_proto_goTypes = []any{
 	(*OnlineFiling)(nil),                 // 6: xaso.v1.OnlineFiling
 	(*OnlineFilingFile)(nil),             // 7: xaso.v1.OnlineFilingFile
 	(*PutOnlineFilingCommand)(nil),       // 8: xaso.v1.PutOnlineFilingCommand
-	(*PutCommuneCommand)(nil),            // 9: xaso.v1.PutCommuneCommand
-	(*PutProcedureCommand)(nil),          // 10: xaso.v1.PutProcedureCommand
-	(*PutCalendarCommand)(nil),           // 11: xaso.v1.PutCalendarCommand
-	(*CentralCommandBatch)(nil),          // 12: xaso.v1.CentralCommandBatch
-	(*CommandResult)(nil),                // 13: xaso.v1.CommandResult
-	(*ChainBlock)(nil),                   // 14: xaso.v1.ChainBlock
-	(*FieldViolation)(nil),               // 15: xaso.v1.FieldViolation
-	(*AuditRecord)(nil),                  // 16: xaso.v1.AuditRecord
-	(*AppendEventsCommand)(nil),          // 17: xaso.v1.AppendEventsCommand
-	(*NodeStream)(nil),                   // 18: xaso.v1.NodeStream
-	(*OperatorToken)(nil),                // 19: xaso.v1.OperatorToken
-	(*PutOperatorTokenCommand)(nil),      // 20: xaso.v1.PutOperatorTokenCommand
-	(*DeleteOperatorTokenCommand)(nil),   // 21: xaso.v1.DeleteOperatorTokenCommand
-	(*EnrollmentToken)(nil),              // 22: xaso.v1.EnrollmentToken
-	(*IssueEnrollmentCommand)(nil),       // 23: xaso.v1.IssueEnrollmentCommand
-	(*UseEnrollmentCommand)(nil),         // 24: xaso.v1.UseEnrollmentCommand
-	(*EnrolledNode)(nil),                 // 25: xaso.v1.EnrolledNode
-	(*UnblockChainCommand)(nil),          // 26: xaso.v1.UnblockChainCommand
-	(*RevokeNodeCommand)(nil),            // 27: xaso.v1.RevokeNodeCommand
-	(*FeedItem)(nil),                     // 28: xaso.v1.FeedItem
-	(*ClusterMember)(nil),                // 29: xaso.v1.ClusterMember
-	(*PutMemberCommand)(nil),             // 30: xaso.v1.PutMemberCommand
-	(*ReadFenceCommand)(nil),             // 31: xaso.v1.ReadFenceCommand
-	(*Aggregate)(nil),                    // 32: xaso.v1.Aggregate
-	(*PutAttachmentManifestCommand)(nil), // 33: xaso.v1.PutAttachmentManifestCommand
-	(*PutChunkCommand)(nil),              // 34: xaso.v1.PutChunkCommand
-	(*CommuneSettings)(nil),              // 35: xaso.v1.CommuneSettings
-	(*PutCommuneSettingsCommand)(nil),    // 36: xaso.v1.PutCommuneSettingsCommand
-	(*StoredDossier)(nil),                // 37: xaso.v1.StoredDossier
-	(*timestamppb.Timestamp)(nil),        // 38: google.protobuf.Timestamp
-	(*Procedure)(nil),                    // 39: xaso.v1.Procedure
-	(*OutboxRecord)(nil),                 // 40: xaso.v1.OutboxRecord
-	(*Dossier)(nil),                      // 41: xaso.v1.Dossier
-	(*AttachmentManifest)(nil),           // 42: xaso.v1.AttachmentManifest
+	(*Succession)(nil),                   // 9: xaso.v1.Succession
+	(*DeclareSuccessionCommand)(nil),     // 10: xaso.v1.DeclareSuccessionCommand
+	(*SuccessionState)(nil),              // 11: xaso.v1.SuccessionState
+	(*PutCommuneCommand)(nil),            // 12: xaso.v1.PutCommuneCommand
+	(*PutProcedureCommand)(nil),          // 13: xaso.v1.PutProcedureCommand
+	(*PutCalendarCommand)(nil),           // 14: xaso.v1.PutCalendarCommand
+	(*CentralCommandBatch)(nil),          // 15: xaso.v1.CentralCommandBatch
+	(*CommandResult)(nil),                // 16: xaso.v1.CommandResult
+	(*ChainBlock)(nil),                   // 17: xaso.v1.ChainBlock
+	(*FieldViolation)(nil),               // 18: xaso.v1.FieldViolation
+	(*AuditRecord)(nil),                  // 19: xaso.v1.AuditRecord
+	(*AppendEventsCommand)(nil),          // 20: xaso.v1.AppendEventsCommand
+	(*NodeStream)(nil),                   // 21: xaso.v1.NodeStream
+	(*OperatorToken)(nil),                // 22: xaso.v1.OperatorToken
+	(*PutOperatorTokenCommand)(nil),      // 23: xaso.v1.PutOperatorTokenCommand
+	(*DeleteOperatorTokenCommand)(nil),   // 24: xaso.v1.DeleteOperatorTokenCommand
+	(*EnrollmentToken)(nil),              // 25: xaso.v1.EnrollmentToken
+	(*IssueEnrollmentCommand)(nil),       // 26: xaso.v1.IssueEnrollmentCommand
+	(*UseEnrollmentCommand)(nil),         // 27: xaso.v1.UseEnrollmentCommand
+	(*EnrolledNode)(nil),                 // 28: xaso.v1.EnrolledNode
+	(*UnblockChainCommand)(nil),          // 29: xaso.v1.UnblockChainCommand
+	(*RevokeNodeCommand)(nil),            // 30: xaso.v1.RevokeNodeCommand
+	(*FeedItem)(nil),                     // 31: xaso.v1.FeedItem
+	(*ClusterMember)(nil),                // 32: xaso.v1.ClusterMember
+	(*PutMemberCommand)(nil),             // 33: xaso.v1.PutMemberCommand
+	(*ReadFenceCommand)(nil),             // 34: xaso.v1.ReadFenceCommand
+	(*Aggregate)(nil),                    // 35: xaso.v1.Aggregate
+	(*PutAttachmentManifestCommand)(nil), // 36: xaso.v1.PutAttachmentManifestCommand
+	(*PutChunkCommand)(nil),              // 37: xaso.v1.PutChunkCommand
+	(*CommuneSettings)(nil),              // 38: xaso.v1.CommuneSettings
+	(*PutCommuneSettingsCommand)(nil),    // 39: xaso.v1.PutCommuneSettingsCommand
+	(*StoredDossier)(nil),                // 40: xaso.v1.StoredDossier
+	(*timestamppb.Timestamp)(nil),        // 41: google.protobuf.Timestamp
+	(*Procedure)(nil),                    // 42: xaso.v1.Procedure
+	(*OutboxRecord)(nil),                 // 43: xaso.v1.OutboxRecord
+	(*Dossier)(nil),                      // 44: xaso.v1.Dossier
+	(*AttachmentManifest)(nil),           // 45: xaso.v1.AttachmentManifest
 }
 var file_xaso_v1_central_proto_depIdxs = []int32{
-	38, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
+	41, // 0: xaso.v1.Commune.update_time:type_name -> google.protobuf.Timestamp
 	4,  // 1: xaso.v1.Commune.unit_versions:type_name -> xaso.v1.UnitVersion
 	2,  // 2: xaso.v1.UnitVersion.predecessors:type_name -> xaso.v1.UnitRef
 	2,  // 3: xaso.v1.UnitVersion.successors:type_name -> xaso.v1.UnitRef
 	3,  // 4: xaso.v1.UnitVersion.basis:type_name -> xaso.v1.UnitLegalBasis
-	38, // 5: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
-	9,  // 6: xaso.v1.CentralCommand.put_commune:type_name -> xaso.v1.PutCommuneCommand
-	10, // 7: xaso.v1.CentralCommand.put_procedure:type_name -> xaso.v1.PutProcedureCommand
-	11, // 8: xaso.v1.CentralCommand.put_calendar:type_name -> xaso.v1.PutCalendarCommand
-	17, // 9: xaso.v1.CentralCommand.append_events:type_name -> xaso.v1.AppendEventsCommand
-	20, // 10: xaso.v1.CentralCommand.put_operator_token:type_name -> xaso.v1.PutOperatorTokenCommand
-	21, // 11: xaso.v1.CentralCommand.delete_operator_token:type_name -> xaso.v1.DeleteOperatorTokenCommand
-	23, // 12: xaso.v1.CentralCommand.issue_enrollment:type_name -> xaso.v1.IssueEnrollmentCommand
-	24, // 13: xaso.v1.CentralCommand.use_enrollment:type_name -> xaso.v1.UseEnrollmentCommand
-	30, // 14: xaso.v1.CentralCommand.put_member:type_name -> xaso.v1.PutMemberCommand
-	31, // 15: xaso.v1.CentralCommand.read_fence:type_name -> xaso.v1.ReadFenceCommand
-	27, // 16: xaso.v1.CentralCommand.revoke_node:type_name -> xaso.v1.RevokeNodeCommand
-	33, // 17: xaso.v1.CentralCommand.put_attachment_manifest:type_name -> xaso.v1.PutAttachmentManifestCommand
-	34, // 18: xaso.v1.CentralCommand.put_chunk:type_name -> xaso.v1.PutChunkCommand
-	36, // 19: xaso.v1.CentralCommand.put_commune_settings:type_name -> xaso.v1.PutCommuneSettingsCommand
-	26, // 20: xaso.v1.CentralCommand.unblock_chain:type_name -> xaso.v1.UnblockChainCommand
+	41, // 5: xaso.v1.CentralCommand.time:type_name -> google.protobuf.Timestamp
+	12, // 6: xaso.v1.CentralCommand.put_commune:type_name -> xaso.v1.PutCommuneCommand
+	13, // 7: xaso.v1.CentralCommand.put_procedure:type_name -> xaso.v1.PutProcedureCommand
+	14, // 8: xaso.v1.CentralCommand.put_calendar:type_name -> xaso.v1.PutCalendarCommand
+	20, // 9: xaso.v1.CentralCommand.append_events:type_name -> xaso.v1.AppendEventsCommand
+	23, // 10: xaso.v1.CentralCommand.put_operator_token:type_name -> xaso.v1.PutOperatorTokenCommand
+	24, // 11: xaso.v1.CentralCommand.delete_operator_token:type_name -> xaso.v1.DeleteOperatorTokenCommand
+	26, // 12: xaso.v1.CentralCommand.issue_enrollment:type_name -> xaso.v1.IssueEnrollmentCommand
+	27, // 13: xaso.v1.CentralCommand.use_enrollment:type_name -> xaso.v1.UseEnrollmentCommand
+	33, // 14: xaso.v1.CentralCommand.put_member:type_name -> xaso.v1.PutMemberCommand
+	34, // 15: xaso.v1.CentralCommand.read_fence:type_name -> xaso.v1.ReadFenceCommand
+	30, // 16: xaso.v1.CentralCommand.revoke_node:type_name -> xaso.v1.RevokeNodeCommand
+	36, // 17: xaso.v1.CentralCommand.put_attachment_manifest:type_name -> xaso.v1.PutAttachmentManifestCommand
+	37, // 18: xaso.v1.CentralCommand.put_chunk:type_name -> xaso.v1.PutChunkCommand
+	39, // 19: xaso.v1.CentralCommand.put_commune_settings:type_name -> xaso.v1.PutCommuneSettingsCommand
+	29, // 20: xaso.v1.CentralCommand.unblock_chain:type_name -> xaso.v1.UnblockChainCommand
 	8,  // 21: xaso.v1.CentralCommand.put_online_filing:type_name -> xaso.v1.PutOnlineFilingCommand
-	38, // 22: xaso.v1.OnlineFiling.filed_time:type_name -> google.protobuf.Timestamp
-	7,  // 23: xaso.v1.OnlineFiling.files:type_name -> xaso.v1.OnlineFilingFile
-	6,  // 24: xaso.v1.PutOnlineFilingCommand.filing:type_name -> xaso.v1.OnlineFiling
-	1,  // 25: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
-	39, // 26: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
-	5,  // 27: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
-	15, // 28: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
-	14, // 29: xaso.v1.CommandResult.blocked:type_name -> xaso.v1.ChainBlock
-	38, // 30: xaso.v1.ChainBlock.time:type_name -> google.protobuf.Timestamp
-	5,  // 31: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
-	13, // 32: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
-	40, // 33: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
-	14, // 34: xaso.v1.AppendEventsCommand.refused:type_name -> xaso.v1.ChainBlock
-	38, // 35: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
-	14, // 36: xaso.v1.NodeStream.blocked:type_name -> xaso.v1.ChainBlock
-	0,  // 37: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
-	38, // 38: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
-	38, // 39: xaso.v1.OperatorToken.expire_time:type_name -> google.protobuf.Timestamp
-	19, // 40: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
-	38, // 41: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
-	38, // 42: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
-	38, // 43: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
-	22, // 44: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
-	38, // 45: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	38, // 46: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
-	38, // 47: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
-	38, // 48: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
-	39, // 49: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
-	41, // 50: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
-	35, // 51: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
-	1,  // 52: xaso.v1.FeedItem.commune:type_name -> xaso.v1.Commune
-	6,  // 53: xaso.v1.FeedItem.online_filing:type_name -> xaso.v1.OnlineFiling
-	29, // 54: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
-	42, // 55: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
-	38, // 56: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
-	35, // 57: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
-	41, // 58: xaso.v1.StoredDossier.dossier:type_name -> xaso.v1.Dossier
-	59, // [59:59] is the sub-list for method output_type
-	59, // [59:59] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	10, // 22: xaso.v1.CentralCommand.declare_succession:type_name -> xaso.v1.DeclareSuccessionCommand
+	41, // 23: xaso.v1.OnlineFiling.filed_time:type_name -> google.protobuf.Timestamp
+	7,  // 24: xaso.v1.OnlineFiling.files:type_name -> xaso.v1.OnlineFilingFile
+	6,  // 25: xaso.v1.PutOnlineFilingCommand.filing:type_name -> xaso.v1.OnlineFiling
+	41, // 26: xaso.v1.Succession.effective_time:type_name -> google.protobuf.Timestamp
+	41, // 27: xaso.v1.Succession.declare_time:type_name -> google.protobuf.Timestamp
+	9,  // 28: xaso.v1.DeclareSuccessionCommand.succession:type_name -> xaso.v1.Succession
+	9,  // 29: xaso.v1.SuccessionState.succession:type_name -> xaso.v1.Succession
+	1,  // 30: xaso.v1.PutCommuneCommand.commune:type_name -> xaso.v1.Commune
+	42, // 31: xaso.v1.PutProcedureCommand.procedure:type_name -> xaso.v1.Procedure
+	5,  // 32: xaso.v1.CentralCommandBatch.commands:type_name -> xaso.v1.CentralCommand
+	18, // 33: xaso.v1.CommandResult.violations:type_name -> xaso.v1.FieldViolation
+	17, // 34: xaso.v1.CommandResult.blocked:type_name -> xaso.v1.ChainBlock
+	41, // 35: xaso.v1.ChainBlock.time:type_name -> google.protobuf.Timestamp
+	5,  // 36: xaso.v1.AuditRecord.command:type_name -> xaso.v1.CentralCommand
+	16, // 37: xaso.v1.AuditRecord.result:type_name -> xaso.v1.CommandResult
+	43, // 38: xaso.v1.AppendEventsCommand.records:type_name -> xaso.v1.OutboxRecord
+	17, // 39: xaso.v1.AppendEventsCommand.refused:type_name -> xaso.v1.ChainBlock
+	41, // 40: xaso.v1.NodeStream.last_time:type_name -> google.protobuf.Timestamp
+	17, // 41: xaso.v1.NodeStream.blocked:type_name -> xaso.v1.ChainBlock
+	0,  // 42: xaso.v1.OperatorToken.role:type_name -> xaso.v1.OperatorRole
+	41, // 43: xaso.v1.OperatorToken.create_time:type_name -> google.protobuf.Timestamp
+	41, // 44: xaso.v1.OperatorToken.expire_time:type_name -> google.protobuf.Timestamp
+	22, // 45: xaso.v1.PutOperatorTokenCommand.token:type_name -> xaso.v1.OperatorToken
+	41, // 46: xaso.v1.EnrollmentToken.create_time:type_name -> google.protobuf.Timestamp
+	41, // 47: xaso.v1.EnrollmentToken.expire_time:type_name -> google.protobuf.Timestamp
+	41, // 48: xaso.v1.EnrollmentToken.use_time:type_name -> google.protobuf.Timestamp
+	25, // 49: xaso.v1.IssueEnrollmentCommand.token:type_name -> xaso.v1.EnrollmentToken
+	41, // 50: xaso.v1.UseEnrollmentCommand.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	41, // 51: xaso.v1.EnrolledNode.enroll_time:type_name -> google.protobuf.Timestamp
+	41, // 52: xaso.v1.EnrolledNode.certificate_expire_time:type_name -> google.protobuf.Timestamp
+	41, // 53: xaso.v1.EnrolledNode.revoke_time:type_name -> google.protobuf.Timestamp
+	42, // 54: xaso.v1.FeedItem.procedure:type_name -> xaso.v1.Procedure
+	44, // 55: xaso.v1.FeedItem.transfer:type_name -> xaso.v1.Dossier
+	38, // 56: xaso.v1.FeedItem.settings:type_name -> xaso.v1.CommuneSettings
+	1,  // 57: xaso.v1.FeedItem.commune:type_name -> xaso.v1.Commune
+	6,  // 58: xaso.v1.FeedItem.online_filing:type_name -> xaso.v1.OnlineFiling
+	9,  // 59: xaso.v1.FeedItem.succession:type_name -> xaso.v1.Succession
+	44, // 60: xaso.v1.FeedItem.succeeded:type_name -> xaso.v1.Dossier
+	32, // 61: xaso.v1.PutMemberCommand.member:type_name -> xaso.v1.ClusterMember
+	45, // 62: xaso.v1.PutAttachmentManifestCommand.manifest:type_name -> xaso.v1.AttachmentManifest
+	41, // 63: xaso.v1.CommuneSettings.update_time:type_name -> google.protobuf.Timestamp
+	38, // 64: xaso.v1.PutCommuneSettingsCommand.settings:type_name -> xaso.v1.CommuneSettings
+	44, // 65: xaso.v1.StoredDossier.dossier:type_name -> xaso.v1.Dossier
+	66, // [66:66] is the sub-list for method output_type
+	66, // [66:66] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_proto_init() }
@@ -3968,14 +4246,17 @@ func file_xaso_v1_central_proto_init() {
 		(*CentralCommand_PutCommuneSettings)(nil),
 		(*CentralCommand_UnblockChain)(nil),
 		(*CentralCommand_PutOnlineFiling)(nil),
+		(*CentralCommand_DeclareSuccession)(nil),
 	}
-	file_xaso_v1_central_proto_msgTypes[27].OneofWrappers = []any{
+	file_xaso_v1_central_proto_msgTypes[30].OneofWrappers = []any{
 		(*FeedItem_Procedure)(nil),
 		(*FeedItem_CalendarJson)(nil),
 		(*FeedItem_Transfer)(nil),
 		(*FeedItem_Settings)(nil),
 		(*FeedItem_Commune)(nil),
 		(*FeedItem_OnlineFiling)(nil),
+		(*FeedItem_Succession)(nil),
+		(*FeedItem_Succeeded)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3983,7 +4264,7 @@ func file_xaso_v1_central_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_proto_rawDesc), len(file_xaso_v1_central_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

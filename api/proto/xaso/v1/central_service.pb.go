@@ -3439,6 +3439,97 @@ func (*UnblockCommuneChainResponse) Descriptor() ([]byte, []int) {
 	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{59}
 }
 
+// DeclareSuccessionRequest is the succession to declare (its
+// declare_time is set by central).
+type DeclareSuccessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Succession    *Succession            `protobuf:"bytes,1,opt,name=succession,proto3" json:"succession,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclareSuccessionRequest) Reset() {
+	*x = DeclareSuccessionRequest{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclareSuccessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclareSuccessionRequest) ProtoMessage() {}
+
+func (x *DeclareSuccessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclareSuccessionRequest.ProtoReflect.Descriptor instead.
+func (*DeclareSuccessionRequest) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *DeclareSuccessionRequest) GetSuccession() *Succession {
+	if x != nil {
+		return x.Succession
+	}
+	return nil
+}
+
+// DeclareSuccessionResponse is the succession as central stored it.
+type DeclareSuccessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Succession    *Succession            `protobuf:"bytes,1,opt,name=succession,proto3" json:"succession,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclareSuccessionResponse) Reset() {
+	*x = DeclareSuccessionResponse{}
+	mi := &file_xaso_v1_central_service_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclareSuccessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclareSuccessionResponse) ProtoMessage() {}
+
+func (x *DeclareSuccessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_central_service_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclareSuccessionResponse.ProtoReflect.Descriptor instead.
+func (*DeclareSuccessionResponse) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *DeclareSuccessionResponse) GetSuccession() *Succession {
+	if x != nil {
+		return x.Succession
+	}
+	return nil
+}
+
 // GetProvinceAttachmentRequest names a file by its SHA-256 (hex).
 type GetProvinceAttachmentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3449,7 +3540,7 @@ type GetProvinceAttachmentRequest struct {
 
 func (x *GetProvinceAttachmentRequest) Reset() {
 	*x = GetProvinceAttachmentRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[60]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3461,7 +3552,7 @@ func (x *GetProvinceAttachmentRequest) String() string {
 func (*GetProvinceAttachmentRequest) ProtoMessage() {}
 
 func (x *GetProvinceAttachmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[60]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3474,7 +3565,7 @@ func (x *GetProvinceAttachmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceAttachmentRequest.ProtoReflect.Descriptor instead.
 func (*GetProvinceAttachmentRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{60}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetProvinceAttachmentRequest) GetSha256() string {
@@ -3495,7 +3586,7 @@ type GetProvinceAttachmentResponse struct {
 
 func (x *GetProvinceAttachmentResponse) Reset() {
 	*x = GetProvinceAttachmentResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[61]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3507,7 +3598,7 @@ func (x *GetProvinceAttachmentResponse) String() string {
 func (*GetProvinceAttachmentResponse) ProtoMessage() {}
 
 func (x *GetProvinceAttachmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[61]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3520,7 +3611,7 @@ func (x *GetProvinceAttachmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvinceAttachmentResponse.ProtoReflect.Descriptor instead.
 func (*GetProvinceAttachmentResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{61}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *GetProvinceAttachmentResponse) GetAttachment() *AttachmentRef {
@@ -3548,7 +3639,7 @@ type UpdateCommuneSettingsRequest struct {
 
 func (x *UpdateCommuneSettingsRequest) Reset() {
 	*x = UpdateCommuneSettingsRequest{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[62]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3560,7 +3651,7 @@ func (x *UpdateCommuneSettingsRequest) String() string {
 func (*UpdateCommuneSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateCommuneSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[62]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3573,7 +3664,7 @@ func (x *UpdateCommuneSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCommuneSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCommuneSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{62}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *UpdateCommuneSettingsRequest) GetCommuneCode() string {
@@ -3600,7 +3691,7 @@ type UpdateCommuneSettingsResponse struct {
 
 func (x *UpdateCommuneSettingsResponse) Reset() {
 	*x = UpdateCommuneSettingsResponse{}
-	mi := &file_xaso_v1_central_service_proto_msgTypes[63]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3612,7 +3703,7 @@ func (x *UpdateCommuneSettingsResponse) String() string {
 func (*UpdateCommuneSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateCommuneSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_central_service_proto_msgTypes[63]
+	mi := &file_xaso_v1_central_service_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3625,7 +3716,7 @@ func (x *UpdateCommuneSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCommuneSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCommuneSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{63}
+	return file_xaso_v1_central_service_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *UpdateCommuneSettingsResponse) GetSettings() *CommuneSettings {
@@ -3862,7 +3953,15 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\x1aUnblockCommuneChainRequest\x12!\n" +
 	"\fcommune_code\x18\x01 \x01(\tR\vcommuneCode\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x03R\bsequence\"\x1d\n" +
-	"\x1bUnblockCommuneChainResponse\"6\n" +
+	"\x1bUnblockCommuneChainResponse\"O\n" +
+	"\x18DeclareSuccessionRequest\x123\n" +
+	"\n" +
+	"succession\x18\x01 \x01(\v2\x13.xaso.v1.SuccessionR\n" +
+	"succession\"P\n" +
+	"\x19DeclareSuccessionResponse\x123\n" +
+	"\n" +
+	"succession\x18\x01 \x01(\v2\x13.xaso.v1.SuccessionR\n" +
+	"succession\"6\n" +
 	"\x1cGetProvinceAttachmentRequest\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\tR\x06sha256\"q\n" +
 	"\x1dGetProvinceAttachmentResponse\x126\n" +
@@ -3877,7 +3976,7 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\bsettings\x18\x01 \x01(\v2\x18.xaso.v1.CommuneSettingsR\bsettings*V\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12!\n" +
-	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xd5\x13\n" +
+	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x012\xb1\x14\n" +
 	"\x0eCentralService\x12E\n" +
 	"\n" +
 	"GetCluster\x12\x1a.xaso.v1.GetClusterRequest\x1a\x1b.xaso.v1.GetClusterResponse\x12W\n" +
@@ -3909,7 +4008,8 @@ const file_xaso_v1_central_service_proto_rawDesc = "" +
 	"\tListNodes\x12\x19.xaso.v1.ListNodesRequest\x1a\x1a.xaso.v1.ListNodesResponse\x12E\n" +
 	"\n" +
 	"RevokeNode\x12\x1a.xaso.v1.RevokeNodeRequest\x1a\x1b.xaso.v1.RevokeNodeResponse\x12`\n" +
-	"\x13UnblockCommuneChain\x12#.xaso.v1.UnblockCommuneChainRequest\x1a$.xaso.v1.UnblockCommuneChainResponse2R\n" +
+	"\x13UnblockCommuneChain\x12#.xaso.v1.UnblockCommuneChainRequest\x1a$.xaso.v1.UnblockCommuneChainResponse\x12Z\n" +
+	"\x11DeclareSuccession\x12!.xaso.v1.DeclareSuccessionRequest\x1a\".xaso.v1.DeclareSuccessionResponse2R\n" +
 	"\x12CentralPeerService\x12<\n" +
 	"\aPropose\x12\x17.xaso.v1.ProposeRequest\x1a\x18.xaso.v1.ProposeResponseB/Z-github.com/xaso/xaso/api/proto/xaso/v1;xasov1b\x06proto3"
 
@@ -3926,7 +4026,7 @@ func file_xaso_v1_central_service_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_central_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_xaso_v1_central_service_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_xaso_v1_central_service_proto_goTypes = []any{
 	(ReadConsistency)(0),                   // 0: xaso.v1.ReadConsistency
 	(*ReadInfo)(nil),                       // 1: xaso.v1.ReadInfo
@@ -3989,146 +4089,153 @@ var file_xaso_v1_central_service_proto_goTypes = []any{
 	(*RevokeNodeResponse)(nil),             // 58: xaso.v1.RevokeNodeResponse
 	(*UnblockCommuneChainRequest)(nil),     // 59: xaso.v1.UnblockCommuneChainRequest
 	(*UnblockCommuneChainResponse)(nil),    // 60: xaso.v1.UnblockCommuneChainResponse
-	(*GetProvinceAttachmentRequest)(nil),   // 61: xaso.v1.GetProvinceAttachmentRequest
-	(*GetProvinceAttachmentResponse)(nil),  // 62: xaso.v1.GetProvinceAttachmentResponse
-	(*UpdateCommuneSettingsRequest)(nil),   // 63: xaso.v1.UpdateCommuneSettingsRequest
-	(*UpdateCommuneSettingsResponse)(nil),  // 64: xaso.v1.UpdateCommuneSettingsResponse
-	(*Commune)(nil),                        // 65: xaso.v1.Commune
-	(*UnitVersion)(nil),                    // 66: xaso.v1.UnitVersion
-	(*Procedure)(nil),                      // 67: xaso.v1.Procedure
-	(*Dossier)(nil),                        // 68: xaso.v1.Dossier
-	(*timestamppb.Timestamp)(nil),          // 69: google.protobuf.Timestamp
-	(*Aggregate)(nil),                      // 70: xaso.v1.Aggregate
-	(*AuditRecord)(nil),                    // 71: xaso.v1.AuditRecord
-	(*AccessEntry)(nil),                    // 72: xaso.v1.AccessEntry
-	(OperatorRole)(0),                      // 73: xaso.v1.OperatorRole
-	(*OperatorToken)(nil),                  // 74: xaso.v1.OperatorToken
-	(*CentralCommand)(nil),                 // 75: xaso.v1.CentralCommand
-	(*CommandResult)(nil),                  // 76: xaso.v1.CommandResult
-	(*EnrolledNode)(nil),                   // 77: xaso.v1.EnrolledNode
-	(*ChainBlock)(nil),                     // 78: xaso.v1.ChainBlock
-	(*AttachmentRef)(nil),                  // 79: xaso.v1.AttachmentRef
-	(*CommuneSettings)(nil),                // 80: xaso.v1.CommuneSettings
+	(*DeclareSuccessionRequest)(nil),       // 61: xaso.v1.DeclareSuccessionRequest
+	(*DeclareSuccessionResponse)(nil),      // 62: xaso.v1.DeclareSuccessionResponse
+	(*GetProvinceAttachmentRequest)(nil),   // 63: xaso.v1.GetProvinceAttachmentRequest
+	(*GetProvinceAttachmentResponse)(nil),  // 64: xaso.v1.GetProvinceAttachmentResponse
+	(*UpdateCommuneSettingsRequest)(nil),   // 65: xaso.v1.UpdateCommuneSettingsRequest
+	(*UpdateCommuneSettingsResponse)(nil),  // 66: xaso.v1.UpdateCommuneSettingsResponse
+	(*Commune)(nil),                        // 67: xaso.v1.Commune
+	(*UnitVersion)(nil),                    // 68: xaso.v1.UnitVersion
+	(*Procedure)(nil),                      // 69: xaso.v1.Procedure
+	(*Dossier)(nil),                        // 70: xaso.v1.Dossier
+	(*timestamppb.Timestamp)(nil),          // 71: google.protobuf.Timestamp
+	(*Aggregate)(nil),                      // 72: xaso.v1.Aggregate
+	(*AuditRecord)(nil),                    // 73: xaso.v1.AuditRecord
+	(*AccessEntry)(nil),                    // 74: xaso.v1.AccessEntry
+	(OperatorRole)(0),                      // 75: xaso.v1.OperatorRole
+	(*OperatorToken)(nil),                  // 76: xaso.v1.OperatorToken
+	(*CentralCommand)(nil),                 // 77: xaso.v1.CentralCommand
+	(*CommandResult)(nil),                  // 78: xaso.v1.CommandResult
+	(*EnrolledNode)(nil),                   // 79: xaso.v1.EnrolledNode
+	(*ChainBlock)(nil),                     // 80: xaso.v1.ChainBlock
+	(*Succession)(nil),                     // 81: xaso.v1.Succession
+	(*AttachmentRef)(nil),                  // 82: xaso.v1.AttachmentRef
+	(*CommuneSettings)(nil),                // 83: xaso.v1.CommuneSettings
 }
 var file_xaso_v1_central_service_proto_depIdxs = []int32{
 	3,  // 0: xaso.v1.GetClusterResponse.members:type_name -> xaso.v1.ClusterMemberStatus
 	1,  // 1: xaso.v1.GetClusterResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 2: xaso.v1.ListCommunesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	65, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
+	67, // 3: xaso.v1.ListCommunesResponse.communes:type_name -> xaso.v1.Commune
 	1,  // 4: xaso.v1.ListCommunesResponse.read:type_name -> xaso.v1.ReadInfo
-	65, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
-	65, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
+	67, // 5: xaso.v1.PutCommuneRequest.commune:type_name -> xaso.v1.Commune
+	67, // 6: xaso.v1.PutCommuneResponse.commune:type_name -> xaso.v1.Commune
 	0,  // 7: xaso.v1.UnitAtRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	66, // 8: xaso.v1.UnitAtResponse.unit:type_name -> xaso.v1.UnitVersion
-	66, // 9: xaso.v1.UnitAtResponse.successors:type_name -> xaso.v1.UnitVersion
+	68, // 8: xaso.v1.UnitAtResponse.unit:type_name -> xaso.v1.UnitVersion
+	68, // 9: xaso.v1.UnitAtResponse.successors:type_name -> xaso.v1.UnitVersion
 	1,  // 10: xaso.v1.UnitAtResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 11: xaso.v1.UnitHistoryRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	66, // 12: xaso.v1.UnitHistoryResponse.versions:type_name -> xaso.v1.UnitVersion
+	68, // 12: xaso.v1.UnitHistoryResponse.versions:type_name -> xaso.v1.UnitVersion
 	1,  // 13: xaso.v1.UnitHistoryResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 14: xaso.v1.ListCatalogProceduresRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	67, // 15: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	69, // 15: xaso.v1.ListCatalogProceduresResponse.procedures:type_name -> xaso.v1.Procedure
 	1,  // 16: xaso.v1.ListCatalogProceduresResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 17: xaso.v1.GetCatalogProcedureRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	67, // 18: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	69, // 18: xaso.v1.GetCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	1,  // 19: xaso.v1.GetCatalogProcedureResponse.read:type_name -> xaso.v1.ReadInfo
-	67, // 20: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	67, // 21: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	67, // 22: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
-	67, // 23: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	69, // 20: xaso.v1.CreateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	69, // 21: xaso.v1.CreateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	69, // 22: xaso.v1.UpdateCatalogProcedureRequest.procedure:type_name -> xaso.v1.Procedure
+	69, // 23: xaso.v1.UpdateCatalogProcedureResponse.procedure:type_name -> xaso.v1.Procedure
 	0,  // 24: xaso.v1.GetCalendarRequest.consistency:type_name -> xaso.v1.ReadConsistency
 	1,  // 25: xaso.v1.GetCalendarResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 26: xaso.v1.GetProvinceDossierRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	68, // 27: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	70, // 27: xaso.v1.GetProvinceDossierResponse.dossier:type_name -> xaso.v1.Dossier
 	1,  // 28: xaso.v1.GetProvinceDossierResponse.read:type_name -> xaso.v1.ReadInfo
 	0,  // 29: xaso.v1.GetPerformanceReportRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	69, // 30: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	70, // 31: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
+	71, // 30: xaso.v1.GetPerformanceReportRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	72, // 31: xaso.v1.PerformanceRow.counts:type_name -> xaso.v1.Aggregate
 	37, // 32: xaso.v1.PerformanceRow.indicators:type_name -> xaso.v1.IndicatorValue
 	38, // 33: xaso.v1.PerformanceRow.period:type_name -> xaso.v1.IndicatorPeriod
 	36, // 34: xaso.v1.GetPerformanceReportResponse.rows:type_name -> xaso.v1.PerformanceRow
 	1,  // 35: xaso.v1.GetPerformanceReportResponse.read:type_name -> xaso.v1.ReadInfo
-	71, // 36: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
+	73, // 36: xaso.v1.ListAuditRecordsResponse.records:type_name -> xaso.v1.AuditRecord
 	0,  // 37: xaso.v1.ListAccessRecordsRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	72, // 38: xaso.v1.ListAccessRecordsResponse.entries:type_name -> xaso.v1.AccessEntry
+	74, // 38: xaso.v1.ListAccessRecordsResponse.entries:type_name -> xaso.v1.AccessEntry
 	1,  // 39: xaso.v1.ListAccessRecordsResponse.read:type_name -> xaso.v1.ReadInfo
-	73, // 40: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
-	74, // 41: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
-	74, // 42: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
-	69, // 43: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	75, // 44: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
-	76, // 45: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
+	75, // 40: xaso.v1.CreateOperatorTokenRequest.role:type_name -> xaso.v1.OperatorRole
+	76, // 41: xaso.v1.CreateOperatorTokenResponse.token:type_name -> xaso.v1.OperatorToken
+	76, // 42: xaso.v1.ListOperatorTokensResponse.tokens:type_name -> xaso.v1.OperatorToken
+	71, // 43: xaso.v1.CreateEnrollmentTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	77, // 44: xaso.v1.ProposeRequest.commands:type_name -> xaso.v1.CentralCommand
+	78, // 45: xaso.v1.ProposeResponse.results:type_name -> xaso.v1.CommandResult
 	0,  // 46: xaso.v1.ListNodesRequest.consistency:type_name -> xaso.v1.ReadConsistency
-	77, // 47: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
-	69, // 48: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
-	78, // 49: xaso.v1.NodeStatus.blocked:type_name -> xaso.v1.ChainBlock
+	79, // 47: xaso.v1.NodeStatus.node:type_name -> xaso.v1.EnrolledNode
+	71, // 48: xaso.v1.NodeStatus.last_contact_time:type_name -> google.protobuf.Timestamp
+	80, // 49: xaso.v1.NodeStatus.blocked:type_name -> xaso.v1.ChainBlock
 	55, // 50: xaso.v1.ListNodesResponse.nodes:type_name -> xaso.v1.NodeStatus
 	1,  // 51: xaso.v1.ListNodesResponse.read:type_name -> xaso.v1.ReadInfo
-	79, // 52: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	80, // 53: xaso.v1.UpdateCommuneSettingsRequest.settings:type_name -> xaso.v1.CommuneSettings
-	80, // 54: xaso.v1.UpdateCommuneSettingsResponse.settings:type_name -> xaso.v1.CommuneSettings
-	2,  // 55: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
-	5,  // 56: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
-	7,  // 57: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
-	9,  // 58: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
-	11, // 59: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
-	13, // 60: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
-	15, // 61: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
-	17, // 62: xaso.v1.CentralService.UnitAt:input_type -> xaso.v1.UnitAtRequest
-	19, // 63: xaso.v1.CentralService.UnitHistory:input_type -> xaso.v1.UnitHistoryRequest
-	63, // 64: xaso.v1.CentralService.UpdateCommuneSettings:input_type -> xaso.v1.UpdateCommuneSettingsRequest
-	21, // 65: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
-	23, // 66: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
-	25, // 67: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
-	27, // 68: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
-	29, // 69: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
-	31, // 70: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
-	33, // 71: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
-	61, // 72: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
-	35, // 73: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
-	40, // 74: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
-	42, // 75: xaso.v1.CentralService.ListAccessRecords:input_type -> xaso.v1.ListAccessRecordsRequest
-	44, // 76: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
-	46, // 77: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
-	48, // 78: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
-	50, // 79: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
-	54, // 80: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
-	57, // 81: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
-	59, // 82: xaso.v1.CentralService.UnblockCommuneChain:input_type -> xaso.v1.UnblockCommuneChainRequest
-	52, // 83: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
-	4,  // 84: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
-	6,  // 85: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
-	8,  // 86: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
-	10, // 87: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
-	12, // 88: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
-	14, // 89: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
-	16, // 90: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
-	18, // 91: xaso.v1.CentralService.UnitAt:output_type -> xaso.v1.UnitAtResponse
-	20, // 92: xaso.v1.CentralService.UnitHistory:output_type -> xaso.v1.UnitHistoryResponse
-	64, // 93: xaso.v1.CentralService.UpdateCommuneSettings:output_type -> xaso.v1.UpdateCommuneSettingsResponse
-	22, // 94: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
-	24, // 95: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
-	26, // 96: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
-	28, // 97: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
-	30, // 98: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
-	32, // 99: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
-	34, // 100: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
-	62, // 101: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
-	39, // 102: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
-	41, // 103: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
-	43, // 104: xaso.v1.CentralService.ListAccessRecords:output_type -> xaso.v1.ListAccessRecordsResponse
-	45, // 105: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
-	47, // 106: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
-	49, // 107: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
-	51, // 108: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
-	56, // 109: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
-	58, // 110: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
-	60, // 111: xaso.v1.CentralService.UnblockCommuneChain:output_type -> xaso.v1.UnblockCommuneChainResponse
-	53, // 112: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
-	84, // [84:113] is the sub-list for method output_type
-	55, // [55:84] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	81, // 52: xaso.v1.DeclareSuccessionRequest.succession:type_name -> xaso.v1.Succession
+	81, // 53: xaso.v1.DeclareSuccessionResponse.succession:type_name -> xaso.v1.Succession
+	82, // 54: xaso.v1.GetProvinceAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	83, // 55: xaso.v1.UpdateCommuneSettingsRequest.settings:type_name -> xaso.v1.CommuneSettings
+	83, // 56: xaso.v1.UpdateCommuneSettingsResponse.settings:type_name -> xaso.v1.CommuneSettings
+	2,  // 57: xaso.v1.CentralService.GetCluster:input_type -> xaso.v1.GetClusterRequest
+	5,  // 58: xaso.v1.CentralService.AddClusterMember:input_type -> xaso.v1.AddClusterMemberRequest
+	7,  // 59: xaso.v1.CentralService.RemoveClusterMember:input_type -> xaso.v1.RemoveClusterMemberRequest
+	9,  // 60: xaso.v1.CentralService.TransferLeadership:input_type -> xaso.v1.TransferLeadershipRequest
+	11, // 61: xaso.v1.CentralService.TakeSnapshot:input_type -> xaso.v1.TakeSnapshotRequest
+	13, // 62: xaso.v1.CentralService.ListCommunes:input_type -> xaso.v1.ListCommunesRequest
+	15, // 63: xaso.v1.CentralService.PutCommune:input_type -> xaso.v1.PutCommuneRequest
+	17, // 64: xaso.v1.CentralService.UnitAt:input_type -> xaso.v1.UnitAtRequest
+	19, // 65: xaso.v1.CentralService.UnitHistory:input_type -> xaso.v1.UnitHistoryRequest
+	65, // 66: xaso.v1.CentralService.UpdateCommuneSettings:input_type -> xaso.v1.UpdateCommuneSettingsRequest
+	21, // 67: xaso.v1.CentralService.ListCatalogProcedures:input_type -> xaso.v1.ListCatalogProceduresRequest
+	23, // 68: xaso.v1.CentralService.GetCatalogProcedure:input_type -> xaso.v1.GetCatalogProcedureRequest
+	25, // 69: xaso.v1.CentralService.CreateCatalogProcedure:input_type -> xaso.v1.CreateCatalogProcedureRequest
+	27, // 70: xaso.v1.CentralService.UpdateCatalogProcedure:input_type -> xaso.v1.UpdateCatalogProcedureRequest
+	29, // 71: xaso.v1.CentralService.GetCalendar:input_type -> xaso.v1.GetCalendarRequest
+	31, // 72: xaso.v1.CentralService.UpdateCalendar:input_type -> xaso.v1.UpdateCalendarRequest
+	33, // 73: xaso.v1.CentralService.GetProvinceDossier:input_type -> xaso.v1.GetProvinceDossierRequest
+	63, // 74: xaso.v1.CentralService.GetProvinceAttachment:input_type -> xaso.v1.GetProvinceAttachmentRequest
+	35, // 75: xaso.v1.CentralService.GetPerformanceReport:input_type -> xaso.v1.GetPerformanceReportRequest
+	40, // 76: xaso.v1.CentralService.ListAuditRecords:input_type -> xaso.v1.ListAuditRecordsRequest
+	42, // 77: xaso.v1.CentralService.ListAccessRecords:input_type -> xaso.v1.ListAccessRecordsRequest
+	44, // 78: xaso.v1.CentralService.CreateOperatorToken:input_type -> xaso.v1.CreateOperatorTokenRequest
+	46, // 79: xaso.v1.CentralService.ListOperatorTokens:input_type -> xaso.v1.ListOperatorTokensRequest
+	48, // 80: xaso.v1.CentralService.DeleteOperatorToken:input_type -> xaso.v1.DeleteOperatorTokenRequest
+	50, // 81: xaso.v1.CentralService.CreateEnrollmentToken:input_type -> xaso.v1.CreateEnrollmentTokenRequest
+	54, // 82: xaso.v1.CentralService.ListNodes:input_type -> xaso.v1.ListNodesRequest
+	57, // 83: xaso.v1.CentralService.RevokeNode:input_type -> xaso.v1.RevokeNodeRequest
+	59, // 84: xaso.v1.CentralService.UnblockCommuneChain:input_type -> xaso.v1.UnblockCommuneChainRequest
+	61, // 85: xaso.v1.CentralService.DeclareSuccession:input_type -> xaso.v1.DeclareSuccessionRequest
+	52, // 86: xaso.v1.CentralPeerService.Propose:input_type -> xaso.v1.ProposeRequest
+	4,  // 87: xaso.v1.CentralService.GetCluster:output_type -> xaso.v1.GetClusterResponse
+	6,  // 88: xaso.v1.CentralService.AddClusterMember:output_type -> xaso.v1.AddClusterMemberResponse
+	8,  // 89: xaso.v1.CentralService.RemoveClusterMember:output_type -> xaso.v1.RemoveClusterMemberResponse
+	10, // 90: xaso.v1.CentralService.TransferLeadership:output_type -> xaso.v1.TransferLeadershipResponse
+	12, // 91: xaso.v1.CentralService.TakeSnapshot:output_type -> xaso.v1.TakeSnapshotResponse
+	14, // 92: xaso.v1.CentralService.ListCommunes:output_type -> xaso.v1.ListCommunesResponse
+	16, // 93: xaso.v1.CentralService.PutCommune:output_type -> xaso.v1.PutCommuneResponse
+	18, // 94: xaso.v1.CentralService.UnitAt:output_type -> xaso.v1.UnitAtResponse
+	20, // 95: xaso.v1.CentralService.UnitHistory:output_type -> xaso.v1.UnitHistoryResponse
+	66, // 96: xaso.v1.CentralService.UpdateCommuneSettings:output_type -> xaso.v1.UpdateCommuneSettingsResponse
+	22, // 97: xaso.v1.CentralService.ListCatalogProcedures:output_type -> xaso.v1.ListCatalogProceduresResponse
+	24, // 98: xaso.v1.CentralService.GetCatalogProcedure:output_type -> xaso.v1.GetCatalogProcedureResponse
+	26, // 99: xaso.v1.CentralService.CreateCatalogProcedure:output_type -> xaso.v1.CreateCatalogProcedureResponse
+	28, // 100: xaso.v1.CentralService.UpdateCatalogProcedure:output_type -> xaso.v1.UpdateCatalogProcedureResponse
+	30, // 101: xaso.v1.CentralService.GetCalendar:output_type -> xaso.v1.GetCalendarResponse
+	32, // 102: xaso.v1.CentralService.UpdateCalendar:output_type -> xaso.v1.UpdateCalendarResponse
+	34, // 103: xaso.v1.CentralService.GetProvinceDossier:output_type -> xaso.v1.GetProvinceDossierResponse
+	64, // 104: xaso.v1.CentralService.GetProvinceAttachment:output_type -> xaso.v1.GetProvinceAttachmentResponse
+	39, // 105: xaso.v1.CentralService.GetPerformanceReport:output_type -> xaso.v1.GetPerformanceReportResponse
+	41, // 106: xaso.v1.CentralService.ListAuditRecords:output_type -> xaso.v1.ListAuditRecordsResponse
+	43, // 107: xaso.v1.CentralService.ListAccessRecords:output_type -> xaso.v1.ListAccessRecordsResponse
+	45, // 108: xaso.v1.CentralService.CreateOperatorToken:output_type -> xaso.v1.CreateOperatorTokenResponse
+	47, // 109: xaso.v1.CentralService.ListOperatorTokens:output_type -> xaso.v1.ListOperatorTokensResponse
+	49, // 110: xaso.v1.CentralService.DeleteOperatorToken:output_type -> xaso.v1.DeleteOperatorTokenResponse
+	51, // 111: xaso.v1.CentralService.CreateEnrollmentToken:output_type -> xaso.v1.CreateEnrollmentTokenResponse
+	56, // 112: xaso.v1.CentralService.ListNodes:output_type -> xaso.v1.ListNodesResponse
+	58, // 113: xaso.v1.CentralService.RevokeNode:output_type -> xaso.v1.RevokeNodeResponse
+	60, // 114: xaso.v1.CentralService.UnblockCommuneChain:output_type -> xaso.v1.UnblockCommuneChainResponse
+	62, // 115: xaso.v1.CentralService.DeclareSuccession:output_type -> xaso.v1.DeclareSuccessionResponse
+	53, // 116: xaso.v1.CentralPeerService.Propose:output_type -> xaso.v1.ProposeResponse
+	87, // [87:117] is the sub-list for method output_type
+	57, // [57:87] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_central_service_proto_init() }
@@ -4145,7 +4252,7 @@ func file_xaso_v1_central_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_central_service_proto_rawDesc), len(file_xaso_v1_central_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   64,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -1101,6 +1101,33 @@ func local_request_CentralService_UnblockCommuneChain_0(ctx context.Context, mar
 	return msg, metadata, err
 }
 
+func request_CentralService_DeclareSuccession_0(ctx context.Context, marshaler runtime.Marshaler, client CentralServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DeclareSuccessionRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.DeclareSuccession(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_CentralService_DeclareSuccession_0(ctx context.Context, marshaler runtime.Marshaler, server CentralServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DeclareSuccessionRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.DeclareSuccession(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterCentralServiceHandlerServer registers the http handlers for service CentralService to "mux".
 // UnaryRPC     :call CentralServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -1667,6 +1694,26 @@ func RegisterCentralServiceHandlerServer(ctx context.Context, mux *runtime.Serve
 		}
 		forward_CentralService_UnblockCommuneChain_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_CentralService_DeclareSuccession_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/xaso.v1.CentralService/DeclareSuccession", runtime.WithHTTPPathPattern("/v1/successions"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_CentralService_DeclareSuccession_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CentralService_DeclareSuccession_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -2183,6 +2230,23 @@ func RegisterCentralServiceHandlerClient(ctx context.Context, mux *runtime.Serve
 		}
 		forward_CentralService_UnblockCommuneChain_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_CentralService_DeclareSuccession_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/xaso.v1.CentralService/DeclareSuccession", runtime.WithHTTPPathPattern("/v1/successions"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_CentralService_DeclareSuccession_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CentralService_DeclareSuccession_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -2215,6 +2279,7 @@ var (
 	pattern_CentralService_ListNodes_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "nodes"}, ""))
 	pattern_CentralService_RevokeNode_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "nodes", "node_id"}, "revoke"))
 	pattern_CentralService_UnblockCommuneChain_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "communes", "commune_code", "chain"}, "unblock"))
+	pattern_CentralService_DeclareSuccession_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "successions"}, ""))
 )
 
 var (
@@ -2246,4 +2311,5 @@ var (
 	forward_CentralService_ListNodes_0              = runtime.ForwardResponseMessage
 	forward_CentralService_RevokeNode_0             = runtime.ForwardResponseMessage
 	forward_CentralService_UnblockCommuneChain_0    = runtime.ForwardResponseMessage
+	forward_CentralService_DeclareSuccession_0      = runtime.ForwardResponseMessage
 )

@@ -47,6 +47,7 @@ const (
 	CentralService_ListNodes_FullMethodName              = "/xaso.v1.CentralService/ListNodes"
 	CentralService_RevokeNode_FullMethodName             = "/xaso.v1.CentralService/RevokeNode"
 	CentralService_UnblockCommuneChain_FullMethodName    = "/xaso.v1.CentralService/UnblockCommuneChain"
+	CentralService_DeclareSuccession_FullMethodName      = "/xaso.v1.CentralService/DeclareSuccession"
 )
 
 // CentralServiceClient is the client API for CentralService service.
@@ -123,6 +124,11 @@ type CentralServiceClient interface {
 	// sent it revoked and replaced (restore_from_central), or central
 	// upgraded to take what it wrongly refused.
 	UnblockCommuneChain(ctx context.Context, in *UnblockCommuneChainRequest, opts ...grpc.CallOption) (*UnblockCommuneChainResponse, error)
+	// DeclareSuccession declares that communes cease in favour of a
+	// successor from an effective time, on a legal basis (see
+	// docs/mergers.md): their desks stop taking dossiers then, and their
+	// unfinished dossiers go to the successor once their nodes seal.
+	DeclareSuccession(ctx context.Context, in *DeclareSuccessionRequest, opts ...grpc.CallOption) (*DeclareSuccessionResponse, error)
 }
 
 type centralServiceClient struct {
@@ -413,6 +419,16 @@ func (c *centralServiceClient) UnblockCommuneChain(ctx context.Context, in *Unbl
 	return out, nil
 }
 
+func (c *centralServiceClient) DeclareSuccession(ctx context.Context, in *DeclareSuccessionRequest, opts ...grpc.CallOption) (*DeclareSuccessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeclareSuccessionResponse)
+	err := c.cc.Invoke(ctx, CentralService_DeclareSuccession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CentralServiceServer is the server API for CentralService service.
 // All implementations must embed UnimplementedCentralServiceServer
 // for forward compatibility.
@@ -487,6 +503,11 @@ type CentralServiceServer interface {
 	// sent it revoked and replaced (restore_from_central), or central
 	// upgraded to take what it wrongly refused.
 	UnblockCommuneChain(context.Context, *UnblockCommuneChainRequest) (*UnblockCommuneChainResponse, error)
+	// DeclareSuccession declares that communes cease in favour of a
+	// successor from an effective time, on a legal basis (see
+	// docs/mergers.md): their desks stop taking dossiers then, and their
+	// unfinished dossiers go to the successor once their nodes seal.
+	DeclareSuccession(context.Context, *DeclareSuccessionRequest) (*DeclareSuccessionResponse, error)
 	mustEmbedUnimplementedCentralServiceServer()
 }
 
@@ -580,6 +601,9 @@ func (UnimplementedCentralServiceServer) RevokeNode(context.Context, *RevokeNode
 }
 func (UnimplementedCentralServiceServer) UnblockCommuneChain(context.Context, *UnblockCommuneChainRequest) (*UnblockCommuneChainResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UnblockCommuneChain not implemented")
+}
+func (UnimplementedCentralServiceServer) DeclareSuccession(context.Context, *DeclareSuccessionRequest) (*DeclareSuccessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeclareSuccession not implemented")
 }
 func (UnimplementedCentralServiceServer) mustEmbedUnimplementedCentralServiceServer() {}
 func (UnimplementedCentralServiceServer) testEmbeddedByValue()                        {}
@@ -1106,6 +1130,24 @@ func _CentralService_UnblockCommuneChain_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CentralService_DeclareSuccession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeclareSuccessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CentralServiceServer).DeclareSuccession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CentralService_DeclareSuccession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CentralServiceServer).DeclareSuccession(ctx, req.(*DeclareSuccessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CentralService_ServiceDesc is the grpc.ServiceDesc for CentralService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1224,6 +1266,10 @@ var CentralService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UnblockCommuneChain",
 			Handler:    _CentralService_UnblockCommuneChain_Handler,
+		},
+		{
+			MethodName: "DeclareSuccession",
+			Handler:    _CentralService_DeclareSuccession_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

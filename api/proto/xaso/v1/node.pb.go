@@ -1308,7 +1308,10 @@ type OutboxRecord struct {
 	Hash     []byte `protobuf:"bytes,5,opt,name=hash,proto3" json:"hash,omitempty"`
 	PrevHash []byte `protobuf:"bytes,6,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
 	// A read of personal data at the node.
-	Access        *AccessEntry `protobuf:"bytes,7,opt,name=access,proto3" json:"access,omitempty"`
+	Access *AccessEntry `protobuf:"bytes,7,opt,name=access,proto3" json:"access,omitempty"`
+	// The predecessor's last record after a succession: the node has sent
+	// all it did, and writes nothing after it.
+	Seal          *SuccessionSeal `protobuf:"bytes,15,opt,name=seal,proto3" json:"seal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1392,6 +1395,66 @@ func (x *OutboxRecord) GetAccess() *AccessEntry {
 	return nil
 }
 
+func (x *OutboxRecord) GetSeal() *SuccessionSeal {
+	if x != nil {
+		return x.Seal
+	}
+	return nil
+}
+
+// SuccessionSeal closes a predecessor commune's chain.
+type SuccessionSeal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	SuccessorCode string                 `protobuf:"bytes,2,opt,name=successor_code,json=successorCode,proto3" json:"successor_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuccessionSeal) Reset() {
+	*x = SuccessionSeal{}
+	mi := &file_xaso_v1_node_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuccessionSeal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuccessionSeal) ProtoMessage() {}
+
+func (x *SuccessionSeal) ProtoReflect() protoreflect.Message {
+	mi := &file_xaso_v1_node_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuccessionSeal.ProtoReflect.Descriptor instead.
+func (*SuccessionSeal) Descriptor() ([]byte, []int) {
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SuccessionSeal) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *SuccessionSeal) GetSuccessorCode() string {
+	if x != nil {
+		return x.SuccessorCode
+	}
+	return ""
+}
+
 // AccessEntry is one read of personal data at a commune node: who, when,
 // from which address, and what they were shown. The node's access log is
 // append-only; each entry goes to central in the node's outbox, chained
@@ -1426,7 +1489,7 @@ type AccessEntry struct {
 
 func (x *AccessEntry) Reset() {
 	*x = AccessEntry{}
-	mi := &file_xaso_v1_node_proto_msgTypes[19]
+	mi := &file_xaso_v1_node_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1501,7 @@ func (x *AccessEntry) String() string {
 func (*AccessEntry) ProtoMessage() {}
 
 func (x *AccessEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_node_proto_msgTypes[19]
+	mi := &file_xaso_v1_node_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1514,7 @@ func (x *AccessEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessEntry.ProtoReflect.Descriptor instead.
 func (*AccessEntry) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_node_proto_rawDescGZIP(), []int{19}
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AccessEntry) GetSequence() int64 {
@@ -1547,7 +1610,7 @@ type ListAccessLogRequest struct {
 
 func (x *ListAccessLogRequest) Reset() {
 	*x = ListAccessLogRequest{}
-	mi := &file_xaso_v1_node_proto_msgTypes[20]
+	mi := &file_xaso_v1_node_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1622,7 @@ func (x *ListAccessLogRequest) String() string {
 func (*ListAccessLogRequest) ProtoMessage() {}
 
 func (x *ListAccessLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_node_proto_msgTypes[20]
+	mi := &file_xaso_v1_node_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +1635,7 @@ func (x *ListAccessLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessLogRequest.ProtoReflect.Descriptor instead.
 func (*ListAccessLogRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_node_proto_rawDescGZIP(), []int{20}
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListAccessLogRequest) GetDossierCode() string {
@@ -1614,7 +1677,7 @@ type ListAccessLogResponse struct {
 
 func (x *ListAccessLogResponse) Reset() {
 	*x = ListAccessLogResponse{}
-	mi := &file_xaso_v1_node_proto_msgTypes[21]
+	mi := &file_xaso_v1_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1626,7 +1689,7 @@ func (x *ListAccessLogResponse) String() string {
 func (*ListAccessLogResponse) ProtoMessage() {}
 
 func (x *ListAccessLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_node_proto_msgTypes[21]
+	mi := &file_xaso_v1_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +1702,7 @@ func (x *ListAccessLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccessLogResponse.ProtoReflect.Descriptor instead.
 func (*ListAccessLogResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_node_proto_rawDescGZIP(), []int{21}
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAccessLogResponse) GetEntries() []*AccessEntry {
@@ -1670,7 +1733,7 @@ type AttachmentManifest struct {
 
 func (x *AttachmentManifest) Reset() {
 	*x = AttachmentManifest{}
-	mi := &file_xaso_v1_node_proto_msgTypes[22]
+	mi := &file_xaso_v1_node_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1745,7 @@ func (x *AttachmentManifest) String() string {
 func (*AttachmentManifest) ProtoMessage() {}
 
 func (x *AttachmentManifest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_node_proto_msgTypes[22]
+	mi := &file_xaso_v1_node_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1758,7 @@ func (x *AttachmentManifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachmentManifest.ProtoReflect.Descriptor instead.
 func (*AttachmentManifest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_node_proto_rawDescGZIP(), []int{22}
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AttachmentManifest) GetAttachment() *AttachmentRef {
@@ -1728,7 +1791,7 @@ type CheckStoreRequest struct {
 
 func (x *CheckStoreRequest) Reset() {
 	*x = CheckStoreRequest{}
-	mi := &file_xaso_v1_node_proto_msgTypes[23]
+	mi := &file_xaso_v1_node_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +1803,7 @@ func (x *CheckStoreRequest) String() string {
 func (*CheckStoreRequest) ProtoMessage() {}
 
 func (x *CheckStoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_node_proto_msgTypes[23]
+	mi := &file_xaso_v1_node_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +1816,7 @@ func (x *CheckStoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStoreRequest.ProtoReflect.Descriptor instead.
 func (*CheckStoreRequest) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_node_proto_rawDescGZIP(), []int{23}
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{24}
 }
 
 // CheckStoreResponse is what the check found.
@@ -1775,7 +1838,7 @@ type CheckStoreResponse struct {
 
 func (x *CheckStoreResponse) Reset() {
 	*x = CheckStoreResponse{}
-	mi := &file_xaso_v1_node_proto_msgTypes[24]
+	mi := &file_xaso_v1_node_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1850,7 @@ func (x *CheckStoreResponse) String() string {
 func (*CheckStoreResponse) ProtoMessage() {}
 
 func (x *CheckStoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_node_proto_msgTypes[24]
+	mi := &file_xaso_v1_node_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1863,7 @@ func (x *CheckStoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStoreResponse.ProtoReflect.Descriptor instead.
 func (*CheckStoreResponse) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_node_proto_rawDescGZIP(), []int{24}
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CheckStoreResponse) GetOk() bool {
@@ -1861,7 +1924,7 @@ type SyncBlock struct {
 
 func (x *SyncBlock) Reset() {
 	*x = SyncBlock{}
-	mi := &file_xaso_v1_node_proto_msgTypes[25]
+	mi := &file_xaso_v1_node_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +1936,7 @@ func (x *SyncBlock) String() string {
 func (*SyncBlock) ProtoMessage() {}
 
 func (x *SyncBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_xaso_v1_node_proto_msgTypes[25]
+	mi := &file_xaso_v1_node_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +1949,7 @@ func (x *SyncBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncBlock.ProtoReflect.Descriptor instead.
 func (*SyncBlock) Descriptor() ([]byte, []int) {
-	return file_xaso_v1_node_proto_rawDescGZIP(), []int{25}
+	return file_xaso_v1_node_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SyncBlock) GetSequence() int64 {
@@ -2018,7 +2081,7 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\x13sync_bandwidth_kbit\x18\x0f \x01(\x03R\x11syncBandwidthKbit\x12,\n" +
 	"\x12sync_upload_window\x18\x10 \x01(\tR\x10syncUploadWindow\x12\x1c\n" +
 	"\trestoring\x18\x11 \x01(\bR\trestoring\x12,\n" +
-	"\ablocked\x18\x12 \x01(\v2\x12.xaso.v1.SyncBlockR\ablocked\"\xf5\x01\n" +
+	"\ablocked\x18\x12 \x01(\v2\x12.xaso.v1.SyncBlockR\ablocked\"\xa2\x02\n" +
 	"\fOutboxRecord\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12!\n" +
 	"\fcommune_code\x18\x02 \x01(\tR\vcommuneCode\x12!\n" +
@@ -2026,7 +2089,11 @@ const file_xaso_v1_node_proto_rawDesc = "" +
 	"\x05event\x18\x04 \x01(\v2\x0e.xaso.v1.EventR\x05event\x12\x12\n" +
 	"\x04hash\x18\x05 \x01(\fR\x04hash\x12\x1b\n" +
 	"\tprev_hash\x18\x06 \x01(\fR\bprevHash\x12,\n" +
-	"\x06access\x18\a \x01(\v2\x14.xaso.v1.AccessEntryR\x06access\"\xf2\x02\n" +
+	"\x06access\x18\a \x01(\v2\x14.xaso.v1.AccessEntryR\x06access\x12+\n" +
+	"\x04seal\x18\x0f \x01(\v2\x17.xaso.v1.SuccessionSealR\x04seal\"g\n" +
+	"\x0eSuccessionSeal\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12%\n" +
+	"\x0esuccessor_code\x18\x02 \x01(\tR\rsuccessorCode\"\xf2\x02\n" +
 	"\vAccessEntry\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
@@ -2106,7 +2173,7 @@ func file_xaso_v1_node_proto_rawDescGZIP() []byte {
 }
 
 var file_xaso_v1_node_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xaso_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_xaso_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_xaso_v1_node_proto_goTypes = []any{
 	(AccessKind)(0),                   // 0: xaso.v1.AccessKind
 	(*ListProceduresRequest)(nil),     // 1: xaso.v1.ListProceduresRequest
@@ -2128,82 +2195,85 @@ var file_xaso_v1_node_proto_goTypes = []any{
 	(*GetSyncStatusRequest)(nil),      // 17: xaso.v1.GetSyncStatusRequest
 	(*GetSyncStatusResponse)(nil),     // 18: xaso.v1.GetSyncStatusResponse
 	(*OutboxRecord)(nil),              // 19: xaso.v1.OutboxRecord
-	(*AccessEntry)(nil),               // 20: xaso.v1.AccessEntry
-	(*ListAccessLogRequest)(nil),      // 21: xaso.v1.ListAccessLogRequest
-	(*ListAccessLogResponse)(nil),     // 22: xaso.v1.ListAccessLogResponse
-	(*AttachmentManifest)(nil),        // 23: xaso.v1.AttachmentManifest
-	(*CheckStoreRequest)(nil),         // 24: xaso.v1.CheckStoreRequest
-	(*CheckStoreResponse)(nil),        // 25: xaso.v1.CheckStoreResponse
-	(*SyncBlock)(nil),                 // 26: xaso.v1.SyncBlock
-	(*Procedure)(nil),                 // 27: xaso.v1.Procedure
-	(*Applicant)(nil),                 // 28: xaso.v1.Applicant
-	(Channel)(0),                      // 29: xaso.v1.Channel
-	(*SubmittedComponent)(nil),        // 30: xaso.v1.SubmittedComponent
-	(*AttachmentRef)(nil),             // 31: xaso.v1.AttachmentRef
-	(State)(0),                        // 32: xaso.v1.State
-	(*Dossier)(nil),                   // 33: xaso.v1.Dossier
-	(Action)(0),                       // 34: xaso.v1.Action
-	(*timestamppb.Timestamp)(nil),     // 35: google.protobuf.Timestamp
-	(Satisfaction)(0),                 // 36: xaso.v1.Satisfaction
-	(*Event)(nil),                     // 37: xaso.v1.Event
-	(Role)(0),                         // 38: xaso.v1.Role
+	(*SuccessionSeal)(nil),            // 20: xaso.v1.SuccessionSeal
+	(*AccessEntry)(nil),               // 21: xaso.v1.AccessEntry
+	(*ListAccessLogRequest)(nil),      // 22: xaso.v1.ListAccessLogRequest
+	(*ListAccessLogResponse)(nil),     // 23: xaso.v1.ListAccessLogResponse
+	(*AttachmentManifest)(nil),        // 24: xaso.v1.AttachmentManifest
+	(*CheckStoreRequest)(nil),         // 25: xaso.v1.CheckStoreRequest
+	(*CheckStoreResponse)(nil),        // 26: xaso.v1.CheckStoreResponse
+	(*SyncBlock)(nil),                 // 27: xaso.v1.SyncBlock
+	(*Procedure)(nil),                 // 28: xaso.v1.Procedure
+	(*Applicant)(nil),                 // 29: xaso.v1.Applicant
+	(Channel)(0),                      // 30: xaso.v1.Channel
+	(*SubmittedComponent)(nil),        // 31: xaso.v1.SubmittedComponent
+	(*AttachmentRef)(nil),             // 32: xaso.v1.AttachmentRef
+	(State)(0),                        // 33: xaso.v1.State
+	(*Dossier)(nil),                   // 34: xaso.v1.Dossier
+	(Action)(0),                       // 35: xaso.v1.Action
+	(*timestamppb.Timestamp)(nil),     // 36: google.protobuf.Timestamp
+	(Satisfaction)(0),                 // 37: xaso.v1.Satisfaction
+	(*Event)(nil),                     // 38: xaso.v1.Event
+	(Role)(0),                         // 39: xaso.v1.Role
 }
 var file_xaso_v1_node_proto_depIdxs = []int32{
-	27, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
-	27, // 1: xaso.v1.GetProcedureResponse.procedure:type_name -> xaso.v1.Procedure
-	28, // 2: xaso.v1.CreateDossierRequest.applicant:type_name -> xaso.v1.Applicant
-	29, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
-	30, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	31, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	32, // 6: xaso.v1.CreateDossierRequest.outcome:type_name -> xaso.v1.State
-	33, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	33, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	33, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
-	34, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
-	35, // 11: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
-	36, // 12: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
-	30, // 13: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
-	31, // 14: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
-	33, // 15: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
-	31, // 16: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	31, // 17: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
-	35, // 18: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
-	26, // 19: xaso.v1.GetSyncStatusResponse.blocked:type_name -> xaso.v1.SyncBlock
-	37, // 20: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
-	20, // 21: xaso.v1.OutboxRecord.access:type_name -> xaso.v1.AccessEntry
-	35, // 22: xaso.v1.AccessEntry.time:type_name -> google.protobuf.Timestamp
-	38, // 23: xaso.v1.AccessEntry.role:type_name -> xaso.v1.Role
-	0,  // 24: xaso.v1.AccessEntry.kind:type_name -> xaso.v1.AccessKind
-	20, // 25: xaso.v1.ListAccessLogResponse.entries:type_name -> xaso.v1.AccessEntry
-	31, // 26: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
-	35, // 27: xaso.v1.SyncBlock.time:type_name -> google.protobuf.Timestamp
-	1,  // 28: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
-	3,  // 29: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
-	5,  // 30: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
-	7,  // 31: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
-	9,  // 32: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
-	11, // 33: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
-	13, // 34: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
-	15, // 35: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
-	17, // 36: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
-	24, // 37: xaso.v1.NodeService.CheckStore:input_type -> xaso.v1.CheckStoreRequest
-	21, // 38: xaso.v1.NodeService.ListAccessLog:input_type -> xaso.v1.ListAccessLogRequest
-	2,  // 39: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
-	4,  // 40: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
-	6,  // 41: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
-	8,  // 42: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
-	10, // 43: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
-	12, // 44: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
-	14, // 45: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
-	16, // 46: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
-	18, // 47: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
-	25, // 48: xaso.v1.NodeService.CheckStore:output_type -> xaso.v1.CheckStoreResponse
-	22, // 49: xaso.v1.NodeService.ListAccessLog:output_type -> xaso.v1.ListAccessLogResponse
-	39, // [39:50] is the sub-list for method output_type
-	28, // [28:39] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	28, // 0: xaso.v1.ListProceduresResponse.procedures:type_name -> xaso.v1.Procedure
+	28, // 1: xaso.v1.GetProcedureResponse.procedure:type_name -> xaso.v1.Procedure
+	29, // 2: xaso.v1.CreateDossierRequest.applicant:type_name -> xaso.v1.Applicant
+	30, // 3: xaso.v1.CreateDossierRequest.channel:type_name -> xaso.v1.Channel
+	31, // 4: xaso.v1.CreateDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	32, // 5: xaso.v1.CreateDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	33, // 6: xaso.v1.CreateDossierRequest.outcome:type_name -> xaso.v1.State
+	34, // 7: xaso.v1.CreateDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	34, // 8: xaso.v1.GetDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	34, // 9: xaso.v1.ListDossiersResponse.dossiers:type_name -> xaso.v1.Dossier
+	35, // 10: xaso.v1.TransitionDossierRequest.action:type_name -> xaso.v1.Action
+	36, // 11: xaso.v1.TransitionDossierRequest.appointment_time:type_name -> google.protobuf.Timestamp
+	37, // 12: xaso.v1.TransitionDossierRequest.satisfaction:type_name -> xaso.v1.Satisfaction
+	31, // 13: xaso.v1.TransitionDossierRequest.components:type_name -> xaso.v1.SubmittedComponent
+	32, // 14: xaso.v1.TransitionDossierRequest.attachments:type_name -> xaso.v1.AttachmentRef
+	34, // 15: xaso.v1.TransitionDossierResponse.dossier:type_name -> xaso.v1.Dossier
+	32, // 16: xaso.v1.CreateAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	32, // 17: xaso.v1.GetAttachmentResponse.attachment:type_name -> xaso.v1.AttachmentRef
+	36, // 18: xaso.v1.GetSyncStatusResponse.last_contact_time:type_name -> google.protobuf.Timestamp
+	27, // 19: xaso.v1.GetSyncStatusResponse.blocked:type_name -> xaso.v1.SyncBlock
+	38, // 20: xaso.v1.OutboxRecord.event:type_name -> xaso.v1.Event
+	21, // 21: xaso.v1.OutboxRecord.access:type_name -> xaso.v1.AccessEntry
+	20, // 22: xaso.v1.OutboxRecord.seal:type_name -> xaso.v1.SuccessionSeal
+	36, // 23: xaso.v1.SuccessionSeal.time:type_name -> google.protobuf.Timestamp
+	36, // 24: xaso.v1.AccessEntry.time:type_name -> google.protobuf.Timestamp
+	39, // 25: xaso.v1.AccessEntry.role:type_name -> xaso.v1.Role
+	0,  // 26: xaso.v1.AccessEntry.kind:type_name -> xaso.v1.AccessKind
+	21, // 27: xaso.v1.ListAccessLogResponse.entries:type_name -> xaso.v1.AccessEntry
+	32, // 28: xaso.v1.AttachmentManifest.attachment:type_name -> xaso.v1.AttachmentRef
+	36, // 29: xaso.v1.SyncBlock.time:type_name -> google.protobuf.Timestamp
+	1,  // 30: xaso.v1.NodeService.ListProcedures:input_type -> xaso.v1.ListProceduresRequest
+	3,  // 31: xaso.v1.NodeService.GetProcedure:input_type -> xaso.v1.GetProcedureRequest
+	5,  // 32: xaso.v1.NodeService.CreateDossier:input_type -> xaso.v1.CreateDossierRequest
+	7,  // 33: xaso.v1.NodeService.GetDossier:input_type -> xaso.v1.GetDossierRequest
+	9,  // 34: xaso.v1.NodeService.ListDossiers:input_type -> xaso.v1.ListDossiersRequest
+	11, // 35: xaso.v1.NodeService.TransitionDossier:input_type -> xaso.v1.TransitionDossierRequest
+	13, // 36: xaso.v1.NodeService.CreateAttachment:input_type -> xaso.v1.CreateAttachmentRequest
+	15, // 37: xaso.v1.NodeService.GetAttachment:input_type -> xaso.v1.GetAttachmentRequest
+	17, // 38: xaso.v1.NodeService.GetSyncStatus:input_type -> xaso.v1.GetSyncStatusRequest
+	25, // 39: xaso.v1.NodeService.CheckStore:input_type -> xaso.v1.CheckStoreRequest
+	22, // 40: xaso.v1.NodeService.ListAccessLog:input_type -> xaso.v1.ListAccessLogRequest
+	2,  // 41: xaso.v1.NodeService.ListProcedures:output_type -> xaso.v1.ListProceduresResponse
+	4,  // 42: xaso.v1.NodeService.GetProcedure:output_type -> xaso.v1.GetProcedureResponse
+	6,  // 43: xaso.v1.NodeService.CreateDossier:output_type -> xaso.v1.CreateDossierResponse
+	8,  // 44: xaso.v1.NodeService.GetDossier:output_type -> xaso.v1.GetDossierResponse
+	10, // 45: xaso.v1.NodeService.ListDossiers:output_type -> xaso.v1.ListDossiersResponse
+	12, // 46: xaso.v1.NodeService.TransitionDossier:output_type -> xaso.v1.TransitionDossierResponse
+	14, // 47: xaso.v1.NodeService.CreateAttachment:output_type -> xaso.v1.CreateAttachmentResponse
+	16, // 48: xaso.v1.NodeService.GetAttachment:output_type -> xaso.v1.GetAttachmentResponse
+	18, // 49: xaso.v1.NodeService.GetSyncStatus:output_type -> xaso.v1.GetSyncStatusResponse
+	26, // 50: xaso.v1.NodeService.CheckStore:output_type -> xaso.v1.CheckStoreResponse
+	23, // 51: xaso.v1.NodeService.ListAccessLog:output_type -> xaso.v1.ListAccessLogResponse
+	41, // [41:52] is the sub-list for method output_type
+	30, // [30:41] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_xaso_v1_node_proto_init() }
@@ -2218,7 +2288,7 @@ func file_xaso_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xaso_v1_node_proto_rawDesc), len(file_xaso_v1_node_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -452,6 +452,12 @@ const (
 	// once the outcome exists; once per dossier. Changes nothing but the
 	// dossier's rating.
 	Action_ACTION_RATE Action = 30
+	// Central hands an unfinished dossier of a commune that ceased to exist
+	// to its successor (Resolution 190/2025/QH15): made by central when it
+	// applies the predecessor's seal, never by a node. Actor "system", role
+	// unspecified; reason is the legal basis, transfer_commune_code the
+	// successor. State, due time, pause and holder are kept as they were.
+	Action_ACTION_SUCCEED Action = 60
 )
 
 // Enum value maps for Action.
@@ -475,6 +481,7 @@ var (
 		15: "ACTION_CLOSE_UNSUPPLEMENTED",
 		20: "ACTION_RESCHEDULE",
 		30: "ACTION_RATE",
+		60: "ACTION_SUCCEED",
 	}
 	Action_value = map[string]int32{
 		"ACTION_UNSPECIFIED":          0,
@@ -495,6 +502,7 @@ var (
 		"ACTION_CLOSE_UNSUPPLEMENTED": 15,
 		"ACTION_RESCHEDULE":           20,
 		"ACTION_RATE":                 30,
+		"ACTION_SUCCEED":              60,
 	}
 )
 
@@ -2415,7 +2423,7 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\fSTATE_GUIDED\x10\n" +
 	"\x12\x1e\n" +
 	"\x1aSTATE_REFUSED_AT_RECEPTION\x10\v\x12\x1f\n" +
-	"\x1bSTATE_CLOSED_UNSUPPLEMENTED\x10\f*\xa1\x03\n" +
+	"\x1bSTATE_CLOSED_UNSUPPLEMENTED\x10\f*\xb5\x03\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_RECEIVE\x10\x01\x12\x11\n" +
@@ -2435,7 +2443,8 @@ const file_xaso_v1_resources_proto_rawDesc = "" +
 	"\x16ACTION_ACCEPT_TRANSFER\x10\x0e\x12\x1f\n" +
 	"\x1bACTION_CLOSE_UNSUPPLEMENTED\x10\x0f\x12\x15\n" +
 	"\x11ACTION_RESCHEDULE\x10\x14\x12\x0f\n" +
-	"\vACTION_RATE\x10\x1e*a\n" +
+	"\vACTION_RATE\x10\x1e\x12\x12\n" +
+	"\x0eACTION_SUCCEED\x10<*a\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
