@@ -90,6 +90,18 @@ type Observer struct {
 	Log *slog.Logger
 	// GRPC is labelled (method, code); HTTP (route, status).
 	GRPC, HTTP *prometheus.HistogramVec
+	// GRPCErrors (method) and HTTPErrors (route), when set, count the
+	// calls that failed on the server's side: a gRPC code such as
+	// Internal or Unavailable, an HTTP status of 500 or more.
+	GRPCErrors, HTTPErrors *prometheus.CounterVec
+}
+
+func (o Observer) grpcDone(method string, err error, start time.Time) {
+	c := status.Code(err)
+	o.GRPC.WithLabelValues(method, c.String()).Observe(time.Since(start).Seconds())
+	if o.GRPCErrors != nil && serverFault(c) {
+		o.GRPCErrors.WithLabelValues(method).Inc()
+	}
 }
 
 // Unary is a gRPC interceptor.
@@ -100,7 +112,7 @@ func (o Observer) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 			o.Log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
 			resp, err = nil, status.Error(codes.Internal, "internal error")
 		}
-		o.GRPC.WithLabelValues(info.FullMethod, status.Code(err).String()).Observe(time.Since(start).Seconds())
+		o.grpcDone(info.FullMethod, err, start)
 	}()
 	return h(ctx, req)
 }
@@ -115,7 +127,7 @@ func (o Observer) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerI
 			o.Log.ErrorContext(ss.Context(), "panic in stream handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
 			err = status.Error(codes.Internal, "internal error")
 		}
-		o.GRPC.WithLabelValues(info.FullMethod, status.Code(err).String()).Observe(time.Since(start).Seconds())
+		o.grpcDone(info.FullMethod, err, start)
 	}()
 	return h(srv, ss)
 }
@@ -127,11 +139,12 @@ func (o Observer) Middleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 		if p, ok := runtime.HTTPPattern(r.Context()); ok {
 			route = p.String()
 		}
-		o.time(w, r, route, func(w http.ResponseWriter) { next(w, r, params) })
+		o.time(w, r, r.Method+" "+route, func(w http.ResponseWriter) { next(w, r, params) })
 	}
 }
 
-// Handler times a plain HTTP handler under route.
+// Handler times a plain HTTP handler under route, a ServeMux pattern
+// ("GET /tra-cuu/{code}"), labelled as it is.
 func (o Observer) Handler(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.time(w, r, route, func(w http.ResponseWriter) { h.ServeHTTP(w, r) })
@@ -148,7 +161,10 @@ func (o Observer) time(w http.ResponseWriter, r *http.Request, route string, ser
 				http.Error(sw, `{"code":13,"message":"internal error"}`, http.StatusInternalServerError)
 			}
 		}
-		o.HTTP.WithLabelValues(r.Method+" "+route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
+		o.HTTP.WithLabelValues(route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
+		if o.HTTPErrors != nil && sw.code >= 500 {
+			o.HTTPErrors.WithLabelValues(route).Inc()
+		}
 	}()
 	serve(sw)
 }

@@ -1,0 +1,181 @@
+package apiserver
+
+import (
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Methods lists the full names (/package.Service/Method) of every method,
+// unary and streaming, of the services registered on gs: the label values
+// of the gRPC metrics.
+func Methods(gs *grpc.Server) []string {
+	var out []string
+	for svc, info := range gs.GetServiceInfo() {
+		for _, m := range info.Methods {
+			out = append(out, "/"+svc+"/"+m.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// GatewayRoutes lists the REST routes the gateway serves for the services,
+// as Observer.Middleware labels them ("GET /v1/dossiers/{code=*}"): read
+// from the google.api.http options of their methods, additional bindings
+// included.
+func GatewayRoutes(services ...protoreflect.ServiceDescriptor) []string {
+	var out []string
+	for _, sd := range services {
+		ms := sd.Methods()
+		for i := range ms.Len() {
+			opts := ms.Get(i).Options()
+			if opts == nil || !proto.HasExtension(opts, annotations.E_Http) {
+				continue
+			}
+			rule, _ := proto.GetExtension(opts, annotations.E_Http).(*annotations.HttpRule)
+			for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
+				if method, path := httpRule(r); path != "" {
+					out = append(out, method+" "+gatewayPattern(path))
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func httpRule(r *annotations.HttpRule) (method, path string) {
+	switch p := r.GetPattern().(type) {
+	case *annotations.HttpRule_Get:
+		return http.MethodGet, p.Get
+	case *annotations.HttpRule_Put:
+		return http.MethodPut, p.Put
+	case *annotations.HttpRule_Post:
+		return http.MethodPost, p.Post
+	case *annotations.HttpRule_Delete:
+		return http.MethodDelete, p.Delete
+	case *annotations.HttpRule_Patch:
+		return http.MethodPatch, p.Patch
+	case *annotations.HttpRule_Custom:
+		return p.Custom.GetKind(), p.Custom.GetPath()
+	}
+	return "", ""
+}
+
+var bareVariable = regexp.MustCompile(`\{([^}=]+)\}`)
+
+// gatewayPattern writes an http rule's path template the way the
+// gateway's runtime.Pattern.String does: a bare variable {x} is {x=*}.
+func gatewayPattern(path string) string {
+	return bareVariable.ReplaceAllString(path, "{$1=*}")
+}
+
+// serverFault says whether a gRPC code is the server's failure rather than
+// the caller's: what the error counters count.
+func serverFault(c codes.Code) bool {
+	switch c {
+	case codes.Unknown, codes.Internal, codes.Unavailable, codes.DataLoss, codes.DeadlineExceeded, codes.Unimplemented:
+		return true
+	}
+	return false
+}
+
+// Preset creates the series of every method and route with zero counts,
+// so that they are in the first scrape rather than after their first
+// call: the histograms under code OK and status 200, the error counters
+// at 0.
+func (o Observer) Preset(methods, routes []string) {
+	for _, m := range methods {
+		o.GRPC.WithLabelValues(m, codes.OK.String())
+		if o.GRPCErrors != nil {
+			o.GRPCErrors.WithLabelValues(m)
+		}
+	}
+	for _, r := range routes {
+		o.HTTP.WithLabelValues(r, strconv.Itoa(http.StatusOK))
+		if o.HTTPErrors != nil {
+			o.HTTPErrors.WithLabelValues(r)
+		}
+	}
+}
+
+// MeasuredMux is a ServeMux whose every handler is timed under its
+// pattern (Observer.Handler) and which remembers the patterns, for
+// Observer.Preset.
+type MeasuredMux struct {
+	*http.ServeMux
+	Observer Observer
+	routes   []string
+}
+
+// NewMeasuredMux returns an empty MeasuredMux timing with o.
+func NewMeasuredMux(o Observer) *MeasuredMux {
+	return &MeasuredMux{ServeMux: http.NewServeMux(), Observer: o}
+}
+
+// Handle registers h under pattern, timed.
+func (m *MeasuredMux) Handle(pattern string, h http.Handler) {
+	m.routes = append(m.routes, pattern)
+	m.ServeMux.Handle(pattern, m.Observer.Handler(pattern, h))
+}
+
+// HandleFunc registers h under pattern, timed.
+func (m *MeasuredMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// Unmeasured registers h under pattern without timing it (the gateway,
+// which times its own routes, and /metrics).
+func (m *MeasuredMux) Unmeasured(pattern string, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+}
+
+// Routes are the patterns registered with Handle, in order.
+func (m *MeasuredMux) Routes() []string { return slices.Clone(m.routes) }
+
+// Version is the build's version when the binary does not set one: the
+// module's version, or the commit it was built from ("dev-<commit>"), or
+// "dev".
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			return "dev-" + s.Value
+		}
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	return "dev"
+}
+
+// BuildInfo is the build-info gauge (always 1) with its labels: version,
+// commune (empty on central), node_id (the node's, or the member's id) and
+// role ("node" or "central").
+func BuildInfo(name, version, commune, nodeID, role string) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: name, Help: "1, labelled with the build's version and who runs it.",
+		ConstLabels: prometheus.Labels{"version": version, "commune": commune, "node_id": nodeID, "role": role},
+	}, func() float64 { return 1 })
+}
+
+// Router is where handlers are registered under ServeMux patterns: an
+// *http.ServeMux, or a MeasuredMux that times them.
+type Router interface {
+	Handle(pattern string, h http.Handler)
+	HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request))
+}
