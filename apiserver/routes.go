@@ -1,19 +1,20 @@
 package apiserver
 
 import (
+	"fmt"
+
 	"net/http"
 	"regexp"
 	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/genproto/googleapis/api/annotations"
+	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Methods lists the full names (/package.Service/Method) of every method,
@@ -30,45 +31,56 @@ func Methods(gs *grpc.Server) []string {
 	return out
 }
 
-// GatewayRoutes lists the REST routes the gateway serves for the services,
-// as Observer.Middleware labels them ("GET /v1/dossiers/{code=*}"): read
-// from the google.api.http options of their methods, additional bindings
-// included.
-func GatewayRoutes(services ...protoreflect.ServiceDescriptor) []string {
+// GatewayRoutes lists the REST routes the gateway serves for service
+// ("xaso.v1.NodeService"), as Observer.Middleware labels them ("GET
+// /v1/dossiers/{code=*}"): read from rules, the http rules of a
+// google.api.Service in YAML (the file the gateway was generated from),
+// additional bindings included.
+func GatewayRoutes(rules []byte, service string) ([]string, error) {
+	var cfg struct {
+		HTTP struct {
+			Rules []httpRule `yaml:"rules"`
+		} `yaml:"http"`
+	}
+	if err := yaml.Unmarshal(rules, &cfg); err != nil {
+		return nil, fmt.Errorf("read http rules: %w", err)
+	}
 	var out []string
-	for _, sd := range services {
-		ms := sd.Methods()
-		for i := range ms.Len() {
-			opts := ms.Get(i).Options()
-			if opts == nil || !proto.HasExtension(opts, annotations.E_Http) {
-				continue
+	for _, r := range cfg.HTTP.Rules {
+		if !strings.HasPrefix(r.Selector, service+".") {
+			continue
+		}
+		for _, b := range append([]httpRule{r}, r.AdditionalBindings...) {
+			method, path := b.route()
+			if path == "" {
+				return nil, fmt.Errorf("http rule of %s: no method and path", r.Selector)
 			}
-			rule, _ := proto.GetExtension(opts, annotations.E_Http).(*annotations.HttpRule)
-			for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-				if method, path := httpRule(r); path != "" {
-					out = append(out, method+" "+gatewayPattern(path))
-				}
-			}
+			out = append(out, method+" "+gatewayPattern(path))
 		}
 	}
 	sort.Strings(out)
-	return slices.Compact(out)
+	return slices.Compact(out), nil
 }
 
-func httpRule(r *annotations.HttpRule) (method, path string) {
-	switch p := r.GetPattern().(type) {
-	case *annotations.HttpRule_Get:
-		return http.MethodGet, p.Get
-	case *annotations.HttpRule_Put:
-		return http.MethodPut, p.Put
-	case *annotations.HttpRule_Post:
-		return http.MethodPost, p.Post
-	case *annotations.HttpRule_Delete:
-		return http.MethodDelete, p.Delete
-	case *annotations.HttpRule_Patch:
-		return http.MethodPatch, p.Patch
-	case *annotations.HttpRule_Custom:
-		return p.Custom.GetKind(), p.Custom.GetPath()
+// httpRule is one rule of a google.api.Service's http section.
+type httpRule struct {
+	Selector           string     `yaml:"selector"`
+	Get                string     `yaml:"get"`
+	Put                string     `yaml:"put"`
+	Post               string     `yaml:"post"`
+	Delete             string     `yaml:"delete"`
+	Patch              string     `yaml:"patch"`
+	Body               string     `yaml:"body"`
+	AdditionalBindings []httpRule `yaml:"additional_bindings"`
+}
+
+func (r httpRule) route() (method, path string) {
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, r.Get}, {http.MethodPut, r.Put}, {http.MethodPost, r.Post}, {http.MethodDelete, r.Delete}, {http.MethodPatch, r.Patch},
+	} {
+		if c.path != "" {
+			return c.method, c.path
+		}
 	}
 	return "", ""
 }
@@ -178,4 +190,58 @@ func BuildInfo(name, version, commune, nodeID, role string) prometheus.Collector
 type Router interface {
 	Handle(pattern string, h http.Handler)
 	HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request))
+}
+
+// MissingSeries lists the values of want that no series of the metric
+// family name has for label: what a scrape from g lacks. A family absent
+// altogether lacks them all.
+func MissingSeries(g prometheus.Gatherer, name, label string, want []string) ([]string, error) {
+	fams, err := g.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather: %w", err)
+	}
+	have := map[string]bool{}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label {
+					have[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	var out []string
+	for _, w := range want {
+		if !have[w] {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
+// SeriesValues lists the values label takes in the series of the metric
+// family name, sorted.
+func SeriesValues(g prometheus.Gatherer, name, label string) ([]string, error) {
+	fams, err := g.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather: %w", err)
+	}
+	var out []string
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label {
+					out = append(out, l.GetValue())
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out), nil
 }

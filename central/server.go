@@ -188,7 +188,11 @@ func (s *Server) Handler() (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	obs.Preset(apiserver.Methods(gs), append(apiserver.GatewayRoutes(xasov1.File_xaso_v1_central_service_proto.Services().ByName("CentralService")), mux.Routes()...))
+	rest, err := apiserver.GatewayRoutes(xasov1.HTTPRules, "xaso.v1.CentralService")
+	if err != nil {
+		return nil, err
+	}
+	obs.Preset(apiserver.Methods(gs), append(rest, mux.Routes()...))
 	return apiserver.Split(gs, withClientAddr(downloads(mux))), nil
 }
 

@@ -63,7 +63,11 @@ func (n *Node) handler() (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	obs.Preset(apiserver.Methods(gs), append(apiserver.GatewayRoutes(xasov1.File_xaso_v1_node_proto.Services().ByName("NodeService")), mux.Routes()...))
+	rest, err := apiserver.GatewayRoutes(xasov1.HTTPRules, "xaso.v1.NodeService")
+	if err != nil {
+		return nil, err
+	}
+	obs.Preset(apiserver.Methods(gs), append(rest, mux.Routes()...))
 	return auth.Hosts(apiserver.Split(gs, uploads(mux, n.cfg.MaxAttachmentBytes))), nil
 }
 
