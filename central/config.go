@@ -156,6 +156,9 @@ func (c Config) Validate() error {
 	if _, err := c.Peers(); err != nil {
 		return err
 	}
+	if c.SnapshotInterval < time.Second || c.SnapshotInterval > 24*time.Hour {
+		return fmt.Errorf("snapshot_interval: %v is outside 1s to 24h", c.SnapshotInterval)
+	}
 	if _, err := c.tls(); err != nil {
 		return err
 	}
@@ -178,9 +181,6 @@ func (c Config) Validate() error {
 	}
 	if c.TrailingLogs == 0 || c.SnapshotThreshold == 0 {
 		return fmt.Errorf("snapshot_threshold and trailing_logs: both above 0")
-	}
-	if c.SnapshotInterval < time.Second || c.SnapshotInterval > 24*time.Hour {
-		return fmt.Errorf("snapshot_interval: %v is outside 1s to 24h", c.SnapshotInterval)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
