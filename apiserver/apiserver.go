@@ -94,6 +94,10 @@ type Observer struct {
 	// calls that failed on the server's side: a gRPC code such as
 	// Internal or Unavailable, an HTTP status of 500 or more.
 	GRPCErrors, HTTPErrors *prometheus.CounterVec
+	// Streams (method), when set, is the streams open now: a stream is
+	// timed only when it ends, and a node's replication streams last as
+	// long as it is connected.
+	Streams *prometheus.GaugeVec
 }
 
 func (o Observer) grpcDone(method string, err error, start time.Time) {
@@ -122,6 +126,11 @@ func (o Observer) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 // Internal error with a log line, so that no input can end the process.
 func (o Observer) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 	start := time.Now()
+	if o.Streams != nil {
+		open := o.Streams.WithLabelValues(info.FullMethod)
+		open.Inc()
+		defer open.Dec()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			o.Log.ErrorContext(ss.Context(), "panic in stream handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))

@@ -19,16 +19,19 @@ import (
 
 // Methods lists the full names (/package.Service/Method) of every method,
 // unary and streaming, of the services registered on gs: the label values
-// of the gRPC metrics.
-func Methods(gs *grpc.Server) []string {
-	var out []string
+// of the gRPC metrics. Streams are the streaming ones among them.
+func Methods(gs *grpc.Server) (all, streams []string) {
 	for svc, info := range gs.GetServiceInfo() {
 		for _, m := range info.Methods {
-			out = append(out, "/"+svc+"/"+m.Name)
+			all = append(all, "/"+svc+"/"+m.Name)
+			if m.IsClientStream || m.IsServerStream {
+				streams = append(streams, "/"+svc+"/"+m.Name)
+			}
 		}
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(all)
+	sort.Strings(streams)
+	return all, streams
 }
 
 // GatewayRoutes lists the REST routes the gateway serves for service
@@ -106,8 +109,13 @@ func serverFault(c codes.Code) bool {
 // Preset creates the series of every method and route with zero counts,
 // so that they are in the first scrape rather than after their first
 // call: the histograms under code OK and status 200, the error counters
-// at 0.
-func (o Observer) Preset(methods, routes []string) {
+// at 0, and the open streams of every streaming method at 0.
+func (o Observer) Preset(methods, streams, routes []string) {
+	for _, m := range streams {
+		if o.Streams != nil {
+			o.Streams.WithLabelValues(m)
+		}
+	}
 	for _, m := range methods {
 		o.GRPC.WithLabelValues(m, codes.OK.String())
 		if o.GRPCErrors != nil {

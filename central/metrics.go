@@ -16,6 +16,7 @@ type metrics struct {
 	reg                      *prometheus.Registry
 	grpcLatency, httpLatency *prometheus.HistogramVec
 	grpcErrors, httpErrors   *prometheus.CounterVec
+	streams                  *prometheus.GaugeVec
 }
 
 func newMetrics(m *Member, version string, now func() time.Time) *metrics {
@@ -35,6 +36,9 @@ func newMetrics(m *Member, version string, now func() time.Time) *metrics {
 		httpErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "xaso_central_http_request_errors_total", Help: "REST, export and dashboard requests answered with a status of 500 or more, by route.",
 		}, []string{"route"}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "xaso_central_grpc_streams_open", Help: "gRPC streams open now, by method: a connected node holds a Push and a Feed stream.",
+		}, []string{"method"}),
 	}
 	commit := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "xaso_central_commit_seconds", Help: "From proposing a log entry on the leader to its being applied there.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
@@ -58,7 +62,7 @@ func newMetrics(m *Member, version string, now func() time.Time) *metrics {
 			return v
 		}
 	}
-	reg.MustRegister(mt.grpcLatency, mt.httpLatency, mt.grpcErrors, mt.httpErrors,
+	reg.MustRegister(mt.grpcLatency, mt.httpLatency, mt.grpcErrors, mt.httpErrors, mt.streams,
 		apiserver.BuildInfo("xaso_build_info", version, "", m.ID(), "central"), commit, apply, batchEntries, batchCommands, snapBytes, snapSeconds,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "xaso_central_raft_term", Help: "Raft term."}, stat("term")),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "xaso_central_raft_commit_index", Help: "Raft commit index."}, stat("commit_index")),

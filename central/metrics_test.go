@@ -153,6 +153,7 @@ func TestEveryMemberRouteHasItsSeriesFromTheStartAndHealthFollowsReadiness(t *te
 		{"xaso_central_grpc_request_errors_total", "method", methods},
 		{"xaso_central_http_request_seconds", "route", routes},
 		{"xaso_central_http_request_errors_total", "route", routes},
+		{"xaso_central_grpc_streams_open", "method", []string{"/xaso.v1.ReplicationService/Push", "/xaso.v1.ReplicationService/Feed", healthpb.Health_Watch_FullMethodName}},
 	} {
 		missing, err := apiserver.MissingSeries(s.Registry(), c.family, c.label, c.want)
 		if err != nil {

@@ -143,7 +143,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 // exports, /metrics, /healthz and /readyz.
 func (s *Server) Handler() (http.Handler, error) {
 	obs := apiserver.Observer{Log: s.log, GRPC: s.metrics.grpcLatency, HTTP: s.metrics.httpLatency,
-		GRPCErrors: s.metrics.grpcErrors, HTTPErrors: s.metrics.httpErrors}
+		GRPCErrors: s.metrics.grpcErrors, HTTPErrors: s.metrics.httpErrors, Streams: s.metrics.streams}
 	repl, err := replication.NewService(replication.ServiceConfig{
 		Central: replicationBackend{FSM: s.fsm, s: s}, CA: s.cfg.CA, CertTTL: s.cfg.NodeCertificateTTL, Logger: s.log, Now: s.now,
 		NodeNames: s.nodeNames,
@@ -192,7 +192,8 @@ func (s *Server) Handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	obs.Preset(apiserver.Methods(gs), append(rest, mux.Routes()...))
+	methods, streams := apiserver.Methods(gs)
+	obs.Preset(methods, streams, append(rest, mux.Routes()...))
 	return apiserver.Split(gs, withClientAddr(downloads(mux))), nil
 }
 

@@ -20,6 +20,7 @@ type metrics struct {
 	httpLatency *prometheus.HistogramVec
 	grpcErrors  *prometheus.CounterVec
 	httpErrors  *prometheus.CounterVec
+	streams     *prometheus.GaugeVec
 }
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5}
@@ -45,8 +46,11 @@ func newMetrics(store *Store, now func() time.Time, sync func() (replication.Sta
 		httpErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "xaso_node_http_request_errors_total", Help: "REST and page requests answered with a status of 500 or more, by route.",
 		}, []string{"route"}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "xaso_node_grpc_streams_open", Help: "gRPC streams open now, by method.",
+		}, []string{"method"}),
 	}
-	m.reg.MustRegister(m.transitions, m.grpcLatency, m.httpLatency, m.grpcErrors, m.httpErrors,
+	m.reg.MustRegister(m.transitions, m.grpcLatency, m.httpLatency, m.grpcErrors, m.httpErrors, m.streams,
 		apiserver.BuildInfo("xaso_build_info", bi.version, bi.commune, bi.nodeID, "node"),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&storeCollector{store: store, now: now, sync: sync})

@@ -196,6 +196,39 @@ func TestHealthServiceAnswersReadiness(t *testing.T) {
 	if got := check(""); got != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("ready again: %v", got)
 	}
+	// Watch: the status now, then each change; the stream counts as open
+	// while it lasts.
+	wctx, stop := context.WithCancel(ctx)
+	w, err := h.Watch(wctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := w.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("watch: %v %v", r, err)
+	}
+	open := func() float64 {
+		fams, _ := n.metrics.reg.Gather()
+		for _, f := range fams {
+			if f.GetName() == "xaso_node_grpc_streams_open" {
+				for _, m := range f.GetMetric() {
+					if m.GetLabel()[0].GetValue() == healthpb.Health_Watch_FullMethodName {
+						return m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		return -1
+	}
+	if v := open(); v != 1 {
+		t.Errorf("streams open while watching: %v", v)
+	}
+	n.ready.Store(false)
+	if r, err := w.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("watch after the change: %v %v", r, err)
+	}
+	n.ready.Store(true)
+	stop()
+	pollUntil(t, "the stream closed", func() bool { return open() == 0 })
 }
 
 // reflectedServices lists the services server reflection names, or the

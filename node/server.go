@@ -21,7 +21,7 @@ import (
 // handler builds the node's HTTP handler: gRPC and everything else on one port.
 func (n *Node) handler() (http.Handler, error) {
 	obs := apiserver.Observer{Log: n.log, GRPC: n.metrics.grpcLatency, HTTP: n.metrics.httpLatency,
-		GRPCErrors: n.metrics.grpcErrors, HTTPErrors: n.metrics.httpErrors}
+		GRPCErrors: n.metrics.grpcErrors, HTTPErrors: n.metrics.httpErrors, Streams: n.metrics.streams}
 	auth := n.auth
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(int(n.cfg.MaxAttachmentBytes)+(1<<20)),
@@ -67,7 +67,8 @@ func (n *Node) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	obs.Preset(apiserver.Methods(gs), append(rest, mux.Routes()...))
+	methods, streams := apiserver.Methods(gs)
+	obs.Preset(methods, streams, append(rest, mux.Routes()...))
 	return auth.Hosts(apiserver.Split(gs, uploads(mux, n.cfg.MaxAttachmentBytes))), nil
 }
 
