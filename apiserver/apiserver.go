@@ -2,7 +2,9 @@
 // port that serves gRPC (HTTP/2, content type application/grpc) and the
 // REST gateway beside plain handlers, grpc-gateway's error mapping as xaso
 // wants it (a refused action is 409, a wrong method 405), request timing
-// with panics turned into errors, and a graceful serve loop.
+// with panics turned into errors and series made in advance for every
+// method and route (routes.go), the gRPC health service with readiness
+// semantics and optional reflection (health.go), and a graceful serve loop.
 package apiserver
 
 import (
