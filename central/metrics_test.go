@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -192,6 +193,17 @@ func TestEveryMemberRouteHasItsSeriesFromTheStartAndHealthFollowsReadiness(t *te
 		return r.GetStatus()
 	}
 	eventually(t, 15*time.Second, "SERVING", func() bool { return check() == healthpb.HealthCheckResponse_SERVING })
+	// No reflection without grpc_reflection.
+	rs, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(context.Background())
+	if err == nil {
+		err = rs.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
+	}
+	if err == nil {
+		_, err = rs.Recv()
+	}
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("reflection by default: %v, want Unimplemented", err)
+	}
 	for _, svc := range []string{"xaso.v1.CentralService", "xaso.v1.ReplicationService"} {
 		if r, err := h.Check(context.Background(), &healthpb.HealthCheckRequest{Service: svc}); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Errorf("%s: %v %v", svc, r, err)
