@@ -196,9 +196,8 @@ func TestEveryMemberRouteHasItsSeriesFromTheStartAndHealthFollowsReadiness(t *te
 	// No reflection without grpc_reflection.
 	rs, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(context.Background())
 	if err == nil {
-		err = rs.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
-	}
-	if err == nil {
+		// A stream the server refused ends Send with io.EOF; Recv has why.
+		_ = rs.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
 		_, err = rs.Recv()
 	}
 	if status.Code(err) != codes.Unimplemented {
