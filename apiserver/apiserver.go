@@ -2,7 +2,9 @@
 // port that serves gRPC (HTTP/2, content type application/grpc) and the
 // REST gateway beside plain handlers, grpc-gateway's error mapping as xaso
 // wants it (a refused action is 409, a wrong method 405), request timing
-// with panics turned into errors, and a graceful serve loop.
+// with panics turned into errors and series made in advance for every
+// method and route (routes.go), the gRPC health service with readiness
+// semantics and optional reflection (health.go), and a graceful serve loop.
 package apiserver
 
 import (
@@ -90,6 +92,22 @@ type Observer struct {
 	Log *slog.Logger
 	// GRPC is labelled (method, code); HTTP (route, status).
 	GRPC, HTTP *prometheus.HistogramVec
+	// GRPCErrors (method) and HTTPErrors (route), when set, count the
+	// calls that failed on the server's side: a gRPC code such as
+	// Internal or Unavailable, an HTTP status of 500 or more.
+	GRPCErrors, HTTPErrors *prometheus.CounterVec
+	// Streams (method), when set, is the streams open now: a stream is
+	// timed only when it ends, and a node's replication streams last as
+	// long as it is connected.
+	Streams *prometheus.GaugeVec
+}
+
+func (o Observer) grpcDone(method string, err error, start time.Time) {
+	c := status.Code(err)
+	o.GRPC.WithLabelValues(method, c.String()).Observe(time.Since(start).Seconds())
+	if o.GRPCErrors != nil && serverFault(c) {
+		o.GRPCErrors.WithLabelValues(method).Inc()
+	}
 }
 
 // Unary is a gRPC interceptor.
@@ -100,7 +118,7 @@ func (o Observer) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 			o.Log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
 			resp, err = nil, status.Error(codes.Internal, "internal error")
 		}
-		o.GRPC.WithLabelValues(info.FullMethod, status.Code(err).String()).Observe(time.Since(start).Seconds())
+		o.grpcDone(info.FullMethod, err, start)
 	}()
 	return h(ctx, req)
 }
@@ -110,12 +128,17 @@ func (o Observer) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 // Internal error with a log line, so that no input can end the process.
 func (o Observer) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 	start := time.Now()
+	if o.Streams != nil {
+		open := o.Streams.WithLabelValues(info.FullMethod)
+		open.Inc()
+		defer open.Dec()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			o.Log.ErrorContext(ss.Context(), "panic in stream handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
 			err = status.Error(codes.Internal, "internal error")
 		}
-		o.GRPC.WithLabelValues(info.FullMethod, status.Code(err).String()).Observe(time.Since(start).Seconds())
+		o.grpcDone(info.FullMethod, err, start)
 	}()
 	return h(srv, ss)
 }
@@ -127,11 +150,12 @@ func (o Observer) Middleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 		if p, ok := runtime.HTTPPattern(r.Context()); ok {
 			route = p.String()
 		}
-		o.time(w, r, route, func(w http.ResponseWriter) { next(w, r, params) })
+		o.time(w, r, r.Method+" "+route, func(w http.ResponseWriter) { next(w, r, params) })
 	}
 }
 
-// Handler times a plain HTTP handler under route.
+// Handler times a plain HTTP handler under route, a ServeMux pattern
+// ("GET /tra-cuu/{code}"), labelled as it is.
 func (o Observer) Handler(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.time(w, r, route, func(w http.ResponseWriter) { h.ServeHTTP(w, r) })
@@ -148,7 +172,10 @@ func (o Observer) time(w http.ResponseWriter, r *http.Request, route string, ser
 				http.Error(sw, `{"code":13,"message":"internal error"}`, http.StatusInternalServerError)
 			}
 		}
-		o.HTTP.WithLabelValues(r.Method+" "+route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
+		o.HTTP.WithLabelValues(route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
+		if o.HTTPErrors != nil && sw.code >= 500 {
+			o.HTTPErrors.WithLabelValues(route).Inc()
+		}
 	}()
 	serve(sw)
 }

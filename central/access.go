@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/apiserver"
 	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/web"
 )
@@ -74,7 +75,7 @@ const (
 // method name. TestAccessEveryMethod holds the same table written out
 // again, so that a rule changes only on purpose.
 func accessTable() map[string]Access {
-	return map[string]Access{
+	t := map[string]Access{
 		xasov1.CentralService_GetCluster_FullMethodName:             AccessClusterState,
 		xasov1.CentralService_AddClusterMember_FullMethodName:       AccessAdmin,
 		xasov1.CentralService_RemoveClusterMember_FullMethodName:    AccessAdmin,
@@ -114,6 +115,12 @@ func accessTable() map[string]Access {
 		xasov1.ReplicationService_PutChunk_FullMethodName:        AccessService,
 		xasov1.ReplicationService_Restore_FullMethodName:         AccessService,
 	}
+	// The health service and reflection (when grpc_reflection is on) are
+	// open, as /healthz and /readyz are.
+	for _, m := range apiserver.HealthMethods() {
+		t[m] = AccessService
+	}
+	return t
 }
 
 // allows says whether the rule lets c in.

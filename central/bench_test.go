@@ -219,7 +219,8 @@ func BenchmarkProvinceReport(b *testing.B) {
 	if err := f.db.Flatten(2); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("built %d aggregates in %v; state %d MB", len(communes)*len(procs)*len(months), time.Since(t0).Round(time.Second), f.Size()>>20)
+	size, _ := f.Size()
+	b.Logf("built %d aggregates in %v; state %d MB", len(communes)*len(procs)*len(months), time.Since(t0).Round(time.Second), size>>20)
 	asOf := time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)
 	shapes := []struct {
 		name string

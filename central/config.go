@@ -68,7 +68,19 @@ type Config struct {
 	// TrailingLogs how many stay after one (for followers slightly behind).
 	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
 	TrailingLogs      uint64 `yaml:"trailing_logs"`
-	LogLevel          string `yaml:"log_level"`
+	// SnapshotInterval is how often Raft looks whether snapshot_threshold
+	// new entries have come (it waits a random time between one and two
+	// intervals).
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
+	// LogLevel is the level of the member's logs, Raft's own included.
+	LogLevel string `yaml:"log_level"`
+	// GRPCReflection serves gRPC server reflection, for grpcurl and the
+	// like to list and call the API without its .proto files. Off by
+	// default: it shows the whole API to anyone who can connect.
+	GRPCReflection bool `yaml:"grpc_reflection"`
+	// Version is the build's, for xaso_build_info; set by the binary, not
+	// read from the file.
+	Version string `yaml:"-"`
 	// MaxConnections caps the API connections a member serves at once
 	// (each connected node holds one for its replication streams, plus
 	// operators, dashboards and the other members); further ones wait
@@ -94,6 +106,7 @@ func DefaultConfig() Config {
 		ElectionTimeout:    time.Second,
 		NodeCertificateTTL: 2 * 365 * 24 * time.Hour,
 		SnapshotThreshold:  8192,
+		SnapshotInterval:   2 * time.Minute,
 		TrailingLogs:       10240,
 		LogLevel:           "info",
 		MaxConnections:     DefaultMaxConnections,
@@ -151,6 +164,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Peers(); err != nil {
 		return err
+	}
+	if c.SnapshotInterval < time.Second || c.SnapshotInterval > 24*time.Hour {
+		return fmt.Errorf("snapshot_interval: %v is outside 1s to 24h", c.SnapshotInterval)
 	}
 	if _, err := c.tls(); err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/apiserver"
 	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/pki"
 	"github.com/xaso/xaso/web"
@@ -66,7 +67,7 @@ func (d *dashboard) limits() *web.SignInLimiter {
 // routes adds the dashboard's pages to mux, each with the access rule of
 // what it shows (see Access): a page of personal data needs the records
 // role, as the API's methods do.
-func (d *dashboard) routes(mux *http.ServeMux) {
+func (d *dashboard) routes(mux apiserver.Router) {
 	mux.Handle("GET /static/", web.Static())
 	mux.HandleFunc("GET /dang-nhap", d.signInForm)
 	mux.HandleFunc("POST /dang-nhap", d.signIn)

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/diskusage"
 	"github.com/xaso/xaso/dossier"
 )
 
@@ -286,10 +287,18 @@ func (f *FSM) Close() error {
 // AppliedIndex is the last Raft index applied to the state.
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
-// Size is the state's size on disk in bytes (LSM and value log).
-func (f *FSM) Size() int64 {
-	lsm, vlog := f.db.Size()
-	return lsm + vlog
+// Size returns the bytes the store's files take on disk: the blocks
+// allocated to its LSM tables and value log, as du counts them.
+// badger.DB.Size would count the value log's preallocated length instead
+// (2 GiB for a store holding a few kilobytes). An in-memory store (tests)
+// reports Badger's own estimate.
+func (f *FSM) Size() (int64, error) {
+	o := f.db.Opts()
+	if o.InMemory {
+		lsm, vlog := f.db.Size()
+		return lsm + vlog, nil
+	}
+	return diskusage.Of(o.Dir, o.ValueDir)
 }
 
 var errNotFound = errors.New("not found")

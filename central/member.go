@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,7 +108,7 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{log}})
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclogLevel(log), Output: slogWriter{log}, DisableTime: true})
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft", "raft.db")})
 	if err != nil {
 		fsm.Close()
@@ -493,11 +494,39 @@ func (s *tlsStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Co
 // Addr is the address peers dial (raft.StreamLayer).
 func (s *tlsStream) Addr() net.Addr { return s.advertise }
 
-// slogWriter carries Raft's hclog lines into slog.
+// hclogLevel is the hclog level matching the lowest level log writes
+// (log_level), so that Raft's own logs follow it.
+func hclogLevel(log *slog.Logger) hclog.Level {
+	ctx := context.Background()
+	switch {
+	case log.Enabled(ctx, slog.LevelDebug):
+		return hclog.Debug
+	case log.Enabled(ctx, slog.LevelInfo):
+		return hclog.Info
+	case log.Enabled(ctx, slog.LevelWarn):
+		return hclog.Warn
+	default:
+		return hclog.Error
+	}
+}
+
+// slogWriter carries Raft's hclog lines into slog, each at its own level
+// (hclog writes "[DEBUG] raft: …", "[INFO]  raft: …").
 type slogWriter struct{ l *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Warn(string(trimNL(p)))
+	line := string(trimNL(p))
+	level := slog.LevelWarn
+	for _, l := range []struct {
+		tag   string
+		level slog.Level
+	}{{"[TRACE]", slog.LevelDebug}, {"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelWarn}, {"[ERROR]", slog.LevelError}} {
+		if rest, ok := strings.CutPrefix(line, l.tag); ok {
+			line, level = strings.TrimSpace(rest), l.level
+			break
+		}
+	}
+	w.l.Log(context.Background(), level, line)
 	return len(p), nil
 }
 

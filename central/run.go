@@ -33,7 +33,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ID: cfg.ID, RaftListen: cfg.RaftListen, RaftAdvertise: cfg.RaftAdvertise, DataDir: cfg.DataDir, StateKey: key,
 		ServerTLS: raftServer.server, ClientTLS: raftServer.client, Bootstrap: peers,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
-		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs, Logger: log,
+		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs, SnapshotInterval: cfg.SnapshotInterval, Logger: log,
 	})
 	if err != nil {
 		return cfg.wrongStateKey(err)
@@ -60,7 +60,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	names.Reserved = t.names
 	s, err := NewServer(ServerConfig{Member: m, APIAddress: adv, TLS: raftServer.api, PeerTLS: raftServer.client,
 		BootstrapTokenSHA256: sum, CAFingerprint: t.caFP, CA: t.ca, NodeCertificateTTL: cfg.NodeCertificateTTL, NodeNames: names,
-		MaxConnections: cfg.MaxConnections, Logger: log})
+		MaxConnections: cfg.MaxConnections, GRPCReflection: cfg.GRPCReflection, Version: cfg.Version, Logger: log})
 	if err != nil {
 		return err
 	}

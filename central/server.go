@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -77,7 +78,12 @@ type ServerConfig struct {
 	NodeNames pki.NamePolicy
 	// MaxConnections caps the API's connections (0: DefaultMaxConnections).
 	MaxConnections int
-	Logger         *slog.Logger
+	// GRPCReflection serves gRPC server reflection (grpc_reflection).
+	GRPCReflection bool
+	// Version is the build's, for xaso_build_info (default: from the
+	// build's own information).
+	Version string
+	Logger  *slog.Logger
 	// Now is the clock (default time.Now); commands are stamped with it.
 	Now func() time.Time
 }
@@ -122,7 +128,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.reads = &personalDataReads{log: s.log, now: s.now, member: s.m.ID()}
 	s.sessions = newSessions(s.now)
 	s.local = xasov1.NewCentralServiceClient(&localConn{desc: &xasov1.CentralService_ServiceDesc, srv: s, intercept: s.unaryAccess})
-	s.metrics = newMetrics(s.m)
+	if cfg.Version == "" {
+		cfg.Version = apiserver.Version()
+		s.cfg.Version = cfg.Version
+	}
+	s.metrics = newMetrics(s.m, cfg.Version, s.now)
 	return s, nil
 }
 
@@ -132,7 +142,8 @@ func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 // Handler is the member's HTTP handler: gRPC, REST under /v1/, report
 // exports, /metrics, /healthz and /readyz.
 func (s *Server) Handler() (http.Handler, error) {
-	obs := apiserver.Observer{Log: s.log, GRPC: s.metrics.grpcLatency, HTTP: s.metrics.httpLatency}
+	obs := apiserver.Observer{Log: s.log, GRPC: s.metrics.grpcLatency, HTTP: s.metrics.httpLatency,
+		GRPCErrors: s.metrics.grpcErrors, HTTPErrors: s.metrics.httpErrors, Streams: s.metrics.streams}
 	repl, err := replication.NewService(replication.ServiceConfig{
 		Central: replicationBackend{FSM: s.fsm, s: s}, CA: s.cfg.CA, CertTTL: s.cfg.NodeCertificateTTL, Logger: s.log, Now: s.now,
 		NodeNames: s.nodeNames,
@@ -149,30 +160,61 @@ func (s *Server) Handler() (http.Handler, error) {
 	xasov1.RegisterCentralServiceServer(gs, s)
 	xasov1.RegisterCentralPeerServiceServer(gs, peerService{s: s})
 	xasov1.RegisterReplicationServiceServer(gs, repl)
+	apiserver.RegisterHealth(gs, s.ready, s.cfg.GRPCReflection)
 	// The gateway calls the service through s.local, not directly: the
 	// access check of gRPC calls is then the check of REST calls too.
 	gw := apiserver.Gateway(runtime.WithMiddlewares(obs.Middleware))
 	if err := xasov1.RegisterCentralServiceHandlerClient(context.Background(), gw, s.local); err != nil {
 		return nil, fmt.Errorf("register REST gateway: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", http.MaxBytesHandler(gw, 4<<20))
-	mux.Handle("GET /v1/reports/performance:export", obs.Handler("GET /v1/reports/performance:export", http.HandlerFunc(s.exportReport)))
+	mux := apiserver.NewMeasuredMux(obs)
+	mux.Unmeasured("/v1/", http.MaxBytesHandler(gw, 4<<20))
+	mux.Handle("GET /v1/reports/performance:export", http.HandlerFunc(s.exportReport))
 	pg, err := web.NewPages()
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
 	newDashboard(s, pg).routes(mux)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Unmeasured("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if id, _ := s.m.Leader(); id == "" {
 			http.Error(w, "no leader known", http.StatusServiceUnavailable)
 			return
 		}
+		if !s.caughtUp() {
+			http.Error(w, "not yet applied what the cluster committed", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
+	rest, err := apiserver.GatewayRoutes(xasov1.HTTPRules, "xaso.v1.CentralService")
+	if err != nil {
+		return nil, err
+	}
+	methods, streams := apiserver.Methods(gs)
+	obs.Preset(methods, streams, append(rest, mux.Routes()...))
 	return apiserver.Split(gs, withClientAddr(downloads(mux))), nil
+}
+
+// ready is the member's readiness, as /readyz and the gRPC health
+// service answer it: a leader is known and this member has applied every
+// entry it knows committed.
+func (s *Server) ready() bool {
+	if id, _ := s.m.Leader(); id == "" {
+		return false
+	}
+	return s.caughtUp()
+}
+
+// caughtUp says whether this member has applied up to the commit index
+// Raft reports (Raft's applied index, which counts its own no-op and
+// configuration entries the state never sees).
+func (s *Server) caughtUp() bool {
+	st := s.m.Stats()
+	commit, err1 := strconv.ParseUint(st["commit_index"], 10, 64)
+	applied, err2 := strconv.ParseUint(st["applied_index"], 10, 64)
+	return err1 == nil && err2 == nil && applied >= commit
 }
 
 // Serve serves the API on ln until ctx is done. While serving, the member

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -243,7 +244,12 @@ func (a *authenticator) fromHTTP(r *http.Request) (p Principal, viaCookie bool, 
 
 // Unary authenticates every unary gRPC call and refuses a principal the
 // method's rule does not admit, before the call reaches the service.
+// The health service and reflection (apiserver.HealthMethods) need no
+// principal, as /healthz and /readyz need none.
 func (a *authenticator) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if slices.Contains(apiserver.HealthMethods(), info.FullMethod) {
+		return handler(ctx, req)
+	}
 	p, err := a.fromGRPC(ctx)
 	if err != nil {
 		return nil, err
@@ -256,6 +262,9 @@ func (a *authenticator) Unary(ctx context.Context, req any, info *grpc.UnaryServ
 
 // Stream is Unary for streaming calls.
 func (a *authenticator) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if slices.Contains(apiserver.HealthMethods(), info.FullMethod) {
+		return handler(srv, ss)
+	}
 	p, err := a.fromGRPC(ss.Context())
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/xaso/xaso/apiserver"
 	"github.com/xaso/xaso/configfile"
 	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/internal/atrest"
@@ -92,6 +93,13 @@ type Config struct {
 	// MetricsNeedToken makes /metrics answer only a caller with a token
 	// (any role; "monitor" is meant for it).
 	MetricsNeedToken bool `yaml:"metrics_need_token"`
+	// GRPCReflection serves gRPC server reflection, for grpcurl and the
+	// like to list and call the API without its .proto files. Off by
+	// default: it shows the whole API to anyone who can connect.
+	GRPCReflection bool `yaml:"grpc_reflection"`
+	// Version is the build's, for xaso_build_info; set by the binary, not
+	// read from the file (default: from the build's own information).
+	Version string `yaml:"-"`
 	// AllowedOrigins are further origins (scheme://host[:port]) whose pages
 	// may call the REST API with a signed-in official's session; the
 	// node's own names are always allowed.
@@ -335,6 +343,14 @@ func validHostName(h string) bool {
 		}
 	}
 	return true
+}
+
+// version is the build's version: Version, or what the build says.
+func (c Config) version() string {
+	if c.Version != "" {
+		return c.Version
+	}
+	return apiserver.Version()
 }
 
 // nodeID is the configured node id or its default.

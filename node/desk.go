@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/apiserver"
 	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/grpcerr"
 	"github.com/xaso/xaso/web"
@@ -37,7 +38,7 @@ type deskHandler func(w http.ResponseWriter, r *http.Request, se Session)
 // deskRoutes adds the clerk's desk: sign-in, the work queue, receiving a
 // dossier, its receipt, the dossier page with the actions the user may
 // take, and the files.
-func (p *pages) deskRoutes(mux *http.ServeMux) {
+func (p *pages) deskRoutes(mux apiserver.Router) {
 	mux.HandleFunc("GET /dang-nhap", p.signInForm)
 	mux.HandleFunc("POST /dang-nhap", p.signIn)
 	mux.HandleFunc("POST /dang-xuat", p.signOut)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/xaso/xaso/apiserver"
 	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/web"
 )
@@ -13,7 +14,7 @@ import (
 // formRoutes adds the printed forms of Circular 03/2025/TT-VPCP (see
 // forms.go): a dossier's forms 02 to 06 (01 is the receipt) and the
 // tracking book (07). Signed-in officials only, as every desk page.
-func (p *pages) formRoutes(mux *http.ServeMux) {
+func (p *pages) formRoutes(mux apiserver.Router) {
 	mux.HandleFunc("GET /ban/ho-so/{code}/mau/{form}", p.desk(p.dossierForm))
 	mux.HandleFunc("GET /ban/so-theo-doi", p.desk(p.book))
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/apiserver"
 	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/replication"
 )
@@ -17,11 +18,17 @@ type metrics struct {
 	transitions *prometheus.CounterVec
 	grpcLatency *prometheus.HistogramVec
 	httpLatency *prometheus.HistogramVec
+	grpcErrors  *prometheus.CounterVec
+	httpErrors  *prometheus.CounterVec
+	streams     *prometheus.GaugeVec
 }
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5}
 
-func newMetrics(store *Store, now func() time.Time, sync func() (replication.Status, bool)) *metrics {
+// buildInfo labels the node's xaso_build_info.
+type buildInfo struct{ version, commune, nodeID string }
+
+func newMetrics(store *Store, now func() time.Time, sync func() (replication.Status, bool), bi buildInfo) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -33,10 +40,21 @@ func newMetrics(store *Store, now func() time.Time, sync func() (replication.Sta
 		httpLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "xaso_node_http_request_duration_seconds", Help: "REST request latency by route and HTTP status.", Buckets: latencyBuckets,
 		}, []string{"route", "status"}),
+		grpcErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "xaso_node_grpc_request_errors_total", Help: "gRPC calls that failed on the node's side (Internal, Unavailable, Unknown, DataLoss, DeadlineExceeded, Unimplemented), by method.",
+		}, []string{"method"}),
+		httpErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "xaso_node_http_request_errors_total", Help: "REST and page requests answered with a status of 500 or more, by route.",
+		}, []string{"route"}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "xaso_node_grpc_streams_open", Help: "gRPC streams open now, by method.",
+		}, []string{"method"}),
 	}
-	m.reg.MustRegister(m.transitions, m.grpcLatency, m.httpLatency,
+	m.reg.MustRegister(m.transitions, m.grpcLatency, m.httpLatency, m.grpcErrors, m.httpErrors, m.streams,
+		apiserver.BuildInfo("xaso_build_info", bi.version, bi.commune, bi.nodeID, "node"),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&storeCollector{store: store, now: now, sync: sync})
+	m.transitionsPreset()
 	return m
 }
 
@@ -87,7 +105,9 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	last, acked := c.store.OutboxHead()
 	ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(last-acked))
 	ch <- prometheus.MustNewConstMetric(descLastSeq, prometheus.GaugeValue, float64(last))
-	ch <- prometheus.MustNewConstMetric(descSize, prometheus.GaugeValue, float64(c.store.Size()))
+	if n, err := c.store.Size(); err == nil {
+		ch <- prometheus.MustNewConstMetric(descSize, prometheus.GaugeValue, float64(n))
+	}
 	if n, err := c.store.OutboxBytes(acked + 1); err == nil {
 		ch <- prometheus.MustNewConstMetric(descPendingB, prometheus.GaugeValue, float64(n))
 	}
@@ -114,5 +134,14 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 			blocked = st.Blocked.Sequence
 		}
 		ch <- prometheus.MustNewConstMetric(descBlocked, prometheus.GaugeValue, float64(blocked))
+	}
+}
+
+// transitionsPreset creates the transitions counter of every action at 0.
+func (m *metrics) transitionsPreset() {
+	for a := range xasov1.Action_name {
+		if a != 0 {
+			m.transitions.WithLabelValues(dossier.ActionName(dossier.Action(a)))
+		}
 	}
 }

@@ -111,7 +111,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 			return nil, err
 		}
 	}
-	n.metrics = newMetrics(st, now, n.SyncStatus)
+	n.metrics = newMetrics(st, now, n.SyncStatus, buildInfo{version: cfg.version(), commune: cfg.Commune, nodeID: cfg.nodeID()})
 	n.svc = &service{
 		store: st, commune: cfg.Commune, agency: cfg.AgencyID, calendar: n.calendar.Load, now: now,
 		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log, sync: n.SyncStatus, limits: n.limits.Load,

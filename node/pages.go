@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xaso/xaso/apiserver"
 	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/web"
 )
@@ -138,7 +139,7 @@ func (p *pages) allowLookup(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // routes adds the pages to mux.
-func (p *pages) routes(mux *http.ServeMux) {
+func (p *pages) routes(mux apiserver.Router) {
 	mux.Handle("GET /static/", web.Static())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/tra-cuu", http.StatusSeeOther)

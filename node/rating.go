@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/apiserver"
 	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/web"
 )
@@ -211,7 +212,7 @@ type deviceData struct {
 }
 
 // deviceRoutes adds the desk device's rating page.
-func (p *pages) deviceRoutes(mux *http.ServeMux) {
+func (p *pages) deviceRoutes(mux apiserver.Router) {
 	mux.HandleFunc("GET /ban/ho-so/{code}/danh-gia", p.desk(p.deviceForm))
 	mux.HandleFunc("POST /ban/ho-so/{code}/danh-gia", p.desk(p.deviceRate))
 }

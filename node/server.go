@@ -20,7 +20,8 @@ import (
 
 // handler builds the node's HTTP handler: gRPC and everything else on one port.
 func (n *Node) handler() (http.Handler, error) {
-	obs := apiserver.Observer{Log: n.log, GRPC: n.metrics.grpcLatency, HTTP: n.metrics.httpLatency}
+	obs := apiserver.Observer{Log: n.log, GRPC: n.metrics.grpcLatency, HTTP: n.metrics.httpLatency,
+		GRPCErrors: n.metrics.grpcErrors, HTTPErrors: n.metrics.httpErrors, Streams: n.metrics.streams}
 	auth := n.auth
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(int(n.cfg.MaxAttachmentBytes)+(1<<20)),
@@ -29,6 +30,9 @@ func (n *Node) handler() (http.Handler, error) {
 		grpc.ChainStreamInterceptor(obs.Stream, auth.Stream),
 	)
 	xasov1.RegisterNodeServiceServer(gs, n.svc)
+	// Ready: the store is open (Open succeeded) and the server accepts
+	// calls; the same answer as /readyz.
+	apiserver.RegisterHealth(gs, n.ready.Load, n.cfg.GRPCReflection)
 
 	gw := apiserver.Gateway(
 		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
@@ -43,14 +47,14 @@ func (n *Node) handler() (http.Handler, error) {
 		return nil, fmt.Errorf("register REST gateway: %w", err)
 	}
 
-	mux := http.NewServeMux()
+	mux := apiserver.NewMeasuredMux(obs)
 	pg, err := web.NewPages()
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
 	(&pages{n: n, pages: pg, users: n.users, auth: auth}).routes(mux)
-	mux.Handle("/v1/", auth.REST(http.MaxBytesHandler(gw, n.cfg.MaxAttachmentBytes*4/3+(1<<20))))
-	mux.Handle("GET /metrics", auth.Metrics(n.cfg.MetricsNeedToken, promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{})))
+	mux.Unmeasured("/v1/", auth.REST(http.MaxBytesHandler(gw, n.cfg.MaxAttachmentBytes*4/3+(1<<20))))
+	mux.Unmeasured("GET /metrics", auth.Metrics(n.cfg.MetricsNeedToken, promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !n.ready.Load() {
@@ -59,6 +63,12 @@ func (n *Node) handler() (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	rest, err := apiserver.GatewayRoutes(xasov1.HTTPRules, "xaso.v1.NodeService")
+	if err != nil {
+		return nil, err
+	}
+	methods, streams := apiserver.Methods(gs)
+	obs.Preset(methods, streams, append(rest, mux.Routes()...))
 	return auth.Hosts(apiserver.Split(gs, uploads(mux, n.cfg.MaxAttachmentBytes))), nil
 }
 

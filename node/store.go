@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
+	"github.com/xaso/xaso/diskusage"
 	"github.com/xaso/xaso/dossier"
 	"github.com/xaso/xaso/internal/atrest"
 )
@@ -231,10 +232,18 @@ func (s *Store) OutboxHead() (last, acked int64) {
 	return s.head.seq, s.acked
 }
 
-// Size returns the bytes on disk (LSM tree and value log).
-func (s *Store) Size() int64 {
-	lsm, vlog := s.db.Size()
-	return lsm + vlog
+// Size returns the bytes the store's files take on disk: the blocks
+// allocated to its LSM tables and value log, as du counts them.
+// badger.DB.Size would count the value log's preallocated length instead
+// (2 GiB for a store holding a few kilobytes). An in-memory store (tests)
+// reports Badger's own estimate.
+func (s *Store) Size() (int64, error) {
+	o := s.db.Opts()
+	if o.InMemory {
+		lsm, vlog := s.db.Size()
+		return lsm + vlog, nil
+	}
+	return diskusage.Of(o.Dir, o.ValueDir)
 }
 
 func getValue(txn *badger.Txn, key []byte) ([]byte, error) {

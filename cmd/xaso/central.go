@@ -35,6 +35,8 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 	fs.String("heartbeat-timeout", d.HeartbeatTimeout.String(), "heartbeat_timeout: Raft heartbeat timeout")
 	fs.String("election-timeout", d.ElectionTimeout.String(), "election_timeout: Raft election timeout")
 	fs.String("snapshot-threshold", strconv.FormatUint(d.SnapshotThreshold, 10), "snapshot_threshold: new entries that trigger a snapshot")
+	fs.String("snapshot-interval", d.SnapshotInterval.String(), "snapshot_interval: how often Raft looks whether snapshot_threshold entries have come")
+	fs.String("grpc-reflection", "false", "grpc_reflection: serve gRPC server reflection (grpcurl list/describe without the .proto files)")
 	fs.String("trailing-logs", strconv.FormatUint(d.TrailingLogs, 10), "trailing_logs: entries kept after a snapshot")
 	fs.String("max-connections", strconv.Itoa(d.MaxConnections), "max_connections: API connections served at once (a connected node holds one); one more waits")
 	fs.String("log-level", d.LogLevel, "log_level: debug, info, warn or error")
@@ -99,6 +101,14 @@ func centralFlags(fs *flag.FlagSet) (configPath *string, apply func(*central.Con
 				count(f, &cfg.SnapshotThreshold)
 			case "trailing-logs":
 				count(f, &cfg.TrailingLogs)
+			case "snapshot-interval":
+				duration(f, &cfg.SnapshotInterval)
+			case "grpc-reflection":
+				b, perr := strconv.ParseBool(v)
+				if perr != nil {
+					err = fmt.Errorf("grpc_reflection: %q is not true or false", v)
+				}
+				cfg.GRPCReflection = b
 			case "max-connections":
 				n, perr := strconv.Atoi(v)
 				if perr != nil {
@@ -139,5 +149,6 @@ func runCentral(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := apply(&cfg); err != nil {
 		return err
 	}
+	cfg.Version = versionString()
 	return central.Run(ctx, cfg, newLogger(stderr, cfg.LogLevel).With("version", versionString()))
 }

@@ -305,6 +305,9 @@ func TestCentralBadConfigNamesTheKey(t *testing.T) {
 		{[]string{"central", "--id", "c1", "--bootstrap", "c1@host"}, "bootstrap"},
 		{[]string{"central", "--id", "c1", "--election-timeout", "soon"}, "election_timeout"},
 		{[]string{"central", "--id", "c1"}, "ca_file"},
+		{[]string{"central", "--id", "c1", "--snapshot-interval", "often"}, "snapshot_interval"},
+		{[]string{"central", "--id", "c1", "--snapshot-interval", "10ms"}, "snapshot_interval"},
+		{[]string{"central", "--id", "c1", "--grpc-reflection", "perhaps"}, "grpc_reflection"},
 		{[]string{"central", "--config", bad}, "raft_lisen"},
 		{[]string{"check-config", "--kind", "central", bad}, "raft_lisen"},
 	}

@@ -65,6 +65,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{[]string{"node", "--commune", "09619", "--data-dir", filepath.Join(dir, "store"), "--encryption-key-file", loose}, 1, "encryption_key_file"},
 		{[]string{"node", "--commune", "09619", "--allow-unencrypted-store", "perhaps"}, 1, "allow_unencrypted_store"},
 		{[]string{"node", "--commune", "09619", "--max-connections", "many"}, 1, "max_connections"},
+		{[]string{"node", "--commune", "09619", "--grpc-reflection", "perhaps"}, 1, "grpc_reflection"},
 		{[]string{"node", "--commune", "09619", "--data-dir", dir, "--agency-id", "H56"}, 1, "agency_id"},
 		{[]string{"node", "--commune", "09619", "--max-connections", "70000"}, 1, "max_connections"},
 		{[]string{"node", "--commune", "09619", "--data-dir", dir, "--fee-bank-bin", "9704", "--fee-account-number", "3600205123456", "--fee-account-name", "UBND"}, 1, "fee_bank_bin"},

@@ -41,6 +41,7 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 	fs.String("names", "", "names: host names and addresses clients reach the node by, comma-separated (default: the machine's name and addresses)")
 	fs.String("allowed-origins", "", "allowed_origins: further scheme://host[:port] whose pages may call the API with a desk session, comma-separated")
 	fs.String("metrics-need-token", "false", "metrics_need_token: /metrics answers only a caller with a token")
+	fs.String("grpc-reflection", "false", "grpc_reflection: serve gRPC server reflection (grpcurl list/describe without the .proto files)")
 	fs.String("public-url", "", "public_url: address citizens reach the look-up page at, for the receipt's QR code (default: the clerk's)")
 	fs.String("fee-bank-bin", "", "fee_bank_bin: 6-digit BIN of the bank holding the commune's fee account, for the VietQR code of fees (default: none, fees paid at the desk)")
 	fs.String("fee-account-number", "", "fee_account_number: the commune's fee account number")
@@ -127,6 +128,12 @@ func nodeFlags(fs *flag.FlagSet) (configPath *string, apply func(*node.Config) e
 					err = fmt.Errorf("metrics_need_token: %q is not true or false", v)
 				}
 				cfg.MetricsNeedToken = b
+			case "grpc-reflection":
+				b, perr := strconv.ParseBool(v)
+				if perr != nil {
+					err = fmt.Errorf("grpc_reflection: %q is not true or false", v)
+				}
+				cfg.GRPCReflection = b
 			case "public-url":
 				cfg.PublicURL = v
 			case "fee-bank-bin":
@@ -219,6 +226,7 @@ func runNode(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	cfg.Version = versionString()
 	n, err := node.Open(ctx, cfg, log, time.Now)
 	if err != nil {
 		return err
