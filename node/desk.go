@@ -52,6 +52,7 @@ func (p *pages) deskRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ban/ho-so/{code}/phieu", p.desk(p.receipt))
 	mux.HandleFunc("GET /ban/tep/{sha}", p.desk(p.file))
 	mux.HandleFunc("GET /ban/nhat-ky-truy-cap", p.desk(p.accessLog))
+	mux.HandleFunc("GET /ban/tim-kiem", p.desk(p.search))
 	p.formRoutes(mux)
 }
 
@@ -177,6 +178,9 @@ func (p *pages) page(ctx context.Context, lang web.Lang, se Session, path, title
 		User: &web.User{Name: se.User, FullName: cmp.Or(se.FullName, se.User), Role: "role." + strings.ToUpper(se.Role)},
 		Sync: p.syncBadge(ctx)}
 	for _, l := range []web.Link{{Href: "/ban", Label: "nav.queue"}, {Href: "/ban/tiep-nhan", Label: "nav.receive"}, {Href: "/tra-cuu", Label: "nav.lookup"}} {
+		if l.Href == "/ban/tiep-nhan" && se.Role != "clerk" {
+			continue // receiving is the clerk's (issue 22: a leader was offered it)
+		}
 		l.Current = path == l.Href || l.Href != "/ban" && strings.HasPrefix(path, l.Href)
 		pg.Nav = append(pg.Nav, l)
 	}
@@ -261,7 +265,7 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 	y, m, dd := now.In(cal.Location()).Date()
 	start := time.Date(y, m, dd, 0, 0, 0, 0, cal.Location())
 	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-	sections := []struct{ id, title, filter string }{
+	sections := []queueSpec{
 		{"overdue", "queue.overdue", "overdue = true"},
 		{"today", "queue.today", fmt.Sprintf("due_time >= %s AND due_time < %s", stamp(now), stamp(start.AddDate(0, 0, 1)))},
 		{"supplement", "queue.supplement", "state = AWAITING_SUPPLEMENT"},
@@ -275,6 +279,8 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 		Locked []lockedOfficial
 		// AccessLog: a link to the access log (a leader's queue only).
 		AccessLog bool
+		// CanReceive: the receive button (a clerk's queue only).
+		CanReceive bool
 	}
 	if se.Role == "leader" {
 		data.Locked = p.lockedOfficials()
@@ -282,7 +288,8 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 	}
 	shown := read{kind: dossier.AccessList}
 	var filters []string
-	for _, s := range sections {
+	data.CanReceive = se.Role == "clerk"
+	for _, s := range roleSections(se.Role, se.User, sections) {
 		f, err := ParseFilter(s.filter)
 		if err != nil {
 			p.fail(w, r, err, "work queue filter")

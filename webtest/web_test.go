@@ -300,6 +300,11 @@ func TestWebPages(t *testing.T) {
 	signIn("motcua")
 	act(code, "RETURN")
 	step("returned", chromedp.WaitVisible(chromedp.CSS(".state-RETURNED")), shot("dossier-returned"))
+	// The desk finds the citizen's dossiers by name, without diacritics.
+	step("search by name", chromedp.Navigate(nodeURL+"/ban/tim-kiem?q=ha+thi+lan"),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/ban/ho-so/`+code+`"]`)), shot("search"))
+	fits("search", false, "none")
+	vietnamese("search")
 
 	// The citizen, from the QR code's address, on a phone too.
 	step("citizen look-up", chromedp.Navigate(lookup), chromedp.WaitVisible(chromedp.CSS(".state")), shot("lookup"))
