@@ -564,8 +564,11 @@ type dossierData struct {
 	Dossier dossierView
 	Events  []eventView
 	Actions []actionForm
-	// Communes are the registered communes a transfer may go to.
-	Communes []communeView
+	// Communes are the registered communes a transfer may go to;
+	// CommunesKnown says central has sent the registry (else the code is
+	// typed, and checked when central has sent it).
+	Communes      []communeView
+	CommunesKnown bool
 	// Failed is the action whose form has errors; Done the message key
 	// of what was just done.
 	Failed, Done string
@@ -629,13 +632,13 @@ func (p *pages) showDossier(w http.ResponseWriter, r *http.Request, se Session, 
 		if assignee {
 			f.People = peopleFor(us, a)
 		}
-		if f.Commune && data.Communes == nil {
+		if f.Commune && !data.CommunesKnown {
 			cs, err := p.n.store.Communes()
 			if err != nil {
 				p.fail(w, r, err, "communes")
 				return
 			}
-			data.Communes = transferTargets(cs, p.n.cfg.Commune)
+			data.Communes, data.CommunesKnown = transferTargets(cs, p.n.cfg.Commune), len(cs) > 0
 		}
 		data.Actions = append(data.Actions, f)
 	}

@@ -1,11 +1,15 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
 )
 
 // TestDeskLists: issue 22's lists, not free text. The assignee is chosen
@@ -87,4 +91,30 @@ func asJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestTransferTargets: once central has sent the province's communes, the
+// transfer names its target from a list of the other registered communes
+// by name, and the node refuses a commune not registered (Decree 118/2025
+// art. 20).
+func TestTransferTargets(t *testing.T) {
+	n := startNode(t, func(c *Config) { c.UsersFile = writeUsers(t) })
+	for i, c := range []*xasov1.Commune{{Code: testCommune, Name: "Xã thử"}, {Code: "10102", Name: "Xã Tả Van"}} {
+		it := &xasov1.FeedItem{Sequence: uint64(i + 1), Broadcast: true, Item: &xasov1.FeedItem_Commune{Commune: c}}
+		if err := n.Store().applyFeedItem(context.Background(), it, testCommune, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := newDesk(t, n)
+	d.signIn("lan")
+	_, created := n.call(t, "POST", "/v1/dossiers", birthRequest())
+	code := created["dossier"].(map[string]any)["code"].(string)
+	_, _, body := d.get("/ban/ho-so/" + code)
+	if !strings.Contains(body, `<select id="TRANSFER-commune" name="transfer_commune_code"`) || !strings.Contains(body, `<option value="10102">Xã Tả Van (10102)</option>`) || strings.Contains(body, `<option value="`+testCommune+`">`) {
+		t.Fatalf("the transfer target is no list of the other communes:\n%s", body)
+	}
+	st, _, body := d.post("/ban/ho-so/"+code, url.Values{"action": {"TRANSFER"}, "reason": {"Không thuộc thẩm quyền"}, "transfer_commune_code": {"99999"}, "confirm": {"yes"}, "expected_event_count": {"1"}}, nil)
+	if st != http.StatusBadRequest || !strings.Contains(body, `id="TRANSFER-commune-error" class="error">Xã này chưa được đăng ký trong tỉnh.`) {
+		t.Errorf("a transfer to an unregistered commune: %d\n%s", st, body)
+	}
 }
