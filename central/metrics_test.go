@@ -22,8 +22,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	xasov1 "github.com/xaso/xaso/api/proto/xaso/v1"
-	"github.com/xaso/xaso/sample"
 	"github.com/xaso/xaso/apiserver"
+	"github.com/xaso/xaso/sample"
 )
 
 // gauge is the value of the series of family name whose commune label

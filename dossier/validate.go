@@ -16,10 +16,14 @@ import (
 )
 
 // Violation is one thing wrong with a request: the field (a dotted path such
-// as "applicant.id_number") and what is wrong with it.
+// as "applicant.id_number") and what is wrong with it, and, for what the
+// pages say in the user's language, a stable code (codes.go; the API sends
+// it as the field violation's reason). Description is for developers and
+// logs; a violation without a code is shown with a general message.
 type Violation struct {
 	Field       string
 	Description string
+	Code        string
 }
 
 // Violations is a list of what is wrong with a request. As an error it says
@@ -29,6 +33,11 @@ type Violations []Violation
 // Add records one violation.
 func (v *Violations) Add(field, description string) {
 	*v = append(*v, Violation{Field: field, Description: description})
+}
+
+// AddCode records one violation with its code (codes.go).
+func (v *Violations) AddCode(field, code, description string) {
+	*v = append(*v, Violation{Field: field, Description: description, Code: code})
 }
 
 // Err returns v as an error, or nil when there is none.
@@ -78,7 +87,7 @@ func ValidateApplicant(a *xasov1.Applicant, prefix string, v *Violations) {
 	name := strings.TrimSpace(a.GetFullName())
 	switch {
 	case name == "":
-		v.Add(prefix+".full_name", "the applicant's full name is required")
+		v.AddCode(prefix+".full_name", CodeRequired, "the applicant's full name is required")
 	case !utf8.ValidString(name) || len(name) > 200:
 		v.Add(prefix+".full_name", "must be valid UTF-8 of at most 200 bytes")
 	}
@@ -180,7 +189,7 @@ func ReceiveEvent(in ReceiveInput, cal *Calendar) (*Event, error) {
 		}
 	case Guided, RefusedAtReception:
 		if strings.TrimSpace(in.Reason) == "" {
-			v.Add("reason", "a guidance or a refusal at reception states its reason (Decree 118/2025 art. 17(1)(c))")
+			v.AddCode("reason", CodeReasonRequired, "a guidance or a refusal at reception states its reason (Decree 118/2025 art. 17(1)(c))")
 		}
 		if len(in.Reason) > MaxReasonBytes || !validText(in.Reason, MaxReasonBytes) {
 			v.Add("reason", fmt.Sprintf("at most %d bytes of text", MaxReasonBytes))
@@ -211,7 +220,7 @@ func ReceiveEvent(in ReceiveInput, cal *Calendar) (*Event, error) {
 		if c.GetRequired() && !handed[c.GetCode()] {
 			missing = append(missing, c.GetCode())
 			if outcome == Received {
-				v.Add("components", fmt.Sprintf("required component %q (%s) is missing: the desk takes only a complete dossier; record a guidance instead (GUIDED)", c.GetCode(), c.GetName()))
+				v.AddCode("components", CodeComponentMissing, fmt.Sprintf("required component %q (%s) is missing: the desk takes only a complete dossier; record a guidance instead (GUIDED)", c.GetCode(), c.GetName()))
 			}
 		}
 	}

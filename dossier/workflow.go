@@ -386,13 +386,13 @@ func Decide(d *Dossier, cmd Command, cal *Calendar) (*Event, error) {
 		return nil, v
 	}
 	if r.reason && strings.TrimSpace(cmd.Reason) == "" {
-		v.Add("reason", ActionName(cmd.Action)+" needs a written reason")
+		v.AddCode("reason", CodeReasonRequired, ActionName(cmd.Action)+" needs a written reason")
 	}
 	if len(cmd.Reason) > 2000 {
 		v.Add("reason", "at most 2000 bytes")
 	}
 	if r.assignee && strings.TrimSpace(cmd.Assignee) == "" {
-		v.Add("assignee", ActionName(cmd.Action)+" needs the person or unit who takes the dossier")
+		v.AddCode("assignee", CodeAssigneeRequired, ActionName(cmd.Action)+" needs the person or unit who takes the dossier")
 	}
 	if len(v) > 0 {
 		return nil, v
@@ -466,7 +466,7 @@ func Decide(d *Dossier, cmd Command, cal *Calendar) (*Event, error) {
 	case Transfer:
 		switch {
 		case !ValidCommuneCode(cmd.TransferCommune):
-			v.Add("transfer_commune_code", "the 5-digit code of the commune that is to process the dossier")
+			v.AddCode("transfer_commune_code", CodeRequired, "the 5-digit code of the commune that is to process the dossier")
 		case cmd.TransferCommune == d.GetCommuneCode():
 			v.Add("transfer_commune_code", "another commune than the one holding the dossier")
 		}

@@ -18,12 +18,13 @@ import (
 	"github.com/xaso/xaso/dossier"
 )
 
-// BadRequest returns an InvalidArgument status carrying v as field violations.
+// BadRequest returns an InvalidArgument status carrying v as field
+// violations, each violation's code (dossier/codes.go) as its reason.
 func BadRequest(v dossier.Violations) error {
 	st := status.New(codes.InvalidArgument, v.Error())
 	br := &errdetails.BadRequest{}
 	for _, x := range v {
-		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: x.Field, Description: x.Description})
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: x.Field, Description: x.Description, Reason: x.Code})
 	}
 	if ds, err := st.WithDetails(br); err == nil {
 		st = ds

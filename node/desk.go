@@ -53,6 +53,7 @@ func (p *pages) deskRoutes(mux apiserver.Router) {
 	mux.HandleFunc("GET /ban/ho-so/{code}/phieu", p.desk(p.receipt))
 	mux.HandleFunc("GET /ban/tep/{sha}", p.desk(p.file))
 	mux.HandleFunc("GET /ban/nhat-ky-truy-cap", p.desk(p.accessLog))
+	mux.HandleFunc("GET /ban/tim-kiem", p.desk(p.search))
 	p.formRoutes(mux)
 }
 
@@ -178,6 +179,9 @@ func (p *pages) page(ctx context.Context, lang web.Lang, se Session, path, title
 		User: &web.User{Name: se.User, FullName: cmp.Or(se.FullName, se.User), Role: "role." + strings.ToUpper(se.Role)},
 		Sync: p.syncBadge(ctx)}
 	for _, l := range []web.Link{{Href: "/ban", Label: "nav.queue"}, {Href: "/ban/tiep-nhan", Label: "nav.receive"}, {Href: "/tra-cuu", Label: "nav.lookup"}} {
+		if l.Href == "/ban/tiep-nhan" && se.Role != "clerk" {
+			continue // receiving is the clerk's (issue 22: a leader was offered it)
+		}
 		l.Current = path == l.Href || l.Href != "/ban" && strings.HasPrefix(path, l.Href)
 		pg.Nav = append(pg.Nav, l)
 	}
@@ -262,7 +266,7 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 	y, m, dd := now.In(cal.Location()).Date()
 	start := time.Date(y, m, dd, 0, 0, 0, 0, cal.Location())
 	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-	sections := []struct{ id, title, filter string }{
+	sections := []queueSpec{
 		{"overdue", "queue.overdue", "overdue = true"},
 		{"today", "queue.today", fmt.Sprintf("due_time >= %s AND due_time < %s", stamp(now), stamp(start.AddDate(0, 0, 1)))},
 		{"supplement", "queue.supplement", "state = AWAITING_SUPPLEMENT"},
@@ -278,6 +282,8 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 		AccessLog bool
 		// Online: the online filings waiting for acceptance (online.go).
 		Online []onlineRow
+		// CanReceive: the receive button (a clerk's queue only).
+		CanReceive bool
 	}
 	if se.Role == "leader" {
 		data.Locked = p.lockedOfficials()
@@ -291,7 +297,8 @@ func (p *pages) queue(w http.ResponseWriter, r *http.Request, se Session) {
 	data.Online = online
 	shown := read{kind: dossier.AccessList}
 	var filters []string
-	for _, s := range sections {
+	data.CanReceive = se.Role == "clerk"
+	for _, s := range roleSections(se.Role, se.User, sections) {
 		f, err := ParseFilter(s.filter)
 		if err != nil {
 			p.fail(w, r, err, "work queue filter")
@@ -361,9 +368,8 @@ func (p *pages) receiveForm(w http.ResponseWriter, r *http.Request, se Session) 
 		if err == nil {
 			d.Procedure = proc
 			d.RequestID = newRequestID()
-			for _, c := range proc.GetComponents() {
-				d.Paper[c.GetCode()] = c.GetRequired() // the usual case: the paper copy of each required one
-			}
+			// Nothing ticked in advance (issue 22): the clerk ticks each
+			// paper copy the applicant has actually handed over.
 		} else if !errors.Is(err, ErrNotFound) {
 			p.fail(w, r, err, "procedure")
 			return
@@ -443,7 +449,7 @@ func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
 			p.fail(w, r, err, "check dossier")
 			return
 		}
-		d.Errors = web.FormErrors(grpcerr.BadRequest(v), receiveFields...)
+		d.Errors = web.LocalErrors(lang, grpcerr.BadRequest(v), receiveFields...)
 		again(http.StatusBadRequest)
 		return
 	}
@@ -453,7 +459,7 @@ func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
 		for _, fh := range files[sc.GetCode()] {
 			ref, err := p.storeUpload(r.Context(), fh)
 			if err != nil {
-				d.Errors = uploadErrors("scan-"+sc.GetCode(), fh.Filename, err)
+				d.Errors = uploadErrors(lang, "scan-"+sc.GetCode(), fh.Filename, err)
 				again(http.StatusBadRequest)
 				return
 			}
@@ -467,7 +473,7 @@ func (p *pages) receive(w http.ResponseWriter, r *http.Request, se Session) {
 		Components: comps, Attachments: atts, Outcome: outcome, Reason: d.Form.Reason,
 	})
 	if err != nil {
-		d.Errors = web.FormErrors(err, receiveFields...)
+		d.Errors = web.LocalErrors(lang, err, receiveFields...)
 		again(httpStatus(err))
 		return
 	}
@@ -514,8 +520,8 @@ func (p *pages) storeUpload(ctx context.Context, fh *multipart.FileHeader) (*xas
 
 // uploadErrors shows what the API found wrong with an uploaded file next
 // to the form's file field.
-func uploadErrors(field, filename string, err error) web.Errors {
-	e := web.FormErrors(err, "content", "content_type", "filename")
+func uploadErrors(lang web.Lang, field, filename string, err error) web.Errors {
+	e := web.LocalErrors(lang, err, "content", "content_type", "filename")
 	out := web.Errors{Other: e.Other}
 	var msgs []string
 	for _, f := range []string{"content", "content_type", "filename"} {
@@ -556,13 +562,22 @@ type eventView struct {
 type actionForm struct {
 	Name                                         string
 	Reason, Assignee, Appointment, Commune, File bool
+	// Danger: the action is destructive (desklists.go), styled as such
+	// and sent only with its confirm box ticked.
+	Danger bool
+	// People are the users the action may hand the dossier to.
+	People []personView
 }
 
 type dossierData struct {
 	Dossier dossierView
 	Events  []eventView
 	Actions []actionForm
-	People  []string
+	// Communes are the registered communes a transfer may go to;
+	// CommunesKnown says central has sent the registry (else the code is
+	// typed, and checked when central has sent it).
+	Communes      []communeView
+	CommunesKnown bool
 	// Failed is the action whose form has errors; Done the message key
 	// of what was just done.
 	Failed, Done string
@@ -611,30 +626,30 @@ func (p *pages) showDossier(w http.ResponseWriter, r *http.Request, se Session, 
 	data.Dossier = v
 	in := p.formInput(d)
 	data.Forms, data.Missing = formLinks(in), dossierMissing(in)
-	people := map[string]bool{}
 	for _, ev := range d.GetEvents() {
 		data.Events = append(data.Events, eventView{Time: ev.GetTime().AsTime(), Action: dossier.ActionName(ev.GetAction()),
 			Actor: ev.GetActor(), Role: dossier.RoleName(ev.GetRole()), Reason: ev.GetReason(), Assignee: ev.GetAssignee()})
-		people[ev.GetActor()] = true
-		if ev.GetAssignee() != "" {
-			people[ev.GetAssignee()] = true
-		}
 	}
-	if us, err := p.users.current(); err == nil {
-		for name := range us {
-			people[name] = true
-		}
+	us, err := p.users.current()
+	if err != nil {
+		p.n.log.Warn("desk: no users to offer as assignees", "err", err)
 	}
-	for name := range people {
-		if !strings.HasPrefix(name, "node:") {
-			data.People = append(data.People, name)
-		}
-	}
-	slices.Sort(data.People)
 	for _, a := range dossier.AllowedAt(d, roleOf(se), p.n.now()) {
 		reason, assignee := dossier.Needs(a)
-		data.Actions = append(data.Actions, actionForm{Name: dossier.ActionName(a), Reason: reason, Assignee: assignee,
-			Appointment: a == dossier.Apologize, Commune: a == dossier.Transfer, File: a == dossier.Approve})
+		f := actionForm{Name: dossier.ActionName(a), Reason: reason, Assignee: assignee,
+			Appointment: a == dossier.Apologize, Commune: a == dossier.Transfer, File: a == dossier.Approve, Danger: destructive(a)}
+		if assignee {
+			f.People = peopleFor(us, a)
+		}
+		if f.Commune && !data.CommunesKnown {
+			cs, err := p.n.store.Communes()
+			if err != nil {
+				p.fail(w, r, err, "communes")
+				return
+			}
+			data.Communes, data.CommunesKnown = transferTargets(cs, p.n.cfg.Commune), len(cs) > 0
+		}
+		data.Actions = append(data.Actions, f)
 	}
 	data.Rate = roleOf(se) == dossier.Clerk && dossier.Rateable(d) == nil
 	level := d.GetSatisfaction()
@@ -653,13 +668,13 @@ func roleOf(se Session) dossier.Role { return User{Role: se.Role}.role() }
 // itself when it cannot.
 func (p *pages) readDossier(w http.ResponseWriter, r *http.Request, code string) (*dossier.Dossier, bool) {
 	if _, err := dossier.ParseCode(code); err != nil {
-		http.Error(w, "not a dossier code: "+err.Error(), http.StatusBadRequest)
+		p.notice(w, r, http.StatusBadRequest, noticeData{Title: "notice.badcode.title", Message: "notice.badcode", Subject: code})
 		return nil, false
 	}
 	d, err := p.n.store.Get(code, true)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		http.Error(w, "this commune holds no dossier "+code, http.StatusNotFound)
+		p.notice(w, r, http.StatusNotFound, noticeData{Title: "notice.nodossier.title", Message: "notice.nodossier", Subject: code})
 		return nil, false
 	case err != nil:
 		p.fail(w, r, err, "dossier")
@@ -682,10 +697,15 @@ func (p *pages) act(w http.ResponseWriter, r *http.Request, se Session) {
 	req := &xasov1.TransitionDossierRequest{Code: code, Action: action,
 		Reason: strings.TrimSpace(r.FormValue("reason")), Assignee: strings.TrimSpace(r.FormValue("assignee")),
 		TransferCommuneCode: strings.TrimSpace(r.FormValue("transfer_commune_code")), ExpectedEventCount: expected}
+	if destructive(action) && r.FormValue("confirm") != "yes" {
+		data.Errors.Add("confirm", web.Message(web.PickLang(w, r), "dossier.confirm.missing"))
+		p.showDossier(w, r, se, http.StatusBadRequest, data)
+		return
+	}
 	if s := r.FormValue("appointment"); s != "" {
 		day, err := time.ParseInLocation(time.DateOnly, s, p.n.Calendar().Location())
 		if err != nil {
-			data.Errors.Add("appointment_time", "a date, day/month/year")
+			data.Errors.Add("appointment_time", web.Message(web.PickLang(w, r), "dossier.appointment.invalid"))
 			p.showDossier(w, r, se, http.StatusBadRequest, data)
 			return
 		}
@@ -695,7 +715,7 @@ func (p *pages) act(w http.ResponseWriter, r *http.Request, se Session) {
 	if fhs := r.MultipartForm.File["file"]; len(fhs) > 0 {
 		ref, err := p.storeUpload(r.Context(), fhs[0])
 		if err != nil {
-			data.Errors = uploadErrors("file", fhs[0].Filename, err)
+			data.Errors = uploadErrors(web.PickLang(w, r), "file", fhs[0].Filename, err)
 			p.showDossier(w, r, se, http.StatusBadRequest, data)
 			return
 		}
@@ -703,7 +723,7 @@ func (p *pages) act(w http.ResponseWriter, r *http.Request, se Session) {
 		req.Attachments = append(req.Attachments, ref)
 	}
 	if _, err := p.n.svc.TransitionDossier(r.Context(), req); err != nil {
-		data.Errors = web.FormErrors(err, actionFields...)
+		data.Errors = web.LocalErrors(web.PickLang(w, r), err, actionFields...)
 		p.showDossier(w, r, se, httpStatus(err), data)
 		return
 	}

@@ -71,7 +71,7 @@ func TestFormPages(t *testing.T) {
 		{"/ban/ho-so/" + late + "/mau/04", 200, []string{"Mẫu số 04", "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT", "Chờ xác minh nơi cư trú", "17 giờ 00 phút, ngày 04/12/2026", "tuphap.1"}},
 		{"/ban/ho-so/" + late + "/mau/03", 200, []string{"Mẫu số 03", "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ", "Không đủ điều kiện kết hôn", "chutich"}},
 		{"/ban/ho-so/" + late + "/mau/06", 200, []string{"05 ngày làm việc", "<td>Người minh</td>", "Xin lỗi và hẹn lại ngày trả", "Hẹn lại: 04/12/2026."}},
-		{"/ban/ho-so/09619-261123-0999/mau/06", 404, []string{"no dossier"}},
+		{"/ban/ho-so/09619-261123-0999/mau/06", 404, []string{"Không tìm thấy hồ sơ", `href="/ban"`}},
 		{"/ban/ho-so/" + stopped + "/mau/09", 404, []string{"Không có mẫu số"}},
 		{"/ban/ho-so/" + stopped + "/mau/01", 303, nil},
 		{"/ban/so-theo-doi?tu=2026-11-23&den=2026-11-23", 200, []string{"Mẫu số 07", "SỔ THEO DÕI HỒ SƠ", "Từ ngày 23/11/2026 đến ngày 23/11/2026", stopped, guided, late, "Công dân đã rút hồ sơ", "04/12/2026"}},

@@ -115,6 +115,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Tim
 	n.svc = &service{
 		store: st, commune: cfg.Commune, agency: cfg.AgencyID, calendar: n.calendar.Load, now: now,
 		maxFile: cfg.MaxAttachmentBytes, metrics: n.metrics, log: log, sync: n.SyncStatus, limits: n.limits.Load,
+		users: n.users,
 	}
 	n.auth = newAuthenticator(n)
 	if n.tls != nil {

@@ -178,7 +178,7 @@ func TestCitizenRatesOnTheDeskDevice(t *testing.T) {
 	_, created := n.call(t, "POST", "/v1/dossiers", birthRequest())
 	dc := created["dossier"].(map[string]any)["code"].(string)
 	for _, s := range []map[string]any{
-		{"action": "ACTION_ASSIGN", "role": "ROLE_CLERK", "assignee": "tuphap.1"},
+		{"action": "ACTION_ASSIGN", "role": "ROLE_CLERK", "assignee": "minh"},
 		{"action": "ACTION_SUBMIT", "role": "ROLE_OFFICER"},
 		{"action": "ACTION_APPROVE", "role": "ROLE_LEADER"},
 	} {

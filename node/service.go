@@ -41,6 +41,8 @@ type service struct {
 	maxFile  int64
 	metrics  *metrics
 	log      *slog.Logger
+	// users are the desk's officials: an assignee must be one (desklists.go).
+	users *users
 	// sync reports the replication link; ok is false without a central.
 	sync func() (replication.Status, bool)
 	// limits are the sync settings in force.
@@ -266,6 +268,9 @@ func (s *service) TransitionDossier(ctx context.Context, req *xasov1.TransitionD
 	}
 	if req.GetAction() == dossier.Rate {
 		return nil, grpcerr.Field("action", "the citizen rates on the look-up page or the desk device, not staff over the API")
+	}
+	if err := checkAssignee(s.users, cmd.Action, cmd.Assignee); err != nil {
+		return nil, s.fail(ctx, err, "check assignee")
 	}
 	d, err := s.store.Transition(ctx, s.calendar(), req.GetCode(), req.GetExpectedEventCount(), cmd)
 	if err != nil {

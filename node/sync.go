@@ -450,7 +450,8 @@ func checkCommune(txn *badger.Txn, commune string) error {
 	if it.Rewind(); !it.Valid() {
 		return nil
 	}
-	return dossier.Violations{{Field: "transfer_commune_code", Description: fmt.Sprintf("commune %s is not registered in the province", commune)}}
+	return dossier.Violations{{Field: "transfer_commune_code", Code: dossier.CodeCommuneNotRegistered,
+		Description: fmt.Sprintf("commune %s is not registered in the province", commune)}}
 }
 
 // Settings returns the sync settings central sent, or nil when it sent none.

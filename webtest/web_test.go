@@ -153,6 +153,35 @@ func TestWebPages(t *testing.T) {
 		}
 		return strings.TrimSpace(s)
 	}
+	// fits fails the test when the page shown does not fit the desk's
+	// screen (the whole page when whole, each form matching forms) or
+	// scrolls sideways on a phone (layout_test.go).
+	fits := func(what string, whole bool, forms string) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(b, stepTimeout)
+		defer cancel()
+		bad, err := checkFits(sctx, whole, forms)
+		if err != nil {
+			t.Fatalf("measure %s: %v", what, err)
+		}
+		for _, p := range bad {
+			t.Errorf("%s: %s", what, p)
+		}
+	}
+	// vietnamese fails the test when the page shown, in Vietnamese, shows
+	// English or an internal name (language_test.go).
+	vietnamese := func(what string) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(b, stepTimeout)
+		defer cancel()
+		txt, err := pageText(sctx)
+		if err != nil {
+			t.Fatalf("text of %s: %v", what, err)
+		}
+		for _, f := range foreignIn(txt) {
+			t.Errorf("%s: %s", what, f)
+		}
+	}
 	signIn := func(user string) {
 		t.Helper()
 		step("desk", chromedp.Navigate(nodeURL+"/ban"), chromedp.WaitVisible(chromedp.CSS("h1")))
@@ -172,15 +201,26 @@ func TestWebPages(t *testing.T) {
 		t.Helper()
 		sel := chromedp.CSS(fmt.Sprintf(`form.action:has(input[value=%q]) button[type=submit]`, action))
 		acts := []chromedp.Action[chromedp.Void]{chromedp.Navigate(nodeURL + "/ban/ho-so/" + code), chromedp.WaitVisible(sel)}
-		acts = append(acts, fill...)
-		acts = append(acts, chromedp.Click(sel), chromedp.WaitVisible(chromedp.CSS(".success")))
+		step(action+" page", acts...)
+		fits("the dossier page's forms ("+action+")", false, "form.action")
+		vietnamese("the dossier page (" + action + ")")
+		acts = append(append([]chromedp.Action[chromedp.Void]{}, fill...), chromedp.Click(sel), chromedp.WaitVisible(chromedp.CSS(".success")))
 		step(action, acts...)
 	}
 
 	// The desk, signed in with the keyboard.
 	step("sign-in page", chromedp.Navigate(nodeURL+"/ban"), chromedp.WaitVisible(chromedp.ID("name")), shot("signin"))
+	fits("sign-in", true, "form")
+	vietnamese("sign-in")
 	signIn("motcua")
 	step("queue", shot("queue"))
+	fits("queue", false, "none")
+	vietnamese("queue")
+	// An unknown code in the queue's 'Mở hồ sơ' box: a page that says so,
+	// with the way back.
+	follow("open an unknown code", chromedp.SendKeys(chromedp.ID("code"), "abc\r"))
+	step("unknown code", chromedp.WaitVisible(chromedp.CSS(`main a[href="/ban"]`)), shot("unknown-code"))
+	vietnamese("unknown code")
 
 	// Receive: search the procedure, tick the checklist, type the applicant, attach a scan.
 	scan := filepath.Join(t.TempDir(), "to-khai.pdf")
@@ -196,10 +236,20 @@ func TestWebPages(t *testing.T) {
 		shot("picker"),
 		chromedp.Click(pick),
 		chromedp.WaitVisible(chromedp.ID("full_name")),
+	)
+	fits("receive", true, "form.stack")
+	vietnamese("receive")
+	step("receive with errors",
 		// First without a name: the error shows next to the field.
 		chromedp.Click(submit),
 		chromedp.WaitVisible(chromedp.ID("full_name-error")),
 		shot("receive-errors"),
+	)
+	fits("receive with errors", true, "form.stack")
+	vietnamese("receive with errors")
+	step("receive",
+		// Nothing is ticked in advance: the clerk ticks the paper copy handed over.
+		chromedp.Click(chromedp.ID("paper-GCS")),
 		chromedp.SendKeys(chromedp.ID("full_name"), "Hà Thị Lan"),
 		chromedp.SendKeys(chromedp.ID("phone"), "0912345678"),
 		chromedp.SetUploadFiles(chromedp.ID("scan-TK"), []string{scan}),
@@ -226,8 +276,23 @@ func TestWebPages(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Errors on the dossier page, in Vietnamese: no assignee chosen; then
+	// a page older than the dossier (another desk acted meanwhile).
+	assign := chromedp.CSS(`form.action:has(input[value="ASSIGN"]) button[type=submit]`)
+	step("assign without an assignee", chromedp.Navigate(nodeURL+"/ban/ho-so/"+code), chromedp.WaitVisible(assign),
+		chromedp.Click(assign), chromedp.WaitVisible(chromedp.ID("ASSIGN-assignee-error")), shot("assign-error"))
+	vietnamese("assign without an assignee")
+	step("assign from a stale page", chromedp.Navigate(nodeURL+"/ban/ho-so/"+code), chromedp.WaitVisible(assign),
+		chromedp.SetValue(chromedp.CSS(`form.action:has(input[value="ASSIGN"]) input[name=expected_event_count]`), "7"),
+		chromedp.SetValue(chromedp.ID("ASSIGN-assignee"), "chuyenvien"),
+		chromedp.Click(assign), chromedp.WaitVisible(chromedp.CSS(".errors")), shot("stale"))
+	if got := text(".errors"); !strings.Contains(got, "vừa được người khác cập nhật") {
+		t.Errorf("a stale page says %q", got)
+	}
+	vietnamese("stale page")
+
 	// Through the workflow to RETURNED, each step by its role.
-	act(code, "ASSIGN", chromedp.SendKeys(chromedp.ID("ASSIGN-assignee"), "chuyenvien"))
+	act(code, "ASSIGN", chromedp.SetValue(chromedp.ID("ASSIGN-assignee"), "chuyenvien"))
 	signIn("chuyenvien")
 	act(code, "SUBMIT")
 	signIn("lanhdao")
@@ -235,6 +300,11 @@ func TestWebPages(t *testing.T) {
 	signIn("motcua")
 	act(code, "RETURN")
 	step("returned", chromedp.WaitVisible(chromedp.CSS(".state-RETURNED")), shot("dossier-returned"))
+	// The desk finds the citizen's dossiers by name, without diacritics.
+	step("search by name", chromedp.Navigate(nodeURL+"/ban/tim-kiem?q=ha+thi+lan"),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/ban/ho-so/`+code+`"]`)), shot("search"))
+	fits("search", false, "none")
+	vietnamese("search")
 
 	// The citizen, from the QR code's address, on a phone too.
 	step("citizen look-up", chromedp.Navigate(lookup), chromedp.WaitVisible(chromedp.CSS(".state")), shot("lookup"))
