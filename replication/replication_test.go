@@ -770,7 +770,9 @@ func TestTransferToAnotherCommuneEndToEnd(t *testing.T) {
 		!proto.Equal(at.GetDossier().GetRating(), rating) {
 		t.Fatalf("at central: %v, %v", at.GetDossier(), err)
 	}
-	// The rating feeds the satisfaction indicators and the per-content counts.
+	// The rating feeds the satisfaction indicators and the per-content
+	// counts, at the commune that received the dossier: receipts stay with
+	// the unit that received them (Decree 118/2025 art. 20(1)(b)).
 	rep, err := p.Central().GetPerformanceReport(p.Records(ctx), &xasov1.GetPerformanceReportRequest{
 		FromMonth: "2020-01", ToMonth: "2029-12", GroupBy: []string{"commune"}, Consistency: xasov1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE,
 	})
@@ -779,13 +781,13 @@ func TestTransferToAnotherCommuneEndToEnd(t *testing.T) {
 	}
 	var counts *xasov1.Aggregate
 	for _, r := range rep.GetRows() {
-		if r.GetCommuneCode() == b.Commune.Code {
+		if r.GetCommuneCode() == a.Commune.Code {
 			counts = r.GetCounts()
 		}
 	}
 	if counts.GetCitizenRatings() != 1 || counts.GetVerySatisfied() != 1 || counts.GetSatisfied()+counts.GetNotSatisfied() != 0 ||
 		counts.GetRatedStaffConduct() != 1 || counts.GetSatisfiedStaffConduct() != 0 || counts.GetRatedReturnTime() != 1 || counts.GetSatisfiedReturnTime() != 1 {
-		t.Fatalf("%s's counts at central: %v", b.Commune.Code, counts)
+		t.Fatalf("%s's counts at central: %v", a.Commune.Code, counts)
 	}
 	checkProvince(t, p)
 }
