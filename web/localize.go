@@ -1,7 +1,6 @@
 package web
 
 import (
-
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -103,4 +102,3 @@ func lookup(lang Lang, key string) (string, bool) {
 	}
 	return Message(lang, key), true
 }
-
