@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -78,16 +77,6 @@ func TestDeskLists(t *testing.T) {
 			t.Errorf("open %s: %d\n%s", c, st, body)
 		}
 	}
-}
-
-// asJSON is an API answer as compact JSON, to look for a field in it.
-func asJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // TestTransferTargets: once central has sent the province's communes, the
