@@ -295,9 +295,10 @@ func applyDossierEvent(st *stateTxn, index uint64, rec *xasov1.OutboxRecord) *re
 // checkReceiptCatalogue checks the online level and fee a receipt records
 // (the Decision 766 indicators count them) against the catalogue version
 // it names, when central holds that version: a node cannot move its
-// dossiers between online levels or fee-paying and free, nor claim them
-// under a version central never published. A receipt without a level comes
-// from a node older than the indicators and is not tracked.
+// dossiers between online levels or fee-paying and free. A version central
+// does not hold (a node started on its embedded catalogue before central
+// published one) is not checked. A receipt without a level comes from a
+// node older than the indicators and is not tracked.
 func checkReceiptCatalogue(st *stateTxn, ev *xasov1.Event) *recordError {
 	rc := ev.GetReceipt()
 	if rc == nil || ev.GetOnlineLevel() == xasov1.OnlineLevel_ONLINE_LEVEL_UNSPECIFIED {
@@ -305,13 +306,7 @@ func checkReceiptCatalogue(st *stateTxn, ev *xasov1.Event) *recordError {
 	}
 	p := &xasov1.Procedure{}
 	key := binary.BigEndian.AppendUint32([]byte(prefixProcVer+rc.GetProcedureCode()+"/"), uint32(rc.GetProcedureVersion()))
-	if !st.getProto(key, p) {
-		// A level under a version central never published would let a
-		// node put its dossiers under any level or fee it likes.
-		return refuseRecord(codes.InvalidArgument, "dossier %s: procedure %s has no version %d in the catalogue to take the online level and fee from",
-			rc.GetCode(), rc.GetProcedureCode(), rc.GetProcedureVersion())
-	}
-	if p.GetOnlineLevel() != ev.GetOnlineLevel() || p.GetFeeVnd() != ev.GetFeeVnd() {
+	if st.getProto(key, p) && (p.GetOnlineLevel() != ev.GetOnlineLevel() || p.GetFeeVnd() != ev.GetFeeVnd()) {
 		return refuseRecord(codes.InvalidArgument, "dossier %s: online level %s and fee %d are not those of procedure %s version %d (%s, %d)",
 			rc.GetCode(), ev.GetOnlineLevel(), ev.GetFeeVnd(), rc.GetProcedureCode(), rc.GetProcedureVersion(), p.GetOnlineLevel(), p.GetFeeVnd())
 	}

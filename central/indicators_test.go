@@ -366,7 +366,6 @@ func TestReceiptLevelAndFeeAreTheCatalogues(t *testing.T) {
 		{"from a node older than the indicators (no level)", func(ev *xasov1.Event) { ev.OnlineLevel, ev.FeeVnd = 0, 0 }, true},
 		{"another online level", func(ev *xasov1.Event) { ev.OnlineLevel = xasov1.OnlineLevel_ONLINE_LEVEL_FULL }, false},
 		{"no fee for a procedure with one", func(ev *xasov1.Event) { ev.FeeVnd = 0 }, false},
-		{"under a version central never published", func(ev *xasov1.Event) { ev.GetReceipt().ProcedureVersion = 99 }, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			k := newDesk(t, "00004")
